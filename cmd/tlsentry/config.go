@@ -1,0 +1,103 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Config is the whole configuration. The YAML file, flags and environment
+// variables fill the same struct: file first, then environment, then flags.
+// Secrets (passwords, API keys) come only from the file or the environment.
+type Config struct {
+	Observer ObserverConfig `yaml:"observer"`
+	Capture  CaptureConfig  `yaml:"capture"`
+	Output   OutputConfig   `yaml:"output"`
+	Rules    RulesConfig    `yaml:"rules"`
+	ES       ESConfig       `yaml:"elasticsearch"`
+	Metrics  MetricsConfig  `yaml:"metrics"`
+}
+
+// ObserverConfig names this sensor in documents.
+type ObserverConfig struct {
+	Name string `yaml:"name"`
+}
+
+// CaptureConfig configures packet sources, flows and workers.
+type CaptureConfig struct {
+	Interface   string `yaml:"interface"`
+	Filter      string `yaml:"filter"`       // BPF, tcpdump syntax
+	Workers     int    `yaml:"workers"`      // 0: number of cores
+	Snaplen     int    `yaml:"snaplen"`      // live capture
+	RingSizeMB  int    `yaml:"ring_size_mb"` // live capture, per worker socket
+	Promiscuous *bool  `yaml:"promiscuous"`
+	MaxFlows    int    `yaml:"max_flows"` // per worker; 0: default
+	User        string `yaml:"user"`      // drop privileges to this user after opening sockets
+}
+
+// OutputConfig configures the NDJSON sink.
+type OutputConfig struct {
+	File string `yaml:"file"` // "" or "-": stdout
+}
+
+// RulesConfig configures detection.
+type RulesConfig struct {
+	Files             []string    `yaml:"files"`
+	DisableIDs        []string    `yaml:"disable_ids"`
+	DisableCategories []string    `yaml:"disable_categories"`
+	CABundle          string      `yaml:"ca_bundle"`
+	Intel             []IntelList `yaml:"intel"`
+}
+
+// IntelList is one threat-intel list file.
+type IntelList struct {
+	Name string `yaml:"name"`
+	Type string `yaml:"type"` // "ja3", "ja4", "cert_sha1", "domain", "ip"
+	File string `yaml:"file"`
+}
+
+// ESConfig configures the Elasticsearch sink.
+type ESConfig struct {
+	URLs       []string `yaml:"urls"`
+	Namespace  string   `yaml:"namespace"`
+	APIKey     string   `yaml:"api_key"`
+	Username   string   `yaml:"username"`
+	Password   string   `yaml:"password"`
+	CACert     string   `yaml:"ca_cert"`
+	ClientCert string   `yaml:"client_cert"`
+	ClientKey  string   `yaml:"client_key"`
+	SpoolDir   string   `yaml:"spool_dir"`
+	SpoolMaxMB int      `yaml:"spool_max_mb"`
+	DeadLetter string   `yaml:"dead_letter"`
+	Workers    int      `yaml:"workers"`
+	FlushBytes int      `yaml:"flush_bytes"`
+}
+
+// MetricsConfig configures the Prometheus endpoint and periodic stats logs.
+type MetricsConfig struct {
+	Addr        string `yaml:"addr"`
+	LogInterval string `yaml:"log_interval"`
+}
+
+// loadConfig decodes a YAML file strictly: an unknown key is an error that
+// names the file, line and key.
+func loadConfig(path string) (*Config, error) {
+	var cfg Config
+	if path == "" {
+		return &cfg, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return &cfg, nil
+}
