@@ -1,0 +1,43 @@
+package capture
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Packet is one decoded packet: the innermost IP header and its TCP or UDP
+// header, after link layers, VLAN tags and tunnels were peeled off.
+// Payload and the addresses alias the decoder's buffers and are valid only
+// until the next Decode on the same Decoder.
+type Packet struct {
+	Timestamp time.Time
+	WireLen   int // length on the wire (from the capture header)
+
+	VLANs  [maxVLANs]uint16 // outermost first
+	NVLANs int
+
+	Src, Dst         netip.Addr
+	SrcPort, DstPort uint16
+	Proto            uint8 // 6 TCP, 17 UDP
+
+	// TCP only.
+	Seq, Ack uint32
+	Flags    uint8 // TCP flags byte: FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10
+
+	Payload []byte // transport payload
+
+	// Hash is a hash of the packet from the (innermost) IP header on; the
+	// first packet's Hash goes into Session.FirstPacket.
+	Hash uint64
+}
+
+const maxVLANs = 4
+
+// TCP flag bits of Packet.Flags.
+const (
+	FlagFIN = 0x01
+	FlagSYN = 0x02
+	FlagRST = 0x04
+	FlagPSH = 0x08
+	FlagACK = 0x10
+)
