@@ -25,6 +25,9 @@ type Packet struct {
 	Flags    uint8 // TCP flags byte: FIN 0x01, SYN 0x02, RST 0x04, PSH 0x08, ACK 0x10
 
 	Payload []byte // transport payload
+	// Truncated: the capture cut the packet short (snap length), so Payload
+	// holds less than the IP/UDP length fields announce.
+	Truncated bool
 
 	// Hash is a hash of the packet from the (innermost) IP header on; the
 	// first packet's Hash goes into Session.FirstPacket.

@@ -1,0 +1,627 @@
+package capture
+
+import (
+	"encoding/binary"
+	"math/bits"
+	"net/netip"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// Link types that gopacket/layers names differently or not at all.
+const (
+	linkTypeDLTRaw12 layers.LinkType = 12 // DLT_RAW on most BSDs
+	linkTypeDLTRaw14 layers.LinkType = 14 // DLT_RAW on OpenBSD
+)
+
+// Decoding bounds. A packet that needs more is counted in TooDeep.
+const (
+	maxTunnelDepth = 4  // decapsulations per packet
+	maxLayers      = 32 // link/VLAN/IP/tunnel layers per packet
+	maxIPv6ExtHdrs = 8  // IPv6 extension headers skipped per IPv6 header
+)
+
+// DecodeStats counts what a Decoder saw. Every packet given to Decode is
+// counted in Packets and in exactly one of Decoded, NonIP, NonTCPUDP,
+// Truncated, Malformed, UnsupportedLinkType, TooDeep, FragmentsPending and
+// FragmentsDropped. Tunneled, Reassembled, VLANOverflow and PayloadTruncated
+// count properties of packets on top of that.
+type DecodeStats struct {
+	Packets uint64 // calls to Decode
+	Decoded uint64 // IP TCP/UDP packets returned (Decode returned true)
+
+	NonIP               uint64 // no IP inside (ARP, LLC, LLDP, unknown EtherType ...)
+	NonTCPUDP           uint64 // IP carrying something else (ICMP, ESP, SCTP ...)
+	Truncated           uint64 // a header is cut short (snap length, broken capture)
+	Malformed           uint64 // a header does not parse (bad version, lengths ...)
+	UnsupportedLinkType uint64 // link type Decode does not know
+	TooDeep             uint64 // more than maxTunnelDepth tunnels or maxLayers layers
+	FragmentsPending    uint64 // IPv4 fragments taken by the Defragmenter, datagram not yet complete
+	FragmentsDropped    uint64 // fragments not reassembled: IPv6, no Defragmenter, or refused by it
+
+	Tunneled         uint64 // packets decapsulated from at least one tunnel (GRE, ERSPAN, VXLAN, GENEVE, IP-in-IP)
+	Reassembled      uint64 // decoded packets that are reassembled IPv4 datagrams
+	VLANOverflow     uint64 // packets with more than maxVLANs VLAN tags (the outermost are kept)
+	PayloadTruncated uint64 // decoded packets whose payload is cut short (Packet.Truncated)
+}
+
+// layerKind is the next header Decode has to look at.
+type layerKind uint8
+
+const (
+	kNone layerKind = iota
+	kEthernet
+	kVLAN
+	kSLL
+	kSLL2
+	kLoopback
+	kPPP
+	kRawIP // IPv4 or IPv6, by the version nibble
+	kIPv4
+	kIPv6
+	kGRE
+	kERSPAN1
+	kERSPAN2
+	kERSPAN3
+	kTCP
+	kUDP
+)
+
+// Decoder turns captured frames into Packets. It keeps preallocated
+// gopacket/layers decoders and reuses them, so Decode does not allocate for
+// well-formed packets. A Decoder is not safe for concurrent use: give each
+// worker its own.
+type Decoder struct {
+	Stats DecodeStats
+
+	// Defrag reassembles IPv4 fragments; NewDecoder sets one with
+	// DefaultDefragConfig. With nil, fragments are counted and dropped.
+	Defrag *Defragmenter
+
+	eth    layers.Ethernet
+	dot1q  layers.Dot1Q
+	sll    layers.LinuxSLL
+	sll2   layers.LinuxSLL2
+	loop   layers.Loopback
+	ip4    layers.IPv4
+	ip6    layers.IPv6
+	gre    layers.GRE
+	erspan layers.ERSPANII
+	vxlan  layers.VXLAN
+	tcp    layers.TCP
+	udp    layers.UDP
+	fb     truncFeedback
+}
+
+// NewDecoder returns a Decoder with an IPv4 Defragmenter using
+// DefaultDefragConfig.
+func NewDecoder() *Decoder {
+	return &Decoder{Defrag: NewDefragmenter(DefaultDefragConfig())}
+}
+
+// truncFeedback is the gopacket.DecodeFeedback the layers report truncation to.
+type truncFeedback struct{ truncated bool }
+
+func (f *truncFeedback) SetTruncated() { f.truncated = true }
+
+// decodeState is what Decode carries from one layer to the next.
+type decodeState struct {
+	ipBytes     []byte // innermost IP header and what follows, as captured
+	tunnels     int
+	reassembled bool
+}
+
+// Decode decodes one frame of link type lt into p (which it overwrites) and
+// reports whether it is an IP TCP or UDP packet. After link layers, VLAN tags
+// and tunnels (GRE, ERSPAN I/II/III, VXLAN on UDP 4789, GENEVE on UDP 6081,
+// IP-in-IP) it fills in the innermost IP header and its TCP or UDP header.
+// IPv4 fragments go to d.Defrag; when one completes a datagram, Decode
+// returns the reassembled packet. Packets it does not return are counted in
+// d.Stats by reason.
+//
+// p.Payload and the addresses alias data (or the Defragmenter's buffer) and
+// are valid until the next Decode on d, and while data is.
+func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType, p *Packet) bool {
+	d.Stats.Packets++
+	*p = Packet{Timestamp: ci.Timestamp, WireLen: ci.Length}
+	d.fb.truncated = false
+	var st decodeState
+
+	var k layerKind
+	switch lt {
+	case layers.LinkTypeEthernet:
+		k = kEthernet
+	case layers.LinkTypeLinuxSLL:
+		k = kSLL
+	case layers.LinkTypeLinuxSLL2:
+		k = kSLL2
+	case layers.LinkTypeRaw, linkTypeDLTRaw12, linkTypeDLTRaw14:
+		k = kRawIP
+	case layers.LinkTypeIPv4:
+		k = kIPv4
+	case layers.LinkTypeIPv6:
+		k = kIPv6
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		k = kLoopback
+	case layers.LinkTypePPP:
+		k = kPPP
+	default:
+		return d.fail(&d.Stats.UnsupportedLinkType, &st)
+	}
+
+	for step := 0; step < maxLayers; step++ {
+		switch k {
+		case kEthernet:
+			if len(data) < 14 {
+				return d.fail(&d.Stats.Truncated, &st)
+			}
+			_ = d.eth.DecodeFromBytes(data, &d.fb) // cannot fail with 14 bytes
+			k, data = etherKind(d.eth.EthernetType), d.eth.Payload
+
+		case kVLAN:
+			if len(data) < 4 {
+				return d.fail(&d.Stats.Truncated, &st)
+			}
+			_ = d.dot1q.DecodeFromBytes(data, &d.fb) // cannot fail with 4 bytes
+			if p.NVLANs < maxVLANs {
+				p.VLANs[p.NVLANs] = d.dot1q.VLANIdentifier
+				p.NVLANs++
+			} else if p.NVLANs == maxVLANs {
+				p.NVLANs++ // mark the overflow once; undone below
+				d.Stats.VLANOverflow++
+			}
+			k, data = etherKind(d.dot1q.Type), d.dot1q.Payload
+
+		case kSLL:
+			if len(data) < 16 {
+				return d.fail(&d.Stats.Truncated, &st)
+			}
+			if d.sll.DecodeFromBytes(data, &d.fb) != nil {
+				return d.fail(&d.Stats.Malformed, &st)
+			}
+			k, data = etherKind(d.sll.EthernetType), d.sll.Payload
+
+		case kSLL2:
+			if len(data) < 20 {
+				return d.fail(&d.Stats.Truncated, &st)
+			}
+			if d.sll2.DecodeFromBytes(data, &d.fb) != nil {
+				return d.fail(&d.Stats.Malformed, &st)
+			}
+			k, data = etherKind(d.sll2.ProtocolType), d.sll2.Payload
+
+		case kLoopback:
+			if len(data) < 4 {
+				return d.fail(&d.Stats.Truncated, &st)
+			}
+			if !loopbackFamilyOK(data) {
+				return d.fail(&d.Stats.Malformed, &st)
+			}
+			_ = d.loop.DecodeFromBytes(data, &d.fb)
+			switch d.loop.Family {
+			case layers.ProtocolFamilyIPv4:
+				k = kIPv4
+			case layers.ProtocolFamilyIPv6BSD, layers.ProtocolFamilyIPv6FreeBSD,
+				layers.ProtocolFamilyIPv6Darwin, layers.ProtocolFamilyIPv6Linux:
+				k = kIPv6
+			default:
+				return d.fail(&d.Stats.NonIP, &st)
+			}
+			data = d.loop.Payload
+
+		case kPPP:
+			var ok bool
+			k, data, ok = decodePPP(data)
+			if !ok {
+				return d.fail(&d.Stats.Truncated, &st)
+			}
+
+		case kRawIP:
+			if len(data) < 1 {
+				return d.fail(&d.Stats.Truncated, &st)
+			}
+			switch data[0] >> 4 {
+			case 4:
+				k = kIPv4
+			case 6:
+				k = kIPv6
+			default:
+				return d.fail(&d.Stats.Malformed, &st)
+			}
+
+		case kIPv4:
+			if len(data) < 20 {
+				return d.fail(&d.Stats.Truncated, &st)
+			}
+			if data[0]>>4 != 4 || data[0]&0x0f < 5 {
+				return d.fail(&d.Stats.Malformed, &st)
+			}
+			if ihl := int(data[0]&0x0f) * 4; len(data) < ihl {
+				return d.fail(&d.Stats.Truncated, &st)
+			} else if tl := int(binary.BigEndian.Uint16(data[2:4])); tl != 0 && tl < ihl {
+				return d.fail(&d.Stats.Malformed, &st)
+			}
+			if d.ip4.DecodeFromBytes(data, &d.fb) != nil {
+				return d.fail(&d.Stats.Malformed, &st) // bad options
+			}
+			ipLen := min(int(d.ip4.Length), len(data))
+			if d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0 {
+				if d.Defrag == nil || st.reassembled {
+					return d.fail(&d.Stats.FragmentsDropped, &st)
+				}
+				if d.fb.truncated {
+					// A fragment cut short cannot be reassembled.
+					d.Defrag.stats.Invalid++
+					return d.fail(&d.Stats.FragmentsDropped, &st)
+				}
+				dg, res := d.Defrag.Add(data[:ipLen], ci.Timestamp)
+				switch res {
+				case DefragComplete:
+					st.reassembled = true
+					data = dg // decode the datagram from its IPv4 header on
+					continue
+				case DefragPending:
+					return d.fail(&d.Stats.FragmentsPending, &st)
+				default:
+					return d.fail(&d.Stats.FragmentsDropped, &st)
+				}
+			}
+			st.ipBytes = data[:ipLen]
+			p.Src = netip.AddrFrom4([4]byte(d.ip4.SrcIP))
+			p.Dst = netip.AddrFrom4([4]byte(d.ip4.DstIP))
+			var ok bool
+			if k, ok = d.ipNext(uint8(d.ip4.Protocol), &st); !ok {
+				return false
+			}
+			data = d.ip4.Payload
+
+		case kIPv6:
+			if len(data) < 40 {
+				return d.fail(&d.Stats.Truncated, &st)
+			}
+			if data[0]>>4 != 6 {
+				return d.fail(&d.Stats.Malformed, &st)
+			}
+			if d.ip6.DecodeFromBytes(data, &d.fb) != nil {
+				if d.fb.truncated {
+					return d.fail(&d.Stats.Truncated, &st)
+				}
+				return d.fail(&d.Stats.Malformed, &st)
+			}
+			ipLen := len(data)
+			if d.ip6.Length != 0 {
+				ipLen = min(40+int(d.ip6.Length), len(data))
+			}
+			st.ipBytes = data[:ipLen]
+			p.Src = netip.AddrFrom16([16]byte(d.ip6.SrcIP))
+			p.Dst = netip.AddrFrom16([16]byte(d.ip6.DstIP))
+			proto, payload, res := skipIPv6Ext(uint8(d.ip6.NextHeader), d.ip6.Payload)
+			switch res {
+			case ext6OK:
+			case ext6Truncated:
+				return d.fail(&d.Stats.Truncated, &st)
+			case ext6Fragment:
+				return d.fail(&d.Stats.FragmentsDropped, &st)
+			default:
+				return d.fail(&d.Stats.Malformed, &st)
+			}
+			var ok bool
+			if k, ok = d.ipNext(proto, &st); !ok {
+				return false
+			}
+			data = payload
+
+		case kGRE:
+			if !d.enterTunnel(&st) {
+				return false
+			}
+			if len(data) < 4 {
+				return d.fail(&d.Stats.Truncated, &st)
+			}
+			if d.gre.DecodeFromBytes(data, &d.fb) != nil {
+				if d.fb.truncated {
+					return d.fail(&d.Stats.Truncated, &st)
+				}
+				return d.fail(&d.Stats.Malformed, &st)
+			}
+			k, data = etherKind(d.gre.Protocol), d.gre.Payload
+			if k == kERSPAN2 && !d.gre.SeqPresent {
+				// ERSPAN type I: GRE without a sequence number and no
+				// ERSPAN header; the mirrored frame follows GRE directly.
+				k = kEthernet
+			}
+
+		case kERSPAN2:
+			if len(data) < 8 {
+				return d.fail(&d.Stats.Truncated, &st)
+			}
+			if v := data[0] >> 4; v != 1 && v != 0 {
+				return d.fail(&d.Stats.Malformed, &st)
+			}
+			_ = d.erspan.DecodeFromBytes(data, &d.fb)
+			k, data = kEthernet, d.erspan.Payload
+
+		case kERSPAN3:
+			var res tunnelResult
+			k, data, res = decodeERSPAN3(data)
+			if res != tunnelOK {
+				return d.fail(d.tunnelFailCounter(res), &st)
+			}
+
+		case kTCP:
+			if len(data) < 20 {
+				return d.fail(&d.Stats.Truncated, &st)
+			}
+			if off := int(data[12]>>4) * 4; off < 20 {
+				return d.fail(&d.Stats.Malformed, &st)
+			} else if off > len(data) {
+				return d.fail(&d.Stats.Truncated, &st)
+			}
+			if d.tcp.DecodeFromBytes(data, &d.fb) != nil {
+				return d.fail(&d.Stats.Malformed, &st) // bad options
+			}
+			p.Proto = 6
+			p.SrcPort, p.DstPort = uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort)
+			p.Seq, p.Ack = d.tcp.Seq, d.tcp.Ack
+			p.Flags = data[13]
+			p.Payload = d.tcp.Payload
+			return d.done(p, &st)
+
+		case kUDP:
+			if len(data) < 8 {
+				return d.fail(&d.Stats.Truncated, &st)
+			}
+			if d.udp.DecodeFromBytes(data, &d.fb) != nil {
+				return d.fail(&d.Stats.Malformed, &st) // length field below 8
+			}
+			p.Proto = 17
+			p.SrcPort, p.DstPort = uint16(d.udp.SrcPort), uint16(d.udp.DstPort)
+			p.Payload = d.udp.Payload
+			next, inner, res := udpTunnel(p.DstPort, p.Payload)
+			if res == tunnelNone {
+				return d.done(p, &st)
+			}
+			if res != tunnelOK {
+				// Not a well-formed tunnel header: report the UDP packet.
+				return d.done(p, &st)
+			}
+			if !d.enterTunnel(&st) {
+				return false
+			}
+			k, data = next, inner
+
+		default:
+			return d.fail(&d.Stats.NonIP, &st)
+		}
+	}
+	return d.fail(&d.Stats.TooDeep, &st)
+}
+
+// ipNext maps an IP protocol number to the next layer, counting tunnels.
+func (d *Decoder) ipNext(proto uint8, st *decodeState) (layerKind, bool) {
+	switch proto {
+	case 6:
+		return kTCP, true
+	case 17:
+		return kUDP, true
+	case 47:
+		return kGRE, true
+	case 4, 41: // IPv4 / IPv6 in IP
+		if !d.enterTunnel(st) {
+			return kNone, false
+		}
+		if proto == 4 {
+			return kIPv4, true
+		}
+		return kIPv6, true
+	}
+	return kNone, d.fail(&d.Stats.NonTCPUDP, st)
+}
+
+// enterTunnel counts one decapsulation and enforces maxTunnelDepth.
+func (d *Decoder) enterTunnel(st *decodeState) bool {
+	if st.tunnels >= maxTunnelDepth {
+		return d.fail(&d.Stats.TooDeep, st)
+	}
+	st.tunnels++
+	return true
+}
+
+func (d *Decoder) tunnelFailCounter(r tunnelResult) *uint64 {
+	if r == tunnelTruncated {
+		return &d.Stats.Truncated
+	}
+	return &d.Stats.Malformed
+}
+
+// fail counts a packet that Decode does not return, and returns false.
+func (d *Decoder) fail(counter *uint64, st *decodeState) bool {
+	*counter++
+	if st.tunnels > 0 {
+		d.Stats.Tunneled++
+	}
+	return false
+}
+
+// done finishes a decoded packet: counters, VLAN overflow mark, hash.
+func (d *Decoder) done(p *Packet, st *decodeState) bool {
+	d.Stats.Decoded++
+	if st.tunnels > 0 {
+		d.Stats.Tunneled++
+	}
+	if st.reassembled {
+		d.Stats.Reassembled++
+	}
+	if p.NVLANs > maxVLANs {
+		p.NVLANs = maxVLANs
+	}
+	if d.fb.truncated {
+		p.Truncated = true
+		d.Stats.PayloadTruncated++
+	}
+	p.Hash = Hash64(st.ipBytes)
+	return true
+}
+
+// etherKind maps an EtherType (or GRE protocol type) to the next layer.
+func etherKind(t layers.EthernetType) layerKind {
+	switch t {
+	case layers.EthernetTypeIPv4:
+		return kIPv4
+	case layers.EthernetTypeIPv6:
+		return kIPv6
+	case layers.EthernetTypeDot1Q, layers.EthernetTypeQinQ, 0x9100, 0x9200:
+		return kVLAN
+	case layers.EthernetTypeTransparentEthernetBridging: // 0x6558, GRE/GENEVE
+		return kEthernet
+	case layers.EthernetTypeERSPAN: // 0x88be: type I or II, told apart by GRE
+		return kERSPAN2
+	case ethernetTypeERSPAN3:
+		return kERSPAN3
+	}
+	return kNone
+}
+
+// loopbackFamilyOK repeats layers.Loopback's check without its error value.
+func loopbackFamilyOK(data []byte) bool {
+	var prot uint32
+	if data[0] == 0 && data[1] == 0 {
+		prot = binary.BigEndian.Uint32(data[:4])
+	} else {
+		prot = binary.LittleEndian.Uint32(data[:4])
+	}
+	return prot <= 0xff
+}
+
+// decodePPP skips a PPP header (RFC 1661, with or without the HDLC
+// address/control bytes and protocol field compression).
+func decodePPP(data []byte) (layerKind, []byte, bool) {
+	if len(data) >= 2 && data[0] == 0xff && data[1] == 0x03 {
+		data = data[2:]
+	}
+	if len(data) < 1 {
+		return kNone, nil, false
+	}
+	var proto uint16
+	if data[0]&1 == 1 { // compressed one-byte protocol field
+		proto, data = uint16(data[0]), data[1:]
+	} else {
+		if len(data) < 2 {
+			return kNone, nil, false
+		}
+		proto, data = binary.BigEndian.Uint16(data), data[2:]
+	}
+	switch proto {
+	case 0x0021:
+		return kIPv4, data, true
+	case 0x0057:
+		return kIPv6, data, true
+	}
+	return kNone, data, true
+}
+
+// IPv6 extension-header walk results.
+type ext6Result uint8
+
+const (
+	ext6OK ext6Result = iota
+	ext6Truncated
+	ext6Fragment
+	ext6TooMany
+)
+
+// skipIPv6Ext skips IPv6 extension headers (RFC 8200 4, RFC 4302 for AH) and
+// returns the upper-layer protocol and its data. Atomic fragments (offset 0,
+// no more fragments) are skipped; real fragments are reported as such.
+func skipIPv6Ext(next uint8, data []byte) (uint8, []byte, ext6Result) {
+	for i := 0; i < maxIPv6ExtHdrs; i++ {
+		switch next {
+		case 0, 43, 60, 135, 139, 140: // hop-by-hop, routing, destination, mobility, HIP, shim6
+			if len(data) < 8 {
+				return 0, nil, ext6Truncated
+			}
+			n := (int(data[1]) + 1) * 8
+			if len(data) < n {
+				return 0, nil, ext6Truncated
+			}
+			next, data = data[0], data[n:]
+		case 51: // AH: length in 4-octet units, minus 2
+			if len(data) < 8 {
+				return 0, nil, ext6Truncated
+			}
+			n := (int(data[1]) + 2) * 4
+			if len(data) < n {
+				return 0, nil, ext6Truncated
+			}
+			next, data = data[0], data[n:]
+		case 44: // fragment
+			if len(data) < 8 {
+				return 0, nil, ext6Truncated
+			}
+			if binary.BigEndian.Uint16(data[2:4]) != 0 { // offset or M flag
+				return 0, nil, ext6Fragment
+			}
+			next, data = data[0], data[8:]
+		default:
+			return next, data, ext6OK
+		}
+	}
+	return 0, nil, ext6TooMany
+}
+
+// Hash64 is a fast, deterministic 64-bit hash (the xxHash64 algorithm) of b.
+// Decode uses it on the bytes from the innermost IP header on (Packet.Hash).
+func Hash64(b []byte) uint64 {
+	const (
+		p1 = 11400714785074694791
+		p2 = 14029467366897019727
+		p3 = 1609587929392839161
+		p4 = 9650029242287828579
+		p5 = 2870177450012600261
+	)
+	n := len(b)
+	var h uint64
+	if n >= 32 {
+		v1 := uint64(p1)
+		v1 += p2
+		v2 := uint64(p2)
+		v3 := uint64(0)
+		v4 := uint64(0)
+		v4 -= p1
+		for len(b) >= 32 {
+			v1 = bits.RotateLeft64(v1+binary.LittleEndian.Uint64(b[0:8])*p2, 31) * p1
+			v2 = bits.RotateLeft64(v2+binary.LittleEndian.Uint64(b[8:16])*p2, 31) * p1
+			v3 = bits.RotateLeft64(v3+binary.LittleEndian.Uint64(b[16:24])*p2, 31) * p1
+			v4 = bits.RotateLeft64(v4+binary.LittleEndian.Uint64(b[24:32])*p2, 31) * p1
+			b = b[32:]
+		}
+		h = bits.RotateLeft64(v1, 1) + bits.RotateLeft64(v2, 7) + bits.RotateLeft64(v3, 12) + bits.RotateLeft64(v4, 18)
+		for _, v := range [4]uint64{v1, v2, v3, v4} {
+			v = bits.RotateLeft64(v*p2, 31) * p1
+			h = (h^v)*p1 + p4
+		}
+	} else {
+		h = p5
+	}
+	h += uint64(n)
+	for ; len(b) >= 8; b = b[8:] {
+		k := bits.RotateLeft64(binary.LittleEndian.Uint64(b[:8])*p2, 31) * p1
+		h = bits.RotateLeft64(h^k, 27)*p1 + p4
+	}
+	if len(b) >= 4 {
+		h ^= uint64(binary.LittleEndian.Uint32(b[:4])) * p1
+		h = bits.RotateLeft64(h, 23)*p2 + p3
+		b = b[4:]
+	}
+	for _, c := range b {
+		h ^= uint64(c) * p5
+		h = bits.RotateLeft64(h, 11) * p1
+	}
+	h ^= h >> 33
+	h *= p2
+	h ^= h >> 29
+	h *= p3
+	h ^= h >> 32
+	return h
+}

@@ -1,0 +1,357 @@
+package capture
+
+import (
+	"encoding/binary"
+	"time"
+)
+
+// Defragmenter reassembles IPv4 fragments (RFC 791) within fixed bounds.
+//
+// Policy:
+//   - Datagrams are keyed by (source, destination, protocol, IP ID).
+//   - At most MaxDatagrams are in reassembly at once and at most MaxBytes of
+//     fragment payload are buffered across them. A new datagram beyond either
+//     bound evicts the oldest ones (Evicted); a datagram that cannot fit on
+//     its own is dropped.
+//   - A datagram not completed within Timeout of its first fragment, in
+//     packet time, is dropped (TimedOut). Expiry runs as packets arrive.
+//   - At most MaxFragments fragments per datagram (TooManyFragments); the
+//     reassembled datagram may not exceed 65,535 bytes (TooBig).
+//   - Overlapping fragments: first wins. Bytes already received are kept and
+//     the overlapping bytes of later fragments are ignored (Overlaps counts
+//     fragments that overlapped), so a later fragment cannot rewrite data
+//     that was already seen (the evasion trick of RFC 1858 / Ptacek-Newsham).
+//   - Inconsistent fragments (a non-last fragment not a multiple of 8 bytes,
+//     two different ends, data past the end, an empty fragment) drop the
+//     whole datagram (Invalid).
+//
+// The reassembled datagram carries the header of the first fragment (offset
+// 0) with the fragment fields cleared and the length and checksum fixed.
+// A Defragmenter is not safe for concurrent use; each Decoder has its own.
+type Defragmenter struct {
+	cfg   DefragConfig
+	m     map[fragKey]*fragDatagram
+	free  []*fragDatagram
+	bytes int // payload bytes buffered in m
+	out   []byte
+	sweep time.Time // packet time of the last expiry pass
+	stats DefragStats
+}
+
+// DefragConfig bounds a Defragmenter. Zero fields take the defaults.
+type DefragConfig struct {
+	MaxDatagrams int           // datagrams in reassembly at once (default 1024)
+	MaxBytes     int           // fragment payload bytes buffered in all (default 4 MiB)
+	MaxFragments int           // fragments per datagram (default 64)
+	Timeout      time.Duration // packet time from the first fragment (default 30s, as Linux's ipfrag_time)
+}
+
+// DefaultDefragConfig returns the default bounds.
+func DefaultDefragConfig() DefragConfig {
+	return DefragConfig{MaxDatagrams: 1024, MaxBytes: 4 << 20, MaxFragments: 64, Timeout: 30 * time.Second}
+}
+
+// DefragStats counts what a Defragmenter did. Every fragment given to Add is
+// counted in Fragments.
+type DefragStats struct {
+	Fragments        uint64 // fragments given to Add
+	Reassembled      uint64 // datagrams completed
+	TimedOut         uint64 // datagrams dropped after Timeout
+	Evicted          uint64 // datagrams dropped to make room (MaxDatagrams, MaxBytes)
+	Overlaps         uint64 // fragments that overlapped data already received (first wins)
+	TooManyFragments uint64 // datagrams dropped at MaxFragments
+	TooBig           uint64 // datagrams dropped for exceeding 65,535 bytes
+	Invalid          uint64 // fragments (and their datagrams) dropped as inconsistent
+	Pending          int    // datagrams in reassembly now
+	PendingBytes     int    // payload bytes buffered now
+}
+
+// DefragResult is the outcome of Defragmenter.Add.
+type DefragResult uint8
+
+const (
+	DefragPending  DefragResult = iota // fragment kept, datagram not complete yet
+	DefragComplete                     // datagram complete, returned
+	DefragDropped                      // fragment dropped (see DefragStats)
+)
+
+type fragKey struct {
+	src, dst [4]byte
+	id       uint16
+	proto    uint8
+}
+
+type fragRange struct{ start, end int }
+
+type fragDatagram struct {
+	key    fragKey
+	first  time.Time
+	hdr    [60]byte
+	hdrLen int // 0 until the fragment at offset 0 arrived
+	buf    []byte
+	ranges []fragRange // received payload ranges, sorted, merged
+	total  int         // payload length once the last fragment arrived, else -1
+	nfrags int
+}
+
+// maxIPv4Len is the largest IPv4 datagram.
+const maxIPv4Len = 65535
+
+// NewDefragmenter returns a Defragmenter with the given bounds.
+func NewDefragmenter(cfg DefragConfig) *Defragmenter {
+	def := DefaultDefragConfig()
+	if cfg.MaxDatagrams <= 0 {
+		cfg.MaxDatagrams = def.MaxDatagrams
+	}
+	if cfg.MaxBytes <= 0 {
+		cfg.MaxBytes = def.MaxBytes
+	}
+	if cfg.MaxFragments <= 0 {
+		cfg.MaxFragments = def.MaxFragments
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = def.Timeout
+	}
+	return &Defragmenter{cfg: cfg, m: make(map[fragKey]*fragDatagram)}
+}
+
+// Stats returns the counters and the current pending figures.
+func (f *Defragmenter) Stats() DefragStats {
+	s := f.stats
+	s.Pending = len(f.m)
+	s.PendingBytes = f.bytes
+	return s
+}
+
+// Add takes one IPv4 fragment: a whole IPv4 header and the fragment's
+// payload, trimmed to the header's total length. When it completes a
+// datagram, Add returns the datagram (header and payload) and DefragComplete;
+// the slice is valid until the next call to Add. ts is the packet time.
+func (f *Defragmenter) Add(ip []byte, ts time.Time) ([]byte, DefragResult) {
+	f.stats.Fragments++
+	if len(ip) < 20 {
+		f.stats.Invalid++
+		return nil, DefragDropped
+	}
+	ihl := int(ip[0]&0x0f) * 4
+	if ihl < 20 || len(ip) < ihl {
+		f.stats.Invalid++
+		return nil, DefragDropped
+	}
+	ff := binary.BigEndian.Uint16(ip[6:8])
+	more := ff&0x2000 != 0
+	off := int(ff&0x1fff) * 8
+	payload := ip[ihl:]
+	end := off + len(payload)
+
+	f.expire(ts)
+
+	k := fragKey{src: [4]byte(ip[12:16]), dst: [4]byte(ip[16:20]), id: binary.BigEndian.Uint16(ip[4:6]), proto: ip[9]}
+	dg := f.m[k]
+	if len(payload) == 0 || (more && len(payload)%8 != 0) {
+		f.stats.Invalid++
+		f.drop(dg)
+		return nil, DefragDropped
+	}
+	if end+20 > maxIPv4Len {
+		f.stats.TooBig++
+		f.drop(dg)
+		return nil, DefragDropped
+	}
+	if dg == nil {
+		for len(f.m) >= f.cfg.MaxDatagrams {
+			f.evictOldest(nil)
+		}
+		dg = f.newDatagram(k, ts)
+	}
+	if dg.nfrags >= f.cfg.MaxFragments {
+		f.stats.TooManyFragments++
+		f.drop(dg)
+		return nil, DefragDropped
+	}
+	dg.nfrags++
+	if !more {
+		if (dg.total >= 0 && dg.total != end) || (len(dg.ranges) > 0 && dg.ranges[len(dg.ranges)-1].end > end) {
+			f.stats.Invalid++
+			f.drop(dg)
+			return nil, DefragDropped
+		}
+		dg.total = end
+	} else if dg.total >= 0 && end > dg.total {
+		f.stats.Invalid++
+		f.drop(dg)
+		return nil, DefragDropped
+	}
+	if off == 0 && dg.hdrLen == 0 {
+		dg.hdrLen = copy(dg.hdr[:], ip[:ihl])
+	}
+
+	// Make room for the buffer to grow to end.
+	if grow := end - len(dg.buf); grow > 0 {
+		for f.bytes+grow > f.cfg.MaxBytes && len(f.m) > 1 {
+			f.evictOldest(dg)
+		}
+		if f.bytes+grow > f.cfg.MaxBytes {
+			f.stats.Evicted++
+			f.drop(dg)
+			return nil, DefragDropped
+		}
+		f.bytes += grow
+		if cap(dg.buf) >= end {
+			dg.buf = dg.buf[:end]
+		} else {
+			nb := make([]byte, end, max(end, 2*cap(dg.buf)))
+			copy(nb, dg.buf)
+			dg.buf = nb
+		}
+	}
+	if dg.insert(off, end, payload) {
+		f.stats.Overlaps++
+	}
+
+	if dg.hdrLen == 0 || dg.total < 0 || len(dg.ranges) != 1 || dg.ranges[0].start != 0 || dg.ranges[0].end != dg.total {
+		return nil, DefragPending
+	}
+
+	// Complete: build the datagram.
+	n := dg.hdrLen + dg.total
+	f.out = append(f.out[:0], dg.hdr[:dg.hdrLen]...)
+	f.out = append(f.out, dg.buf[:dg.total]...)
+	binary.BigEndian.PutUint16(f.out[2:4], uint16(n))
+	f.out[6] &= 0x40 // keep DF, clear MF and the offset
+	f.out[7] = 0
+	f.out[10], f.out[11] = 0, 0
+	binary.BigEndian.PutUint16(f.out[10:12], ipv4Checksum(f.out[:dg.hdrLen]))
+	f.stats.Reassembled++
+	f.remove(dg)
+	return f.out, DefragComplete
+}
+
+// insert copies the parts of payload (at [off,end)) not received yet and
+// records the range. It reports whether the fragment overlapped received
+// data.
+func (dg *fragDatagram) insert(off, end int, payload []byte) (overlap bool) {
+	pos := off
+	for _, r := range dg.ranges {
+		if r.end <= pos {
+			continue
+		}
+		if r.start >= end {
+			break
+		}
+		if r.start > pos {
+			copy(dg.buf[pos:r.start], payload[pos-off:r.start-off])
+		}
+		overlap = true
+		pos = max(pos, r.end)
+		if pos >= end {
+			break
+		}
+	}
+	if pos < end {
+		copy(dg.buf[pos:end], payload[pos-off:])
+	}
+	// Merge [off,end) into the sorted ranges.
+	i := 0
+	for i < len(dg.ranges) && dg.ranges[i].end < off {
+		i++
+	}
+	j := i
+	start, stop := off, end
+	for j < len(dg.ranges) && dg.ranges[j].start <= end {
+		start = min(start, dg.ranges[j].start)
+		stop = max(stop, dg.ranges[j].end)
+		j++
+	}
+	if i == j {
+		dg.ranges = append(dg.ranges, fragRange{})
+		copy(dg.ranges[i+1:], dg.ranges[i:])
+	} else if j > i+1 {
+		dg.ranges = append(dg.ranges[:i+1], dg.ranges[j:]...)
+	}
+	dg.ranges[i] = fragRange{start, stop}
+	return overlap
+}
+
+func (f *Defragmenter) newDatagram(k fragKey, ts time.Time) *fragDatagram {
+	var dg *fragDatagram
+	if n := len(f.free); n > 0 {
+		dg = f.free[n-1]
+		f.free = f.free[:n-1]
+	} else {
+		dg = &fragDatagram{}
+	}
+	dg.key, dg.first, dg.hdrLen, dg.total, dg.nfrags = k, ts, 0, -1, 0
+	dg.buf = dg.buf[:0]
+	dg.ranges = dg.ranges[:0]
+	f.m[k] = dg
+	return dg
+}
+
+// maxFreeDatagrams bounds the free list; buffers above 16 KiB are not kept.
+const maxFreeDatagrams = 64
+
+func (f *Defragmenter) remove(dg *fragDatagram) {
+	delete(f.m, dg.key)
+	f.bytes -= len(dg.buf)
+	if len(f.free) < maxFreeDatagrams {
+		if cap(dg.buf) > 16<<10 {
+			dg.buf = nil
+		}
+		f.free = append(f.free, dg)
+	}
+}
+
+func (f *Defragmenter) drop(dg *fragDatagram) {
+	if dg != nil {
+		f.remove(dg)
+	}
+}
+
+// evictOldest drops the datagram with the oldest first fragment, except keep.
+func (f *Defragmenter) evictOldest(keep *fragDatagram) {
+	var old *fragDatagram
+	for _, dg := range f.m {
+		if dg != keep && (old == nil || dg.first.Before(old.first)) {
+			old = dg
+		}
+	}
+	if old != nil {
+		f.stats.Evicted++
+		f.remove(old)
+	}
+}
+
+// expire drops datagrams older than the timeout. It scans at most once per
+// second of packet time.
+func (f *Defragmenter) expire(now time.Time) {
+	if len(f.m) == 0 || now.Sub(f.sweep) < time.Second && !now.Before(f.sweep) {
+		return
+	}
+	f.Expire(now)
+}
+
+// Expire drops the datagrams whose first fragment is older than the timeout
+// at packet time now.
+func (f *Defragmenter) Expire(now time.Time) {
+	f.sweep = now
+	for _, dg := range f.m {
+		if now.Sub(dg.first) > f.cfg.Timeout {
+			f.stats.TimedOut++
+			f.remove(dg)
+		}
+	}
+}
+
+// ipv4Checksum is the RFC 1071 checksum of an IPv4 header (with the checksum
+// field zeroed).
+func ipv4Checksum(h []byte) uint16 {
+	var sum uint32
+	for i := 0; i+1 < len(h); i += 2 {
+		sum += uint32(binary.BigEndian.Uint16(h[i:]))
+	}
+	for sum > 0xffff {
+		sum = sum>>16 + sum&0xffff
+	}
+	return ^uint16(sum)
+}

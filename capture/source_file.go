@@ -1,0 +1,264 @@
+package capture
+
+import (
+	"bufio"
+	"compress/gzip"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcapgo"
+)
+
+// Magic numbers of the capture formats OpenFile recognises.
+const (
+	magicPcapMicroLE = 0xa1b2c3d4 // read little-endian
+	magicPcapMicroBE = 0xd4c3b2a1
+	magicPcapNanoLE  = 0xa1b23c4d
+	magicPcapNanoBE  = 0x4d3cb2a1
+	magicPcapNG      = 0x0a0d0d0a // section header block type, same in both byte orders
+)
+
+// ErrNotCapture is wrapped by OpenFile's error when the file is neither pcap
+// nor pcapng (plain or gzip-compressed).
+var ErrNotCapture = errors.New("not a pcap or pcapng file")
+
+// FileSource reads a pcap or pcapng file, plain or gzip-compressed (detected
+// by magic bytes, not by name). It is not safe for concurrent use.
+type FileSource struct {
+	name string
+	f    *os.File
+	size int64
+
+	raw  *countingReader // bytes read from the file (compressed bytes for gzip)
+	gz   *gzip.Reader    // nil for a plain file
+	dec  *countingReader // bytes of the (decompressed) capture stream
+	br   *bufio.Reader   // buffers dec; the pcapgo readers use it directly
+	pcap *pcapgo.Reader
+	ng   *pcapgo.NgReader
+
+	format   string
+	linkType layers.LinkType
+	packets  uint64
+	err      error // sticky error after the first failure
+}
+
+var _ Source = (*FileSource)(nil)
+
+// readBufSize is the bufio size in front of the pcapgo readers; it is also at
+// least bufio's default, so pcapgo reuses our *bufio.Reader instead of
+// wrapping it in another one (which keeps Offset exact).
+const readBufSize = 256 << 10
+
+// OpenFile opens a pcap (micro- or nanosecond timestamps, either byte order)
+// or pcapng file, either of them optionally gzip-compressed. Errors name the
+// file and the problem on one line. The Source is a *FileSource, which also
+// reports progress (Size, Offset).
+func OpenFile(path string) (Source, error) {
+	s, err := OpenFileSource(path)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenFileSource is OpenFile returning the concrete type.
+func OpenFileSource(path string) (*FileSource, error) {
+	name := filepath.Base(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("capture: %w", err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("capture: %s: %w", name, err)
+	}
+	if st.IsDir() {
+		f.Close()
+		return nil, fmt.Errorf("capture: %s: is a directory", name)
+	}
+	s, err := newFileSource(name, f, st.Size())
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	s.f = f
+	return s, nil
+}
+
+// newFileSource reads the headers from r. size is the total size of r in
+// bytes, or -1 when unknown.
+func newFileSource(name string, r io.Reader, size int64) (*FileSource, error) {
+	s := &FileSource{name: name, size: size}
+	s.raw = &countingReader{r: r}
+	rawBuf := bufio.NewReaderSize(s.raw, 64<<10)
+	var stream io.Reader = rawBuf
+
+	head, err := rawBuf.Peek(4)
+	if len(head) == 0 && (err == io.EOF || err == nil) {
+		return nil, fmt.Errorf("capture: %s: empty file", name)
+	}
+	if len(head) >= 2 && head[0] == 0x1f && head[1] == 0x8b {
+		gz, err := gzip.NewReader(rawBuf)
+		if err != nil {
+			return nil, s.wrapHeaderErr("gzip", err)
+		}
+		gz.Multistream(true)
+		s.gz = gz
+		stream = gz
+		s.format = "gzip+"
+	} else if err != nil && err != io.EOF {
+		return nil, fmt.Errorf("capture: %s: %w", name, err)
+	}
+
+	s.dec = &countingReader{r: stream}
+	s.br = bufio.NewReaderSize(s.dec, readBufSize)
+	head, err = s.br.Peek(4)
+	if len(head) < 4 {
+		if len(head) == 0 && err == io.EOF {
+			if s.gz != nil {
+				return nil, fmt.Errorf("capture: %s: empty file (gzip stream holds no data)", name)
+			}
+			return nil, fmt.Errorf("capture: %s: empty file", name)
+		}
+		if err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("capture: %s: truncated file header: %w", name, err)
+	}
+	magicLE := binary.LittleEndian.Uint32(head)
+	switch magicLE {
+	case magicPcapMicroLE, magicPcapMicroBE, magicPcapNanoLE, magicPcapNanoBE:
+		r, err := pcapgo.NewReader(s.br)
+		if err != nil {
+			return nil, s.wrapHeaderErr("pcap", err)
+		}
+		s.pcap = r
+		s.linkType = r.LinkType()
+		s.format += "pcap"
+	case magicPcapNG:
+		r, err := pcapgo.NewNgReader(s.br, pcapgo.NgReaderOptions{
+			WantMixedLinkType:  true,
+			SkipUnknownVersion: true,
+		})
+		if err != nil {
+			return nil, s.wrapHeaderErr("pcapng", err)
+		}
+		s.ng = r
+		s.linkType = r.LinkType()
+		s.format += "pcapng"
+	default:
+		return nil, fmt.Errorf("capture: %s: %w (magic 0x%08x)", name, ErrNotCapture, binary.BigEndian.Uint32(head))
+	}
+	return s, nil
+}
+
+func (s *FileSource) wrapHeaderErr(format string, err error) error {
+	if err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("capture: %s: truncated %s file header: %w", s.name, format, err)
+	}
+	return fmt.Errorf("capture: %s: bad %s file header: %w", s.name, format, err)
+}
+
+// pos is the offset in the (decompressed) capture stream up to which the
+// readers have consumed bytes.
+func (s *FileSource) pos() int64 { return s.dec.n - int64(s.br.Buffered()) }
+
+// ReadPacket returns the next packet. The data is valid until the next call.
+// It returns io.EOF at the end of the file. A file cut short yields every
+// whole packet and then an error wrapping io.ErrUnexpectedEOF. After an error
+// every later call returns the same error.
+func (s *FileSource) ReadPacket() (data []byte, ci gopacket.CaptureInfo, err error) {
+	if s.err != nil {
+		return nil, ci, s.err
+	}
+	start := s.pos()
+	if s.pcap != nil {
+		data, ci, err = s.pcap.ZeroCopyReadPacketData()
+	} else {
+		data, ci, err = s.ng.ZeroCopyReadPacketData()
+		if err == nil && len(ci.AncillaryData) > 0 {
+			if lt, ok := ci.AncillaryData[0].(layers.LinkType); ok {
+				s.linkType = lt
+			}
+		}
+	}
+	if err == nil {
+		s.packets++
+		return data, ci, nil
+	}
+	s.err = s.recordErr(start, err)
+	return nil, ci, s.err
+}
+
+func (s *FileSource) recordErr(start int64, err error) error {
+	if err == io.EOF {
+		// A clean end, unless the gzip stream ended early (gzip reports
+		// ErrUnexpectedEOF then, handled below).
+		return io.EOF
+	}
+	where := "packet record"
+	if s.ng != nil {
+		where = "pcapng block"
+	}
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("capture: %s: truncated %s at offset %d (after %d packets): %w",
+			s.name, where, start, s.packets, io.ErrUnexpectedEOF)
+	}
+	if s.gz != nil && (errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader)) {
+		return fmt.Errorf("capture: %s: corrupt gzip stream near offset %d (after %d packets): %w",
+			s.name, start, s.packets, err)
+	}
+	return fmt.Errorf("capture: %s: bad %s at offset %d (after %d packets): %w",
+		s.name, where, start, s.packets, err)
+}
+
+// LinkType of the packet last read (pcapng files may mix interfaces with
+// different link types); before the first packet, the first interface's.
+func (s *FileSource) LinkType() layers.LinkType { return s.linkType }
+
+// Size is the size of the file in bytes (compressed size for gzip), or -1.
+func (s *FileSource) Size() int64 { return s.size }
+
+// Offset is how many bytes of the file have been read so far (compressed
+// bytes for gzip). With Size it gives progress; it runs ahead of the packet
+// last returned by at most the read buffers (a few hundred KiB).
+func (s *FileSource) Offset() int64 { return s.raw.n }
+
+// Format is "pcap", "pcapng", "gzip+pcap" or "gzip+pcapng".
+func (s *FileSource) Format() string { return s.format }
+
+// Name is the base name of the file, as used in errors.
+func (s *FileSource) Name() string { return s.name }
+
+// Close closes the file.
+func (s *FileSource) Close() error {
+	if s.gz != nil {
+		s.gz.Close()
+	}
+	if s.f != nil {
+		return s.f.Close()
+	}
+	return nil
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
