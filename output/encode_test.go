@@ -1,0 +1,470 @@
+package output
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/detect"
+	"github.com/tlsentry/tlsentry/tlsparse"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files and generated templates/FIELDS.md")
+
+var goldenCases = []struct {
+	name    string
+	session func() *capture.Session
+	verdict detect.Verdict
+}{
+	{"tls12", sessionTLS12, detect.Verdict{Validation: detect.ValidationTrusted}},
+	{"tls13", sessionTLS13, detect.Verdict{Validation: detect.ValidationNotChecked}},
+	{"ssh443", sessionSSH443, detect.Verdict{}},
+	{"alerts", sessionLegacy, verdictLegacy()},
+}
+
+// TestGolden encodes hand-built sessions and compares them with
+// testdata/<name>.golden.ndjson; -update rewrites the files.
+func TestGolden(t *testing.T) {
+	enc := NewEncoder(testObserver)
+	for _, c := range goldenCases {
+		t.Run(c.name, func(t *testing.T) {
+			var got bytes.Buffer
+			for _, d := range enc.Encode(c.session(), c.verdict) {
+				got.Write(d.Body)
+				got.WriteByte('\n')
+			}
+			path := filepath.Join("testdata", c.name+".golden.ndjson")
+			if *update {
+				if err := os.WriteFile(path, got.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./output -update to create it)", err)
+			}
+			if !bytes.Equal(got.Bytes(), want) {
+				t.Errorf("%s differs from the encoder output (go test ./output -run TestGolden -update rewrites it)\ngot:\n%s\nwant:\n%s", path, got.Bytes(), want)
+			}
+		})
+	}
+}
+
+func TestEncodeDocuments(t *testing.T) {
+	enc := NewEncoder(testObserver)
+	docs := enc.Encode(sessionLegacy(), verdictLegacy())
+	// one session + three alerts (the alert without a rule is skipped)
+	if len(docs) != 4 {
+		t.Fatalf("got %d documents, want 4", len(docs))
+	}
+	wantKinds := []struct{ dataset, kind, rule string }{
+		{DatasetTLS, "event", ""},
+		{DatasetAlert, "alert", "tls.deprecated_version"},
+		{DatasetAlert, "alert", "intel.ja3"},
+		{DatasetAlert, "alert", "tls.heartbleed"},
+	}
+	ids := map[string]bool{}
+	for i, d := range docs {
+		m := decode(t, d.Body)
+		w := wantKinds[i]
+		if d.Dataset != w.dataset || get(m, "event.dataset") != w.dataset || get(m, "event.kind") != w.kind {
+			t.Errorf("doc %d: dataset %q/%v kind %v, want %s/%s", i, d.Dataset, get(m, "event.dataset"), get(m, "event.kind"), w.dataset, w.kind)
+		}
+		if get(m, "event.id") != d.ID || len(d.ID) != 22 {
+			t.Errorf("doc %d: Document.ID %q, event.id %v", i, d.ID, get(m, "event.id"))
+		}
+		if ids[d.ID] {
+			t.Errorf("doc %d: duplicate id %s", i, d.ID)
+		}
+		ids[d.ID] = true
+		if !d.Timestamp.Equal(sessionLegacy().Start) {
+			t.Errorf("doc %d: Timestamp %v", i, d.Timestamp)
+		}
+		if w.rule != "" {
+			if got := get(m, "rule.id"); got != w.rule {
+				t.Errorf("doc %d: rule.id %v, want %s", i, got, w.rule)
+			}
+			// Alerts repeat the session fields.
+			for _, p := range []string{"tls.client.server_name", "source.ip", "network.community_id", "tlsentry.server.chain"} {
+				if get(m, p) == nil {
+					t.Errorf("alert %d lacks session field %s", i, p)
+				}
+			}
+		} else if get(m, "rule") != nil || get(m, "message") != nil || get(m, "event.severity") != nil {
+			t.Errorf("session document carries alert fields: %s", d.Body)
+		}
+	}
+	a := decode(t, docs[1].Body)
+	if get(a, "event.severity") != 47.0 || get(a, "event.risk_score") != 47.0 {
+		t.Errorf("severity/risk: %v %v", get(a, "event.severity"), get(a, "event.risk_score"))
+	}
+	if get(a, "tlsentry.intel") != nil {
+		t.Error("intel on a non-intel alert")
+	}
+	i := decode(t, docs[2].Body)
+	if get(i, "tlsentry.intel.entry") != "e7d705a3286e19ea42f587b344ee6865" || get(i, "tlsentry.intel.list") != "abuse-ch-ja3" || get(i, "tlsentry.intel.field") != "ja3" {
+		t.Errorf("intel: %v", get(i, "tlsentry.intel"))
+	}
+	h := decode(t, docs[3].Body)
+	if get(h, "event.risk_score") != 0.0 || get(h, "event.severity") != 99.0 {
+		t.Errorf("risk score 0 must be written: %v %v", get(h, "event.risk_score"), get(h, "event.severity"))
+	}
+	if get(h, "message") != "Heartbleed attempt" {
+		t.Errorf("empty message falls back to the rule name, got %v", get(h, "message"))
+	}
+}
+
+func TestEncodeIDsDeterministic(t *testing.T) {
+	a := NewEncoder(testObserver).Encode(sessionLegacy(), verdictLegacy())
+	b := NewEncoder(Observer{Name: "other"}).Encode(sessionLegacy(), verdictLegacy())
+	for i := range a {
+		if a[i].ID != b[i].ID {
+			t.Errorf("doc %d: id %s then %s", i, a[i].ID, b[i].ID)
+		}
+	}
+	base := sessionTLS12()
+	baseID := NewEncoder(testObserver).Encode(base, detect.Verdict{})[0].ID
+	for name, mod := range map[string]func(*capture.Session){
+		"first packet": func(s *capture.Session) { s.FirstPacket++ },
+		"start":        func(s *capture.Session) { s.Start = s.Start.Add(1) },
+		"client port":  func(s *capture.Session) { s.Client = netipPort(s.Client, 1) },
+		"server port":  func(s *capture.Session) { s.Server = netipPort(s.Server, 1) },
+		"transport":    func(s *capture.Session) { s.Transport = "udp" },
+	} {
+		s := sessionTLS12()
+		mod(s)
+		if id := NewEncoder(testObserver).Encode(s, detect.Verdict{})[0].ID; id == baseID {
+			t.Errorf("changing %s keeps the id %s", name, id)
+		}
+	}
+	// Fields that do not identify the session do not change the id.
+	s := sessionTLS12()
+	s.End = s.End.Add(1e9)
+	s.ClientBytes++
+	if id := NewEncoder(testObserver).Encode(s, detect.Verdict{})[0].ID; id != baseID {
+		t.Errorf("end/bytes changed the id")
+	}
+}
+
+// TestEncodeNoEmptyValues: absent values are left out, never "" / [] / {},
+// and numeric zeros appear only where zero is a measurement.
+func TestEncodeNoEmptyValues(t *testing.T) {
+	zeroOK := map[string]bool{
+		"source.bytes": true, "source.packets": true, "destination.bytes": true, "destination.packets": true,
+		"event.duration": true, "event.risk_score": true,
+		"tlsentry.heartbeats.declared_length": true, "tlsentry.heartbeats.record_length": true,
+	}
+	enc := NewEncoder(Observer{})
+	sessions := []*capture.Session{sessionTLS12(), sessionTLS13(), sessionSSH443(), sessionLegacy(), {}, {TLS: &tlsparse.Handshake{}}}
+	for i, s := range sessions {
+		for _, d := range enc.Encode(s, verdictLegacy()) {
+			walk(decode(t, d.Body), "", func(path string, v any) {
+				switch v := v.(type) {
+				case string:
+					if v == "" {
+						t.Errorf("session %d: %s is an empty string", i, path)
+					}
+				case float64:
+					if v == 0 && !zeroOK[path] {
+						t.Errorf("session %d: %s is 0", i, path)
+					}
+				case []any:
+					if len(v) == 0 {
+						t.Errorf("session %d: %s is an empty array", i, path)
+					}
+				case map[string]any:
+					if len(v) == 0 {
+						t.Errorf("session %d: %s is an empty object", i, path)
+					}
+				case nil:
+					t.Errorf("session %d: %s is null", i, path)
+				}
+			})
+		}
+	}
+}
+
+func TestEncodeBooleans(t *testing.T) {
+	enc := NewEncoder(testObserver)
+	// Only a ClientHello: TLS seen, not established, not resumed: false is written.
+	s := sessionTLS12()
+	s.TLS.ServerHello = nil
+	s.TLS.Established = false
+	s.Certificates = nil
+	m := decode(t, enc.Encode(s, detect.Verdict{})[0].Body)
+	for _, p := range []string{"tls.established", "tls.resumed", "tlsentry.client.ech"} {
+		if get(m, p) != false {
+			t.Errorf("%s = %v, want false", p, get(m, p))
+		}
+	}
+	for _, p := range []string{"tls.version", "tls.cipher", "tlsentry.server.hello_retry_request", "tlsentry.server.ocsp_stapled", "tlsentry.server.validation"} {
+		if get(m, p) != nil {
+			t.Errorf("%s = %v, want absent (no ServerHello/certificates)", p, get(m, p))
+		}
+	}
+	// Not TLS: no tls.* at all, tlsentry.incomplete still written.
+	m = decode(t, enc.Encode(sessionSSH443(), detect.Verdict{Validation: detect.ValidationNotChecked})[0].Body)
+	if get(m, "tls") != nil || get(m, "tlsentry.client") != nil || get(m, "tlsentry.server") != nil {
+		t.Errorf("non-TLS session has TLS fields: %v %v", get(m, "tls"), get(m, "tlsentry"))
+	}
+	if get(m, "tlsentry.incomplete") != true || get(m, "network.protocol") != "ssh" {
+		t.Errorf("incomplete %v protocol %v", get(m, "tlsentry.incomplete"), get(m, "network.protocol"))
+	}
+	m = decode(t, enc.Encode(sessionTLS13(), detect.Verdict{})[0].Body)
+	if get(m, "tlsentry.incomplete") != false || get(m, "tls.resumed") != true || get(m, "tlsentry.server.hello_retry_request") != true {
+		t.Errorf("tls13: incomplete %v resumed %v hrr %v", get(m, "tlsentry.incomplete"), get(m, "tls.resumed"), get(m, "tlsentry.server.hello_retry_request"))
+	}
+}
+
+func TestEncodeValues(t *testing.T) {
+	enc := NewEncoder(testObserver)
+	m := decode(t, enc.Encode(sessionTLS12(), detect.Verdict{Validation: detect.ValidationTrusted})[0].Body)
+	want := map[string]any{
+		"@timestamp":                          "2024-05-01T10:00:00.123456Z",
+		"event.start":                         "2024-05-01T10:00:00.123456Z",
+		"event.end":                           "2024-05-01T10:00:02.500000Z",
+		"event.duration":                      2376543211.0,
+		"source.ip":                           "192.0.2.55",
+		"source.port":                         51234.0,
+		"destination.ip":                      "198.51.100.7",
+		"destination.packets":                 10.0,
+		"network.type":                        "ipv4",
+		"network.transport":                   "tcp",
+		"network.vlan.id":                     "100",
+		"network.inner.vlan.id":               "20",
+		"network.community_id":                CommunityID(sessionTLS12().Client, sessionTLS12().Server, ProtoTCP, 0),
+		"tls.next_protocol":                   "h2",
+		"tls.server.hash.sha1":                leafCert.SHA1,
+		"tls.server.not_after":                "2024-07-15T23:59:59.000000Z",
+		"tls.server.x509.version_number":      "3",
+		"tls.server.x509.subject.common_name": "www.example.test",
+		"tlsentry.server.validation":          "trusted",
+		"tlsentry.client.alpn":                []any{"h2", "http/1.1"},
+		"observer.type":                       "ids",
+		"observer.hostname":                   "ids-dmz-01",
+		"ecs.version":                         ECSVersion,
+	}
+	for p, w := range want {
+		if g := get(m, p); !jsonEqual(g, w) {
+			t.Errorf("%s = %#v, want %#v", p, g, w)
+		}
+	}
+	// GREASE is left out of every list.
+	for _, p := range []string{"tls.client.supported_ciphers", "tlsentry.client.extensions", "tlsentry.client.groups", "tlsentry.client.versions", "tlsentry.client.key_share_groups"} {
+		for _, v := range get(m, p).([]any) {
+			if s := v.(string); strings.Contains(strings.ToLower(s), "grease") || strings.HasSuffix(s, "a2a") || strings.HasSuffix(s, "a4a") || strings.HasSuffix(s, "a5a") {
+				t.Errorf("%s contains GREASE %q", p, s)
+			}
+		}
+	}
+	if n := len(get(m, "tls.client.supported_ciphers").([]any)); n != 15 {
+		t.Errorf("supported_ciphers has %d entries, want 15", n)
+	}
+	if got := get(m, "tlsentry.server.chain").([]any); len(got) != 2 {
+		t.Errorf("chain has %d entries", len(got))
+	}
+
+	// Anomalies from capture and tlsparse, merged, sorted, deduplicated.
+	s := sessionTLS13()
+	s.Anomalies = []string{"tcp_overlap", "midstream", "fragmented_hello", ""}
+	m = decode(t, enc.Encode(s, detect.Verdict{})[0].Body)
+	if g := get(m, "tlsentry.anomalies"); !jsonEqual(g, []any{"fragmented_hello", "midstream", "tcp_overlap"}) {
+		t.Errorf("anomalies = %v", g)
+	}
+	if get(m, "network.type") != "ipv6" || get(m, "source.ip") != "2001:db8::10" {
+		t.Errorf("ipv6: %v %v", get(m, "network.type"), get(m, "source.ip"))
+	}
+	if s.Anomalies[0] != "tcp_overlap" || len(s.TLS.Anomalies) != 1 {
+		t.Error("Encode modified the session's anomaly slices")
+	}
+
+	// Legacy: alerts, heartbeats, broken chain certificate, parse error.
+	m = decode(t, enc.Encode(sessionLegacy(), detect.Verdict{})[0].Body)
+	if g := get(m, "tlsentry.alerts"); !jsonEqual(g, []any{
+		map[string]any{"direction": "server", "level": "fatal", "description": "handshake_failure", "encrypted": false},
+		map[string]any{"direction": "client", "encrypted": true},
+	}) {
+		t.Errorf("alerts = %v", g)
+	}
+	if g := get(m, "tlsentry.heartbeats"); !jsonEqual(g, []any{
+		map[string]any{"direction": "client", "type": "request", "declared_length": 16384.0, "record_length": 3.0},
+	}) {
+		t.Errorf("heartbeats = %v", g)
+	}
+	chain := get(m, "tlsentry.server.chain").([]any)
+	if len(chain) != 2 || chain[1].(map[string]any)["error"] != "x509: malformed certificate" {
+		t.Errorf("chain = %v", chain)
+	}
+	if get(m, "tlsentry.server.dh_prime_bits") != 1024.0 || get(m, "tlsentry.client.certificates") != 1.0 {
+		t.Errorf("dh %v client certs %v", get(m, "tlsentry.server.dh_prime_bits"), get(m, "tlsentry.client.certificates"))
+	}
+	if !strings.Contains(get(m, "tlsentry.parse_error").(string), "certificate list length") {
+		t.Errorf("parse_error = %v", get(m, "tlsentry.parse_error"))
+	}
+}
+
+// TestEncodeHostile: nil pieces and odd values never panic.
+func TestEncodeHostile(t *testing.T) {
+	enc := NewEncoder(Observer{})
+	if enc.Encode(nil, detect.Verdict{}) != nil {
+		t.Error("nil session gave documents")
+	}
+	sessions := []*capture.Session{
+		{},
+		{TLS: &tlsparse.Handshake{Protocol: tlsparse.ProtocolTLS}},
+		{TLS: &tlsparse.Handshake{ServerHello: &tlsparse.ServerHello{SSLv2: true, LegacyVersion: 2}}, Certificates: []*tlsparse.CertSummary{nil, brokenCert}},
+		{TLS: &tlsparse.Handshake{ClientHello: &tlsparse.ClientHello{}, Alerts: []tlsparse.Alert{{Level: 9, Description: 255}}, Heartbeats: []tlsparse.Heartbeat{{Type: 7}}}},
+		{Start: mustTime("2024-01-01T00:00:01Z"), End: mustTime("2024-01-01T00:00:00Z"), Transport: "sctp", Client: netipPort(sessionTLS12().Client, 0), Server: sessionTLS13().Server},
+	}
+	for i, s := range sessions {
+		for _, d := range enc.Encode(s, detect.Verdict{Alerts: []detect.Alert{{Rule: &detect.Rule{}}}}) {
+			if !json.Valid(d.Body) {
+				t.Errorf("session %d: invalid JSON %s", i, d.Body)
+			}
+		}
+	}
+	m := decode(t, enc.Encode(sessions[4], detect.Verdict{})[0].Body)
+	if get(m, "event.duration") != nil {
+		t.Error("negative duration written")
+	}
+	if get(m, "network.community_id") != nil {
+		t.Error("community id for mixed address families")
+	}
+}
+
+func TestEncodeConcurrent(t *testing.T) {
+	enc := NewEncoder(testObserver)
+	want := map[string]string{}
+	for _, c := range goldenCases {
+		want[c.name] = string(enc.Encode(c.session(), c.verdict)[0].Body)
+	}
+	var wg sync.WaitGroup
+	for g := 0; g < 4; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				c := goldenCases[(g+i)%len(goldenCases)]
+				if got := string(enc.Encode(c.session(), c.verdict)[0].Body); got != want[c.name] {
+					t.Errorf("%s: concurrent output differs", c.name)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+func BenchmarkEncode(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		s    *capture.Session
+		v    detect.Verdict
+	}{
+		{"tls12-certs", sessionTLS12(), detect.Verdict{Validation: detect.ValidationTrusted}},
+		{"tls13", sessionTLS13(), detect.Verdict{}},
+		{"non-tls", sessionSSH443(), detect.Verdict{}},
+		{"legacy-3-alerts", sessionLegacy(), verdictLegacy()},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			enc := NewEncoder(testObserver)
+			b.ReportAllocs()
+			var n int
+			for b.Loop() {
+				for _, d := range enc.Encode(c.s, c.v) {
+					n += len(d.Body)
+				}
+			}
+			b.ReportMetric(float64(n)/float64(b.N), "bytes/op")
+		})
+	}
+}
+
+// --- helpers ---
+
+func decode(t testing.TB, body []byte) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		t.Fatalf("invalid JSON: %v\n%s", err, body)
+	}
+	return m
+}
+
+// get returns the value at a dotted path, or nil.
+func get(m map[string]any, path string) any {
+	var cur any = m
+	for _, p := range strings.Split(path, ".") {
+		mm, ok := cur.(map[string]any)
+		if !ok {
+			return nil
+		}
+		cur = mm[p]
+	}
+	return cur
+}
+
+// walk calls fn for every value (objects and arrays included) with its
+// dotted path; array elements share the array's path.
+func walk(v any, path string, fn func(path string, v any)) {
+	fn(path, v)
+	switch v := v.(type) {
+	case map[string]any:
+		for k, c := range v {
+			p := k
+			if path != "" {
+				p = path + "." + k
+			}
+			walk(c, p, fn)
+		}
+	case []any:
+		for _, c := range v {
+			if _, isMap := c.(map[string]any); isMap {
+				walk(c, path, fn)
+			}
+		}
+	}
+}
+
+// leaves returns the dotted paths of all non-object values in a document
+// with their values (arrays of scalars flattened into one path).
+func leaves(doc map[string]any) map[string][]any {
+	out := map[string][]any{}
+	walk(doc, "", func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+		case []any:
+			for _, c := range v {
+				if _, isMap := c.(map[string]any); !isMap {
+					out[path] = append(out[path], c)
+				}
+			}
+		default:
+			out[path] = append(out[path], v)
+		}
+	})
+	return out
+}
+
+func jsonEqual(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return bytes.Equal(x, y)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
