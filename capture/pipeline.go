@@ -1,0 +1,717 @@
+package capture
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/netip"
+	"runtime"
+	"sync"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/tlsentry/tlsentry/tlsparse"
+)
+
+// PacketFilter decides whether a raw frame is processed (a compiled BPF
+// filter, see NewFilter).
+type PacketFilter interface {
+	Match(lt layers.LinkType, data []byte, ci gopacket.CaptureInfo) bool
+}
+
+// Config configures a Pipeline. The zero value works: every field has a
+// default.
+type Config struct {
+	Workers int // packets of one Source are sharded over Workers; 0: runtime.NumCPU()
+
+	MaxFlows        int           // per worker; at the limit the oldest idle flow is evicted (CFlowsEvicted). 0: 262144
+	IdleTimeout     time.Duration // packet time without a packet; 0: 10 minutes
+	AbsoluteTimeout time.Duration // the session is emitted at this age even if the flow goes on; 0: 1 hour
+	CloseLinger     time.Duration // after FIN both ways or RST, late packets are absorbed this long; 0: 30 s
+
+	MaxPendingBytes    int // out-of-order bytes buffered per direction; 0: 64 KiB
+	MaxPendingSegments int // out-of-order segments buffered per direction; 0: 128
+	MaxStreamBytes     int // in-order bytes handed to tlsparse per direction; 0: 256 KiB
+
+	// VLANInKey makes the innermost VLAN id part of the flow key (see flowKey).
+	VLANInKey bool
+
+	// Filter, when set, drops frames it does not match before decoding.
+	Filter PacketFilter
+	// CertCache summarises server certificates; nil: a cache of 4096.
+	CertCache *tlsparse.CertCache
+}
+
+func (c *Config) setDefaults() {
+	if c.Workers <= 0 {
+		c.Workers = runtime.NumCPU()
+	}
+	if c.MaxFlows <= 0 {
+		c.MaxFlows = 262144
+	}
+	if c.IdleTimeout <= 0 {
+		c.IdleTimeout = 10 * time.Minute
+	}
+	if c.AbsoluteTimeout <= 0 {
+		c.AbsoluteTimeout = time.Hour
+	}
+	if c.CloseLinger <= 0 {
+		c.CloseLinger = 30 * time.Second
+	}
+	if c.MaxPendingBytes <= 0 {
+		c.MaxPendingBytes = 64 << 10
+	}
+	if c.MaxPendingSegments <= 0 {
+		c.MaxPendingSegments = 128
+	}
+	if c.MaxStreamBytes <= 0 {
+		c.MaxStreamBytes = 256 << 10
+	}
+	if c.CertCache == nil {
+		c.CertCache = tlsparse.NewCertCache(4096)
+	}
+}
+
+// Pipeline turns packets from Sources into Sessions.
+type Pipeline struct {
+	cfg   Config
+	h     Handler
+	stats *Stats
+}
+
+// NewPipeline returns a pipeline delivering sessions to h.
+func NewPipeline(cfg Config, h Handler) *Pipeline {
+	cfg.setDefaults()
+	// one counter set per worker and one per reader (at most Workers of each)
+	return &Pipeline{cfg: cfg, h: h, stats: newStats(2 * cfg.Workers)}
+}
+
+// Stats are the pipeline's live counters.
+func (p *Pipeline) Stats() *Stats { return p.stats }
+
+// Run is NewPipeline(cfg, h).Run(ctx, srcs) returning the final counters.
+func Run(ctx context.Context, cfg Config, srcs []Source, h Handler) (Snapshot, error) {
+	p := NewPipeline(cfg, h)
+	err := p.Run(ctx, srcs)
+	return p.stats.Snapshot(), err
+}
+
+// Run reads srcs until they end (io.EOF), fail, or ctx is done, then flushes
+// every flow still open and returns. With one source, its packets are
+// decoded by one reader goroutine and sharded by a symmetric flow hash over
+// cfg.Workers workers (with one worker, it all happens in one goroutine).
+// With several sources (AF_PACKET fanout: the kernel already shards by
+// flow), each source gets its own worker and nothing is sharded again.
+//
+// A read error other than io.EOF stops the run after the flush and is
+// returned: every session read before it is still delivered.
+func (p *Pipeline) Run(ctx context.Context, srcs []Source) error {
+	if len(srcs) == 0 {
+		return errors.New("capture: no source")
+	}
+	if len(srcs) > 1 || p.cfg.Workers == 1 {
+		if len(srcs) > len(p.stats.sets) {
+			p.stats = newStats(len(srcs))
+		}
+		errs := make([]error, len(srcs))
+		var wg sync.WaitGroup
+		for i, src := range srcs {
+			w := p.newWorker(i)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[i] = w.runInline(ctx, src, p.cfg.Filter)
+			}()
+		}
+		wg.Wait()
+		return errors.Join(errs...)
+	}
+	return p.runSharded(ctx, srcs[0])
+}
+
+const (
+	batchPackets = 128
+	batchArena   = 128 << 10
+	flushEvery   = int64(time.Second) // packet time between flushes of partial batches
+	ctxCheck     = 1024               // packets between checks of ctx
+)
+
+// batch carries decoded packets from the reader to one worker. Payloads are
+// copied into arena; batches are recycled through a free list.
+type batch struct {
+	pkts  []Packet
+	arena []byte
+	now   int64 // reader's packet clock when sent
+}
+
+func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
+	n := p.cfg.Workers
+	free := make(chan *batch, 4*n)
+	for range 4 * n {
+		free <- &batch{pkts: make([]Packet, 0, batchPackets), arena: make([]byte, 0, batchArena)}
+	}
+	ins := make([]chan *batch, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		ins[i] = make(chan *batch, 4)
+		w := p.newWorker(i)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for b := range ins[i] {
+				w.advance(b.now)
+				for j := range b.pkts {
+					w.handle(&b.pkts[j])
+				}
+				b.pkts, b.arena = b.pkts[:0], b.arena[:0]
+				free <- b
+			}
+			w.flushAll()
+		}()
+	}
+
+	st := p.stats.sets[n] // the reader's set
+	dec := NewDecoder()
+	cur := make([]*batch, n)
+	var pkt Packet
+	var now, lastFlush int64
+	send := func(i int) {
+		if b := cur[i]; b != nil && len(b.pkts) > 0 {
+			b.now = now
+			ins[i] <- b
+			cur[i] = nil
+		}
+	}
+	var err error
+	for count := 0; ; count++ {
+		if count%ctxCheck == 0 {
+			st.storeDecodeStats(&dec.Stats)
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		data, ci, rerr := src.ReadPacket()
+		if rerr != nil {
+			if !errors.Is(rerr, io.EOF) {
+				err = rerr
+			}
+			break
+		}
+		st.inc(CPackets)
+		st.add(CBytes, uint64(ci.Length))
+		lt := src.LinkType()
+		if p.cfg.Filter != nil && !p.cfg.Filter.Match(lt, data, ci) {
+			st.inc(CFiltered)
+			continue
+		}
+		pkt = Packet{}
+		if !dec.Decode(data, ci, lt, &pkt) {
+			continue
+		}
+		ts := pkt.Timestamp.UnixNano()
+		if ts > now {
+			now = ts
+		}
+		k := makeKey(&pkt, p.cfg.VLANInKey)
+		i := int(k.hash() % uint64(n))
+		b := cur[i]
+		if b != nil && (len(b.pkts) == cap(b.pkts) || len(b.arena)+len(pkt.Payload) > cap(b.arena)) {
+			send(i)
+			b = nil
+		}
+		if b == nil {
+			b = <-free
+			cur[i] = b
+		}
+		off := len(b.arena)
+		if len(pkt.Payload) > cap(b.arena) { // cannot happen with 64 KiB IP packets; keep it safe
+			pkt.Payload = pkt.Payload[:cap(b.arena)]
+		}
+		b.arena = append(b.arena, pkt.Payload...)
+		pkt.Payload = b.arena[off:len(b.arena):len(b.arena)]
+		b.pkts = append(b.pkts, pkt)
+		if now-lastFlush >= flushEvery {
+			// let every worker see the clock move, so idle ones sweep
+			lastFlush = now
+			for i := range cur {
+				send(i)
+			}
+		}
+	}
+	st.storeDecodeStats(&dec.Stats)
+	for i := range cur {
+		send(i)
+		close(ins[i])
+	}
+	wg.Wait()
+	return err
+}
+
+// worker owns a flow table; nothing in it is shared.
+type worker struct {
+	cfg   *Config
+	st    *counters
+	h     Handler
+	tab   flowTable
+	r     reasm
+	certs *tlsparse.CertCache
+	conns []*tlsparse.Conn // reusable Conns (of flows that were not TLS)
+
+	now, lastSweep int64
+
+	cur       *flow // flow and side deliver works on
+	curSide   uint8
+	deliverFn func([]byte) bool
+}
+
+func (p *Pipeline) newWorker(i int) *worker {
+	w := &worker{
+		cfg:   &p.cfg,
+		st:    p.stats.sets[i],
+		h:     p.h,
+		tab:   newFlowTable(p.cfg.MaxFlows),
+		certs: p.cfg.CertCache,
+	}
+	w.r = reasm{
+		maxPendingBytes: p.cfg.MaxPendingBytes,
+		maxPendingSegs:  p.cfg.MaxPendingSegments,
+		maxStream:       p.cfg.MaxStreamBytes,
+		st:              w.st,
+	}
+	w.deliverFn = w.deliver
+	return w
+}
+
+// runInline reads, decodes and handles packets of src in this goroutine.
+func (w *worker) runInline(ctx context.Context, src Source, filter PacketFilter) error {
+	dec := NewDecoder()
+	var pkt Packet
+	var err error
+	for count := 0; ; count++ {
+		if count%ctxCheck == 0 {
+			w.st.storeDecodeStats(&dec.Stats)
+			if ctx.Err() != nil {
+				break
+			}
+		}
+		data, ci, rerr := src.ReadPacket()
+		if rerr != nil {
+			if !errors.Is(rerr, io.EOF) {
+				err = rerr
+			}
+			break
+		}
+		w.st.inc(CPackets)
+		w.st.add(CBytes, uint64(ci.Length))
+		lt := src.LinkType()
+		if filter != nil && !filter.Match(lt, data, ci) {
+			w.st.inc(CFiltered)
+			continue
+		}
+		pkt = Packet{}
+		if !dec.Decode(data, ci, lt, &pkt) {
+			continue
+		}
+		w.advance(pkt.Timestamp.UnixNano())
+		w.handle(&pkt)
+	}
+	w.st.storeDecodeStats(&dec.Stats)
+	w.flushAll()
+	return err
+}
+
+// advance moves the worker's packet clock and sweeps expired flows once a
+// second of packet time.
+func (w *worker) advance(ts int64) {
+	if ts > w.now {
+		w.now = ts
+	}
+	if w.now-w.lastSweep >= flushEvery {
+		w.lastSweep = w.now
+		w.sweep()
+	}
+}
+
+// sweep ends flows idle for longer than their timeout, oldest first.
+func (w *worker) sweep() {
+	idle := int64(w.cfg.IdleTimeout)
+	linger := int64(w.cfg.CloseLinger)
+	for f := w.tab.tail; f != nil; {
+		prev := f.prev
+		age := w.now - f.last
+		switch {
+		case f.state == stEmitted && age > w.linger(f):
+			w.endFlow(f, -1)
+		case age > idle:
+			w.endFlow(f, CFlowsTimedOut)
+		default:
+			if age <= linger {
+				return // everything before is younger still
+			}
+		}
+		f = prev
+	}
+}
+
+// linger is how long a tombstone absorbs late packets: CloseLinger after a
+// close, IdleTimeout after the absolute timeout (the connection goes on).
+func (w *worker) linger(f *flow) int64 {
+	if f.absTimeout {
+		return int64(w.cfg.IdleTimeout)
+	}
+	return int64(w.cfg.CloseLinger)
+}
+
+// flushAll ends every flow (end of input).
+func (w *worker) flushAll() {
+	for w.tab.tail != nil {
+		w.endFlow(w.tab.tail, CFlowsFlushed)
+	}
+}
+
+// handle processes one decoded packet. p.Payload is not retained.
+func (w *worker) handle(p *Packet) {
+	if p.Proto != 6 {
+		// UDP: QUIC (quic.go) plugs in here.
+		w.st.inc(CNonTCP)
+		return
+	}
+	ts := p.Timestamp.UnixNano()
+	k := makeKey(p, w.cfg.VLANInKey)
+	f := w.tab.get(&k)
+	if f != nil {
+		age := ts - f.last
+		switch {
+		case f.state == stEmitted:
+			newConn := p.Flags&(FlagSYN|FlagACK) == FlagSYN
+			if !newConn && age <= w.linger(f) {
+				w.st.inc(CLateAfterClose)
+				if ts > f.last {
+					f.last = ts
+				}
+				w.tab.touch(f)
+				return
+			}
+			w.endFlow(f, -1)
+			f = nil
+		case age > int64(w.cfg.IdleTimeout):
+			w.endFlow(f, CFlowsTimedOut)
+			f = nil
+		}
+	}
+	if f == nil {
+		if w.tab.full() {
+			w.endFlow(w.tab.tail, CFlowsEvicted)
+		}
+		f = w.newFlow(&k, p, ts)
+	}
+	side := uint8(0)
+	if p.SrcPort != f.ends[0].Port() || p.Src != f.ends[0].Addr() {
+		side = 1
+	}
+	f.pkts[side]++
+	f.bytes[side] += uint64(p.WireLen)
+	if ts > f.last {
+		f.last = ts
+	}
+	w.tab.touch(f)
+
+	if ts-f.start > int64(w.cfg.AbsoluteTimeout) {
+		w.st.inc(CFlowsAbsTimeout)
+		f.absTimeout = true
+		w.emit(f)
+		return
+	}
+
+	syn := p.Flags&FlagSYN != 0
+	if syn {
+		if p.Flags&FlagACK == 0 && f.synSide < 0 {
+			f.synSide = int8(side)
+		}
+		f.half[side].synAt(p.Seq)
+	}
+	if len(p.Payload) > 0 {
+		switch f.state {
+		case stNew, stParsing:
+			h := &f.half[side]
+			if !h.done {
+				f.payload[side] = true
+				seq := p.Seq
+				if syn {
+					seq++ // TCP Fast Open: data follows the ISN
+				}
+				w.cur, w.curSide = f, side
+				h.add(&w.r, seq, p.Payload, w.deliverFn)
+				w.cur = nil
+				if h.gap && !f.gapNotified[side] {
+					f.gapNotified[side] = true
+					if f.conn != nil && f.state == stParsing {
+						f.conn.Gap(w.tdir(f, side))
+					}
+				}
+			} else {
+				w.st.inc(CBypassedPackets)
+			}
+		default:
+			w.st.inc(CBypassedPackets)
+		}
+	} else if f.state == stBypass {
+		w.st.inc(CBypassedPackets)
+	}
+
+	if p.Flags&FlagRST != 0 {
+		w.st.inc(CFlowsClosed)
+		w.emit(f)
+		return
+	}
+	if p.Flags&FlagFIN != 0 {
+		f.fin[side] = true
+		if f.fin[0] && f.fin[1] {
+			w.st.inc(CFlowsClosed)
+			w.emit(f)
+		}
+	}
+}
+
+func (w *worker) newFlow(k *flowKey, p *Packet, ts int64) *flow {
+	f := w.tab.alloc()
+	f.key = *k
+	f.ends[0] = netip.AddrPortFrom(p.Src, p.SrcPort)
+	f.ends[1] = netip.AddrPortFrom(p.Dst, p.DstPort)
+	f.start, f.last = ts, ts
+	f.firstHash = p.Hash
+	n := p.NVLANs
+	if n > maxVLANs {
+		n = maxVLANs
+	}
+	if n < 0 {
+		n = 0
+	}
+	copy(f.vlans[:], p.VLANs[:n])
+	f.nvlans = uint8(n)
+	f.clientSide, f.synSide = -1, -1
+	if p.Flags&FlagSYN == 0 {
+		f.midstream = true
+		w.st.inc(CMidstream)
+	}
+	w.tab.insert(f)
+	w.st.inc(CFlowsCreated)
+	return f
+}
+
+// tdir maps a flow side to the parser's direction.
+func (w *worker) tdir(f *flow, side uint8) tlsparse.Direction {
+	if int8(side) == f.clientSide {
+		return tlsparse.ClientToServer
+	}
+	return tlsparse.ServerToClient
+}
+
+// deliver hands in-order bytes of w.cur, side w.curSide, to the parser.
+func (w *worker) deliver(data []byte) bool {
+	f := w.cur
+	if f == nil || f.state > stParsing {
+		return false
+	}
+	if f.conn == nil {
+		f.clientSide = chooseClient(f, w.curSide, data)
+		f.conn = w.getConn()
+		f.state = stParsing
+	}
+	if f.conn.Feed(w.tdir(f, w.curSide), data) {
+		return true
+	}
+	w.stopParsing(f)
+	return false
+}
+
+// chooseClient picks the client when the first in-order bytes arrive: the
+// side that sends a ClientHello, the other side of one that sends a
+// ServerHello, else the SYN sender, else the first sender.
+func chooseClient(f *flow, side uint8, data []byte) int8 {
+	switch helloKind(data) {
+	case 1:
+		return int8(side)
+	case 2:
+		return int8(1 - side)
+	}
+	if f.synSide >= 0 {
+		return f.synSide
+	}
+	return 0
+}
+
+// helloKind sniffs a TLS (or SSLv2) hello at the start of a stream: 1 a
+// ClientHello, 2 a ServerHello, 0 neither or not sure.
+func helloKind(b []byte) int {
+	if len(b) >= 6 && b[0] == 0x16 && b[1] == 3 {
+		switch b[5] {
+		case 1:
+			return 1
+		case 2:
+			return 2
+		}
+		return 0
+	}
+	if len(b) >= 3 && b[0]&0x80 != 0 {
+		switch b[2] {
+		case 1:
+			return 1
+		case 4:
+			return 2
+		}
+	}
+	return 0
+}
+
+// stopParsing bypasses f: its Conn wants no more bytes.
+func (w *worker) stopParsing(f *flow) {
+	f.state = stBypass
+	for i := range f.half {
+		f.half[i].done = true
+		f.half[i].release(&w.r)
+	}
+	if f.conn != nil {
+		if pr := f.conn.Handshake().Protocol; pr != tlsparse.ProtocolTLS && pr != tlsparse.ProtocolSSLv2 {
+			f.proto = pr
+			w.putConn(f.conn)
+			f.conn = nil
+		}
+	}
+}
+
+func (w *worker) getConn() *tlsparse.Conn {
+	if k := len(w.conns); k > 0 {
+		c := w.conns[k-1]
+		w.conns = w.conns[:k-1]
+		return c
+	}
+	return new(tlsparse.Conn)
+}
+
+func (w *worker) putConn(c *tlsparse.Conn) {
+	if len(w.conns) < 256 {
+		c.Reset()
+		w.conns = append(w.conns, c)
+	} // else left to the GC
+}
+
+// endFlow emits f's session if not done yet and removes it. reason is the
+// counter to bump, or -1.
+func (w *worker) endFlow(f *flow, reason Counter) {
+	if reason >= 0 {
+		w.st.inc(reason)
+	}
+	if f.state != stEmitted {
+		w.emit(f)
+	}
+	w.st.inc(CFlowsEnded)
+	w.tab.remove(f)
+}
+
+// emit builds and hands over f's session (if it has one) and turns f into a
+// tombstone.
+func (w *worker) emit(f *flow) {
+	if f.state == stEmitted {
+		return
+	}
+	wasParsing := f.state == stParsing
+	for i := range f.half {
+		h := &f.half[i]
+		h.finish(&w.r)
+		if h.gap && !f.gapNotified[i] {
+			f.gapNotified[i] = true
+			if f.conn != nil && wasParsing {
+				f.conn.Gap(w.tdir(f, uint8(i)))
+			}
+		}
+	}
+	f.state = stEmitted
+
+	proto := f.proto
+	var hs *tlsparse.Handshake
+	if f.conn != nil {
+		hs = f.conn.Handshake()
+		proto = hs.Protocol
+	}
+	isTLS := proto == tlsparse.ProtocolTLS || proto == tlsparse.ProtocolSSLv2
+	sawPayload := f.payload[0] || f.payload[1]
+	if !isTLS && !(f.key.has443() && sawPayload) {
+		if proto != tlsparse.ProtocolUndetermined {
+			w.st.inc(CBypassedNonTLS)
+		}
+		if f.conn != nil {
+			w.putConn(f.conn)
+			f.conn = nil
+		}
+		return
+	}
+
+	cs := f.clientSide
+	if cs < 0 {
+		cs = f.synSide
+	}
+	if cs < 0 {
+		cs = 0
+	}
+	s := &Session{
+		Start:         time.Unix(0, f.start).UTC(),
+		End:           time.Unix(0, f.last).UTC(),
+		Client:        f.ends[cs],
+		Server:        f.ends[1-cs],
+		Transport:     "tcp",
+		ClientPackets: f.pkts[cs],
+		ClientBytes:   f.bytes[cs],
+		ServerPackets: f.pkts[1-cs],
+		ServerBytes:   f.bytes[1-cs],
+		FirstPacket:   f.firstHash,
+	}
+	if f.nvlans > 0 {
+		s.VLANs = append([]uint16(nil), f.vlans[:f.nvlans]...)
+	}
+	switch {
+	case isTLS:
+		s.Protocol = "tls"
+	case proto == tlsparse.ProtocolUndetermined:
+		s.Protocol = "unknown"
+	default:
+		s.Protocol = proto.String()
+	}
+	gap := f.half[0].gap || f.half[1].gap
+	if f.midstream {
+		s.Anomalies = append(s.Anomalies, "midstream")
+	}
+	if gap {
+		s.Anomalies = append(s.Anomalies, "tcp_gap")
+	}
+	if f.half[0].overlap || f.half[1].overlap {
+		s.Anomalies = append(s.Anomalies, "tcp_overlap")
+	}
+	if f.half[0].limited || f.half[1].limited {
+		s.Anomalies = append(s.Anomalies, "tcp_stream_limit")
+	}
+	if isTLS {
+		// The Conn is not reused: the session takes its Handshake.
+		s.TLS = hs
+		f.conn = nil
+		for _, der := range hs.ServerCertificates {
+			s.Certificates = append(s.Certificates, w.certs.Summary(der))
+		}
+		if hs.Err != nil {
+			w.st.inc(CParseErrors)
+		}
+		s.Incomplete = gap || wasParsing || f.half[0].limited || f.half[1].limited || !f.payload[0] || !f.payload[1]
+		w.st.inc(CSessionsTLS)
+	} else {
+		s.Incomplete = gap
+		w.st.inc(CSessionsNonTLS443)
+		if f.conn != nil {
+			w.putConn(f.conn)
+			f.conn = nil
+		}
+	}
+	w.st.inc(CSessions)
+	w.h.HandleSession(s)
+}

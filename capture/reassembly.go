@@ -1,0 +1,304 @@
+package capture
+
+// TCP reassembly, one direction at a time, only as far as the handshake
+// needs.
+//
+// Why not gopacket/reassembly: it reassembles whole connections, keeps
+// per-connection page caches and calls back through interfaces with a
+// ScatterGather per segment; we need only the first few KB of each
+// direction, in order, and must stop caring (bypass) the moment tlsparse
+// is done. BenchmarkReassembly* in reassembly_bench_test.go compares the
+// two on the same segments (figures in the note of issue 6).
+//
+// Policy, per direction:
+//   - In-order segments with nothing buffered are delivered straight from
+//     the packet (zero copy, no allocation).
+//   - Out-of-order segments are copied into pooled buffers, at most
+//     maxPendingBytes / maxPendingSegs per direction; they are delivered
+//     as soon as the hole before them is filled.
+//   - Overlaps: the bytes seen first win (Suricata's and most IDSes'
+//     "first" policy). When the later copy has different bytes, the overlap
+//     is counted (CReasmOverlaps) and the flow gets anomaly "tcp_overlap".
+//     Bytes already delivered are compared against a short history of the
+//     last delivered bytes (1-2 KB); older retransmitted bytes are only
+//     counted as retransmissions.
+//   - A hole that is never filled - the out-of-order bound is hit, or the
+//     flow ends with segments still waiting - is a gap: parsing of that
+//     direction stops (tlsparse.Conn.Gap), the session is Incomplete and
+//     gets anomaly "tcp_gap". It is not dropped.
+//   - Without a SYN, a direction starts at the first segment seen (mid-
+//     stream capture). Data in a SYN (TCP Fast Open) starts at ISN+1. A
+//     repeated SYN or SYN-ACK re-bases the direction as long as no byte of
+//     it was delivered yet (multiple SYN-ACKs), later ones are ignored.
+//   - A segment more than maxWindow ahead is out of window: dropped and
+//     counted, not a gap.
+
+const (
+	segBufSize = 2048 // pooled buffer size: one MTU-sized segment, or history
+	histKeep   = segBufSize / 2
+	maxWindow  = 1 << 20
+)
+
+type segment struct {
+	seq  uint32
+	data []byte // a pooled buffer (or a larger allocation) owned by the stream
+}
+
+// halfStream is one direction of a TCP connection.
+type halfStream struct {
+	started   bool   // next is valid
+	syn       bool   // a SYN set next
+	done      bool   // stopped: gap, limit, or the parser wants no more
+	gap       bool   // a hole was never filled
+	overlap   bool   // an overlap with different bytes was seen
+	limited   bool   // cut at the per-direction byte limit
+	next      uint32 // next expected sequence number
+	delivered int    // bytes delivered in order
+	pending   []segment
+	pendBytes int
+	hist      []byte // the last bytes delivered, ending at next
+}
+
+// reasm holds what the streams of one worker share: limits, counters and a
+// buffer pool.
+type reasm struct {
+	maxPendingBytes int
+	maxPendingSegs  int
+	maxStream       int
+	st              *counters
+	free            [][]byte
+	scratch         []segment
+}
+
+func (r *reasm) getBuf(n int) []byte {
+	if n <= segBufSize {
+		if k := len(r.free); k > 0 {
+			b := r.free[k-1]
+			r.free = r.free[:k-1]
+			return b[:n]
+		}
+		return make([]byte, n, segBufSize)
+	}
+	return make([]byte, n)
+}
+
+func (r *reasm) putBuf(b []byte) {
+	if cap(b) == segBufSize && len(r.free) < 4096 {
+		r.free = append(r.free, b[:0])
+	}
+}
+
+// synAt handles a SYN (or SYN-ACK) with sequence number seq.
+func (h *halfStream) synAt(seq uint32) {
+	if h.delivered > 0 || len(h.pending) > 0 || h.done {
+		return
+	}
+	h.started, h.syn, h.next = true, true, seq+1
+}
+
+// add takes one segment's payload. deliver receives in-order bytes (which
+// may alias data) and reports whether it wants more; when it says no, the
+// direction stops.
+func (h *halfStream) add(r *reasm, seq uint32, data []byte, deliver func([]byte) bool) {
+	if h.done || len(data) == 0 {
+		return
+	}
+	if !h.started {
+		h.started, h.next = true, seq
+	}
+	d := int32(seq - h.next)
+	if d < 0 {
+		old := int(-int64(d))
+		n := old
+		if n > len(data) {
+			n = len(data)
+		}
+		r.st.inc(CReasmRetransmits)
+		h.compareHistory(r, seq, data[:n])
+		if old >= len(data) {
+			return
+		}
+		data, seq, d = data[old:], h.next, 0
+	}
+	if d > maxWindow {
+		r.st.inc(CReasmOOODropped)
+		return
+	}
+	if d == 0 && len(h.pending) == 0 {
+		h.push(r, data, deliver)
+		return
+	}
+	h.insert(r, seq, data)
+	h.drain(r, deliver)
+}
+
+// push delivers in-order bytes and keeps the history.
+func (h *halfStream) push(r *reasm, data []byte, deliver func([]byte) bool) {
+	if r.maxStream > 0 && h.delivered+len(data) > r.maxStream {
+		data = data[:r.maxStream-h.delivered]
+		h.done, h.limited = true, true
+		r.st.inc(CReasmStreamLimit)
+	}
+	h.next += uint32(len(data))
+	h.delivered += len(data)
+	h.remember(r, data)
+	if len(data) > 0 && !deliver(data) {
+		h.done = true
+	}
+	if h.done {
+		h.release(r)
+	}
+}
+
+func (h *halfStream) remember(r *reasm, data []byte) {
+	if h.hist == nil {
+		h.hist = r.getBuf(0)
+	}
+	if len(data) >= histKeep {
+		h.hist = append(h.hist[:0], data[len(data)-histKeep:]...)
+		return
+	}
+	if len(h.hist)+len(data) > cap(h.hist) {
+		keep := cap(h.hist) - len(data)
+		if keep > len(h.hist) {
+			keep = len(h.hist)
+		}
+		n := copy(h.hist, h.hist[len(h.hist)-keep:])
+		h.hist = h.hist[:n]
+	}
+	h.hist = append(h.hist, data...)
+}
+
+// compareHistory checks retransmitted bytes [seq, seq+len(data)), all
+// before next, against the history.
+func (h *halfStream) compareHistory(r *reasm, seq uint32, data []byte) {
+	histStart := h.next - uint32(len(h.hist))
+	off := int32(seq - histStart)
+	if off < 0 {
+		skip := int(-int64(off))
+		if skip >= len(data) {
+			return
+		}
+		data, off = data[skip:], 0
+	}
+	old := h.hist[off:]
+	if len(old) > len(data) {
+		old = old[:len(data)]
+	}
+	if string(old) != string(data[:len(old)]) {
+		h.overlap = true
+		r.st.inc(CReasmOverlaps)
+	}
+}
+
+// insert buffers [seq, seq+len(data)) minus what is already buffered
+// (first wins). All of it is at or after next.
+func (h *halfStream) insert(r *reasm, seq uint32, data []byte) {
+	end := seq + uint32(len(data))
+	cur := seq
+	pieces := r.scratch[:0]
+	for i := range h.pending {
+		ps := h.pending[i].seq
+		pe := ps + uint32(len(h.pending[i].data))
+		if int32(pe-cur) <= 0 {
+			continue
+		}
+		if int32(ps-end) >= 0 {
+			break
+		}
+		if int32(ps-cur) > 0 {
+			pieces = append(pieces, segment{seq: cur, data: data[cur-seq : ps-seq]})
+		}
+		// overlap [max(cur,ps), min(end,pe))
+		os, oe := cur, end
+		if int32(ps-os) > 0 {
+			os = ps
+		}
+		if int32(pe-oe) < 0 {
+			oe = pe
+		}
+		if string(h.pending[i].data[os-ps:oe-ps]) != string(data[os-seq:oe-seq]) {
+			h.overlap = true
+			r.st.inc(CReasmOverlaps)
+		} else {
+			r.st.inc(CReasmRetransmits)
+		}
+		cur = pe
+		if int32(cur-end) >= 0 {
+			break
+		}
+	}
+	if int32(end-cur) > 0 {
+		pieces = append(pieces, segment{seq: cur, data: data[cur-seq:]})
+	}
+	r.scratch = pieces[:0]
+	for _, p := range pieces {
+		if h.pendBytes+len(p.data) > r.maxPendingBytes || len(h.pending) >= r.maxPendingSegs {
+			r.st.inc(CReasmOOODropped)
+			h.markGap(r)
+			return
+		}
+		buf := r.getBuf(len(p.data))
+		copy(buf, p.data)
+		// sorted insert; pending lists are short
+		j := len(h.pending)
+		for j > 0 && int32(h.pending[j-1].seq-p.seq) > 0 {
+			j--
+		}
+		h.pending = append(h.pending, segment{})
+		copy(h.pending[j+1:], h.pending[j:])
+		h.pending[j] = segment{seq: p.seq, data: buf}
+		h.pendBytes += len(buf)
+		if p.seq != h.next {
+			r.st.inc(CReasmOutOfOrder)
+		}
+	}
+}
+
+// drain delivers buffered segments that became contiguous.
+func (h *halfStream) drain(r *reasm, deliver func([]byte) bool) {
+	for len(h.pending) > 0 && !h.done {
+		s := h.pending[0]
+		if s.seq != h.next {
+			return
+		}
+		h.pending = h.pending[1:]
+		h.pendBytes -= len(s.data)
+		h.push(r, s.data, deliver)
+		r.putBuf(s.data)
+	}
+	if len(h.pending) == 0 {
+		h.pending = h.pending[:0:0]
+	}
+}
+
+// markGap stops the direction because of a hole that will not be filled.
+func (h *halfStream) markGap(r *reasm) {
+	if h.done {
+		return
+	}
+	h.gap, h.done = true, true
+	r.st.inc(CReasmGaps)
+	h.release(r)
+}
+
+// finish is called when the flow ends: segments still waiting mean a gap.
+func (h *halfStream) finish(r *reasm) {
+	if len(h.pending) > 0 {
+		h.markGap(r)
+	}
+	h.release(r)
+}
+
+// release returns buffers to the pool.
+func (h *halfStream) release(r *reasm) {
+	for _, s := range h.pending {
+		r.putBuf(s.data)
+	}
+	h.pending = nil
+	h.pendBytes = 0
+	if h.hist != nil {
+		r.putBuf(h.hist)
+		h.hist = nil
+	}
+}
