@@ -48,6 +48,8 @@ type IntelMatch struct {
 	List  string // list name (from the configuration)
 	Entry string // the entry as written in the list
 	Field string // what matched it: "ja3", "ja4", "cert_sha1", "sni", "cert_name", "ip"
+	// Reason is the list's own words for the entry (abuse.ch "Listingreason"), if any.
+	Reason string
 }
 
 // Verdict is the judgement of one session.

@@ -1,0 +1,325 @@
+package detect
+
+import (
+	"strconv"
+
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/interpreter"
+
+	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/tlsparse"
+)
+
+type leafView = tlsparse.CertSummary
+
+// activation answers CEL's name lookups for one session. It is built once
+// per session (cheap fields eagerly, the rest on first use) and reused
+// through a pool; values are cached per variable so each is computed and
+// boxed at most once per session however many rules read it.
+type activation struct {
+	e  *Engine
+	s  *capture.Session
+	hs *tlsparse.Handshake
+	ch *tlsparse.ClientHello
+	sh *tlsparse.ServerHello
+	// leaf is the server's leaf certificate when visible and parsed.
+	leaf *tlsparse.CertSummary
+
+	protocol                 string
+	version, versionProtocol string
+	versionID, cipherID      int
+	cipher                   string
+	ci                       cipherInfo
+
+	done      lazyFlags
+	ja3v      string
+	ja3sv     string
+	ja4v      string
+	hbv       heartbeatFacts
+	chainv    *chainResult
+	anomv     []string
+	namesv    []string
+	intelDone [numIntelKinds]bool
+	intelv    [numIntelKinds]*IntelMatch
+	intelVal  [numIntelKinds]string
+
+	vals [len0]ref.Val // per-variable cache, see variables
+}
+
+// len0 is len(variables), checked in init.
+const len0 = 86
+
+func init() {
+	if len(variables) > len0 {
+		panic("detect: raise len0 to " + strconv.Itoa(len(variables)))
+	}
+}
+
+type lazyFlags uint16
+
+const (
+	doneJA3 lazyFlags = 1 << iota
+	doneJA3S
+	doneJA4
+	doneHB
+	doneChain
+	doneAnom
+	doneNames
+)
+
+type heartbeatFacts struct {
+	requests         int
+	overflow         bool
+	declared, record int
+}
+
+var _ interpreter.Activation = (*activation)(nil)
+
+// ResolveName implements interpreter.Activation.
+func (a *activation) ResolveName(name string) (any, bool) {
+	i, ok := variableIndex[name]
+	if !ok {
+		return nil, false
+	}
+	if v := a.vals[i]; v != nil {
+		return v, true
+	}
+	v := variables[i].get(a)
+	a.vals[i] = v
+	return v, true
+}
+
+// Parent implements interpreter.Activation.
+func (a *activation) Parent() interpreter.Activation { return nil }
+
+func (a *activation) reset(e *Engine, s *capture.Session) {
+	*a = activation{e: e, s: s}
+	a.protocol = s.Protocol
+	hs := s.TLS
+	if hs == nil {
+		return
+	}
+	a.hs = hs
+	if a.protocol == "" {
+		a.protocol = hs.Protocol.String()
+	}
+	a.ch = hs.ClientHello
+	a.sh = hs.ServerHello
+	if a.sh != nil {
+		v := a.sh.Version()
+		a.versionID = int(v)
+		a.version, a.versionProtocol = tlsparse.VersionName(v)
+		a.cipherID = int(a.sh.CipherSuite)
+		a.cipher = tlsparse.CipherSuiteName(a.sh.CipherSuite)
+		a.ci = cipherOf(a.sh.CipherSuite, a.cipher)
+	}
+	if !hs.Resumed && len(s.Certificates) > 0 {
+		if c := s.Certificates[0]; c != nil && c.Err == nil && c.Cert != nil {
+			a.leaf = c
+		}
+	}
+}
+
+func (a *activation) serverDisplay() string {
+	sp := a.s.Server.String()
+	if sni := a.sni(); sni != "" {
+		return sni + " (" + sp + ")"
+	}
+	return sp
+}
+
+func (a *activation) sni() string {
+	if a.ch == nil {
+		return ""
+	}
+	return a.ch.ServerName
+}
+
+func (a *activation) curve() string {
+	hs := a.hs
+	if hs == nil {
+		return ""
+	}
+	if hs.KeyExchange != nil && hs.KeyExchange.NamedCurve != 0 {
+		return tlsparse.GroupName(hs.KeyExchange.NamedCurve)
+	}
+	if a.sh != nil && a.sh.KeyShareGroup != 0 {
+		return tlsparse.GroupName(a.sh.KeyShareGroup)
+	}
+	return ""
+}
+
+func (a *activation) dhBits() int {
+	if a.hs == nil || a.hs.KeyExchange == nil {
+		return 0
+	}
+	return a.hs.KeyExchange.DHPrimeBits
+}
+
+func (a *activation) ja3() string {
+	if a.done&doneJA3 == 0 {
+		a.done |= doneJA3
+		if a.ch != nil {
+			_, a.ja3v = tlsparse.JA3(a.ch)
+		}
+	}
+	return a.ja3v
+}
+
+func (a *activation) ja3s() string {
+	if a.done&doneJA3S == 0 {
+		a.done |= doneJA3S
+		if a.sh != nil {
+			_, a.ja3sv = tlsparse.JA3S(a.sh)
+		}
+	}
+	return a.ja3sv
+}
+
+func (a *activation) ja4() string {
+	if a.done&doneJA4 == 0 {
+		a.done |= doneJA4
+		if a.ch != nil {
+			a.ja4v = tlsparse.JA4(a.ch, a.s.Transport == "udp")
+		}
+	}
+	return a.ja4v
+}
+
+// hb summarises heartbeat requests. A request whose payload_length exceeds
+// what its record holds (record = 1 type + 2 length + payload + padding) is
+// the Heartbleed over-read (CVE-2014-0160); RFC 6520 says to drop it.
+func (a *activation) hb() heartbeatFacts {
+	if a.done&doneHB == 0 {
+		a.done |= doneHB
+		if a.hs != nil {
+			for _, h := range a.hs.Heartbeats {
+				if h.Type != 1 {
+					continue
+				}
+				a.hbv.requests++
+				if h.DeclaredLength+3 > h.RecordLength && h.DeclaredLength > a.hbv.declared {
+					a.hbv.overflow = true
+					a.hbv.declared, a.hbv.record = h.DeclaredLength, h.RecordLength
+				}
+			}
+		}
+	}
+	return a.hbv
+}
+
+func (a *activation) anomalies() []string {
+	if a.done&doneAnom == 0 {
+		a.done |= doneAnom
+		switch {
+		case a.hs == nil || len(a.hs.Anomalies) == 0:
+			a.anomv = a.s.Anomalies
+		case len(a.s.Anomalies) == 0:
+			a.anomv = a.hs.Anomalies
+		default:
+			a.anomv = make([]string, 0, len(a.s.Anomalies)+len(a.hs.Anomalies))
+			a.anomv = append(append(a.anomv, a.s.Anomalies...), a.hs.Anomalies...)
+		}
+	}
+	return a.anomv
+}
+
+// certNames returns the leaf's reference identifiers per RFC 6125: the SAN
+// DNS names, or the subject CN when there are none.
+func (a *activation) certNames() []string {
+	if a.done&doneNames == 0 {
+		a.done |= doneNames
+		if a.leaf != nil {
+			a.namesv = leafNames(a.leaf)
+		}
+	}
+	return a.namesv
+}
+
+func leafNames(c *tlsparse.CertSummary) []string {
+	if c.Cert != nil && len(c.Cert.DNSNames) > 0 {
+		return c.Cert.DNSNames
+	}
+	if c.SubjectCommonName != "" {
+		return []string{c.SubjectCommonName}
+	}
+	return nil
+}
+
+func (a *activation) leafStr(f func(*leafView) string) string {
+	if a.leaf == nil {
+		return ""
+	}
+	return f(a.leaf)
+}
+
+func (a *activation) chain() *chainResult {
+	if a.done&doneChain == 0 {
+		a.done |= doneChain
+		a.chainv = a.e.trust.check(a.s)
+	}
+	return a.chainv
+}
+
+func (a *activation) validation() string {
+	if a.leaf == nil {
+		return ValidationNotChecked
+	}
+	return a.chain().validation
+}
+
+// intel returns the match of one list type, looking it up on first use.
+func (a *activation) intel(k intelKind) *IntelMatch {
+	if !a.intelDone[k] {
+		a.intelDone[k] = true
+		a.intelv[k], a.intelVal[k] = a.e.intel.match(k, a)
+	}
+	return a.intelv[k]
+}
+
+func (a *activation) intelList(k intelKind) string {
+	if m := a.intel(k); m != nil {
+		return m.List
+	}
+	return ""
+}
+
+func (a *activation) intelEntry(k intelKind) string {
+	if m := a.intel(k); m != nil {
+		return m.Entry
+	}
+	return ""
+}
+
+func (a *activation) intelField(k intelKind) string {
+	if m := a.intel(k); m != nil {
+		return m.Field
+	}
+	return ""
+}
+
+func (a *activation) intelValue(k intelKind) string {
+	a.intel(k)
+	return a.intelVal[k]
+}
+
+// cipherOf classifies a suite with tlsparse's IANA table, falling back to
+// the name (SSLv2 cipher kinds are not in the table).
+func cipherOf(id uint16, name string) cipherInfo {
+	cs, ok := tlsparse.CipherSuiteInfo(id)
+	if !ok || cs.SCSV {
+		return classifyCipher(name)
+	}
+	ci := cipherInfo{Kx: cs.KeyExchange, Auth: cs.Authentication, Enc: cs.Cipher, MAC: cs.MAC,
+		Export: cs.Export, Anon: cs.Authentication == "anon"}
+	if cs.TLS13 {
+		ci.Kx, ci.Auth = "", ""
+	}
+	if cs.AEAD || ci.MAC == "AEAD" {
+		ci.MAC = ""
+	}
+	if ci.MAC == "SHA1" {
+		ci.MAC = "SHA"
+	}
+	return ci
+}

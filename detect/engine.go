@@ -1,0 +1,400 @@
+package detect
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
+	"cel.dev/cel-go/ext"
+
+	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/rules"
+)
+
+// Config configures an Engine.
+type Config struct {
+	// RuleFiles are user rule files, added to the built-in rules.
+	RuleFiles []string
+	// NoBuiltin leaves the built-in rules out.
+	NoBuiltin bool
+	// DisableIDs and DisableCategories switch rules off. Naming a rule id or
+	// category that no loaded rule has is an error (a typo would otherwise
+	// leave the rule on).
+	DisableIDs        []string
+	DisableCategories []string
+	// Intel lists the threat-intel list files.
+	Intel []IntelList
+	// CABundle replaces the system roots with the PEM certificates in it.
+	CABundle string
+	// Roots, when set, is the trust store (overrides CABundle; for tests).
+	Roots *x509.CertPool
+	// ChainCacheSize bounds the cache of chain verifications (default 16384).
+	ChainCacheSize int
+}
+
+// Engine judges sessions. It is immutable once built and safe for
+// concurrent use; Reloader swaps whole engines.
+type Engine struct {
+	rules []*compiledRule
+	intel *intelSet
+	trust *trustStore
+	pool  sync.Pool
+
+	sessions, alerts, evalErrors atomic.Uint64
+}
+
+type compiledRule struct {
+	Rule
+	prg   cel.Program
+	msg   []msgPart
+	intel []intelKind // intel list types the condition reads
+	fired atomic.Uint64
+}
+
+type msgPart struct {
+	text string
+	prg  cel.Program // nil for literal text
+}
+
+// Stats are the engine's counters.
+type Stats struct {
+	Sessions, Alerts, EvalErrors uint64
+	Fired                        map[string]uint64 // per rule id
+	Trust                        TrustStats
+	Intel                        IntelStats
+}
+
+// New loads, checks and compiles the rules, loads the intel lists and the
+// trust store. Any mistake fails with the file, line and reason.
+func New(cfg Config) (*Engine, error) {
+	env, err := newEnv()
+	if err != nil {
+		return nil, err
+	}
+	type source struct {
+		name, ruleset string
+		data          []byte
+	}
+	var sources []source
+	if !cfg.NoBuiltin {
+		names, err := fs.Glob(rules.FS, "*.yaml")
+		if err != nil {
+			return nil, fmt.Errorf("detect: built-in rules: %w", err)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			data, err := fs.ReadFile(rules.FS, n)
+			if err != nil {
+				return nil, fmt.Errorf("detect: built-in rules: %w", err)
+			}
+			sources = append(sources, source{"rules/" + n, "builtin", data})
+		}
+	}
+	for _, f := range cfg.RuleFiles {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, fmt.Errorf("detect: %w", err)
+		}
+		sources = append(sources, source{f, f, data})
+	}
+
+	disabledID := setOf(cfg.DisableIDs)
+	disabledCat := setOf(cfg.DisableCategories)
+	usedID, usedCat := map[string]bool{}, map[string]bool{}
+	where := map[string]string{}
+	e := &Engine{}
+	for _, src := range sources {
+		specs, err := parseRuleFile(src.name, src.data)
+		if err != nil {
+			return nil, fmt.Errorf("detect: %w", err)
+		}
+		for i := range specs {
+			sp := &specs[i]
+			pos := fmt.Sprintf("%s:%d", src.name, sp.line)
+			if prev, dup := where[sp.ID]; dup {
+				return nil, fmt.Errorf("detect: %s: rule %s is already defined at %s (disable the other one by id first)", pos, sp.ID, prev)
+			}
+			where[sp.ID] = pos
+			r, err := compileRule(env, src.name, src.ruleset, sp)
+			if err != nil {
+				return nil, fmt.Errorf("detect: %w", err)
+			}
+			usedID[r.ID], usedCat[r.Category] = true, true
+			if disabledID[r.ID] || disabledCat[r.Category] || (sp.Enabled != nil && !*sp.Enabled) {
+				continue
+			}
+			e.rules = append(e.rules, r)
+		}
+	}
+	for id := range disabledID {
+		if !usedID[id] {
+			return nil, fmt.Errorf("detect: disable_ids: no rule has id %q", id)
+		}
+	}
+	for c := range disabledCat {
+		if !usedCat[c] {
+			return nil, fmt.Errorf("detect: disable_categories: no rule has category %q", c)
+		}
+	}
+	if e.intel, err = loadIntel(cfg.Intel); err != nil {
+		return nil, err
+	}
+	if e.trust, err = newTrustStore(cfg.CABundle, cfg.Roots, cfg.ChainCacheSize); err != nil {
+		return nil, err
+	}
+	e.pool.New = func() any { return new(activation) }
+	return e, nil
+}
+
+func setOf(l []string) map[string]bool {
+	m := make(map[string]bool, len(l))
+	for _, s := range l {
+		if s = strings.TrimSpace(s); s != "" {
+			m[s] = true
+		}
+	}
+	return m
+}
+
+// Check loads and compiles rule files without built-in rules, lists or trust
+// store: what "tlsentry rules check" does.
+func Check(files ...string) (n int, err error) {
+	e, err := New(Config{RuleFiles: files, NoBuiltin: true, Roots: x509.NewCertPool()})
+	if err != nil {
+		return 0, err
+	}
+	return len(e.rules), nil
+}
+
+// Rules returns the enabled rules, in load order.
+func (e *Engine) Rules() []*Rule {
+	out := make([]*Rule, len(e.rules))
+	for i, r := range e.rules {
+		out[i] = &r.Rule
+	}
+	return out
+}
+
+// Stats returns the counters.
+func (e *Engine) Stats() Stats {
+	st := Stats{
+		Sessions: e.sessions.Load(), Alerts: e.alerts.Load(), EvalErrors: e.evalErrors.Load(),
+		Fired: make(map[string]uint64, len(e.rules)),
+		Trust: e.trust.stats(), Intel: e.intel.stats(),
+	}
+	for _, r := range e.rules {
+		st.Fired[r.ID] = r.fired.Load()
+	}
+	return st
+}
+
+// Evaluate judges one session. Safe for concurrent use.
+func (e *Engine) Evaluate(s *capture.Session) Verdict {
+	a := e.pool.Get().(*activation)
+	a.reset(e, s)
+	var v Verdict
+	for _, r := range e.rules {
+		out, _, err := r.prg.Eval(a)
+		if err != nil {
+			e.evalErrors.Add(1)
+			continue
+		}
+		if out != types.True {
+			continue
+		}
+		r.fired.Add(1)
+		al := Alert{Rule: &r.Rule, Message: r.render(a)}
+		for _, k := range r.intel {
+			if m := a.intel(k); m != nil {
+				al.Intel = m
+				break
+			}
+		}
+		v.Alerts = append(v.Alerts, al)
+	}
+	v.Validation = a.validation()
+	e.sessions.Add(1)
+	e.alerts.Add(uint64(len(v.Alerts)))
+	*a = activation{}
+	e.pool.Put(a)
+	return v
+}
+
+func (r *compiledRule) render(a *activation) string {
+	if len(r.msg) == 1 && r.msg[0].prg == nil {
+		return r.msg[0].text
+	}
+	var b strings.Builder
+	for _, p := range r.msg {
+		if p.prg == nil {
+			b.WriteString(p.text)
+			continue
+		}
+		out, _, err := p.prg.Eval(a)
+		if err != nil {
+			b.WriteString("<" + err.Error() + ">")
+			continue
+		}
+		b.WriteString(valueString(out))
+	}
+	return b.String()
+}
+
+func valueString(v ref.Val) string {
+	switch x := v.(type) {
+	case types.String:
+		return string(x)
+	case traits.Lister:
+		n := int(x.Size().(types.Int))
+		parts := make([]string, 0, n)
+		for i := 0; i < n; i++ {
+			parts = append(parts, valueString(x.Get(types.Int(i))))
+		}
+		return strings.Join(parts, ", ")
+	}
+	if s, ok := v.ConvertToType(types.StringType).(types.String); ok {
+		return string(s)
+	}
+	return fmt.Sprint(v.Value())
+}
+
+// newEnv declares the variables and functions rules can use.
+func newEnv() (*cel.Env, error) {
+	opts := []cel.EnvOption{
+		ext.Strings(),
+		cel.CrossTypeNumericComparisons(true),
+		cel.Function("name_matches",
+			cel.Overload("name_matches_string_list", []*cel.Type{cel.StringType, listOfStrings}, cel.BoolType,
+				cel.BinaryBinding(celNameMatches))),
+	}
+	for _, v := range variables {
+		opts = append(opts, cel.Variable(v.name, v.typ))
+	}
+	env, err := cel.NewEnv(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("detect: CEL environment: %w", err)
+	}
+	return env, nil
+}
+
+func celNameMatches(lhs, rhs ref.Val) ref.Val {
+	name, ok := lhs.(types.String)
+	if !ok {
+		return types.MaybeNoSuchOverloadErr(lhs)
+	}
+	l, ok := rhs.(traits.Lister)
+	if !ok {
+		return types.MaybeNoSuchOverloadErr(rhs)
+	}
+	n, _ := l.Size().(types.Int)
+	for i := types.Int(0); i < n; i++ {
+		if p, ok := l.Get(i).(types.String); ok && MatchHostname(string(name), string(p)) {
+			return types.True
+		}
+	}
+	return types.False
+}
+
+func compileRule(env *cel.Env, file, ruleset string, sp *ruleSpec) (*compiledRule, error) {
+	r := &compiledRule{Rule: Rule{
+		ID: sp.ID, Name: sp.Name, Category: sp.Category, Severity: sp.Severity,
+		Description: strings.TrimSpace(sp.Description), References: sp.References, Version: sp.Version, Ruleset: ruleset,
+	}}
+	if r.Name == "" {
+		r.Name = r.ID
+	}
+	if sp.RiskScore != nil {
+		r.RiskScore = *sp.RiskScore
+	} else {
+		r.RiskScore = r.SeverityScore()
+	}
+	ast, err := compileExpr(env, file, sp.ID, "condition", sp.Condition)
+	if err != nil {
+		return nil, err
+	}
+	if !ast.OutputType().IsExactType(cel.BoolType) {
+		return nil, fmt.Errorf("%s:%d: rule %s: condition is %s, not bool", file, sp.Condition.Line, sp.ID, ast.OutputType())
+	}
+	if r.prg, err = env.Program(ast, cel.EvalOptions(cel.OptOptimize)); err != nil {
+		return nil, fmt.Errorf("%s:%d: rule %s: condition: %w", file, sp.Condition.Line, sp.ID, err)
+	}
+	for _, ref := range ast.NativeRep().ReferenceMap() {
+		if k, ok := intelVarKind(ref.Name); ok && !slices.Contains(r.intel, k) {
+			r.intel = append(r.intel, k)
+		}
+	}
+	slices.Sort(r.intel)
+	msg := sp.Message
+	if !msg.Set || msg.Value == "" {
+		msg = srcText{Value: r.Name + " on ${server.display}", Line: sp.line, Set: true}
+	}
+	if r.msg, err = compileMessage(env, file, sp.ID, msg); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func compileExpr(env *cel.Env, file, id, what string, src srcText) (*cel.Ast, error) {
+	ast, iss := env.Compile(src.Value)
+	if iss != nil && iss.Err() != nil {
+		var msgs []string
+		line := src.Line
+		for i, e := range iss.Errors() {
+			if i == 0 {
+				line = src.Line + e.Location.Line() - 1
+			}
+			msgs = append(msgs, fmt.Sprintf("%d:%d: %s", e.Location.Line(), e.Location.Column()+1, e.Message))
+		}
+		return nil, fmt.Errorf("%s:%d: rule %s: %s: %s", file, line, id, what, strings.Join(msgs, "; "))
+	}
+	return ast, nil
+}
+
+// compileMessage splits "text ${expr} text" into parts; each ${...} is a
+// CEL expression whose value is written with its string conversion.
+func compileMessage(env *cel.Env, file, id string, src srcText) ([]msgPart, error) {
+	var parts []msgPart
+	s := src.Value
+	for s != "" {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			parts = append(parts, msgPart{text: s})
+			break
+		}
+		if i > 0 {
+			parts = append(parts, msgPart{text: s[:i]})
+		}
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			return nil, fmt.Errorf("%s:%d: rule %s: message: unclosed ${", file, src.Line, id)
+		}
+		expr := s[i+2 : i+j]
+		ast, err := compileExpr(env, file, id, "message ${"+expr+"}", srcText{Value: expr, Line: src.Line})
+		if err != nil {
+			return nil, err
+		}
+		prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: rule %s: message: %w", file, src.Line, id, err)
+		}
+		parts = append(parts, msgPart{prg: prg})
+		s = s[i+j+1:]
+	}
+	if len(parts) == 0 {
+		parts = []msgPart{{text: ""}}
+	}
+	return parts, nil
+}
+
+var errNoRules = errors.New("detect: no rules")
