@@ -212,16 +212,16 @@ type fpMessage struct {
 }
 
 // fpHandshakeMessages extracts the cleartext handshake messages of a stream.
-// After a ChangeCipherSpec only a record carrying exactly one whole
-// ClientHello is taken (the second ClientHello after a HelloRetryRequest,
-// sent after a compatibility CCS); everything else there is encrypted.
+// After a ChangeCipherSpec only records starting a ClientHello or ServerHello
+// are taken (TLS 1.3 after a HelloRetryRequest); the rest there is encrypted.
 func fpHandshakeMessages(stream []byte) []fpMessage {
 	var msgs []fpMessage
 	// STARTTLS, HTTP CONNECT: skip a cleartext preamble up to the first
 	// plausible handshake record.
-	if len(stream) > 0 && stream[0] != 22 && stream[0]&0x80 == 0 {
+	sslv2 := len(stream) >= 3 && stream[0]&0x80 != 0 && (stream[2] == 1 || stream[2] == 4)
+	if len(stream) > 0 && stream[0] != 22 && !sslv2 {
 		for i := 0; i+5 < len(stream); i++ {
-			if stream[i] == 22 && stream[i+1] == 3 && stream[i+2] <= 4 && (i == 0 || stream[i-1] == '\n') {
+			if stream[i] == 22 && stream[i+1] == 3 && stream[i+2] <= 4 && (stream[i+5] == 1 || stream[i+5] == 2) {
 				stream = stream[i:]
 				break
 			}
@@ -248,13 +248,13 @@ func fpHandshakeMessages(stream []byte) []fpMessage {
 		stream = stream[5+n:]
 		switch ct {
 		case 20:
-			afterCCS = true
+			// After a ChangeCipherSpec the handshake is encrypted, except the
+			// second ClientHello / the ServerHello that follow a
+			// HelloRetryRequest (TLS 1.3 middlebox-compatibility CCS).
+			afterCCS, hs = true, nil
 		case 22:
-			if afterCCS {
-				if len(frag) >= 4 && frag[0] == 1 && 4+int(frag[1])<<16|int(frag[2])<<8|int(frag[3]) == len(frag) {
-					msgs = append(msgs, fpMessage{typ: 1, body: frag[4:]})
-				}
-				continue
+			if afterCCS && len(hs) == 0 && len(frag) > 0 && frag[0] != 1 && frag[0] != 2 {
+				continue // encrypted
 			}
 			hs = append(hs, frag...)
 			for len(hs) >= 4 {
@@ -262,7 +262,9 @@ func fpHandshakeMessages(stream []byte) []fpMessage {
 				if len(hs) < 4+l {
 					break
 				}
-				msgs = append(msgs, fpMessage{typ: hs[0], body: bytes.Clone(hs[4 : 4+l])})
+				if !afterCCS || hs[0] == 1 || hs[0] == 2 {
+					msgs = append(msgs, fpMessage{typ: hs[0], body: bytes.Clone(hs[4 : 4+l])})
+				}
 				hs = hs[4+l:]
 			}
 		case 21, 24:
