@@ -382,8 +382,11 @@ func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTyp
 			if res == tunnelNone {
 				return d.done(p, &st)
 			}
+			if res == tunnelTruncated {
+				return d.fail(&d.Stats.Truncated, &st)
+			}
 			if res != tunnelOK {
-				// Not a well-formed tunnel header: report the UDP packet.
+				// Not a tunnel header after all: report the UDP packet.
 				return d.done(p, &st)
 			}
 			if !d.enterTunnel(&st) {
