@@ -178,8 +178,8 @@ func TestDecodeEncapsulations(t *testing.T) {
 			ip := ip6("2001:db8::1", "2001:db8::2", 60) // destination options
 			tcp := &layers.TCP{SrcPort: 40000, DstPort: 443, Seq: 1000, Ack: 2000, SYN: true, ACK: true}
 			tcp.SetNetworkLayerForChecksum(ip)
-			dst := gopacket.Payload{43, 0, 1, 4, 0, 0, 0, 0}           // dest opts -> routing, PadN
-			rt := gopacket.Payload{44, 0, 0, 0, 0, 0, 0, 0}            // routing -> fragment, type 0 segs 0
+			dst := gopacket.Payload{43, 0, 1, 4, 0, 0, 0, 0}             // dest opts -> routing, PadN
+			rt := gopacket.Payload{44, 0, 0, 0, 0, 0, 0, 0}              // routing -> fragment, type 0 segs 0
 			frag := gopacket.Payload{6, 0, 0, 0, 0x11, 0x22, 0x33, 0x44} // atomic fragment -> TCP
 			return []gopacket.SerializableLayer{eth(layers.EthernetTypeIPv6), ip, dst, rt, frag, tcp, gopacket.Payload("hello")}
 		}(), want6},
@@ -204,7 +204,11 @@ func TestDecodeEncapsulations(t *testing.T) {
 		{"erspan-III-ip-frame", layers.LinkTypeEthernet, cat(outerGRE(&layers.GRE{Protocol: ethernetTypeERSPAN3, SeqPresent: true, Seq: 9}), cat([]gopacket.SerializableLayer{erspan3Header(9, 2, false)}, innerTCP6()...)...),
 			with(want6, func(w *want) { w.tunneled = true })},
 		{"vxlan", layers.LinkTypeEthernet, cat(outerUDP(4789), cat([]gopacket.SerializableLayer{&layers.VXLAN{ValidIDFlag: true, VNI: 5001}, eth(layers.EthernetTypeDot1Q), vlan(33, layers.EthernetTypeIPv4)}, innerTCP()...)...),
-			with(want4, func(w *want) { w.tunneled = true; w.vlans = []uint16{33}; w.hashFromIPOffset = 14 + 20 + 8 + 8 + 14 + 4 })},
+			with(want4, func(w *want) {
+				w.tunneled = true
+				w.vlans = []uint16{33}
+				w.hashFromIPOffset = 14 + 20 + 8 + 8 + 14 + 4
+			})},
 		{"geneve-eth-options", layers.LinkTypeEthernet, cat(outerUDP(6081), cat([]gopacket.SerializableLayer{geneveHeader(0x6558, 2), eth(layers.EthernetTypeIPv4)}, innerTCP()...)...),
 			with(want4, func(w *want) { w.tunneled = true })},
 		{"geneve-ip", layers.LinkTypeEthernet, cat(outerUDP(6081), cat([]gopacket.SerializableLayer{geneveHeader(0x86dd, 0)}, innerTCP6()...)...),
@@ -363,9 +367,9 @@ func TestDecodeSnaplenTruncated(t *testing.T) {
 
 func TestDecodeAllocs(t *testing.T) {
 	frames := map[string][]byte{
-		"eth-ipv4-tcp": serialize(t, cat([]gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, innerTCP()...)...),
+		"eth-ipv4-tcp":  serialize(t, cat([]gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, innerTCP()...)...),
 		"vlan-ipv6-tcp": serialize(t, cat([]gopacket.SerializableLayer{eth(layers.EthernetTypeDot1Q), vlan(5, layers.EthernetTypeIPv6)}, innerTCP6()...)...),
-		"vxlan": serialize(t, cat(outerUDP(4789), cat([]gopacket.SerializableLayer{&layers.VXLAN{ValidIDFlag: true, VNI: 5001}, eth(layers.EthernetTypeIPv4)}, innerTCP()...)...)...),
+		"vxlan":         serialize(t, cat(outerUDP(4789), cat([]gopacket.SerializableLayer{&layers.VXLAN{ValidIDFlag: true, VNI: 5001}, eth(layers.EthernetTypeIPv4)}, innerTCP()...)...)...),
 	}
 	for name, frame := range frames {
 		d := NewDecoder()
