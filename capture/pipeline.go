@@ -161,10 +161,12 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 		go func() {
 			defer wg.Done()
 			for b := range ins[i] {
-				w.advance(b.now)
 				for j := range b.pkts {
+					w.advance(b.pkts[j].Timestamp.UnixNano())
 					w.handle(&b.pkts[j])
 				}
+				// the reader's clock: lets idle workers time flows out
+				w.advance(b.now)
 				b.pkts, b.arena = b.pkts[:0], b.arena[:0]
 				free <- b
 			}
