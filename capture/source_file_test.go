@@ -20,14 +20,14 @@ import (
 	"github.com/gopacket/gopacket/pcapgo"
 )
 
-// corpusDir is the shared corpus, relative to this package (../shared/corpus
+// pcapCorpusDir is the shared corpus, relative to this package (../shared/corpus
 // from the repository root).
-const corpusDir = "../../shared/corpus/pcaps"
+const pcapCorpusDir = "../../shared/corpus/pcaps"
 
 func corpusFiles(t testing.TB) []string {
 	t.Helper()
 	var files []string
-	err := filepath.WalkDir(corpusDir, func(path string, d os.DirEntry, err error) error {
+	err := filepath.WalkDir(pcapCorpusDir, func(path string, d os.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -37,7 +37,7 @@ func corpusFiles(t testing.TB) []string {
 		return nil
 	})
 	if err != nil || len(files) == 0 {
-		t.Skipf("corpus not present at %s", corpusDir)
+		t.Skipf("corpus not present at %s", pcapCorpusDir)
 	}
 	slices.Sort(files)
 	return files
@@ -300,7 +300,7 @@ func TestCorpusRead(t *testing.T) {
 	var p Packet
 	var total, totalDecoded uint64
 	for _, path := range files {
-		rel, _ := filepath.Rel(corpusDir, path)
+		rel, _ := filepath.Rel(pcapCorpusDir, path)
 		src, err := OpenFile(path)
 		if err != nil {
 			t.Errorf("%s: %v", rel, err)
