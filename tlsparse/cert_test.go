@@ -13,7 +13,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"hash/maphash"
 	"math/big"
 	"net"
 	"net/url"
@@ -610,7 +609,7 @@ func BenchmarkSummarizeCertificate(b *testing.B) {
 
 func cryptobyteString(b []byte) cryptobyte.String { return cryptobyte.String(b) }
 
-func hashForTest(c *CertCache, der []byte) uint64 { return maphash.Bytes(c.seed, der) }
+func hashForTest(c *CertCache, der []byte) uint64 { return c.key(der) }
 
 func TestLenientName(t *testing.T) {
 	// CN with a NUL byte (encoding/asn1 refuses it as a PrintableString),
@@ -622,5 +621,48 @@ func TestLenientName(t *testing.T) {
 	full, cn := lenientName(name)
 	if full != "CN=ex\x00mple.com,O=a\\,b\\+c" || cn != "ex\x00mple.com" {
 		t.Errorf("lenientName = %q, %q", full, cn)
+	}
+}
+
+// BenchmarkCertCacheHitCorpus looks up the largest certificate of a corpus
+// capture (a real 1.5 KB-class server certificate).
+func BenchmarkCertCacheHitCorpus(b *testing.B) {
+	var der []byte
+	for _, d := range corpusCerts(b, []string{"zeek/tls__tls1.2.pcap", "ja4/browsers-x509.pcapng"}) {
+		if len(d) > len(der) {
+			der = d
+		}
+	}
+	c := NewCertCache(1024)
+	c.Summary(der)
+	b.SetBytes(int64(len(der)))
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		c.Summary(der)
+	}
+}
+
+// TestCertCacheKeyCollision: two inputs with the same length, head and tail
+// share a cache key; the full comparison must keep their summaries apart.
+func TestCertCacheKeyCollision(t *testing.T) {
+	a := syntheticCerts(t)["rsa"]
+	b := bytes.Clone(a)
+	b[len(b)/2] ^= 0x01 // middle byte: inside the TBSCertificate
+	c := NewCertCache(64)
+	if c.key(a) != c.key(b) {
+		t.Fatal("test premise: keys differ")
+	}
+	sa, sb := c.Summary(a), c.Summary(b)
+	if sa.SHA256 == sb.SHA256 {
+		t.Fatal("colliding inputs got the same summary")
+	}
+	for i := 0; i < 3; i++ {
+		if c.Summary(a).SHA256 != sa.SHA256 || c.Summary(b).SHA256 != sb.SHA256 {
+			t.Fatal("wrong summary after collision")
+		}
+	}
+	if st := c.Stats(); st.Entries != 1 {
+		t.Errorf("stats %+v", st)
 	}
 }
