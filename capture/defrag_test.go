@@ -1,0 +1,233 @@
+package capture
+
+import (
+	"bytes"
+	"encoding/binary"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+)
+
+// bigTCP is an IPv4 TCP datagram (no link header) with n payload bytes.
+func bigTCP(t testing.TB, id uint16, n int) []byte {
+	ip := ip4("10.0.0.1", "10.0.0.2", layers.IPProtocolTCP)
+	ip.Id = id
+	tcp := &layers.TCP{SrcPort: 40000, DstPort: 443, Seq: 1, ACK: true, PSH: true}
+	tcp.SetNetworkLayerForChecksum(ip)
+	payload := make([]byte, n)
+	for i := range payload {
+		payload[i] = byte(i * 7)
+	}
+	return serialize(t, ip, tcp, gopacket.Payload(payload))
+}
+
+// fragment splits an IPv4 datagram at the given payload offsets (multiples
+// of 8) into fragments, each a whole IPv4 packet.
+func fragment(dg []byte, cuts ...int) [][]byte {
+	hl := int(dg[0]&0x0f) * 4
+	payload := dg[hl:]
+	bounds := append(append([]int{0}, cuts...), len(payload))
+	var out [][]byte
+	for i := 0; i+1 < len(bounds); i++ {
+		f := append(slices.Clone(dg[:hl]), payload[bounds[i]:bounds[i+1]]...)
+		binary.BigEndian.PutUint16(f[2:4], uint16(len(f)))
+		ff := uint16(bounds[i] / 8)
+		if i+2 < len(bounds) {
+			ff |= 0x2000
+		}
+		binary.BigEndian.PutUint16(f[6:8], ff)
+		f[10], f[11] = 0, 0
+		binary.BigEndian.PutUint16(f[10:12], ipv4Checksum(f[:hl]))
+		out = append(out, f)
+	}
+	return out
+}
+
+func TestDefragThroughDecoder(t *testing.T) {
+	dg := bigTCP(t, 7, 3000)
+	frags := fragment(dg, 1480, 2960)
+	ref := NewDecoder()
+	var want Packet
+	if !ref.Decode(dg, gopacket.CaptureInfo{}, layers.LinkTypeRaw, &want) {
+		t.Fatal("reference decode failed")
+	}
+	wantPayload := slices.Clone(want.Payload)
+	orders := map[string][]int{"in-order": {0, 1, 2}, "reverse": {2, 1, 0}, "middle-first": {1, 2, 0}, "duplicates": {0, 0, 2, 2, 1}}
+	for name, order := range orders {
+		t.Run(name, func(t *testing.T) {
+			d := NewDecoder()
+			var p Packet
+			for i, idx := range order {
+				ok := d.Decode(frags[idx], gopacket.CaptureInfo{Timestamp: testTime}, layers.LinkTypeRaw, &p)
+				last := i == len(order)-1
+				if ok != last {
+					t.Fatalf("fragment %d (#%d): Decode = %v", i, idx, ok)
+				}
+			}
+			if !bytes.Equal(p.Payload, wantPayload) || p.SrcPort != 40000 || p.DstPort != 443 {
+				t.Fatalf("reassembled payload differs (%d bytes, want %d)", len(p.Payload), len(wantPayload))
+			}
+			if p.Hash != want.Hash {
+				t.Errorf("hash of reassembled datagram %#x, want %#x (the unfragmented datagram's)", p.Hash, want.Hash)
+			}
+			if d.Stats.Reassembled != 1 || d.Stats.FragmentsPending != uint64(len(order)-1) || d.Stats.Decoded != 1 {
+				t.Errorf("decoder stats %+v", d.Stats)
+			}
+			if s := d.Defrag.Stats(); s.Pending != 0 || s.PendingBytes != 0 || s.Reassembled != 1 {
+				t.Errorf("defrag stats %+v", s)
+			}
+		})
+	}
+}
+
+func TestDefragOverlapFirstWins(t *testing.T) {
+	dg := bigTCP(t, 9, 64)
+	frags := fragment(dg, 16, 48)
+	// A second copy of the middle fragment with other bytes: must be ignored.
+	evil := slices.Clone(frags[1])
+	for i := 20; i < len(evil); i++ {
+		evil[i] ^= 0xff
+	}
+	f := NewDefragmenter(DefragConfig{})
+	for _, fr := range [][]byte{frags[1], evil, frags[0]} {
+		if _, res := f.Add(fr, testTime); res != DefragPending {
+			t.Fatalf("res %v", res)
+		}
+	}
+	out, res := f.Add(frags[2], testTime)
+	if res != DefragComplete || !bytes.Equal(out, dg) {
+		t.Fatalf("res %v, datagram equal %v", res, bytes.Equal(out, dg))
+	}
+	if s := f.Stats(); s.Overlaps != 1 {
+		t.Errorf("Overlaps %d", s.Overlaps)
+	}
+	// Partial overlap: a fragment covering [8,32) over [0,16) and [16,48).
+	f = NewDefragmenter(DefragConfig{})
+	part := fragment(dg, 8, 32)[1] // bytes 8..32, MF set
+	for i := 20; i < len(part); i++ {
+		part[i] ^= 0x55
+	}
+	f.Add(frags[0], testTime)
+	f.Add(part, testTime)
+	f.Add(frags[1], testTime)
+	if out, res = f.Add(frags[2], testTime); res != DefragComplete {
+		t.Fatalf("res %v", res)
+	}
+	hl := 20
+	want := slices.Clone(dg)
+	for i := hl + 16; i < hl+32; i++ { // bytes 16..32 came from the evil fragment first
+		want[i] ^= 0x55
+	}
+	if !bytes.Equal(out[hl:], want[hl:]) {
+		t.Errorf("partial overlap: first-wins bytes not kept")
+	}
+}
+
+func TestDefragLimits(t *testing.T) {
+	t0 := testTime
+	t.Run("max-datagrams", func(t *testing.T) {
+		f := NewDefragmenter(DefragConfig{MaxDatagrams: 3})
+		for id := range uint16(5) {
+			f.Add(fragment(bigTCP(t, id, 100), 48)[0], t0.Add(time.Duration(id)*time.Millisecond))
+		}
+		s := f.Stats()
+		if s.Pending != 3 || s.Evicted != 2 {
+			t.Errorf("stats %+v", s)
+		}
+		// The oldest (ids 0, 1) were evicted: completing id 4 works, id 0 does not.
+		if _, res := f.Add(fragment(bigTCP(t, 4, 100), 48)[1], t0); res != DefragComplete {
+			t.Errorf("id 4: %v", res)
+		}
+		if _, res := f.Add(fragment(bigTCP(t, 0, 100), 48)[1], t0); res != DefragPending {
+			t.Errorf("id 0 (evicted): %v", res)
+		}
+	})
+	t.Run("max-bytes", func(t *testing.T) {
+		f := NewDefragmenter(DefragConfig{MaxBytes: 2000})
+		f.Add(fragment(bigTCP(t, 1, 3000), 1480)[0], t0)
+		f.Add(fragment(bigTCP(t, 2, 3000), 1480)[0], t0.Add(time.Millisecond))
+		s := f.Stats()
+		if s.Pending != 1 || s.Evicted != 1 || s.PendingBytes > 2000 {
+			t.Errorf("stats %+v", s)
+		}
+		// A single datagram larger than the bound is dropped.
+		if _, res := f.Add(fragment(bigTCP(t, 3, 3000), 1480)[1], t0); res != DefragDropped {
+			t.Errorf("oversized: %v", res)
+		}
+	})
+	t.Run("timeout", func(t *testing.T) {
+		f := NewDefragmenter(DefragConfig{Timeout: 5 * time.Second})
+		fr := fragment(bigTCP(t, 1, 100), 48)
+		f.Add(fr[0], t0)
+		f.Add(fragment(bigTCP(t, 2, 100), 48)[0], t0.Add(10*time.Second)) // triggers expiry
+		if _, res := f.Add(fr[1], t0.Add(10*time.Second)); res != DefragPending {
+			t.Errorf("completed after timeout: %v", res)
+		}
+		if s := f.Stats(); s.TimedOut != 1 {
+			t.Errorf("stats %+v", s)
+		}
+	})
+	t.Run("too-many-fragments", func(t *testing.T) {
+		f := NewDefragmenter(DefragConfig{MaxFragments: 4})
+		var cuts []int
+		for c := 8; c < 100; c += 8 {
+			cuts = append(cuts, c)
+		}
+		var last DefragResult
+		for _, fr := range fragment(bigTCP(t, 1, 100), cuts...) {
+			_, last = f.Add(fr, t0)
+		}
+		if s := f.Stats(); s.TooManyFragments == 0 || last == DefragComplete {
+			t.Errorf("stats %+v last %v", s, last)
+		}
+	})
+	t.Run("invalid", func(t *testing.T) {
+		f := NewDefragmenter(DefragConfig{})
+		fr := fragment(bigTCP(t, 1, 100), 44) // non-last fragment not a multiple of 8
+		if _, res := f.Add(fr[0], t0); res != DefragDropped {
+			t.Errorf("res %v", res)
+		}
+		// Two different ends.
+		a := fragment(bigTCP(t, 2, 100), 48)
+		b := fragment(bigTCP(t, 2, 120), 48)
+		f.Add(a[1], t0)
+		if _, res := f.Add(b[1], t0); res != DefragDropped {
+			t.Errorf("conflicting ends: %v", res)
+		}
+		if s := f.Stats(); s.Invalid != 2 || s.Pending != 0 {
+			t.Errorf("stats %+v", s)
+		}
+	})
+	t.Run("too-big", func(t *testing.T) {
+		f := NewDefragmenter(DefragConfig{})
+		fr := fragment(bigTCP(t, 1, 100), 48)[1]
+		binary.BigEndian.PutUint16(fr[6:8], 8189) // offset 65512 + 72 bytes > 65535
+		if _, res := f.Add(fr, t0); res != DefragDropped || f.Stats().TooBig != 1 {
+			t.Errorf("res %v stats %+v", res, f.Stats())
+		}
+	})
+}
+
+func TestDefragNoDefragmenter(t *testing.T) {
+	d := &Decoder{}
+	var p Packet
+	if d.Decode(fragment(bigTCP(t, 1, 100), 48)[0], gopacket.CaptureInfo{}, layers.LinkTypeRaw, &p) || d.Stats.FragmentsDropped != 1 {
+		t.Errorf("stats %+v", d.Stats)
+	}
+}
+
+func BenchmarkDefrag(b *testing.B) {
+	frags := fragment(bigTCP(b, 1, 4000), 1480, 2960)
+	d := NewDecoder()
+	var p Packet
+	ci := gopacket.CaptureInfo{Timestamp: testTime}
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, f := range frags {
+			d.Decode(f, ci, layers.LinkTypeRaw, &p)
+		}
+	}
+}
