@@ -26,6 +26,7 @@ func boolPtr(b bool) *bool {
 type ecsDoc struct {
 	Timestamp   string       `json:"@timestamp,omitempty"`
 	ECS         ecsECS       `json:"ecs"`
+	DataStream  ecsDataStrm  `json:"data_stream"`
 	Event       ecsEvent     `json:"event"`
 	Rule        *ecsRule     `json:"rule,omitempty"`
 	Message     string       `json:"message,omitempty"`
@@ -39,6 +40,11 @@ type ecsDoc struct {
 
 type ecsECS struct {
 	Version string `json:"version"`
+}
+
+type ecsDataStrm struct {
+	Type    string `json:"type"`
+	Dataset string `json:"dataset"`
 }
 
 type ecsEvent struct {

@@ -144,6 +144,7 @@ func (st *encodeState) fill(s *capture.Session, v *detect.Verdict, obs *Observer
 	d := &st.doc
 	*d = ecsDoc{}
 	d.ECS.Version = ECSVersion
+	d.DataStream = ecsDataStrm{Type: "logs", Dataset: DatasetTLS}
 
 	d.Timestamp = st.formatTime(s.Start)
 	if d.Timestamp == "" {
@@ -374,6 +375,7 @@ func (st *encodeState) setAlert(sid [sha256.Size]byte, a *detect.Alert) {
 	r := a.Rule
 	d.Event.Kind = "alert"
 	d.Event.Dataset = DatasetAlert
+	d.DataStream.Dataset = DatasetAlert
 	d.Event.ID = encodeID(alertID(sid, a))
 	d.Event.Severity = r.SeverityScore()
 	st.riskScore = r.RiskScore

@@ -75,7 +75,7 @@ func TestEncodeDocuments(t *testing.T) {
 	for i, d := range docs {
 		m := decode(t, d.Body)
 		w := wantKinds[i]
-		if d.Dataset != w.dataset || get(m, "event.dataset") != w.dataset || get(m, "event.kind") != w.kind {
+		if d.Dataset != w.dataset || get(m, "event.dataset") != w.dataset || get(m, "data_stream.dataset") != w.dataset || get(m, "event.kind") != w.kind {
 			t.Errorf("doc %d: dataset %q/%v kind %v, want %s/%s", i, d.Dataset, get(m, "event.dataset"), get(m, "event.kind"), w.dataset, w.kind)
 		}
 		if get(m, "event.id") != d.ID || len(d.ID) != 22 {

@@ -7,29 +7,31 @@ package output
 // that the encoder emits exactly these fields with values of these types.
 type field struct {
 	Path  string
-	Type  string // keyword, ip, date, long, float, boolean, match_only_text, constant_keyword
+	Type  string // keyword, ip, date, long, float, boolean, text
 	Alert bool   // only in alert documents (dataset tlsentry.alert)
-	Store bool   // in the template only, never emitted (data_stream.*)
 	Doc   string
 }
 
-// ES mapping types used below.
+// ES mapping types used below. ECS prefers match_only_text for message and
+// constant_keyword for data_stream.*; those types live in plugins
+// (mapper-extras, constant-keyword) that minimal distributions such as the
+// integ-test-zip used by CI lack, so the templates use their portable
+// equivalents, text and keyword (what ECS's own legacy templates fall back
+// to). Queries behave the same.
 const (
-	tKeyword  = "keyword"
-	tIP       = "ip"
-	tDate     = "date"
-	tLong     = "long"
-	tFloat    = "float"
-	tBool     = "boolean"
-	tText     = "match_only_text"
-	tConstant = "constant_keyword"
+	tKeyword = "keyword"
+	tIP      = "ip"
+	tDate    = "date"
+	tLong    = "long"
+	tFloat   = "float"
+	tBool    = "boolean"
+	tText    = "text"
 )
 
 var fields = []field{
 	{Path: "@timestamp", Type: tDate, Doc: "time of the connection's first packet (packet time), RFC 3339 UTC with microseconds"},
-	{Path: "data_stream.type", Type: tConstant, Store: true, Doc: "`logs`, set by the template"},
-	{Path: "data_stream.dataset", Type: tConstant, Store: true, Doc: "`tlsentry.tls` or `tlsentry.alert`, set by the template"},
-	{Path: "data_stream.namespace", Type: tConstant, Store: true, Doc: "from the data stream name"},
+	{Path: "data_stream.type", Type: tKeyword, Doc: "`logs`"},
+	{Path: "data_stream.dataset", Type: tKeyword, Doc: "`tlsentry.tls` or `tlsentry.alert`, as event.dataset (the namespace is the sink's: not written)"},
 	{Path: "ecs.version", Type: tKeyword, Doc: "ECS version the document follows"},
 
 	{Path: "event.kind", Type: tKeyword, Doc: "`event` (session) or `alert`"},

@@ -69,16 +69,8 @@ func buildTemplate(dataset string) ([]byte, error) {
 			continue
 		}
 		m := map[string]any{"type": f.Type}
-		switch f.Type {
-		case tKeyword:
+		if f.Type == tKeyword {
 			m["ignore_above"] = 1024
-		case tConstant:
-			switch f.Path {
-			case "data_stream.type":
-				m["value"] = "logs"
-			case "data_stream.dataset":
-				m["value"] = dataset
-			}
 		}
 		parts := strings.Split(f.Path, ".")
 		node := props
