@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 
 	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/operators"
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
@@ -56,6 +58,7 @@ type Engine struct {
 
 type compiledRule struct {
 	Rule
+	gates []gate // conjuncts checked in Go before running prg
 	prg   cel.Program
 	msg   []msgPart
 	intel []intelKind // intel list types the condition reads
@@ -204,7 +207,13 @@ func (e *Engine) Evaluate(s *capture.Session) Verdict {
 	a := e.pool.Get().(*activation)
 	a.reset(e, s)
 	var v Verdict
+rules:
 	for _, r := range e.rules {
+		for _, g := range r.gates {
+			if !g.pass(a) {
+				continue rules
+			}
+		}
 		out, _, err := r.prg.Eval(a)
 		if err != nil {
 			e.evalErrors.Add(1)
@@ -335,6 +344,7 @@ func compileRule(env *cel.Env, file, ruleset string, sp *ruleSpec) (*compiledRul
 		}
 	}
 	slices.Sort(r.intel)
+	r.gates = gatesOf(ast.NativeRep())
 	msg := sp.Message
 	if !msg.Set || msg.Value == "" {
 		msg = srcText{Value: r.Name + " on ${server.display}", Line: sp.line, Set: true}
@@ -398,3 +408,64 @@ func compileMessage(env *cel.Env, file, id string, src srcText) ([]msgPart, erro
 }
 
 var errNoRules = errors.New("detect: no rules")
+
+// gate is a conjunct of a rule's condition that can be decided in Go: a bool
+// variable ("cert.present && ...") or an intel variable compared with ""
+// ("intel.ja3 != ''"). When a gate fails the condition is false, whatever
+// the rest says (CEL's && is false if any operand is false), so the rule is
+// skipped without running CEL: most rules are gated on something most
+// sessions lack (a certificate, a ServerHello, a listed fingerprint).
+type gate struct {
+	variable int       // index in variables, for a bool variable; -1 otherwise
+	intel    intelKind // for intel != ""
+}
+
+func (g gate) pass(a *activation) bool {
+	if g.variable >= 0 {
+		v, _ := a.ResolveName(variables[g.variable].name)
+		return v == types.True
+	}
+	return a.intel(g.intel) != nil
+}
+
+func gatesOf(a *celast.AST) []gate {
+	refs := a.ReferenceMap()
+	varOf := func(e celast.Expr) (int, bool) {
+		r, ok := refs[e.ID()]
+		if !ok || r.Name == "" {
+			return 0, false
+		}
+		i, ok := variableIndex[r.Name]
+		return i, ok
+	}
+	var gates []gate
+	var walk func(e celast.Expr)
+	walk = func(e celast.Expr) {
+		switch e.Kind() {
+		case celast.CallKind:
+			c := e.AsCall()
+			switch {
+			case c.FunctionName() == operators.LogicalAnd:
+				for _, arg := range c.Args() {
+					walk(arg)
+				}
+			case c.FunctionName() == operators.NotEquals && len(c.Args()) == 2:
+				l, r := c.Args()[0], c.Args()[1]
+				if r.Kind() != celast.LiteralKind || r.AsLiteral() != types.String("") {
+					return
+				}
+				if i, ok := varOf(l); ok {
+					if k, ok := intelVarKind(variables[i].name); ok && variables[i].name == "intel."+k.String() {
+						gates = append(gates, gate{variable: -1, intel: k})
+					}
+				}
+			}
+		case celast.IdentKind, celast.SelectKind:
+			if i, ok := varOf(e); ok && variables[i].typ == cel.BoolType {
+				gates = append(gates, gate{variable: i})
+			}
+		}
+	}
+	walk(a.Expr())
+	return gates
+}

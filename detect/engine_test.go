@@ -202,9 +202,6 @@ func TestBuiltinRules(t *testing.T) {
 			s.Start = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 		}, leaf(certOpt{notBefore: time.Date(2019, 6, 1, 0, 0, 0, 0, time.UTC), notAfter: time.Date(2019, 6, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, 825)})}, ""},
 
-		{"ja3 listed", "intel.ja3", true, []func(*capture.Session){tls(func(h *tlsparse.Handshake) {
-			// JA3 string "771,4865-4866,0-10,29,0" has MD5 b386946a5a44d1ddcc843bc75336dfce? Checked below via tlsparse.
-		})}, ""},
 		{"ja3 not listed", "intel.ja3", false, nil, ""},
 		{"ip listed (server)", "intel.ip", true, []func(*capture.Session){func(s *capture.Session) {
 			s.Server = netip.MustParseAddrPort("203.0.113.77:443")
@@ -223,9 +220,6 @@ func TestBuiltinRules(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.rule+"/"+c.name, func(t *testing.T) {
-			if c.rule == "intel.ja3" && c.fire {
-				t.Skip("covered by TestIntelFingerprints")
-			}
 			s := session(t, c.mut...)
 			v := e.Evaluate(s)
 			got := fired(v)

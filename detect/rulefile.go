@@ -108,7 +108,7 @@ func parseRuleFile(name string, data []byte) ([]ruleSpec, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("%s: %s", name, yamlErr(err))
+		return nil, yamlErr(name, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
@@ -141,11 +141,25 @@ func parseRuleFile(name string, data []byte) ([]ruleSpec, error) {
 	return f.Rules, nil
 }
 
-// yamlErr shortens yaml's "yaml: unmarshal errors:\n  line 3: ..." to "line 3: ...".
-func yamlErr(err error) string {
+// yamlErr turns yaml's "yaml: unmarshal errors:\n  line 3: ..." into
+// "file:3: ...".
+func yamlErr(file string, err error) error {
+	var msgs []string
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
-		return strings.Join(te.Errors, "; ")
+		msgs = te.Errors
+	} else {
+		msgs = []string{strings.TrimPrefix(err.Error(), "yaml: ")}
 	}
-	return strings.TrimPrefix(err.Error(), "yaml: ")
+	for i, m := range msgs {
+		var line int
+		var rest string
+		if n, _ := fmt.Sscanf(m, "line %d:", &line); n == 1 {
+			_, rest, _ = strings.Cut(m, ":")
+			msgs[i] = fmt.Sprintf("%s:%d:%s", file, line, rest)
+		} else {
+			msgs[i] = file + ": " + m
+		}
+	}
+	return errors.New(strings.Join(msgs, "; "))
 }

@@ -1,0 +1,132 @@
+package detect
+
+import (
+	"bufio"
+	"crypto/md5"
+	"crypto/sha1"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"runtime"
+	"testing"
+
+	"github.com/tlsentry/tlsentry/capture"
+)
+
+// writeBigLists writes n entries per intel type (abuse.ch CSV formats for
+// JA3 and certificate SHA-1s, plain lines for the rest).
+func writeBigLists(tb testing.TB, dir string, n int) []IntelList {
+	tb.Helper()
+	r := rand.New(rand.NewPCG(7, 7))
+	write := func(name string, line func(i int) string) string {
+		p := filepath.Join(dir, name)
+		f, err := os.Create(p)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		w := bufio.NewWriter(f)
+		for i := 0; i < n; i++ {
+			w.WriteString(line(i))
+			w.WriteByte('\n')
+		}
+		if err := w.Flush(); err != nil {
+			tb.Fatal(err)
+		}
+		f.Close()
+		return p
+	}
+	reasons := []string{"Dridex", "TrickBot", "QakBot C&C", "AsyncRAT C&C", "Cobalt Strike"}
+	return []IntelList{
+		{Name: "ja3", Type: "ja3", File: write("ja3.csv", func(i int) string {
+			return fmt.Sprintf("%x,2019-01-01 00:00:00,2019-02-01 00:00:00,%s", md5.Sum([]byte(fmt.Sprint("ja3", i))), reasons[i%5])
+		})},
+		{Name: "ja4", Type: "ja4", File: write("ja4.txt", func(i int) string {
+			h := sha1.Sum([]byte(fmt.Sprint("ja4", i)))
+			return fmt.Sprintf("t13d%02d%02dh2_%x_%x", i%99, i%97, h[:6], h[6:12])
+		})},
+		{Name: "sslbl", Type: "cert_sha1", File: write("sslbl.csv", func(i int) string {
+			return fmt.Sprintf("2024-01-01 00:00:00,%x,%s", sha1.Sum([]byte(fmt.Sprint("cert", i))), reasons[i%5])
+		})},
+		{Name: "domains", Type: "domain", File: write("domains.txt", func(i int) string {
+			return fmt.Sprintf("host%d.bad%d.example", i, r.IntN(1000))
+		})},
+		{Name: "ips", Type: "ip", File: write("ips.txt", func(i int) string {
+			if i%4 == 0 {
+				return fmt.Sprintf("2001:db8:%x:%x::/64", r.IntN(65536), r.IntN(65536))
+			}
+			return fmt.Sprintf("%d.%d.%d.0/%d", 1+r.IntN(200), r.IntN(256), r.IntN(256), 16+r.IntN(9))
+		})},
+	}
+}
+
+// TestIntelMemory reports the heap the loaded 100,000-entry lists take.
+func TestIntelMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	lists := writeBigLists(t, t.TempDir(), 100000)
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	s, err := loadIntel(lists)
+	if err != nil {
+		t.Fatal(err)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	st := s.stats()
+	if st.JA3 != 100000 || st.JA4 != 100000 || st.CertSHA1 != 100000 || st.Domain < 99000 || st.IP < 95000 {
+		t.Fatalf("loaded %+v", st)
+	}
+	mb := float64(after.HeapAlloc-before.HeapAlloc) / (1 << 20)
+	t.Logf("5 lists x 100,000 entries (%+v): %.1f MiB heap", st, mb)
+	if mb > 200 {
+		t.Errorf("lists take %.1f MiB", mb)
+	}
+	runtime.KeepAlive(s)
+}
+
+// BenchmarkEvaluate: every built-in rule plus five 100,000-entry intel lists,
+// per session. Sessions alternate TLS 1.2 with a (cached) certificate chain,
+// TLS 1.3, and a listed SNI.
+func BenchmarkEvaluate(b *testing.B) {
+	dir := b.TempDir()
+	e, err := New(Config{Roots: getPKI(b).pool, Intel: writeBigLists(b, dir, 100000)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sessions := []*capture.Session{
+		session(b),
+		session(b, func(s *capture.Session) {
+			s.TLS.ServerHello.SupportedVersion = 0x0304
+			s.TLS.ServerHello.CipherSuite = 0x1301
+			s.Certificates, s.TLS.ServerCertificates = nil, nil
+		}),
+		session(b, func(s *capture.Session) { s.TLS.ServerHello.LegacyVersion = 0x0301 }),
+	}
+	for _, s := range sessions {
+		e.Evaluate(s) // warm the chain cache
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		e.Evaluate(sessions[i%len(sessions)])
+	}
+}
+
+func BenchmarkEvaluateParallel(b *testing.B) {
+	e, err := New(Config{Roots: getPKI(b).pool, Intel: writeBigLists(b, b.TempDir(), 100000)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := session(b)
+	e.Evaluate(s)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			e.Evaluate(s)
+		}
+	})
+}
