@@ -85,6 +85,22 @@ type ClientHello struct {
 	StatusRequest        bool
 	ECH                  bool // encrypted_client_hello (0xfe0d) present
 	Padding              bool
+
+	// Malformed is set when the hello breaks its wire format or repeats an
+	// extension (RFC 8446 4.2). Fields parsed before the problem, and every
+	// well-formed extension, are still filled in; tshark gives no JA3 for such
+	// a hello.
+	Malformed bool
+	// SessionTicketLen is the length of the session_ticket extension data: a
+	// non-empty ticket asks the server to resume (RFC 5077).
+	SessionTicketLen int
+
+	// Shared backing arrays (see Unmarshal): every []uint16 list above is a
+	// piece of u16, every []byte / []uint8 one of u8.
+	u16      []uint16
+	u8       []byte
+	sp       chSpans
+	lastName string // ServerName of the previous Unmarshal, reused when equal
 }
 
 // ServerHello is a parsed ServerHello, HelloRetryRequest or SSLv2 SERVER-HELLO.
@@ -106,6 +122,12 @@ type ServerHello struct {
 	Heartbeat            bool
 	HelloRetryRequest    bool     // random equals the HRR magic value
 	Certificates         [][]byte // SSLv2 SERVER-HELLO carries the certificate inline
+	SessionIDHit         bool     // SSLv2 SERVER-HELLO: the session was resumed
+	SSLv2CipherKind      uint32   // SSLv2: 3-byte cipher kind from the client's CLIENT-MASTER-KEY
+
+	u16     []uint16 // backing array of Extensions
+	b       []byte   // backing array of Random, SessionID, Certificates
+	extSpan span
 }
 
 // Version returns the negotiated version: supported_versions when present,
@@ -137,6 +159,7 @@ type Heartbeat struct {
 	Type           uint8 // 1 request, 2 response
 	DeclaredLength int   // payload_length field
 	RecordLength   int   // bytes in the record's fragment
+	Encrypted      bool  // after the direction turned encrypted: Type and DeclaredLength unknown
 }
 
 // Handshake is everything parsed from one connection so far.
