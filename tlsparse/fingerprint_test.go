@@ -3,6 +3,7 @@ package tlsparse
 import (
 	"bufio"
 	"crypto/md5"
+	"crypto/sha256"
 	"encoding/hex"
 	"os"
 	"path/filepath"
@@ -349,4 +350,83 @@ func BenchmarkJA3JA4(b *testing.B) {
 func md5hex(s string) string {
 	sum := md5.Sum([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// FuzzFingerprints builds ClientHellos from arbitrary bytes and checks the
+// invariants of JA3 and JA4: no panic, fixed JA4 shape, raw forms consistent
+// with the hashed ones, GREASE never visible.
+func FuzzFingerprints(f *testing.F) {
+	f.Add([]byte{0x03, 0x03, 0x0a, 0x0a, 0x13, 0x01, 0x00, 0x00, 0x00, 0x10}, "h2", false)
+	f.Add([]byte{}, "", true)
+	f.Add([]byte{0x7f, 0x1c, 0xfa, 0xfa}, "\xba\xad", false)
+	f.Fuzz(func(t *testing.T, data []byte, alpn string, quic bool) {
+		u16 := func() []uint16 {
+			if len(data) < 1 {
+				return nil
+			}
+			n := int(data[0]) % 40
+			data = data[1:]
+			var out []uint16
+			for i := 0; i < n && len(data) >= 2; i++ {
+				out = append(out, uint16(data[0])<<8|uint16(data[1]))
+				data = data[2:]
+			}
+			return out
+		}
+		ch := &ClientHello{}
+		if len(data) >= 2 {
+			ch.LegacyVersion = uint16(data[0])<<8 | uint16(data[1])
+			data = data[2:]
+		}
+		ch.CipherSuites, ch.Extensions, ch.SupportedGroups = u16(), u16(), u16()
+		ch.SignatureAlgorithms, ch.SupportedVersions = u16(), u16()
+		if alpn != "" || len(data)%2 == 1 {
+			ch.ALPN = []string{alpn}
+		}
+		ja4 := JA4(ch, quic)
+		if len(ja4) != 36 || ja4[10] != '_' || ja4[23] != '_' {
+			t.Fatalf("JA4 shape %q", ja4)
+		}
+		for i, c := range []byte(ja4) {
+			if i != 10 && i != 23 && !isAlnum(c) {
+				t.Fatalf("JA4 %q: byte %d", ja4, i)
+			}
+		}
+		raw := JA4Raw(ch, quic, false)
+		if raw[:11] != ja4[:11] || containsGREASEField(raw[11:]) {
+			t.Fatalf("JA4_r %q vs %q", raw, ja4)
+		}
+		// Hashing JA4_r's parts gives JA4.
+		parts := strings.SplitN(raw, "_", 3)
+		b := sha256hex12(parts[1])
+		if parts[1] == "" {
+			b = "000000000000"
+		}
+		if ja4[11:23] != b {
+			t.Fatalf("JA4_b %s, sha256(%q) = %s", ja4[11:23], parts[1], b)
+		}
+		full, hash := JA3(ch)
+		if len(hash) != 32 || md5hex(full) != hash {
+			t.Fatalf("JA3 %q %q", full, hash)
+		}
+		if strings.Count(full, ",") != 4 {
+			t.Fatalf("JA3 fields %q", full)
+		}
+	})
+}
+
+// containsGREASEField reports whether a JA4_r list holds a GREASE value as
+// a whole element.
+func containsGREASEField(raw string) bool {
+	for _, f := range strings.FieldsFunc(raw, func(r rune) bool { return r == ',' || r == '_' }) {
+		if v, err := strconv.ParseUint(f, 16, 16); err == nil && len(f) == 4 && IsGREASE(uint16(v)) {
+			return true
+		}
+	}
+	return false
+}
+
+func sha256hex12(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:6])
 }
