@@ -1,7 +1,13 @@
 package output
 
 import (
+	"bufio"
+	"errors"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -94,4 +100,61 @@ func BenchmarkCommunityID(b *testing.B) {
 	for b.Loop() {
 		buf = AppendCommunityID(buf[:0], src, dst, ProtoTCP, 0)
 	}
+}
+
+// TestCommunityIDCorpus checks the Community IDs Suricata expects in the
+// shared corpus (suricata-verify checks with a community_id) against ours.
+// The one test that has them (tests/community-id-ipv6) runs Suricata with
+// community-id-seed: 7 (its suricata.yaml), so that is the seed here.
+const suricataVerifySeed = 7
+
+func TestCommunityIDCorpus(t *testing.T) {
+	f, err := os.Open(filepath.Join("..", "..", "shared", "corpus", "expected", "source-visible.tsv"))
+	if err != nil {
+		t.Skip("shared corpus not present:", err)
+	}
+	defer f.Close()
+	type check map[string]string
+	checks := map[string]check{} // file + check id
+	sc := bufio.NewScanner(f)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		col := strings.Split(sc.Text(), "\t")
+		if len(col) < 6 || col[1] != "suricata-verify" {
+			continue
+		}
+		k := col[0] + "\t" + col[3]
+		if checks[k] == nil {
+			checks[k] = check{}
+		}
+		checks[k][col[4]] = col[5]
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for k, c := range checks {
+		want, ok := c["community_id"]
+		if !ok {
+			continue
+		}
+		sp, err1 := strconv.Atoi(c["src_port"])
+		dp, err2 := strconv.Atoi(c["dest_port"])
+		sa, err3 := netip.ParseAddr(c["src_ip"])
+		da, err4 := netip.ParseAddr(c["dest_ip"])
+		if err := errors.Join(err1, err2, err3, err4); err != nil {
+			t.Errorf("%s: %v", k, err)
+			continue
+		}
+		proto := map[string]uint8{"TCP": ProtoTCP, "UDP": ProtoUDP}[c["proto"]]
+		got := CommunityID(netip.AddrPortFrom(sa, uint16(sp)), netip.AddrPortFrom(da, uint16(dp)), proto, suricataVerifySeed)
+		if got != want {
+			t.Errorf("%s: got %s, want %s", k, got, want)
+		}
+		n++
+	}
+	if n == 0 {
+		t.Fatal("no community_id checks found in the corpus")
+	}
+	t.Logf("%d Suricata community_id values agree", n)
 }
