@@ -257,18 +257,21 @@ func (h *halfStream) insert(r *reasm, seq uint32, data []byte) {
 
 // drain delivers buffered segments that became contiguous.
 func (h *halfStream) drain(r *reasm, deliver func([]byte) bool) {
-	for len(h.pending) > 0 && !h.done {
-		s := h.pending[0]
+	k := 0
+	for k < len(h.pending) && !h.done {
+		s := h.pending[k]
 		if s.seq != h.next {
-			return
+			break
 		}
-		h.pending = h.pending[1:]
+		h.pending[k].data = nil // owned by this loop now (release skips it)
+		k++
 		h.pendBytes -= len(s.data)
-		h.push(r, s.data, deliver)
+		h.push(r, s.data, deliver) // may release h.pending (done)
 		r.putBuf(s.data)
 	}
-	if len(h.pending) == 0 {
-		h.pending = h.pending[:0:0]
+	if h.pending != nil && k > 0 {
+		n := copy(h.pending, h.pending[k:])
+		h.pending = h.pending[:n]
 	}
 }
 
