@@ -1,0 +1,77 @@
+package tlsgen
+
+import (
+	"encoding/binary"
+
+	"github.com/tlsentry/tlsentry/internal/pcapgen"
+)
+
+// PlayOptions tune how Play frames a transcript.
+type PlayOptions struct {
+	// NoHandshake starts the capture mid-connection (no SYN exchange).
+	NoHandshake bool
+	// SegmentSize returns the largest segment for event i (0: the MSS).
+	SegmentSize func(i int, e Event) int
+	// Mangle, when set, may rewrite the segments of event i before they
+	// are written (reorder, duplicate, drop, fragment...).
+	Mangle func(i int, segs []pcapgen.Segment) []pcapgen.Segment
+}
+
+// Play writes events as the packets of TCP connection c: a three-way
+// handshake, each write as MSS-sized segments from its side, ACKs where the
+// peer has nothing to send, FINs where a side closed.
+func Play(c *pcapgen.Conv, events []Event, o PlayOptions) error {
+	if !o.NoHandshake {
+		if err := c.Handshake(); err != nil {
+			return err
+		}
+	}
+	for i, e := range events {
+		d := pcapgen.Dir(e.From)
+		if e.Close {
+			if err := c.Fin(d); err != nil {
+				return err
+			}
+		} else {
+			size := 0
+			if o.SegmentSize != nil {
+				size = o.SegmentSize(i, e)
+			}
+			segs := c.Segments(d, e.Data, size)
+			if o.Mangle != nil {
+				segs = o.Mangle(i, segs)
+			}
+			if err := c.Emit(segs...); err != nil {
+				return err
+			}
+		}
+		// The peer acknowledges unless its own next packet will.
+		peerNext := i+1 < len(events) && events[i+1].From != e.From
+		if !peerNext {
+			if err := c.Ack(1 - d); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// SplitRecord rewrites the first TLS record in data as two records, the
+// first carrying at bytes of the payload. The handshake messages are
+// unchanged, so a transcript stays valid for both peers. It returns data
+// unchanged when it does not start with a complete record longer than at.
+func SplitRecord(data []byte, at int) []byte {
+	if len(data) < 5 || at <= 0 {
+		return data
+	}
+	n := int(binary.BigEndian.Uint16(data[3:5]))
+	if len(data) < 5+n || at >= n {
+		return data
+	}
+	out := make([]byte, 0, len(data)+5)
+	out = append(out, data[0], data[1], data[2], byte(at>>8), byte(at))
+	out = append(out, data[5:5+at]...)
+	out = append(out, data[0], data[1], data[2], byte((n-at)>>8), byte(n-at))
+	out = append(out, data[5+at:]...)
+	return out
+}
