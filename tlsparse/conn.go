@@ -1,28 +1,489 @@
 package tlsparse
 
+import "slices"
+
 // Conn parses both directions of one connection as capture reassembles them.
 // The zero value is ready to use; Reset makes it reusable for another flow.
+//
+// Memory is bounded: a Conn buffers at most one record header and one
+// handshake message per direction (MaxClientHello, MaxCertificateMessage,
+// MaxHandshakeMessage), plus the certificates it keeps. Larger messages are
+// skipped and reported as the anomaly "oversized_handshake_message".
 type Conn struct {
-	hs Handshake
+	hs   Handshake
+	dirs [2]half
+
+	first     int8 // 1 + direction that sent data first; 0 before any data
+	stopped   bool // not TLS, or a fatal alert: no more bytes wanted
+	midstream bool
+	fatal     bool // a cleartext fatal alert was seen
+	shDone    bool // ServerHelloDone seen (full TLS <= 1.2 handshake)
+
+	ch       ClientHello       // storage of hs.ClientHello
+	ch2      ClientHello       // scratch: the ClientHello after a HelloRetryRequest
+	sh       ServerHello       // storage of hs.ServerHello
+	hrr      ServerHello       // storage of hs.HelloRetryRequest
+	ske      ServerKeyExchange // storage of hs.KeyExchange
+	certBuf  []byte            // backing array of hs.*Certificates
+	v2Cipher uint32            // SSLv2 CLIENT-MASTER-KEY cipher kind
 }
 
 // Feed consumes the next in-order bytes of one direction. data is not
 // retained after Feed returns. It reports whether the connection still
 // wants bytes: false once both directions are encrypted, the handshake has
 // failed, or the stream is known not to be TLS; capture then bypasses it.
-//
-// TODO(tlsparse): placeholder contract; the implementation replaces this body.
 func (c *Conn) Feed(dir Direction, data []byte) (wantMore bool) {
+	if dir > ServerToClient || !c.wantMore() {
+		return c.wantMore()
+	}
+	if len(data) == 0 {
+		return true
+	}
+	d := &c.dirs[dir]
+	d.feeds++
+	if c.first == 0 {
+		c.first = int8(dir) + 1
+	}
+	if d.mode == modeSniff {
+		var prior [sniffLen]byte
+		nPrior := copy(prior[:], d.sniff[:d.sniffN])
+		n := copy(d.sniff[d.sniffN:], data)
+		d.sniffN += n
+		p, ok := Sniff(d.sniff[:d.sniffN])
+		if !ok {
+			return true // at most 15 bytes held
+		}
+		if !c.sniffed(dir, d, p) {
+			return c.wantMore()
+		}
+		c.feedMode(dir, d, prior[:nPrior])
+	}
+	c.feedMode(dir, d, data)
+	return c.wantMore()
+}
+
+func (c *Conn) feedMode(dir Direction, d *half, data []byte) {
+	switch d.mode {
+	case modeTLS:
+		c.feedTLS(dir, d, data)
+	case modeSSLv2:
+		c.feedSSLv2(dir, d, data)
+	}
+}
+
+// sniffed applies a direction's classification; it reports whether the
+// direction is parsed as TLS.
+func (c *Conn) sniffed(dir Direction, d *half, p Protocol) bool {
+	isTLS := p == ProtocolTLS || p == ProtocolSSLv2
+	if c.hs.Protocol == ProtocolUndetermined && (Direction(c.first-1) == dir || isTLS) {
+		c.hs.Protocol = p
+	}
+	if !isTLS {
+		d.mode = modeDone
+		if c.hs.Protocol == ProtocolTLS || c.hs.Protocol == ProtocolSSLv2 {
+			c.anomaly("not_tls_" + dirName(dir))
+		} else {
+			c.stopped = true
+		}
+		return false
+	}
+	if p == ProtocolSSLv2 {
+		d.mode = modeSSLv2
+	} else {
+		d.mode = modeTLS
+	}
 	return true
+}
+
+func dirName(dir Direction) string {
+	if dir == ClientToServer {
+		return "client"
+	}
+	return "server"
 }
 
 // Gap tells the parser that bytes are missing in one direction; parsing of
 // that direction stops and the handshake is marked accordingly.
-func (c *Conn) Gap(dir Direction) {}
+func (c *Conn) Gap(dir Direction) {
+	if dir > ServerToClient {
+		return
+	}
+	d := &c.dirs[dir]
+	if d.mode == modeDone || d.encrypted {
+		return
+	}
+	d.mode = modeDone
+	c.anomaly("gap_" + dirName(dir))
+}
 
 // Handshake returns what has been parsed so far. The result is owned by the
-// Conn until Reset; callers that keep it after Reset must Clone it.
+// Conn until Reset (its slices share the Conn's buffers); callers that keep
+// it after Reset must Clone it.
 func (c *Conn) Handshake() *Handshake { return &c.hs }
 
-// Reset clears the Conn for reuse.
-func (c *Conn) Reset() { c.hs = Handshake{} }
+// Reset clears the Conn for reuse, keeping its buffers (except unusually
+// large ones).
+func (c *Conn) Reset() {
+	hs := Handshake{
+		Alerts:             c.hs.Alerts[:0],
+		Heartbeats:         c.hs.Heartbeats[:0],
+		Anomalies:          c.hs.Anomalies[:0],
+		ServerCertificates: c.hs.ServerCertificates[:0],
+		ClientCertificates: c.hs.ClientCertificates[:0],
+	}
+	certBuf := c.certBuf[:0]
+	if cap(certBuf) > MaxHandshakeMessage {
+		certBuf = nil
+	}
+	d0, d1 := c.dirs[0], c.dirs[1]
+	d0.reset()
+	d1.reset()
+	*c = Conn{hs: hs, dirs: [2]half{d0, d1}, ch: c.ch, ch2: c.ch2, sh: c.sh, hrr: c.hrr, certBuf: certBuf}
+	c.sh.reset()
+	c.hrr.reset()
+}
+
+// Clone returns a deep copy of h that shares no memory with the Conn.
+func (h *Handshake) Clone() *Handshake {
+	if h == nil {
+		return nil
+	}
+	n := *h
+	if h.ClientHello != nil {
+		n.ClientHello = h.ClientHello.Clone()
+	}
+	if h.ServerHello != nil {
+		n.ServerHello = h.ServerHello.Clone()
+	}
+	if h.HelloRetryRequest != nil {
+		n.HelloRetryRequest = h.HelloRetryRequest.Clone()
+	}
+	if h.KeyExchange != nil {
+		ke := *h.KeyExchange
+		n.KeyExchange = &ke
+	}
+	n.ServerCertificates = cloneCerts(h.ServerCertificates)
+	n.ClientCertificates = cloneCerts(h.ClientCertificates)
+	n.Alerts = slices.Clone(h.Alerts)
+	n.Heartbeats = slices.Clone(h.Heartbeats)
+	n.Anomalies = slices.Clone(h.Anomalies)
+	return &n
+}
+
+func cloneCerts(certs [][]byte) [][]byte {
+	if certs == nil {
+		return nil
+	}
+	n := make([][]byte, len(certs))
+	for i, c := range certs {
+		n[i] = slices.Clone(c)
+	}
+	return n
+}
+
+// Clone returns a deep copy of ch.
+func (ch *ClientHello) Clone() *ClientHello {
+	n := &ClientHello{}
+	*n = *ch
+	n.u16, n.u8, n.lastName, n.sp = nil, nil, "", chSpans{}
+	n.Random = slices.Clone(ch.Random)
+	n.SessionID = slices.Clone(ch.SessionID)
+	n.CipherSuites = slices.Clone(ch.CipherSuites)
+	n.CompressionMethods = slices.Clone(ch.CompressionMethods)
+	n.Extensions = slices.Clone(ch.Extensions)
+	n.SupportedGroups = slices.Clone(ch.SupportedGroups)
+	n.ECPointFormats = slices.Clone(ch.ECPointFormats)
+	n.SignatureAlgorithms = slices.Clone(ch.SignatureAlgorithms)
+	n.ALPN = slices.Clone(ch.ALPN)
+	n.SupportedVersions = slices.Clone(ch.SupportedVersions)
+	n.KeyShareGroups = slices.Clone(ch.KeyShareGroups)
+	n.PSKModes = slices.Clone(ch.PSKModes)
+	return n
+}
+
+// Clone returns a deep copy of sh.
+func (sh *ServerHello) Clone() *ServerHello {
+	n := &ServerHello{}
+	*n = *sh
+	n.u16, n.b, n.extSpan = nil, nil, span{}
+	n.Random = slices.Clone(sh.Random)
+	n.SessionID = slices.Clone(sh.SessionID)
+	n.Extensions = slices.Clone(sh.Extensions)
+	n.Certificates = cloneCerts(sh.Certificates)
+	return n
+}
+
+func (c *Conn) wantMore() bool {
+	if c.hs.Err != nil || c.stopped {
+		return false
+	}
+	switch c.hs.Protocol {
+	case ProtocolUndetermined, ProtocolTLS, ProtocolSSLv2:
+	default:
+		return false
+	}
+	return !(c.dirDone(ClientToServer) && c.dirDone(ServerToClient))
+}
+
+func (c *Conn) dirDone(dir Direction) bool {
+	d := &c.dirs[dir]
+	return d.encrypted || d.mode == modeDone
+}
+
+// anomaly records a named anomaly once.
+func (c *Conn) anomaly(name string) {
+	if slices.Contains(c.hs.Anomalies, name) || len(c.hs.Anomalies) >= maxAnomalies {
+		return
+	}
+	c.hs.Anomalies = append(c.hs.Anomalies, name)
+}
+
+// fail records the first fatal parse error; parsing stops.
+func (c *Conn) fail(err error, anomaly string) {
+	if c.hs.Err == nil {
+		c.hs.Err = err
+	}
+	c.anomaly(anomaly)
+}
+
+func (c *Conn) setEncrypted(dir Direction) { c.setEncryptedFlag(dir, true) }
+
+func (c *Conn) setEncryptedFlag(dir Direction, enc bool) {
+	if enc {
+		c.dirs[dir].encrypted = true
+		if dir == ClientToServer {
+			c.hs.ClientEncrypted = true
+		} else {
+			c.hs.ServerEncrypted = true
+		}
+	}
+	c.hs.Established = c.hs.ClientEncrypted && c.hs.ServerEncrypted && !c.fatal &&
+		!c.midstream && c.hs.ServerHello != nil && c.hs.ClientHello != nil
+}
+
+func (c *Conn) alert(a Alert) {
+	if !a.Encrypted && a.Level == AlertLevelFatal {
+		c.fatal = true
+		c.stopped = true
+		c.setEncryptedFlag(a.Direction, false) // re-evaluate Established
+	}
+	if len(c.hs.Alerts) >= maxAlertsKept {
+		c.anomaly("too_many_alerts")
+		return
+	}
+	c.hs.Alerts = append(c.hs.Alerts, a)
+}
+
+func (c *Conn) heartbeat(h Heartbeat) {
+	if len(c.hs.Heartbeats) >= maxHeartbeatsKept {
+		c.anomaly("too_many_heartbeats")
+		return
+	}
+	c.hs.Heartbeats = append(c.hs.Heartbeats, h)
+}
+
+// negotiated13 reports whether the ServerHello selected TLS 1.3 (or a draft).
+func (c *Conn) negotiated13() bool {
+	return c.hs.ServerHello != nil && isTLS13(c.hs.ServerHello.Version())
+}
+
+// isTLS13 reports whether a wire version is TLS 1.3 or one of its drafts
+// (0x7fXX IETF drafts, 0x7e01 Google experiment, 0xfbXX Facebook).
+func isTLS13(v uint16) bool {
+	return v == 0x0304 || v>>8 == 0x7f || v>>8 == 0x7e || v>>8 == 0xfb
+}
+
+func (c *Conn) changeCipherSpec(dir Direction) {
+	hrrPending := c.hs.HelloRetryRequest != nil
+	if dir == ClientToServer {
+		// TLS 1.3 middlebox-compatibility CCS before the second ClientHello.
+		if hrrPending && c.hs.ClientHelloCount < 2 {
+			return
+		}
+		c.setEncrypted(dir)
+		return
+	}
+	// The server's compatibility CCS right after a HelloRetryRequest.
+	if hrrPending && c.hs.ServerHello == nil {
+		return
+	}
+	if sh := c.hs.ServerHello; sh != nil && !isTLS13(sh.Version()) && c.hs.ClientHello != nil &&
+		len(c.hs.ServerCertificates) == 0 && !c.shDone {
+		// Abbreviated TLS <= 1.2 handshake: the server went straight from
+		// ServerHello (and NewSessionTicket) to CCS.
+		ch := c.hs.ClientHello
+		echoed := len(sh.SessionID) > 0 && string(sh.SessionID) == string(ch.SessionID)
+		if echoed || ch.SessionTicketLen > 0 {
+			c.hs.Resumed = true
+		}
+	}
+	c.setEncrypted(dir)
+}
+
+// message handles one complete handshake message of a wanted type.
+func (c *Conn) message(dir Direction, d *half, typ uint8, body []byte) {
+	switch typ {
+	case typeClientHello:
+		c.clientHello(d, body, false)
+	case typeServerHello:
+		c.serverHello(body)
+	case typeCertificate:
+		c.certificate(dir, body)
+	case typeServerKeyExchange:
+		if c.hs.ServerHello == nil {
+			return
+		}
+		if err := parseServerKeyExchange(&c.ske, c.hs.ServerHello.CipherSuite, body); err != nil {
+			c.anomaly("malformed_server_key_exchange")
+		}
+		if c.ske != (ServerKeyExchange{}) {
+			c.hs.KeyExchange = &c.ske
+		}
+	case typeServerHelloDone:
+		c.shDone = true
+	case typeCertificateStatus:
+		if err := parseCertificateStatus(body); err != nil {
+			c.anomaly("malformed_certificate_status")
+			return
+		}
+		c.hs.CertificateStatus = true
+	}
+}
+
+func (c *Conn) clientHello(d *half, body []byte, sslv2 bool) {
+	c.hs.ClientHelloCount++
+	if c.hs.ClientHelloCount > 1 {
+		// Only the ClientHello answering a HelloRetryRequest is expected.
+		if c.hs.HelloRetryRequest == nil || c.hs.ClientHelloCount > 2 {
+			c.anomaly("duplicate_client_hello")
+		}
+		var err error
+		if sslv2 {
+			err = c.ch2.unmarshalSSLv2(body)
+		} else {
+			err = c.ch2.Unmarshal(body)
+		}
+		if err != nil {
+			c.anomaly("malformed_client_hello")
+		}
+		return
+	}
+	var err error
+	if sslv2 {
+		err = c.ch.unmarshalSSLv2(body)
+	} else {
+		err = c.ch.Unmarshal(body)
+		c.ch.RecordVersion = d.msgRecVer
+	}
+	c.hs.ClientHello = &c.ch
+	c.hs.ClientHelloRecords = d.records - d.msgRec + 1
+	c.hs.ClientHelloChunks = d.feeds - d.msgFeed + 1
+	if c.hs.ClientHelloRecords > 1 {
+		c.anomaly("fragmented_hello")
+	}
+	if err != nil {
+		if IsExtensionError(err) {
+			c.anomaly("malformed_client_hello")
+		} else {
+			c.fail(err, "malformed_client_hello")
+		}
+	}
+}
+
+func (c *Conn) serverHello(body []byte) {
+	if c.hs.ServerHello != nil {
+		c.anomaly("duplicate_server_hello")
+		return
+	}
+	err := c.sh.Unmarshal(body)
+	if err != nil && !IsExtensionError(err) {
+		c.fail(err, "malformed_server_hello")
+		return
+	}
+	if err != nil {
+		c.anomaly("malformed_server_hello")
+	}
+	if c.sh.HelloRetryRequest {
+		if c.hs.HelloRetryRequest != nil {
+			c.anomaly("duplicate_hello_retry_request")
+			return
+		}
+		c.sh, c.hrr = c.hrr, c.sh
+		c.hs.HelloRetryRequest = &c.hrr
+		return
+	}
+	c.hs.ServerHello = &c.sh
+	if isTLS13(c.sh.Version()) {
+		// Everything after the ServerHello is encrypted, in both directions
+		// (the client may still send a compatibility CCS, which is skipped).
+		c.hs.Resumed = c.sh.PreSharedKey
+		c.setEncrypted(ServerToClient)
+		c.setEncrypted(ClientToServer)
+	}
+}
+
+func (c *Conn) certificate(dir Direction, body []byte) {
+	list := &c.hs.ServerCertificates
+	if dir == ClientToServer {
+		list = &c.hs.ClientCertificates
+	}
+	if len(*list) > 0 {
+		c.anomaly("duplicate_certificate")
+		return
+	}
+	var err error
+	*list, c.certBuf, err = appendCertificates(*list, c.certBuf, body)
+	if err != nil {
+		c.anomaly("malformed_certificate")
+	}
+	if len(*list) > maxCertificatesPerDirection {
+		*list = (*list)[:maxCertificatesPerDirection]
+		c.anomaly("too_many_certificates")
+	}
+}
+
+// sslv2Message handles one SSLv2 record (one message).
+func (c *Conn) sslv2Message(dir Direction, d *half, msg []byte) {
+	if len(msg) == 0 {
+		return
+	}
+	switch {
+	case msg[0] == sslv2Error:
+		c.anomaly("sslv2_error")
+		c.fatal = true
+		c.stopped = true
+	case dir == ClientToServer && msg[0] == sslv2ClientHello && c.hs.ClientHelloCount == 0:
+		c.clientHello(d, msg, true)
+		if c.hs.Err == nil && c.ch.LegacyVersion >= 0x0300 {
+			// SSLv2-compatible hello (RFC 5246 E.2): TLS records follow.
+			d.mode = modeTLS
+			d.hdrN = 0
+			if c.hs.Protocol == ProtocolSSLv2 {
+				c.hs.Protocol = ProtocolTLS
+			}
+		}
+	case dir == ClientToServer && msg[0] == sslv2ClientMasterKey:
+		if len(msg) >= 4 {
+			c.v2Cipher = uint32(msg[1])<<16 | uint32(msg[2])<<8 | uint32(msg[3])
+			if c.hs.ServerHello != nil {
+				c.hs.ServerHello.SSLv2CipherKind = c.v2Cipher
+			}
+		}
+		c.setEncrypted(dir)
+	case dir == ServerToClient && msg[0] == sslv2ServerHello && c.hs.ServerHello == nil:
+		if err := c.sh.unmarshalSSLv2(msg); err != nil {
+			c.fail(err, "malformed_server_hello")
+			return
+		}
+		c.hs.ServerHello = &c.sh
+		c.hs.Protocol = ProtocolSSLv2
+		c.hs.Resumed = c.sh.SessionIDHit
+		if len(c.sh.Certificates) > 0 {
+			c.hs.ServerCertificates = append(c.hs.ServerCertificates, c.sh.Certificates...)
+		}
+		c.setEncrypted(dir)
+	default:
+		// Later SSLv2 messages are encrypted.
+		c.setEncrypted(dir)
+	}
+}
