@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -249,4 +251,73 @@ func BenchmarkCipherSuiteName(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		_ = CipherSuiteName(ids[i%len(ids)])
 	}
+}
+
+// TestNamesAgainstWireshark compares every name with Wireshark's value
+// strings (tshark -G values), an independent transcription of the same IANA
+// registries, where both know the value. Skipped without tshark.
+func TestNamesAgainstWireshark(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs tshark")
+	}
+	tshark, err := exec.LookPath("tshark")
+	if err != nil {
+		t.Skip("tshark not installed")
+	}
+	out, err := exec.Command(tshark, "-G", "values").Output()
+	if err != nil {
+		t.Skipf("tshark -G values: %v", err)
+	}
+	// Known, explained differences (tshark 4.0).
+	exceptions := map[string]bool{
+		// 0x0200-0x0202: Wireshark 4.0 still shows the Open Quantum Safe
+		// experimental FrodoKEM code points; IANA has since assigned them to
+		// ML-KEM (draft-connolly-tls-mlkem-key-agreement).
+		"group 0x0200": true, "group 0x0201": true, "group 0x0202": true,
+		// IANA's name is singular.
+		"ext 0x0022": true,
+		// Not IANA code points: names of our own for the '*' entries.
+		"ext 0x0028": true, "ext 0x4469": true, "ext 0xffa5": true,
+	}
+	fields := map[string]struct {
+		kind string
+		f    func(uint16) string
+	}{
+		"tls.handshake.ciphersuite":                {"cipher", CipherSuiteName},
+		"tls.handshake.extensions_supported_group": {"group", GroupName},
+		"tls.handshake.sig_hash_alg":               {"sig", SignatureSchemeName},
+		"tls.handshake.extension.type":             {"ext", ExtensionName},
+	}
+	compared := map[string]int{}
+	for _, line := range bytes.Split(out, []byte("\n")) {
+		c := strings.Split(string(line), "\t")
+		if len(c) < 4 || c[0] != "V" {
+			continue
+		}
+		fl, ok := fields[c[1]]
+		if !ok {
+			continue
+		}
+		v, err := strconv.ParseUint(c[2], 0, 16)
+		if err != nil {
+			continue
+		}
+		id := uint16(v)
+		got := fl.f(id)
+		if strings.HasPrefix(got, "0x") || got == "GREASE" || exceptions[fl.kind+" "+hexLower(id)] {
+			continue // unassigned by IANA (Wireshark knows private code points), or explained
+		}
+		compared[fl.kind]++
+		if got != c[3] {
+			t.Errorf("%s %#04x: %q, Wireshark %q", fl.kind, id, got, c[3])
+		}
+	}
+	t.Logf("compared with Wireshark: %v", compared)
+	if compared["cipher"] < 300 || compared["group"] < 40 || compared["sig"] < 15 || compared["ext"] < 50 {
+		t.Errorf("too few comparisons: %v", compared)
+	}
+}
+
+func hexLower(v uint16) string {
+	return strings.ToLower(hexName(v)[:2]) + strings.ToLower(hexName(v)[2:])
 }
