@@ -15,3 +15,11 @@ type Source interface {
 	LinkType() layers.LinkType
 	Close() error
 }
+
+// LiveStats are the counters of a live source, cumulative since it opened.
+type LiveStats struct {
+	Packets uint64 // packets the kernel (or libpcap) saw for this socket, dropped ones included
+	Drops   uint64 // packets dropped because the ring or buffer was full
+	// QueueFreezes counts TPACKET_V3 ring freezes (AF_PACKET only).
+	QueueFreezes uint64
+}
