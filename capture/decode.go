@@ -64,6 +64,7 @@ const (
 	kERSPAN1
 	kERSPAN2
 	kERSPAN3
+	kMPLS
 	kTCP
 	kUDP
 )
@@ -342,6 +343,19 @@ func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTyp
 			_ = d.erspan.DecodeFromBytes(data, &d.fb)
 			k, data = kEthernet, d.erspan.Payload
 
+		case kMPLS:
+			// RFC 3032 label stack entries, 4 bytes each, until the
+			// bottom-of-stack bit; the payload is IPv4 or IPv6 by its first
+			// nibble (no control word / pseudowire Ethernet).
+			if len(data) < 4 {
+				return d.fail(&d.Stats.Truncated, &st)
+			}
+			bos := data[2]&0x01 != 0
+			data = data[4:]
+			if bos {
+				k = kRawIP
+			}
+
 		case kERSPAN3:
 			var res tunnelResult
 			k, data, res = decodeERSPAN3(data)
@@ -482,6 +496,8 @@ func etherKind(t layers.EthernetType) layerKind {
 		return kERSPAN2
 	case ethernetTypeERSPAN3:
 		return kERSPAN3
+	case layers.EthernetTypeMPLSUnicast, layers.EthernetTypeMPLSMulticast:
+		return kMPLS
 	}
 	return kNone
 }
