@@ -21,39 +21,75 @@ type PlayOptions struct {
 // handshake, each write as MSS-sized segments from its side, ACKs where the
 // peer has nothing to send, FINs where a side closed.
 func Play(c *pcapgen.Conv, events []Event, o PlayOptions) error {
-	if !o.NoHandshake {
-		if err := c.Handshake(); err != nil {
+	p := NewPlayer(c, events, o)
+	for {
+		more, err := p.Step()
+		if err != nil || !more {
 			return err
 		}
 	}
-	for i, e := range events {
-		d := pcapgen.Dir(e.From)
-		if e.Close {
-			if err := c.Fin(d); err != nil {
-				return err
-			}
-		} else {
-			size := 0
-			if o.SegmentSize != nil {
-				size = o.SegmentSize(i, e)
-			}
-			segs := c.Segments(d, e.Data, size)
-			if o.Mangle != nil {
-				segs = o.Mangle(i, segs)
-			}
-			if err := c.Emit(segs...); err != nil {
-				return err
-			}
-		}
-		// The peer acknowledges unless its own next packet will.
-		peerNext := i+1 < len(events) && events[i+1].From != e.From
-		if !peerNext {
-			if err := c.Ack(1 - d); err != nil {
-				return err
+}
+
+// Player writes a transcript one event at a time, so that several
+// connections can be interleaved in one capture.
+type Player struct {
+	c       *pcapgen.Conv
+	events  []Event
+	o       PlayOptions
+	i       int
+	started bool
+}
+
+// NewPlayer returns a Player for events on c.
+func NewPlayer(c *pcapgen.Conv, events []Event, o PlayOptions) *Player {
+	return &Player{c: c, events: events, o: o}
+}
+
+// Conv returns the connection the player writes to.
+func (p *Player) Conv() *pcapgen.Conv { return p.c }
+
+// Step writes the next event (the first call also writes the TCP
+// handshake) and reports whether events remain.
+func (p *Player) Step() (bool, error) {
+	c := p.c
+	if !p.started {
+		p.started = true
+		if !p.o.NoHandshake {
+			if err := c.Handshake(); err != nil {
+				return false, err
 			}
 		}
 	}
-	return nil
+	if p.i >= len(p.events) {
+		return false, nil
+	}
+	i, e := p.i, p.events[p.i]
+	p.i++
+	d := pcapgen.Dir(e.From)
+	if e.Close {
+		if err := c.Fin(d); err != nil {
+			return false, err
+		}
+	} else {
+		size := 0
+		if p.o.SegmentSize != nil {
+			size = p.o.SegmentSize(i, e)
+		}
+		segs := c.Segments(d, e.Data, size)
+		if p.o.Mangle != nil {
+			segs = p.o.Mangle(i, segs)
+		}
+		if err := c.Emit(segs...); err != nil {
+			return false, err
+		}
+	}
+	// The peer acknowledges unless its own next packet will.
+	if peerNext := p.i < len(p.events) && p.events[p.i].From != e.From; !peerNext {
+		if err := c.Ack(1 - d); err != nil {
+			return false, err
+		}
+	}
+	return p.i < len(p.events), nil
 }
 
 // SplitRecord rewrites the first TLS record in data as two records, the
