@@ -231,3 +231,25 @@ func BenchmarkDefrag(b *testing.B) {
 		}
 	}
 }
+
+// TestDefragOuterTunnel: a VXLAN packet whose outer IPv4 datagram was
+// fragmented on the way (mirror traffic over a smaller MTU) decodes to the
+// inner TCP packet once both fragments are in.
+func TestDefragOuterTunnel(t *testing.T) {
+	frame := serialize(t, cat(outerUDP(4789), cat([]gopacket.SerializableLayer{vxlanLayer(), eth(layers.EthernetTypeDot1Q), vlan(33, layers.EthernetTypeIPv4)}, innerTCP()...)...)...)
+	frags := fragment(frame[14:], 48)
+	d := NewDecoder()
+	var p Packet
+	for i, f := range frags {
+		withEth := append(slices.Clone(frame[:14]), f...)
+		if got := d.Decode(withEth, gopacket.CaptureInfo{Timestamp: testTime}, layers.LinkTypeEthernet, &p); got != (i == len(frags)-1) {
+			t.Fatalf("fragment %d: Decode = %v (%+v)", i, got, d.Stats)
+		}
+	}
+	if p.SrcPort != 40000 || p.DstPort != 443 || string(p.Payload) != "hello" || p.NVLANs != 1 || p.VLANs[0] != 33 {
+		t.Errorf("inner packet %v:%d -> %v:%d %q vlans %v", p.Src, p.SrcPort, p.Dst, p.DstPort, p.Payload, p.VLANs[:p.NVLANs])
+	}
+	if d.Stats.Reassembled != 1 || d.Stats.Tunneled != 1 {
+		t.Errorf("stats %+v", d.Stats)
+	}
+}
