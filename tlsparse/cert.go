@@ -451,8 +451,9 @@ type CertCacheStats struct {
 	Entries, Capacity       int
 }
 
-// NewCertCache returns a cache holding at most size summaries (at least one
-// per shard; size <= 0 disables caching).
+// NewCertCache returns a cache holding about size summaries: the bound is
+// per shard (16 shards), so the capacity is size rounded up to a multiple of
+// 16 (Stats reports it). size <= 0 disables caching.
 func NewCertCache(size int) *CertCache {
 	c := &CertCache{seed: maphash.MakeSeed()}
 	per := 0
