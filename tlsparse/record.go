@@ -45,8 +45,11 @@ const (
 	// MaxClientHello is the largest ClientHello buffered (post-quantum key
 	// shares make 2-3 KiB common; 64 KiB is far beyond any real client).
 	MaxClientHello = 64 << 10
-	// MaxCertificateMessage is the largest Certificate message buffered.
-	MaxCertificateMessage = 256 << 10
+	// MaxCertificateMessage is the largest Certificate message buffered. Real
+	// chains are a few KiB, but a certificate with thousands of SANs exists in
+	// the wild (zeek's tls-fragmented-handshake.pcap: a 332 KiB message, which
+	// Zeek reports); pooled Conns drop buffers this large on Reset.
+	MaxCertificateMessage = 512 << 10
 	// MaxHandshakeMessage bounds every other handshake message buffered.
 	MaxHandshakeMessage = 64 << 10
 )

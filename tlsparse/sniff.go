@@ -42,13 +42,19 @@ func Sniff(b []byte) (p Protocol, ok bool) {
 			return ProtocolTLS, true
 		}
 	case t&0x80 != 0:
-		// SSLv2 2-byte record header: length, msg type, version.
-		if len(b) < 5 {
+		// SSLv2 2-byte record header: length, msg type, then the version:
+		// right after the type in a CLIENT-HELLO, after session_id_hit and
+		// certificate_type in a SERVER-HELLO.
+		vAt := 3
+		if len(b) >= 3 && b[2] == 4 {
+			vAt = 5
+		}
+		if len(b) < vAt+2 {
 			maybe = true
 			break
 		}
 		n := int(t&0x7f)<<8 | int(b[1])
-		v := uint16(b[3])<<8 | uint16(b[4])
+		v := uint16(b[vAt])<<8 | uint16(b[vAt+1])
 		if (b[2] == 1 || b[2] == 4) && n >= 9 && (v == 0x0002 || v>>8 == 3 && v&0xff <= 4) {
 			return ProtocolSSLv2, true
 		}
