@@ -44,17 +44,49 @@ var _ Sink = (*NDJSON)(nil)
 // close w.
 func NewNDJSON(w io.Writer) Sink { return newNDJSON(w, nil) }
 
-// CreateNDJSONFile creates (or truncates) path and returns a sink writing
-// NDJSON to it; Close flushes, syncs and closes the file. "-" is stdout.
+// CreateNDJSONFile opens path for appending, creating it when missing, and
+// returns a sink writing NDJSON to it; Close flushes, syncs and closes the
+// file. Appending keeps what earlier runs wrote (a restarted sensor must not
+// wipe its log, and shippers such as Filebeat tail by offset); when the file
+// does not end in a newline (a crash mid-line), one is written first so the
+// next document starts on its own line. "" and "-" mean stdout.
 func CreateNDJSONFile(path string) (Sink, error) {
 	if path == "" || path == "-" {
 		return NewNDJSON(os.Stdout), nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
 	if err != nil {
 		return nil, fmt.Errorf("output: %w", err)
 	}
+	if err := terminateLastLine(f, path); err != nil {
+		f.Close()
+		return nil, err
+	}
 	return newNDJSON(f, f), nil
+}
+
+// terminateLastLine writes a newline to f (opened for appending) when the
+// file at path is not empty and does not end in one.
+func terminateLastLine(f *os.File, path string) error {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Size() == 0 {
+		return nil // a FIFO or device: nothing to repair
+	}
+	r, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	defer r.Close()
+	var last [1]byte
+	if _, err := r.ReadAt(last[:], st.Size()-1); err != nil {
+		return fmt.Errorf("output: %w", err)
+	}
+	if last[0] != '\n' {
+		if _, err := f.Write([]byte{'\n'}); err != nil {
+			return fmt.Errorf("output: %w", err)
+		}
+	}
+	return nil
 }
 
 func newNDJSON(w io.Writer, c io.Closer) *NDJSON {

@@ -172,6 +172,23 @@ func TestNDJSONFile(t *testing.T) {
 	if err := s.Close(ctx); err != nil {
 		t.Fatal(err)
 	}
+	// Reopening appends; a torn last line is terminated first.
+	f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString(`{"torn":`)
+	f.Close()
+	s, err = CreateNDJSONFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Write(ctx, docs[0])
+	if err := s.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) != len(docs)+2 || lines[len(docs)] != `{"torn":` || lines[len(docs)+1] != string(docs[0].Body) {
+		t.Errorf("after reopening: %d lines, want %d (old documents, the torn line, the new document)", len(lines), len(docs)+2)
+	}
 	if _, err := CreateNDJSONFile(filepath.Join(t.TempDir(), "missing", "x.ndjson")); err == nil {
 		t.Error("creating a file in a missing directory succeeded")
 	}
