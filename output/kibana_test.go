@@ -113,7 +113,9 @@ func kbLens(id, title, visType, query string, columns map[string]any, order []st
 			{Name: "indexpattern-datasource-layer-" + layer, Type: "index-pattern", ID: kbDataView},
 		},
 		CoreMigrationVersion: "8.8.0",
-		TypeMigrationVersion: "8.9.0",
+		// 8.6.0 renamed the datasource to formBased; a newer version than the
+		// importing Kibana knows is an import error, so claim no more.
+		TypeMigrationVersion: "8.6.0",
 	}
 }
 
@@ -185,8 +187,10 @@ func kibanaObjectList() []kbObject {
 	var pj []any
 	var refs []kbRef
 	for i, p := range panels {
-		idx := fmt.Sprintf("p%d", i+1)
-		ref := fmt.Sprintf("panel_%d", i)
+		// The 8.7+ form Kibana's own sample dashboards use: panelRefName
+		// "panel_<panelIndex>", reference named "<panelIndex>:panel_<panelIndex>".
+		idx := fmt.Sprintf("%d", i+1)
+		ref := "panel_" + idx
 		pj = append(pj, map[string]any{
 			"type":             p.typ,
 			"panelIndex":       idx,
@@ -194,7 +198,7 @@ func kibanaObjectList() []kbObject {
 			"embeddableConfig": map[string]any{"enhancements": map[string]any{}},
 			"panelRefName":     ref,
 		})
-		refs = append(refs, kbRef{Name: ref, Type: p.typ, ID: p.id})
+		refs = append(refs, kbRef{Name: idx + ":" + ref, Type: p.typ, ID: p.id})
 	}
 	objs = append(objs, kbObject{
 		Type: "dashboard", ID: kbDashboard,
@@ -210,7 +214,7 @@ func kibanaObjectList() []kbObject {
 		},
 		References:           refs,
 		CoreMigrationVersion: "8.8.0",
-		TypeMigrationVersion: "8.9.0",
+		TypeMigrationVersion: "8.7.0",
 	})
 	return objs
 }
@@ -351,7 +355,7 @@ func TestKibanaObjectsShape(t *testing.T) {
 				t.Errorf("%s: %d panels", where, len(panels))
 			}
 			for _, p := range panels {
-				r, ok := refNames[p.PanelRefName]
+				r, ok := refNames[p.PanelIndex+":"+p.PanelRefName]
 				if !ok || r.Type != p.Type {
 					t.Errorf("%s: panel %s: panelRefName %q has no %s reference", where, p.PanelIndex, p.PanelRefName, p.Type)
 				}
