@@ -146,10 +146,6 @@ func (st *encodeState) fill(s *capture.Session, v *detect.Verdict, obs *Observer
 	d.ECS.Version = ECSVersion
 	d.DataStream = ecsDataStrm{Type: "logs", Dataset: DatasetTLS}
 
-	d.Timestamp = st.formatTime(s.Start)
-	if d.Timestamp == "" {
-		d.Timestamp = st.formatTime(s.End)
-	}
 	d.Event = ecsEvent{
 		Kind:     "event",
 		Category: categoryNetwork,
@@ -158,6 +154,10 @@ func (st *encodeState) fill(s *capture.Session, v *detect.Verdict, obs *Observer
 		Dataset:  DatasetTLS,
 		Start:    st.formatTime(s.Start),
 		End:      st.formatTime(s.End),
+	}
+	d.Timestamp = d.Event.Start
+	if d.Timestamp == "" {
+		d.Timestamp = d.Event.End
 	}
 	if !s.Start.IsZero() && !s.End.IsZero() && !s.End.Before(s.Start) {
 		st.duration = s.End.Sub(s.Start).Nanoseconds()
@@ -296,21 +296,28 @@ func (st *encodeState) fillTLS(s *capture.Session, hs *tlsparse.Handshake, v *de
 	}
 
 	// Certificates: the leaf in tls.server.*, every one in the chain.
+	var leaf *tlsparse.CertSummary
+	if len(s.Certificates) > 0 && s.Certificates[0] != nil {
+		leaf = s.Certificates[0]
+		st.fillLeaf(leaf)
+	}
 	st.chain = st.chain[:0]
 	for _, c := range s.Certificates {
 		if c == nil {
 			continue
 		}
-		e := tlsentryChain{Subject: c.Subject, Issuer: c.Issuer, SHA1: c.SHA1, SHA256: c.SHA256, NotAfter: st.formatTime(c.NotAfter)}
+		e := tlsentryChain{Subject: c.Subject, Issuer: c.Issuer, SHA1: c.SHA1, SHA256: c.SHA256}
+		if c == leaf {
+			e.NotAfter = t.Server.NotAfter
+		} else {
+			e.NotAfter = st.formatTime(c.NotAfter)
+		}
 		if c.Err != nil {
 			e.Error = c.Err.Error()
 		}
 		st.chain = append(st.chain, e)
 	}
 	te.Server.Chain = nilIfEmpty(st.chain)
-	if len(s.Certificates) > 0 && s.Certificates[0] != nil {
-		st.fillLeaf(s.Certificates[0])
-	}
 	if len(s.Certificates) > 0 {
 		te.Server.Validation = v.Validation
 	}

@@ -468,3 +468,29 @@ func sortedKeys[V any](m map[string]V) []string {
 	slices.Sort(ks)
 	return ks
 }
+
+// TestEncodeVersions checks the events.md version contract end to end
+// (through tlsparse.VersionName): SSL 3.0 is 3.0 + ssl, SSLv2 2.0 + ssl.
+func TestEncodeVersions(t *testing.T) {
+	enc := NewEncoder(testObserver)
+	for _, c := range []struct {
+		sh            tlsparse.ServerHello
+		ver, protocol string
+	}{
+		{tlsparse.ServerHello{LegacyVersion: 0x0303, SupportedVersion: 0x0304, CipherSuite: 0x1301}, "1.3", "tls"},
+		{tlsparse.ServerHello{LegacyVersion: 0x0303, CipherSuite: 0xc02f}, "1.2", "tls"},
+		{tlsparse.ServerHello{LegacyVersion: 0x0300, CipherSuite: 0x0005}, "3.0", "ssl"},
+		{tlsparse.ServerHello{SSLv2: true, LegacyVersion: 0x0002}, "2.0", "ssl"},
+	} {
+		s := sessionTLS12()
+		sh := c.sh
+		s.TLS.ServerHello = &sh
+		m := decode(t, enc.Encode(s, detect.Verdict{})[0].Body)
+		if get(m, "tls.version") != c.ver || get(m, "tls.version_protocol") != c.protocol {
+			t.Errorf("version %#04x: tls.version %v, version_protocol %v; want %s, %s", sh.Version(), get(m, "tls.version"), get(m, "tls.version_protocol"), c.ver, c.protocol)
+		}
+		if sh.SSLv2 && get(m, "tls.cipher") != nil {
+			t.Errorf("SSLv2 without a cipher: tls.cipher = %v", get(m, "tls.cipher"))
+		}
+	}
+}
