@@ -72,6 +72,9 @@ func FuzzDecode(f *testing.F) {
 		if !bytes.Equal(data, orig) {
 			t.Fatal("Decode modified its input")
 		}
+		if n := decodeOutcomes(&d.Stats); n != d.Stats.Packets {
+			t.Fatalf("outcome counters add up to %d of %d packets: %+v", n, d.Stats.Packets, d.Stats)
+		}
 		if !ok {
 			return
 		}
@@ -158,4 +161,10 @@ func FuzzReadFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+// decodeOutcomes adds up the counters of which every packet is in exactly one.
+func decodeOutcomes(s *DecodeStats) uint64 {
+	return s.Decoded + s.NonIP + s.NonTCPUDP + s.Truncated + s.Malformed + s.UnsupportedLinkType +
+		s.TooDeep + s.FragmentsPending + s.FragmentsDropped
 }

@@ -331,6 +331,9 @@ func TestCorpusRead(t *testing.T) {
 	}
 	t.Logf("%d files, %d packets, %d decoded to TCP/UDP; decoder stats %+v; defrag %+v",
 		len(files), total, totalDecoded, d.Stats, d.Defrag.Stats())
+	if n := decodeOutcomes(&d.Stats); n != d.Stats.Packets {
+		t.Errorf("outcome counters add up to %d of %d packets", n, d.Stats.Packets)
+	}
 	if len(files) < 97 {
 		t.Errorf("%d corpus files, want 97", len(files))
 	}
