@@ -411,7 +411,7 @@ var errNoRules = errors.New("detect: no rules")
 
 // gate is a conjunct of a rule's condition that can be decided in Go: a bool
 // variable ("cert.present && ...") or an intel variable compared with ""
-// ("intel.ja3 != ''"). When a gate fails the condition is false, whatever
+// (intel.ja3 != ""). When a gate fails the condition is false, whatever
 // the rest says (CEL's && is false if any operand is false), so the rule is
 // skipped without running CEL: most rules are gated on something most
 // sessions lack (a certificate, a ServerHello, a listed fingerprint).

@@ -1,6 +1,240 @@
 package main
 
-import "fmt"
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
 
-// runRules implements "tlsentry rules check|test". Placeholder until detect lands.
-func runRules(args []string) error { return fmt.Errorf("%w: rules not built yet", errUsage) }
+	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/detect"
+)
+
+// detectConfig turns the rules section of the configuration into the
+// engine's configuration (the sensor and "rules test" share it).
+func detectConfig(rc RulesConfig) detect.Config {
+	dc := detect.Config{
+		RuleFiles:         rc.Files,
+		DisableIDs:        rc.DisableIDs,
+		DisableCategories: rc.DisableCategories,
+		CABundle:          rc.CABundle,
+	}
+	for _, l := range rc.Intel {
+		dc.Intel = append(dc.Intel, detect.IntelList{Name: l.Name, Type: l.Type, File: l.File})
+	}
+	return dc
+}
+
+// newDetectJudge builds a reloadable engine from the configuration file at
+// path (re-read at each Reload, so SIGHUP picks up edited rule files, lists
+// and configuration). The sensor calls Reload on SIGHUP and logs its error;
+// a bad new set leaves the old one in use.
+func newDetectJudge(path string, cfg *Config) (*detect.Reloader, error) {
+	first := true
+	return detect.NewReloader(func() (detect.Config, error) {
+		if !first && path != "" {
+			c, err := loadConfig(path)
+			if err != nil {
+				return detect.Config{}, err
+			}
+			cfg = c
+		}
+		first = false
+		return detectConfig(cfg.Rules), nil
+	})
+}
+
+// stringsFlag collects a repeatable flag.
+type stringsFlag []string
+
+func (s *stringsFlag) String() string     { return strings.Join(*s, ",") }
+func (s *stringsFlag) Set(v string) error { *s = append(*s, v); return nil }
+
+// runRules implements "tlsentry rules check|test|list".
+func runRules(args []string) error { return rulesMain(args, os.Stdout, os.Stderr) }
+
+func rulesMain(args []string, stdout, stderr io.Writer) error {
+	usage := func() error {
+		fmt.Fprint(stderr, `usage:
+  tlsentry rules check FILE...                       validate rule files
+  tlsentry rules list [--rules FILE]...              list the rules in use
+  tlsentry rules test -r CAPTURE [--rules FILE]...   show which rules fire on a capture, and why
+        [--no-builtin] [--disable ID]... [--ca-bundle FILE] [--intel TYPE:FILE]... [--config FILE]
+`)
+		return fmt.Errorf("%w: rules: expected check, list or test", errUsage)
+	}
+	if len(args) == 0 {
+		return usage()
+	}
+	switch args[0] {
+	case "check":
+		files := args[1:]
+		if len(files) == 0 {
+			return fmt.Errorf("%w: rules check: no files", errUsage)
+		}
+		var errs []error
+		for _, f := range files {
+			n, err := detect.Check(f)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			fmt.Fprintf(stdout, "%s: %d rules OK\n", f, n)
+		}
+		if len(errs) > 0 {
+			return fmt.Errorf("%w: %w", errUsage, errors.Join(errs...))
+		}
+		return nil
+	case "list", "test":
+		return rulesRun(args[0], args[1:], stdout, stderr)
+	}
+	return usage()
+}
+
+func rulesRun(cmd string, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("tlsentry rules "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		read, caBundle, configPath string
+		noBuiltin                  bool
+		ruleFiles, disable, intel  stringsFlag
+		workers                    int
+	)
+	fs.StringVar(&read, "r", "", "capture `FILE` to judge (pcap or pcapng, optionally gzip-compressed)")
+	fs.Var(&ruleFiles, "rules", "rule `FILE` (repeatable)")
+	fs.BoolVar(&noBuiltin, "no-builtin", false, "leave the built-in rules out")
+	fs.Var(&disable, "disable", "switch off a rule `ID` or category (repeatable)")
+	fs.StringVar(&caBundle, "ca-bundle", "", "PEM `FILE` of trusted roots (default: the system roots)")
+	fs.Var(&intel, "intel", "threat-intel list `TYPE:FILE`, TYPE one of ja3, ja4, cert_sha1, domain, ip (repeatable)")
+	fs.StringVar(&configPath, "config", "", "YAML configuration `FILE` (its rules section)")
+	fs.IntVar(&workers, "workers", 0, "capture workers (default: number of cores)")
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	cfg, err := loadConfig(configPath)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	dc := detectConfig(cfg.Rules)
+	dc.RuleFiles = append(dc.RuleFiles, ruleFiles...)
+	dc.NoBuiltin = noBuiltin
+	if caBundle != "" {
+		dc.CABundle = caBundle
+	}
+	for _, l := range intel {
+		typ, file, ok := strings.Cut(l, ":")
+		if !ok {
+			return fmt.Errorf("%w: --intel %q: want TYPE:FILE", errUsage, l)
+		}
+		dc.Intel = append(dc.Intel, detect.IntelList{Type: typ, File: file})
+	}
+	// --disable takes ids and categories alike.
+	if len(disable) > 0 {
+		probe, err := detect.New(detect.Config{RuleFiles: dc.RuleFiles, NoBuiltin: dc.NoBuiltin, CABundle: dc.CABundle})
+		if err != nil {
+			return fmt.Errorf("%w: %w", errUsage, err)
+		}
+		cats := map[string]bool{}
+		for _, r := range probe.Rules() {
+			cats[r.Category] = true
+		}
+		for _, d := range disable {
+			if cats[d] {
+				dc.DisableCategories = append(dc.DisableCategories, d)
+			} else {
+				dc.DisableIDs = append(dc.DisableIDs, d)
+			}
+		}
+	}
+	e, err := detect.New(dc)
+	if err != nil {
+		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	if cmd == "list" {
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tCATEGORY\tSEVERITY\tRISK\tRULESET\tNAME")
+		for _, r := range e.Rules() {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", r.ID, r.Category, r.Severity, r.RiskScore, r.Ruleset, r.Name)
+		}
+		return tw.Flush()
+	}
+	if read == "" || fs.NArg() > 0 {
+		return fmt.Errorf("%w: rules test: want -r CAPTURE", errUsage)
+	}
+	return rulesTest(e, read, workers, stdout)
+}
+
+type firedAlert struct {
+	s *capture.Session
+	a detect.Alert
+}
+
+// rulesTest runs a capture through capture and the engine and prints every
+// alert (in packet-time order) and a count per rule.
+func rulesTest(e *detect.Engine, path string, workers int, stdout io.Writer) error {
+	src, err := capture.OpenFile(path)
+	if err != nil {
+		return &inputError{fmt.Errorf("%s: %w", path, err)}
+	}
+	defer src.Close()
+	var (
+		mu       sync.Mutex
+		alerts   []firedAlert
+		sessions int
+		valid    = map[string]int{}
+	)
+	h := capture.HandlerFunc(func(s *capture.Session) {
+		v := e.Evaluate(s)
+		mu.Lock()
+		defer mu.Unlock()
+		sessions++
+		valid[v.Validation]++
+		for _, a := range v.Alerts {
+			alerts = append(alerts, firedAlert{s, a})
+		}
+	})
+	if _, err := capture.Run(context.Background(), capture.Config{Workers: workers}, []capture.Source{src}, h); err != nil {
+		return &inputError{fmt.Errorf("%s: %w", path, err)}
+	}
+	sort.SliceStable(alerts, func(i, j int) bool {
+		a, b := alerts[i], alerts[j]
+		if !a.s.Start.Equal(b.s.Start) {
+			return a.s.Start.Before(b.s.Start)
+		}
+		if a.s.Client != b.s.Client {
+			return a.s.Client.String() < b.s.Client.String()
+		}
+		return a.a.Rule.ID < b.a.Rule.ID
+	})
+	counts := map[string]int{}
+	for _, f := range alerts {
+		counts[f.a.Rule.ID]++
+		line := fmt.Sprintf("%s  %-24s %s %s -> %s  %s", f.s.Start.UTC().Format("2006-01-02T15:04:05.000000Z"),
+			f.a.Rule.ID, f.s.Transport, f.s.Client, f.s.Server, f.a.Message)
+		if m := f.a.Intel; m != nil {
+			line += fmt.Sprintf("  [list %s, entry %s", m.List, m.Entry)
+			if m.Reason != "" {
+				line += ", " + m.Reason
+			}
+			line += "]"
+		}
+		fmt.Fprintln(stdout, line)
+	}
+	ids := make([]string, 0, len(counts))
+	for id := range counts {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	fmt.Fprintf(stdout, "\n%d sessions, %d alerts (validation: %d trusted, %d untrusted, %d not checked)\n",
+		sessions, len(alerts), valid[detect.ValidationTrusted], valid[detect.ValidationUntrusted], valid[detect.ValidationNotChecked])
+	for _, id := range ids {
+		fmt.Fprintf(stdout, "  %-24s %d\n", id, counts[id])
+	}
+	return nil
+}
