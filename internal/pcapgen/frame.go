@@ -226,9 +226,9 @@ func (w *Writer) serialize(ls []gopacket.SerializableLayer) ([]byte, error) {
 	return w.sbuf.Bytes(), nil
 }
 
-// WriteIP frames a complete inner IP packet (as produced by another tool or
-// by hand) for link l and writes it. src is the inner source address, used to
-// choose the framing's address family.
+// WriteIP frames a complete IP packet (made by hand or by another tool) for
+// link l and writes it; the IP version nibble selects the framing's
+// EtherType. reverse swaps the link's MAC addresses (server to client).
 func (w *Writer) WriteIP(ts time.Time, l *Link, reverse bool, ipPacket []byte) error {
 	if len(ipPacket) == 0 {
 		return fmt.Errorf("pcapgen: empty IP packet")
