@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"github.com/gopacket/gopacket/afpacket"
 	"github.com/gopacket/gopacket/layers"
 	"golang.org/x/net/bpf"
+	"golang.org/x/sys/unix"
 )
 
 // AFPacketOptions configure OpenAFPacket. Zero fields take the defaults.
@@ -183,23 +183,28 @@ func filterNeedsTags(expr string) bool {
 }
 
 // interfaceLinkType picks the socket type and link type from the
-// interface's ARPHRD type (/sys/class/net/<if>/type).
+// interface's ARPHRD type (SIOCGIFHWADDR, in the calling thread's network
+// namespace).
 func interfaceLinkType(iface string) (layers.LinkType, afpacket.OptSocketType, error) {
-	b, err := os.ReadFile("/sys/class/net/" + iface + "/type")
+	ifr, err := unix.NewIfreq(iface)
 	if err != nil {
-		if os.IsNotExist(err) {
+		return 0, 0, fmt.Errorf("capture: AF_PACKET %s: %v", iface, err)
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, 0, fmt.Errorf("capture: AF_PACKET %s: %v", iface, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFHWADDR, ifr); err != nil {
+		if errors.Is(err, unix.ENODEV) {
 			return 0, 0, fmt.Errorf("capture: AF_PACKET %s: no such interface", iface)
 		}
 		return 0, 0, fmt.Errorf("capture: AF_PACKET %s: %v", iface, err)
 	}
-	typ, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return 0, 0, fmt.Errorf("capture: AF_PACKET %s: interface type %q", iface, b)
-	}
-	switch typ {
-	case 1, 772: // ARPHRD_ETHER, ARPHRD_LOOPBACK (Ethernet header with zero MACs)
+	switch ifr.Uint16() { // sa_family of the hardware address: the ARPHRD type
+	case unix.ARPHRD_ETHER, unix.ARPHRD_LOOPBACK: // loopback frames carry an Ethernet header with zero MACs
 		return layers.LinkTypeEthernet, afpacket.SocketRaw, nil
-	case 65534, 776, 778, 823: // ARPHRD_NONE (tun, wireguard), SIT, IPGRE, IP6GRE: IP, no link header
+	case unix.ARPHRD_NONE, unix.ARPHRD_SIT, unix.ARPHRD_IPGRE, unix.ARPHRD_IP6GRE: // tun, WireGuard, tunnels: IP, no link header
 		return layers.LinkTypeRaw, afpacket.SocketRaw, nil
 	}
 	// Anything else: let the kernel strip the link header, and read IP.
