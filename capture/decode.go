@@ -37,11 +37,11 @@ type DecodeStats struct {
 	Malformed           uint64 // a header does not parse (bad version, lengths ...)
 	UnsupportedLinkType uint64 // link type Decode does not know
 	TooDeep             uint64 // more than maxTunnelDepth tunnels or maxLayers layers
-	FragmentsPending    uint64 // IPv4 fragments taken by the Defragmenter, datagram not yet complete
-	FragmentsDropped    uint64 // fragments not reassembled: IPv6, no Defragmenter, or refused by it
+	FragmentsPending    uint64 // fragments taken by the Defragmenter, datagram not yet complete
+	FragmentsDropped    uint64 // fragments not reassembled: no Defragmenter, refused by it, or an IPv6 Fragment header after other extension headers
 
 	Tunneled         uint64 // packets decapsulated from at least one tunnel (GRE, ERSPAN, VXLAN, GENEVE, IP-in-IP)
-	Reassembled      uint64 // decoded packets that are reassembled IPv4 datagrams
+	Reassembled      uint64 // decoded packets that are reassembled datagrams
 	VLANOverflow     uint64 // packets with more than maxVLANs VLAN tags (the outermost are kept)
 	PayloadTruncated uint64 // decoded packets whose payload is cut short (Packet.Truncated)
 }
@@ -76,7 +76,7 @@ const (
 type Decoder struct {
 	Stats DecodeStats
 
-	// Defrag reassembles IPv4 fragments; NewDecoder sets one with
+	// Defrag reassembles IP fragments; NewDecoder sets one with
 	// DefaultDefragConfig. With nil, fragments are counted and dropped.
 	Defrag *Defragmenter
 
@@ -95,7 +95,7 @@ type Decoder struct {
 	fb     truncFeedback
 }
 
-// NewDecoder returns a Decoder with an IPv4 Defragmenter using
+// NewDecoder returns a Decoder with a Defragmenter using
 // DefaultDefragConfig.
 func NewDecoder() *Decoder {
 	return &Decoder{Defrag: NewDefragmenter(DefaultDefragConfig())}
@@ -117,8 +117,9 @@ type decodeState struct {
 // reports whether it is an IP TCP or UDP packet. After link layers, VLAN tags
 // and tunnels (GRE, ERSPAN I/II/III, VXLAN on UDP 4789, GENEVE on UDP 6081,
 // IP-in-IP) it fills in the innermost IP header and its TCP or UDP header.
-// IPv4 fragments go to d.Defrag; when one completes a datagram, Decode
-// returns the reassembled packet. Packets it does not return are counted in
+// IPv4 fragments and IPv6 fragments (Fragment header right after the IPv6
+// header) go to d.Defrag; when one completes a datagram, Decode returns the
+// reassembled packet. Packets it does not return are counted in
 // d.Stats by reason.
 //
 // p.Payload and the addresses alias data (or the Defragmenter's buffer) and
@@ -293,6 +294,24 @@ func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTyp
 			ipLen := len(data)
 			if d.ip6.Length != 0 {
 				ipLen = min(40+int(d.ip6.Length), len(data))
+			}
+			if d.ip6.NextHeader == 44 && len(d.ip6.Payload) >= 8 && binary.BigEndian.Uint16(d.ip6.Payload[2:4]) != 0 {
+				// A fragment (not an atomic one) whose Fragment header
+				// follows the fixed header: reassemble.
+				if d.Defrag == nil || st.reassembled || d.fb.truncated {
+					return d.fail(&d.Stats.FragmentsDropped, &st)
+				}
+				dg, res := d.Defrag.AddIPv6(data[:40], d.ip6.Payload[:8], d.ip6.Payload[8:], ci.Timestamp)
+				switch res {
+				case DefragComplete:
+					st.reassembled = true
+					data = dg
+					continue
+				case DefragPending:
+					return d.fail(&d.Stats.FragmentsPending, &st)
+				default:
+					return d.fail(&d.Stats.FragmentsDropped, &st)
+				}
 			}
 			st.ipBytes = data[:ipLen]
 			p.Src = netip.AddrFrom16([16]byte(d.ip6.SrcIP))

@@ -300,7 +300,9 @@ func TestDecodeRejects(t *testing.T) {
 	badIHL[14] = 0x44
 	badTCPOff := slices.Clone(plain)
 	badTCPOff[14+20+12] = 0x40
-	v6frag := serialize(t, eth(layers.EthernetTypeIPv6), ip6("2001:db8::1", "2001:db8::2", 44), gopacket.Payload{6, 0, 0, 1, 0, 0, 0, 1}, gopacket.Payload("tcp bytes..........."))
+	v6frag := serialize(t, eth(layers.EthernetTypeIPv6), ip6("2001:db8::1", "2001:db8::2", 44), gopacket.Payload{6, 0, 0, 1, 0, 0, 0, 1}, gopacket.Payload("tcp bytes......."))
+	// A Fragment header after a Destination Options header is not reassembled.
+	v6fragLate := serialize(t, eth(layers.EthernetTypeIPv6), ip6("2001:db8::1", "2001:db8::2", 60), gopacket.Payload{44, 0, 1, 4, 0, 0, 0, 0}, gopacket.Payload{6, 0, 0, 1, 0, 0, 0, 1}, gopacket.Payload("tcp bytes......."))
 	deep := cat([]gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)})
 	for range maxTunnelDepth + 1 {
 		deep = append(deep, ip4("192.0.2.1", "192.0.2.2", layers.IPProtocolIPv4))
@@ -321,7 +323,8 @@ func TestDecodeRejects(t *testing.T) {
 		{"bad-ihl", layers.LinkTypeEthernet, badIHL, func(s *DecodeStats) uint64 { return s.Malformed }},
 		{"bad-tcp-offset", layers.LinkTypeEthernet, badTCPOff, func(s *DecodeStats) uint64 { return s.Malformed }},
 		{"unsupported-link", layers.LinkTypeIEEE802_11, plain, func(s *DecodeStats) uint64 { return s.UnsupportedLinkType }},
-		{"ipv6-fragment", layers.LinkTypeEthernet, v6frag, func(s *DecodeStats) uint64 { return s.FragmentsDropped }},
+		{"ipv6-fragment", layers.LinkTypeEthernet, v6frag, func(s *DecodeStats) uint64 { return s.FragmentsPending }},
+		{"ipv6-fragment-after-ext", layers.LinkTypeEthernet, v6fragLate, func(s *DecodeStats) uint64 { return s.FragmentsDropped }},
 		{"too-deep", layers.LinkTypeEthernet, tooDeep, func(s *DecodeStats) uint64 { return s.TooDeep }},
 		{"raw-not-ip", layers.LinkTypeRaw, []byte{0x12, 0, 0}, func(s *DecodeStats) uint64 { return s.Malformed }},
 		{"empty", layers.LinkTypeEthernet, nil, func(s *DecodeStats) uint64 { return s.Truncated }},

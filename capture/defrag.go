@@ -5,10 +5,13 @@ import (
 	"time"
 )
 
-// Defragmenter reassembles IPv4 fragments (RFC 791) within fixed bounds.
+// Defragmenter reassembles IPv4 fragments (RFC 791), and IPv6 fragments
+// (RFC 8200) whose Fragment header directly follows the IPv6 header, within
+// fixed bounds.
 //
 // Policy:
-//   - Datagrams are keyed by (source, destination, protocol, IP ID).
+//   - Datagrams are keyed by (source, destination, protocol, IP ID) for IPv4
+//     and (source, destination, identification) for IPv6.
 //   - At most MaxDatagrams are in reassembly at once and at most MaxBytes of
 //     fragment payload are buffered across them. A new datagram beyond either
 //     bound evicts the oldest ones (Evicted); a datagram that cannot fit on
@@ -16,7 +19,8 @@ import (
 //   - A datagram not completed within Timeout of its first fragment, in
 //     packet time, is dropped (TimedOut). Expiry runs as packets arrive.
 //   - At most MaxFragments fragments per datagram (TooManyFragments); the
-//     reassembled datagram may not exceed 65,535 bytes (TooBig).
+//     reassembled datagram may not exceed 65,535 bytes (IPv6: payload; no
+//     jumbograms) (TooBig).
 //   - Overlapping fragments: first wins. Bytes already received are kept and
 //     the overlapping bytes of later fragments are ignored (Overlaps counts
 //     fragments that overlapped), so a later fragment cannot rewrite data
@@ -75,10 +79,13 @@ const (
 	DefragDropped                      // fragment dropped (see DefragStats)
 )
 
+// fragKey: (src, dst, protocol, id) for IPv4 (RFC 791), (src, dst, id) for
+// IPv6 (RFC 8200 4.5); IPv4 addresses use the first 4 bytes.
 type fragKey struct {
-	src, dst [4]byte
-	id       uint16
+	src, dst [16]byte
+	id       uint32
 	proto    uint8
+	v6       bool
 }
 
 type fragRange struct{ start, end int }
@@ -87,7 +94,8 @@ type fragDatagram struct {
 	key    fragKey
 	first  time.Time
 	hdr    [60]byte
-	hdrLen int // 0 until the fragment at offset 0 arrived
+	hdrLen int   // 0 until the fragment at offset 0 arrived
+	next   uint8 // IPv6: Next Header from the first fragment's Fragment header
 	buf    []byte
 	ranges []fragRange // received payload ranges, sorted, merged
 	total  int         // payload length once the last fragment arrived, else -1
@@ -126,7 +134,8 @@ func (f *Defragmenter) Stats() DefragStats {
 // Add takes one IPv4 fragment: a whole IPv4 header and the fragment's
 // payload, trimmed to the header's total length. When it completes a
 // datagram, Add returns the datagram (header and payload) and DefragComplete;
-// the slice is valid until the next call to Add. ts is the packet time.
+// the slice is valid until the next call to Add or AddIPv6. ts is the packet
+// time.
 func (f *Defragmenter) Add(ip []byte, ts time.Time) ([]byte, DefragResult) {
 	f.stats.Fragments++
 	if len(ip) < 20 {
@@ -139,21 +148,43 @@ func (f *Defragmenter) Add(ip []byte, ts time.Time) ([]byte, DefragResult) {
 		return nil, DefragDropped
 	}
 	ff := binary.BigEndian.Uint16(ip[6:8])
-	more := ff&0x2000 != 0
-	off := int(ff&0x1fff) * 8
-	payload := ip[ihl:]
+	k := fragKey{id: uint32(binary.BigEndian.Uint16(ip[4:6])), proto: ip[9]}
+	copy(k.src[:], ip[12:16])
+	copy(k.dst[:], ip[16:20])
+	return f.add(k, ip[:ihl], 0, int(ff&0x1fff)*8, ff&0x2000 != 0, ip[ihl:], ts, maxIPv4Len-20)
+}
+
+// AddIPv6 takes one IPv6 fragment (RFC 8200 4.5) whose Fragment header
+// directly follows the fixed header: hdr is the 40-byte IPv6 header, frag the
+// 8-byte Fragment header and payload the fragment's data. The reassembled
+// datagram is the first fragment's IPv6 header, with Next Header taken from
+// the Fragment header, and the payload. Otherwise as Add.
+func (f *Defragmenter) AddIPv6(hdr, frag, payload []byte, ts time.Time) ([]byte, DefragResult) {
+	f.stats.Fragments++
+	if len(hdr) < 40 || len(frag) < 8 {
+		f.stats.Invalid++
+		return nil, DefragDropped
+	}
+	k := fragKey{id: binary.BigEndian.Uint32(frag[4:8]), v6: true}
+	copy(k.src[:], hdr[8:24])
+	copy(k.dst[:], hdr[24:40])
+	fo := binary.BigEndian.Uint16(frag[2:4])
+	return f.add(k, hdr[:40], frag[0], int(fo&^7), fo&1 != 0, payload, ts, 65535)
+}
+
+// add files one fragment of payload at [off, off+len(payload)); hdr is the
+// datagram's header (kept from the fragment at offset 0), next the IPv6
+// Next Header of the upper layer, maxPayload the largest datagram payload.
+func (f *Defragmenter) add(k fragKey, hdr []byte, next uint8, off int, more bool, payload []byte, ts time.Time, maxPayload int) ([]byte, DefragResult) {
 	end := off + len(payload)
-
 	f.expire(ts)
-
-	k := fragKey{src: [4]byte(ip[12:16]), dst: [4]byte(ip[16:20]), id: binary.BigEndian.Uint16(ip[4:6]), proto: ip[9]}
 	dg := f.m[k]
 	if len(payload) == 0 || (more && len(payload)%8 != 0) {
 		f.stats.Invalid++
 		f.drop(dg)
 		return nil, DefragDropped
 	}
-	if end+20 > maxIPv4Len {
+	if end > maxPayload {
 		f.stats.TooBig++
 		f.drop(dg)
 		return nil, DefragDropped
@@ -183,7 +214,8 @@ func (f *Defragmenter) Add(ip []byte, ts time.Time) ([]byte, DefragResult) {
 		return nil, DefragDropped
 	}
 	if off == 0 && dg.hdrLen == 0 {
-		dg.hdrLen = copy(dg.hdr[:], ip[:ihl])
+		dg.hdrLen = copy(dg.hdr[:], hdr)
+		dg.next = next
 	}
 
 	// Make room for the buffer to grow to end.
@@ -214,14 +246,18 @@ func (f *Defragmenter) Add(ip []byte, ts time.Time) ([]byte, DefragResult) {
 	}
 
 	// Complete: build the datagram.
-	n := dg.hdrLen + dg.total
 	f.out = append(f.out[:0], dg.hdr[:dg.hdrLen]...)
 	f.out = append(f.out, dg.buf[:dg.total]...)
-	binary.BigEndian.PutUint16(f.out[2:4], uint16(n))
-	f.out[6] &= 0x40 // keep DF, clear MF and the offset
-	f.out[7] = 0
-	f.out[10], f.out[11] = 0, 0
-	binary.BigEndian.PutUint16(f.out[10:12], ipv4Checksum(f.out[:dg.hdrLen]))
+	if k.v6 {
+		binary.BigEndian.PutUint16(f.out[4:6], uint16(dg.total))
+		f.out[6] = dg.next
+	} else {
+		binary.BigEndian.PutUint16(f.out[2:4], uint16(dg.hdrLen+dg.total))
+		f.out[6] &= 0x40 // keep DF, clear MF and the offset
+		f.out[7] = 0
+		f.out[10], f.out[11] = 0, 0
+		binary.BigEndian.PutUint16(f.out[10:12], ipv4Checksum(f.out[:dg.hdrLen]))
+	}
 	f.stats.Reassembled++
 	f.remove(dg)
 	return f.out, DefragComplete

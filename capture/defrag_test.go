@@ -253,3 +253,63 @@ func TestDefragOuterTunnel(t *testing.T) {
 		t.Errorf("stats %+v", d.Stats)
 	}
 }
+
+// fragment6 splits an IPv6 datagram (fixed header + upper layer, no
+// extension headers) into fragments with a Fragment header (RFC 8200 4.5).
+func fragment6(dg []byte, id uint32, cuts ...int) [][]byte {
+	payload := dg[40:]
+	bounds := append(append([]int{0}, cuts...), len(payload))
+	var out [][]byte
+	for i := 0; i+1 < len(bounds); i++ {
+		f := slices.Clone(dg[:40])
+		f[6] = 44
+		fh := make([]byte, 8)
+		fh[0] = dg[6]
+		fo := uint16(bounds[i])
+		if i+2 < len(bounds) {
+			fo |= 1
+		}
+		binary.BigEndian.PutUint16(fh[2:4], fo)
+		binary.BigEndian.PutUint32(fh[4:8], id)
+		f = append(append(f, fh...), payload[bounds[i]:bounds[i+1]]...)
+		binary.BigEndian.PutUint16(f[4:6], uint16(len(f)-40))
+		out = append(out, f)
+	}
+	return out
+}
+
+func TestDefragIPv6(t *testing.T) {
+	ip := ip6("2001:db8::1", "2001:db8::2", layers.IPProtocolUDP)
+	udp := &layers.UDP{SrcPort: 50000, DstPort: 443}
+	udp.SetNetworkLayerForChecksum(ip)
+	payload := make([]byte, 2500)
+	for i := range payload {
+		payload[i] = byte(i)
+	}
+	dg := serialize(t, ip, udp, gopacket.Payload(payload))
+	ref := NewDecoder()
+	var want Packet
+	if !ref.Decode(dg, gopacket.CaptureInfo{}, layers.LinkTypeIPv6, &want) {
+		t.Fatal("reference decode failed")
+	}
+	frags := fragment6(dg, 0xabcdef, 1232, 2464)
+	d := NewDecoder()
+	var p Packet
+	for i, idx := range []int{2, 0, 1} {
+		if got := d.Decode(frags[idx], gopacket.CaptureInfo{Timestamp: testTime}, layers.LinkTypeIPv6, &p); got != (i == 2) {
+			t.Fatalf("fragment %d: Decode = %v (%+v)", idx, got, d.Stats)
+		}
+	}
+	if !bytes.Equal(p.Payload, payload) || p.DstPort != 443 || p.Proto != 17 || p.Hash != want.Hash {
+		t.Errorf("reassembled: %d bytes, port %d, proto %d, hash equal %v", len(p.Payload), p.DstPort, p.Proto, p.Hash == want.Hash)
+	}
+	// Same id from another source is another datagram.
+	other := fragment6(dg, 0xabcdef, 1232)
+	copy(other[0][8:24], []byte("0123456789abcdef"))
+	if _, res := d.Defrag.AddIPv6(other[0][:40], other[0][40:48], other[0][48:], testTime); res != DefragPending {
+		t.Errorf("res %v", res)
+	}
+	if s := d.Defrag.Stats(); s.Pending != 1 || s.Reassembled != 1 {
+		t.Errorf("stats %+v", s)
+	}
+}
