@@ -1,6 +1,405 @@
 package main
 
-import "fmt"
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
 
-// runSensor replays a file (-r) or captures live (-i). Placeholder until capture lands.
-func runSensor(args []string) error { return fmt.Errorf("%w: sensor not built yet", errUsage) }
+	"github.com/gopacket/gopacket"
+	"golang.org/x/term"
+
+	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/detect"
+	"github.com/tlsentry/tlsentry/output"
+)
+
+// judge gives a session its verdict. The lead wires the rule engine in
+// newJudge; until then sessions are not judged.
+type judge interface {
+	Evaluate(*capture.Session) detect.Verdict
+}
+
+type noJudge struct{}
+
+func (noJudge) Evaluate(*capture.Session) detect.Verdict {
+	return detect.Verdict{Validation: detect.ValidationNotChecked}
+}
+
+// newJudge builds the judge from the configuration.
+var newJudge = func(cfg *Config) (judge, error) { return noJudge{}, nil }
+
+// newFilter compiles a BPF filter (tcpdump syntax).
+// TODO(capture): capture.NewFilter when filter.go lands.
+var newFilter = func(expr string) (capture.PacketFilter, error) {
+	return nil, errors.New("BPF filters are not available in this build yet")
+}
+
+// inputError is a problem with the input (a file that is missing, empty,
+// garbage, truncated ...): exit status 2. Its message names the file.
+type inputError struct{ err error }
+
+func (e *inputError) Error() string        { return e.err.Error() }
+func (e *inputError) Unwrap() error        { return e.err }
+func (e *inputError) Is(target error) bool { return target == errUsage }
+
+// sensorOptions are the command line of the sensor.
+type sensorOptions struct {
+	read       string
+	write      string
+	workers    int
+	configPath string
+	observer   string
+	decodeOnly bool // hidden: read and decode only (the benchmark baseline)
+	progress   string
+	filter     string
+	set        map[string]bool // flags given on the command line
+}
+
+func parseSensorFlags(args []string, stderr io.Writer) (*sensorOptions, error) {
+	o := &sensorOptions{set: map[string]bool{}}
+	fs := flag.NewFlagSet("tlsentry", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.read, "r", "", "read packets from `FILE` (pcap or pcapng, optionally gzip-compressed)")
+	fs.StringVar(&o.write, "w", "", "write NDJSON documents to `FILE` (default stdout)")
+	fs.IntVar(&o.workers, "workers", 0, "worker goroutines (default: number of cores)")
+	fs.StringVar(&o.configPath, "config", "", "YAML configuration `FILE`")
+	fs.StringVar(&o.observer, "observer-name", "", "observer.name in documents")
+	fs.StringVar(&o.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal), always, never")
+	fs.BoolVar(&o.decodeOnly, "decode-only", false, "benchmark baseline: read and decode packets, nothing else")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: tlsentry -r FILE [-w FILE] [--workers N] [--config FILE] [--observer-name NAME] [BPF filter ...]")
+		fs.VisitAll(func(f *flag.Flag) {
+			if f.Name == "decode-only" {
+				return
+			}
+			name, usage := flag.UnquoteUsage(f)
+			fmt.Fprintf(stderr, "  -%s %s\n    \t%s\n", f.Name, name, usage)
+		})
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %v", errUsage, err)
+	}
+	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	o.filter = strings.Join(fs.Args(), " ")
+	switch o.progress {
+	case "auto", "always", "never":
+	default:
+		return nil, fmt.Errorf("%w: -progress must be auto, always or never", errUsage)
+	}
+	if o.workers < 0 {
+		return nil, fmt.Errorf("%w: --workers must be >= 0", errUsage)
+	}
+	return o, nil
+}
+
+// runSensor replays a file (-r). A live source (-i) plugs in at openSource.
+func runSensor(args []string) error {
+	return sensorMain(args, os.Stdout, os.Stderr)
+}
+
+func sensorMain(args []string, stdout, stderr io.Writer) error {
+	o, err := parseSensorFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(o.configPath)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	// flags win over the file
+	if o.set["observer-name"] {
+		cfg.Observer.Name = o.observer
+	}
+	if o.set["workers"] {
+		cfg.Capture.Workers = o.workers
+	}
+	if o.set["w"] {
+		cfg.Output.File = o.write
+	}
+	if o.filter != "" {
+		cfg.Capture.Filter = o.filter
+	}
+	if o.read == "" {
+		return fmt.Errorf("%w: nothing to read: give -r FILE", errUsage)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	src, err := openSource(o.read)
+	if err != nil {
+		return &inputError{err}
+	}
+	defer src.Close()
+
+	var filter capture.PacketFilter
+	if cfg.Capture.Filter != "" {
+		f, err := newFilter(cfg.Capture.Filter)
+		if err != nil {
+			return fmt.Errorf("%w: filter %q: %v", errUsage, cfg.Capture.Filter, err)
+		}
+		filter = f
+	}
+
+	showProgress := o.progress == "always" ||
+		(o.progress == "auto" && isTerminal(stderr))
+	started := time.Now()
+
+	if o.decodeOnly {
+		n, bytes, failed, err := decodeOnly(src, filter)
+		el := time.Since(started)
+		fmt.Fprintf(stderr, "tlsentry: decode only: %d packets, %s, %d not decoded, %s (%s)\n",
+			n, humanBytes(bytes), failed, el.Round(time.Millisecond), rates(n, bytes, el))
+		if err != nil {
+			return &inputError{err}
+		}
+		return nil
+	}
+
+	var sink output.Sink
+	if cfg.Output.File == "" || cfg.Output.File == "-" {
+		sink = output.NewNDJSON(stdout)
+	} else {
+		sink, err = output.CreateNDJSONFile(cfg.Output.File)
+		if err != nil {
+			return fmt.Errorf("%w: -w: %v", errUsage, err)
+		}
+	}
+	j, err := newJudge(cfg)
+	if err != nil {
+		sink.Close(ctx)
+		return err
+	}
+	host, _ := os.Hostname()
+	enc := output.NewEncoder(output.Observer{Name: cfg.Observer.Name, Hostname: host})
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var sinkErr error
+	var sinkOnce sync.Once
+	h := capture.HandlerFunc(func(s *capture.Session) {
+		docs := enc.Encode(s, j.Evaluate(s))
+		if err := sink.Write(ctx, docs...); err != nil {
+			sinkOnce.Do(func() { sinkErr = err; cancel() })
+		}
+	})
+	pcfg := capture.Config{
+		Workers:  cfg.Capture.Workers,
+		MaxFlows: cfg.Capture.MaxFlows,
+		Filter:   filter,
+	}
+	p := capture.NewPipeline(pcfg, h)
+
+	var bar *progressBar
+	if showProgress {
+		bar = startProgress(stderr, src, p.Stats())
+	}
+	runErr := p.Run(ctx, []capture.Source{src})
+	if bar != nil {
+		bar.stop()
+	}
+	closeErr := sink.Close(context.Background())
+	snap := p.Stats().Snapshot()
+	printSummary(stderr, snap, time.Since(started))
+
+	switch {
+	case sinkErr != nil:
+		return fmt.Errorf("output: %w", sinkErr)
+	case runErr != nil:
+		return &inputError{runErr}
+	case closeErr != nil:
+		return fmt.Errorf("output: %w", closeErr)
+	}
+	return nil
+}
+
+// source is what the sensor reads: a capture.Source that can tell progress.
+type source interface {
+	capture.Source
+	Size() int64   // total bytes, or -1 when unknown (live)
+	Offset() int64 // bytes read so far
+}
+
+// openSource opens -r FILE. A live interface plugs in here too.
+func openSource(path string) (*progressSource, error) {
+	fs, err := capture.OpenFileSource(path)
+	if err != nil {
+		return nil, err
+	}
+	return &progressSource{source: fs}, nil
+}
+
+// progressSource publishes the read offset for the progress bar (read from
+// another goroutine) without racing with the reader.
+type progressSource struct {
+	source
+	n   uint32
+	off atomic.Int64
+}
+
+func (s *progressSource) ReadPacket() ([]byte, gopacket.CaptureInfo, error) {
+	data, ci, err := s.source.ReadPacket()
+	if s.n++; s.n%256 == 0 || err != nil {
+		s.off.Store(s.source.Offset())
+	}
+	return data, ci, err
+}
+
+// decodeOnly reads and decodes every packet, nothing else: the baseline the
+// benchmark compares the whole pipeline with.
+func decodeOnly(src capture.Source, filter capture.PacketFilter) (packets, bytes, failed uint64, err error) {
+	dec := capture.NewDecoder()
+	var p capture.Packet
+	for {
+		data, ci, rerr := src.ReadPacket()
+		if rerr != nil {
+			if !errors.Is(rerr, io.EOF) {
+				err = rerr
+			}
+			return
+		}
+		packets++
+		bytes += uint64(ci.Length)
+		if filter != nil && !filter.Match(src.LinkType(), data, ci) {
+			continue
+		}
+		p = capture.Packet{}
+		if !dec.Decode(data, ci, src.LinkType(), &p) {
+			failed++
+		}
+	}
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// progressBar redraws one line on stderr while a file is read.
+type progressBar struct {
+	done chan struct{}
+	wg   sync.WaitGroup
+}
+
+func startProgress(w io.Writer, src *progressSource, st *capture.Stats) *progressBar {
+	b := &progressBar{done: make(chan struct{})}
+	start := time.Now()
+	size := src.Size()
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		t := time.NewTicker(200 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-b.done:
+				fmt.Fprint(w, "\r\033[K")
+				return
+			case <-t.C:
+				fmt.Fprint(w, "\r"+progressLine(src.off.Load(), size, st.Snapshot(), time.Since(start))+"\033[K")
+			}
+		}
+	}()
+	return b
+}
+
+func (b *progressBar) stop() {
+	close(b.done)
+	b.wg.Wait()
+}
+
+// progressLine renders "[=====>     ]  45%  1.2 Mpkt/s  110 MB/s  ETA 0:12".
+func progressLine(off, size int64, s capture.Snapshot, el time.Duration) string {
+	const width = 30
+	var sb strings.Builder
+	frac := -1.0
+	if size > 0 {
+		frac = float64(off) / float64(size)
+		if frac > 1 {
+			frac = 1
+		}
+	}
+	if frac >= 0 {
+		fill := int(frac * width)
+		sb.WriteByte('[')
+		for i := range width {
+			switch {
+			case i < fill:
+				sb.WriteByte('=')
+			case i == fill:
+				sb.WriteByte('>')
+			default:
+				sb.WriteByte(' ')
+			}
+		}
+		fmt.Fprintf(&sb, "] %3.0f%%  ", frac*100)
+	}
+	sb.WriteString(rates(s.Get(capture.CPackets), s.Get(capture.CBytes), el))
+	fmt.Fprintf(&sb, "  %d sessions", s.Get(capture.CSessions))
+	if frac > 0.001 && el > 0 {
+		eta := time.Duration(float64(el) * (1 - frac) / frac)
+		fmt.Fprintf(&sb, "  ETA %s", fmtDuration(eta))
+	}
+	return sb.String()
+}
+
+func fmtDuration(d time.Duration) string {
+	s := int(d.Round(time.Second).Seconds())
+	if s >= 3600 {
+		return fmt.Sprintf("%d:%02d:%02d", s/3600, s/60%60, s%60)
+	}
+	return fmt.Sprintf("%d:%02d", s/60, s%60)
+}
+
+func rates(packets, bytes uint64, el time.Duration) string {
+	sec := el.Seconds()
+	if sec <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f Mpkt/s, %.1f MB/s", float64(packets)/sec/1e6, float64(bytes)/sec/1e6)
+}
+
+func humanBytes(n uint64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// printSummary writes the end-of-run line(s) on stderr.
+func printSummary(w io.Writer, s capture.Snapshot, el time.Duration) {
+	fmt.Fprintf(w, "tlsentry: %d packets, %s, %d flows, %d TLS sessions, %d non-TLS on 443, %d parse errors, %s (%s)\n",
+		s.Get(capture.CPackets), humanBytes(s.Get(capture.CBytes)), s.Get(capture.CFlowsCreated),
+		s.Get(capture.CSessionsTLS), s.Get(capture.CSessionsNonTLS443), s.Get(capture.CParseErrors),
+		el.Round(time.Millisecond), rates(s.Get(capture.CPackets), s.Get(capture.CBytes), el))
+	var extra []string
+	for _, c := range []capture.Counter{capture.CDecodeFailed, capture.CFiltered, capture.CReasmGaps,
+		capture.CReasmOverlaps, capture.CFlowsEvicted, capture.CReasmOOODropped} {
+		if v := s.Get(c); v > 0 {
+			extra = append(extra, fmt.Sprintf("%s %d", c.Name(), v))
+		}
+	}
+	if len(extra) > 0 {
+		fmt.Fprintf(w, "tlsentry: %s\n", strings.Join(extra, ", "))
+	}
+}

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/internal/pcapgen"
+)
+
+// genCapture writes n closed connections to port 443, each carrying a
+// ClientHello-shaped first record, and returns the path.
+func genCapture(t *testing.T, n int) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "gen.pcap")
+	w, err := pcapgen.Create(path, pcapgen.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk := pcapgen.NewClock(pcapgen.DefaultBase, time.Millisecond)
+	hello := append([]byte{0x16, 0x03, 0x01, 0x00, 0x30, 0x01, 0x00, 0x00, 0x2c, 0x03, 0x03}, make([]byte, 1500)...)
+	for i := range n {
+		c, err := w.NewConv(pcapgen.ConvConfig{
+			Client: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}), uint16(40000+i)),
+			Server: netip.MustParseAddrPort("192.0.2.1:443"), Clock: clk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, err := range []error{c.Handshake(), c.Send(pcapgen.ClientToServer, hello),
+			c.Send(pcapgen.ServerToClient, []byte("SSH-2.0-x\r\n")), c.Close(pcapgen.ClientToServer)} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func runCLI(t *testing.T, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
+	var o, e bytes.Buffer
+	err = sensorMain(append([]string{"-progress", "never"}, args...), &o, &e)
+	return o.String(), e.String(), err
+}
+
+func sortedLines(s string) []string {
+	ls := strings.Split(strings.TrimSpace(s), "\n")
+	if len(ls) == 1 && ls[0] == "" {
+		return nil
+	}
+	slices.Sort(ls)
+	return ls
+}
+
+func TestSensorReplay(t *testing.T) {
+	path := genCapture(t, 20)
+	out, errOut, err := runCLI(t, "-r", path)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	docs := sortedLines(out)
+	if len(docs) != 20 {
+		t.Fatalf("%d documents, want 20:\n%s", len(docs), out)
+	}
+	for _, want := range []string{"packets", "flows", "TLS sessions", "non-TLS on 443", "parse errors"} {
+		if !strings.Contains(errOut, want) {
+			t.Errorf("summary lacks %q: %s", want, errOut)
+		}
+	}
+	// -w FILE gives the same documents
+	file := filepath.Join(t.TempDir(), "out.ndjson")
+	if _, errOut, err := runCLI(t, "-r", path, "-w", file); err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(sortedLines(string(data)), docs) {
+		t.Error("-w FILE wrote different documents than stdout")
+	}
+}
+
+// TestSensorWorkers: the same documents (ids included) with 1 and 4 workers,
+// and on a second replay.
+func TestSensorWorkers(t *testing.T) {
+	paths := []string{genCapture(t, 200)}
+	corpus, _ := filepath.Glob("../../../shared/corpus/pcaps/*/*")
+	paths = append(paths, corpus...)
+	for _, path := range paths {
+		var base []string
+		for i, workers := range []string{"1", "4", "4"} {
+			out, errOut, err := runCLI(t, "-r", path, "--workers", workers)
+			if err != nil && !errors.Is(err, errUsage) {
+				t.Fatalf("%s: %v\n%s", path, err, errOut)
+			}
+			got := sortedLines(out)
+			if i == 0 {
+				base = got
+				continue
+			}
+			if !slices.Equal(base, got) {
+				t.Errorf("%s: documents with --workers %s differ from --workers 1 (%d vs %d)", path, workers, len(got), len(base))
+			}
+		}
+	}
+}
+
+func TestSensorBadInput(t *testing.T) {
+	dir := t.TempDir()
+	good := genCapture(t, 10)
+	data, err := os.ReadFile(good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write := func(name string, b []byte) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	// cut in the middle of the last packet (past the last connection's close)
+	truncated := write("truncated.pcap", data[:len(data)-20])
+	tests := []struct {
+		name, path string
+		wantDocs   int
+	}{
+		{"missing", filepath.Join(dir, "missing.pcap"), 0},
+		{"unreadable (a directory)", dir, 0},
+		{"empty", write("empty.pcap", nil), 0},
+		{"garbage", write("garbage.pcap", bytes.Repeat([]byte("garbage!"), 100)), 0},
+		{"truncated header", write("short.pcap", data[:10]), 0},
+		{"truncated", truncated, 10},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, _, err := runCLI(t, "-r", tc.path)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if !errors.Is(err, errUsage) {
+				t.Errorf("error %v does not mean exit status 2", err)
+			}
+			msg := err.Error()
+			if strings.Contains(msg, "\n") || !strings.Contains(msg, filepath.Base(tc.path)) {
+				t.Errorf("error %q: want one line naming %s", msg, filepath.Base(tc.path))
+			}
+			if n := len(sortedLines(out)); n != tc.wantDocs {
+				t.Errorf("%d documents before the error, want %d", n, tc.wantDocs)
+			}
+		})
+	}
+	// exit status through run()
+	if code := run([]string{"-progress", "never", "-r", filepath.Join(dir, "missing.pcap")}); code != 2 {
+		t.Errorf("exit status %d, want 2", code)
+	}
+}
+
+func TestSensorUsage(t *testing.T) {
+	for _, args := range [][]string{{}, {"-workers", "-1", "-r", "x"}, {"-nosuchflag"}, {"-progress", "sometimes", "-r", "x"}} {
+		_, _, err := runCLI(t, args...)
+		if !errors.Is(err, errUsage) {
+			t.Errorf("%q: error %v, want a usage error", args, err)
+		}
+	}
+}
+
+func TestProgressLine(t *testing.T) {
+	line := progressLine(50, 100, capture.Snapshot{}, 10*time.Second)
+	for _, want := range []string{"[===============>", " 50%", "Mpkt/s", "MB/s", "ETA 0:10"} {
+		if !strings.Contains(line, want) {
+			t.Errorf("%q lacks %q", line, want)
+		}
+	}
+	if line := progressLine(0, -1, capture.Snapshot{}, time.Second); strings.Contains(line, "ETA") || strings.Contains(line, "[") {
+		t.Errorf("unknown size: %q", line)
+	}
+}
+
+func Example_humanBytes() {
+	fmt.Println(humanBytes(512), humanBytes(3<<20))
+	// Output: 512 B 3.0 MiB
+}
