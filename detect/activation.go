@@ -109,9 +109,13 @@ func (a *activation) reset(e *Engine, s *capture.Session) {
 		v := a.sh.Version()
 		a.versionID = int(v)
 		a.version, a.versionProtocol = tlsparse.VersionName(v)
-		a.cipherID = int(a.sh.CipherSuite)
-		a.cipher = tlsparse.CipherSuiteName(a.sh.CipherSuite)
-		a.ci = cipherOf(a.sh.CipherSuite, a.cipher)
+		// An SSLv2 SERVER-HELLO lists cipher kinds, it does not choose one
+		// (the client does, in CLIENT-MASTER-KEY): no negotiated suite here.
+		if !a.sh.SSLv2 {
+			a.cipherID = int(a.sh.CipherSuite)
+			a.cipher = tlsparse.CipherSuiteName(a.sh.CipherSuite)
+			a.ci = cipherOf(a.sh.CipherSuite, a.cipher)
+		}
 	}
 	if !hs.Resumed && len(s.Certificates) > 0 {
 		if c := s.Certificates[0]; c != nil && c.Err == nil && c.Cert != nil {

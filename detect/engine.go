@@ -39,8 +39,9 @@ type Config struct {
 	Intel []IntelList
 	// CABundle replaces the system roots with the PEM certificates in it.
 	CABundle string
-	// Roots, when set, is the trust store (overrides CABundle; for tests).
-	Roots *x509.CertPool
+	// Roots, when non-nil, is the trust store (overrides CABundle; for
+	// tests). An empty non-nil slice trusts nothing.
+	Roots []*x509.Certificate
 	// ChainCacheSize bounds the cache of chain verifications (default 16384).
 	ChainCacheSize int
 }
@@ -173,7 +174,7 @@ func setOf(l []string) map[string]bool {
 // Check loads and compiles rule files without built-in rules, lists or trust
 // store: what "tlsentry rules check" does.
 func Check(files ...string) (n int, err error) {
-	e, err := New(Config{RuleFiles: files, NoBuiltin: true, Roots: x509.NewCertPool()})
+	e, err := New(Config{RuleFiles: files, NoBuiltin: true, Roots: []*x509.Certificate{}})
 	if err != nil {
 		return 0, err
 	}

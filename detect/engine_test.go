@@ -160,6 +160,13 @@ func TestBuiltinRules(t *testing.T) {
 		{"tls on 443", "proto.non_tls_on_443", false, nil, ""},
 		{"no payload", "proto.non_tls_on_443", false, []func(*capture.Session){nonTLS("unknown"), func(s *capture.Session) { s.ClientBytes, s.ServerBytes = 0, 0 }}, ""},
 		{"midstream", "proto.non_tls_on_443", false, []func(*capture.Session){nonTLS("unknown"), func(s *capture.Session) { s.Anomalies = []string{"midstream"} }}, ""},
+		{"openvpn mid-stream, 443 seen as client", "proto.non_tls_on_443", true, []func(*capture.Session){nonTLS("openvpn"), func(s *capture.Session) {
+			s.Anomalies = []string{"midstream"}
+			s.Client, s.Server = s.Server, s.Client
+		}}, "OpenVPN (not TLS) on port 443: 198.51.100.7:443 to 192.0.2.10:50000"},
+		{"sslv2 server hello has no suite", "tls.weak_cipher", false, []func(*capture.Session){tls(func(h *tlsparse.Handshake) {
+			h.ClientHello.SSLv2, h.ServerHello.SSLv2, h.ServerHello.LegacyVersion, h.ServerHello.CipherSuite = true, true, 0x0002, 0
+		})}, ""},
 		{"ssh on 22", "proto.non_tls_on_443", false, []func(*capture.Session){nonTLS("ssh"), func(s *capture.Session) { s.Server = netip.MustParseAddrPort("198.51.100.7:22") }}, ""},
 
 		{"expired", "cert.expired", true, []func(*capture.Session){leaf(certOpt{notBefore: t0.AddDate(0, -4, 0), notAfter: t0.AddDate(0, 0, -1)})}, "expired on 2024-04-30"},
@@ -296,5 +303,34 @@ func TestValidationCacheRespectsPacketTime(t *testing.T) {
 	st := e.Stats().Trust
 	if st.CacheHits != 1 || st.Verifications != 5 {
 		t.Errorf("no cache hits: %+v", st)
+	}
+}
+
+// A chain with a SHA-1-signed intermediate was trusted at packet times
+// before SHA-1 was distrusted; crypto/x509 refuses it, legacyVerify not.
+func TestValidationSHA1Chain(t *testing.T) {
+	e := testEngine(t)
+	p := getPKI(t)
+	inter := makeCert(t, certOpt{cn: "sha1 intermediate", isCA: true, issuer: p.root, sigAlg: x509.ECDSAWithSHA1,
+		notBefore: t0.AddDate(-1, 0, 0), notAfter: t0.AddDate(1, 0, 0)})
+	leaf := leafCert(t, certOpt{issuer: inter})
+	v := e.Evaluate(session(t, withLeaf(leaf, inter)))
+	if v.Validation != ValidationTrusted {
+		t.Errorf("SHA-1 intermediate under a trusted root: %s; alerts %s", v.Validation, alertList(v))
+	}
+	// The same under a root that is not in the store stays untrusted.
+	other := makeCert(t, certOpt{cn: "unknown root", isCA: true, key: "p256", notBefore: t0.AddDate(-1, 0, 0), notAfter: t0.AddDate(1, 0, 0)})
+	inter2 := makeCert(t, certOpt{cn: "sha1 intermediate 2", isCA: true, issuer: other, sigAlg: x509.ECDSAWithSHA1,
+		notBefore: t0.AddDate(-1, 0, 0), notAfter: t0.AddDate(1, 0, 0)})
+	v = e.Evaluate(session(t, withLeaf(leafCert(t, certOpt{issuer: inter2}), inter2)))
+	if v.Validation != ValidationUntrusted {
+		t.Errorf("SHA-1 intermediate under an unknown root: %s", v.Validation)
+	}
+	// And an expired SHA-1 intermediate is untrusted.
+	inter3 := makeCert(t, certOpt{cn: "sha1 intermediate 3", isCA: true, issuer: p.root, sigAlg: x509.ECDSAWithSHA1,
+		notBefore: t0.AddDate(-2, 0, 0), notAfter: t0.AddDate(0, 0, -1)})
+	v = e.Evaluate(session(t, withLeaf(leafCert(t, certOpt{issuer: inter3}), inter3)))
+	if v.Validation != ValidationUntrusted || fired(v)["cert.untrusted"] == nil {
+		t.Errorf("expired SHA-1 intermediate: %s; %s", v.Validation, alertList(v))
 	}
 }

@@ -123,7 +123,7 @@ func makeCert(t testing.TB, o certOpt) *testCert {
 // testPKI is a root and an intermediate CA valid around t0.
 type testPKI struct {
 	root, inter *testCert
-	pool        *x509.CertPool
+	pool        []*x509.Certificate
 }
 
 var (
@@ -137,8 +137,7 @@ func getPKI(t testing.TB) *testPKI {
 			notBefore: t0.AddDate(-5, 0, 0), notAfter: t0.AddDate(5, 0, 0)})
 		pki.inter = makeCert(t, certOpt{cn: "tlsentry test intermediate", isCA: true, issuer: pki.root,
 			notBefore: t0.AddDate(-2, 0, 0), notAfter: t0.AddDate(2, 0, 0)})
-		pki.pool = x509.NewCertPool()
-		pki.pool.AddCert(pki.root.cert)
+		pki.pool = []*x509.Certificate{pki.root.cert}
 	})
 	return &pki
 }

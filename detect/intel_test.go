@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"crypto/x509"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -213,5 +212,3 @@ func TestIntelFingerprints(t *testing.T) {
 		}
 	}
 }
-
-var _ = x509.NewCertPool

@@ -133,7 +133,7 @@ func TestUserRulesAndDisabling(t *testing.T) {
     enabled: false
     condition: "true"
 `)
-	roots := x509.NewCertPool()
+	roots := []*x509.Certificate{}
 	e, err := New(Config{RuleFiles: []string{p}, Roots: roots, DisableCategories: []string{"certificate"}, DisableIDs: []string{"tls.missing_sni"}})
 	if err != nil {
 		t.Fatal(err)
@@ -173,7 +173,7 @@ func TestUserRulesAndDisabling(t *testing.T) {
 
 // Every built-in rule id the issue names exists, with complete metadata.
 func TestBuiltinRuleSet(t *testing.T) {
-	e, err := New(Config{Roots: x509.NewCertPool()})
+	e, err := New(Config{Roots: []*x509.Certificate{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,7 +215,7 @@ func TestVariableTable(t *testing.T) {
 		}
 	}
 	// Every variable resolves on an empty session without panicking.
-	e, err := New(Config{NoBuiltin: true, Roots: x509.NewCertPool()})
+	e, err := New(Config{NoBuiltin: true, Roots: []*x509.Certificate{}})
 	if err != nil {
 		t.Fatal(err)
 	}

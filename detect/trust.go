@@ -54,8 +54,10 @@ type chainEntry struct {
 // the new one is full the old one is dropped). Safe for concurrent use.
 type trustStore struct {
 	roots *x509.CertPool
-	max   int
-	seed  maphash.Seed
+	// bySubject indexes the roots by raw subject for legacyVerify.
+	bySubject map[string][]*x509.Certificate
+	max       int
+	seed      maphash.Seed
 
 	mu        sync.Mutex
 	cur, prev map[chainKey]chainEntry
@@ -71,40 +73,67 @@ type TrustStats struct {
 
 const defaultChainCache = 16384
 
-func newTrustStore(caBundle string, roots *x509.CertPool, size int) (*trustStore, error) {
+func newTrustStore(caBundle string, roots []*x509.Certificate, size int) (*trustStore, error) {
 	if size <= 0 {
 		size = defaultChainCache
 	}
 	t := &trustStore{max: size/2 + 1, seed: maphash.MakeSeed()}
+	var err error
 	switch {
 	case roots != nil:
-		t.roots = roots
 	case caBundle != "":
-		pool, err := loadBundle(caBundle)
-		if err != nil {
+		if roots, err = loadBundle(caBundle); err != nil {
 			return nil, err
 		}
-		t.roots = pool
-	default:
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			return nil, fmt.Errorf("detect: system roots: %w (use a CA bundle)", err)
+		if len(roots) == 0 {
+			return nil, fmt.Errorf("detect: CA bundle %s: no PEM certificates", caBundle)
 		}
-		t.roots = pool
+	default:
+		if roots, err = systemRoots(); err != nil {
+			return nil, err
+		}
+	}
+	t.roots = x509.NewCertPool()
+	t.bySubject = make(map[string][]*x509.Certificate, len(roots))
+	for _, c := range roots {
+		t.roots.AddCert(c)
+		t.bySubject[string(c.RawSubject)] = append(t.bySubject[string(c.RawSubject)], c)
 	}
 	t.cur = make(map[chainKey]chainEntry)
 	return t, nil
 }
 
-// loadBundle reads PEM certificates. A bundle with no certificate in it is an
-// error: an empty trust store would make every chain untrusted.
-func loadBundle(path string) (*x509.CertPool, error) {
+// systemRoots reads the system trust store where crypto/x509 looks for it on
+// Linux (SSL_CERT_FILE, then the distributions' bundle files), as
+// certificates rather than an opaque pool, so that legacyVerify can use them.
+func systemRoots() ([]*x509.Certificate, error) {
+	files := []string{
+		"/etc/ssl/certs/ca-certificates.crt",                // Debian/Ubuntu/Gentoo etc.
+		"/etc/pki/tls/certs/ca-bundle.crt",                  // Fedora/RHEL 6
+		"/etc/ssl/ca-bundle.pem",                            // OpenSUSE
+		"/etc/pki/tls/cacert.pem",                           // OpenELEC
+		"/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem", // CentOS/RHEL 7
+		"/etc/ssl/cert.pem",                                 // Alpine Linux
+	}
+	if f := os.Getenv("SSL_CERT_FILE"); f != "" {
+		files = []string{f}
+	}
+	for _, f := range files {
+		certs, err := loadBundle(f)
+		if err == nil && len(certs) > 0 {
+			return certs, nil
+		}
+	}
+	return nil, fmt.Errorf("detect: no system trust store found (install ca-certificates, or give a CA bundle)")
+}
+
+// loadBundle reads the PEM certificates of a file.
+func loadBundle(path string) ([]*x509.Certificate, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("detect: CA bundle: %w", err)
 	}
-	pool := x509.NewCertPool()
-	n := 0
+	var certs []*x509.Certificate
 	for rest := data; ; {
 		var b *pem.Block
 		b, rest = pem.Decode(rest)
@@ -116,15 +145,11 @@ func loadBundle(path string) (*x509.CertPool, error) {
 		}
 		c, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("detect: CA bundle %s: certificate %d: %w", path, n+1, err)
+			return nil, fmt.Errorf("detect: CA bundle %s: certificate %d: %w", path, len(certs)+1, err)
 		}
-		pool.AddCert(c)
-		n++
+		certs = append(certs, c)
 	}
-	if n == 0 {
-		return nil, fmt.Errorf("detect: CA bundle %s: no PEM certificates", path)
-	}
-	return pool, nil
+	return certs, nil
 }
 
 func (t *trustStore) stats() TrustStats {
@@ -211,6 +236,10 @@ func (t *trustStore) verify(certs []*tlsparse.CertSummary, at time.Time) chainEn
 		}
 		return chainEntry{res: res, lo: lo, hi: hi}
 	}
+	if hi, ok := t.legacyVerify(certs, at); ok {
+		res.validation = ValidationTrusted
+		return chainEntry{res: res, lo: at, hi: hi}
+	}
 	res.validation = ValidationUntrusted
 	res.reason = untrustedReason(err, leaf, at)
 	lo, hi := at.Add(-24*time.Hour), at.Add(24*time.Hour)
@@ -291,6 +320,74 @@ func selfSigned(c *x509.Certificate) bool {
 		return rsa.VerifyPKCS1v15(pub, h, digest, c.Signature) == nil
 	case *ecdsa.PublicKey:
 		return ecdsa.VerifyASN1(pub, digest, c.Signature)
+	}
+	return false
+}
+
+// legacyVerify builds a path from the leaf through the certificates the
+// server sent to a root, accepting SHA-1 signatures, which crypto/x509 no
+// longer does. Judged at packet time, a SHA-1 chain from 2013 was trusted
+// (browsers distrusted SHA-1 certificates from 2017): calling it untrusted
+// would flood old captures with false alerts. cert.weak_signature reports
+// a SHA-1 leaf on its own. MD5 and MD2 stay refused. Validity periods and
+// CA basic constraints are checked; the result holds from at until the
+// earliest not_after on the path (the cache entry's window).
+func (t *trustStore) legacyVerify(certs []*tlsparse.CertSummary, at time.Time) (time.Time, bool) {
+	leaf := certs[0].Cert
+	if !usesSHA1(certs) {
+		return time.Time{}, false
+	}
+	var inter []*x509.Certificate
+	for _, c := range certs[1:] {
+		if c != nil && c.Cert != nil {
+			inter = append(inter, c.Cert)
+		}
+	}
+	valid := func(c *x509.Certificate) bool { return !at.Before(c.NotBefore) && !at.After(c.NotAfter) }
+	canSign := func(c *x509.Certificate) bool {
+		return (!c.BasicConstraintsValid && c.Version < 3) || (c.BasicConstraintsValid && c.IsCA)
+	}
+	signed := func(parent, child *x509.Certificate) bool {
+		return bytes.Equal(parent.RawSubject, child.RawIssuer) &&
+			parent.CheckSignature(child.SignatureAlgorithm, child.RawTBSCertificate, child.Signature) == nil
+	}
+	var walk func(c *x509.Certificate, depth int, hi time.Time) (time.Time, bool)
+	walk = func(c *x509.Certificate, depth int, hi time.Time) (time.Time, bool) {
+		if !valid(c) || depth > 8 {
+			return time.Time{}, false
+		}
+		if c.NotAfter.Before(hi) {
+			hi = c.NotAfter
+		}
+		for _, r := range t.bySubject[string(c.RawIssuer)] {
+			if valid(r) && canSign(r) && signed(r, c) {
+				if r.NotAfter.Before(hi) {
+					hi = r.NotAfter
+				}
+				return hi.Add(time.Second), true
+			}
+		}
+		for _, p := range inter {
+			if p != c && canSign(p) && signed(p, c) {
+				if h, ok := walk(p, depth+1, hi); ok {
+					return h, true
+				}
+			}
+		}
+		return time.Time{}, false
+	}
+	return walk(leaf, 0, time.Unix(1<<62, 0))
+}
+
+func usesSHA1(certs []*tlsparse.CertSummary) bool {
+	for _, c := range certs {
+		if c == nil || c.Cert == nil {
+			continue
+		}
+		switch c.Cert.SignatureAlgorithm {
+		case x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.DSAWithSHA1:
+			return true
+		}
 	}
 	return false
 }
