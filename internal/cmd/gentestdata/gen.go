@@ -226,6 +226,9 @@ rules/ holds one capture per built-in rule that should fire (<rule id>-fire*.pca
 it must stay quiet (<rule id>-quiet.pcap). Certificate rules need the certificate in clear, so
 those captures use TLS 1.2.
 
+golden/ is not written by gentestdata: it holds what the whole pipeline outputs for each capture
+(cmd/tlsentry/golden_test.go; rewrite with go test ./cmd/tlsentry -run TestGolden -update).
+
 | file | contents |
 |---|---|
 `)
