@@ -190,9 +190,10 @@ func (a *activation) ja4() string {
 	return a.ja4v
 }
 
-// hb summarises heartbeat requests. A request whose payload_length exceeds
-// what its record holds (record = 1 type + 2 length + payload + padding) is
-// the Heartbleed over-read (CVE-2014-0160); RFC 6520 says to drop it.
+// hb summarises heartbeat requests. A cleartext request whose payload_length
+// exceeds what its record holds (1 type + 2 length + payload + at least 16
+// bytes of padding, RFC 6520 section 4) is the Heartbleed over-read
+// (CVE-2014-0160); tlsparse.Heartbeat.IsHeartbleed decides.
 func (a *activation) hb() heartbeatFacts {
 	if a.done&doneHB == 0 {
 		a.done |= doneHB
@@ -202,7 +203,7 @@ func (a *activation) hb() heartbeatFacts {
 					continue
 				}
 				a.hbv.requests++
-				if h.DeclaredLength+3 > h.RecordLength && h.DeclaredLength > a.hbv.declared {
+				if h.IsHeartbleed() && h.DeclaredLength > a.hbv.declared {
 					a.hbv.overflow = true
 					a.hbv.declared, a.hbv.record = h.DeclaredLength, h.RecordLength
 				}

@@ -278,7 +278,35 @@ func TestCaptureCraftedStreams(t *testing.T) {
 	// Heartbleed: a heartbeat request declaring 16384 bytes in a 3-byte record.
 	bleed := record(24, 0x0303, []byte{1, 0x40, 0x00})
 	honest := record(24, 0x0303, append([]byte{1, 0, 16}, make([]byte, 32)...))
+	dhe := func(pBits int) []byte {
+		var b cryptobyte.Builder
+		b.AddUint8(2) // ServerHello
+		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
+			b.AddUint16(0x0303)
+			b.AddBytes(make([]byte, 32))
+			b.AddUint8(0)
+			b.AddUint16(0x0033) // TLS_DHE_RSA_WITH_AES_128_CBC_SHA
+			b.AddUint8(0)
+		})
+		b.AddUint8(12) // ServerKeyExchange
+		b.AddUint24LengthPrefixed(func(b *cryptobyte.Builder) {
+			prime := make([]byte, pBits/8)
+			prime[0], prime[len(prime)-1] = 0xff, 0x01
+			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(prime) })
+			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddUint8(2) })
+			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(prime[1:]) })
+			b.AddUint16(0x0401)
+			b.AddUint16LengthPrefixed(func(b *cryptobyte.Builder) { b.AddBytes(make([]byte, 256)) })
+		})
+		b.AddUint8(14) // ServerHelloDone
+		b.AddUint24(0)
+		return record(22, 0x0303, b.BytesOrPanic())
+	}
 	convs := []conv{
+		{name: "dhe 1024", server: addr443, raw: [][2][]byte{{hello, dhe(1024)}},
+			wantFire: []string{"tls.weak_dh"}, wantNot: []string{"tls.no_forward_secrecy", "tls.weak_cipher"}},
+		{name: "dhe 2048", server: addr443, raw: [][2][]byte{{hello, dhe(2048)}},
+			wantNot: []string{"tls.weak_dh", "tls.no_forward_secrecy", "tls.weak_cipher"}},
 		{name: "sslv2 hello", server: addr443, raw: [][2][]byte{{sslv2ClientHello(), nil}},
 			wantFire: []string{"tls.sslv2_hello"}, wantNot: []string{"tls.missing_sni", "proto.non_tls_on_443"}},
 		{name: "tls hello", server: addr443, raw: [][2][]byte{{hello, nil}},

@@ -148,6 +148,7 @@ func TestBuiltinRules(t *testing.T) {
 
 		{"heartbleed", "tls.heartbleed", true, []func(*capture.Session){heartbeat(16384, 3)}, "declaring 16384 bytes in a 3-byte record"},
 		{"honest heartbeat", "tls.heartbleed", false, []func(*capture.Session){heartbeat(16, 35)}, ""},
+		{"heartbeat without padding", "tls.heartbleed", true, []func(*capture.Session){heartbeat(16, 19)}, ""},
 
 		{"two records", "tls.fragmented_hello", true, []func(*capture.Session){tls(func(h *tlsparse.Handshake) { h.ClientHelloRecords = 2 })}, "2 records"},
 		{"many segments", "tls.fragmented_hello", true, []func(*capture.Session){tls(func(h *tlsparse.Handshake) { h.ClientHelloChunks = 12 })}, "12 segments"},
