@@ -45,8 +45,7 @@ func (c *Conn) Feed(dir Direction, data []byte) (wantMore bool) {
 		c.first = int8(dir) + 1
 	}
 	if d.mode == modeSniff {
-		var prior [sniffLen]byte
-		nPrior := copy(prior[:], d.sniff[:d.sniffN])
+		nPrior := d.sniffN // bytes held from earlier calls, not yet parsed
 		n := copy(d.sniff[d.sniffN:], data)
 		d.sniffN += n
 		p, ok := Sniff(d.sniff[:d.sniffN])
@@ -56,7 +55,7 @@ func (c *Conn) Feed(dir Direction, data []byte) (wantMore bool) {
 		if !c.sniffed(dir, d, p) {
 			return c.wantMore()
 		}
-		c.feedMode(dir, d, prior[:nPrior])
+		c.feedMode(dir, d, d.sniff[:nPrior]) // the record layer never writes to d.sniff
 	}
 	c.feedMode(dir, d, data)
 	return c.wantMore()
