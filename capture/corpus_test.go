@@ -81,22 +81,77 @@ func runCorpusFile(t *testing.T, dir, file string, workers int) *corpusRun {
 	return r
 }
 
-// knownWrong lists expected values that are wrong (or that a session
-// legitimately reports differently), by file, frame and field ("*": every
-// field of the row). Each entry says why.
+// knownWrong lists expected values a session legitimately does not
+// reproduce, by file, frame and field ("*": every field of the row). For
+// JA4 rows the frame is tshark's frame of that connection's first
+// ClientHello; for protocol rows (TestCorpusNonTLS443) the tshark stream
+// index. kind is "oracle" (the expected value is wrong, and why) or
+// "limitation" (we do not do this yet; tracked, not hidden).
 var knownWrong = []struct {
 	file  string
 	frame int
 	field string
+	kind  string
 	why   string
 }{
-	// (filled in as tlsparse lands; every entry must name the frame and the reason)
+	// tshark 4.0 parses the TLS 1.3 draft-14 ServerHello (legacy_version 0x0304, which has
+	// no session_id and no compression method) in the TLS 1.2 layout: it reads the
+	// cipher from the wrong bytes. The two bytes after the random are c0 2b.
+	{"suricata-verify/tls__tls13-draft14__tls13_draft14.pcap", 6, "cipher", "oracle", "tshark reads draft-14 ServerHello in the 1.2 layout; cipher is 0xc02b"},
+	{"suricata-verify/tls__tls13-draft14__tls13_draft14.pcap", 6, "ja3s", "oracle", "JA3S from tshark's misread cipher (0xacad)"},
+
+	// Garbage bytes, then a ClientHello, on 443: tshark's heuristics find the
+	// hello; we classify streams by their first bytes, and streams-visible.tsv
+	// also says "unknown" for this stream. The session is emitted as unknown.
+	{"suricata-verify/firewall__app-layer-protocol-negated-unknown-shortcircuit__input.pcap", 6, "client_hello", "oracle", "stream starts with garbage: protocol unknown by design (streams-visible agrees)"},
+
+	// TLS after a cleartext preamble in the same TCP connection.
+	{"ja4/https-connect.pcap", 8, "*", "limitation", "TLS inside an HTTP CONNECT tunnel (after the 200 response) is not followed"},
+	{"ja4/https-connect.pcap", 10, "*", "limitation", "TLS inside an HTTP CONNECT tunnel is not followed"},
+	{"ndpi/smtp-starttls.pcap", 11, "*", "limitation", "SMTP STARTTLS is not followed"},
+	{"ndpi/smtp-starttls.pcap", 12, "*", "limitation", "SMTP STARTTLS is not followed"},
+	{"ndpi/smtp-starttls.pcap", 46, "*", "limitation", "SMTP STARTTLS is not followed"},
+	{"ndpi/smtp-starttls.pcap", 47, "*", "limitation", "SMTP STARTTLS is not followed"},
+	{"ndpi/tls_heur__vmess-tcp-tls.pcapng", 35, "*", "limitation", "TLS after a SOCKS5 handshake (port 1080) is not followed"},
+	{"ndpi/tls_heur__vmess-tcp-tls.pcapng", 53, "*", "limitation", "TLS after a SOCKS5 handshake (port 1080) is not followed"},
+
+	// nDPI (2024-10) JA4 quirks, checked against tshark's SNI and ALPN of the same hello:
+	// it takes the first two characters of the ALPN ("ht" for http/1.1, where JA4 takes
+	// the first and last: "h1"), and writes "d" for hellos without server_name.
+	{"ndpi/android.pcap", 126, "ja4/ndpi-result", "oracle", `ALPN http/1.1 (tshark) is "h1" in JA4, nDPI wrote "ht"`},
+	{"ndpi/android.pcap", 140, "ja4/ndpi-result", "oracle", `ALPN http/1.1 (tshark) is "h1" in JA4, nDPI wrote "ht"`},
+	{"ndpi/android.pcap", 153, "ja4/ndpi-result", "oracle", `ALPN http/1.1 (tshark) is "h1" in JA4, nDPI wrote "ht"`},
+	{"ndpi/android.pcap", 171, "ja4/ndpi-result", "oracle", `ALPN http/1.1 (tshark) is "h1" in JA4, nDPI wrote "ht"`},
+	{"ndpi/android.pcap", 256, "ja4/ndpi-result", "oracle", `ALPN http/1.1 (tshark) is "h1" in JA4, nDPI wrote "ht"`},
+	{"ndpi/ssl-cert-name-mismatch.pcap", 4, "ja4/ndpi-result", "oracle", `ALPN http/1.1 (tshark) is "h1" in JA4, nDPI wrote "ht"`},
+	{"ndpi/tls_verylong_certificate.pcap", 4, "ja4/ndpi-result", "oracle", `ALPN http/1.1 (tshark) is "h1" in JA4, nDPI wrote "ht"`},
+	{"ndpi/tls_2_reasms_b.pcapng", 3, "ja4/ndpi-result", "oracle", `ALPN http/1.1 (tshark) is "h1" in JA4, nDPI wrote "ht"`},
+	{"ndpi/android.pcap", 481, "ja4/ndpi-result", "oracle", `ALPN h2 (tshark) is "h2" in JA4, nDPI wrote "h0"`},
+	{"ndpi/anyconnect-vpn.pcap", 26, "ja4/ndpi-result", "oracle", `no server_name (tshark: no SNI) is "i", ALPN http/1.1 is "h1"; nDPI wrote "d" and "ht"`},
+	{"ndpi/anyconnect-vpn.pcap", 60, "ja4/ndpi-result", "oracle", `no server_name (tshark: no SNI) is "i", ALPN http/1.1 is "h1"; nDPI wrote "d" and "ht"`},
+	{"ndpi/anyconnect-vpn.pcap", 184, "ja4/ndpi-result", "oracle", `no server_name (tshark: no SNI) is "i" in JA4, nDPI wrote "d"`},
+	{"ndpi/anyconnect-vpn.pcap", 301, "ja4/ndpi-result", "oracle", `no server_name (tshark: no SNI) is "i" in JA4, nDPI wrote "d"`},
+	{"ndpi/encrypted_sni.pcap", 1, "ja4/ndpi-result", "oracle", `ESNI hello: no server_name (tshark: no SNI) is "i" in JA4, nDPI wrote "d"`},
+	{"ndpi/encrypted_sni.pcap", 2, "ja4/ndpi-result", "oracle", `ESNI hello: no server_name (tshark: no SNI) is "i" in JA4, nDPI wrote "d"`},
+	{"ndpi/encrypted_sni.pcap", 3, "ja4/ndpi-result", "oracle", `ESNI hello: no server_name (tshark: no SNI) is "i" in JA4, nDPI wrote "d"`},
+	{"ndpi/tls_with_huge_ch.pcapng", 27, "ja4/ndpi-result", "oracle", `no server_name (tshark: no SNI) is "i" in JA4, nDPI wrote "d"`},
+	{"ndpi/smtp-starttls.pcap", 11, "ja4/ndpi-result", "limitation", "SMTP STARTTLS is not followed"},
+	{"ndpi/smtp-starttls.pcap", 46, "ja4/ndpi-result", "limitation", "SMTP STARTTLS is not followed"},
+
+	// Suricata 8's JA4 for a hello without signature_algorithms ends the c part with
+	// "_" before hashing (sha256("0005,000a,000b,0017,0023,ff01_") = ce66f3b797c1); the
+	// JA4 specification ends it without: c39ab67fec8e.
+	{"suricata-verify/bug-5713-01__TLSv1-Extracted-MaliciousC2.pcap", 0, "ja4/suricata-verify", "oracle", "trailing underscore without signature algorithms"},
+
+	// streams-visible.tsv classifies by a few first-byte rules that know no OpenVPN:
+	// 00 56 38 ... is a length-prefixed P_CONTROL_HARD_RESET_CLIENT_V2 (opcode 7).
+	{"ndpi/openvpn_obfuscated.pcapng", 1, "protocol", "oracle", "OpenVPN over TCP (opcode 7 hard reset); the first-bytes classifier says unknown"},
 }
 
 func isKnownWrong(file string, frame int, field string) (string, bool) {
 	for _, k := range knownWrong {
 		if k.file == file && k.frame == frame && (k.field == "*" || k.field == field) {
-			return k.why, true
+			return k.kind + ": " + k.why, true
 		}
 	}
 	return "", false
@@ -105,7 +160,7 @@ func isKnownWrong(file string, frame int, field string) (string, bool) {
 // fieldScore counts agreement of one field.
 type fieldScore struct {
 	matched, total, excused int
-	misses                  []string
+	misses, excuses         []string
 }
 
 type scoreboard struct {
@@ -128,8 +183,9 @@ func (b *scoreboard) check(field, file string, frame int, want, got string) {
 		fs.matched++
 		return
 	}
-	if _, ok := isKnownWrong(file, frame, field); ok {
+	if why, ok := isKnownWrong(file, frame, field); ok {
 		fs.excused++
+		fs.excuses = append(fs.excuses, fmt.Sprintf("%s frame %d: %s = %q, expected %q (%s)", file, frame, field, got, want, why))
 		return
 	}
 	fs.misses = append(fs.misses, fmt.Sprintf("%s frame %d: %s = %q, want %q", file, frame, field, got, want))
@@ -141,6 +197,11 @@ func (b *scoreboard) report(t *testing.T) {
 		fs := b.fields[f]
 		t.Logf("%-12s %4d/%-4d matched (%5.1f%%), %d excused by knownWrong", f, fs.matched, fs.total,
 			100*float64(fs.matched)/float64(max(fs.total, 1)), fs.excused)
+	}
+	for _, f := range b.order {
+		for _, e := range b.fields[f].excuses {
+			t.Logf("excused: %s", e)
+		}
 	}
 	for _, f := range b.order {
 		fs := b.fields[f]
@@ -204,6 +265,16 @@ func TestCorpusAgreement(t *testing.T) {
 			return nil
 		}
 		return ss[idx]
+	}
+
+	chFrame := map[string]int{} // file+" "+client>server -> frame of the first ClientHello
+	for _, r := range rows {
+		if r["transport"] == "tcp" && r["hs_type"] == "1" {
+			k := r["file"] + " " + r["src"] + ">" + r["dst"]
+			if _, ok := chFrame[k]; !ok {
+				chFrame[k], _ = strconv.Atoi(r["frame"])
+			}
+		}
 	}
 
 	var b scoreboard
@@ -296,6 +367,7 @@ func TestCorpusAgreement(t *testing.T) {
 			run = runCorpusFile(t, dir, e.file, 1)
 			runs[e.file] = run
 		}
+		frame := chFrame[e.file+" "+e.tuple]
 		var cands []*Session
 		if e.tuple == "" {
 			cands = run.sessions
@@ -304,6 +376,9 @@ func TestCorpusAgreement(t *testing.T) {
 			if len(cands) == 0 && e.either {
 				c, s, _ := strings.Cut(e.tuple, ">")
 				cands = run.byTuple[s+">"+c]
+				if f, ok := chFrame[e.file+" "+s+">"+c]; ok {
+					frame = f
+				}
 			}
 		}
 		got := ""
@@ -316,9 +391,24 @@ func TestCorpusAgreement(t *testing.T) {
 				break
 			}
 		}
-		b.check("ja4/"+e.source, e.file, 0, e.ja4, got)
+		b.check("ja4/"+e.source, e.file, frame, e.ja4, got)
 	}
 	b.report(t)
+}
+
+// endpoint writes "addr:port" as netip.AddrPort does (IPv6 in brackets).
+func endpoint(s string) string {
+	i := strings.LastIndexByte(s, ':')
+	if i < 0 || strings.HasPrefix(s, "[") || !strings.Contains(s[:i], ":") {
+		return s
+	}
+	return "[" + s[:i] + "]" + s[i:]
+}
+
+// arrowTuple turns "a->b" into "a>b" with normalised endpoints.
+func arrowTuple(s string) string {
+	a, b, _ := strings.Cut(s, "->")
+	return endpoint(a) + ">" + endpoint(b)
 }
 
 type ja4Expect struct {
@@ -341,16 +431,16 @@ func ja4Expectations(t *testing.T, dir string) []ja4Expect {
 		switch {
 		case src == "ja4-rust-snapshot" && field == "ja4" && strings.Contains(flow, "transport=tcp"):
 			i := strings.LastIndexByte(flow, ' ')
-			e = ja4Expect{tuple: strings.Replace(flow[i+1:], "->", ">", 1)}
+			e = ja4Expect{tuple: arrowTuple(flow[i+1:])}
 		case src == "arkime-test" && field == "tls.ja4[0]" && strings.HasSuffix(flow, "ipProtocol=6"):
 			parts := strings.Fields(flow)
-			e = ja4Expect{tuple: strings.Replace(parts[1], "->", ">", 1)}
+			e = ja4Expect{tuple: arrowTuple(parts[1])}
 		case src == "ndpi-result" && field == "JA4" && strings.Contains(flow, " TCP "):
 			parts := strings.Fields(flow)
 			if len(parts) < 5 {
 				continue
 			}
-			e = ja4Expect{tuple: parts[2] + ">" + parts[4], either: true}
+			e = ja4Expect{tuple: endpoint(parts[2]) + ">" + endpoint(parts[4]), either: true}
 		case src == "suricata-verify" && field == "tls.ja4":
 			e = ja4Expect{}
 		default:

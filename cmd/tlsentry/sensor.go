@@ -38,9 +38,12 @@ func (noJudge) Evaluate(*capture.Session) detect.Verdict {
 var newJudge = func(cfg *Config) (judge, error) { return noJudge{}, nil }
 
 // newFilter compiles a BPF filter (tcpdump syntax).
-// TODO(capture): capture.NewFilter when filter.go lands.
 var newFilter = func(expr string) (capture.PacketFilter, error) {
-	return nil, errors.New("BPF filters are not available in this build yet")
+	f, err := capture.NewFilter(expr)
+	if err != nil {
+		return nil, err
+	}
+	return f, nil
 }
 
 // inputError is a problem with the input (a file that is missing, empty,
