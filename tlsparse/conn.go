@@ -163,14 +163,23 @@ func (h *Handshake) Clone() *Handshake {
 	}
 	n.ServerCertificates = cloneCerts(h.ServerCertificates)
 	n.ClientCertificates = cloneCerts(h.ClientCertificates)
-	n.Alerts = slices.Clone(h.Alerts)
-	n.Heartbeats = slices.Clone(h.Heartbeats)
-	n.Anomalies = slices.Clone(h.Anomalies)
+	n.Alerts = cloneList(h.Alerts)
+	n.Heartbeats = cloneList(h.Heartbeats)
+	n.Anomalies = cloneList(h.Anomalies)
 	return &n
 }
 
+// cloneList copies s; empty lists become nil, so clones compare equal
+// whether or not the original came from a reused buffer.
+func cloneList[T any](s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	return slices.Clone(s)
+}
+
 func cloneCerts(certs [][]byte) [][]byte {
-	if certs == nil {
+	if len(certs) == 0 {
 		return nil
 	}
 	n := make([][]byte, len(certs))
@@ -184,19 +193,19 @@ func cloneCerts(certs [][]byte) [][]byte {
 func (ch *ClientHello) Clone() *ClientHello {
 	n := &ClientHello{}
 	*n = *ch
-	n.u16, n.u8, n.lastName, n.sp = nil, nil, "", chSpans{}
-	n.Random = slices.Clone(ch.Random)
-	n.SessionID = slices.Clone(ch.SessionID)
-	n.CipherSuites = slices.Clone(ch.CipherSuites)
-	n.CompressionMethods = slices.Clone(ch.CompressionMethods)
-	n.Extensions = slices.Clone(ch.Extensions)
-	n.SupportedGroups = slices.Clone(ch.SupportedGroups)
-	n.ECPointFormats = slices.Clone(ch.ECPointFormats)
-	n.SignatureAlgorithms = slices.Clone(ch.SignatureAlgorithms)
-	n.ALPN = slices.Clone(ch.ALPN)
-	n.SupportedVersions = slices.Clone(ch.SupportedVersions)
-	n.KeyShareGroups = slices.Clone(ch.KeyShareGroups)
-	n.PSKModes = slices.Clone(ch.PSKModes)
+	n.u16, n.u8, n.lastName, n.sp, n.alpnBuf = nil, nil, "", chSpans{}, nil
+	n.Random = cloneList(ch.Random)
+	n.SessionID = cloneList(ch.SessionID)
+	n.CipherSuites = cloneList(ch.CipherSuites)
+	n.CompressionMethods = cloneList(ch.CompressionMethods)
+	n.Extensions = cloneList(ch.Extensions)
+	n.SupportedGroups = cloneList(ch.SupportedGroups)
+	n.ECPointFormats = cloneList(ch.ECPointFormats)
+	n.SignatureAlgorithms = cloneList(ch.SignatureAlgorithms)
+	n.ALPN = cloneList(ch.ALPN)
+	n.SupportedVersions = cloneList(ch.SupportedVersions)
+	n.KeyShareGroups = cloneList(ch.KeyShareGroups)
+	n.PSKModes = cloneList(ch.PSKModes)
 	return n
 }
 
@@ -204,10 +213,10 @@ func (ch *ClientHello) Clone() *ClientHello {
 func (sh *ServerHello) Clone() *ServerHello {
 	n := &ServerHello{}
 	*n = *sh
-	n.u16, n.b, n.extSpan = nil, nil, span{}
-	n.Random = slices.Clone(sh.Random)
-	n.SessionID = slices.Clone(sh.SessionID)
-	n.Extensions = slices.Clone(sh.Extensions)
+	n.u16, n.b, n.extSpan, n.certs = nil, nil, span{}, nil
+	n.Random = cloneList(sh.Random)
+	n.SessionID = cloneList(sh.SessionID)
+	n.Extensions = cloneList(sh.Extensions)
 	n.Certificates = cloneCerts(sh.Certificates)
 	return n
 }

@@ -148,8 +148,8 @@ func internALPN(b []byte) string {
 }
 
 func (ch *ClientHello) reset() {
-	u16, u8, alpn, name := ch.u16[:0], ch.u8[:0], ch.ALPN[:0], ch.ServerName
-	*ch = ClientHello{u16: u16, u8: u8, ALPN: alpn, lastName: name}
+	u16, u8, alpn, name := ch.u16[:0], ch.u8[:0], ch.alpnBuf[:0], ch.ServerName
+	*ch = ClientHello{u16: u16, u8: u8, alpnBuf: alpn, lastName: name}
 }
 
 // Unmarshal parses a ClientHello handshake message body (the bytes after the
@@ -189,8 +189,8 @@ func (ch *ClientHello) resolve() {
 	ch.SignatureAlgorithms = sp.sigalgs.u16(ch.u16)
 	ch.SupportedVersions = sp.versions.u16(ch.u16)
 	ch.KeyShareGroups = sp.keyShare.u16(ch.u16)
-	if len(ch.ALPN) == 0 {
-		ch.ALPN = ch.ALPN[:0]
+	if len(ch.alpnBuf) > 0 {
+		ch.ALPN = ch.alpnBuf
 	}
 	ch.lastName = ""
 }
@@ -346,7 +346,7 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		if !data.ReadUint16LengthPrefixed(&list) || !data.Empty() || list.Empty() {
 			return false
 		}
-		if len(ch.ALPN) != 0 {
+		if len(ch.alpnBuf) != 0 {
 			return true
 		}
 		for !list.Empty() {
@@ -354,7 +354,7 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 			if !list.ReadUint8LengthPrefixed(&proto) || proto.Empty() {
 				return false
 			}
-			ch.ALPN = append(ch.ALPN, internALPN(proto))
+			ch.alpnBuf = append(ch.alpnBuf, internALPN(proto))
 		}
 		return true
 	case extPadding: // RFC 7685
@@ -473,8 +473,8 @@ func (ch *ClientHello) unmarshalV2(msg []byte) error {
 }
 
 func (sh *ServerHello) reset() {
-	u16, b, certs := sh.u16[:0], sh.b[:0], sh.Certificates[:0]
-	*sh = ServerHello{u16: u16, b: b, Certificates: certs}
+	u16, b, certs := sh.u16[:0], sh.b[:0], sh.certs[:0]
+	*sh = ServerHello{u16: u16, b: b, certs: certs}
 }
 
 func (sh *ServerHello) appendBytes(b []byte) span {
@@ -626,7 +626,8 @@ func (sh *ServerHello) unmarshalSSLv2(msg []byte) error {
 	sh.SessionIDHit = hit != 0
 	if len(cert) > 0 {
 		c := sh.appendBytes(cert)
-		sh.Certificates = append(sh.Certificates, c.u8(sh.b))
+		sh.certs = append(sh.certs, c.u8(sh.b))
+		sh.Certificates = sh.certs
 	}
 	if !s.Empty() {
 		return errSSLv2ServerHello

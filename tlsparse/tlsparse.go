@@ -100,6 +100,7 @@ type ClientHello struct {
 	u16      []uint16
 	u8       []byte
 	sp       chSpans
+	alpnBuf  []string
 	lastName string // ServerName of the previous Unmarshal, reused when equal
 }
 
@@ -127,6 +128,7 @@ type ServerHello struct {
 
 	u16     []uint16 // backing array of Extensions
 	b       []byte   // backing array of Random, SessionID, Certificates
+	certs   [][]byte // backing array of Certificates
 	extSpan span
 }
 
