@@ -129,6 +129,10 @@ func captures() []capture {
 						return segs
 					}}}
 			})},
+		{path: "quic-v1.pcap", desc: "QUIC v1 (RFC 9000) to UDP 443: client Initials carrying a crypto/tls ClientHello (SNI quic.tlsentry.test, ALPN h3) in two CRYPTO frames, server Initial with the ServerHello, 3 short-header packets",
+			make: quicCapture(tlsgen.QUICv1, false)},
+		{path: "quic-v2-ipv6.pcap", desc: "QUIC v2 (RFC 9369) over IPv6, otherwise as quic-v1.pcap",
+			make: quicCapture(tlsgen.QUICv2, true)},
 		{path: "http-on-443.pcap", desc: "plaintext HTTP/1.1 on port 443 (not TLS)",
 			make: func(g *gen, w *pcapgen.Writer, clk *pcapgen.Clock) error {
 				return g.raw(w, clk, plainHTTP(), tlsgen.PlayOptions{})
@@ -368,4 +372,62 @@ func heartbleed(g *gen, w *pcapgen.Writer, clk *pcapgen.Clock) error {
 		return err
 	}
 	return cv.Reset(pcapgen.ServerToClient)
+}
+
+// quicCapture writes a QUIC handshake start over UDP: the client's Initial
+// packets (the ClientHello split over two CRYPTO frames in two 1200-byte
+// datagrams when it is long, as post-quantum key shares make it), the
+// server's Initial with the ServerHello, and a few opaque short-header
+// packets. Only Initials can be decrypted by an observer.
+func quicCapture(version uint32, v6 bool) makeFunc {
+	return func(g *gen, w *pcapgen.Writer, clk *pcapgen.Clock) error {
+		g.seed++
+		dcid := []byte{0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, byte(version)}
+		cscid, sscid := []byte{0xc1, 0x1e, 0x47, 0x01}, []byte{0x5e, 0x4e, 0x01, 0x02, 0x03}
+		ch, sh, err := tlsgen.QUICHello(
+			&tls.Config{ServerName: "quic.tlsentry.test", NextProtos: []string{"h3"}, InsecureSkipVerify: true},
+			&tls.Config{Certificates: []tls.Certificate{g.chain("ecdsa-p256")}, NextProtos: []string{"h3"},
+				CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256}},
+			tlsgen.QUICTransportParameters(cscid), g.seed)
+		if err != nil {
+			return err
+		}
+		cl, sv := g.endpoints(v6)
+		link := &pcapgen.Link{}
+		const chunk = 1000
+		for off, pn := 0, uint32(0); off < len(ch); off, pn = off+chunk, pn+1 {
+			p := tlsgen.QUICInitial{Version: version, DCID: dcid, SCID: cscid, PacketNumber: pn,
+				CryptoOffset: uint64(off), Crypto: ch[off:min(off+chunk, len(ch))], PadTo: 1200}
+			pkt, err := p.Seal()
+			if err != nil {
+				return err
+			}
+			if err := w.WriteUDP(clk.Next(), link, false, cl, sv, pkt); err != nil {
+				return err
+			}
+		}
+		p := tlsgen.QUICInitial{Version: version, DCID: cscid, SCID: sscid, Crypto: sh, Server: true, KeysDCID: dcid}
+		pkt, err := p.Seal()
+		if err != nil {
+			return err
+		}
+		if err := w.WriteUDP(clk.Next(), link, true, sv, cl, pkt); err != nil {
+			return err
+		}
+		// 1-RTT packets: short header, fixed bit, opaque protected bytes.
+		for i := range 3 {
+			from, to, dst := cl, sv, sscid
+			if i%2 == 1 {
+				from, to, dst = sv, cl, cscid
+			}
+			b := append([]byte{0x40 | byte(i)}, dst...)
+			for j := range 60 + 20*i {
+				b = append(b, byte(j*31+i*7))
+			}
+			if err := w.WriteUDP(clk.Next(), link, i%2 == 1, from, to, b); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
 }
