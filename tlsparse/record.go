@@ -124,7 +124,9 @@ func maxMessage(typ uint8) int {
 
 // feedTLS runs the record layer of one direction over data.
 func (c *Conn) feedTLS(dir Direction, d *half, data []byte) {
-	for len(data) > 0 && d.mode == modeTLS && c.hs.Err == nil && !c.stopped {
+	// Stop as soon as the connection wants no more bytes, even inside one
+	// chunk: the result must not depend on how capture cut the stream.
+	for len(data) > 0 && d.mode == modeTLS && c.wantMore() {
 		if d.hdrN < recordHeaderLen {
 			if d.hdrN == 0 {
 				d.recFeed = d.feeds
@@ -335,7 +337,7 @@ func (c *Conn) wantMessage(dir Direction, typ uint8) bool {
 // with padding are accepted too) of one direction over data. Records are
 // buffered whole (at most 32 KiB) and parsed as one message each.
 func (c *Conn) feedSSLv2(dir Direction, d *half, data []byte) {
-	for len(data) > 0 && d.mode == modeSSLv2 && c.hs.Err == nil && !c.stopped {
+	for len(data) > 0 && d.mode == modeSSLv2 && c.wantMore() {
 		if d.encrypted {
 			d.mode = modeDone // nothing more is visible in SSLv2
 			return
