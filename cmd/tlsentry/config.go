@@ -29,7 +29,8 @@ type ObserverConfig struct {
 
 // CaptureConfig configures packet sources, flows and workers.
 type CaptureConfig struct {
-	Interface   string `yaml:"interface"`
+	Interface   string `yaml:"interface"`    // live capture (-i)
+	Source      string `yaml:"source"`       // live source: auto (AF_PACKET, libpcap if that fails), afpacket, pcap
 	Filter      string `yaml:"filter"`       // BPF, tcpdump syntax
 	Workers     int    `yaml:"workers"`      // 0: number of cores
 	Snaplen     int    `yaml:"snaplen"`      // live capture
@@ -80,7 +81,7 @@ type ESConfig struct {
 // MetricsConfig configures the Prometheus endpoint and periodic stats logs.
 type MetricsConfig struct {
 	Addr        string `yaml:"addr"`
-	LogInterval string `yaml:"log_interval"`
+	LogInterval string `yaml:"log_interval"` // Go duration; live default 1m; "0" turns the logs off
 }
 
 // loadConfig decodes a YAML file strictly: an unknown key is an error that

@@ -65,6 +65,7 @@ type sensorOptions struct {
 	progress   string
 	filter     string
 	set        map[string]bool // flags given on the command line
+	live       liveFlags       // -i and the live sensor's flags (live.go)
 }
 
 func parseSensorFlags(args []string, stderr io.Writer) (*sensorOptions, error) {
@@ -78,8 +79,11 @@ func parseSensorFlags(args []string, stderr io.Writer) (*sensorOptions, error) {
 	fs.StringVar(&o.observer, "observer-name", "", "observer.name in documents")
 	fs.StringVar(&o.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal), always, never")
 	fs.BoolVar(&o.decodeOnly, "decode-only", false, "benchmark baseline: read and decode packets, nothing else")
+	o.live.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: tlsentry -r FILE [-w FILE] [--workers N] [--config FILE] [--observer-name NAME] [BPF filter ...]")
+		fmt.Fprintln(stderr, "       tlsentry -i IFACE [-w FILE] [--workers N] [--metrics-addr ADDR] [--user NAME] [--config FILE] [BPF filter ...]")
+		fmt.Fprintln(stderr, "settings: --config file < TLSENTRY_* environment < flags")
 		fs.VisitAll(func(f *flag.Flag) {
 			if f.Name == "decode-only" {
 				return
@@ -124,7 +128,13 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
-	// flags win over the file
+	if err := applyEnv(cfg, os.Environ()); err != nil { // the environment wins over the file
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	// flags win over the file and the environment
+	if err := o.live.apply(cfg); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
 	if o.set["observer-name"] {
 		cfg.Observer.Name = o.observer
 	}
@@ -137,8 +147,14 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 	if o.filter != "" {
 		cfg.Capture.Filter = o.filter
 	}
+	if o.read != "" && o.live.vals["capture.interface"] != "" {
+		return fmt.Errorf("%w: give -r FILE or -i IFACE, not both", errUsage)
+	}
+	if o.read == "" && cfg.Capture.Interface != "" {
+		return liveMain(o, cfg, stdout, stderr)
+	}
 	if o.read == "" {
-		return fmt.Errorf("%w: nothing to read: give -r FILE", errUsage)
+		return fmt.Errorf("%w: nothing to read: give -r FILE or -i IFACE", errUsage)
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -1,0 +1,407 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/output"
+)
+
+// liveSource is a live capture socket: AF_PACKET or libpcap.
+type liveSource interface {
+	capture.Source
+	Stop()
+	Stats() (capture.LiveStats, error)
+}
+
+// liveFlagKeys are the live sensor's flags and the configuration key each
+// sets (see configkeys.go for the file and environment side).
+var liveFlagKeys = []struct {
+	flag, key, arg, usage string
+}{
+	{"i", "capture.interface", "IFACE", "capture live on `IFACE` (a span or mirror port)"},
+	{"source", "capture.source", "KIND", "live `SOURCE`: auto (AF_PACKET, libpcap if that fails), afpacket, pcap"},
+	{"snaplen", "capture.snaplen", "BYTES", "`BYTES` kept per packet (default 65535)"},
+	{"ring-size-mb", "capture.ring_size_mb", "MB", "AF_PACKET ring per worker socket in `MiB` (default 32)"},
+	{"promisc", "capture.promiscuous", "", "promiscuous mode (default true; -promisc=false to turn off)"},
+	{"user", "capture.user", "NAME", "drop privileges to user `NAME` after opening the sockets"},
+	{"metrics-addr", "metrics.addr", "ADDR", "serve Prometheus metrics on `ADDR` (host:port), at /metrics"},
+	{"stats-interval", "metrics.log_interval", "DURATION", "log counters every `DURATION` (live default 1m; 0: never)"},
+}
+
+// liveFlags holds the live flags given on the command line, as text, until
+// the file and the environment are read (flags win over both).
+type liveFlags struct {
+	vals map[string]string // config key -> value
+}
+
+func (l *liveFlags) register(fs *flag.FlagSet) {
+	l.vals = map[string]string{}
+	for _, f := range liveFlagKeys {
+		key := f.key
+		set := func(v string) error { l.vals[key] = v; return nil }
+		if f.arg == "" {
+			fs.BoolFunc(f.flag, f.usage, set)
+		} else {
+			fs.Func(f.flag, f.usage, set)
+		}
+	}
+}
+
+// apply sets the keys given as flags.
+func (l *liveFlags) apply(cfg *Config) error {
+	for _, f := range liveFlagKeys {
+		if v, ok := l.vals[f.key]; ok {
+			if err := setKey(cfg, f.key, v); err != nil {
+				return fmt.Errorf("-%s: %v", f.flag, err)
+			}
+		}
+	}
+	return nil
+}
+
+// ringGeometry turns a ring size in MiB (per socket) into TPACKET_V3 blocks:
+// 1 MiB blocks, or 128 KiB ones for rings under 8 MiB (a 64 KiB snap
+// length still fits in a block).
+func ringGeometry(mb int) (blockSize, numBlocks int) {
+	if mb <= 0 {
+		mb = 32
+	}
+	blockSize = 1 << 20
+	if mb < 8 {
+		blockSize = 128 << 10
+	}
+	return blockSize, (mb << 20) / blockSize
+}
+
+// drainQuiet and drainMax bound how long a stopping sensor keeps reading
+// what the kernel has queued: until no packet came for drainQuiet (longer
+// than the 64 ms block timeout), at most drainMax.
+const (
+	drainQuiet = 150 * time.Millisecond
+	drainMax   = 2 * time.Second
+)
+
+// liveMain runs the sensor on a live interface until SIGINT or SIGTERM.
+// SIGHUP reloads the rules.
+func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	c := &cfg.Capture
+	switch c.Source {
+	case "", "auto", "afpacket", "pcap":
+	default:
+		return fmt.Errorf("%w: capture.source must be auto, afpacket or pcap, not %q", errUsage, c.Source)
+	}
+	if c.Snaplen < 0 || c.RingSizeMB < 0 {
+		return fmt.Errorf("%w: snaplen and ring size must be >= 0", errUsage)
+	}
+	interval := time.Minute
+	if s := cfg.Metrics.LogInterval; s != "" {
+		d, err := time.ParseDuration(s)
+		if s == "0" {
+			d, err = 0, nil
+		}
+		if err != nil || d < 0 {
+			return fmt.Errorf("%w: metrics.log_interval %q is not a duration", errUsage, s)
+		}
+		interval = d
+	}
+	workers := c.Workers
+	if workers <= 0 {
+		workers = runtime.NumCPU()
+	}
+
+	srcs, userFilter, kind, err := openLive(c, workers, log)
+	if err != nil {
+		return err
+	}
+	ls := newLiveStats(srcs)
+	closeSrcs := func() {
+		for _, s := range srcs {
+			s.Close()
+		}
+	}
+	var filter capture.PacketFilter
+	if userFilter {
+		if filter, err = newFilter(c.Filter); err != nil {
+			closeSrcs()
+			return fmt.Errorf("%w: filter %q: %v", errUsage, c.Filter, err)
+		}
+	}
+
+	sink, err := openSink(cfg, stdout)
+	if err != nil {
+		closeSrcs()
+		return err
+	}
+	sinks := []*countingSink{sink}
+	j, err := newJudge(cfg)
+	if err != nil {
+		closeSrcs()
+		sink.Close(context.Background())
+		return err
+	}
+	host, _ := os.Hostname()
+	enc := output.NewEncoder(output.Observer{Name: cfg.Observer.Name, Hostname: host})
+
+	runCtx, cancelRun := context.WithCancel(context.Background())
+	defer cancelRun()
+	var sinkErr error
+	var sinkOnce sync.Once
+	h := capture.HandlerFunc(func(s *capture.Session) {
+		docs := enc.Encode(s, j.Evaluate(s))
+		for _, sk := range sinks {
+			if err := sk.Write(runCtx, docs...); err != nil {
+				sinkOnce.Do(func() { sinkErr = fmt.Errorf("%s: %w", sk.name, err); cancelRun() })
+			}
+		}
+	})
+	pcfg := capture.Config{Workers: workers, MaxFlows: c.MaxFlows, Filter: filter}
+	if len(srcs) > 1 {
+		pcfg.Workers = len(srcs) // the kernel shards by flow: one worker per socket
+	}
+	p := capture.NewPipeline(pcfg, h)
+
+	// Listen before dropping privileges (the port may be below 1024).
+	var srv *http.Server
+	var srvDone chan error
+	if cfg.Metrics.Addr != "" {
+		ln, err := net.Listen("tcp", cfg.Metrics.Addr)
+		if err != nil {
+			closeSrcs()
+			sink.Close(context.Background())
+			return fmt.Errorf("metrics: %v", err)
+		}
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(newSensorCollector(func() capture.Snapshot { return p.Stats().Snapshot() }, ls, sinks, j))
+		reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
+		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		srvDone = make(chan error, 1)
+		go func() { srvDone <- srv.Serve(ln) }()
+		log.Info("metrics", "addr", ln.Addr().String(), "path", "/metrics")
+	}
+
+	if c.User != "" {
+		if err := dropPrivileges(c.User); err != nil {
+			closeSrcs()
+			sink.Close(context.Background())
+			if srv != nil {
+				srv.Close()
+			}
+			return fmt.Errorf("dropping privileges: %v", err)
+		}
+		log.Info("privileges dropped", "user", c.User, "uid", os.Getuid(), "gid", os.Getgid())
+	}
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	sigCtx, stopSig := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSig()
+
+	log.Info("capturing", "interface", c.Interface, "source", kind, "sockets", len(srcs), "workers", pcfg.Workers,
+		"filter", c.Filter, "version", version)
+	started := time.Now()
+	var bg sync.WaitGroup
+	bgDone := make(chan struct{})
+	// SIGHUP: reload rules, keep the old ones on error.
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		for {
+			select {
+			case <-bgDone:
+				return
+			case <-hup:
+				r, ok := j.(interface{ Reload() error })
+				if !ok {
+					log.Warn("SIGHUP: no rules to reload")
+					continue
+				}
+				if err := r.Reload(); err != nil {
+					log.Error("SIGHUP: rules not reloaded, the old rules stay in use", "err", err)
+				} else {
+					log.Info("SIGHUP: rules reloaded")
+				}
+			}
+		}
+	}()
+	// Periodic stats.
+	if interval > 0 {
+		bg.Add(1)
+		go func() {
+			defer bg.Done()
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			prev, prevLive, prevT := capture.Snapshot{}, capture.LiveStats{}, started
+			for {
+				select {
+				case <-bgDone:
+					return
+				case now := <-t.C:
+					s, l := p.Stats().Snapshot(), sumLive(ls.read())
+					logStats(log, "stats", s, l, prev, prevLive, now.Sub(prevT), sinks)
+					prev, prevLive, prevT = s, l, now
+				}
+			}
+		}()
+	}
+	// Stop: on a signal, read what the kernel still holds, then stop the
+	// sources; the pipeline then flushes every flow.
+	bg.Add(1)
+	go func() {
+		defer bg.Done()
+		select {
+		case <-sigCtx.Done():
+			log.Info("stopping: draining the capture rings")
+			drain(p.Stats())
+		case <-runCtx.Done():
+		}
+		for _, s := range srcs {
+			s.Stop()
+		}
+	}()
+
+	runErr := p.Run(runCtx, asSources(srcs))
+	cancelRun() // ends the stop goroutine if the run ended on its own
+	close(bgDone)
+	bg.Wait()
+	final := ls.freeze()
+	closeSrcs()
+	closeErr := sink.Close(context.Background())
+	if srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		srv.Shutdown(ctx)
+		cancel()
+		<-srvDone
+	}
+	snap := p.Stats().Snapshot()
+	el := time.Since(started)
+	logStats(log, "final", snap, sumLive(final), capture.Snapshot{}, capture.LiveStats{}, el, sinks)
+	printSummary(stderr, snap, el)
+	if d := sumLive(final).Drops; d > 0 {
+		fmt.Fprintf(stderr, "tlsentry: kernel dropped %d packets (ring full): raise --ring-size-mb or --workers\n", d)
+	}
+	switch {
+	case sinkErr != nil:
+		return fmt.Errorf("output: %w", sinkErr)
+	case runErr != nil:
+		return runErr
+	case closeErr != nil:
+		return fmt.Errorf("output: %w", closeErr)
+	}
+	return nil
+}
+
+// openLive opens the live sources. userFilter says whether the pipeline
+// must apply the filter (the kernel could not).
+func openLive(c *CaptureConfig, workers int, log *slog.Logger) (srcs []liveSource, userFilter bool, kind string, err error) {
+	if c.Source != "pcap" {
+		srcs, inKernel, err := openAFPacket(c, workers)
+		if err == nil {
+			return srcs, !inKernel, "afpacket", nil
+		}
+		if c.Source == "afpacket" {
+			return nil, false, "", liveOpenError(err)
+		}
+		log.Warn("AF_PACKET unavailable, falling back to libpcap", "err", err)
+		s, perr := openPcap(c)
+		if perr != nil {
+			return nil, false, "", liveOpenError(errors.Join(err, perr))
+		}
+		return []liveSource{s}, false, "pcap", nil
+	}
+	s, err := openPcap(c)
+	if err != nil {
+		return nil, false, "", liveOpenError(err)
+	}
+	return []liveSource{s}, false, "pcap", nil
+}
+
+func liveOpenError(err error) error {
+	if errors.Is(err, syscall.EPERM) || strings.Contains(err.Error(), "operation not permitted") ||
+		strings.Contains(err.Error(), "permission") {
+		return fmt.Errorf("%v (capturing needs root or CAP_NET_RAW: setcap cap_net_raw+ep tlsentry, see deploy/README.md)", err)
+	}
+	return err
+}
+
+func asSources(ls []liveSource) []capture.Source {
+	out := make([]capture.Source, len(ls))
+	for i, s := range ls {
+		out[i] = s
+	}
+	return out
+}
+
+// openSink opens the NDJSON sink of the configuration (stdout by default).
+func openSink(cfg *Config, stdout io.Writer) (*countingSink, error) {
+	if cfg.Output.File == "" || cfg.Output.File == "-" {
+		return &countingSink{Sink: output.NewNDJSON(stdout), name: "ndjson"}, nil
+	}
+	s, err := output.CreateNDJSONFile(cfg.Output.File)
+	if err != nil {
+		return nil, fmt.Errorf("%w: -w: %v", errUsage, err)
+	}
+	return &countingSink{Sink: s, name: "ndjson"}, nil
+}
+
+// drain waits until no packet was read for drainQuiet, at most drainMax.
+func drain(st *capture.Stats) {
+	deadline := time.Now().Add(drainMax)
+	last := st.Snapshot().Get(capture.CPackets)
+	quietSince := time.Now()
+	for time.Now().Before(deadline) {
+		time.Sleep(25 * time.Millisecond)
+		n := st.Snapshot().Get(capture.CPackets)
+		if n != last {
+			last, quietSince = n, time.Now()
+		} else if time.Since(quietSince) >= drainQuiet {
+			return
+		}
+	}
+}
+
+// logStats logs the counters (and rates over el since prev).
+func logStats(log *slog.Logger, msg string, s capture.Snapshot, l capture.LiveStats, prev capture.Snapshot, prevLive capture.LiveStats, el time.Duration, sinks []*countingSink) {
+	pk := s.Get(capture.CPackets) - prev.Get(capture.CPackets)
+	by := s.Get(capture.CBytes) - prev.Get(capture.CBytes)
+	attrs := []any{
+		"packets", s.Get(capture.CPackets),
+		"bytes", s.Get(capture.CBytes),
+		"kernel_packets", l.Packets,
+		"kernel_drops", l.Drops,
+		"flows_active", s.ActiveFlows(),
+		"flows_evicted", s.Get(capture.CFlowsEvicted),
+		"sessions", s.Get(capture.CSessions),
+		"parse_errors", s.Get(capture.CParseErrors),
+		"decode_failed", s.Get(capture.CDecodeFailed),
+	}
+	if sec := el.Seconds(); sec > 0 {
+		attrs = append(attrs, "pps", int64(float64(pk)/sec), "bps", int64(float64(by)*8/sec),
+			"drops_in_interval", l.Drops-prevLive.Drops)
+	}
+	for _, sk := range sinks {
+		attrs = append(attrs, "sink_"+sk.name+"_docs", sk.ok.Load(), "sink_"+sk.name+"_errors", sk.failed.Load())
+	}
+	log.Info(msg, attrs...)
+}

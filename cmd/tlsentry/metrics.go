@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/output"
+)
+
+// The Prometheus collector reads the counters the sensor keeps anyway
+// (capture.Stats, the sockets' kernel statistics, the sinks' counts) when
+// it is scraped: nothing is counted twice and the hot path does no extra
+// work for metrics.
+
+// gaugeCounters are capture counters that go down as well as up.
+var gaugeCounters = map[capture.Counter]bool{capture.CFragmentsPending: true}
+
+// metricName is the Prometheus name of a capture counter:
+// tlsentry_packets_total, tlsentry_flows_evicted_total, ...
+func metricName(c capture.Counter) string {
+	if gaugeCounters[c] {
+		return "tlsentry_" + c.Name()
+	}
+	return "tlsentry_" + c.Name() + "_total"
+}
+
+// liveStats reads the kernel counters of the live sources; after freeze
+// (before the sources close) it keeps answering the last values.
+type liveStats struct {
+	mu     sync.Mutex
+	srcs   []liveSource
+	last   []capture.LiveStats
+	frozen bool
+}
+
+func newLiveStats(srcs []liveSource) *liveStats {
+	return &liveStats{srcs: srcs, last: make([]capture.LiveStats, len(srcs))}
+}
+
+// read returns the per-socket counters (the last good ones on error).
+func (l *liveStats) read() []capture.LiveStats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.frozen {
+		for i, s := range l.srcs {
+			if st, err := s.Stats(); err == nil {
+				l.last[i] = st
+			}
+		}
+	}
+	return append([]capture.LiveStats(nil), l.last...)
+}
+
+// freeze reads once more and stops reading the sources.
+func (l *liveStats) freeze() []capture.LiveStats {
+	st := l.read()
+	l.mu.Lock()
+	l.frozen = true
+	l.mu.Unlock()
+	return st
+}
+
+func sumLive(st []capture.LiveStats) (t capture.LiveStats) {
+	for _, s := range st {
+		t.Packets += s.Packets
+		t.Drops += s.Drops
+		t.QueueFreezes += s.QueueFreezes
+	}
+	return t
+}
+
+// countingSink counts what each sink accepted and refused.
+type countingSink struct {
+	output.Sink
+	name       string
+	ok, failed atomic.Uint64
+}
+
+func (c *countingSink) Write(ctx context.Context, docs ...output.Document) error {
+	err := c.Sink.Write(ctx, docs...)
+	if err != nil {
+		c.failed.Add(uint64(len(docs)))
+	} else {
+		c.ok.Add(uint64(len(docs)))
+	}
+	return err
+}
+
+// esStatser is the Elasticsearch sink's counters.
+type esStatser interface{ Stats() output.ESStats }
+
+// reloadStatser is a judge that reloads its rules (detect.Reloader).
+type reloadStatser interface{ ReloadStats() (ok, failed uint64) }
+
+// sensorCollector is the prometheus.Collector of a running sensor.
+type sensorCollector struct {
+	pipeline func() capture.Snapshot
+	live     *liveStats // nil when not live
+	sinks    []*countingSink
+	judge    judge
+	info     string // version string
+
+	counters   [len(capture.Snapshot{})]*prometheus.Desc
+	flowsAct   *prometheus.Desc
+	kPackets   *prometheus.Desc
+	kDrops     *prometheus.Desc
+	kFreezes   *prometheus.Desc
+	sinkDocs   *prometheus.Desc
+	sinkQueue  *prometheus.Desc
+	esDocs     *prometheus.Desc
+	esSpool    *prometheus.Desc
+	reloads    *prometheus.Desc
+	buildInfo  *prometheus.Desc
+	liveSocket *prometheus.Desc
+}
+
+func newSensorCollector(pipeline func() capture.Snapshot, live *liveStats, sinks []*countingSink, j judge) *sensorCollector {
+	c := &sensorCollector{pipeline: pipeline, live: live, sinks: sinks, judge: j, info: version}
+	for _, k := range capture.Counters() {
+		help := "capture counter " + k.Name() + " (see capture/stats.go)"
+		c.counters[k] = prometheus.NewDesc(metricName(k), help, nil, nil)
+	}
+	c.flowsAct = prometheus.NewDesc("tlsentry_flows_active", "flows in the flow tables now", nil, nil)
+	c.kPackets = prometheus.NewDesc("tlsentry_kernel_packets_total", "packets the kernel saw for the capture sockets, dropped ones included", []string{"socket"}, nil)
+	c.kDrops = prometheus.NewDesc("tlsentry_kernel_drops_total", "packets the kernel dropped because a capture ring or buffer was full", []string{"socket"}, nil)
+	c.kFreezes = prometheus.NewDesc("tlsentry_kernel_queue_freezes_total", "TPACKET_V3 ring freezes (AF_PACKET)", []string{"socket"}, nil)
+	c.sinkDocs = prometheus.NewDesc("tlsentry_sink_documents_total", "documents handed to each sink, by result", []string{"sink", "result"}, nil)
+	c.sinkQueue = prometheus.NewDesc("tlsentry_sink_queue_depth", "documents queued in a sink now", []string{"sink"}, nil)
+	c.esDocs = prometheus.NewDesc("tlsentry_elasticsearch_documents_total", "what the Elasticsearch sink did with documents", []string{"outcome"}, nil)
+	c.esSpool = prometheus.NewDesc("tlsentry_elasticsearch_spool_bytes", "bytes in the Elasticsearch spool now", nil, nil)
+	c.reloads = prometheus.NewDesc("tlsentry_rules_reloads_total", "rule reloads (SIGHUP), by result", []string{"result"}, nil)
+	c.buildInfo = prometheus.NewDesc("tlsentry_build_info", "the build, as a label", []string{"version"}, nil)
+	c.liveSocket = prometheus.NewDesc("tlsentry_capture_sockets", "live capture sockets (AF_PACKET fanout members or one libpcap handle)", nil, nil)
+	return c
+}
+
+func (c *sensorCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range c.counters {
+		ch <- d
+	}
+	for _, d := range []*prometheus.Desc{c.flowsAct, c.kPackets, c.kDrops, c.kFreezes, c.sinkDocs,
+		c.sinkQueue, c.esDocs, c.esSpool, c.reloads, c.buildInfo, c.liveSocket} {
+		ch <- d
+	}
+}
+
+func (c *sensorCollector) Collect(ch chan<- prometheus.Metric) {
+	snap := c.pipeline()
+	for _, k := range capture.Counters() {
+		typ := prometheus.CounterValue
+		if gaugeCounters[k] {
+			typ = prometheus.GaugeValue
+		}
+		ch <- prometheus.MustNewConstMetric(c.counters[k], typ, float64(snap.Get(k)))
+	}
+	ch <- prometheus.MustNewConstMetric(c.flowsAct, prometheus.GaugeValue, float64(snap.ActiveFlows()))
+	if c.live != nil {
+		st := c.live.read()
+		ch <- prometheus.MustNewConstMetric(c.liveSocket, prometheus.GaugeValue, float64(len(st)))
+		for i, s := range st {
+			id := strconv.Itoa(i)
+			ch <- prometheus.MustNewConstMetric(c.kPackets, prometheus.CounterValue, float64(s.Packets), id)
+			ch <- prometheus.MustNewConstMetric(c.kDrops, prometheus.CounterValue, float64(s.Drops), id)
+			ch <- prometheus.MustNewConstMetric(c.kFreezes, prometheus.CounterValue, float64(s.QueueFreezes), id)
+		}
+	}
+	for _, s := range c.sinks {
+		ch <- prometheus.MustNewConstMetric(c.sinkDocs, prometheus.CounterValue, float64(s.ok.Load()), s.name, "ok")
+		ch <- prometheus.MustNewConstMetric(c.sinkDocs, prometheus.CounterValue, float64(s.failed.Load()), s.name, "error")
+		if es, ok := s.Sink.(esStatser); ok {
+			st := es.Stats()
+			ch <- prometheus.MustNewConstMetric(c.sinkQueue, prometheus.GaugeValue, float64(st.QueueDepth), s.name)
+			for _, o := range []struct {
+				name string
+				v    uint64
+			}{{"written", st.Written}, {"indexed", st.Indexed}, {"duplicate", st.Duplicates}, {"retried", st.Retried},
+				{"dead_lettered", st.DeadLettered}, {"spooled", st.Spooled}, {"spool_corrupt", st.SpoolCorrupt},
+				{"dropped", st.Dropped}, {"shed", st.Shed}} {
+				ch <- prometheus.MustNewConstMetric(c.esDocs, prometheus.CounterValue, float64(o.v), o.name)
+			}
+			ch <- prometheus.MustNewConstMetric(c.esSpool, prometheus.GaugeValue, float64(st.SpoolBytes))
+		}
+	}
+	if r, ok := c.judge.(reloadStatser); ok {
+		okN, failed := r.ReloadStats()
+		ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(okN), "ok")
+		ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(failed), "error")
+	}
+	ch <- prometheus.MustNewConstMetric(c.buildInfo, prometheus.GaugeValue, 1, c.info)
+}
