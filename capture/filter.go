@@ -4,6 +4,8 @@ package capture
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -17,21 +19,22 @@ const filterSnaplen = 262144
 
 // Filter is a BPF filter in tcpdump's syntax (pcap-filter(7)). It is compiled
 // with libpcap once per link type, lazily, and run in user space with the
-// golang.org/x/net/bpf virtual machine. A Filter is not safe for concurrent
-// use; give each goroutine its own (NewFilter is cheap).
+// golang.org/x/net/bpf virtual machine. A Filter is safe for concurrent use.
 //
 // Unlike libpcap, the "len" primitive (less/greater) sees the captured
 // length, not the length on the wire.
 type Filter struct {
 	expr string
-	vms  map[layers.LinkType]*bpf.VM // nil VM: the expression does not compile for that link type
-	lt   layers.LinkType             // cache of the last link type
-	vm   *bpf.VM
-
-	// Unmatchable counts packets of link types the expression does not
+	mu   sync.Mutex                   // serialises compiling for a new link type
+	vms  atomic.Pointer[filterByLink] // copy-on-write
+	// unmatchable counts packets of link types the expression does not
 	// compile for (for example "vlan" on raw IP); they do not match.
-	Unmatchable uint64
+	unmatchable atomic.Uint64
 }
+
+// filterByLink maps a link type to its program; nil: the expression does not
+// compile for that link type.
+type filterByLink map[layers.LinkType]*bpf.VM
 
 // NewFilter compiles expr (checked against Ethernet). An empty expression
 // gives a nil *Filter, which matches everything.
@@ -39,13 +42,12 @@ func NewFilter(expr string) (*Filter, error) {
 	if expr == "" {
 		return nil, nil
 	}
-	f := &Filter{expr: expr, vms: make(map[layers.LinkType]*bpf.VM)}
 	vm, err := compileVM(layers.LinkTypeEthernet, expr)
 	if err != nil {
 		return nil, err
 	}
-	f.vms[layers.LinkTypeEthernet] = vm
-	f.lt, f.vm = layers.LinkTypeEthernet, vm
+	f := &Filter{expr: expr}
+	f.vms.Store(&filterByLink{layers.LinkTypeEthernet: vm})
 	return f, nil
 }
 
@@ -98,25 +100,48 @@ func (f *Filter) String() string {
 	return f.expr
 }
 
+// Unmatchable counts packets of link types the expression does not compile
+// for (for example "vlan" on raw IP); they never match.
+func (f *Filter) Unmatchable() uint64 {
+	if f == nil {
+		return 0
+	}
+	return f.unmatchable.Load()
+}
+
 // Match reports whether a packet of link type lt passes the filter. A nil
 // Filter matches everything.
 func (f *Filter) Match(lt layers.LinkType, data []byte, ci gopacket.CaptureInfo) bool {
 	if f == nil {
 		return true
 	}
-	vm := f.vm
-	if lt != f.lt {
-		var ok bool
-		if vm, ok = f.vms[lt]; !ok {
-			vm, _ = compileVM(lt, f.expr) // nil when it does not compile for lt
-			f.vms[lt] = vm
-		}
-		f.lt, f.vm = lt, vm
+	vm, ok := (*f.vms.Load())[lt]
+	if !ok {
+		vm = f.compileFor(lt)
 	}
 	if vm == nil {
-		f.Unmatchable++
+		f.unmatchable.Add(1)
 		return false
 	}
 	n, err := vm.Run(data)
 	return err == nil && n > 0
+}
+
+// compileFor compiles the expression for a link type not seen before and
+// publishes a new table with it.
+func (f *Filter) compileFor(lt layers.LinkType) *bpf.VM {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	old := *f.vms.Load()
+	if vm, ok := old[lt]; ok {
+		return vm
+	}
+	vm, _ := compileVM(lt, f.expr) // nil when it does not compile for lt
+	m := make(filterByLink, len(old)+1)
+	for k, v := range old {
+		m[k] = v
+	}
+	m[lt] = vm
+	f.vms.Store(&m)
+	return vm
 }

@@ -16,9 +16,10 @@ var errNoLibpcap = errors.New("this build has no libpcap (built with CGO_ENABLED
 
 // Filter is a BPF filter; this build cannot compile one (no cgo, so no
 // libpcap). A nil *Filter matches everything.
-type Filter struct {
-	Unmatchable uint64
-}
+type Filter struct{}
+
+// Unmatchable is 0: this build never has a Filter.
+func (f *Filter) Unmatchable() uint64 { return 0 }
 
 // NewFilter fails for any non-empty expression in a build without cgo.
 func NewFilter(expr string) (*Filter, error) {

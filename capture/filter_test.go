@@ -4,6 +4,7 @@ package capture
 
 import (
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/gopacket/gopacket"
@@ -54,14 +55,47 @@ func TestFilter(t *testing.T) {
 	}
 	// "vlan" does not compile for raw IP: such packets never match, counted.
 	f, _ := NewFilter("vlan")
-	if f.Match(layers.LinkTypeRaw, raw, gopacket.CaptureInfo{}) || f.Unmatchable != 1 {
-		t.Errorf("vlan on raw IP: matched or not counted (%d)", f.Unmatchable)
+	if f.Match(layers.LinkTypeRaw, raw, gopacket.CaptureInfo{}) || f.Unmatchable() != 1 {
+		t.Errorf("vlan on raw IP: matched or not counted (%d)", f.Unmatchable())
 	}
 	// A nil filter (empty expression) matches everything.
 	nf, err := NewFilter("")
 	if err != nil || nf != nil || !nf.Match(layers.LinkTypeEthernet, plain, gopacket.CaptureInfo{}) {
 		t.Errorf("empty filter: %v %v", nf, err)
 	}
+}
+
+// TestFilterConcurrent: one Filter used from several goroutines, each
+// bringing new link types (run with -race).
+func TestFilterConcurrent(t *testing.T) {
+	plain := serialize(t, cat([]gopacket.SerializableLayer{eth(layers.EthernetTypeIPv4)}, innerTCP()...)...)
+	raw := serialize(t, innerTCP()...)
+	null := append([]byte{2, 0, 0, 0}, raw...)
+	f, err := NewFilter("tcp port 443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 200 {
+				lt, data := layers.LinkTypeEthernet, plain
+				switch (g + i) % 3 {
+				case 1:
+					lt, data = layers.LinkTypeRaw, raw
+				case 2:
+					lt, data = layers.LinkTypeNull, null
+				}
+				if !f.Match(lt, data, gopacket.CaptureInfo{}) {
+					t.Errorf("no match on %v", lt)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func TestFilterErrors(t *testing.T) {
