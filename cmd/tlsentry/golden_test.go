@@ -199,7 +199,8 @@ func lookup(m map[string]any, path string) any {
 	return cur
 }
 
-// firstDiff shows the first line that differs.
+// firstDiff describes the first line that differs: the fields that
+// differ when both lines are JSON, else the lines.
 func firstDiff(want, got []byte) string {
 	w, g := strings.Split(string(want), "\n"), strings.Split(string(got), "\n")
 	for i := 0; i < max(len(w), len(g)); i++ {
@@ -210,11 +211,60 @@ func firstDiff(want, got []byte) string {
 		if i < len(g) {
 			b = g[i]
 		}
-		if a != b {
-			return fmt.Sprintf("line %d:\n- %s\n+ %s\n(%d lines before, %d now)", i+1, a, b, len(w)-1, len(g)-1)
+		if a == b {
+			continue
 		}
+		head := fmt.Sprintf("line %d differs (%d lines before, %d now)", i+1, len(w)-1, len(g)-1)
+		var ma, mb map[string]any
+		if json.Unmarshal([]byte(a), &ma) != nil || json.Unmarshal([]byte(b), &mb) != nil {
+			return fmt.Sprintf("%s:\n- %s\n+ %s", head, a, b)
+		}
+		fa, fb := map[string]string{}, map[string]string{}
+		flatten("", ma, fa)
+		flatten("", mb, fb)
+		keys := map[string]bool{}
+		for k := range fa {
+			keys[k] = true
+		}
+		for k := range fb {
+			keys[k] = true
+		}
+		var diffs []string
+		for k := range keys {
+			if fa[k] != fb[k] {
+				diffs = append(diffs, fmt.Sprintf("  %s: %s → %s", k, orNone(fa[k]), orNone(fb[k])))
+			}
+		}
+		sort.Strings(diffs)
+		if len(diffs) > 20 {
+			diffs = append(diffs[:20], fmt.Sprintf("  ... and %d more", len(diffs)-20))
+		}
+		return head + ", fields:\n" + strings.Join(diffs, "\n")
 	}
 	return "(no difference)"
+}
+
+func flatten(prefix string, v any, out map[string]string) {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			p := k
+			if prefix != "" {
+				p = prefix + "." + k
+			}
+			flatten(p, e, out)
+		}
+	default:
+		b, _ := json.Marshal(x)
+		out[prefix] = string(b)
+	}
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(absent)"
+	}
+	return s
 }
 
 func TestGoldenNormalize(t *testing.T) {
@@ -233,6 +283,10 @@ func TestGoldenNormalize(t *testing.T) {
 	}
 	if string(got) != want {
 		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+	d := firstDiff([]byte(want), []byte(strings.Replace(want, `"observer":{"name":"s"}`, `"observer":{}`, 1)))
+	if !strings.Contains(d, "line 3 differs") || !strings.Contains(d, `observer.name: "s" → (absent)`) {
+		t.Errorf("firstDiff: %s", d)
 	}
 	for _, bad := range []string{`{"event":{"kind":"event"}}`, `[1]`, `{"event":`} {
 		if _, err := normalize([]byte(bad)); err == nil {

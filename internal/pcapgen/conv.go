@@ -69,6 +69,8 @@ type Conv struct {
 	Client netip.AddrPort
 	Server netip.AddrPort
 	MSS    int
+	// Window is the advertised window of segments other than SYNs (which
+	// advertise 64240 and a window scale of 7): 502 means 64256 bytes.
 	Window uint16
 
 	next [2]uint32 // next sequence number each side sends
@@ -82,7 +84,7 @@ func (w *Writer) NewConv(cfg ConvConfig) (*Conv, error) {
 	if !cfg.Client.IsValid() || !cfg.Server.IsValid() || cfg.Client.Addr().Is4() != cfg.Server.Addr().Is4() {
 		return nil, fmt.Errorf("pcapgen: conversation needs two endpoints of one family, got %v and %v", cfg.Client, cfg.Server)
 	}
-	c := &Conv{w: w, Clock: cfg.Clock, Link: cfg.Link, Client: cfg.Client, Server: cfg.Server, MSS: cfg.MSS, Window: 64240}
+	c := &Conv{w: w, Clock: cfg.Clock, Link: cfg.Link, Client: cfg.Client, Server: cfg.Server, MSS: cfg.MSS, Window: 502}
 	if c.Clock == nil {
 		c.Clock = NewClock(DefaultBase, 0)
 	}
@@ -239,6 +241,9 @@ func (c *Conv) emit(s *Segment) error {
 		FIN: s.Flags&FIN != 0, SYN: s.Flags&SYN != 0, RST: s.Flags&RST != 0,
 		PSH: s.Flags&PSH != 0, ACK: s.Flags&ACK != 0}
 	tcp.SetNetworkLayerForChecksum(ip.(gopacket.NetworkLayer))
+	if s.Flags&SYN != 0 {
+		tcp.Window = 64240
+	}
 	if s.Flags&SYN == 0 && s.Flags&ACK == 0 {
 		tcp.Ack = 0
 	}
