@@ -444,3 +444,62 @@ func TestConnCorpusAnomalies(t *testing.T) {
 		}
 	}
 }
+
+// TestConnCorpusZeek compares established and resumed with Zeek's ssl.log
+// for the TCP connections of the corpus.
+func TestConnCorpusZeek(t *testing.T) {
+	rows := fpTSV(t, "source-visible.tsv")
+	type key struct{ file, flow, field string }
+	want := map[key]map[string]bool{}
+	files := map[string]bool{}
+	for _, r := range rows {
+		if r["source"] != "zeek-baseline" || !strings.Contains(r["ref"], "ssl") ||
+			(r["field"] != "established" && r["field"] != "resumed") {
+			continue
+		}
+		k := key{r["file"], r["flow"], r["field"]}
+		if want[k] == nil {
+			want[k] = map[string]bool{}
+		}
+		want[k][r["value"]] = true
+		files[r["file"]] = true
+	}
+	got := map[string]*Handshake{}
+	for file := range files {
+		for _, fl := range connTestFlows(t, filepath.Join(fpCorpusDir, "pcaps", file)) {
+			var c Conn
+			fl.run(&c)
+			got[file+"|"+fl.client+"->"+fl.server] = c.Handshake().Clone()
+		}
+	}
+	n := 0
+	for k, values := range want {
+		hs := got[k.file+"|"+k.flow]
+		if hs == nil {
+			continue // QUIC (UDP) flows
+		}
+		v := hs.Established
+		if k.field == "resumed" {
+			v = hs.Resumed
+		}
+		s := "F"
+		if v {
+			s = "T"
+		}
+		if k.file == "zeek/tls__chrome-63.0.3211.0-canary-tls_experiment.pcap" && k.field == "resumed" && s == "F" {
+			// TLS 1.3 experiment 0x7e01 in middlebox-compatibility form: the
+			// server echoes the client's session id, which Zeek's (TLS 1.2)
+			// rule takes for resumption; the ServerHello has no
+			// pre_shared_key (extensions 40, 43), so it is a full handshake.
+			continue
+		}
+		if !values[s] {
+			t.Errorf("%s %s: %s = %s, Zeek says %v (anomalies %v)", k.file, k.flow, k.field, s, values, hs.Anomalies)
+		}
+		n++
+	}
+	t.Logf("compared %d Zeek values", n)
+	if n < 40 {
+		t.Errorf("only %d Zeek values compared", n)
+	}
+}
