@@ -1,11 +1,16 @@
 package tlsparse
 
 import (
+	"bytes"
 	"encoding/binary"
+	"flag"
 	"os"
 	"path/filepath"
 	"reflect"
 	"runtime"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -184,4 +189,65 @@ func FuzzServerHello(f *testing.F) {
 		}
 		_ = sh.Version()
 	})
+}
+
+var writeSeeds = flag.Bool("tlsparse.writeseeds", false, "rewrite the synthesized fuzz seeds in testdata/fuzz")
+
+// TestFuzzSeeds writes (with -tlsparse.writeseeds) or checks the small
+// synthesized seeds checked in under testdata/fuzz: they must exist and
+// match what the builders produce, so the seeds stay meaningful.
+func TestFuzzSeeds(t *testing.T) {
+	quote := func(b []byte) string { return "[]byte(" + strconv.Quote(string(b)) + ")" }
+	ch := buildClientHello(t, bytes.Repeat([]byte{7}, 32), browserCiphers, browserHelloExts())
+	sh13 := buildServerHello(t, 0x0303, bytes.Repeat([]byte{0x22}, 32), bytes.Repeat([]byte{7}, 32), 0x1301,
+		[]helloExt{{extSupportedVersions, raw(3, 4)}, {extKeyShare, raw(0, 29, 0, 1, 9)}})
+	hrr := buildServerHello(t, 0x0303, helloRetryRequestRandom[:], nil, 0x1302,
+		[]helloExt{{extSupportedVersions, raw(3, 4)}, {extKeyShare, raw(0, 23)}})
+	sh12 := buildServerHello(t, 0x0303, bytes.Repeat([]byte{5}, 32), []byte{1}, 0xc02f, []helloExt{alpnExt("h2")})
+	stream := func(pieces ...connEvent) []byte { return connFuzzEncode(&connFlow{events: pieces}, 1<<20) }
+	seeds := map[string][]string{
+		"FuzzClientHello/synth_browser":       {quote(ch)},
+		"FuzzClientHello/synth_ssl3_no_ext":   {quote(buildClientHello(t, nil, []uint16{0x000a}, nil))},
+		"FuzzClientHello/synth_duplicate_ext": {quote(buildClientHello(t, nil, browserCiphers, []helloExt{sniExt("a"), sniExt("b")}))},
+		"FuzzServerHello/synth_tls13":         {quote(sh13)},
+		"FuzzServerHello/synth_hrr":           {quote(hrr)},
+		"FuzzServerHello/synth_tls12":         {quote(sh12)},
+		"FuzzConn/synth_tls12": {quote(stream(
+			connEvent{ClientToServer, record(22, hsMsg(1, ch), 100)},
+			connEvent{ServerToClient, record(22, slices.Concat(hsMsg(2, sh12), hsMsg(11, []byte{0, 0, 5, 0, 0, 2, 1, 2}),
+				hsMsg(12, []byte{3, 0, 23, 1, 4}), hsMsg(14, nil)), 50)},
+			connEvent{ClientToServer, record(24, []byte{1, 0x40, 0}, 10)},
+			connEvent{ClientToServer, record(20, []byte{1}, 1)},
+			connEvent{ServerToClient, record(20, []byte{1}, 1)})), "uint64(7)"},
+		"FuzzConn/synth_tls13_hrr": {quote(stream(
+			connEvent{ClientToServer, record(22, hsMsg(1, ch), 1<<14)},
+			connEvent{ServerToClient, record(22, hsMsg(2, hrr), 1<<14)},
+			connEvent{ServerToClient, record(20, []byte{1}, 1)},
+			connEvent{ClientToServer, record(20, []byte{1}, 1)},
+			connEvent{ClientToServer, record(22, hsMsg(1, ch), 1<<14)},
+			connEvent{ServerToClient, record(22, hsMsg(2, sh13), 1<<14)},
+			connEvent{ServerToClient, record(23, []byte{1, 2, 3}, 10)})), "uint64(3)"},
+		"FuzzConn/synth_sslv2": {quote(stream(
+			connEvent{ClientToServer, []byte{0x80, 0x1f, 1, 0, 2, 0, 3, 0, 0, 0, 16, 7, 0, 0xc0,
+				1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}},
+			connEvent{ServerToClient, []byte{0x80, 0x0f, 4, 0, 1, 0, 2, 0, 2, 0, 0, 0, 0, 0xaa, 0xbb}})), "uint64(1)"},
+		"FuzzConn/synth_http": {quote(stream(connEvent{ClientToServer, []byte("GET / HTTP/1.1\r\n\r\n")})), "uint64(1)"},
+	}
+	for name, args := range seeds {
+		path := filepath.Join("testdata", "fuzz", filepath.FromSlash(name))
+		content := "go test fuzz v1\n" + strings.Join(args, "\n") + "\n"
+		if *writeSeeds {
+			if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(path)
+		if err != nil || string(got) != content {
+			t.Errorf("%s: missing or stale (run go test -run TestFuzzSeeds -tlsparse.writeseeds): %v", path, err)
+		}
+	}
 }
