@@ -524,3 +524,34 @@ func TestConnGap(t *testing.T) {
 		t.Errorf("wants more after gaps in both directions")
 	}
 }
+
+// BenchmarkConnHandshake parses whole crypto/tls handshakes (both
+// directions, as capture feeds them) with a pooled Conn.
+func BenchmarkConnHandshake(b *testing.B) {
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		t := &testing.T{}
+		tr, _, err := connHandshake(t, &tls.Config{ServerName: "server.test", InsecureSkipVerify: true,
+			NextProtos: []string{"h2", "http/1.1"}, MaxVersion: v}, &tls.Config{NextProtos: []string{"h2"}})
+		if err != nil {
+			b.Fatal(err)
+		}
+		name := map[uint16]string{tls.VersionTLS12: "tls12", tls.VersionTLS13: "tls13"}[v]
+		b.Run(name, func(b *testing.B) {
+			var c Conn
+			n := 0
+			for _, e := range tr.events {
+				n += len(e.data)
+			}
+			b.SetBytes(int64(n))
+			b.ReportAllocs()
+			for b.Loop() {
+				c.Reset()
+				for _, e := range tr.events {
+					if !c.Feed(e.dir, e.data) {
+						break
+					}
+				}
+			}
+		})
+	}
+}
