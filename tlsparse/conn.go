@@ -5,6 +5,24 @@ import "slices"
 // Conn parses both directions of one connection as capture reassembles them.
 // The zero value is ready to use; Reset makes it reusable for another flow.
 //
+// Where each direction turns encrypted: after its ChangeCipherSpec (TLS <=
+// 1.2; a TLS 1.3 compatibility CCS around a HelloRetryRequest is skipped),
+// after a ServerHello selecting TLS 1.3 or a draft (both directions), after
+// its first application_data record, and for SSLv2 after SERVER-HELLO and
+// CLIENT-MASTER-KEY. Later records are counted by their headers only
+// (encrypted alerts and heartbeats are recorded as such).
+//
+// Anomalies it reports (Handshake.Anomalies, each at most once):
+// midstream, fragmented_hello, malformed_client_hello,
+// duplicate_client_hello, malformed_server_hello, duplicate_server_hello,
+// duplicate_hello_retry_request, malformed_certificate,
+// duplicate_certificate, too_many_certificates,
+// malformed_server_key_exchange, malformed_certificate_status,
+// oversized_handshake_message, malformed_record, record_overflow,
+// bad_record_after_encryption, malformed_heartbeat, too_many_alerts,
+// too_many_heartbeats, not_tls_client, not_tls_server, gap_client,
+// gap_server, sslv2_error.
+//
 // Memory is bounded: a Conn buffers at most one record header and one
 // handshake message per direction (MaxClientHello, MaxCertificateMessage,
 // MaxHandshakeMessage), plus the certificates it keeps. Larger messages are

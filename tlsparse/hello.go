@@ -1,7 +1,6 @@
 package tlsparse
 
 import (
-	"errors"
 	"fmt"
 	"slices"
 
@@ -634,6 +633,3 @@ func (sh *ServerHello) unmarshalSSLv2(msg []byte) error {
 	}
 	return nil
 }
-
-// errorsIsIncomplete is a small helper for callers in this package.
-func errorsIsIncomplete(err error) bool { return errors.Is(err, ErrIncomplete) }
