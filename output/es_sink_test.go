@@ -1,0 +1,577 @@
+package output
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// fakeES is a bulk endpoint that stores documents by _id (create semantics)
+// and lets a test decide, per request and per item, how to answer.
+type fakeES struct {
+	mu       sync.Mutex
+	docs     map[string]json.RawMessage // index/_id → body
+	attempts map[string]int             // _id → times seen
+	requests atomic.Int64
+
+	// request, when set, may answer the whole request itself (return true).
+	request func(n int64, w http.ResponseWriter, nitems int) bool
+	// item, when set, may override an item's status (0: normal behaviour).
+	item func(id string, attempt int) (status int, errType string)
+}
+
+func newFakeES() *fakeES {
+	return &fakeES{docs: map[string]json.RawMessage{}, attempts: map[string]int{}}
+}
+
+func (f *fakeES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Elastic-Product", "Elasticsearch")
+	w.Header().Set("Content-Type", "application/json")
+	if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/_bulk") {
+		http.Error(w, `{"error":"unexpected"}`, http.StatusNotFound)
+		return
+	}
+	n := f.requests.Add(1)
+	var lines [][]byte
+	sc := bufio.NewScanner(r.Body)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	for sc.Scan() {
+		lines = append(lines, append([]byte(nil), sc.Bytes()...))
+	}
+	if len(lines)%2 != 0 {
+		http.Error(w, `{"error":"odd number of lines"}`, http.StatusBadRequest)
+		return
+	}
+	if f.request != nil && f.request(n, w, len(lines)/2) {
+		return
+	}
+	type item struct {
+		Status int            `json:"status"`
+		Error  map[string]any `json:"error,omitempty"`
+	}
+	var resp struct {
+		Errors bool              `json:"errors"`
+		Items  []map[string]item `json:"items"`
+	}
+	f.mu.Lock()
+	for i := 0; i < len(lines); i += 2 {
+		var a struct {
+			Create struct {
+				Index string `json:"_index"`
+				ID    string `json:"_id"`
+			} `json:"create"`
+		}
+		if err := json.Unmarshal(lines[i], &a); err != nil {
+			f.mu.Unlock()
+			http.Error(w, `{"error":"bad action"}`, http.StatusBadRequest)
+			return
+		}
+		key := a.Create.Index + "/" + a.Create.ID
+		f.attempts[a.Create.ID]++
+		it := item{Status: 201}
+		if f.item != nil {
+			if st, typ := f.item(a.Create.ID, f.attempts[a.Create.ID]); st != 0 {
+				it = item{Status: st, Error: map[string]any{"type": typ, "reason": "test says " + typ}}
+			}
+		}
+		if it.Status == 201 {
+			if !json.Valid(lines[i+1]) {
+				it = item{Status: 400, Error: map[string]any{"type": "document_parsing_exception", "reason": "not json"}}
+			} else if _, ok := f.docs[key]; ok {
+				it = item{Status: 409, Error: map[string]any{"type": "version_conflict_engine_exception", "reason": "exists"}}
+			} else {
+				f.docs[key] = lines[i+1]
+			}
+		}
+		if it.Status > 201 {
+			resp.Errors = true
+		}
+		resp.Items = append(resp.Items, map[string]item{"create": it})
+	}
+	f.mu.Unlock()
+	_ = json.NewEncoder(w).Encode(resp)
+}
+
+func (f *fakeES) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.docs)
+}
+
+func testDocs(n int, prefix string) []Document {
+	docs := make([]Document, n)
+	for i := range docs {
+		ds := DatasetTLS
+		if i%7 == 0 {
+			ds = DatasetAlert
+		}
+		id := fmt.Sprintf("%s%06d", prefix, i)
+		docs[i] = Document{
+			ID: id, Dataset: ds, Timestamp: time.Unix(1700000000+int64(i), 0).UTC(),
+			Body: []byte(fmt.Sprintf(`{"@timestamp":"%s","event":{"id":"%s","kind":"event"},"source":{"port":%d}}`,
+				time.Unix(1700000000+int64(i), 0).UTC().Format(time.RFC3339), id, i%65536)),
+		}
+	}
+	return docs
+}
+
+func fastOptions(url, dir string) ESOptions {
+	return ESOptions{
+		URLs:           []string{url},
+		Workers:        2,
+		FlushBytes:     4 << 10,
+		FlushInterval:  20 * time.Millisecond,
+		RequestTimeout: 2 * time.Second,
+		BackoffMin:     5 * time.Millisecond,
+		BackoffMax:     50 * time.Millisecond,
+		RetryMax:       3,
+		SpoolDir:       filepath.Join(dir, "spool"),
+		DeadLetter:     filepath.Join(dir, "dead.ndjson"),
+		DrainTimeout:   20 * time.Second,
+	}
+}
+
+func writeAll(t *testing.T, s *ESSink, docs []Document) {
+	t.Helper()
+	ctx := context.Background()
+	for i := 0; i < len(docs); i += 50 {
+		j := min(i+50, len(docs))
+		if err := s.Write(ctx, docs[i:j]...); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+	}
+}
+
+func deadLetters(t *testing.T, path string) []deadLetterEntry {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []deadLetterEntry
+	for _, line := range bytes.Split(bytes.TrimSpace(data), []byte{'\n'}) {
+		if len(line) == 0 {
+			continue
+		}
+		var e deadLetterEntry
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Fatalf("dead letter line %q: %v", line, err)
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+func spoolFiles(t *testing.T, dir string) []string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, "spool", "spool-*.ndjson"))
+	return m
+}
+
+// TestESSinkItemMixes answers with 429, 500, 503, 409 and 400 mixed per
+// item: every good document arrives once, the rejected ones are dead-lettered
+// with their reason, and the counters add up.
+func TestESSinkItemMixes(t *testing.T) {
+	f := newFakeES()
+	f.item = func(id string, attempt int) (int, string) {
+		switch {
+		case strings.HasPrefix(id, "bad"):
+			return 400, "document_parsing_exception"
+		case id[len(id)-1] == '3' && attempt <= 2:
+			return 429, "es_rejected_execution_exception"
+		case id[len(id)-1] == '5' && attempt == 1:
+			return 500, "internal_server_error"
+		case id[len(id)-1] == '7' && attempt == 1:
+			return 503, "unavailable_shards_exception"
+		}
+		return 0, ""
+	}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	dir := t.TempDir()
+	s, err := NewElasticsearch(fastOptions(srv.URL, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := testDocs(1000, "d")
+	bad := testDocs(10, "bad")
+	writeAll(t, s, good)
+	writeAll(t, s, bad)
+	writeAll(t, s, good[:100]) // sent again: duplicates
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	st := s.Stats()
+	if got := f.count(); got != len(good) {
+		t.Errorf("stored %d documents, want %d", got, len(good))
+	}
+	if st.Indexed != uint64(len(good)) || st.Duplicates != 100 || st.DeadLettered != uint64(len(bad)) {
+		t.Errorf("stats %+v: want indexed %d, duplicates 100, dead-lettered %d", st, len(good), len(bad))
+	}
+	if st.Retried == 0 {
+		t.Errorf("no retries counted: %+v", st)
+	}
+	if st.Written != st.Indexed+st.Duplicates+st.DeadLettered {
+		t.Errorf("written %d != indexed+duplicates+dead %d", st.Written, st.Indexed+st.Duplicates+st.DeadLettered)
+	}
+	dl := deadLetters(t, filepath.Join(dir, "dead.ndjson"))
+	if len(dl) != len(bad) {
+		t.Fatalf("%d dead letters, want %d", len(dl), len(bad))
+	}
+	for _, e := range dl {
+		if !strings.HasPrefix(e.ID, "bad") || e.Status != 400 || e.Error.Type != "document_parsing_exception" ||
+			e.Index == "" || len(e.Document) == 0 {
+			t.Errorf("dead letter %+v", e)
+		}
+	}
+	if n := len(spoolFiles(t, dir)); n != 0 {
+		t.Errorf("%d spool segments left", n)
+	}
+}
+
+// TestESSinkBadAnswers: whole-request errors and answers that do not match
+// the request (garbage, HTML, wrong item counts, an item with no operation)
+// never panic and never lose a document.
+func TestESSinkBadAnswers(t *testing.T) {
+	answers := []struct {
+		name string
+		fn   func(w http.ResponseWriter, nitems int)
+	}{
+		{"429", func(w http.ResponseWriter, _ int) { w.WriteHeader(429); w.Write([]byte(`{"error":"too many"}`)) }},
+		{"502 html", func(w http.ResponseWriter, _ int) { w.WriteHeader(502); w.Write([]byte(`<html>bad gateway</html>`)) }},
+		{"garbage 200", func(w http.ResponseWriter, _ int) { w.Write([]byte("\x00\xff{{{not json")) }},
+		{"empty 200", func(w http.ResponseWriter, _ int) {}},
+		{"more items", func(w http.ResponseWriter, n int) {
+			items := strings.Repeat(`{"create":{"status":201}},`, n+3)
+			fmt.Fprintf(w, `{"errors":false,"items":[%s]}`, strings.TrimSuffix(items, ","))
+		}},
+		{"fewer items", func(w http.ResponseWriter, n int) {
+			fmt.Fprintf(w, `{"errors":false,"items":[{"create":{"status":201}}]}`)
+		}},
+		{"item without op", func(w http.ResponseWriter, n int) {
+			items := strings.Repeat(`{},`, n)
+			fmt.Fprintf(w, `{"errors":false,"items":[%s]}`, strings.TrimSuffix(items, ","))
+		}},
+		{"items not array", func(w http.ResponseWriter, n int) { w.Write([]byte(`{"errors":true,"items":{"a":1}}`)) }},
+		{"error as string", func(w http.ResponseWriter, n int) {
+			items := strings.Repeat(`{"create":{"status":503,"error":"busy"}},`, n)
+			fmt.Fprintf(w, `{"errors":true,"items":[%s]}`, strings.TrimSuffix(items, ","))
+		}},
+		{"hijack close", func(w http.ResponseWriter, n int) {
+			c, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				c.Close()
+			}
+		}},
+		{"no product header", func(w http.ResponseWriter, n int) {
+			w.Header().Del("X-Elastic-Product")
+			w.Write([]byte(`{"errors":false,"items":[]}`))
+		}},
+	}
+	for _, a := range answers {
+		t.Run(a.name, func(t *testing.T) {
+			f := newFakeES()
+			var bad atomic.Int64
+			f.request = func(n int64, w http.ResponseWriter, nitems int) bool {
+				if n <= 3 {
+					bad.Add(1)
+					a.fn(w, nitems)
+					return true
+				}
+				return false
+			}
+			srv := httptest.NewServer(f)
+			defer srv.Close()
+			dir := t.TempDir()
+			s, err := NewElasticsearch(fastOptions(srv.URL, dir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			docs := testDocs(300, "x")
+			writeAll(t, s, docs)
+			if err := s.Close(context.Background()); err != nil {
+				t.Fatalf("Close: %v (stats %+v)", err, s.Stats())
+			}
+			if got := f.count(); got != len(docs) {
+				t.Errorf("stored %d, want %d (stats %+v)", got, len(docs), s.Stats())
+			}
+			st := s.Stats()
+			if st.Indexed+st.Duplicates != uint64(len(docs)) || st.Dropped != 0 || st.DeadLettered != 0 {
+				t.Errorf("stats %+v", st)
+			}
+			if bad.Load() == 0 {
+				t.Errorf("the bad answer was never sent")
+			}
+		})
+	}
+}
+
+// TestESSinkOutageSpools: the server refuses everything for a while; the
+// documents go to the spool and arrive, in order of spooling, once it is back.
+func TestESSinkOutageSpools(t *testing.T) {
+	f := newFakeES()
+	var down atomic.Bool
+	down.Store(true)
+	f.request = func(n int64, w http.ResponseWriter, nitems int) bool {
+		if !down.Load() {
+			return false
+		}
+		c, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			c.Close()
+		}
+		return true
+	}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	dir := t.TempDir()
+	s, err := NewElasticsearch(fastOptions(srv.URL, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := testDocs(2000, "o")
+	writeAll(t, s, docs[:1000])
+	deadline := time.Now().Add(10 * time.Second)
+	for s.Stats().Spooled < 1000 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st := s.Stats(); st.Spooled < 1000 || st.SpoolBytes == 0 {
+		t.Fatalf("documents not spooled during the outage: %+v", st)
+	}
+	if f.count() != 0 {
+		t.Fatalf("server down but stored %d", f.count())
+	}
+	down.Store(false)
+	writeAll(t, s, docs[1000:])
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	st := s.Stats()
+	if got := f.count(); got != len(docs) {
+		t.Errorf("stored %d, want %d (stats %+v)", got, len(docs), st)
+	}
+	if st.SpoolBytes != 0 || len(spoolFiles(t, dir)) != 0 {
+		t.Errorf("spool not empty: %+v %v", st, spoolFiles(t, dir))
+	}
+	if st.Indexed+st.Duplicates != uint64(len(docs)) {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+// TestESSinkSpoolSurvivesRestart: a sink closed during an outage leaves its
+// documents in the spool and says so; the next sink on the same directory
+// delivers them.
+func TestESSinkSpoolSurvivesRestart(t *testing.T) {
+	f := newFakeES()
+	var down atomic.Bool
+	down.Store(true)
+	f.request = func(n int64, w http.ResponseWriter, nitems int) bool {
+		if down.Load() {
+			w.WriteHeader(503)
+			return true
+		}
+		return false
+	}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	dir := t.TempDir()
+	opt := fastOptions(srv.URL, dir)
+	opt.DrainTimeout = 200 * time.Millisecond
+	s, err := NewElasticsearch(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := testDocs(500, "r")
+	writeAll(t, s, docs)
+	err = s.Close(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "spool") {
+		t.Fatalf("Close during an outage: %v, want an error naming the spool", err)
+	}
+	if len(spoolFiles(t, dir)) == 0 {
+		t.Fatal("no spool segments left")
+	}
+	down.Store(false)
+	s2, err := NewElasticsearch(fastOptions(srv.URL, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s2.Close(context.Background()); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	if got := f.count(); got != len(docs) {
+		t.Errorf("stored %d, want %d", got, len(docs))
+	}
+	if len(spoolFiles(t, dir)) != 0 {
+		t.Errorf("spool left: %v", spoolFiles(t, dir))
+	}
+}
+
+// TestESSinkHang: a server that never answers trips the request timeout and
+// the documents still arrive once it answers.
+func TestESSinkHang(t *testing.T) {
+	f := newFakeES()
+	release := make(chan struct{})
+	f.request = func(n int64, w http.ResponseWriter, nitems int) bool {
+		if n == 1 {
+			select {
+			case <-release:
+			case <-time.After(5 * time.Second):
+			}
+			return true
+		}
+		return false
+	}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	defer close(release)
+	dir := t.TempDir()
+	opt := fastOptions(srv.URL, dir)
+	opt.RequestTimeout = 300 * time.Millisecond
+	s, err := NewElasticsearch(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	docs := testDocs(200, "h")
+	writeAll(t, s, docs)
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if got := f.count(); got != len(docs) {
+		t.Errorf("stored %d, want %d (%+v)", got, len(docs), s.Stats())
+	}
+}
+
+// TestESSinkLiveSheds: in live mode a stuck server makes Write shed, counted,
+// instead of blocking.
+func TestESSinkLiveSheds(t *testing.T) {
+	f := newFakeES()
+	block := make(chan struct{})
+	f.request = func(n int64, w http.ResponseWriter, nitems int) bool {
+		<-block
+		return false
+	}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	dir := t.TempDir()
+	opt := fastOptions(srv.URL, dir)
+	opt.SpoolDir = ""
+	opt.Live = true
+	opt.QueueSize = 10
+	opt.LiveMaxBlock = time.Millisecond
+	opt.RequestTimeout = 10 * time.Second
+	s, err := NewElasticsearch(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	writeAll(t, s, testDocs(2000, "l"))
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("live Write blocked %v", d)
+	}
+	st := s.Stats()
+	if st.Shed == 0 {
+		t.Errorf("nothing shed: %+v", st)
+	}
+	close(block)
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	st = s.Stats()
+	if st.Written != st.Indexed+st.Duplicates+st.Shed {
+		t.Errorf("written %d != indexed %d + dup %d + shed %d", st.Written, st.Indexed, st.Duplicates, st.Shed)
+	}
+}
+
+// TestESSinkWriteAfterClose and other edge cases of the API.
+func TestESSinkAPI(t *testing.T) {
+	f := newFakeES()
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	s, err := NewElasticsearch(fastOptions(srv.URL, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A body spread over lines is compacted, an empty one still frames.
+	if err := s.Write(context.Background(),
+		Document{ID: "multi", Dataset: DatasetTLS, Body: []byte("{\n \"a\": 1\n}")},
+		Document{ID: "q\"uote", Dataset: DatasetAlert, Body: []byte(`{"b":2}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Write(context.Background(), testDocs(1, "z")...); err != ErrClosed {
+		t.Errorf("Write after Close: %v", err)
+	}
+	if err := s.Close(context.Background()); err != ErrClosed {
+		t.Errorf("second Close: %v", err)
+	}
+	f.mu.Lock()
+	_, ok1 := f.docs["logs-tlsentry.tls-default/multi"]
+	_, ok2 := f.docs[`logs-tlsentry.alert-default/q"uote`]
+	f.mu.Unlock()
+	if !ok1 || !ok2 {
+		t.Errorf("documents missing: %v", f.docs)
+	}
+	for _, ns := range []string{"", "Bad", "a-b", "a b", strings.Repeat("a", 101)} {
+		if ns == "" {
+			continue
+		}
+		if _, err := NewElasticsearch(ESOptions{Namespace: ns}); err == nil {
+			t.Errorf("namespace %q accepted", ns)
+		}
+	}
+}
+
+// TestSpoolTornTail: a record cut by a crash is skipped and counted; the
+// records before it are read.
+func TestSpoolTornTail(t *testing.T) {
+	dir := t.TempDir()
+	sp, err := openSpool(dir, 0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := "{\"create\":{\"_index\":\"i\",\"_id\":\"1\"}}\n{\"a\":1}\n"
+	if err := sp.append([]byte(good + good + "{\"create\":{\"_index\":\"i\",\"_id\":\"3\"}}\n{\"a\"")); err != nil {
+		t.Fatal(err)
+	}
+	seg, ok, err := sp.oldest()
+	if !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	r, err := openSpoolReader(seg.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	out, n, err := r.next(nil, 1<<20)
+	if n != 2 || string(out) != good+good || err == nil || r.corrupt != 1 {
+		t.Errorf("n=%d err=%v corrupt=%d out=%q", n, err, r.corrupt, out)
+	}
+	// Reopening finds the segment again.
+	sp.close()
+	sp2, err := openSpool(dir, 100, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp2.size() != seg.bytes {
+		t.Errorf("reopened size %d, want %d", sp2.size(), seg.bytes)
+	}
+	if err := sp2.append(make([]byte, 200)); err != errSpoolFull {
+		t.Errorf("append past the limit: %v", err)
+	}
+}
