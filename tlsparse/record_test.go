@@ -103,6 +103,16 @@ func FuzzConn(f *testing.F) {
 		if !reflect.DeepEqual(want, got) {
 			t.Fatalf("chunking changes the result:\n whole %+v\n split %+v", want, got)
 		}
+		// Nothing in the Handshake aliases the bytes fed.
+		for i := range data {
+			data[i] ^= 0x5a
+		}
+		if again := connComparable(hs); !reflect.DeepEqual(want, again) {
+			t.Fatalf("Handshake aliases Feed's input")
+		}
+		for i := range data {
+			data[i] ^= 0x5a
+		}
 		// Reuse after Reset gives the same again.
 		whole.Reset()
 		for _, e := range evs {
