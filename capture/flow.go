@@ -105,8 +105,8 @@ type flowTable struct {
 
 func newFlowTable(max int) flowTable {
 	hint := max
-	if hint > 1<<16 {
-		hint = 1 << 16
+	if hint > 4096 {
+		hint = 4096 // grows as needed
 	}
 	return flowTable{m: make(map[flowKey]*flow, hint), max: max}
 }

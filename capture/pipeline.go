@@ -576,6 +576,8 @@ func (w *worker) stopParsing(f *flow) {
 		f.half[i].release(&w.r)
 	}
 	if f.conn != nil {
+		// A TLS Conn stays with the flow until the session is emitted;
+		// another one goes back to the pool now.
 		if pr := f.conn.Handshake().Protocol; pr != tlsparse.ProtocolTLS && pr != tlsparse.ProtocolSSLv2 {
 			f.proto = pr
 			w.putConn(f.conn)
@@ -594,7 +596,7 @@ func (w *worker) getConn() *tlsparse.Conn {
 }
 
 func (w *worker) putConn(c *tlsparse.Conn) {
-	if len(w.conns) < 256 {
+	if len(w.conns) < 1024 {
 		c.Reset()
 		w.conns = append(w.conns, c)
 	} // else left to the GC
@@ -695,9 +697,9 @@ func (w *worker) emit(f *flow) {
 		s.Anomalies = append(s.Anomalies, "tcp_stream_limit")
 	}
 	if isTLS {
-		// The Conn is not reused: the session takes its Handshake.
-		s.TLS = hs
-		f.conn = nil
+		// The session keeps a copy; the Conn (and its buffers) is reused.
+		s.TLS = hs.Clone()
+		hs = s.TLS
 		for _, der := range hs.ServerCertificates {
 			s.Certificates = append(s.Certificates, w.certs.Summary(der))
 		}
@@ -709,10 +711,10 @@ func (w *worker) emit(f *flow) {
 	} else {
 		s.Incomplete = gap
 		w.st.inc(CSessionsNonTLS443)
-		if f.conn != nil {
-			w.putConn(f.conn)
-			f.conn = nil
-		}
+	}
+	if f.conn != nil {
+		w.putConn(f.conn)
+		f.conn = nil
 	}
 	w.st.inc(CSessions)
 	w.h.HandleSession(s)

@@ -74,8 +74,10 @@ var (
 	srv = netip.MustParseAddrPort("192.0.2.10:443")
 )
 
-// fakeHello looks like the start of a TLS ClientHello record.
-var fakeHello = []byte{0x16, 0x03, 0x01, 0x00, 0x30, 0x01, 0x00, 0x00, 0x2c, 0x03, 0x03}
+// fakeHello is the start of a 16 KiB TLS record carrying a ClientHello: the
+// parser keeps wanting bytes until the record is complete, so reassembly
+// stays engaged for the few KB the tests send.
+var fakeHello = []byte{0x16, 0x03, 0x01, 0x40, 0x00, 0x01, 0x00, 0x3f, 0xfc, 0x03, 0x03}
 
 // capturePath writes a capture with fn and returns its path.
 func capturePath(t testing.TB, fn func(w *pcapgen.Writer, clk *pcapgen.Clock)) string {
