@@ -255,6 +255,15 @@ func validNamespace(ns string) bool {
 	return true
 }
 
+// NewESTransport returns the HTTP transport the sink uses for opt: TLS 1.2 or
+// later with verification on, opt.CACert added to the system roots, and the
+// client certificate when set. tlsentry setup uses it for Kibana too.
+func NewESTransport(opt ESOptions) (*http.Transport, error) {
+	setDefault(&opt.Workers, DefaultESWorkers)
+	setDefault(&opt.RequestTimeout, 60*time.Second)
+	return esTransport(&opt)
+}
+
 func esTransport(opt *ESOptions) (*http.Transport, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = opt.Workers + 2

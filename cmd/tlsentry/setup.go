@@ -1,6 +1,427 @@
 package main
 
-import "fmt"
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/textproto"
+	"os"
+	"regexp"
+	"strings"
+	"time"
 
-// runSetup implements "tlsentry setup". Placeholder until the Elasticsearch sink lands.
-func runSetup(args []string) error { return fmt.Errorf("%w: setup not built yet", errUsage) }
+	"github.com/elastic/go-elasticsearch/v8"
+	"github.com/tlsentry/tlsentry/output"
+)
+
+// Environment variables for the Elasticsearch connection. Secrets come only
+// from here or the config file, never from flags, and are never printed.
+const (
+	envESURL        = "ELASTICSEARCH_URL" // also read by go-elasticsearch itself
+	envESAPIKey     = "ELASTICSEARCH_API_KEY"
+	envESUsername   = "ELASTICSEARCH_USERNAME"
+	envESPassword   = "ELASTICSEARCH_PASSWORD"
+	envESCACert     = "ELASTICSEARCH_CA_CERT"     // path to a PEM file
+	envESClientCert = "ELASTICSEARCH_CLIENT_CERT" // path to a PEM file
+	envESClientKey  = "ELASTICSEARCH_CLIENT_KEY"  // path to a PEM file
+	envESNamespace  = "TLSENTRY_ES_NAMESPACE"
+)
+
+// esOptions merges the Elasticsearch settings: config file, then
+// environment, then the --es flag (a comma-separated URL list, "" for none).
+// live selects shedding instead of blocking when the queue is full. The
+// sensor (-r, -i) and setup both build their connection with it.
+func esOptions(cfg *Config, esFlag string, live bool) (output.ESOptions, error) {
+	c := cfg.ES
+	opt := output.ESOptions{
+		URLs:          c.URLs,
+		Namespace:     c.Namespace,
+		APIKey:        c.APIKey,
+		Username:      c.Username,
+		Password:      c.Password,
+		SpoolDir:      c.SpoolDir,
+		SpoolMaxBytes: int64(c.SpoolMaxMB) << 20,
+		DeadLetter:    c.DeadLetter,
+		Workers:       c.Workers,
+		FlushBytes:    c.FlushBytes,
+		Live:          live,
+	}
+	caPath, certPath, keyPath := c.CACert, c.ClientCert, c.ClientKey
+	if v := os.Getenv(envESURL); v != "" && len(opt.URLs) == 0 {
+		opt.URLs = splitURLs(v)
+	}
+	for _, e := range []struct {
+		name string
+		dst  *string
+	}{
+		{envESAPIKey, &opt.APIKey}, {envESUsername, &opt.Username}, {envESPassword, &opt.Password},
+		{envESCACert, &caPath}, {envESClientCert, &certPath}, {envESClientKey, &keyPath},
+		{envESNamespace, &opt.Namespace},
+	} {
+		if v := os.Getenv(e.name); v != "" {
+			*e.dst = v
+		}
+	}
+	if esFlag != "" {
+		opt.URLs = splitURLs(esFlag)
+	}
+	for _, u := range opt.URLs {
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			return opt, fmt.Errorf("%w: elasticsearch URL %q: want http:// or https://", errUsage, redactURL(u))
+		}
+		if strings.Contains(u, "@") {
+			return opt, fmt.Errorf("%w: elasticsearch URL %s carries credentials: put them in the config file or %s/%s", errUsage, redactURL(u), envESUsername, envESPassword)
+		}
+	}
+	var err error
+	if opt.CACert, err = readPEM("CA certificate", caPath); err != nil {
+		return opt, err
+	}
+	if opt.ClientCert, err = readPEM("client certificate", certPath); err != nil {
+		return opt, err
+	}
+	if opt.ClientKey, err = readPEM("client key", keyPath); err != nil {
+		return opt, err
+	}
+	return opt, nil
+}
+
+func splitURLs(s string) []string {
+	var out []string
+	for _, u := range strings.Split(s, ",") {
+		if u = strings.TrimSpace(u); u != "" {
+			out = append(out, strings.TrimRight(u, "/"))
+		}
+	}
+	return out
+}
+
+var userinfo = regexp.MustCompile(`//[^/@]*@`)
+
+// redactURL hides user:password in a URL before it is shown.
+func redactURL(u string) string { return userinfo.ReplaceAllString(u, "//<redacted>@") }
+
+func readPEM(what, path string) ([]byte, error) {
+	if path == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("elasticsearch %s: %w", what, err)
+	}
+	return b, nil
+}
+
+// runSetup implements "tlsentry setup": install the index templates in
+// Elasticsearch (idempotent: PUT replaces), and with --kibana import the
+// saved objects into Kibana. --dry-run prints the requests instead.
+func runSetup(args []string) error {
+	fs := flag.NewFlagSet("setup", flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	var (
+		configPath = fs.String("config", "", "YAML config file")
+		esFlag     = fs.String("es", "", "Elasticsearch URL[,URL...] (default: config file, then $ELASTICSEARCH_URL, then http://localhost:9200)")
+		kibanaURL  = fs.String("kibana", "", "Kibana URL: import the saved objects (data view, searches, dashboard)")
+		dryRun     = fs.Bool("dry-run", false, "print the requests instead of sending them")
+		namespace  = fs.String("namespace", "", "data stream namespace to create (default: config file, else \"default\")")
+		skipES     = fs.Bool("skip-es", false, "do not touch Elasticsearch (with --kibana: import the Kibana objects only)")
+	)
+	fs.Usage = func() {
+		fmt.Fprintln(os.Stderr, "usage: tlsentry setup [--config FILE] [--es URL[,URL]] [--kibana URL] [--namespace NS] [--dry-run]")
+		fmt.Fprintln(os.Stderr, "credentials: config file or $ELASTICSEARCH_API_KEY, $ELASTICSEARCH_USERNAME/$ELASTICSEARCH_PASSWORD, $ELASTICSEARCH_CA_CERT, $ELASTICSEARCH_CLIENT_CERT/$ELASTICSEARCH_CLIENT_KEY")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: setup takes no arguments (got %q)", errUsage, fs.Args())
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	opt, err := esOptions(cfg, *esFlag, false)
+	if err != nil {
+		return err
+	}
+	if *namespace != "" {
+		opt.Namespace = *namespace
+	}
+	if opt.Namespace == "" {
+		opt.Namespace = "default"
+	}
+	st := &setup{opt: opt, out: os.Stdout, dryRun: *dryRun}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if !*skipES {
+		if err := st.elasticsearch(ctx, output.IndexTemplates()); err != nil {
+			return err
+		}
+	}
+	if *kibanaURL != "" {
+		if err := st.kibana(ctx, strings.TrimRight(*kibanaURL, "/"), output.KibanaObjects()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type setup struct {
+	opt    output.ESOptions
+	out    io.Writer
+	dryRun bool
+	hc     *http.Client // Kibana; nil: built from opt
+}
+
+// dataStreams are created after the templates so that they exist (with the
+// template's mappings) before the first document.
+func (s *setup) dataStreams() []string {
+	return []string{
+		"logs-" + output.DatasetTLS + "-" + s.opt.Namespace,
+		"logs-" + output.DatasetAlert + "-" + s.opt.Namespace,
+	}
+}
+
+func (s *setup) elasticsearch(ctx context.Context, templates []output.Template) error {
+	if len(templates) == 0 {
+		return errors.New("setup: no index templates built in")
+	}
+	if s.dryRun {
+		for _, t := range templates {
+			fmt.Fprintf(s.out, "PUT /_index_template/%s\n%s\n\n", t.Name, bytes.TrimSpace(t.Body))
+		}
+		for _, ds := range s.dataStreams() {
+			fmt.Fprintf(s.out, "PUT /_data_stream/%s\n\n", ds)
+		}
+		return nil
+	}
+	client, err := s.esClient()
+	if err != nil {
+		return err
+	}
+	for _, t := range templates {
+		status, body, err := esDo(ctx, client, http.MethodPut, "/_index_template/"+t.Name, t.Body)
+		if err == nil && status == http.StatusBadRequest {
+			// A minimal distribution (the OSS-like integ-test build used in
+			// tests) lacks x-pack mapper types; fall back to their closest core
+			// types rather than failing, and say so.
+			if missing := missingMapperTypes(body); len(missing) > 0 {
+				fmt.Fprintf(os.Stderr, "tlsentry: setup: %s: this Elasticsearch has no %s field types; installing with keyword/text instead\n",
+					t.Name, strings.Join(missing, ", "))
+				status, body, err = esDo(ctx, client, http.MethodPut, "/_index_template/"+t.Name, downgradeMappings(t.Body))
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("setup: index template %s: %w", t.Name, err)
+		}
+		if status != http.StatusOK {
+			return fmt.Errorf("setup: index template %s: status %d: %s", t.Name, status, truncate(body, 400))
+		}
+		fmt.Fprintf(s.out, "index template %s installed\n", t.Name)
+	}
+	for _, ds := range s.dataStreams() {
+		status, body, err := esDo(ctx, client, http.MethodPut, "/_data_stream/"+ds, nil)
+		switch {
+		case err != nil:
+			return fmt.Errorf("setup: data stream %s: %w", ds, err)
+		case status == http.StatusOK:
+			fmt.Fprintf(s.out, "data stream %s created\n", ds)
+		case bytes.Contains(body, []byte("resource_already_exists_exception")):
+			fmt.Fprintf(s.out, "data stream %s exists\n", ds)
+		case status == http.StatusMethodNotAllowed || status == http.StatusNotFound:
+			// No data stream API (minimal distribution): the stream is
+			// created from the template on the first write.
+			fmt.Fprintf(s.out, "data stream %s: created on first write\n", ds)
+		default:
+			return fmt.Errorf("setup: data stream %s: status %d: %s", ds, status, truncate(body, 400))
+		}
+	}
+	return nil
+}
+
+func (s *setup) esClient() (*elasticsearch.Client, error) {
+	cfg := elasticsearch.Config{
+		Addresses: s.opt.URLs, APIKey: s.opt.APIKey, Username: s.opt.Username, Password: s.opt.Password,
+		MaxRetries: 3, RetryOnStatus: []int{429, 502, 503, 504}, Transport: s.opt.Transport,
+	}
+	if cfg.Transport == nil {
+		tr, err := output.NewESTransport(s.opt)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Transport = tr
+	}
+	c, err := elasticsearch.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("setup: elasticsearch: %w", err)
+	}
+	return c, nil
+}
+
+func esDo(ctx context.Context, c *elasticsearch.Client, method, path string, body []byte) (int, []byte, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, path, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	res, err := c.Perform(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer res.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(res.Body, 4<<20))
+	return res.StatusCode, data, err
+}
+
+var mapperTypeMissing = regexp.MustCompile(`mapper type \[([a-z_]+)\] declared on field`)
+
+// optionalMapperTypes are field types from modules a minimal distribution
+// lacks, and the core type that indexes the same values.
+var optionalMapperTypes = map[string]string{
+	"constant_keyword": "keyword",
+	"match_only_text":  "text",
+	"wildcard":         "keyword",
+}
+
+func missingMapperTypes(body []byte) []string {
+	var out []string
+	for _, m := range mapperTypeMissing.FindAllSubmatch(body, -1) {
+		if _, ok := optionalMapperTypes[string(m[1])]; ok {
+			out = append(out, string(m[1]))
+		}
+	}
+	if len(out) > 0 {
+		// Elasticsearch names only the first missing type; replace all.
+		out = out[:0]
+		for k := range optionalMapperTypes {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// downgradeMappings rewrites optional field types to core types and drops
+// the parameters only they accept ("value" of constant_keyword).
+func downgradeMappings(body []byte) []byte {
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return body
+	}
+	var walk func(any)
+	walk = func(x any) {
+		switch m := x.(type) {
+		case map[string]any:
+			if t, ok := m["type"].(string); ok {
+				if core, ok := optionalMapperTypes[t]; ok {
+					m["type"] = core
+					delete(m, "value")
+				}
+			}
+			for _, c := range m {
+				walk(c)
+			}
+		case []any:
+			for _, c := range m {
+				walk(c)
+			}
+		}
+	}
+	walk(v)
+	out, err := json.Marshal(v)
+	if err != nil {
+		return body
+	}
+	return out
+}
+
+// kibana imports the saved objects through POST
+// /api/saved_objects/_import?overwrite=true (multipart, field "file").
+func (s *setup) kibana(ctx context.Context, base string, objects []byte) error {
+	if !strings.HasPrefix(base, "http://") && !strings.HasPrefix(base, "https://") {
+		return fmt.Errorf("%w: kibana URL %q: want http:// or https://", errUsage, redactURL(base))
+	}
+	url := base + "/api/saved_objects/_import?overwrite=true"
+	if s.dryRun {
+		n := bytes.Count(bytes.TrimSpace(objects), []byte{'\n'}) + 1
+		fmt.Fprintf(s.out, "POST %s\nkbn-xsrf: true\nContent-Type: multipart/form-data (field \"file\", tlsentry.ndjson, %d bytes, %d objects)\n\n",
+			redactURL(url), len(objects), n)
+		return nil
+	}
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	h := make(textproto.MIMEHeader)
+	h.Set("Content-Disposition", `form-data; name="file"; filename="tlsentry.ndjson"`)
+	h.Set("Content-Type", "application/ndjson")
+	part, err := mw.CreatePart(h)
+	if err != nil {
+		return err
+	}
+	if _, err := part.Write(objects); err != nil {
+		return err
+	}
+	if err := mw.Close(); err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, &body)
+	if err != nil {
+		return fmt.Errorf("setup: kibana: %w", err)
+	}
+	req.Header.Set("Content-Type", mw.FormDataContentType())
+	req.Header.Set("kbn-xsrf", "true")
+	switch {
+	case s.opt.APIKey != "":
+		req.Header.Set("Authorization", "ApiKey "+s.opt.APIKey)
+	case s.opt.Username != "":
+		req.SetBasicAuth(s.opt.Username, s.opt.Password)
+	}
+	hc := s.hc
+	if hc == nil {
+		tr, err := output.NewESTransport(s.opt)
+		if err != nil {
+			return err
+		}
+		hc = &http.Client{Transport: tr, Timeout: time.Minute}
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("setup: kibana: %w", err)
+	}
+	defer res.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(res.Body, 4<<20))
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("setup: kibana import: status %d: %s", res.StatusCode, truncate(data, 400))
+	}
+	var r struct {
+		Success      bool              `json:"success"`
+		SuccessCount int               `json:"successCount"`
+		Errors       []json.RawMessage `json:"errors"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil {
+		return fmt.Errorf("setup: kibana import: unreadable answer: %s", truncate(data, 200))
+	}
+	if !r.Success || len(r.Errors) > 0 {
+		return fmt.Errorf("setup: kibana import: %d objects imported, %d errors: %s", r.SuccessCount, len(r.Errors), truncate(data, 400))
+	}
+	fmt.Fprintf(s.out, "kibana: %d saved objects imported\n", r.SuccessCount)
+	return nil
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
