@@ -1,0 +1,232 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/tlsentry/tlsentry/output"
+)
+
+// TestSetupKibanaMultipart checks the import request Kibana's saved objects
+// API expects: POST, overwrite=true, kbn-xsrf, one multipart part "file" with
+// an .ndjson filename holding exactly the objects, and the credentials.
+func TestSetupKibanaMultipart(t *testing.T) {
+	objects := output.KibanaObjects()
+	var problems []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fail := func(s string) { problems = append(problems, s) }
+		if r.Method != http.MethodPost || r.URL.Path != "/api/saved_objects/_import" || r.URL.Query().Get("overwrite") != "true" {
+			fail("request " + r.Method + " " + r.URL.String())
+		}
+		if r.Header.Get("kbn-xsrf") == "" {
+			fail("no kbn-xsrf header")
+		}
+		if got := r.Header.Get("Authorization"); got != "ApiKey c2VjcmV0" {
+			fail("authorization " + got)
+		}
+		mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+		if err != nil || mt != "multipart/form-data" {
+			fail("content type " + r.Header.Get("Content-Type"))
+			w.WriteHeader(400)
+			return
+		}
+		mr := multipart.NewReader(r.Body, params["boundary"])
+		parts := 0
+		for {
+			p, err := mr.NextPart()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				fail("multipart: " + err.Error())
+				break
+			}
+			parts++
+			if p.FormName() != "file" || !strings.HasSuffix(p.FileName(), ".ndjson") {
+				fail("part " + p.FormName() + " " + p.FileName())
+			}
+			data, _ := io.ReadAll(p)
+			if !bytes.Equal(data, objects) {
+				fail("file content differs from KibanaObjects()")
+			}
+		}
+		if parts != 1 {
+			fail("parts: " + string(rune('0'+parts)))
+		}
+		n := bytes.Count(bytes.TrimSpace(objects), []byte{'\n'}) + 1
+		json.NewEncoder(w).Encode(map[string]any{"success": true, "successCount": n})
+	}))
+	defer srv.Close()
+	var out bytes.Buffer
+	s := &setup{opt: output.ESOptions{APIKey: "c2VjcmV0"}, out: &out}
+	if err := s.kibana(context.Background(), srv.URL, objects); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+	if !strings.Contains(out.String(), "saved objects imported") {
+		t.Errorf("output %q", out.String())
+	}
+}
+
+func TestSetupKibanaErrors(t *testing.T) {
+	for name, answer := range map[string]struct {
+		status int
+		body   string
+	}{
+		"conflicts":   {200, `{"success":false,"successCount":1,"errors":[{"id":"x","error":{"type":"conflict"}}]}`},
+		"status 403":  {403, `{"message":"forbidden"}`},
+		"garbage 200": {200, `<html>`},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.WriteHeader(answer.status)
+				w.Write([]byte(answer.body))
+			}))
+			defer srv.Close()
+			s := &setup{out: io.Discard}
+			if err := s.kibana(context.Background(), srv.URL, []byte(`{"type":"index-pattern"}`)); err == nil {
+				t.Error("no error")
+			}
+		})
+	}
+}
+
+// fakeTemplateES accepts PUT _index_template like Elasticsearch does, but
+// without the constant_keyword type, as a minimal distribution.
+type fakeTemplateES struct {
+	mu        sync.Mutex
+	templates map[string][]byte
+	requests  []string
+	noDSAPI   bool
+}
+
+func (f *fakeTemplateES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("X-Elastic-Product", "Elasticsearch")
+	body, _ := io.ReadAll(r.Body)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, r.Method+" "+r.URL.Path)
+	switch {
+	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/_index_template/"):
+		if !json.Valid(body) {
+			w.WriteHeader(400)
+			return
+		}
+		if bytes.Contains(body, []byte(`"constant_keyword"`)) {
+			w.WriteHeader(400)
+			w.Write([]byte(`{"error":{"type":"illegal_argument_exception","caused_by":{"type":"mapper_parsing_exception","reason":"Failed to parse mapping: The mapper type [constant_keyword] declared on field [namespace] does not exist."}},"status":400}`))
+			return
+		}
+		f.templates[strings.TrimPrefix(r.URL.Path, "/_index_template/")] = body
+		w.Write([]byte(`{"acknowledged":true}`))
+	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/_data_stream/"):
+		if f.noDSAPI {
+			w.WriteHeader(405)
+			return
+		}
+		w.WriteHeader(400)
+		w.Write([]byte(`{"error":{"type":"resource_already_exists_exception"}}`))
+	default:
+		w.WriteHeader(404)
+	}
+}
+
+func TestSetupTemplates(t *testing.T) {
+	for _, noDS := range []bool{false, true} {
+		f := &fakeTemplateES{templates: map[string][]byte{}, noDSAPI: noDS}
+		srv := httptest.NewServer(f)
+		templates := []output.Template{
+			{Name: "logs-tlsentry.tls", Body: []byte(`{"index_patterns":["logs-tlsentry.tls-*"],"data_stream":{},"template":{"mappings":{"properties":{"data_stream":{"properties":{"namespace":{"type":"constant_keyword"},"dataset":{"type":"constant_keyword","value":"tlsentry.tls"}}},"message":{"type":"match_only_text"}}}}}`)},
+			{Name: "logs-tlsentry.alert", Body: []byte(`{"index_patterns":["logs-tlsentry.alert-*"],"data_stream":{}}`)},
+		}
+		var out bytes.Buffer
+		s := &setup{opt: output.ESOptions{URLs: []string{srv.URL}, Namespace: "ns1"}, out: &out}
+		// Twice: setup is idempotent.
+		for i := 0; i < 2; i++ {
+			if err := s.elasticsearch(context.Background(), templates); err != nil {
+				t.Fatalf("run %d: %v", i, err)
+			}
+		}
+		srv.Close()
+		got := f.templates["logs-tlsentry.tls"]
+		if got == nil || bytes.Contains(got, []byte("constant_keyword")) || bytes.Contains(got, []byte("match_only_text")) ||
+			bytes.Contains(got, []byte(`"value"`)) || !bytes.Contains(got, []byte(`"keyword"`)) {
+			t.Errorf("downgraded template %s", got)
+		}
+		if f.templates["logs-tlsentry.alert"] == nil {
+			t.Error("alert template not installed")
+		}
+		if !strings.Contains(strings.Join(f.requests, "\n"), "PUT /_data_stream/logs-tlsentry.alert-ns1") {
+			t.Errorf("requests %v", f.requests)
+		}
+		if !strings.Contains(out.String(), "index template logs-tlsentry.tls installed") {
+			t.Errorf("output %q", out.String())
+		}
+	}
+}
+
+func TestSetupDryRunSendsNothing(t *testing.T) {
+	var out bytes.Buffer
+	s := &setup{opt: output.ESOptions{URLs: []string{"http://127.0.0.1:1"}, Namespace: "default", Password: "hunter2"}, out: &out, dryRun: true}
+	if err := s.elasticsearch(context.Background(), output.IndexTemplates()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.kibana(context.Background(), "http://127.0.0.1:1", output.KibanaObjects()); err != nil {
+		t.Fatal(err)
+	}
+	o := out.String()
+	for _, tpl := range output.IndexTemplates() {
+		if !strings.Contains(o, "PUT /_index_template/"+tpl.Name+"\n") {
+			t.Errorf("dry run lacks %s", tpl.Name)
+		}
+	}
+	for _, want := range []string{"PUT /_data_stream/logs-tlsentry.tls-default", "POST http://127.0.0.1:1/api/saved_objects/_import?overwrite=true"} {
+		if !strings.Contains(o, want) {
+			t.Errorf("dry run lacks %q", want)
+		}
+	}
+	if strings.Contains(o, "hunter2") {
+		t.Error("dry run prints the password")
+	}
+}
+
+func TestESOptionsFromEnv(t *testing.T) {
+	t.Setenv(envESURL, "http://env:9200")
+	t.Setenv(envESAPIKey, "from-env")
+	t.Setenv(envESUsername, "")
+	cfg := &Config{ES: ESConfig{URLs: nil, APIKey: "from-file", Username: "u", Password: "p", Namespace: "prod"}}
+	opt, err := esOptions(cfg, "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(opt.URLs) != 1 || opt.URLs[0] != "http://env:9200" || opt.APIKey != "from-env" || opt.Username != "u" ||
+		opt.Namespace != "prod" || !opt.Live {
+		t.Errorf("opt %+v", opt)
+	}
+	opt, err = esOptions(cfg, "http://a:9200/, https://b:9200", false)
+	if err != nil || len(opt.URLs) != 2 || opt.URLs[0] != "http://a:9200" || opt.URLs[1] != "https://b:9200" {
+		t.Errorf("flag URLs %v %v", opt.URLs, err)
+	}
+	_, err = esOptions(cfg, "http://user:secret@a:9200", false)
+	if err == nil || strings.Contains(err.Error(), "secret") {
+		t.Errorf("URL with credentials: %v", err)
+	}
+	if _, err := esOptions(cfg, "ftp://a", false); err == nil {
+		t.Error("ftp URL accepted")
+	}
+	t.Setenv(envESCACert, "/nonexistent/ca.pem")
+	if _, err := esOptions(cfg, "", false); err == nil {
+		t.Error("missing CA file accepted")
+	}
+}
