@@ -466,3 +466,48 @@ func BenchmarkPipeline(b *testing.B) {
 		})
 	}
 }
+
+// FuzzWorker feeds arbitrary packet sequences of a few flows to a worker:
+// nothing may panic, every flow ends, and the counters add up.
+func FuzzWorker(f *testing.F) {
+	f.Add([]byte{0, 0x02, 0, 0, 0, 1, 0, 1, 0x12, 0, 0, 0, 9, 0, 1, 0x10, 0, 0, 0, 2, 5, 0x16, 0x03, 0x01, 0x00, 0x05})
+	f.Add(append([]byte{0, 0x18, 0, 0, 0, 1, 200}, fakeHello...))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var c collector
+		p := NewPipeline(Config{Workers: 1, MaxFlows: 3, MaxPendingBytes: 256, MaxPendingSegments: 4, MaxStreamBytes: 512,
+			IdleTimeout: 5 * time.Second, CloseLinger: time.Second}, &c)
+		w := p.newWorker(0)
+		ts := pcapgen.DefaultBase
+		// each packet: flow byte, flags, seq (4 bytes), payload length, payload
+		for len(in) >= 7 {
+			fl, flags := in[0], in[1]
+			seq := uint32(in[2])<<24 | uint32(in[3])<<16 | uint32(in[4])<<8 | uint32(in[5])
+			n := min(int(in[6]), len(in)-7)
+			payload := in[7 : 7+n]
+			in = in[7+n:]
+			pk := Packet{Timestamp: ts, WireLen: 60 + n, Proto: 6, Seq: seq, Flags: flags, Payload: payload,
+				Src: cli.Addr(), Dst: srv.Addr(), SrcPort: 40000 + uint16(fl%4), DstPort: 443}
+			if fl&0x80 != 0 {
+				pk.Src, pk.Dst, pk.SrcPort, pk.DstPort = pk.Dst, pk.Src, pk.DstPort, pk.SrcPort
+			}
+			if fl&0x40 != 0 {
+				ts = ts.Add(3 * time.Second)
+			}
+			w.advance(ts.UnixNano())
+			w.handle(&pk)
+		}
+		w.flushAll()
+		snap := p.Stats().Snapshot()
+		if snap.ActiveFlows() != 0 || w.tab.n != 0 || len(w.tab.m) != 0 {
+			t.Fatalf("flows left: %d %d %d", snap.ActiveFlows(), w.tab.n, len(w.tab.m))
+		}
+		if snap.Get(CSessions) != uint64(len(c.ss)) {
+			t.Fatalf("sessions %d, counter %d", len(c.ss), snap.Get(CSessions))
+		}
+		for _, s := range c.ss {
+			if s.End.Before(s.Start) || s.Client == s.Server && s.Client.Port() != 443 {
+				t.Fatalf("bad session %s", summary(s))
+			}
+		}
+	})
+}
