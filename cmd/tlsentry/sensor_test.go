@@ -117,6 +117,24 @@ func TestSensorWorkers(t *testing.T) {
 	}
 }
 
+func TestSensorFilter(t *testing.T) {
+	path := genCapture(t, 20)
+	out, errOut, err := runCLI(t, "-r", path, "host", "10.1.0.3", "and", "tcp")
+	if err != nil {
+		t.Fatalf("%v\n%s", err, errOut)
+	}
+	docs := sortedLines(out)
+	if len(docs) != 1 || !strings.Contains(docs[0], `"ip":"10.1.0.3"`) {
+		t.Fatalf("filter kept %d documents: %q", len(docs), docs)
+	}
+	if !strings.Contains(errOut, "filtered") {
+		t.Errorf("summary does not count filtered packets: %s", errOut)
+	}
+	if _, _, err := runCLI(t, "-r", path, "host", "and", "and"); !errors.Is(err, errUsage) {
+		t.Errorf("bad filter: %v, want a usage error", err)
+	}
+}
+
 func TestSensorBadInput(t *testing.T) {
 	dir := t.TempDir()
 	good := genCapture(t, 10)
