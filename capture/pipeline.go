@@ -447,6 +447,10 @@ func (w *worker) handle(p *Packet) {
 				w.cur, w.curSide = f, side
 				h.add(&w.r, seq, p.Payload, w.deliverFn)
 				w.cur = nil
+				if p.Truncated {
+					// the snap length cut the segment: its tail is a hole
+					h.markGap(&w.r)
+				}
 				if h.gap && !f.gapNotified[side] {
 					f.gapNotified[side] = true
 					if f.conn != nil && f.state == stParsing {

@@ -511,3 +511,22 @@ func FuzzWorker(f *testing.F) {
 		}
 	})
 }
+
+// TestTruncatedSegmentIsGap: a segment cut by the snap length leaves a hole.
+func TestTruncatedSegmentIsGap(t *testing.T) {
+	var c collector
+	p := NewPipeline(Config{Workers: 1}, &c)
+	w := p.newWorker(0)
+	pk := Packet{Timestamp: pcapgen.DefaultBase, WireLen: 60, Src: cli.Addr(), Dst: srv.Addr(),
+		SrcPort: cli.Port(), DstPort: srv.Port(), Proto: 6, Seq: 1000, Flags: FlagSYN}
+	w.handle(&pk)
+	pk.Flags, pk.Seq, pk.Payload, pk.Truncated = FlagACK, 1001, fakeHello, true
+	w.handle(&pk)
+	w.flushAll()
+	if len(c.ss) != 1 {
+		t.Fatalf("%d sessions", len(c.ss))
+	}
+	if s := c.ss[0]; !s.Incomplete || !slices.Contains(s.Anomalies, "tcp_gap") {
+		t.Fatalf("incomplete %v anomalies %v", s.Incomplete, s.Anomalies)
+	}
+}
