@@ -25,11 +25,9 @@ type activation struct {
 	// leaf is the server's leaf certificate when visible and parsed.
 	leaf *tlsparse.CertSummary
 
-	protocol                 string
-	version, versionProtocol string
-	versionID, cipherID      int
-	cipher                   string
-	ci                       cipherInfo
+	protocol string
+	cv       *cipherVals  // negotiated suite; noCipher when none
+	vv       *versionVals // negotiated version; noVersion when none
 
 	done      lazyFlags
 	ja3v      string
@@ -77,7 +75,7 @@ var _ interpreter.Activation = (*activation)(nil)
 
 // ResolveName implements interpreter.Activation.
 func (a *activation) ResolveName(name string) (any, bool) {
-	i, ok := variableIndex[name]
+	i, ok := lookupVariable(name)
 	if !ok {
 		return nil, false
 	}
@@ -93,7 +91,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 func (a *activation) Parent() interpreter.Activation { return nil }
 
 func (a *activation) reset(e *Engine, s *capture.Session) {
-	*a = activation{e: e, s: s}
+	*a = activation{e: e, s: s, cv: noCipher, vv: noVersion}
 	a.protocol = s.Protocol
 	hs := s.TLS
 	if hs == nil {
@@ -106,15 +104,11 @@ func (a *activation) reset(e *Engine, s *capture.Session) {
 	a.ch = hs.ClientHello
 	a.sh = hs.ServerHello
 	if a.sh != nil {
-		v := a.sh.Version()
-		a.versionID = int(v)
-		a.version, a.versionProtocol = tlsparse.VersionName(v)
+		a.vv = versionValsOf(a.sh.Version())
 		// An SSLv2 SERVER-HELLO lists cipher kinds, it does not choose one
 		// (the client does, in CLIENT-MASTER-KEY): no negotiated suite here.
 		if !a.sh.SSLv2 {
-			a.cipherID = int(a.sh.CipherSuite)
-			a.cipher = tlsparse.CipherSuiteName(a.sh.CipherSuite)
-			a.ci = cipherOf(a.sh.CipherSuite, a.cipher)
+			a.cv = cipherValsOf(a.sh.CipherSuite)
 		}
 	}
 	if !hs.Resumed && len(s.Certificates) > 0 {

@@ -15,6 +15,23 @@ type cipherInfo struct {
 	Anon   bool
 }
 
+// normEnc maps bulk cipher names to the vocabulary of
+// tlsparse.CipherSuiteInfo for the families rules test ("RC4", "DES",
+// "3DES", "RC2", "NULL"); other names are kept.
+func normEnc(enc string) string {
+	switch {
+	case strings.HasPrefix(enc, "RC4"):
+		return "RC4"
+	case strings.HasPrefix(enc, "3DES"), strings.HasPrefix(enc, "DES_192_EDE3"):
+		return "3DES"
+	case strings.HasPrefix(enc, "DES"):
+		return "DES"
+	case strings.HasPrefix(enc, "RC2"):
+		return "RC2"
+	}
+	return enc
+}
+
 // classifyCipher parses an IANA cipher suite name. Unknown shapes (including
 // "0xXXXX" for unassigned values) give a zero cipherInfo.
 func classifyCipher(name string) cipherInfo {
@@ -34,7 +51,7 @@ func classifyCipher(name string) cipherInfo {
 			ci.Export = true
 			before = before[:i]
 		}
-		ci.Enc = before
+		ci.Enc = normEnc(before)
 		return ci
 	case strings.HasPrefix(name, "SSL_"):
 		name = name[4:]
@@ -79,9 +96,10 @@ func classifyCipher(name string) cipherInfo {
 		ci.Anon = true
 	}
 	ci.Enc, ci.MAC = splitEncMAC(rest)
-	if strings.Contains(ci.Enc, "EXPORT") {
+	if strings.Contains(ci.Enc, "EXPORT") || strings.Contains(ci.Enc, "_40") {
 		ci.Export = true
 	}
+	ci.Enc = normEnc(ci.Enc)
 	return ci
 }
 

@@ -303,6 +303,14 @@ func celNameMatches(lhs, rhs ref.Val) ref.Val {
 	if !ok {
 		return types.MaybeNoSuchOverloadErr(lhs)
 	}
+	if gl, ok := rhs.(*goStrings); ok {
+		for _, p := range gl.s {
+			if MatchHostname(string(name), p) {
+				return types.True
+			}
+		}
+		return types.False
+	}
 	l, ok := rhs.(traits.Lister)
 	if !ok {
 		return types.MaybeNoSuchOverloadErr(rhs)

@@ -210,8 +210,16 @@ func TestVariableTable(t *testing.T) {
 			t.Errorf("duplicate variable %s", v.name)
 		}
 		seen[v.name] = true
-		if variableIndex[v.name] != i || v.doc == "" {
+		if j, ok := lookupVariable(v.name); variableIndex[v.name] != i || !ok || j != i || v.doc == "" {
 			t.Errorf("variable %s: index or doc", v.name)
+		}
+	}
+	if !varTableOK {
+		t.Error("no collision-free seed for the variable table: add one")
+	}
+	for _, name := range []string{"tls", "tls.versio", "tls.version_", "intel", "x", "cert.names2"} {
+		if _, ok := lookupVariable(name); ok {
+			t.Errorf("%q resolved", name)
 		}
 	}
 	// Every variable resolves on an empty session without panicking.

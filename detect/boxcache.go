@@ -1,0 +1,70 @@
+package detect
+
+import (
+	"sync/atomic"
+
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+
+	"github.com/tlsentry/tlsentry/tlsparse"
+)
+
+// Handing a Go string or an int over 255 to CEL boxes it in an interface,
+// which allocates. Values that depend only on a 16-bit wire value (cipher
+// suite, version, port) are boxed once per process and shared: lazily
+// filled tables indexed by the value, no hashing, no lock. Untouched
+// entries cost address space only.
+
+// cipherVals are the CEL values of one cipher suite.
+type cipherVals struct {
+	id, name, kx, auth, enc, mac ref.Val
+	export, anon                 bool
+}
+
+var cipherTable [1 << 16]atomic.Pointer[cipherVals]
+
+func cipherValsOf(id uint16) *cipherVals {
+	if cv := cipherTable[id].Load(); cv != nil {
+		return cv
+	}
+	name := tlsparse.CipherSuiteName(id)
+	ci := cipherOf(id, name)
+	cv := &cipherVals{id: types.Int(id), name: types.String(name), kx: types.String(ci.Kx), auth: types.String(ci.Auth),
+		enc: types.String(ci.Enc), mac: types.String(ci.MAC), export: ci.Export, anon: ci.Anon}
+	cipherTable[id].Store(cv)
+	return cv
+}
+
+// noCipher is for sessions without a negotiated suite.
+var noCipher = &cipherVals{id: types.Int(0), name: types.String(""), kx: types.String(""), auth: types.String(""),
+	enc: types.String(""), mac: types.String("")}
+
+// versionVals are the CEL values of one wire version.
+type versionVals struct {
+	id, version, protocol ref.Val
+}
+
+var versionTable [1 << 16]atomic.Pointer[versionVals]
+
+func versionValsOf(v uint16) *versionVals {
+	if vv := versionTable[v].Load(); vv != nil {
+		return vv
+	}
+	ver, proto := tlsparse.VersionName(v)
+	vv := &versionVals{id: types.Int(v), version: types.String(ver), protocol: types.String(proto)}
+	versionTable[v].Store(vv)
+	return vv
+}
+
+var noVersion = &versionVals{id: types.Int(0), version: types.String(""), protocol: types.String("")}
+
+var portTable [1 << 16]atomic.Pointer[ref.Val]
+
+func portVal(p uint16) ref.Val {
+	if v := portTable[p].Load(); v != nil {
+		return *v
+	}
+	v := ref.Val(types.Int(p))
+	portTable[p].Store(&v)
+	return v
+}
