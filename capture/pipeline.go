@@ -429,8 +429,10 @@ func (w *worker) handle(p *Packet) {
 
 	syn := p.Flags&FlagSYN != 0
 	if syn {
-		if p.Flags&FlagACK == 0 && f.synSide < 0 {
+		if p.Flags&FlagACK == 0 {
 			f.synSide = int8(side)
+		} else if f.synSide < 0 {
+			f.synSide = int8(1 - side) // a SYN-ACK goes to the client
 		}
 		f.half[side].synAt(p.Seq)
 	}
@@ -535,7 +537,7 @@ func (w *worker) deliver(data []byte) bool {
 
 // chooseClient picks the client when the first in-order bytes arrive: the
 // side that sends a ClientHello, the other side of one that sends a
-// ServerHello, else the SYN sender, else the first sender.
+// ServerHello, else defaultClient.
 func chooseClient(f *flow, side uint8, data []byte) int8 {
 	switch helloKind(data) {
 	case 1:
@@ -543,8 +545,22 @@ func chooseClient(f *flow, side uint8, data []byte) int8 {
 	case 2:
 		return int8(1 - side)
 	}
+	return defaultClient(f)
+}
+
+// defaultClient is the client when no hello tells: the SYN sender (or the
+// receiver of a SYN-ACK); without either, the side not on port 443 (or not
+// on a port below 1024 when the other is above); else the first sender.
+func defaultClient(f *flow) int8 {
 	if f.synSide >= 0 {
 		return f.synSide
+	}
+	p0, p1 := f.ends[0].Port(), f.ends[1].Port()
+	switch {
+	case p1 == 443 && p0 != 443, p1 < 1024 && p0 >= 1024:
+		return 0
+	case p0 == 443 && p1 != 443, p0 < 1024 && p1 >= 1024:
+		return 1
 	}
 	return 0
 }
@@ -659,10 +675,7 @@ func (w *worker) emit(f *flow) {
 
 	cs := f.clientSide
 	if cs < 0 {
-		cs = f.synSide
-	}
-	if cs < 0 {
-		cs = 0
+		cs = defaultClient(f)
 	}
 	s := &Session{
 		Start:         time.Unix(0, f.start).UTC(),

@@ -530,3 +530,24 @@ func TestTruncatedSegmentIsGap(t *testing.T) {
 		t.Fatalf("incomplete %v anomalies %v", s.Incomplete, s.Anomalies)
 	}
 }
+
+func TestDefaultClient(t *testing.T) {
+	ap := netip.MustParseAddrPort
+	tests := []struct {
+		first, second netip.AddrPort
+		syn           int8
+		want          int8
+	}{
+		{ap("10.0.0.1:443"), ap("10.0.0.2:50000"), -1, 1},
+		{ap("10.0.0.1:50000"), ap("10.0.0.2:443"), -1, 0},
+		{ap("10.0.0.1:25"), ap("10.0.0.2:50000"), -1, 1},
+		{ap("10.0.0.1:50000"), ap("10.0.0.2:50001"), -1, 0},
+		{ap("10.0.0.1:443"), ap("10.0.0.2:50000"), 0, 0}, // the SYN sender wins
+	}
+	for _, tc := range tests {
+		f := &flow{ends: [2]netip.AddrPort{tc.first, tc.second}, synSide: tc.syn}
+		if got := defaultClient(f); got != tc.want {
+			t.Errorf("%v %v syn=%d: client side %d, want %d", tc.first, tc.second, tc.syn, got, tc.want)
+		}
+	}
+}
