@@ -84,7 +84,8 @@ const (
 
 // ESStats counts what the sink did. Every document written ends in exactly
 // one of Indexed, Duplicates, DeadLettered, Dropped, Shed, or is still
-// queued, in flight, or in the spool.
+// queued, in flight, or in the spool (SpoolBytes). Spooled and Retried count
+// passages, not outcomes: a spooled document is later indexed too.
 type ESStats struct {
 	Written      uint64 // documents accepted by Write
 	Indexed      uint64 // created in Elasticsearch
@@ -99,6 +100,31 @@ type ESStats struct {
 	QueueDepth   int    // documents queued now
 	Requests     uint64 // bulk requests sent
 	Failures     uint64 // bulk requests that failed as a whole
+}
+
+// Tee writes every document to each sink in turn (NDJSON and Elasticsearch
+// together); Close closes them all and returns the first error.
+func Tee(sinks ...Sink) Sink { return tee(sinks) }
+
+type tee []Sink
+
+func (t tee) Write(ctx context.Context, docs ...Document) error {
+	for _, s := range t {
+		if err := s.Write(ctx, docs...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t tee) Close(ctx context.Context) error {
+	var first error
+	for _, s := range t {
+		if err := s.Close(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // ESSink ships documents to Elasticsearch data streams with the bulk API.

@@ -575,3 +575,35 @@ func TestSpoolTornTail(t *testing.T) {
 		t.Errorf("append past the limit: %v", err)
 	}
 }
+
+type recordSink struct {
+	docs   []Document
+	closed bool
+	err    error
+}
+
+func (r *recordSink) Write(_ context.Context, docs ...Document) error {
+	r.docs = append(r.docs, docs...)
+	return r.err
+}
+
+func (r *recordSink) Close(context.Context) error { r.closed = true; return r.err }
+
+func TestTee(t *testing.T) {
+	a, b := &recordSink{}, &recordSink{}
+	s := Tee(a, b)
+	if err := s.Write(context.Background(), testDocs(3, "t")...); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if len(a.docs) != 3 || len(b.docs) != 3 || !a.closed || !b.closed {
+		t.Errorf("a %d %v, b %d %v", len(a.docs), a.closed, len(b.docs), b.closed)
+	}
+	c := &recordSink{err: ErrClosed}
+	d := &recordSink{}
+	if err := Tee(c, d).Close(context.Background()); err != ErrClosed || !d.closed {
+		t.Errorf("Close error %v, second closed %v", err, d.closed)
+	}
+}

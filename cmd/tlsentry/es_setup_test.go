@@ -214,6 +214,13 @@ func TestESOptionsFromEnv(t *testing.T) {
 		opt.Namespace != "prod" || !opt.Live {
 		t.Errorf("opt %+v", opt)
 	}
+	if opt.SpoolDir == "" || opt.DeadLetter == "" {
+		t.Errorf("no default spool/dead letter: %+v", opt)
+	}
+	t.Setenv("STATE_DIRECTORY", "/var/lib/tlsentry")
+	if opt, _ := esOptions(cfg, "", false); opt.SpoolDir != "/var/lib/tlsentry/es-spool" || opt.DeadLetter != "/var/lib/tlsentry/es-dead-letter.ndjson" {
+		t.Errorf("state directory: %q %q", opt.SpoolDir, opt.DeadLetter)
+	}
 	opt, err = esOptions(cfg, "http://a:9200/, https://b:9200", false)
 	if err != nil || len(opt.URLs) != 2 || opt.URLs[0] != "http://a:9200" || opt.URLs[1] != "https://b:9200" {
 		t.Errorf("flag URLs %v %v", opt.URLs, err)

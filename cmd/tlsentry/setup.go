@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -79,6 +80,16 @@ func esOptions(cfg *Config, esFlag string, live bool) (output.ESOptions, error) 
 			return opt, fmt.Errorf("%w: elasticsearch URL %s carries credentials: put them in the config file or %s/%s", errUsage, redactURL(u), envESUsername, envESPassword)
 		}
 	}
+	if opt.SpoolDir == "" || opt.DeadLetter == "" {
+		if dir := stateDir(); dir != "" {
+			if opt.SpoolDir == "" {
+				opt.SpoolDir = filepath.Join(dir, "es-spool")
+			}
+			if opt.DeadLetter == "" {
+				opt.DeadLetter = filepath.Join(dir, "es-dead-letter.ndjson")
+			}
+		}
+	}
 	var err error
 	if opt.CACert, err = readPEM("CA certificate", caPath); err != nil {
 		return opt, err
@@ -90,6 +101,22 @@ func esOptions(cfg *Config, esFlag string, live bool) (output.ESOptions, error) 
 		return opt, err
 	}
 	return opt, nil
+}
+
+// stateDir is where the Elasticsearch spool and dead-letter file go unless
+// configured: $STATE_DIRECTORY (systemd StateDirectory=), else
+// $XDG_STATE_HOME/tlsentry, else ~/.local/state/tlsentry.
+func stateDir() string {
+	if v := os.Getenv("STATE_DIRECTORY"); v != "" {
+		return strings.Split(v, ":")[0]
+	}
+	if v := os.Getenv("XDG_STATE_HOME"); v != "" {
+		return filepath.Join(v, "tlsentry")
+	}
+	if home, err := os.UserHomeDir(); err == nil && home != "" {
+		return filepath.Join(home, ".local", "state", "tlsentry")
+	}
+	return ""
 }
 
 func splitURLs(s string) []string {
