@@ -83,6 +83,7 @@ type flow struct {
 	half        [2]halfStream
 	conn        *tlsparse.Conn
 	proto       tlsparse.Protocol // recorded when a non-TLS Conn is given back
+	quic        *quicFlow         // UDP flows: QUIC state (quic.go)
 
 	state       flowState
 	clientSide  int8 // side that sent the ClientHello (or was chosen as client); -1 undecided

@@ -260,6 +260,7 @@ type worker struct {
 	r     reasm
 	certs *tlsparse.CertCache
 	conns []*tlsparse.Conn // reusable Conns (of flows that were not TLS)
+	quic  quicState        // QUIC scratch space (quic.go)
 
 	now, lastSweep int64
 
@@ -376,7 +377,9 @@ func (w *worker) flushAll() {
 // handle processes one decoded packet. p.Payload is not retained.
 func (w *worker) handle(p *Packet) {
 	if p.Proto != 6 {
-		// UDP: QUIC (quic.go) plugs in here.
+		if p.Proto == 17 && w.handleUDP(p) { // QUIC (quic.go)
+			return
+		}
 		w.st.inc(CNonTCP)
 		return
 	}
@@ -639,6 +642,10 @@ func (w *worker) endFlow(f *flow, reason Counter) {
 // tombstone.
 func (w *worker) emit(f *flow) {
 	if f.state == stEmitted {
+		return
+	}
+	if f.quic != nil {
+		w.emitQUIC(f)
 		return
 	}
 	wasParsing := f.state == stParsing

@@ -21,6 +21,9 @@ type Session struct {
 	Transport  string   // "tcp" or "udp"
 	VLANs      []uint16 // outermost first
 	Protocol   string   // "tls", "quic", "ssh", "http", "openvpn", "unknown"
+	// QUICVersion is the QUIC version of the client's Initial packets
+	// (Protocol "quic" only).
+	QUICVersion uint32
 
 	ClientPackets, ClientBytes uint64 // counted even after bypass
 	ServerPackets, ServerBytes uint64

@@ -46,6 +46,19 @@ const (
 	CFragmentsPending
 	CFragmentsDropped
 	CPayloadTruncated // decoded packets cut short by the snap length
+
+	// QUIC (quic.go)
+	CQUICFlows              // QUIC flows created (by a client Initial)
+	CQUICPackets            // UDP datagrams of QUIC flows
+	CQUICInitials           // Initial packets decrypted
+	CQUICDecryptFailed      // Initial packets that did not decrypt
+	CQUICMalformed          // packets or frames that broke the QUIC format
+	CQUICInitialLimit       // flows that reached MaxQUICInitials
+	CQUICCryptoLimit        // CRYPTO data dropped at MaxQUICCrypto (or too many pieces)
+	CQUICUnsupportedVersion // long-header packets on udp/443 of versions that cannot be decrypted
+	CQUICGoogle             // Google QUIC (Q0xx, not TLS) packets on udp/443
+	CQUICNotInitial         // QUIC packets on udp/443 of no known flow that are no client Initial
+	CSessionsQUIC           // sessions of QUIC flows (also in CSessions)
 	numCounters
 )
 
@@ -85,6 +98,18 @@ var counterNames = [numCounters]string{
 	CFragmentsPending:      "ipv4_fragments_pending",
 	CFragmentsDropped:      "ipv4_fragments_dropped",
 	CPayloadTruncated:      "payload_truncated",
+
+	CQUICFlows:              "quic_flows",
+	CQUICPackets:            "quic_packets",
+	CQUICInitials:           "quic_initials_decrypted",
+	CQUICDecryptFailed:      "quic_decrypt_failed",
+	CQUICMalformed:          "quic_malformed",
+	CQUICInitialLimit:       "quic_initial_limit",
+	CQUICCryptoLimit:        "quic_crypto_limit",
+	CQUICUnsupportedVersion: "quic_unsupported_version",
+	CQUICGoogle:             "quic_google",
+	CQUICNotInitial:         "quic_not_initial",
+	CSessionsQUIC:           "sessions_quic",
 }
 
 // Name is the counter's snake_case name (for logs and Prometheus).
