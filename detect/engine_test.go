@@ -142,6 +142,9 @@ func TestBuiltinRules(t *testing.T) {
 
 		{"no sni on 443", "tls.missing_sni", true, []func(*capture.Session){sni("")}, "without SNI from 192.0.2.10"},
 		{"sni present", "tls.missing_sni", false, nil, ""},
+		{"esni (encrypted, not missing)", "tls.missing_sni", false, []func(*capture.Session){sni(""), tls(func(h *tlsparse.Handshake) {
+			h.ClientHello.Extensions = append(h.ClientHello.Extensions, 0xffce)
+		})}, ""},
 		{"no sni on 8443", "tls.missing_sni", false, []func(*capture.Session){sni(""), func(s *capture.Session) {
 			s.Server = netip.MustParseAddrPort("198.51.100.7:8443")
 		}}, ""},

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"slices"
 	"strings"
 	"time"
 
@@ -111,6 +112,10 @@ var variables = []variable{
 	{"tls.ja3s", cel.StringType, "JA3S MD5", func(a *activation) ref.Val { return str(a.ja3s()) }},
 	{"tls.ja4", cel.StringType, "JA4", func(a *activation) ref.Val { return str(a.ja4()) }},
 	{"tls.ech", cel.BoolType, "encrypted_client_hello offered", func(a *activation) ref.Val { return types.Bool(a.ch != nil && a.ch.ECH) }},
+	{"tls.esni", cel.BoolType, "draft encrypted_server_name (0xffce) offered: the SNI is encrypted, not missing",
+		func(a *activation) ref.Val {
+			return types.Bool(a.ch != nil && slices.Contains(a.ch.Extensions, 0xffce))
+		}},
 	{"tls.resumed", cel.BoolType, "session resumed", func(a *activation) ref.Val { return types.Bool(a.hs != nil && a.hs.Resumed) }},
 	{"tls.established", cel.BoolType, "both sides reached the encrypted phase", func(a *activation) ref.Val {
 		return types.Bool(a.hs != nil && a.hs.Established)
