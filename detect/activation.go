@@ -45,7 +45,7 @@ type activation struct {
 }
 
 // len0 is len(variables), checked in init.
-const len0 = 86
+const len0 = 96
 
 func init() {
 	if len(variables) > len0 {
