@@ -188,7 +188,9 @@ func parseQUICLongHeader(b []byte) (h quicLongHeader, ok bool) {
 			return h, false
 		}
 	}
-	if !readVarint(&s, &n) || n > uint64(len(s)) {
+	// A Length beyond the datagram still parses (End > len(b)): callers
+	// check End before they touch the packet.
+	if !readVarint(&s, &n) || n > 1<<20 {
 		return h, false
 	}
 	h.PNOffset = len(b) - len(s)
@@ -201,6 +203,11 @@ type quicKeys struct {
 	aead cipher.AEAD
 	hp   cipher.Block
 	iv   [12]byte
+
+	// scratch space: kept here, a local array passed to the interfaces
+	// above would escape to the heap on every packet
+	nonce [12]byte
+	mask  [16]byte
 }
 
 // expandLabel is HKDF-Expand-Label (RFC 8446 section 7.1), empty context.
@@ -280,6 +287,25 @@ func decodePacketNumber(largestPlus1, truncated uint64, pnLen int) uint64 {
 	return cand
 }
 
+// unprotect removes header protection (RFC 9001 section 5.4) from the
+// long-header packet pkt whose packet number starts at pnOffset, in place,
+// and returns the packet number length and truncated packet number. The
+// sample is the 16 bytes 4 past pnOffset.
+func (k *quicKeys) unprotect(pkt []byte, pnOffset int) (pnLen int, trunc uint64, ok bool) {
+	if pnOffset < 1 || pnOffset+20 > len(pkt) {
+		return 0, 0, false
+	}
+	mask := k.mask[:]
+	k.hp.Encrypt(mask, pkt[pnOffset+4:pnOffset+20])
+	pkt[0] ^= mask[0] & 0x0f
+	pnLen = int(pkt[0]&3) + 1
+	for i := range pnLen {
+		pkt[pnOffset+i] ^= mask[1+i]
+		trunc = trunc<<8 | uint64(pkt[pnOffset+i])
+	}
+	return pnLen, trunc, true
+}
+
 // open removes header protection from and decrypts the packet pkt[:h.End]
 // in place. It returns the plaintext payload (aliasing pkt) and the
 // packet number. pkt is changed even when open fails.
@@ -288,27 +314,22 @@ func (k *quicKeys) open(pkt []byte, h *quicLongHeader, largestPlus1 uint64) (pay
 		return nil, 0, false
 	}
 	pkt = pkt[:h.End]
-	var mask [16]byte
-	k.hp.Encrypt(mask[:], pkt[h.PNOffset+4:h.PNOffset+20])
-	pkt[0] ^= mask[0] & 0x0f
-	pnLen := int(pkt[0]&3) + 1
-	var trunc uint64
-	for i := range pnLen {
-		pkt[h.PNOffset+i] ^= mask[1+i]
-		trunc = trunc<<8 | uint64(pkt[h.PNOffset+i])
+	pnLen, trunc, ok := k.unprotect(pkt, h.PNOffset)
+	if !ok {
+		return nil, 0, false
 	}
 	pn = decodePacketNumber(largestPlus1, trunc, pnLen)
 	hdrLen := h.PNOffset + pnLen
 	if len(pkt)-hdrLen < k.aead.Overhead() {
 		return nil, 0, false
 	}
-	nonce := k.iv
+	k.nonce = k.iv
 	var pnb [8]byte
 	binary.BigEndian.PutUint64(pnb[:], pn)
 	for i := range pnb {
-		nonce[4+i] ^= pnb[i]
+		k.nonce[4+i] ^= pnb[i]
 	}
-	out, err := k.aead.Open(pkt[hdrLen:hdrLen], nonce[:], pkt[hdrLen:], pkt[:hdrLen])
+	out, err := k.aead.Open(pkt[hdrLen:hdrLen], k.nonce[:], pkt[hdrLen:], pkt[:hdrLen])
 	if err != nil {
 		return nil, 0, false
 	}
@@ -760,7 +781,13 @@ func (w *worker) quicInitial(q *quicFlow, dir tlsparse.Direction, pkt []byte, h 
 // quicFeed hands complete handshake messages at the front of a CRYPTO
 // stream to the parser, each as one TLS handshake record (or several when
 // longer than a record may be).
+//
+// The server's messages wait until the client's ClientHello went in: the
+// parser takes a ServerHello first for a capture that missed the client.
 func (w *worker) quicFeed(q *quicFlow, dir tlsparse.Direction) {
+	if dir == tlsparse.ServerToClient && !q.helloDone {
+		return
+	}
 	cs := &q.crypto[dir]
 	avail := cs.contiguous()
 	for !q.done && avail-cs.fed >= 4 {
@@ -784,8 +811,9 @@ func (w *worker) quicFeed(q *quicFlow, dir tlsparse.Direction) {
 			}
 		}
 		cs.fed += n
-		if dir == tlsparse.ClientToServer && m[0] == 1 {
+		if dir == tlsparse.ClientToServer && m[0] == 1 && !q.helloDone {
 			q.helloDone = true
+			w.quicFeed(q, tlsparse.ServerToClient) // what waited for it
 		}
 	}
 }
