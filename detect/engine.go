@@ -210,8 +210,8 @@ func (e *Engine) Evaluate(s *capture.Session) Verdict {
 	var v Verdict
 rules:
 	for _, r := range e.rules {
-		for _, g := range r.gates {
-			if !g.pass(a) {
+		for i := range r.gates {
+			if !r.gates[i].pass(a) {
 				continue rules
 			}
 		}
@@ -418,28 +418,81 @@ func compileMessage(env *cel.Env, file, id string, src srcText) ([]msgPart, erro
 
 var errNoRules = errors.New("detect: no rules")
 
-// gate is a conjunct of a rule's condition that can be decided in Go: a bool
-// variable ("cert.present && ...") or an intel variable compared with ""
-// (intel.ja3 != ""). When a gate fails the condition is false, whatever
-// the rest says (CEL's && is false if any operand is false), so the rule is
-// skipped without running CEL: most rules are gated on something most
-// sessions lack (a certificate, a ServerHello, a listed fingerprint).
+// gate is a conjunct of a rule's condition that can be decided in Go
+// without running CEL: a bool variable ("cert.present && ..."), a variable
+// compared with a constant ("tls.sni == ”", "tls.dh_bits > 0",
+// "intel.ja3 != ”"), or a variable in a constant list. When a gate fails
+// the condition is false, whatever the rest says (CEL's && is false if any
+// operand is false), so the rule is skipped: most rules are gated on
+// something most sessions lack (a certificate, a weak suite, a listed
+// fingerprint), and a CEL evaluation costs far more than a comparison.
 type gate struct {
-	variable int       // index in variables, for a bool variable; -1 otherwise
-	intel    intelKind // for intel != ""
+	variable int    // index in variables
+	op       gateOp // what to check
+	intel    intelKind
+	str      string   // gateEq, gateNe
+	strs     []string // gateIn
+	num      int64    // integer comparisons
 }
 
-func (g gate) pass(a *activation) bool {
-	if g.variable >= 0 {
-		v, _ := a.ResolveName(variables[g.variable].name)
-		return v == types.True
+type gateOp uint8
+
+const (
+	gateTrue  gateOp = iota // bool variable is true
+	gateIntel               // intel list of kind matched (intel.X != "")
+	gateEq                  // string variable == str
+	gateNe                  // string variable != str
+	gateIn                  // string variable in strs
+	gateGt                  // int variable > num
+	gateGe                  // >=
+	gateLt                  // <
+	gateLe                  // <=
+)
+
+func (g *gate) pass(a *activation) bool {
+	if g.op == gateIntel {
+		return a.intel(g.intel) != nil
 	}
-	return a.intel(g.intel) != nil
+	v, _ := a.ResolveName(variables[g.variable].name)
+	switch g.op {
+	case gateTrue:
+		return v == types.True
+	case gateEq, gateNe, gateIn:
+		s, ok := v.(types.String)
+		if !ok {
+			return true // let CEL decide
+		}
+		switch g.op {
+		case gateEq:
+			return string(s) == g.str
+		case gateNe:
+			return string(s) != g.str
+		}
+		return slices.Contains(g.strs, string(s))
+	}
+	n, ok := v.(types.Int)
+	if !ok {
+		return true
+	}
+	switch g.op {
+	case gateGt:
+		return int64(n) > g.num
+	case gateGe:
+		return int64(n) >= g.num
+	case gateLt:
+		return int64(n) < g.num
+	case gateLe:
+		return int64(n) <= g.num
+	}
+	return true
 }
 
 func gatesOf(a *celast.AST) []gate {
 	refs := a.ReferenceMap()
 	varOf := func(e celast.Expr) (int, bool) {
+		if e.Kind() != celast.IdentKind && e.Kind() != celast.SelectKind {
+			return 0, false
+		}
 		r, ok := refs[e.ID()]
 		if !ok || r.Name == "" {
 			return 0, false
@@ -450,28 +503,79 @@ func gatesOf(a *celast.AST) []gate {
 	var gates []gate
 	var walk func(e celast.Expr)
 	walk = func(e celast.Expr) {
-		switch e.Kind() {
-		case celast.CallKind:
-			c := e.AsCall()
-			switch {
-			case c.FunctionName() == operators.LogicalAnd:
-				for _, arg := range c.Args() {
-					walk(arg)
-				}
-			case c.FunctionName() == operators.NotEquals && len(c.Args()) == 2:
-				l, r := c.Args()[0], c.Args()[1]
-				if r.Kind() != celast.LiteralKind || r.AsLiteral() != types.String("") {
+		if i, ok := varOf(e); ok {
+			if variables[i].typ == cel.BoolType {
+				gates = append(gates, gate{variable: i, op: gateTrue})
+			}
+			return
+		}
+		if e.Kind() != celast.CallKind {
+			return
+		}
+		c := e.AsCall()
+		args := c.Args()
+		if c.FunctionName() == operators.LogicalAnd {
+			for _, arg := range args {
+				walk(arg)
+			}
+			return
+		}
+		if len(args) != 2 {
+			return
+		}
+		i, ok := varOf(args[0])
+		if !ok {
+			return
+		}
+		typ := variables[i].typ
+		if c.FunctionName() == operators.In {
+			if typ != cel.StringType || args[1].Kind() != celast.ListKind {
+				return
+			}
+			var strs []string
+			for _, el := range args[1].AsList().Elements() {
+				if el.Kind() != celast.LiteralKind {
 					return
 				}
-				if i, ok := varOf(l); ok {
-					if k, ok := intelVarKind(variables[i].name); ok && variables[i].name == "intel."+k.String() {
-						gates = append(gates, gate{variable: -1, intel: k})
-					}
+				s, ok := el.AsLiteral().(types.String)
+				if !ok {
+					return
+				}
+				strs = append(strs, string(s))
+			}
+			gates = append(gates, gate{variable: i, op: gateIn, strs: strs})
+			return
+		}
+		if args[1].Kind() != celast.LiteralKind {
+			return
+		}
+		lit := args[1].AsLiteral()
+		if typ == cel.StringType {
+			s, ok := lit.(types.String)
+			if !ok {
+				return
+			}
+			switch c.FunctionName() {
+			case operators.Equals:
+				gates = append(gates, gate{variable: i, op: gateEq, str: string(s)})
+			case operators.NotEquals:
+				if k, ok := intelVarKind(variables[i].name); ok && s == "" && variables[i].name == "intel."+k.String() {
+					gates = append(gates, gate{variable: i, op: gateIntel, intel: k})
+				} else {
+					gates = append(gates, gate{variable: i, op: gateNe, str: string(s)})
 				}
 			}
-		case celast.IdentKind, celast.SelectKind:
-			if i, ok := varOf(e); ok && variables[i].typ == cel.BoolType {
-				gates = append(gates, gate{variable: i})
+			return
+		}
+		if typ == cel.IntType {
+			n, ok := lit.(types.Int)
+			if !ok {
+				return
+			}
+			op := map[string]gateOp{operators.Greater: gateGt, operators.GreaterEquals: gateGe,
+				operators.Less: gateLt, operators.LessEquals: gateLe}[c.FunctionName()]
+			if op != 0 {
+				gates = append(gates, gate{variable: i, op: op, num: int64(n)})
 			}
 		}
 	}

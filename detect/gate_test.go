@@ -1,0 +1,72 @@
+package detect
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/tlsparse"
+)
+
+// Gates only skip what CEL would have found false: every rule gives the same
+// answer with and without its gates, over sessions that exercise each gate
+// kind both ways.
+func TestGatesAgreeWithCEL(t *testing.T) {
+	e := testEngine(t)
+	conds := []string{
+		`tls.sni == "www.example.test" && tls.client_hello`,
+		`tls.sni != "" && tls.version_id >= 0x0303`,
+		`tls.cipher_enc in ["RC4", "3DES"] || tls.sni == ""`,
+		`tls.cipher_enc in ["AES-GCM", "3DES"] && tls.dh_bits < 2048`,
+		`tls.dh_bits > 0 && tls.dh_bits <= 1024`,
+		`client.port > 1024 && server.port == 443`,
+	}
+	var rs []*compiledRule
+	env, err := newEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range conds {
+		sp := &ruleSpec{ID: fmt.Sprintf("g.%d", i), Category: "c", Severity: "low", Condition: srcText{Value: c, Set: true}}
+		r, err := compileRule(env, "gates", "gates", sp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if wantGates := i != 2; (len(r.gates) > 0) != wantGates { // a top-level || has none
+			t.Errorf("%s: %d gates", c, len(r.gates))
+		}
+		rs = append(rs, r)
+	}
+	for _, r := range e.rules {
+		rs = append(rs, r)
+	}
+	sessions := []*capture.Session{
+		session(t),
+		session(t, func(s *capture.Session) { s.TLS.ClientHello.ServerName = "" }),
+		session(t, func(s *capture.Session) { s.TLS.ServerHello.CipherSuite = 0x000a }),
+		session(t, func(s *capture.Session) {
+			s.TLS.ServerHello.CipherSuite = 0x009e
+			s.TLS.KeyExchange = &tlsparse.ServerKeyExchange{DHPrimeBits: 1024}
+		}),
+		session(t, func(s *capture.Session) { s.TLS.ServerHello.LegacyVersion = 0x0301 }),
+		session(t, func(s *capture.Session) { s.Protocol, s.TLS, s.Certificates = "ssh", nil, nil }),
+	}
+	for si, s := range sessions {
+		for _, r := range rs {
+			var a activation
+			a.reset(e, s)
+			out, _, err := r.prg.Eval(&a)
+			want := err == nil && out.Value() == true
+			a.reset(e, s)
+			got := true
+			for i := range r.gates {
+				if !r.gates[i].pass(&a) {
+					got = false
+				}
+			}
+			if !got && want {
+				t.Errorf("session %d, rule %s: a gate failed but the condition holds", si, r.ID)
+			}
+		}
+	}
+}
