@@ -76,26 +76,28 @@ func (s span) u8(b []byte) []byte {
 	return b[s.off:s.end:s.end]
 }
 
-// hasDuplicate reports whether list holds a value twice. Short lists (every
-// real hello) are checked in place; long ones, which only hostile input has,
-// are sorted in a copy so the cost stays O(n log n).
+// hasDuplicate reports whether list holds a value twice. A 256-bit filter
+// on the low byte makes the common case (no duplicate, few collisions) one
+// pass; a collision is checked exactly. Long lists, which only hostile input
+// has, are sorted in a copy so the cost stays O(n log n).
 func hasDuplicate(list []uint16) bool {
-	if len(list) <= 64 {
-		for i := 1; i < len(list); i++ {
-			for _, t := range list[:i] {
-				if t == list[i] {
-					return true
-				}
+	if len(list) > 64 {
+		c := slices.Clone(list)
+		slices.Sort(c)
+		for i := 1; i < len(c); i++ {
+			if c[i] == c[i-1] {
+				return true
 			}
 		}
 		return false
 	}
-	c := slices.Clone(list)
-	slices.Sort(c)
-	for i := 1; i < len(c); i++ {
-		if c[i] == c[i-1] {
+	var seen [4]uint64
+	for i, v := range list {
+		b := uint8(v)
+		if seen[b>>6]&(1<<(b&63)) != 0 && slices.Contains(list[:i], v) {
 			return true
 		}
+		seen[b>>6] |= 1 << (b & 63)
 	}
 	return false
 }

@@ -417,3 +417,39 @@ func BenchmarkServerHelloUnmarshal(b *testing.B) {
 		}
 	}
 }
+
+func TestHasDuplicate(t *testing.T) {
+	for _, tt := range []struct {
+		list []uint16
+		want bool
+	}{
+		{nil, false},
+		{[]uint16{13, 0xfe0d}, false}, // same low byte
+		{[]uint16{13, 0xfe0d, 13}, true},
+		{[]uint16{0x0a0a, 0, 0x4a4a, 0x0a0a}, true},
+		{[]uint16{1, 2, 3, 257, 513}, false},
+	} {
+		if got := hasDuplicate(tt.list); got != tt.want {
+			t.Errorf("%v: %v", tt.list, got)
+		}
+	}
+	// Against the obvious definition, on lists short and long.
+	for n := range 200 {
+		list := make([]uint16, n)
+		for i := range list {
+			list[i] = uint16(i*7919) ^ uint16(n)
+		}
+		if n%3 == 0 && n > 1 {
+			list[n-1] = list[n/2]
+		}
+		want := false
+		for i := range list {
+			for j := range i {
+				want = want || list[i] == list[j]
+			}
+		}
+		if got := hasDuplicate(list); got != want {
+			t.Errorf("n=%d: %v, want %v", n, got, want)
+		}
+	}
+}
