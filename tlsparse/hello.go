@@ -241,37 +241,33 @@ func (ch *ClientHello) unmarshal(body []byte) error {
 	return ch.unmarshalExtensions(exts)
 }
 
-// unmarshalExtensions parses the extensions block. The block is complete, so
-// any inconsistency inside it is malformed, not incomplete. The extension
-// type list is collected first, in one pass, so that its span in the shared
-// array is contiguous; typed decoding happens in a second pass.
+// unmarshalExtensions parses the extensions block in one pass. The block
+// is complete, so any inconsistency inside it is malformed, not incomplete;
+// extensions before a framing error are still decoded (a sensor still wants
+// the SNI). The type list is collected on the stack and appended to the
+// shared array at the end, so that its span is contiguous.
 func (ch *ClientHello) unmarshalExtensions(exts cryptobyte.String) error {
-	off := len(ch.u16)
-	all := exts
+	var tbuf [48]uint16
+	types := tbuf[:0]
+	var err error
 	for !exts.Empty() {
 		var typ uint16
 		var data cryptobyte.String
 		if !exts.ReadUint16(&typ) || !exts.ReadUint16LengthPrefixed(&data) {
-			ch.sp.exts = span{off, len(ch.u16)}
-			return errClientHello
+			err = errClientHello
+			break
 		}
-		ch.u16 = append(ch.u16, typ)
-	}
-	ch.sp.exts = span{off, len(ch.u16)}
-	var err error
-	// Duplicates (RFC 8446 4.2): compare each type with the earlier ones.
-	if hasDuplicate(ch.u16[off:]) {
-		err = errClientHelloDup
-	}
-	exts = all
-	for !exts.Empty() {
-		var typ uint16
-		var data cryptobyte.String
-		exts.ReadUint16(&typ)
-		exts.ReadUint16LengthPrefixed(&data)
+		types = append(types, typ)
 		if !ch.extension(typ, data) && err == nil {
 			err = errClientHelloExt
 		}
+	}
+	off := len(ch.u16)
+	ch.u16 = append(ch.u16, types...)
+	ch.sp.exts = span{off, len(ch.u16)}
+	// Duplicates (RFC 8446 4.2).
+	if err != errClientHello && hasDuplicate(types) {
+		err = errClientHelloDup
 	}
 	return err
 }
