@@ -212,6 +212,11 @@ func TestClientHelloMalformed(t *testing.T) {
 		}(), false, ""},
 		{"long-session-id", buildClientHello(t, make([]byte, 33), browserCiphers, nil), false, ""},
 		{"trailing-data", append(buildClientHello(t, nil, browserCiphers, []helloExt{sniExt("z")}), 0), false, ""},
+		{"framing-error-after-sni", func() []byte {
+			b := buildClientHello(t, nil, browserCiphers, []helloExt{sniExt("kept.example"), {extExtendedMasterSecret, nil}})
+			b[len(b)-1] = 5 // last extension claims 5 bytes the block does not have
+			return b
+		}(), false, "kept.example"},
 		{"bad-extension-framing", func() []byte {
 			b := buildClientHello(t, nil, browserCiphers, []helloExt{sniExt("z.example")})
 			b[len(b)-len("z.example")-4]++ // server_name list length off by one
