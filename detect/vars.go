@@ -249,7 +249,7 @@ var variableIndex = func() map[string]int {
 
 // lookupVariable is variableIndex without a map: CEL resolves a name per
 // attribute access, and the map lookup was a quarter of the evaluation
-// time. An FNV-1a hash with a seed chosen at init to be collision-free over
+// time. An FNV-1a hash of the length and the last bytes, with a seed chosen at init to be collision-free over
 // the variable names picks a slot of a small table; one string comparison
 // confirms it.
 func lookupVariable(name string) (int, bool) {
@@ -264,7 +264,10 @@ func lookupVariable(name string) (int, bool) {
 	return i, ok
 }
 
-const varSlots = 1024
+const (
+	varSlots    = 1024
+	varHashTail = 8 // hash the length and the last bytes only: enough to tell the names apart
+)
 
 var (
 	varTable   [varSlots]uint16 // index+1, 0 for empty
@@ -273,8 +276,8 @@ var (
 )
 
 func varHash(s string, seed uint32) uint32 {
-	h := seed
-	for i := 0; i < len(s); i++ {
+	h := seed ^ uint32(len(s))*0x9e3779b1
+	for i := max(0, len(s)-varHashTail); i < len(s); i++ {
 		h ^= uint32(s[i])
 		h *= 16777619
 	}
