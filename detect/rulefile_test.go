@@ -2,12 +2,14 @@ package detect
 
 import (
 	"crypto/x509"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
 func TestRuleFileErrors(t *testing.T) {
@@ -232,6 +234,32 @@ func TestVariableTable(t *testing.T) {
 	for _, v := range variables {
 		if val, ok := a.ResolveName(v.name); !ok || val == nil {
 			t.Errorf("%s did not resolve", v.name)
+		}
+	}
+}
+
+// Partial and odd sessions (no hellos, certificates that did not parse, nil
+// entries, zero times) are judged without panicking and without cert.*
+// alerts.
+func TestOddSessions(t *testing.T) {
+	e := testEngine(t)
+	bad := &tlsparse.CertSummary{SHA1: "00", Err: errors.New("x509: malformed")}
+	for i, s := range []*capture.Session{
+		{},
+		{Protocol: "tls", TLS: &tlsparse.Handshake{}},
+		{Protocol: "tls", TLS: &tlsparse.Handshake{ServerHello: &tlsparse.ServerHello{CipherSuite: 0xffff, LegacyVersion: 0x7f1c}}},
+		{Protocol: "tls", TLS: &tlsparse.Handshake{ClientHello: &tlsparse.ClientHello{}}, Certificates: []*tlsparse.CertSummary{nil, bad}},
+		{Protocol: "tls", TLS: &tlsparse.Handshake{ClientHello: &tlsparse.ClientHello{ServerName: "a.test"}}, Certificates: []*tlsparse.CertSummary{bad}},
+		{Protocol: "tls", TLS: &tlsparse.Handshake{Heartbeats: []tlsparse.Heartbeat{{Type: 1, DeclaredLength: -5, RecordLength: -1}}}},
+	} {
+		v := e.Evaluate(s)
+		for _, a := range v.Alerts {
+			if strings.HasPrefix(a.Rule.ID, "cert.") {
+				t.Errorf("session %d: %s: %s", i, a.Rule.ID, a.Message)
+			}
+		}
+		if v.Validation != ValidationNotChecked {
+			t.Errorf("session %d: validation %s", i, v.Validation)
 		}
 	}
 }
