@@ -849,10 +849,9 @@ func (w *worker) emitQUIC(f *flow) {
 		if hs.ClientHello != nil {
 			hs.ClientHello.RecordVersion = 0
 		}
+		// Spreading over packets is normal in QUIC (post-quantum key
+		// shares need two): ClientHelloChunks tells, the rules judge.
 		hs.Anomalies = removeString(hs.Anomalies, "fragmented_hello")
-		if q.helloPackets > 1 {
-			hs.Anomalies = append(hs.Anomalies, "fragmented_hello")
-		}
 		if hs.Err != nil {
 			w.st.inc(CParseErrors)
 		}

@@ -461,11 +461,11 @@ func TestQUICSessions(t *testing.T) {
 			{false, clientInitial(QUICv2, 1, half, ch[half:])},
 			{false, clientInitial(QUICv2, 0, 0, ch[:half])},
 			{true, append(serverInitial(QUICv2, qdcid), handshakePkt(QUICv2)...)},
-		}, oneQUIC(2, "fragmented_hello")},
+		}, oneQUIC(2)},
 		{"coalesced Initials in one datagram", qcli, qsrv, []dgram{
 			{false, append(clientInitial(QUICv1, 0, 0, ch[:half]), clientInitial(QUICv1, 1, half, ch[half:])...)},
 			{true, serverInitial(QUICv1, qdcid)},
-		}, oneQUIC(2, "fragmented_hello")},
+		}, oneQUIC(2)},
 		{"retransmitted Initial", qcli, qsrv, []dgram{
 			{false, clientInitial(QUICv1, 0, 0, ch)},
 			{false, clientInitial(QUICv1, 1, 0, ch)},
@@ -475,7 +475,7 @@ func TestQUICSessions(t *testing.T) {
 			{false, clientInitial(QUICv1, 0, half, ch[half:])},
 			{true, serverInitial(QUICv1, qdcid)},
 			{false, clientInitial(QUICv1, 1, 0, ch[:half])},
-		}, oneQUIC(2, "fragmented_hello")},
+		}, oneQUIC(2)},
 		{"Retry: keys from the new connection id", qcli, qsrv, []dgram{
 			{false, clientInitial(QUICv1, 0, 0, ch)},
 			{true, append([]byte{0xf0, 0, 0, 0, 1, 2, 0x5c, 0x1d, 8, 1, 2, 3, 4, 5, 6, 7, 8}, bytes.Repeat([]byte{0x77}, 24)...)},
