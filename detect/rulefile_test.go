@@ -127,7 +127,7 @@ func TestUserRulesAndDisabling(t *testing.T) {
     severity: high
     version: "3"
     references: [https://example.test/policy]
-    condition: tls.next_protocol == "h2" && tls.sni.endsWith(".test") && "h2" in tls.alpn
+    condition: tls.next_protocol == "h2" && tls.sni.endsWith(".test") && "h2" in tls.alpn && 0xc02f in tls.client_ciphers && tls.client_extensions.exists(e, e == 16)
     message: "h2 to ${tls.sni} via ${tls.cipher}, ${tls.alpn}"
   - id: local.off
     category: policy

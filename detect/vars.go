@@ -9,6 +9,8 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/common/types/traits"
+
+	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
 // variable is one name rules can use. Names are qualified ("tls.version"):
@@ -38,6 +40,26 @@ func str(s string) ref.Val {
 		return types.String("") // a constant: no allocation
 	}
 	return types.String(s)
+}
+
+var (
+	listOfInts = cel.ListType(cel.IntType)
+	emptyInts  = types.NewDynamicList(types.DefaultTypeAdapter, []int64{})
+)
+
+func intList(ch *tlsparse.ClientHello, f func(*tlsparse.ClientHello) []uint16) ref.Val {
+	if ch == nil {
+		return emptyInts
+	}
+	l := f(ch)
+	if len(l) == 0 {
+		return emptyInts
+	}
+	v := make([]int64, len(l))
+	for i, x := range l {
+		v[i] = int64(x)
+	}
+	return types.NewDynamicList(types.DefaultTypeAdapter, v)
 }
 
 func strList(l []string) ref.Val {
@@ -111,6 +133,22 @@ var variables = []variable{
 	{"tls.ja3", cel.StringType, "JA3 MD5", func(a *activation) ref.Val { return str(a.ja3()) }},
 	{"tls.ja3s", cel.StringType, "JA3S MD5", func(a *activation) ref.Val { return str(a.ja3s()) }},
 	{"tls.ja4", cel.StringType, "JA4", func(a *activation) ref.Val { return str(a.ja4()) }},
+	{"tls.client_ciphers", listOfInts, "cipher suites the client offered, wire order, GREASE included",
+		func(a *activation) ref.Val {
+			return intList(a.ch, func(ch *tlsparse.ClientHello) []uint16 { return ch.CipherSuites })
+		}},
+	{"tls.client_extensions", listOfInts, "extension types the client sent, wire order",
+		func(a *activation) ref.Val {
+			return intList(a.ch, func(ch *tlsparse.ClientHello) []uint16 { return ch.Extensions })
+		}},
+	{"tls.client_versions", listOfInts, "supported_versions the client offered",
+		func(a *activation) ref.Val {
+			return intList(a.ch, func(ch *tlsparse.ClientHello) []uint16 { return ch.SupportedVersions })
+		}},
+	{"tls.client_groups", listOfInts, "supported_groups the client offered",
+		func(a *activation) ref.Val {
+			return intList(a.ch, func(ch *tlsparse.ClientHello) []uint16 { return ch.SupportedGroups })
+		}},
 	{"tls.ech", cel.BoolType, "encrypted_client_hello offered", func(a *activation) ref.Val { return types.Bool(a.ch != nil && a.ch.ECH) }},
 	{"tls.esni", cel.BoolType, "draft encrypted_server_name (0xffce) offered: the SNI is encrypted, not missing",
 		func(a *activation) ref.Val {
