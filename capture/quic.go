@@ -41,6 +41,14 @@ const (
 	// maxQUICRekeys bounds key derivations per flow after the first (Retry,
 	// or a client that changed its Destination Connection ID).
 	maxQUICRekeys = 4
+	// maxQUICAhead bounds how far past the contiguous part a CRYPTO frame
+	// may reach, so a frame at a high offset cannot make every flow
+	// allocate MaxQUICCrypto bytes.
+	maxQUICAhead = 16 << 10
+	// keepCryptoBuf: larger CRYPTO buffers are not recycled.
+	keepCryptoBuf = 8 << 10
+	// maxFreeQUIC is the recycled quicFlows kept per worker.
+	maxFreeQUIC = 256
 	// minClientInitial: clients pad Initial datagrams to 1200 bytes (RFC
 	// 9000 section 14.1); off port 443 only such datagrams start a flow.
 	minClientInitial = 1200
@@ -351,8 +359,8 @@ type cryptoStream struct {
 
 func (c *cryptoStream) reset() {
 	buf, ranges := c.buf[:0], c.ranges[:0]
-	if cap(buf) > MaxQUICCrypto {
-		buf = nil
+	if cap(buf) > keepCryptoBuf {
+		buf = nil // unusually large: left to the GC
 	}
 	*c = cryptoStream{buf: buf, ranges: ranges}
 }
@@ -363,7 +371,7 @@ func (c *cryptoStream) add(off uint64, data []byte) bool {
 		return true
 	}
 	end := off + uint64(len(data))
-	if off >= MaxQUICCrypto || end > MaxQUICCrypto {
+	if off >= MaxQUICCrypto || end > MaxQUICCrypto || end > uint64(c.contiguous())+maxQUICAhead {
 		c.limited = true
 		return false
 	}
@@ -496,7 +504,8 @@ type quicFlow struct {
 	conn       *tlsparse.Conn
 	done       bool // the Conn wants no more bytes
 
-	initials      int // Initial packets considered (both directions)
+	off443        bool // counted in quicState.off443
+	initials      int  // Initial packets considered (both directions)
 	decrypted     [2]int
 	rekeys        int
 	helloPackets  int  // client Initials carrying CRYPTO data until the ClientHello was complete
@@ -514,6 +523,9 @@ type quicState struct {
 	pkt  []byte
 	rec  []byte
 	free []*quicFlow
+	// off443 counts live QUIC flows on other ports: while there are none,
+	// UDP packets that cannot start one skip the flow table.
+	off443 int
 }
 
 func (q *quicState) get() *quicFlow {
@@ -530,7 +542,7 @@ func (q *quicState) put(f *quicFlow) {
 	c0.reset()
 	c1.reset()
 	*f = quicFlow{crypto: [2]cryptoStream{c0, c1}}
-	if len(q.free) < 1024 {
+	if len(q.free) < maxFreeQUIC {
 		q.free = append(q.free, f)
 	}
 }
@@ -539,6 +551,9 @@ func (q *quicState) put(f *quicFlow) {
 // belonged to QUIC (counted here) rather than being skipped.
 func (w *worker) handleUDP(p *Packet) bool {
 	b := p.Payload
+	if w.quic.off443 == 0 && p.SrcPort != 443 && p.DstPort != 443 && (len(b) < minClientInitial || b[0]&0xc0 != 0xc0) {
+		return false // DNS, NTP, ... : not QUIC, and no QUIC flow off 443 to look for
+	}
 	k := makeKey(p, w.cfg.VLANInKey)
 	f := w.tab.get(&k)
 	ts := p.Timestamp.UnixNano()
@@ -617,6 +632,10 @@ func (w *worker) handleUDP(p *Packet) bool {
 		q := w.quic.get()
 		f.quic = q
 		q.version, q.keyVersion = h.Version, kv
+		if p.SrcPort != 443 && p.DstPort != 443 {
+			q.off443 = true
+			w.quic.off443++
+		}
 		q.dcidLen = uint8(copy(q.dcid[:], h.DCID))
 		q.keys[tlsparse.ClientToServer] = keys
 		q.keys[tlsparse.ServerToClient], _ = newQUICKeys(kv, h.DCID, true)
@@ -823,6 +842,9 @@ func (w *worker) emitQUIC(f *flow) {
 	q := f.quic
 	f.quic = nil
 	f.state = stEmitted
+	if q.off443 {
+		w.quic.off443--
+	}
 	cs := q.clientSide
 	s := &Session{
 		Start:         time.Unix(0, f.start).UTC(),

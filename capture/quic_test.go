@@ -280,6 +280,16 @@ func TestCryptoStream(t *testing.T) {
 		if !c.add(6, []byte{1}) { // adjacent: merges, no new range
 			t.Fatal("merging piece dropped")
 		}
+		c = cryptoStream{}
+		if c.add(maxQUICAhead, []byte{1}) || !c.limited {
+			t.Fatal("piece too far past the contiguous part kept")
+		}
+		if !c.add(maxQUICAhead-1, []byte{1}) || !c.add(0, make([]byte, 1000)) || !c.add(maxQUICAhead+999, []byte{1}) {
+			t.Fatal("piece within reach dropped")
+		}
+		if cap(c.buf) > 2*maxQUICAhead {
+			t.Fatalf("buffer of %d bytes", cap(c.buf))
+		}
 	})
 }
 
