@@ -180,6 +180,7 @@ func TestBuiltinRules(t *testing.T) {
 
 		{"not yet valid", "cert.not_yet_valid", true, []func(*capture.Session){leaf(certOpt{notBefore: t0.AddDate(0, 0, 1), notAfter: t0.AddDate(0, 3, 0)})}, "valid only from 2024-05-02"},
 		{"valid", "cert.not_yet_valid", false, nil, ""},
+		{"unknown packet time", "cert.not_yet_valid", false, []func(*capture.Session){func(s *capture.Session) { s.Start = time.Time{} }}, ""},
 
 		{"self-signed", "cert.self_signed", true, []func(*capture.Session){leaf(certOpt{selfSigned: true, key: "p256"})}, "self-signed certificate from www.example.test"},
 		{"ca-issued", "cert.self_signed", false, nil, ""},

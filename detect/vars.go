@@ -196,10 +196,10 @@ var variables = []variable{
 	{"cert.present", cel.BoolType, "the server's leaf certificate is visible and parsed",
 		func(a *activation) ref.Val { return types.Bool(a.leaf != nil) }},
 	{"cert.expired", cel.BoolType, "not_after before the session's start (packet time)", func(a *activation) ref.Val {
-		return types.Bool(a.leaf != nil && a.s.Start.After(a.leaf.NotAfter))
+		return types.Bool(a.leaf != nil && !a.s.Start.IsZero() && a.s.Start.After(a.leaf.NotAfter))
 	}},
 	{"cert.not_yet_valid", cel.BoolType, "not_before after the session's start (packet time)", func(a *activation) ref.Val {
-		return types.Bool(a.leaf != nil && a.s.Start.Before(a.leaf.NotBefore))
+		return types.Bool(a.leaf != nil && !a.s.Start.IsZero() && a.s.Start.Before(a.leaf.NotBefore))
 	}},
 	{"cert.self_signed", cel.BoolType, "the leaf is signed by its own key", func(a *activation) ref.Val {
 		return types.Bool(a.leaf != nil && a.chain().selfSigned)
