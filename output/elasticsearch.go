@@ -858,20 +858,27 @@ func (s *ESSink) bulk(ctx context.Context, b *batch) ([]esItemResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	if res.StatusCode < 200 || res.StatusCode > 299 {
-		return nil, &esStatusError{status: res.StatusCode, msg: truncate(data, 300)}
+	return parseBulkAnswer(res.StatusCode, data, len(b.recs))
+}
+
+// parseBulkAnswer checks a bulk answer against the number of records sent:
+// one result per record, each with exactly one operation, or an
+// *esStatusError. It never panics, whatever the bytes.
+func parseBulkAnswer(status int, data []byte, nrec int) ([]esItemResult, error) {
+	if status < 200 || status > 299 {
+		return nil, &esStatusError{status: status, msg: truncate(data, 300)}
 	}
 	var br esBulkResponse
 	if err := json.Unmarshal(data, &br); err != nil {
-		return nil, &esStatusError{status: res.StatusCode, msg: "unreadable answer: " + err.Error()}
+		return nil, &esStatusError{status: status, msg: "unreadable answer: " + err.Error()}
 	}
-	if len(br.Items) != len(b.recs) {
-		return nil, &esStatusError{status: res.StatusCode, msg: fmt.Sprintf("answer has %d items for %d records", len(br.Items), len(b.recs))}
+	if len(br.Items) != nrec {
+		return nil, &esStatusError{status: status, msg: fmt.Sprintf("answer has %d items for %d records", len(br.Items), nrec)}
 	}
 	out := make([]esItemResult, len(br.Items))
 	for i, m := range br.Items {
 		if len(m) != 1 {
-			return nil, &esStatusError{status: res.StatusCode, msg: fmt.Sprintf("item %d has %d operations", i, len(m))}
+			return nil, &esStatusError{status: status, msg: fmt.Sprintf("item %d has %d operations", i, len(m))}
 		}
 		for _, v := range m {
 			out[i] = v
