@@ -607,3 +607,39 @@ func TestTee(t *testing.T) {
 		t.Errorf("Close error %v, second closed %v", err, d.closed)
 	}
 }
+
+// TestESSinkSpoolFull: past the spool's size limit documents are dropped and
+// counted; segments rotate at their size.
+func TestESSinkSpoolFull(t *testing.T) {
+	f := newFakeES()
+	f.request = func(n int64, w http.ResponseWriter, nitems int) bool {
+		c, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			c.Close()
+		}
+		return true
+	}
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	dir := t.TempDir()
+	opt := fastOptions(srv.URL, dir)
+	opt.SpoolMaxBytes = 40 << 10
+	opt.SpoolSegmentBytes = 8 << 10
+	opt.DrainTimeout = 100 * time.Millisecond
+	s, err := NewElasticsearch(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	writeAll(t, s, testDocs(1000, "f"))
+	err = s.Close(context.Background())
+	if err == nil {
+		t.Fatal("Close with a full spool and no server: no error")
+	}
+	st := s.Stats()
+	if st.Dropped == 0 || st.Spooled == 0 || st.Spooled+st.Dropped != st.Written || st.SpoolBytes > opt.SpoolMaxBytes {
+		t.Errorf("stats %+v", st)
+	}
+	if n := len(spoolFiles(t, dir)); n < 4 {
+		t.Errorf("%d segments, want rotation at 8 KiB", n)
+	}
+}
