@@ -4,9 +4,10 @@ import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/hkdf"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/binary"
+	"hash"
 	"net/netip"
 	"time"
 
@@ -218,18 +219,19 @@ type quicKeys struct {
 	mask  [16]byte
 }
 
-// expandLabel is HKDF-Expand-Label (RFC 8446 section 7.1), empty context.
-func expandLabel(secret []byte, label string, n int) []byte {
+// expandLabel is HKDF-Expand-Label (RFC 8446 section 7.1) with an empty
+// context and n <= 32, where HKDF-Expand is one HMAC: T(1) =
+// HMAC(secret, info || 0x01) (RFC 5869 section 2.3). m is an HMAC-SHA256
+// keyed with the secret; it is reset first.
+func expandLabel(m hash.Hash, label string, n int) []byte {
 	var info [64]byte
 	b := append(info[:0], byte(n>>8), byte(n), byte(6+len(label)))
 	b = append(b, "tls13 "...)
 	b = append(b, label...)
-	b = append(b, 0)
-	out, err := hkdf.Expand(sha256.New, secret, string(b), n)
-	if err != nil {
-		return nil
-	}
-	return out
+	b = append(b, 0, 1)
+	m.Reset()
+	m.Write(b)
+	return m.Sum(nil)[:n]
 }
 
 // quicInitialSecrets returns the key, iv and header protection key of one
@@ -239,21 +241,22 @@ func quicInitialSecrets(version uint32, dcid []byte, server bool) (key, iv, hp [
 	if !ok {
 		return nil, nil, nil, false
 	}
-	initial, err := hkdf.Extract(sha256.New, dcid, salt)
-	if err != nil {
-		return nil, nil, nil, false
-	}
+	// HKDF-Extract (RFC 5869 section 2.2): HMAC(salt, dcid)
+	m := hmac.New(sha256.New, salt)
+	m.Write(dcid)
+	initial := m.Sum(nil)
 	label := "client in"
 	if server {
 		label = "server in"
 	}
-	secret := expandLabel(initial, label, 32)
+	secret := expandLabel(hmac.New(sha256.New, initial), label, 32)
 	kl, il, hl := "quic key", "quic iv", "quic hp"
 	if v2 {
 		kl, il, hl = "quicv2 key", "quicv2 iv", "quicv2 hp"
 	}
-	key, iv, hp = expandLabel(secret, kl, 16), expandLabel(secret, il, 12), expandLabel(secret, hl, 16)
-	return key, iv, hp, key != nil && iv != nil && hp != nil
+	m = hmac.New(sha256.New, secret)
+	key, iv, hp = expandLabel(m, kl, 16), expandLabel(m, il, 12), expandLabel(m, hl, 16)
+	return key, iv, hp, true
 }
 
 func newQUICKeys(version uint32, dcid []byte, server bool) (*quicKeys, bool) {
@@ -637,8 +640,7 @@ func (w *worker) handleUDP(p *Packet) bool {
 			w.quic.off443++
 		}
 		q.dcidLen = uint8(copy(q.dcid[:], h.DCID))
-		q.keys[tlsparse.ClientToServer] = keys
-		q.keys[tlsparse.ServerToClient], _ = newQUICKeys(kv, h.DCID, true)
+		q.keys[tlsparse.ClientToServer] = keys // the server's: when it answers
 		w.st.inc(CQUICFlows)
 	}
 	side := uint8(0)
@@ -747,7 +749,11 @@ func (w *worker) quicInitial(q *quicFlow, dir tlsparse.Direction, pkt []byte, h 
 	var payload []byte
 	var pn uint64
 	ok := false
-	if h.Version == q.version {
+	if q.keys[dir] == nil && dir == tlsparse.ServerToClient {
+		// derived from the client's Destination Connection ID
+		q.keys[dir], _ = newQUICKeys(q.keyVersion, q.dcid[:q.dcidLen], true)
+	}
+	if h.Version == q.version && q.keys[dir] != nil {
 		payload, pn, ok = q.keys[dir].open(qs.pkt, h, q.largest[dir])
 	}
 	if !ok && dir == tlsparse.ClientToServer && q.rekeys < maxQUICRekeys &&
@@ -765,7 +771,7 @@ func (w *worker) quicInitial(q *quicFlow, dir tlsparse.Direction, pkt []byte, h 
 			if payload, pn, ok = ck.open(qs.pkt, h, 0); ok {
 				q.version, q.keyVersion = h.Version, kv
 				q.keys[tlsparse.ClientToServer] = ck
-				q.keys[tlsparse.ServerToClient], _ = newQUICKeys(kv, h.DCID, true)
+				q.keys[tlsparse.ServerToClient] = nil
 				q.dcidLen = uint8(copy(q.dcid[:], h.DCID))
 				q.largest = [2]uint64{}
 			}
