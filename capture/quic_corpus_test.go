@@ -210,6 +210,18 @@ func TestCorpusQUIC(t *testing.T) {
 		}
 		b.check("ja4/"+e.source, e.file, frame, e.ja4, got)
 	}
+	nQUIC, nHello := 0, 0
+	for _, r := range runs {
+		for _, s := range r.sessions {
+			if s.Protocol == "quic" {
+				nQUIC++
+				if s.TLS != nil && s.TLS.ClientHello != nil {
+					nHello++
+				}
+			}
+		}
+	}
+	t.Logf("%d files, %d QUIC sessions, %d with a ClientHello", len(runs), nQUIC, nHello)
 	b.report(t)
 }
 
