@@ -1,7 +1,7 @@
 # tlsentry: the two commands a newcomer needs are `make sample` and `make test`.
 
 GO ?= go
-SAMPLE ?= testdata/tls13-ecdsa-sni-alpn.pcap
+SAMPLE ?= testdata/tls12-ecdsa.pcap
 
 .PHONY: sample test deps build bench
 
