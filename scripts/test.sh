@@ -14,11 +14,14 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ -z "${ELASTICSEARCH_URL:-}" ] && [ "${TLSENTRY_SKIP_ES:-}" != 1 ]; then
-	ELASTICSEARCH_URL=$(bash scripts/elasticsearch.sh start)
+# The integration tests read TLSENTRY_ES_URL (not ELASTICSEARCH_URL, which would
+# make every sensor run in the suite ship to Elasticsearch too).
+if [ -z "${TLSENTRY_ES_URL:-}" ] && [ "${TLSENTRY_SKIP_ES:-}" != 1 ]; then
+	TLSENTRY_ES_URL=$(bash scripts/elasticsearch.sh start)
 	es_started=1
 fi
-export ELASTICSEARCH_URL=${ELASTICSEARCH_URL:-}
+export TLSENTRY_ES_URL=${TLSENTRY_ES_URL:-}
+unset ELASTICSEARCH_URL
 
 go vet ./...
 go test -count=1 -timeout 60m "$@" ./...
