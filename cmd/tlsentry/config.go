@@ -20,6 +20,8 @@ type Config struct {
 	Rules    RulesConfig    `yaml:"rules"`
 	ES       ESConfig       `yaml:"elasticsearch"`
 	Metrics  MetricsConfig  `yaml:"metrics"`
+
+	path string // the file it was read from ("" for none), for reloads
 }
 
 // ObserverConfig names this sensor in documents.
@@ -100,5 +102,6 @@ func loadConfig(path string) (*Config, error) {
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		return nil, fmt.Errorf("config %s: %w", path, err)
 	}
+	cfg.path = path
 	return &cfg, nil
 }

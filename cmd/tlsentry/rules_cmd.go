@@ -43,6 +43,9 @@ func newDetectJudge(path string, cfg *Config) (*detect.Reloader, error) {
 			if err != nil {
 				return detect.Config{}, err
 			}
+			if err := applyEnv(c, os.Environ()); err != nil {
+				return detect.Config{}, err
+			}
 			cfg = c
 		}
 		first = false

@@ -34,8 +34,9 @@ func (noJudge) Evaluate(*capture.Session) detect.Verdict {
 	return detect.Verdict{Validation: detect.ValidationNotChecked}
 }
 
-// newJudge builds the judge from the configuration.
-var newJudge = func(cfg *Config) (judge, error) { return noJudge{}, nil }
+// newJudge builds the judge from the configuration: the rule engine, which
+// re-reads the configuration file (and environment) on Reload.
+var newJudge = func(cfg *Config) (judge, error) { return newDetectJudge(cfg.path, cfg) }
 
 // newFilter compiles a BPF filter (tcpdump syntax).
 var newFilter = func(expr string) (capture.PacketFilter, error) {
@@ -66,6 +67,7 @@ type sensorOptions struct {
 	filter     string
 	set        map[string]bool // flags given on the command line
 	live       liveFlags       // -i and the live sensor's flags (live.go)
+	es         string          // --es URL[,URL...]
 }
 
 func parseSensorFlags(args []string, stderr io.Writer) (*sensorOptions, error) {
@@ -79,6 +81,7 @@ func parseSensorFlags(args []string, stderr io.Writer) (*sensorOptions, error) {
 	fs.StringVar(&o.observer, "observer-name", "", "observer.name in documents")
 	fs.StringVar(&o.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal), always, never")
 	fs.BoolVar(&o.decodeOnly, "decode-only", false, "benchmark baseline: read and decode packets, nothing else")
+	fs.StringVar(&o.es, "es", "", "also ship documents to Elasticsearch at `URL[,URL...]` (credentials only in the config file or ELASTICSEARCH_* environment)")
 	o.live.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: tlsentry -r FILE [-w FILE] [--workers N] [--config FILE] [--observer-name NAME] [BPF filter ...]")
@@ -198,6 +201,9 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("%w: -w: %v", errUsage, err)
 		}
+	}
+	if sink, err = withElasticsearch(cfg, o.es, false, sink, stderr); err != nil {
+		return err
 	}
 	j, err := newJudge(cfg)
 	if err != nil {
