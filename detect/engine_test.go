@@ -153,8 +153,11 @@ func TestBuiltinRules(t *testing.T) {
 		{"honest heartbeat", "tls.heartbleed", false, []func(*capture.Session){heartbeat(16, 35)}, ""},
 		{"heartbeat without padding", "tls.heartbleed", true, []func(*capture.Session){heartbeat(16, 19)}, ""},
 
-		{"two records", "tls.fragmented_hello", true, []func(*capture.Session){tls(func(h *tlsparse.Handshake) { h.ClientHelloRecords = 2 })}, "2 records"},
-		{"many segments", "tls.fragmented_hello", true, []func(*capture.Session){tls(func(h *tlsparse.Handshake) { h.ClientHelloChunks = 12 })}, "12 segments"},
+		{"two records", "tls.fragmented_hello", true, []func(*capture.Session){tls(func(h *tlsparse.Handshake) { h.ClientHelloRecords, h.ClientHelloLength = 2, 508 })}, "2 records"},
+		{"many segments", "tls.fragmented_hello", true, []func(*capture.Session){tls(func(h *tlsparse.Handshake) { h.ClientHelloChunks, h.ClientHelloLength = 12, 508 })}, "12 segments"},
+		{"huge hello in full records and segments", "tls.fragmented_hello", false, []func(*capture.Session){tls(func(h *tlsparse.Handshake) {
+			h.ClientHelloRecords, h.ClientHelloChunks, h.ClientHelloLength = 2, 12, 17000
+		})}, ""},
 		{"two segments (PQ key share)", "tls.fragmented_hello", false, []func(*capture.Session){tls(func(h *tlsparse.Handshake) { h.ClientHelloChunks = 2 })}, ""},
 
 		{"ssh on 443", "proto.non_tls_on_443", true, []func(*capture.Session){nonTLS("ssh")}, "SSH (not TLS) on port 443"},

@@ -173,6 +173,12 @@ var variables = []variable{
 		}
 		return types.Int(a.hs.ClientHelloChunks)
 	}},
+	{"tls.hello_bytes", cel.IntType, "bytes of the first ClientHello (its handshake body)", func(a *activation) ref.Val {
+		if a.hs == nil {
+			return types.Int(0)
+		}
+		return types.Int(a.hs.ClientHelloLength)
+	}},
 	{"tls.client_hello_count", cel.IntType, "ClientHellos seen (2 after a HelloRetryRequest)", func(a *activation) ref.Val {
 		if a.hs == nil {
 			return types.Int(0)

@@ -404,7 +404,10 @@ func (c *Conn) clientHello(d *half, body []byte, sslv2 bool) {
 	c.hs.ClientHello = &c.ch
 	c.hs.ClientHelloRecords = d.records - d.msgRec + 1
 	c.hs.ClientHelloChunks = d.feeds - d.msgFeed + 1
-	if c.hs.ClientHelloRecords > 1 {
+	c.hs.ClientHelloLength = len(body)
+	// A hello too large for one record (over 2^14 bytes with its header)
+	// must span records; splitting one that fits is the evasion trick.
+	if c.hs.ClientHelloRecords > 1 && len(body)+4 <= 1<<14 {
 		c.anomaly("fragmented_hello")
 	}
 	if err != nil {

@@ -171,6 +171,7 @@ type Handshake struct {
 	ClientHelloCount   int          // a second one follows a HelloRetryRequest (or is an anomaly)
 	ClientHelloRecords int          // records the first ClientHello spanned
 	ClientHelloChunks  int          // Feed calls (segments) the first ClientHello spanned
+	ClientHelloLength  int          // bytes of the first ClientHello's body
 	HelloRetryRequest  *ServerHello // set when the server sent an HRR
 	ServerHello        *ServerHello // the ServerHello that selected parameters
 	ServerCertificates [][]byte     // DER, in the order sent (TLS <= 1.2, or SSLv2)
