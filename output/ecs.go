@@ -165,7 +165,13 @@ type tlsentryInfo struct {
 	Alerts     []tlsentryAlert     `json:"alerts,omitempty"`
 	Heartbeats []tlsentryHeartbeat `json:"heartbeats,omitempty"`
 	ParseError string              `json:"parse_error,omitempty"`
+	QUIC       *tlsentryQUIC       `json:"quic,omitempty"`
 	Intel      *tlsentryIntel      `json:"intel,omitempty"`
+}
+
+// tlsentryQUIC describes a QUIC connection.
+type tlsentryQUIC struct {
+	Version string `json:"version,omitempty"` // wire version, "0x00000001"
 }
 
 type tlsentryClient struct {

@@ -206,6 +206,9 @@ func (st *encodeState) fill(s *capture.Session, v *detect.Verdict, obs *Observer
 	}
 	d.TLSentry.Anomalies = sortedUnique(st.anomalies)
 	d.TLSentry.Incomplete = s.Incomplete
+	if s.QUICVersion != 0 {
+		d.TLSentry.QUIC = &tlsentryQUIC{Version: hex32(s.QUICVersion)}
+	}
 
 	if hs := s.TLS; isTLS(s) {
 		st.fillTLS(s, hs, v)
@@ -553,4 +556,15 @@ func alertDescriptionName(d uint8) string {
 		return n
 	}
 	return strconv.Itoa(int(d))
+}
+
+// hex32 formats v as "0x" and eight lower-case hex digits.
+func hex32(v uint32) string {
+	const digits = "0123456789abcdef"
+	b := [10]byte{'0', 'x'}
+	for i := 9; i >= 2; i-- {
+		b[i] = digits[v&0xf]
+		v >>= 4
+	}
+	return string(b[:])
 }

@@ -127,6 +127,7 @@ var fields = []field{
 	{Path: "tlsentry.server.ocsp_stapled", Type: tBool, Doc: "a CertificateStatus (stapled OCSP) message was seen; written whenever a ServerHello was seen"},
 	{Path: "tlsentry.server.dh_prime_bits", Type: tLong, Doc: "finite-field DHE prime size"},
 	{Path: "tlsentry.anomalies", Type: tKeyword, Doc: "what capture and tlsparse noticed, sorted, deduplicated"},
+	{Path: "tlsentry.quic.version", Type: tKeyword, Doc: "QUIC wire version of the connection, hex (`0x00000001` v1, `0x6b3343cf` v2)"},
 	{Path: "tlsentry.incomplete", Type: tBool, Doc: "a gap, a missing direction, or the capture ended mid-handshake; always written"},
 	{Path: "tlsentry.alerts.direction", Type: tKeyword, Doc: "TLS alerts seen: `client` or `server` sent it"},
 	{Path: "tlsentry.alerts.level", Type: tKeyword, Doc: "`warning` or `fatal` (cleartext alerts only)"},

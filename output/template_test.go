@@ -148,6 +148,7 @@ func fullSession() *capture.Session {
 	s.TLS.HelloRetryRequest = tls13.TLS.HelloRetryRequest
 	s.TLS.CertificateStatus = true
 	s.VLANs = []uint16{300, 301}
+	s.QUICVersion = 1 // not a real combination, but every field once
 	s.FirstPacket = 8 // another session: another id
 	return s
 }

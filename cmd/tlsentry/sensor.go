@@ -413,9 +413,9 @@ func humanBytes(n uint64) string {
 
 // printSummary writes the end-of-run line(s) on stderr.
 func printSummary(w io.Writer, s capture.Snapshot, el time.Duration) {
-	fmt.Fprintf(w, "tlsentry: %d packets, %s, %d flows, %d TLS sessions, %d non-TLS on 443, %d parse errors, %s (%s)\n",
+	fmt.Fprintf(w, "tlsentry: %d packets, %s, %d flows, %d TLS sessions, %d QUIC sessions, %d non-TLS on 443, %d parse errors, %s (%s)\n",
 		s.Get(capture.CPackets), humanBytes(s.Get(capture.CBytes)), s.Get(capture.CFlowsCreated),
-		s.Get(capture.CSessionsTLS), s.Get(capture.CSessionsNonTLS443), s.Get(capture.CParseErrors),
+		s.Get(capture.CSessionsTLS), s.Get(capture.CSessionsQUIC), s.Get(capture.CSessionsNonTLS443), s.Get(capture.CParseErrors),
 		el.Round(time.Millisecond), rates(s.Get(capture.CPackets), s.Get(capture.CBytes), el))
 	var extra []string
 	for _, c := range []capture.Counter{capture.CDecodeFailed, capture.CFiltered, capture.CReasmGaps,
