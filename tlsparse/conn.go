@@ -32,6 +32,8 @@ type Conn struct {
 	dirs [2]half
 
 	first     int8 // 1 + direction that sent data first; 0 before any data
+	preTried  bool // the first bytes were checked for a preamble
+	pre       preamble
 	stopped   bool // not TLS, or a fatal alert: no more bytes wanted
 	midstream bool
 	fatal     bool // a cleartext fatal alert was seen
@@ -62,21 +64,91 @@ func (c *Conn) Feed(dir Direction, data []byte) (wantMore bool) {
 	if c.first == 0 {
 		c.first = int8(dir) + 1
 	}
-	if d.mode == modeSniff {
-		nPrior := d.sniffN // bytes held from earlier calls, not yet parsed
-		n := copy(d.sniff[d.sniffN:], data)
-		d.sniffN += n
-		p, ok := Sniff(d.sniff[:d.sniffN])
-		if !ok {
-			return true // at most 15 bytes held
-		}
-		if !c.sniffed(dir, d, p) {
-			return c.wantMore()
-		}
-		c.feedMode(dir, d, d.sniff[:nPrior]) // the record layer never writes to d.sniff
-	}
-	c.feedMode(dir, d, data)
+	c.feedAny(dir, d, data)
 	return c.wantMore()
+}
+
+func (c *Conn) feedAny(dir Direction, d *half, data []byte) {
+	switch d.mode {
+	case modeSniff:
+		c.feedSniff(dir, d, data)
+	case modePreamble:
+		c.feedPreamble(dir, d, data)
+	default:
+		c.feedMode(dir, d, data)
+	}
+}
+
+// feedSniff holds a direction's first bytes until Sniff (and, for the first
+// direction of a connection, preambleStart) can classify them.
+func (c *Conn) feedSniff(dir Direction, d *half, data []byte) {
+	nPrior := d.sniffN // bytes held from earlier calls, not yet parsed
+	n := copy(d.sniff[d.sniffN:], data)
+	d.sniffN += n
+	if !c.preTried && Direction(c.first-1) == dir {
+		k, ok := preambleStart(dir, d.sniff[:d.sniffN])
+		if !ok {
+			return // at most 15 bytes held
+		}
+		c.preTried = true
+		if k != preNone && c.dirs[1-dir].mode == modeSniff {
+			c.startPreamble(dir, d, k, nPrior, data)
+			return
+		}
+	}
+	p, ok := Sniff(d.sniff[:d.sniffN])
+	if !ok {
+		return // at most 15 bytes held
+	}
+	if !c.sniffed(dir, d, p) {
+		return
+	}
+	c.feedMode(dir, d, d.sniff[:nPrior]) // the record layer never writes to d.sniff
+	c.feedMode(dir, d, data)
+}
+
+// startPreamble switches both directions to preamble mode and replays the
+// bytes held so far: d.sniff[:nPrior] and data of dir, and whatever the
+// other direction holds.
+func (c *Conn) startPreamble(dir Direction, d *half, k preKind, nPrior int, data []byte) {
+	c.pre.kind = k
+	c.hs.Protocol = k.fallback()
+	o := &c.dirs[1-dir]
+	var held, prior [sniffLen]byte
+	nHeld := copy(held[:], o.sniff[:o.sniffN])
+	o.sniffN, o.mode = 0, modePreamble
+	copy(prior[:], d.sniff[:nPrior])
+	d.sniffN, d.mode = 0, modePreamble
+	c.feedPreamble(dir, d, prior[:nPrior])
+	if c.wantMore() {
+		c.feedAny(dir, d, data)
+	}
+	if nHeld > 0 && c.wantMore() {
+		c.feedAny(1-dir, o, held[:nHeld])
+	}
+}
+
+// feedPreamble passes bytes to the preamble tracker; after the end of the
+// direction's preamble the rest is sniffed and parsed afresh.
+func (c *Conn) feedPreamble(dir Direction, d *half, data []byte) {
+	if len(data) == 0 {
+		return
+	}
+	n, r := c.pre.feed(dir, data)
+	switch r {
+	case preDone:
+		d.mode, d.sniffN = modeSniff, 0
+		if n < len(data) {
+			c.feedSniff(dir, d, data[n:])
+		}
+	case preFailed:
+		d.mode = modeDone
+		if c.hs.Protocol == ProtocolTLS || c.hs.Protocol == ProtocolSSLv2 {
+			c.anomaly("not_tls_" + dirName(dir))
+		} else {
+			c.stopped = true
+		}
+	}
 }
 
 func (c *Conn) feedMode(dir Direction, d *half, data []byte) {
@@ -92,6 +164,11 @@ func (c *Conn) feedMode(dir Direction, d *half, data []byte) {
 // direction is parsed as TLS.
 func (c *Conn) sniffed(dir Direction, d *half, p Protocol) bool {
 	isTLS := p == ProtocolTLS || p == ProtocolSSLv2
+	if c.pre.kind != preNone && isTLS && c.hs.Protocol != ProtocolTLS && c.hs.Protocol != ProtocolSSLv2 {
+		// TLS after a preamble: the connection is TLS from here on.
+		c.hs.Protocol = ProtocolUndetermined
+		c.anomaly(c.pre.kind.anomaly())
+	}
 	if c.hs.Protocol == ProtocolUndetermined && (Direction(c.first-1) == dir || isTLS) {
 		c.hs.Protocol = p
 	}
@@ -246,7 +323,9 @@ func (c *Conn) wantMore() bool {
 	switch c.hs.Protocol {
 	case ProtocolUndetermined, ProtocolTLS, ProtocolSSLv2:
 	default:
-		return false
+		if c.pre.kind == preNone {
+			return false
+		}
 	}
 	return !(c.dirDone(ClientToServer) && c.dirDone(ServerToClient))
 }

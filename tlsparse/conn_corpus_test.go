@@ -196,16 +196,6 @@ var connCorpusKnown = map[string]string{
 		"which decodes no supported_versions); tlsparse keeps the first and flags duplicate_client_hello (TestConnCorpusAnomalies)",
 	"suricata-verify/tls__tls13-draft14__tls13_draft14.pcap 6": "tshark 4.0 reads this draft-14 ServerHello with the final " +
 		"layout (session id, compression); drafts -11..-21 have neither, so tlsparse reads cipher 0xc02b where tshark says 0xacad",
-	"ndpi/tls_heur__vmess-tcp-tls.pcapng 35": "TLS inside a SOCKS5 tunnel: the stream starts 05 02 00 01, so it is not TLS by its first bytes (Protocol unknown)",
-	"ndpi/tls_heur__vmess-tcp-tls.pcapng 53": "same SOCKS5 tunnel, server side",
-	"ja4/https-connect.pcap 8":               "TLS inside an HTTP CONNECT tunnel: the stream starts \"CONNECT \" (Protocol http)",
-	"ja4/https-connect.pcap 10":              "same HTTP CONNECT tunnel",
-	"ja4/https-connect.pcap 13":              "same HTTP CONNECT tunnel",
-	"ndpi/smtp-starttls.pcap 11":             "SMTP STARTTLS on port 25: the stream starts with SMTP (Protocol unknown)",
-	"ndpi/smtp-starttls.pcap 12":             "SMTP STARTTLS",
-	"ndpi/smtp-starttls.pcap 15":             "SMTP STARTTLS",
-	"ndpi/smtp-starttls.pcap 46":             "SMTP STARTTLS",
-	"ndpi/smtp-starttls.pcap 47":             "SMTP STARTTLS",
 	"suricata-verify/firewall__app-layer-protocol-negated-unknown-shortcircuit__input.pcap 6": "garbage before the ClientHello: " +
 		"not TLS by its first bytes (Protocol unknown), which is what this capture tests",
 }
@@ -412,7 +402,15 @@ func TestConnCorpusAnomalies(t *testing.T) {
 			return hs.HelloRetryRequest != nil && hs.ClientHelloCount == 2 && hs.ServerHello != nil && hs.Established &&
 				!slices.Contains(hs.Anomalies, "duplicate_client_hello")
 		}, "HelloRetryRequest then a second ClientHello, established"},
-		{"ja4/https-connect.pcap", func(hs *Handshake) bool { return hs.Protocol == ProtocolHTTP }, "HTTP (CONNECT)"},
+		{"ja4/https-connect.pcap", func(hs *Handshake) bool {
+			return hs.Protocol == ProtocolTLS && hs.Established && slices.Contains(hs.Anomalies, "http_connect")
+		}, "TLS after HTTP CONNECT"},
+		{"ndpi/smtp-starttls.pcap", func(hs *Handshake) bool {
+			return hs.Protocol == ProtocolTLS && hs.ClientHello != nil && hs.ServerHello != nil && slices.Contains(hs.Anomalies, "starttls")
+		}, "TLS after SMTP STARTTLS"},
+		{"ndpi/tls_heur__vmess-tcp-tls.pcapng", func(hs *Handshake) bool {
+			return hs.Protocol == ProtocolTLS && hs.ClientHello != nil && hs.ServerHello != nil && slices.Contains(hs.Anomalies, "socks")
+		}, "TLS after a SOCKS5 handshake"},
 		{"zeek/ssl-and-ssh-using-sslh.pcap", func(hs *Handshake) bool { return hs.Protocol == ProtocolSSH }, "an SSH connection"},
 		{"zeek/tls__tls-fragmented-handshake.pcap", func(hs *Handshake) bool {
 			// The capture ends before the client's key exchange.

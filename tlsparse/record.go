@@ -65,7 +65,8 @@ const (
 	modeSniff uint8 = iota
 	modeTLS
 	modeSSLv2
-	modeDone // stopped: not TLS, a gap, an error, or SSLv2 encrypted
+	modeDone     // stopped: not TLS, a gap, an error, or SSLv2 encrypted
+	modePreamble // inside a cleartext preamble (preamble.go)
 )
 
 // half is the parser state of one direction.
