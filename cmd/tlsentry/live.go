@@ -146,16 +146,24 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 		}
 	}
 
-	sink, err := openSink(cfg, stdout)
+	sinks, err := openLiveSinks(cfg, o.es, stdout, log)
 	if err != nil {
 		closeSrcs()
 		return err
 	}
-	sinks := []*countingSink{sink}
+	closeSinks := func() error {
+		var errs []error
+		for _, sk := range sinks {
+			if err := sk.Close(context.Background()); err != nil {
+				errs = append(errs, fmt.Errorf("%s: %w", sk.name, err))
+			}
+		}
+		return errors.Join(errs...)
+	}
 	j, err := newJudge(cfg)
 	if err != nil {
 		closeSrcs()
-		sink.Close(context.Background())
+		closeSinks()
 		return err
 	}
 	host, _ := os.Hostname()
@@ -186,7 +194,7 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 		ln, err := net.Listen("tcp", cfg.Metrics.Addr)
 		if err != nil {
 			closeSrcs()
-			sink.Close(context.Background())
+			closeSinks()
 			return fmt.Errorf("metrics: %v", err)
 		}
 		reg := prometheus.NewRegistry()
@@ -203,7 +211,7 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 	if c.User != "" {
 		if err := dropPrivileges(c.User); err != nil {
 			closeSrcs()
-			sink.Close(context.Background())
+			closeSinks()
 			if srv != nil {
 				srv.Close()
 			}
@@ -287,7 +295,7 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 	bg.Wait()
 	final := ls.freeze()
 	closeSrcs()
-	closeErr := sink.Close(context.Background())
+	closeErr := closeSinks()
 	if srv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		srv.Shutdown(ctx)
@@ -353,16 +361,37 @@ func asSources(ls []liveSource) []capture.Source {
 	return out
 }
 
-// openSink opens the NDJSON sink of the configuration (stdout by default).
-func openSink(cfg *Config, stdout io.Writer) (*countingSink, error) {
-	if cfg.Output.File == "" || cfg.Output.File == "-" {
-		return &countingSink{Sink: output.NewNDJSON(stdout), name: "ndjson"}, nil
-	}
-	s, err := output.CreateNDJSONFile(cfg.Output.File)
+// openLiveSinks opens the sinks, each counted on its own: NDJSON (a file,
+// or stdout unless Elasticsearch is configured) and Elasticsearch (--es or
+// elasticsearch.urls) in live mode, which sheds documents and counts them
+// rather than stall capture when the cluster cannot keep up.
+func openLiveSinks(cfg *Config, esFlag string, stdout io.Writer, log *slog.Logger) ([]*countingSink, error) {
+	opt, err := esOptions(cfg, esFlag, true)
 	if err != nil {
-		return nil, fmt.Errorf("%w: -w: %v", errUsage, err)
+		return nil, err
 	}
-	return &countingSink{Sink: s, name: "ndjson"}, nil
+	var sinks []*countingSink
+	if cfg.Output.File != "" && cfg.Output.File != "-" {
+		s, err := output.CreateNDJSONFile(cfg.Output.File)
+		if err != nil {
+			return nil, fmt.Errorf("%w: -w: %v", errUsage, err)
+		}
+		sinks = append(sinks, &countingSink{Sink: s, name: "ndjson"})
+	} else if len(opt.URLs) == 0 || cfg.Output.File == "-" {
+		sinks = append(sinks, &countingSink{Sink: output.NewNDJSON(stdout), name: "ndjson"})
+	}
+	if len(opt.URLs) > 0 {
+		opt.Logf = func(format string, args ...any) { log.Warn("elasticsearch: " + fmt.Sprintf(format, args...)) }
+		es, err := output.NewElasticsearch(opt)
+		if err != nil {
+			for _, s := range sinks {
+				s.Close(context.Background())
+			}
+			return nil, fmt.Errorf("elasticsearch: %w", err)
+		}
+		sinks = append(sinks, &countingSink{Sink: es, name: "elasticsearch"})
+	}
+	return sinks, nil
 }
 
 // drain waits until no packet was read for drainQuiet, at most drainMax.
