@@ -592,7 +592,7 @@ func TestLiveMetrics(t *testing.T) {
 	n := newNetns(t)
 	file := "../../testdata/tls12-resumption-ticket.pcap"
 	t.Run("counters", func(t *testing.T) {
-		s := startSensor(t, n, "-workers", "1")
+		s := startSensor(t, n, "-workers", "1", "-stats-interval", "100ms")
 		m0 := s.scrape(t)
 		for _, name := range []string{"tlsentry_packets_total", "tlsentry_bytes_total", "tlsentry_kernel_drops_total",
 			"tlsentry_kernel_packets_total", "tlsentry_flows_active", "tlsentry_flows_evicted_total", "tlsentry_sessions_total",
@@ -638,6 +638,9 @@ func TestLiveMetrics(t *testing.T) {
 		s.stop(t)
 		if !strings.Contains(s.stderr.String(), "msg=final") {
 			t.Errorf("no final stats line:\n%s", s.stderr.String())
+		}
+		if want := fmt.Sprintf("msg=stats packets=%d ", sent+sent2); !strings.Contains(s.stderr.String(), want) {
+			t.Errorf("no periodic stats line with %q:\n%s", want, s.stderr.String())
 		}
 	})
 	t.Run("kernel-drops", func(t *testing.T) {
