@@ -105,16 +105,6 @@ var knownWrong = []struct {
 	// also says "unknown" for this stream. The session is emitted as unknown.
 	{"suricata-verify/firewall__app-layer-protocol-negated-unknown-shortcircuit__input.pcap", 6, "client_hello", "oracle", "stream starts with garbage: protocol unknown by design (streams-visible agrees)"},
 
-	// TLS after a cleartext preamble in the same TCP connection.
-	{"ja4/https-connect.pcap", 8, "*", "limitation", "TLS inside an HTTP CONNECT tunnel (after the 200 response) is not followed"},
-	{"ja4/https-connect.pcap", 10, "*", "limitation", "TLS inside an HTTP CONNECT tunnel is not followed"},
-	{"ndpi/smtp-starttls.pcap", 11, "*", "limitation", "SMTP STARTTLS is not followed"},
-	{"ndpi/smtp-starttls.pcap", 12, "*", "limitation", "SMTP STARTTLS is not followed"},
-	{"ndpi/smtp-starttls.pcap", 46, "*", "limitation", "SMTP STARTTLS is not followed"},
-	{"ndpi/smtp-starttls.pcap", 47, "*", "limitation", "SMTP STARTTLS is not followed"},
-	{"ndpi/tls_heur__vmess-tcp-tls.pcapng", 35, "*", "limitation", "TLS after a SOCKS5 handshake (port 1080) is not followed"},
-	{"ndpi/tls_heur__vmess-tcp-tls.pcapng", 53, "*", "limitation", "TLS after a SOCKS5 handshake (port 1080) is not followed"},
-
 	// nDPI (2024-10) JA4 quirks, checked against tshark's SNI and ALPN of the same hello:
 	// it takes the first two characters of the ALPN ("ht" for http/1.1, where JA4 takes
 	// the first and last: "h1"), and writes "d" for hellos without server_name.
@@ -135,8 +125,15 @@ var knownWrong = []struct {
 	{"ndpi/encrypted_sni.pcap", 2, "ja4/ndpi-result", "oracle", `ESNI hello: no server_name (tshark: no SNI) is "i" in JA4, nDPI wrote "d"`},
 	{"ndpi/encrypted_sni.pcap", 3, "ja4/ndpi-result", "oracle", `ESNI hello: no server_name (tshark: no SNI) is "i" in JA4, nDPI wrote "d"`},
 	{"ndpi/tls_with_huge_ch.pcapng", 27, "ja4/ndpi-result", "oracle", `no server_name (tshark: no SNI) is "i" in JA4, nDPI wrote "d"`},
-	{"ndpi/smtp-starttls.pcap", 11, "ja4/ndpi-result", "limitation", "SMTP STARTTLS is not followed"},
-	{"ndpi/smtp-starttls.pcap", 46, "ja4/ndpi-result", "limitation", "SMTP STARTTLS is not followed"},
+	{"ndpi/smtp-starttls.pcap", 11, "ja4/ndpi-result", "oracle", `hello after SMTP STARTTLS without server_name (tshark: no SNI) is "i" in JA4, nDPI wrote "d"`},
+
+	// The first ALPN value of this hello is the two bytes ba ad (tshark:
+	// tls.handshake.extensions_alpn_str_raw "baad", then "http/1.1"). The JA4
+	// specification takes the first and last hex characters when either
+	// character is not alphanumeric: "bd". FoxIO's ja4 snapshot at the corpus
+	// commit predates that rule and writes "99". Field "ja4-alpn/<source>":
+	// only the two ALPN characters of the JA4 may differ, the rest is compared.
+	{"ja4/tls-non-ascii-alpn.pcapng", 1, "ja4-alpn/ja4-rust-snapshot", "oracle", `ALPN bytes ba ad: the JA4 hex-nibble rule gives "bd", FoxIO's snapshot has "99"`},
 
 	// Suricata 8's JA4 for a hello without signature_algorithms ends the c part with
 	// "_" before hashing (sha256("0005,000a,000b,0017,0023,ff01_") = ce66f3b797c1); the
@@ -146,6 +143,12 @@ var knownWrong = []struct {
 	// streams-visible.tsv classifies by a few first-byte rules that know no OpenVPN:
 	// 00 56 38 ... is a length-prefixed P_CONTROL_HARD_RESET_CLIENT_V2 (opcode 7).
 	{"ndpi/openvpn_obfuscated.pcapng", 1, "protocol", "oracle", "OpenVPN over TCP (opcode 7 hard reset); the first-bytes classifier says unknown"},
+}
+
+// ja4OnlyALPNDiffers reports whether two JA4 (TCP) strings differ only in
+// the two ALPN characters (positions 8 and 9).
+func ja4OnlyALPNDiffers(want, got string) bool {
+	return len(want) == len(got) && len(want) > 10 && want != got && want[:8] == got[:8] && want[10:] == got[10:]
 }
 
 func isKnownWrong(file string, frame int, field string) (string, bool) {
@@ -189,6 +192,15 @@ func (b *scoreboard) check(field, file string, frame int, want, got string) {
 		return
 	}
 	fs.misses = append(fs.misses, fmt.Sprintf("%s frame %d: %s = %q, want %q", file, frame, field, got, want))
+}
+
+// excuse counts a mismatch of field that the caller has checked is excused.
+func (b *scoreboard) excuse(field, file string, frame int, want, got, why string) {
+	b.check(field, file, frame, want, want) // counts the row
+	fs := b.fields[field]
+	fs.matched--
+	fs.excused++
+	fs.excuses = append(fs.excuses, fmt.Sprintf("%s frame %d: %s = %q, expected %q (%s)", file, frame, field, got, want, why))
 }
 
 func (b *scoreboard) report(t *testing.T) {
@@ -389,6 +401,12 @@ func TestCorpusAgreement(t *testing.T) {
 			got = tlsparse.JA4(s.TLS.ClientHello, false)
 			if got == e.ja4 {
 				break
+			}
+		}
+		if got != e.ja4 && ja4OnlyALPNDiffers(e.ja4, got) {
+			if why, ok := isKnownWrong(e.file, frame, "ja4-alpn/"+e.source); ok {
+				b.excuse("ja4/"+e.source, e.file, frame, e.ja4, got, why)
+				continue
 			}
 		}
 		b.check("ja4/"+e.source, e.file, frame, e.ja4, got)
