@@ -263,10 +263,20 @@ func (p *preamble) line(dir Direction, h *preambleHalf, line []byte) int {
 			}
 			return preMore
 		}
-		if len(line) < 3 || !isDigits(line[:3]) || len(line) > 3 && line[3] != ' ' && line[3] != '-' {
+		final := len(line) >= 3 && isDigits(line[:3]) && (len(line) == 3 || line[3] == ' ')
+		switch {
+		case h.ok: // inside a multi-line reply (RFC 959 4.2): any text until "ddd "
+			if !final {
+				return preMore
+			}
+			h.ok = false
+		case len(line) < 3 || !isDigits(line[:3]) || !final && line[3] != '-':
 			return preFailed
+		case !final:
+			h.ok = true
+			return preMore
 		}
-		if !p.upgrade || len(line) > 3 && line[3] == '-' {
+		if !p.upgrade {
 			return preMore
 		}
 		// The reply to STARTTLS (220) or AUTH TLS (234).
