@@ -114,7 +114,7 @@ func (c *Conn) startPreamble(dir Direction, d *half, k preKind, nPrior int, data
 	c.pre.kind = k
 	c.hs.Protocol = k.fallback()
 	o := &c.dirs[1-dir]
-	var held, prior [sniffLen]byte
+	held, prior := &c.pre.held, &c.pre.prior // in the Conn: local arrays would escape
 	nHeld := copy(held[:], o.sniff[:o.sniffN])
 	o.sniffN, o.mode = 0, modePreamble
 	copy(prior[:], d.sniff[:nPrior])

@@ -87,6 +87,8 @@ type preamble struct {
 	tag     [32]byte
 	tagN    int
 	dirs    [2]preambleHalf
+
+	held, prior [sniffLen]byte // startPreamble's copies of the sniffed bytes
 }
 
 // preambleStart recognises the opening of a preamble in the first bytes of

@@ -243,6 +243,22 @@ func TestFuzzSeeds(t *testing.T) {
 				1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}},
 			connEvent{ServerToClient, []byte{0x80, 0x0f, 4, 0, 1, 0, 2, 0, 2, 0, 0, 0, 0, 0xaa, 0xbb}})), "uint64(1)"},
 		"FuzzConn/synth_http": {quote(stream(connEvent{ClientToServer, []byte("GET / HTTP/1.1\r\n\r\n")})), "uint64(1)"},
+		// Preambles (preamble.go): SMTP STARTTLS and SOCKS5, then TLS 1.2 hellos.
+		"FuzzConn/synth_starttls": {quote(stream(
+			connEvent{ServerToClient, []byte("220 mx ESMTP\r\n")},
+			connEvent{ClientToServer, []byte("EHLO c\r\n")},
+			connEvent{ServerToClient, []byte("250-mx\r\n250 STARTTLS\r\n")},
+			connEvent{ClientToServer, []byte("STARTTLS\r\n")},
+			connEvent{ServerToClient, []byte("220 go ahead\r\n")},
+			connEvent{ClientToServer, record(22, hsMsg(1, ch), 100)},
+			connEvent{ServerToClient, record(22, slices.Concat(hsMsg(2, sh12), hsMsg(14, nil)), 50)})), "uint64(5)"},
+		"FuzzConn/synth_socks5": {quote(stream(
+			connEvent{ClientToServer, []byte{5, 1, 0}},
+			connEvent{ServerToClient, []byte{5, 0}},
+			connEvent{ClientToServer, []byte{5, 1, 0, 3, 1, 'a', 1, 0xbb}},
+			connEvent{ServerToClient, []byte{5, 0, 0, 1, 0, 0, 0, 0, 0, 0}},
+			connEvent{ClientToServer, record(22, hsMsg(1, ch), 1<<14)},
+			connEvent{ServerToClient, record(22, hsMsg(2, sh12), 1<<14)})), "uint64(2)"},
 	}
 	for name, args := range seeds {
 		path := filepath.Join("testdata", "fuzz", filepath.FromSlash(name))
