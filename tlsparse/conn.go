@@ -21,7 +21,8 @@ import "slices"
 // oversized_handshake_message, malformed_record, record_overflow,
 // bad_record_after_encryption, malformed_heartbeat, too_many_alerts,
 // too_many_heartbeats, not_tls_client, not_tls_server, gap_client,
-// gap_server, sslv2_error.
+// gap_server, sslv2_error; and, when TLS follows a cleartext preamble
+// (preamble.go), starttls, http_connect or socks.
 //
 // Memory is bounded: a Conn buffers at most one record header and one
 // handshake message per direction (MaxClientHello, MaxCertificateMessage,
