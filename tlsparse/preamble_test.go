@@ -160,3 +160,27 @@ func TestConnPreambleBounds(t *testing.T) {
 		t.Errorf("text after STARTTLS: wantMore %v %+v", want, hs)
 	}
 }
+
+// BenchmarkConnPreamble parses an SMTP STARTTLS exchange and the TLS 1.2
+// handshake after it, with a pooled Conn.
+func BenchmarkConnPreamble(b *testing.B) {
+	t := &testing.T{}
+	tr, _, err := connHandshake(t, &tls.Config{ServerName: "server.test", InsecureSkipVerify: true, MaxVersion: tls.VersionTLS12}, &tls.Config{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	evs := slices.Concat(preambleEvents["smtp"], tr.events)
+	var c Conn
+	b.ReportAllocs()
+	for b.Loop() {
+		c.Reset()
+		for _, e := range evs {
+			if !c.Feed(e.dir, e.data) {
+				break
+			}
+		}
+	}
+	if c.Handshake().ClientHello == nil {
+		b.Fatal("no ClientHello")
+	}
+}
