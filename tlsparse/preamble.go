@@ -3,7 +3,7 @@ package tlsparse
 import "bytes"
 
 // Cleartext preambles that precede TLS in the same TCP connection: the
-// STARTTLS family (SMTP, FTP AUTH TLS, IMAP, POP3), an HTTP CONNECT tunnel
+// STARTTLS family (SMTP, FTP AUTH TLS, IMAP, POP3, XMPP), an HTTP CONNECT tunnel
 // and SOCKS4/4a/5. A Conn recognises them by the first bytes of the
 // connection, follows each direction to the end of its preamble and then
 // parses the rest of that direction from scratch (Sniff, then TLS). The
@@ -11,7 +11,7 @@ import "bytes"
 // "starttls", "http_connect" or "socks".
 //
 // Recognition is strict: a preamble that breaks its protocol, is refused by
-// the server (SMTP 454, HTTP 407, SOCKS failure), or runs over
+// the server (SMTP 454, HTTP 407, SOCKS failure, XMPP <failure/>), or runs over
 // maxPreambleBytes or maxPreambleLines in a direction ends parsing, and the
 // connection is reported as Sniff classified its first bytes (HTTP for a
 // CONNECT request, unknown otherwise).
@@ -33,12 +33,13 @@ const (
 	preConnect         // HTTP CONNECT request and 2xx response
 	preSOCKS5          // RFC 1928 (and RFC 1929 username/password)
 	preSOCKS4          // SOCKS4 and SOCKS4a
+	preXMPP            // RFC 6120 5.4: client <starttls/>, server <proceed/>
 )
 
 // anomaly names the preamble in Handshake.Anomalies.
 func (k preKind) anomaly() string {
 	switch k {
-	case preReply3, preIMAP, prePOP3:
+	case preReply3, preIMAP, prePOP3, preXMPP:
 		return "starttls"
 	case preConnect:
 		return "http_connect"
@@ -122,6 +123,9 @@ func preambleStart(dir Direction, b []byte) (k preKind, ok bool) {
 	if try("CONNECT ") {
 		return preConnect, true
 	}
+	if try("<?xml ") || try("<stream:stream ") {
+		return preXMPP, true
+	}
 	if len(b) == 0 {
 		return preNone, false
 	}
@@ -175,6 +179,17 @@ func preambleStart(dir Direction, b []byte) (k preKind, ok bool) {
 func (p *preamble) feed(dir Direction, data []byte) (n int, res int) {
 	h := &p.dirs[dir]
 	switch p.kind {
+	case preXMPP:
+		for i, b := range data {
+			h.bytes++
+			if h.bytes > maxPreambleBytes {
+				return i, preFailed
+			}
+			if r := p.xmppByte(dir, h, b); r != preMore {
+				return i + 1, r
+			}
+		}
+		return len(data), preMore
 	case preSOCKS5, preSOCKS4:
 		for i, b := range data {
 			h.bytes++
@@ -561,4 +576,75 @@ func equalFold(b []byte, s string) bool {
 		}
 	}
 	return true
+}
+
+// XMPP element names the preamble looks for, and the states of xmppByte:
+// h.st is the phase, h.skip the bytes of the current name matched so far,
+// h.v the name being matched.
+const (
+	xSeek  = iota // looking for "<starttls" (client) or "<proceed"/"<failure" (server)
+	xOpen         // inside the start tag, until ">"
+	xClose        // a start tag that was not self-closing: until the end tag's ">"
+)
+
+var xmppNames = [...]string{"<starttls", "<proceed", "<failure"}
+
+// xmppByte follows XMPP up to the end of the client's <starttls/> and the
+// server's <proceed/> (RFC 6120 5.4.2); <failure/> refuses. Both forms
+// (self-closing, or start and end tag) are accepted.
+func (p *preamble) xmppByte(dir Direction, h *preambleHalf, b byte) int {
+	switch h.st {
+	case xSeek:
+		if h.skip > 0 {
+			name := xmppNames[h.v]
+			if b == name[h.skip] {
+				h.skip++
+				if h.skip < len(name) {
+					return preMore
+				}
+				h.skip = 0
+				if h.v == 2 {
+					return preFailed
+				}
+				h.st = xOpen
+				return preMore
+			}
+			// the server's names share only "<": switch to a sibling
+			if dir == ServerToClient && h.skip == 1 {
+				for i := 1; i < len(xmppNames); i++ {
+					if b == xmppNames[i][1] {
+						h.v, h.skip = uint8(i), 2
+						return preMore
+					}
+				}
+			}
+			h.skip = 0
+		}
+		if b == '<' {
+			h.skip = 1
+			h.v = 0
+			if dir == ServerToClient {
+				h.v = 1
+			}
+		}
+	case xOpen:
+		if b == '>' {
+			if h.long { // the byte before was '/'
+				if dir == ClientToServer {
+					p.upgrade = true
+				}
+				return preDone
+			}
+			h.st = xClose
+		}
+		h.long = b == '/'
+	case xClose:
+		if b == '>' {
+			if dir == ClientToServer {
+				p.upgrade = true
+			}
+			return preDone
+		}
+	}
+	return preMore
 }

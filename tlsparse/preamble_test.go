@@ -23,6 +23,9 @@ func TestPreambleStart(t *testing.T) {
 		{ClientToServer, "CONNECT a:443 HTTP/1.1\r\n", preConnect},
 		{ClientToServer, "CONNECTX", preNone},
 		{ClientToServer, "GET / HTTP/1.1\r\n", preNone},
+		{ClientToServer, "<?xml version='1.0'?>", preXMPP},
+		{ClientToServer, "<stream:stream to='x'>", preXMPP},
+		{ClientToServer, "<stream:streamX", preNone},
 		{ClientToServer, "\x05\x02\x00\x01", preSOCKS5},
 		{ClientToServer, "\x05\x01\x02", preSOCKS5},
 		{ClientToServer, "\x05\x01\x80", preSOCKS5},
@@ -68,6 +71,10 @@ var preambleEvents = map[string][]connEvent{
 	"smtp": {{ServerToClient, []byte("220 mx ESMTP\r\n")}, {ClientToServer, []byte("EHLO c\r\n")},
 		{ServerToClient, []byte("250-mx\r\n250 STARTTLS\r\n")}, {ClientToServer, []byte("STARTTLS\r\n")},
 		{ServerToClient, []byte("220 go ahead\r\n")}},
+	"xmpp": {{ClientToServer, []byte("<?xml version='1.0'?><stream:stream to='x' version='1.0'>")},
+		{ServerToClient, []byte("<?xml version='1.0'?><stream:stream from='x'><stream:features><starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/></stream:features>")},
+		{ClientToServer, []byte("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")},
+		{ServerToClient, []byte("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")}},
 	"connect": {{ClientToServer, []byte("CONNECT server.test:443 HTTP/1.0\r\n\r\n")},
 		{ServerToClient, []byte("HTTP/1.0 200 OK\r\nServer: p\r\n\r\n")}},
 	"socks5": {{ClientToServer, []byte{5, 1, 0}}, {ServerToClient, []byte{5, 0}},
@@ -88,7 +95,7 @@ func TestConnPreamble(t *testing.T) {
 		connCheckChunking(t, name, ptr)
 		hs := connFeedAll(ptr, nil).Handshake()
 		want := connComparable(plain)
-		want.Anomalies = append(want.Anomalies, map[string]string{"smtp": "starttls", "connect": "http_connect", "socks5": "socks"}[name])
+		want.Anomalies = append(want.Anomalies, map[string]string{"smtp": "starttls", "xmpp": "starttls", "connect": "http_connect", "socks5": "socks"}[name])
 		if got := connComparable(hs); got.Protocol != ProtocolTLS || !got.Established || got.ClientHello.ServerName != "server.test" ||
 			!slices.Equal(got.Anomalies, want.Anomalies) || len(got.ServerCertificates) != 1 {
 			t.Errorf("%s: %+v", name, got)
