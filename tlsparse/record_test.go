@@ -252,6 +252,13 @@ func TestFuzzSeeds(t *testing.T) {
 			connEvent{ServerToClient, []byte("220 go ahead\r\n")},
 			connEvent{ClientToServer, record(22, hsMsg(1, ch), 100)},
 			connEvent{ServerToClient, record(22, slices.Concat(hsMsg(2, sh12), hsMsg(14, nil)), 50)})), "uint64(5)"},
+		"FuzzConn/synth_xmpp": {quote(stream(
+			connEvent{ClientToServer, []byte("<?xml version='1.0'?><stream:stream to='x'>")},
+			connEvent{ServerToClient, []byte("<stream:stream from='x'><stream:features><starttls/></stream:features>")},
+			connEvent{ClientToServer, []byte("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>")},
+			connEvent{ServerToClient, []byte("<proceed xmlns='urn:ietf:params:xml:ns:xmpp-tls'></proceed>")},
+			connEvent{ClientToServer, record(22, hsMsg(1, ch), 100)},
+			connEvent{ServerToClient, record(22, hsMsg(2, sh12), 1<<14)})), "uint64(3)"},
 		"FuzzConn/synth_socks5": {quote(stream(
 			connEvent{ClientToServer, []byte{5, 1, 0}},
 			connEvent{ServerToClient, []byte{5, 0}},
