@@ -38,7 +38,42 @@ type Session struct {
 	// FirstPacket is a hash of the flow's first packet (bytes from the IP
 	// header on); with the flow key and Start it makes event.id deterministic.
 	FirstPacket uint64
+
+	fp *Fingerprints // computed on first use
 }
+
+// Fingerprints are a session's JA3, JA3S and JA4.
+type Fingerprints struct {
+	JA3, JA3String   string // MD5 (hex) and the string hashed
+	JA3S, JA3SString string
+	JA4              string // "q..." for QUIC
+}
+
+// Fingerprints computes the session's fingerprints on first use and keeps
+// them, so the rules and the document encoder do not compute them twice.
+// Like the rest of a Session it is not safe for concurrent use: the handler
+// that receives a session owns it.
+func (s *Session) Fingerprints() *Fingerprints {
+	if s.fp != nil {
+		return s.fp
+	}
+	fp := &Fingerprints{}
+	if s.TLS != nil {
+		if ch := s.TLS.ClientHello; ch != nil {
+			fp.JA3String, fp.JA3 = tlsparse.JA3(ch)
+			fp.JA4 = tlsparse.JA4(ch, s.Protocol == "quic")
+		}
+		if sh := s.TLS.ServerHello; sh != nil {
+			fp.JA3SString, fp.JA3S = tlsparse.JA3S(sh)
+		}
+	}
+	s.fp = fp
+	return fp
+}
+
+// ResetFingerprints forgets computed fingerprints, for a caller that changed
+// s.TLS after Fingerprints was called.
+func (s *Session) ResetFingerprints() { s.fp = nil }
 
 // Handler receives finished sessions. It is called from worker goroutines
 // concurrently and must be safe for that.

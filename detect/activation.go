@@ -158,7 +158,7 @@ func (a *activation) ja3() string {
 	if a.done&doneJA3 == 0 {
 		a.done |= doneJA3
 		if a.ch != nil {
-			_, a.ja3v = tlsparse.JA3(a.ch)
+			a.ja3v = a.s.Fingerprints().JA3
 		}
 	}
 	return a.ja3v
@@ -168,7 +168,7 @@ func (a *activation) ja3s() string {
 	if a.done&doneJA3S == 0 {
 		a.done |= doneJA3S
 		if a.sh != nil {
-			_, a.ja3sv = tlsparse.JA3S(a.sh)
+			a.ja3sv = a.s.Fingerprints().JA3S
 		}
 	}
 	return a.ja3sv
@@ -178,7 +178,7 @@ func (a *activation) ja4() string {
 	if a.done&doneJA4 == 0 {
 		a.done |= doneJA4
 		if a.ch != nil {
-			a.ja4v = tlsparse.JA4(a.ch, a.s.Transport == "udp")
+			a.ja4v = a.s.Fingerprints().JA4
 		}
 	}
 	return a.ja4v

@@ -235,12 +235,12 @@ func (st *encodeState) fillTLS(s *capture.Session, hs *tlsparse.Handshake, v *de
 	}
 	d.TLS = t
 	te := &d.TLSentry
-	quic := s.Protocol == "quic"
 
 	if ch := hs.ClientHello; ch != nil {
 		t.Client.ServerName = ch.ServerName
-		te.Client.JA3String, t.Client.JA3 = tlsparse.JA3(ch)
-		te.Client.JA4 = tlsparse.JA4(ch, quic)
+		fp := s.Fingerprints()
+		te.Client.JA3String, t.Client.JA3 = fp.JA3String, fp.JA3
+		te.Client.JA4 = fp.JA4
 		st.ciphers = appendNames(st.ciphers[:0], ch.CipherSuites, tlsparse.CipherSuiteName)
 		t.Client.SupportedCiphers = nilIfEmpty(st.ciphers)
 
@@ -282,7 +282,8 @@ func (st *encodeState) fillTLS(s *capture.Session, hs *tlsparse.Handshake, v *de
 			t.Cipher = nameOrHex(sh.CipherSuite, tlsparse.CipherSuiteName)
 		}
 		t.NextProtocol = sh.ALPN
-		te.Server.JA3SString, t.Server.JA3S = tlsparse.JA3S(sh)
+		fp := s.Fingerprints()
+		te.Server.JA3SString, t.Server.JA3S = fp.JA3SString, fp.JA3S
 		te.Server.OCSPStapled = boolPtr(hs.CertificateStatus)
 	}
 	if hs.ServerHello != nil || hs.HelloRetryRequest != nil {
