@@ -22,6 +22,10 @@ type Config struct {
 	Metrics  MetricsConfig  `yaml:"metrics"`
 
 	path string // the file it was read from ("" for none), for reloads
+	// ruleFlags applies the rule flags of the command line; kept so that a
+	// reload (SIGHUP) re-reads the file and environment and then applies
+	// them again.
+	ruleFlags func(*RulesConfig)
 }
 
 // ObserverConfig names this sensor in documents.

@@ -46,6 +46,10 @@ func newDetectJudge(path string, cfg *Config) (*detect.Reloader, error) {
 			if err := applyEnv(c, os.Environ()); err != nil {
 				return detect.Config{}, err
 			}
+			if cfg.ruleFlags != nil {
+				cfg.ruleFlags(&c.Rules)
+				c.ruleFlags = cfg.ruleFlags
+			}
 			cfg = c
 		}
 		first = false

@@ -68,6 +68,30 @@ type sensorOptions struct {
 	set        map[string]bool // flags given on the command line
 	live       liveFlags       // -i and the live sensor's flags (live.go)
 	es         string          // --es URL[,URL...]
+	rules      ruleFlags       // --rules, --disable, --disable-category, --ca-bundle
+}
+
+// ruleFlags are the sensor's rule flags; they add to (files, disabled rules)
+// or replace (CA bundle) the configuration's rules section.
+type ruleFlags struct {
+	files, disableIDs, disableCats stringsFlag
+	caBundle                       string
+}
+
+func (r *ruleFlags) register(fs *flag.FlagSet) {
+	fs.Var(&r.files, "rules", "also load rule `FILE` (repeatable)")
+	fs.Var(&r.disableIDs, "disable", "switch off rule `ID` (repeatable)")
+	fs.Var(&r.disableCats, "disable-category", "switch off the rules of `CATEGORY` (repeatable)")
+	fs.StringVar(&r.caBundle, "ca-bundle", "", "PEM `FILE` of trusted roots, replacing the system roots")
+}
+
+func (r ruleFlags) apply(rc *RulesConfig) {
+	rc.Files = append(rc.Files, r.files...)
+	rc.DisableIDs = append(rc.DisableIDs, r.disableIDs...)
+	rc.DisableCategories = append(rc.DisableCategories, r.disableCats...)
+	if r.caBundle != "" {
+		rc.CABundle = r.caBundle
+	}
 }
 
 func parseSensorFlags(args []string, stderr io.Writer) (*sensorOptions, error) {
@@ -82,6 +106,7 @@ func parseSensorFlags(args []string, stderr io.Writer) (*sensorOptions, error) {
 	fs.StringVar(&o.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal), always, never")
 	fs.BoolVar(&o.decodeOnly, "decode-only", false, "benchmark baseline: read and decode packets, nothing else")
 	fs.StringVar(&o.es, "es", "", "also ship documents to Elasticsearch at `URL[,URL...]` (credentials only in the config file or ELASTICSEARCH_* environment)")
+	o.rules.register(fs)
 	o.live.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: tlsentry -r FILE [-w FILE] [--workers N] [--config FILE] [--observer-name NAME] [BPF filter ...]")
@@ -138,6 +163,8 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 	if err := o.live.apply(cfg); err != nil {
 		return fmt.Errorf("%w: %v", errUsage, err)
 	}
+	cfg.ruleFlags = o.rules.apply
+	cfg.ruleFlags(&cfg.Rules)
 	if o.set["observer-name"] {
 		cfg.Observer.Name = o.observer
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -221,4 +222,69 @@ func TestProgressLine(t *testing.T) {
 func Example_humanBytes() {
 	fmt.Println(humanBytes(512), humanBytes(3<<20))
 	// Output: 512 B 3.0 MiB
+}
+
+// ruleIDs returns the rule ids of the alert documents in out, sorted.
+func ruleIDs(t *testing.T, out string) []string {
+	t.Helper()
+	var ids []string
+	for _, l := range sortedLines(out) {
+		var d struct {
+			Rule struct{ ID string } `json:"rule"`
+		}
+		if err := json.Unmarshal([]byte(l), &d); err != nil {
+			t.Fatal(err)
+		}
+		if d.Rule.ID != "" {
+			ids = append(ids, d.Rule.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// TestSensorRuleFlags: --rules adds a rule file, --disable and
+// --disable-category switch rules off, --ca-bundle replaces the roots.
+func TestSensorRuleFlags(t *testing.T) {
+	capFile := "../../testdata/tls12-ecdsa.pcap" // test PKI: untrusted by the system roots
+	local := filepath.Join(t.TempDir(), "local.yaml")
+	if err := os.WriteFile(local, []byte(`rules:
+  - id: local.tls12
+    name: TLS 1.2 seen
+    category: policy
+    severity: low
+    description: test rule
+    condition: tls.version == "1.2"
+    message: "TLS 1.2 to ${server.display}"
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"builtin", nil, []string{"cert.untrusted"}},
+		{"user rules", []string{"--rules", local}, []string{"cert.untrusted", "local.tls12"}},
+		{"disable id", []string{"--rules", local, "--disable", "cert.untrusted"}, []string{"local.tls12"}},
+		{"disable category", []string{"--rules", local, "--disable-category", "policy"}, []string{"cert.untrusted"}},
+		{"ca bundle", []string{"--ca-bundle", "../../testdata/certs/ca-root.crt"}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			out, errOut, err := runCLI(t, append(tc.args, "-r", capFile)...)
+			if err != nil {
+				t.Fatalf("%v\n%s", err, errOut)
+			}
+			if got := ruleIDs(t, out); !slices.Equal(got, tc.want) {
+				t.Errorf("alerts %v, want %v", got, tc.want)
+			}
+		})
+	}
+	// A rule file with a mistake fails start-up, naming the file.
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("rules:\n  - id: x.y\n    condition: tls.nonexistent\n"), 0o644)
+	if _, _, err := runCLI(t, "--rules", bad, "-r", capFile); err == nil || !strings.Contains(err.Error(), "bad.yaml") {
+		t.Errorf("bad rule file: err %v, want one naming bad.yaml", err)
+	}
 }
