@@ -23,21 +23,9 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-)
 
-func esTestURL(tb testing.TB) string {
-	tb.Helper()
-	for _, k := range []string{"TLSENTRY_ES_URL", "ELASTICSEARCH_URL"} {
-		if v := os.Getenv(k); v != "" {
-			return strings.TrimRight(strings.Split(v, ",")[0], "/")
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		tb.Fatal("CI=true but no Elasticsearch: set ELASTICSEARCH_URL (scripts/elasticsearch.sh start)")
-	}
-	tb.Skip("no Elasticsearch: set ELASTICSEARCH_URL (scripts/elasticsearch.sh start) to run")
-	return ""
-}
+	"github.com/tlsentry/tlsentry/internal/estest"
+)
 
 func esTestNamespace(tb testing.TB) string {
 	name := strings.ToLower(tb.Name())
@@ -125,7 +113,7 @@ func realOptions(url, ns, dir string) ESOptions {
 // TestESRealReplayTwice: the documents written are exactly those in
 // Elasticsearch; writing them again adds none and counts duplicates.
 func TestESRealReplayTwice(t *testing.T) {
-	url := esTestURL(t)
+	url := estest.URL(t)
 	esInstallTemplates(t, url)
 	ns := esTestNamespace(t)
 	docs := testDocs(3000, "rp")
@@ -159,7 +147,7 @@ func TestESRealReplayTwice(t *testing.T) {
 // (a string in a long field) lands in the dead-letter file with the reason;
 // the others arrive.
 func TestESRealMappingConflict(t *testing.T) {
-	url := esTestURL(t)
+	url := estest.URL(t)
 	esInstallTemplates(t, url)
 	ns := esTestNamespace(t)
 	dir := t.TempDir()
@@ -191,7 +179,7 @@ func TestESRealMappingConflict(t *testing.T) {
 // TestESRealDataStreamMappings: writing creates the data streams from the
 // templates, with their mappings (not dynamic ones).
 func TestESRealDataStreamMappings(t *testing.T) {
-	url := esTestURL(t)
+	url := estest.URL(t)
 	esInstallTemplates(t, url)
 	ns := esTestNamespace(t)
 	s, err := NewElasticsearch(realOptions(url, ns, t.TempDir()))
@@ -264,7 +252,7 @@ func esScript(t *testing.T, url string) string {
 // document is there exactly once, the spool is empty and nothing was
 // dead-lettered.
 func TestESRealOutage(t *testing.T) {
-	url := esTestURL(t)
+	url := estest.URL(t)
 	script := esScript(t, url)
 	outage := 10 * time.Second
 	if os.Getenv("CI") == "true" {
@@ -358,7 +346,7 @@ func TestESRealOutage(t *testing.T) {
 //
 //	ELASTICSEARCH_URL=http://127.0.0.1:9200 go test ./output -run '^$' -bench ESBulk -benchtime 2x
 func BenchmarkESBulk(b *testing.B) {
-	url := esTestURL(b)
+	url := estest.URL(b)
 	esInstallTemplates(b, url)
 	const perOp = 20000
 	for _, fb := range []int{256 << 10, 1 << 20, 4 << 20} {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tlsentry/tlsentry/internal/estest"
 )
 
 // TestTemplatesInElasticsearch installs the index templates (under test
@@ -16,9 +18,9 @@ import (
 // Elasticsearch at $ELASTICSEARCH_URL, indexes encoded documents into data
 // streams and checks that Elasticsearch accepts every one, maps fields as the
 // template says, rejects replays (deterministic _id) and rejects a document
-// that contradicts a mapping. Skipped when no Elasticsearch is configured, failed under CI=true (esTestURL).
+// that contradicts a mapping. Skipped when no Elasticsearch is configured, failed under CI=true (estest.URL).
 func TestTemplatesInElasticsearch(t *testing.T) {
-	url := esTestURL(t)
+	url := estest.URL(t)
 	es := &esClient{t: t, url: url, hc: &http.Client{Timeout: 30 * time.Second}}
 	prefix := fmt.Sprintf("tlsentry-tpltest%d", time.Now().UnixNano()%1_000_000_000)
 

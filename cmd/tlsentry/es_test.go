@@ -15,24 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlsentry/tlsentry/internal/estest"
 	"github.com/tlsentry/tlsentry/output"
 )
-
-// esTestURL: the real-Elasticsearch tests run when ELASTICSEARCH_URL (or
-// TLSENTRY_ES_URL) is set, skip without it, and fail without it in CI.
-func esTestURL(t *testing.T) string {
-	t.Helper()
-	for _, k := range []string{"TLSENTRY_ES_URL", "ELASTICSEARCH_URL"} {
-		if v := os.Getenv(k); v != "" {
-			return strings.TrimRight(strings.Split(v, ",")[0], "/")
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("CI=true but no Elasticsearch: set ELASTICSEARCH_URL (scripts/elasticsearch.sh start)")
-	}
-	t.Skip("no Elasticsearch: set ELASTICSEARCH_URL (scripts/elasticsearch.sh start) to run")
-	return ""
-}
 
 // TestESCorpusReplay replays every corpus capture with tlsentry -r into
 // NDJSON, installs the templates with tlsentry setup, ships the NDJSON
@@ -41,7 +26,7 @@ func esTestURL(t *testing.T) string {
 // accepts every document the program emits), and that shipping them again
 // adds none.
 func TestESCorpusReplay(t *testing.T) {
-	url := esTestURL(t)
+	url := estest.URL(t)
 	pcaps, _ := filepath.Glob("../../../shared/corpus/pcaps/*/*.pcap*")
 	if len(pcaps) == 0 {
 		t.Skip("no corpus at ../shared/corpus")
