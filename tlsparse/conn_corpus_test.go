@@ -8,10 +8,8 @@ package tlsparse
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,7 +19,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/tlsentry/tlsentry/internal/corpustest"
 )
 
 // connEvent is one in-order piece of a direction's byte stream.
@@ -48,33 +47,8 @@ type connTestDir struct {
 // connTestFlows reads the TCP connections of a capture.
 func connTestFlows(t testing.TB, path string) []*connFlow {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var magic [4]byte
-	if _, err := io.ReadFull(f, magic[:]); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		t.Fatal(err)
-	}
-	var src gopacket.PacketDataSource
-	var linkType layers.LinkType
-	if binary.BigEndian.Uint32(magic[:]) == 0x0a0d0d0a {
-		r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			t.Fatal(err)
-		}
-		src, linkType = r, r.LinkType()
-	} else {
-		r, err := pcapgo.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		src, linkType = r, r.LinkType()
-	}
+	src, linkType, closePcap := corpustest.OpenPcap(t, path)
+	defer closePcap()
 	type flowState struct {
 		flow *connFlow
 		dirs [2]connTestDir

@@ -21,7 +21,8 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
+
+	"github.com/tlsentry/tlsentry/internal/corpustest"
 )
 
 var fpCorpusDir = filepath.Join("..", "..", "shared", "corpus")
@@ -92,33 +93,8 @@ func gopacketIP(ip []byte) string { return net.IP(ip).String() }
 // fpReadTCP returns the TCP directions of a capture in order of first packet.
 func fpReadTCP(t testing.TB, path string) []*fpDirection {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var magic [4]byte
-	if _, err := io.ReadFull(f, magic[:]); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		t.Fatal(err)
-	}
-	var src gopacket.PacketDataSource
-	var linkType layers.LinkType
-	if binary.BigEndian.Uint32(magic[:]) == 0x0a0d0d0a {
-		r, err := pcapgo.NewNgReader(f, pcapgo.DefaultNgReaderOptions)
-		if err != nil {
-			t.Fatal(err)
-		}
-		src, linkType = r, r.LinkType()
-	} else {
-		r, err := pcapgo.NewReader(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		src, linkType = r, r.LinkType()
-	}
+	src, linkType, closePcap := corpustest.OpenPcap(t, path)
+	defer closePcap()
 	byKey := map[string]*fpDirection{}
 	var order []*fpDirection
 	for {
