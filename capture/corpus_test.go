@@ -1,9 +1,7 @@
 package capture
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -11,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tlsentry/tlsentry/internal/corpustest"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
@@ -19,45 +18,14 @@ const sharedCorpus = "../../shared/corpus"
 
 func corpusPath(t *testing.T) string {
 	t.Helper()
-	dir := filepath.Clean(sharedCorpus)
-	if _, err := os.Stat(filepath.Join(dir, "expected", "tshark-visible.tsv")); err != nil {
-		t.Skipf("shared corpus not found at %s", dir)
-	}
-	return dir
+	return corpustest.Dir(t)
 }
 
 // readTSV reads a corpus TSV file into maps by header name, undoing the
 // corpus' escapes.
 func readTSV(t *testing.T, path string) []map[string]string {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	var header []string
-	var rows []map[string]string
-	unesc := strings.NewReplacer(`\\`, `\`, `\t`, "\t", `\n`, "\n", `\r`, "\r")
-	for sc.Scan() {
-		cols := strings.Split(sc.Text(), "\t")
-		if header == nil {
-			header = cols
-			continue
-		}
-		row := make(map[string]string, len(header))
-		for i, h := range header {
-			if i < len(cols) {
-				row[h] = unesc.Replace(cols[i])
-			}
-		}
-		rows = append(rows, row)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return rows
+	return corpustest.ReadTSVUnescaped(t, path)
 }
 
 // corpusRun replays one corpus capture with the default configuration.

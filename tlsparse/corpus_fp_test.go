@@ -8,12 +8,10 @@ package tlsparse
 // pipeline lives in capture/.
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/binary"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -25,46 +23,19 @@ import (
 	"github.com/tlsentry/tlsentry/internal/corpustest"
 )
 
+// fpCorpusDir is the shared corpus relative to this package, for seeds and
+// benchmarks that use it when present; tests use fpCorpusOrSkip.
 var fpCorpusDir = filepath.Join("..", "..", "shared", "corpus")
 
 func fpCorpusOrSkip(t testing.TB) string {
 	t.Helper()
-	if _, err := os.Stat(filepath.Join(fpCorpusDir, "expected", "tshark-visible.tsv")); err != nil {
-		t.Skipf("shared corpus not present: %v", err)
-	}
-	return fpCorpusDir
+	return corpustest.Dir(t)
 }
 
 // fpTSV reads a corpus TSV into maps keyed by header name.
 func fpTSV(t testing.TB, name string) []map[string]string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(fpCorpusOrSkip(t), "expected", name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 4<<20)
-	var header []string
-	var rows []map[string]string
-	for sc.Scan() {
-		cols := strings.Split(sc.Text(), "\t")
-		if header == nil {
-			header = cols
-			continue
-		}
-		row := make(map[string]string, len(header))
-		for i, h := range header {
-			if i < len(cols) {
-				row[h] = cols[i]
-			}
-		}
-		rows = append(rows, row)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return rows
+	return corpustest.ReadTSV(t, filepath.Join(fpCorpusOrSkip(t), "expected", name))
 }
 
 type fpSegment struct {
