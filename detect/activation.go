@@ -30,9 +30,6 @@ type activation struct {
 	vv       *versionVals // negotiated version; noVersion when none
 
 	done      lazyFlags
-	ja3v      string
-	ja3sv     string
-	ja4v      string
 	hbv       heartbeatFacts
 	chainv    *chainResult
 	anomv     []string
@@ -56,10 +53,7 @@ func init() {
 type lazyFlags uint16
 
 const (
-	doneJA3 lazyFlags = 1 << iota
-	doneJA3S
-	doneJA4
-	doneHB
+	doneHB lazyFlags = 1 << iota
 	doneChain
 	doneAnom
 	doneNames
@@ -154,35 +148,11 @@ func (a *activation) dhBits() int {
 	return a.hs.KeyExchange.DHPrimeBits
 }
 
-func (a *activation) ja3() string {
-	if a.done&doneJA3 == 0 {
-		a.done |= doneJA3
-		if a.ch != nil {
-			a.ja3v = a.s.Fingerprints().JA3
-		}
-	}
-	return a.ja3v
-}
-
-func (a *activation) ja3s() string {
-	if a.done&doneJA3S == 0 {
-		a.done |= doneJA3S
-		if a.sh != nil {
-			a.ja3sv = a.s.Fingerprints().JA3S
-		}
-	}
-	return a.ja3sv
-}
-
-func (a *activation) ja4() string {
-	if a.done&doneJA4 == 0 {
-		a.done |= doneJA4
-		if a.ch != nil {
-			a.ja4v = a.s.Fingerprints().JA4
-		}
-	}
-	return a.ja4v
-}
+// ja3, ja3s and ja4 come from the session, which computes its fingerprints
+// once for the rules and the document encoder.
+func (a *activation) ja3() string  { return a.s.Fingerprints().JA3 }
+func (a *activation) ja3s() string { return a.s.Fingerprints().JA3S }
+func (a *activation) ja4() string  { return a.s.Fingerprints().JA4 }
 
 // hb summarises heartbeat requests. A cleartext request whose payload_length
 // exceeds what its record holds (1 type + 2 length + payload + at least 16
