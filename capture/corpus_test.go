@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/tlsentry/tlsentry/internal/corpustest"
+	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
@@ -30,8 +31,8 @@ func readTSV(t *testing.T, path string) []map[string]string {
 
 // corpusRun replays one corpus capture with the default configuration.
 type corpusRun struct {
-	sessions []*Session
-	byTuple  map[string][]*Session // "client>server", sessions in start order
+	sessions []*session.Session
+	byTuple  map[string][]*session.Session // "client>server", sessions in start order
 }
 
 func runCorpusFile(t *testing.T, dir, file string, workers int) *corpusRun {
@@ -41,7 +42,7 @@ func runCorpusFile(t *testing.T, dir, file string, workers int) *corpusRun {
 		t.Errorf("%s: %v", file, err)
 	}
 	sort.SliceStable(ss, func(i, j int) bool { return ss[i].Start.Before(ss[j].Start) })
-	r := &corpusRun{sessions: ss, byTuple: map[string][]*Session{}}
+	r := &corpusRun{sessions: ss, byTuple: map[string][]*session.Session{}}
 	for _, s := range ss {
 		k := s.Client.String() + ">" + s.Server.String()
 		r.byTuple[k] = append(r.byTuple[k], s)
@@ -236,7 +237,7 @@ func TestCorpusAgreement(t *testing.T) {
 		streamTuple[sk] = tuple
 		tupleStreams[r["file"]+" "+tuple] = append(tupleStreams[r["file"]+" "+tuple], stream)
 	}
-	sessionOf := func(file string, stream int) *Session {
+	sessionOf := func(file string, stream int) *session.Session {
 		tuple := streamTuple[streamKey{file, stream}]
 		ss := runs[file].byTuple[tuple]
 		idx := slices.Index(tupleStreams[file+" "+tuple], stream)
@@ -348,7 +349,7 @@ func TestCorpusAgreement(t *testing.T) {
 			runs[e.file] = run
 		}
 		frame := chFrame[e.file+" "+e.tuple]
-		var cands []*Session
+		var cands []*session.Session
 		if e.tuple == "" {
 			cands = run.sessions
 		} else {
@@ -490,7 +491,7 @@ func TestCorpusNonTLS443(t *testing.T) {
 		}
 		got := "no session"
 		if len(ss) > 0 {
-			got = ss[0].Protocol
+			got = ss[0].Protocol.String()
 		}
 		stream, _ := strconv.Atoi(r["stream"])
 		b.check("protocol", file, stream, proto, got) // for protocol rows, frame is the stream index

@@ -30,7 +30,7 @@ type Packet struct {
 	Truncated bool
 
 	// Hash is a hash of the packet from the (innermost) IP header on; the
-	// first packet's Hash goes into Session.FirstPacket.
+	// first packet's Hash goes into session.Session.FirstPacket.
 	Hash uint64
 }
 

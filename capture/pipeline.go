@@ -12,6 +12,7 @@ import (
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
+	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
@@ -77,12 +78,12 @@ func (c *Config) setDefaults() {
 // Pipeline turns packets from Sources into Sessions.
 type Pipeline struct {
 	cfg   Config
-	h     Handler
+	h     session.Handler
 	stats *Stats
 }
 
 // NewPipeline returns a pipeline delivering sessions to h.
-func NewPipeline(cfg Config, h Handler) *Pipeline {
+func NewPipeline(cfg Config, h session.Handler) *Pipeline {
 	cfg.setDefaults()
 	// one counter set per worker and one per reader (at most Workers of each)
 	return &Pipeline{cfg: cfg, h: h, stats: newStats(2 * cfg.Workers)}
@@ -92,7 +93,7 @@ func NewPipeline(cfg Config, h Handler) *Pipeline {
 func (p *Pipeline) Stats() *Stats { return p.stats }
 
 // Run is NewPipeline(cfg, h).Run(ctx, srcs) returning the final counters.
-func Run(ctx context.Context, cfg Config, srcs []Source, h Handler) (Snapshot, error) {
+func Run(ctx context.Context, cfg Config, srcs []Source, h session.Handler) (Snapshot, error) {
 	p := NewPipeline(cfg, h)
 	err := p.Run(ctx, srcs)
 	return p.stats.Snapshot(), err
@@ -255,7 +256,7 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 type worker struct {
 	cfg   *Config
 	st    *counters
-	h     Handler
+	h     session.Handler
 	tab   flowTable
 	r     reasm
 	certs *tlsparse.CertCache
@@ -684,12 +685,12 @@ func (w *worker) emit(f *flow) {
 	if cs < 0 {
 		cs = defaultClient(f)
 	}
-	s := &Session{
+	s := &session.Session{
 		Start:         time.Unix(0, f.start).UTC(),
 		End:           time.Unix(0, f.last).UTC(),
 		Client:        f.ends[cs],
 		Server:        f.ends[1-cs],
-		Transport:     "tcp",
+		Transport:     session.TCP,
 		ClientPackets: f.pkts[cs],
 		ClientBytes:   f.bytes[cs],
 		ServerPackets: f.pkts[1-cs],
@@ -699,26 +700,19 @@ func (w *worker) emit(f *flow) {
 	if f.nvlans > 0 {
 		s.VLANs = append([]uint16(nil), f.vlans[:f.nvlans]...)
 	}
-	switch {
-	case isTLS:
-		s.Protocol = "tls"
-	case proto == tlsparse.ProtocolUndetermined:
-		s.Protocol = "unknown"
-	default:
-		s.Protocol = proto.String()
-	}
+	s.Protocol = session.ProtocolOf(proto)
 	gap := f.half[0].gap || f.half[1].gap
 	if f.midstream {
-		s.Anomalies = append(s.Anomalies, "midstream")
+		s.Anomalies.Add(tlsparse.AnomalyMidstream)
 	}
 	if gap {
-		s.Anomalies = append(s.Anomalies, "tcp_gap")
+		s.Anomalies.Add(tlsparse.AnomalyTCPGap)
 	}
 	if f.half[0].overlap || f.half[1].overlap {
-		s.Anomalies = append(s.Anomalies, "tcp_overlap")
+		s.Anomalies.Add(tlsparse.AnomalyTCPOverlap)
 	}
 	if f.half[0].limited || f.half[1].limited {
-		s.Anomalies = append(s.Anomalies, "tcp_stream_limit")
+		s.Anomalies.Add(tlsparse.AnomalyTCPStreamLimit)
 	}
 	if isTLS {
 		// The session keeps a copy; the Conn (and its buffers) is reused.
@@ -741,5 +735,6 @@ func (w *worker) emit(f *flow) {
 		f.conn = nil
 	}
 	w.st.inc(CSessions)
+	s.Finish()
 	w.h.HandleSession(s)
 }

@@ -13,23 +13,24 @@ import (
 	"time"
 
 	"github.com/tlsentry/tlsentry/internal/pcapgen"
+	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
 // collector keeps the sessions a pipeline hands over.
 type collector struct {
 	mu sync.Mutex
-	ss []*Session
+	ss []*session.Session
 }
 
-func (c *collector) HandleSession(s *Session) {
+func (c *collector) HandleSession(s *session.Session) {
 	c.mu.Lock()
 	c.ss = append(c.ss, s)
 	c.mu.Unlock()
 }
 
 // summary is a session as one comparable line.
-func summary(s *Session) string {
+func summary(s *session.Session) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%v>%v %s %s start=%s end=%s c=%d/%d s=%d/%d vlans=%v anom=%v inc=%v first=%x",
 		s.Client, s.Server, s.Transport, s.Protocol, s.Start.Format(time.RFC3339Nano), s.End.Format(time.RFC3339Nano),
@@ -48,7 +49,7 @@ func summary(s *Session) string {
 	return b.String()
 }
 
-func runFile(t testing.TB, path string, cfg Config) ([]*Session, Snapshot, error) {
+func runFile(t testing.TB, path string, cfg Config) ([]*session.Session, Snapshot, error) {
 	t.Helper()
 	src, err := OpenFile(path)
 	if err != nil {
@@ -60,7 +61,7 @@ func runFile(t testing.TB, path string, cfg Config) ([]*Session, Snapshot, error
 	return c.ss, snap, err
 }
 
-func summaries(ss []*Session) []string {
+func summaries(ss []*session.Session) []string {
 	out := make([]string, len(ss))
 	for i, s := range ss {
 		out[i] = summary(s)
@@ -114,7 +115,7 @@ func TestSessions(t *testing.T) {
 		gen   func(t *testing.T, w *pcapgen.Writer, clk *pcapgen.Clock)
 		cfg   Config
 		want  int // sessions
-		check func(t *testing.T, ss []*Session, snap Snapshot)
+		check func(t *testing.T, ss []*session.Session, snap Snapshot)
 	}{
 		{name: "plain connection on 443", want: 1, gen: func(t *testing.T, w *pcapgen.Writer, clk *pcapgen.Clock) {
 			c := conv(t, w, clk, cli, srv)
@@ -122,9 +123,9 @@ func TestSessions(t *testing.T) {
 			must(t, c.Send(pcapgen.ClientToServer, hello))
 			must(t, c.Send(pcapgen.ServerToClient, []byte("SSH-2.0-nope\r\n")))
 			must(t, c.Close(pcapgen.ClientToServer))
-		}, check: func(t *testing.T, ss []*Session, snap Snapshot) {
+		}, check: func(t *testing.T, ss []*session.Session, snap Snapshot) {
 			s := ss[0]
-			if s.Client != cli || s.Server != srv || s.Transport != "tcp" {
+			if s.Client != cli || s.Server != srv || s.Transport != session.TCP {
 				t.Errorf("ends %v>%v %s", s.Client, s.Server, s.Transport)
 			}
 			// client: SYN, ACK, 3 data, ACK (of server data), FIN; server: SYN-ACK, ACK, data, FIN.
@@ -135,7 +136,7 @@ func TestSessions(t *testing.T) {
 			if snap.Get(CLateAfterClose) != 1 {
 				t.Errorf("late packets %d, want 1", snap.Get(CLateAfterClose))
 			}
-			if len(s.Anomalies) != 0 || s.FirstPacket == 0 || !s.End.After(s.Start) {
+			if s.Anomalies.Len() != 0 || s.FirstPacket == 0 || !s.End.After(s.Start) {
 				t.Errorf("anomalies %v first %x start %v end %v", s.Anomalies, s.FirstPacket, s.Start, s.End)
 			}
 			if snap.Get(CFlowsClosed) != 1 {
@@ -146,7 +147,7 @@ func TestSessions(t *testing.T) {
 			c := conv(t, w, clk, cli, srv)
 			must(t, c.Handshake())
 			must(t, c.Send(pcapgen.ServerToClient, []byte("SSH-2.0-x\r\n")))
-		}, check: func(t *testing.T, ss []*Session, _ Snapshot) {
+		}, check: func(t *testing.T, ss []*session.Session, _ Snapshot) {
 			if ss[0].Client != cli {
 				t.Errorf("client %v, want %v", ss[0].Client, cli)
 			}
@@ -155,8 +156,8 @@ func TestSessions(t *testing.T) {
 			c := conv(t, w, clk, cli, srv)
 			must(t, c.Emit(c.SegmentAt(pcapgen.ServerToClient, 0, nil))) // server packet first
 			must(t, c.Send(pcapgen.ClientToServer, fakeHello))
-		}, check: func(t *testing.T, ss []*Session, _ Snapshot) {
-			if ss[0].Client != cli || !slices.Contains(ss[0].Anomalies, "midstream") {
+		}, check: func(t *testing.T, ss []*session.Session, _ Snapshot) {
+			if ss[0].Client != cli || !slices.Contains(ss[0].Anomalies.Names(), "midstream") {
 				t.Errorf("client %v anomalies %v", ss[0].Client, ss[0].Anomalies)
 			}
 		}},
@@ -166,8 +167,8 @@ func TestSessions(t *testing.T) {
 			must(t, c.Send(pcapgen.ClientToServer, fakeHello))
 			c.Skip(pcapgen.ClientToServer, 100)
 			must(t, c.Send(pcapgen.ClientToServer, []byte("after the hole")))
-		}, check: func(t *testing.T, ss []*Session, snap Snapshot) {
-			if !slices.Contains(ss[0].Anomalies, "tcp_gap") || !ss[0].Incomplete || snap.Get(CReasmGaps) != 1 {
+		}, check: func(t *testing.T, ss []*session.Session, snap Snapshot) {
+			if !slices.Contains(ss[0].Anomalies.Names(), "tcp_gap") || !ss[0].Incomplete || snap.Get(CReasmGaps) != 1 {
 				t.Errorf("anomalies %v incomplete %v gaps %d", ss[0].Anomalies, ss[0].Incomplete, snap.Get(CReasmGaps))
 			}
 		}},
@@ -179,8 +180,8 @@ func TestSessions(t *testing.T) {
 			segs[1], segs[3] = segs[3], segs[1]
 			must(t, c.Emit(segs...))
 			must(t, c.Close(pcapgen.ServerToClient))
-		}, check: func(t *testing.T, ss []*Session, snap Snapshot) {
-			if len(ss[0].Anomalies) != 0 || ss[0].Incomplete && ss[0].Protocol != "tls" {
+		}, check: func(t *testing.T, ss []*session.Session, snap Snapshot) {
+			if ss[0].Anomalies.Len() != 0 || ss[0].Incomplete && ss[0].Protocol != session.TLS {
 				t.Errorf("anomalies %v incomplete %v", ss[0].Anomalies, ss[0].Incomplete)
 			}
 			if snap.Get(CReasmOutOfOrder) == 0 || snap.Get(CReasmRetransmits) == 0 {
@@ -192,8 +193,8 @@ func TestSessions(t *testing.T) {
 			must(t, c.Handshake())
 			must(t, c.Send(pcapgen.ClientToServer, fakeHello))
 			must(t, c.Emit(c.SegmentAt(pcapgen.ClientToServer, -4, []byte("EVIL"))))
-		}, check: func(t *testing.T, ss []*Session, snap Snapshot) {
-			if !slices.Contains(ss[0].Anomalies, "tcp_overlap") || snap.Get(CReasmOverlaps) != 1 {
+		}, check: func(t *testing.T, ss []*session.Session, snap Snapshot) {
+			if !slices.Contains(ss[0].Anomalies.Names(), "tcp_overlap") || snap.Get(CReasmOverlaps) != 1 {
 				t.Errorf("anomalies %v overlaps %d", ss[0].Anomalies, snap.Get(CReasmOverlaps))
 			}
 		}},
@@ -215,7 +216,7 @@ func TestSessions(t *testing.T) {
 			must(t, c.Reset(pcapgen.ServerToClient))
 			must(t, c.Ack(pcapgen.ClientToServer))
 			must(t, c.Send(pcapgen.ClientToServer, []byte("more")))
-		}, check: func(t *testing.T, ss []*Session, snap Snapshot) {
+		}, check: func(t *testing.T, ss []*session.Session, snap Snapshot) {
 			if snap.Get(CLateAfterClose) != 3 {
 				t.Errorf("late = %d, want 3", snap.Get(CLateAfterClose))
 			}
@@ -234,7 +235,7 @@ func TestSessions(t *testing.T) {
 			must(t, c.Send(pcapgen.ClientToServer, fakeHello))
 			clk.Advance(2 * time.Minute)
 			must(t, c.Send(pcapgen.ClientToServer, []byte("later")))
-		}, check: func(t *testing.T, ss []*Session, snap Snapshot) {
+		}, check: func(t *testing.T, ss []*session.Session, snap Snapshot) {
 			if snap.Get(CFlowsTimedOut) != 1 || snap.Get(CMidstream) != 1 {
 				t.Errorf("timed out %d midstream %d", snap.Get(CFlowsTimedOut), snap.Get(CMidstream))
 			}
@@ -246,7 +247,7 @@ func TestSessions(t *testing.T) {
 				must(t, c.Send(pcapgen.ClientToServer, fakeHello))
 				clk.Advance(30 * time.Second)
 			}
-		}, check: func(t *testing.T, ss []*Session, snap Snapshot) {
+		}, check: func(t *testing.T, ss []*session.Session, snap Snapshot) {
 			if snap.Get(CFlowsAbsTimeout) != 1 || snap.Get(CLateAfterClose) == 0 {
 				t.Errorf("abs %d late %d", snap.Get(CFlowsAbsTimeout), snap.Get(CLateAfterClose))
 			}
@@ -259,7 +260,7 @@ func TestSessions(t *testing.T) {
 				must(t, c.Send(pcapgen.ClientToServer, fakeHello))
 				cs = append(cs, c)
 			}
-		}, check: func(t *testing.T, ss []*Session, snap Snapshot) {
+		}, check: func(t *testing.T, ss []*session.Session, snap Snapshot) {
 			if snap.Get(CFlowsEvicted) != 1 {
 				t.Errorf("evicted %d", snap.Get(CFlowsEvicted))
 			}
@@ -267,8 +268,8 @@ func TestSessions(t *testing.T) {
 		{name: "fast open", want: 1, gen: func(t *testing.T, w *pcapgen.Writer, clk *pcapgen.Clock) {
 			c := conv(t, w, clk, cli, srv)
 			must(t, c.HandshakeTFO(fakeHello))
-		}, check: func(t *testing.T, ss []*Session, snap Snapshot) {
-			if ss[0].Client != cli || len(ss[0].Anomalies) != 0 {
+		}, check: func(t *testing.T, ss []*session.Session, snap Snapshot) {
+			if ss[0].Client != cli || ss[0].Anomalies.Len() != 0 {
 				t.Errorf("client %v anomalies %v", ss[0].Client, ss[0].Anomalies)
 			}
 		}},
@@ -277,7 +278,7 @@ func TestSessions(t *testing.T) {
 			must(t, err)
 			must(t, c.Handshake())
 			must(t, c.Send(pcapgen.ClientToServer, fakeHello))
-		}, check: func(t *testing.T, ss []*Session, snap Snapshot) {
+		}, check: func(t *testing.T, ss []*session.Session, snap Snapshot) {
 			if !slices.Equal(ss[0].VLANs, []uint16{100, 200}) {
 				t.Errorf("vlans %v", ss[0].VLANs)
 			}
@@ -401,7 +402,7 @@ func TestWorkerCountInvariance(t *testing.T) {
 // TestBypassedPacketNoAlloc: in-order packets of a bypassed flow cost no
 // allocation.
 func TestBypassedPacketNoAlloc(t *testing.T) {
-	p := NewPipeline(Config{Workers: 1}, HandlerFunc(func(*Session) {}))
+	p := NewPipeline(Config{Workers: 1}, session.HandlerFunc(func(*session.Session) {}))
 	w := p.newWorker(0)
 	pk := Packet{Timestamp: pcapgen.DefaultBase, WireLen: 1514, Src: cli.Addr(), Dst: srv.Addr(),
 		SrcPort: cli.Port(), DstPort: srv.Port(), Proto: 6, Seq: 1000, Flags: FlagSYN}
@@ -430,7 +431,7 @@ func TestBypassedPacketNoAlloc(t *testing.T) {
 }
 
 func BenchmarkHandleBypassed(b *testing.B) {
-	p := NewPipeline(Config{Workers: 1}, HandlerFunc(func(*Session) {}))
+	p := NewPipeline(Config{Workers: 1}, session.HandlerFunc(func(*session.Session) {}))
 	w := p.newWorker(0)
 	pk := Packet{Timestamp: pcapgen.DefaultBase, WireLen: 1514, Src: cli.Addr(), Dst: srv.Addr(),
 		SrcPort: cli.Port(), DstPort: srv.Port(), Proto: 6, Seq: 1000, Flags: FlagSYN}
@@ -526,7 +527,7 @@ func TestTruncatedSegmentIsGap(t *testing.T) {
 	if len(c.ss) != 1 {
 		t.Fatalf("%d sessions", len(c.ss))
 	}
-	if s := c.ss[0]; !s.Incomplete || !slices.Contains(s.Anomalies, "tcp_gap") {
+	if s := c.ss[0]; !s.Incomplete || !slices.Contains(s.Anomalies.Names(), "tcp_gap") {
 		t.Fatalf("incomplete %v anomalies %v", s.Incomplete, s.Anomalies)
 	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/tlsentry/tlsentry/internal/pcapgen"
 	"github.com/tlsentry/tlsentry/internal/tlsgen"
+	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
@@ -36,7 +37,7 @@ func preambleTranscript(t *testing.T) *tlsgen.Transcript {
 
 // preambleCapture plays pre (cleartext exchanges), then tls (may be nil),
 // on one connection client:40000 -> server:port, and returns its sessions.
-func preambleCapture(t *testing.T, port uint16, pre []tlsgen.Event, tlsEvents []tlsgen.Event, segSize int) []*Session {
+func preambleCapture(t *testing.T, port uint16, pre []tlsgen.Event, tlsEvents []tlsgen.Event, segSize int) []*session.Session {
 	t.Helper()
 	events := append(slices.Clone(pre), tlsEvents...)
 	path := capturePath(t, func(w *pcapgen.Writer, clk *pcapgen.Clock) {
@@ -105,7 +106,7 @@ func TestPreambleThenTLS(t *testing.T) {
 			}
 			s := ss[0]
 			hs := s.TLS
-			if s.Protocol != "tls" || hs == nil || hs.ClientHello == nil || hs.ServerHello == nil {
+			if s.Protocol != session.TLS || hs == nil || hs.ClientHello == nil || hs.ServerHello == nil {
 				t.Errorf("%s/seg %d: %s", tt.name, seg, summary(s))
 				continue
 			}
@@ -117,10 +118,10 @@ func TestPreambleThenTLS(t *testing.T) {
 			if gotJA3 != ja3 || gotJA3S != ja3s || tlsparse.JA4(hs.ClientHello, false) != ja4 {
 				t.Errorf("%s/seg %d: fingerprints differ from the plain connection", tt.name, seg)
 			}
-			if !slices.Contains(hs.Anomalies, tt.anomaly) {
+			if !slices.Contains(hs.Anomalies.Names(), tt.anomaly) {
 				t.Errorf("%s/seg %d: anomalies %v, want %q", tt.name, seg, hs.Anomalies, tt.anomaly)
 			}
-			if slices.ContainsFunc(hs.Anomalies, func(a string) bool { return a == "not_tls_client" || a == "not_tls_server" || a == "midstream" }) {
+			if slices.ContainsFunc(hs.Anomalies.Names(), func(a string) bool { return a == "not_tls_client" || a == "not_tls_server" || a == "midstream" }) {
 				t.Errorf("%s/seg %d: anomalies %v", tt.name, seg, hs.Anomalies)
 			}
 		}
@@ -175,7 +176,7 @@ func TestPreambleNotTLS(t *testing.T) {
 				t.Errorf("%s/seg %d: %d sessions, want 1", tt.name, seg, len(ss))
 				continue
 			}
-			if s := ss[0]; s.Protocol != tt.want || s.TLS != nil {
+			if s := ss[0]; s.Protocol.String() != tt.want || s.TLS != nil {
 				t.Errorf("%s/seg %d: %s, want protocol %s without TLS", tt.name, seg, summary(s), tt.want)
 			}
 		}

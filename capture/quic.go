@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/cryptobyte"
 
+	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
@@ -852,13 +853,13 @@ func (w *worker) emitQUIC(f *flow) {
 		w.quic.off443--
 	}
 	cs := q.clientSide
-	s := &Session{
+	s := &session.Session{
 		Start:         time.Unix(0, f.start).UTC(),
 		End:           time.Unix(0, f.last).UTC(),
 		Client:        f.ends[cs],
 		Server:        f.ends[1-cs],
-		Transport:     "udp",
-		Protocol:      "quic",
+		Transport:     session.UDP,
+		Protocol:      session.QUIC,
 		QUICVersion:   q.version,
 		ClientPackets: f.pkts[cs],
 		ClientBytes:   f.bytes[cs],
@@ -879,7 +880,7 @@ func (w *worker) emitQUIC(f *flow) {
 		}
 		// Spreading over packets is normal in QUIC (post-quantum key
 		// shares need two): ClientHelloChunks tells, the rules judge.
-		hs.Anomalies = removeString(hs.Anomalies, "fragmented_hello")
+		hs.Anomalies.Remove(tlsparse.AnomalyFragmentedHello)
 		if hs.Err != nil {
 			w.st.inc(CParseErrors)
 		}
@@ -888,37 +889,25 @@ func (w *worker) emitQUIC(f *flow) {
 		q.conn = nil
 	}
 	if q.crypto[0].limited || q.crypto[1].limited {
-		s.Anomalies = append(s.Anomalies, "quic_crypto_limit")
+		s.Anomalies.Add(tlsparse.AnomalyQUICCryptoLimit)
 	}
 	if q.initialLimit {
-		s.Anomalies = append(s.Anomalies, "quic_initial_limit")
+		s.Anomalies.Add(tlsparse.AnomalyQUICInitialLimit)
 	}
 	if q.decryptFailed {
-		s.Anomalies = append(s.Anomalies, "quic_decrypt_failed")
+		s.Anomalies.Add(tlsparse.AnomalyQUICDecryptFailed)
 	}
 	if q.malformed {
-		s.Anomalies = append(s.Anomalies, "quic_malformed")
+		s.Anomalies.Add(tlsparse.AnomalyQUICMalformed)
 	}
 	if q.retry {
-		s.Anomalies = append(s.Anomalies, "quic_retry")
+		s.Anomalies.Add(tlsparse.AnomalyQUICRetry)
 	}
 	s.Incomplete = s.TLS == nil || s.TLS.ClientHello == nil || s.TLS.ServerHello == nil ||
 		q.crypto[0].limited || q.crypto[1].limited
 	w.quic.put(q)
 	w.st.inc(CSessionsQUIC)
 	w.st.inc(CSessions)
+	s.Finish()
 	w.h.HandleSession(s)
-}
-
-func removeString(l []string, s string) []string {
-	out := l[:0]
-	for _, x := range l {
-		if x != s {
-			out = append(out, x)
-		}
-	}
-	if len(out) == 0 {
-		return nil
-	}
-	return out
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
@@ -79,10 +80,10 @@ func TestCorpusQUIC(t *testing.T) {
 		}
 		return r
 	}
-	quicSessions := func(r *corpusRun, tuple string) []*Session {
-		var out []*Session
+	quicSessions := func(r *corpusRun, tuple string) []*session.Session {
+		var out []*session.Session
 		for _, s := range r.byTuple[tuple] {
-			if s.Protocol == "quic" {
+			if s.Protocol == session.QUIC {
 				out = append(out, s)
 			}
 		}
@@ -183,7 +184,7 @@ func TestCorpusQUIC(t *testing.T) {
 	// JA4 ("q" form) from the source oracles.
 	for _, e := range quicJA4Expectations(t, dir) {
 		r := run(e.file)
-		var cands []*Session
+		var cands []*session.Session
 		frame := 0
 		if e.tuple == "" {
 			cands = r.sessions
@@ -194,7 +195,7 @@ func TestCorpusQUIC(t *testing.T) {
 		got := ""
 		var ch *tlsparse.ClientHello
 		for _, s := range cands {
-			if s.Protocol != "quic" || s.TLS == nil || s.TLS.ClientHello == nil {
+			if s.Protocol != session.QUIC || s.TLS == nil || s.TLS.ClientHello == nil {
 				continue
 			}
 			ch = s.TLS.ClientHello
@@ -213,7 +214,7 @@ func TestCorpusQUIC(t *testing.T) {
 	nQUIC, nHello := 0, 0
 	for _, r := range runs {
 		for _, s := range r.sessions {
-			if s.Protocol == "quic" {
+			if s.Protocol == session.QUIC {
 				nQUIC++
 				if s.TLS != nil && s.TLS.ClientHello != nil {
 					nHello++

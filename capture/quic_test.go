@@ -15,6 +15,7 @@ import (
 
 	"github.com/tlsentry/tlsentry/internal/pcapgen"
 	"github.com/tlsentry/tlsentry/internal/tlsgen"
+	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
@@ -382,7 +383,7 @@ type dgram struct {
 	b          []byte
 }
 
-func runDatagrams(t testing.TB, c, s netip.AddrPort, link *pcapgen.Link, ds ...dgram) ([]*Session, Snapshot) {
+func runDatagrams(t testing.TB, c, s netip.AddrPort, link *pcapgen.Link, ds ...dgram) ([]*session.Session, Snapshot) {
 	t.Helper()
 	path := capturePath(t, func(w *pcapgen.Writer, clk *pcapgen.Clock) {
 		if link == nil {
@@ -421,14 +422,14 @@ func TestQUICSessions(t *testing.T) {
 		b := []byte{typ, byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v), 4, 1, 2, 3, 4, 2, 0x5c, 0x1d, 0x40, 40}
 		return append(b, bytes.Repeat([]byte{0xee}, 40)...)
 	}
-	type check func(t *testing.T, ss []*Session, snap Snapshot)
+	type check func(t *testing.T, ss []*session.Session, snap Snapshot)
 	oneQUIC := func(wantChunks int, anomalies ...string) check {
-		return func(t *testing.T, ss []*Session, snap Snapshot) {
+		return func(t *testing.T, ss []*session.Session, snap Snapshot) {
 			if len(ss) != 1 {
 				t.Fatalf("%d sessions", len(ss))
 			}
 			s := ss[0]
-			if s.Transport != "udp" || s.Protocol != "quic" || s.TLS == nil || s.TLS.ClientHello == nil || s.TLS.ServerHello == nil {
+			if s.Transport != session.UDP || s.Protocol != session.QUIC || s.TLS == nil || s.TLS.ClientHello == nil || s.TLS.ServerHello == nil {
 				t.Fatalf("session %s", summary(s))
 			}
 			chp := s.TLS.ClientHello
@@ -444,7 +445,7 @@ func TestQUICSessions(t *testing.T) {
 			if s.TLS.ClientHelloChunks != wantChunks || s.TLS.ClientHelloRecords != 0 {
 				t.Errorf("hello chunks %d records %d, want %d packets", s.TLS.ClientHelloChunks, s.TLS.ClientHelloRecords, wantChunks)
 			}
-			all := append(slices.Clone(s.Anomalies), s.TLS.Anomalies...)
+			all := s.AllAnomalies().Names()
 			if !slices.Equal(all, anomalies) && !(len(all) == 0 && len(anomalies) == 0) {
 				t.Errorf("anomalies %v, want %v", all, anomalies)
 			}
@@ -495,36 +496,36 @@ func TestQUICSessions(t *testing.T) {
 		{"off port 443 when it decrypts", netip.MustParseAddrPort("10.0.0.1:50000"), netip.MustParseAddrPort("192.0.2.10:8443"), []dgram{
 			{false, clientInitial(QUICv1, 0, 0, ch)},
 			{true, serverInitial(QUICv1, qdcid)},
-		}, func(t *testing.T, ss []*Session, snap Snapshot) {
-			if len(ss) != 1 || ss[0].Protocol != "quic" || ss[0].TLS == nil || ss[0].TLS.ServerHello == nil {
+		}, func(t *testing.T, ss []*session.Session, snap Snapshot) {
+			if len(ss) != 1 || ss[0].Protocol != session.QUIC || ss[0].TLS == nil || ss[0].TLS.ServerHello == nil {
 				t.Fatalf("sessions %v", summaries(ss))
 			}
 		}},
 		{"IPv6", netip.MustParseAddrPort("[2001:db8::1]:50000"), netip.MustParseAddrPort("[2001:db8::2]:443"), []dgram{
 			{false, clientInitial(QUICv2, 0, 0, ch)},
 			{true, serverInitial(QUICv2, qdcid)},
-		}, func(t *testing.T, ss []*Session, snap Snapshot) {
+		}, func(t *testing.T, ss []*session.Session, snap Snapshot) {
 			if len(ss) != 1 || ss[0].TLS == nil || ss[0].TLS.ServerHello == nil || ss[0].QUICVersion != QUICv2 {
 				t.Fatalf("sessions %v", summaries(ss))
 			}
 		}},
 		{"client hello never complete", qcli, qsrv, []dgram{
 			{false, clientInitial(QUICv1, 0, half, ch[half:])},
-		}, func(t *testing.T, ss []*Session, snap Snapshot) {
-			if len(ss) != 1 || ss[0].Protocol != "quic" || !ss[0].Incomplete || ss[0].TLS != nil && ss[0].TLS.ClientHello != nil {
+		}, func(t *testing.T, ss []*session.Session, snap Snapshot) {
+			if len(ss) != 1 || ss[0].Protocol != session.QUIC || !ss[0].Incomplete || ss[0].TLS != nil && ss[0].TLS.ClientHello != nil {
 				t.Fatalf("sessions %v", summaries(ss))
 			}
 		}},
 		{"wrong keys: decrypt failure", qcli, qsrv, []dgram{
 			{false, seal(t, tlsgen.QUICInitial{Version: QUICv1, DCID: qdcid, KeysDCID: []byte{9, 9, 9, 9, 9, 9, 9, 9}, Crypto: ch, PadTo: 1200})},
-		}, func(t *testing.T, ss []*Session, snap Snapshot) {
-			if len(ss) != 1 || !slices.Contains(ss[0].Anomalies, "quic_decrypt_failed") || snap.Get(CQUICDecryptFailed) == 0 {
+		}, func(t *testing.T, ss []*session.Session, snap Snapshot) {
+			if len(ss) != 1 || !slices.Contains(ss[0].Anomalies.Names(), "quic_decrypt_failed") || snap.Get(CQUICDecryptFailed) == 0 {
 				t.Fatalf("sessions %v, counters %v", summaries(ss), snap.Map())
 			}
 		}},
 		{"server first: no flow", qcli, qsrv, []dgram{
 			{true, serverInitial(QUICv1, qdcid)},
-		}, func(t *testing.T, ss []*Session, snap Snapshot) {
+		}, func(t *testing.T, ss []*session.Session, snap Snapshot) {
 			if len(ss) != 0 || snap.Get(CQUICNotInitial) != 1 {
 				t.Fatalf("sessions %v, counters %v", summaries(ss), snap.Map())
 			}
@@ -532,14 +533,14 @@ func TestQUICSessions(t *testing.T) {
 		{"Google QUIC Q046 and Q043: counted", qcli, qsrv, []dgram{
 			{false, append([]byte{0xc3, 'Q', '0', '4', '6', 0x50, 1, 2, 3, 4, 5, 6, 7, 8}, make([]byte, 1300)...)},
 			{false, append([]byte{0x0d, 1, 2, 3, 4, 5, 6, 7, 8, 'Q', '0', '4', '3'}, make([]byte, 1300)...)},
-		}, func(t *testing.T, ss []*Session, snap Snapshot) {
+		}, func(t *testing.T, ss []*session.Session, snap Snapshot) {
 			if len(ss) != 0 || snap.Get(CQUICGoogle) != 2 {
 				t.Fatalf("sessions %v, counters %v", summaries(ss), snap.Map())
 			}
 		}},
 		{"unknown version: counted", qcli, qsrv, []dgram{
 			{false, append([]byte{0xc0, 0x12, 0x34, 0x56, 0x78, 8}, make([]byte, 1300)...)},
-		}, func(t *testing.T, ss []*Session, snap Snapshot) {
+		}, func(t *testing.T, ss []*session.Session, snap Snapshot) {
 			if len(ss) != 0 || snap.Get(CQUICUnsupportedVersion) != 1 {
 				t.Fatalf("sessions %v, counters %v", summaries(ss), snap.Map())
 			}
@@ -547,7 +548,7 @@ func TestQUICSessions(t *testing.T) {
 		{"other UDP: skipped", netip.MustParseAddrPort("10.0.0.1:5353"), netip.MustParseAddrPort("224.0.0.251:5353"), []dgram{
 			{false, clientInitial(QUICv1, 0, 0, ch)[:100]},
 			{false, []byte("dns")},
-		}, func(t *testing.T, ss []*Session, snap Snapshot) {
+		}, func(t *testing.T, ss []*session.Session, snap Snapshot) {
 			if len(ss) != 0 || snap.Get(CNonTCP) != 2 || snap.Get(CQUICFlows) != 0 {
 				t.Fatalf("sessions %v, counters %v", summaries(ss), snap.Map())
 			}
@@ -575,7 +576,7 @@ func TestQUICLimits(t *testing.T) {
 	if snap.Get(CQUICInitials) != MaxQUICInitials || snap.Get(CQUICInitialLimit) != 1 || snap.Get(CQUICCryptoLimit) != MaxQUICInitials {
 		t.Errorf("counters %v", snap.Map())
 	}
-	if !slices.Contains(ss[0].Anomalies, "quic_crypto_limit") || !slices.Contains(ss[0].Anomalies, "quic_initial_limit") || !ss[0].Incomplete {
+	if !slices.Contains(ss[0].Anomalies.Names(), "quic_crypto_limit") || !slices.Contains(ss[0].Anomalies.Names(), "quic_initial_limit") || !ss[0].Incomplete {
 		t.Errorf("session %s", summary(ss[0]))
 	}
 	if ss[0].ClientPackets != uint64(MaxQUICInitials+5) {
@@ -639,7 +640,7 @@ func BenchmarkQUICInitial(b *testing.B) {
 	ch, _ := hellos(b)
 	pkt := seal(b, tlsgen.QUICInitial{Version: QUICv1, DCID: qdcid, SCID: qscid, Crypto: ch, PadTo: 1200})
 	var n int
-	p := NewPipeline(Config{Workers: 1}, HandlerFunc(func(*Session) { n++ }))
+	p := NewPipeline(Config{Workers: 1}, session.HandlerFunc(func(*session.Session) { n++ }))
 	w := p.newWorker(0)
 	x := &Packet{Timestamp: pcapgen.DefaultBase, WireLen: len(pkt) + 42, Proto: 17, Src: qcli.Addr(), Dst: qsrv.Addr(), SrcPort: qcli.Port(), DstPort: 443, Payload: pkt}
 	b.ReportAllocs()
@@ -746,7 +747,7 @@ func FuzzQUICInitial(f *testing.F) {
 			t.Fatalf("%d sessions", len(c.ss))
 		}
 		for _, s := range c.ss {
-			if s.Protocol != "quic" || s.Transport != "udp" {
+			if s.Protocol != session.QUIC || s.Transport != session.UDP {
 				t.Fatalf("session %s", summary(s))
 			}
 			if s.TLS != nil && s.TLS.ClientHello != nil {

@@ -6,7 +6,7 @@ import (
 	"cel.dev/cel-go/common/types/ref"
 	"cel.dev/cel-go/interpreter"
 
-	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
@@ -18,14 +18,13 @@ type leafView = tlsparse.CertSummary
 // boxed at most once per session however many rules read it.
 type activation struct {
 	e  *Engine
-	s  *capture.Session
+	s  *session.Session
 	hs *tlsparse.Handshake
 	ch *tlsparse.ClientHello
 	sh *tlsparse.ServerHello
 	// leaf is the server's leaf certificate when visible and parsed.
 	leaf *tlsparse.CertSummary
 
-	protocol string
 	cv       *cipherVals  // negotiated suite; noCipher when none
 	vv       *versionVals // negotiated version; noVersion when none
 
@@ -33,6 +32,7 @@ type activation struct {
 	hbv       heartbeatFacts
 	chainv    *chainResult
 	anomv     []string
+	anomBuf   [8]string
 	namesv    []string
 	intelDone [numIntelKinds]bool
 	intelv    [numIntelKinds]*IntelMatch
@@ -84,17 +84,13 @@ func (a *activation) ResolveName(name string) (any, bool) {
 // Parent implements interpreter.Activation.
 func (a *activation) Parent() interpreter.Activation { return nil }
 
-func (a *activation) reset(e *Engine, s *capture.Session) {
+func (a *activation) reset(e *Engine, s *session.Session) {
 	*a = activation{e: e, s: s, cv: noCipher, vv: noVersion}
-	a.protocol = s.Protocol
 	hs := s.TLS
 	if hs == nil {
 		return
 	}
 	a.hs = hs
-	if a.protocol == "" {
-		a.protocol = hs.Protocol.String()
-	}
 	a.ch = hs.ClientHello
 	a.sh = hs.ServerHello
 	if a.sh != nil {
@@ -150,9 +146,9 @@ func (a *activation) dhBits() int {
 
 // ja3, ja3s and ja4 come from the session, which computes its fingerprints
 // once for the rules and the document encoder.
-func (a *activation) ja3() string  { return a.s.Fingerprints().JA3 }
-func (a *activation) ja3s() string { return a.s.Fingerprints().JA3S }
-func (a *activation) ja4() string  { return a.s.Fingerprints().JA4 }
+func (a *activation) ja3() string  { return a.s.Fingerprints.JA3 }
+func (a *activation) ja3s() string { return a.s.Fingerprints.JA3S }
+func (a *activation) ja4() string  { return a.s.Fingerprints.JA4 }
 
 // hb summarises heartbeat requests. A cleartext request whose payload_length
 // exceeds what its record holds (1 type + 2 length + payload + at least 16
@@ -180,15 +176,7 @@ func (a *activation) hb() heartbeatFacts {
 func (a *activation) anomalies() []string {
 	if a.done&doneAnom == 0 {
 		a.done |= doneAnom
-		switch {
-		case a.hs == nil || len(a.hs.Anomalies) == 0:
-			a.anomv = a.s.Anomalies
-		case len(a.s.Anomalies) == 0:
-			a.anomv = a.hs.Anomalies
-		default:
-			a.anomv = make([]string, 0, len(a.s.Anomalies)+len(a.hs.Anomalies))
-			a.anomv = append(append(a.anomv, a.s.Anomalies...), a.hs.Anomalies...)
-		}
+		a.anomv = a.s.AllAnomalies().AppendNames(a.anomBuf[:0])
 	}
 	return a.anomv
 }

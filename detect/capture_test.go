@@ -18,6 +18,7 @@ import (
 	"github.com/tlsentry/tlsentry/capture"
 	"github.com/tlsentry/tlsentry/internal/pcapgen"
 	"github.com/tlsentry/tlsentry/internal/tlsgen"
+	"github.com/tlsentry/tlsentry/session"
 )
 
 // These tests write captures with the project's generators (crypto/tls
@@ -106,9 +107,9 @@ func runConvs(t *testing.T, convs []conv) map[string]Verdict {
 	}
 	defer src.Close()
 	var mu sync.Mutex
-	var sessions []*capture.Session
+	var sessions []*session.Session
 	_, err = capture.Run(context.Background(), capture.Config{Workers: 1}, []capture.Source{src},
-		capture.HandlerFunc(func(s *capture.Session) { mu.Lock(); sessions = append(sessions, s); mu.Unlock() }))
+		session.HandlerFunc(func(s *session.Session) { mu.Lock(); sessions = append(sessions, s); mu.Unlock() }))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,8 +20,8 @@ import (
 	"cel.dev/cel-go/common/types/traits"
 	"cel.dev/cel-go/ext"
 
-	"github.com/tlsentry/tlsentry/capture"
 	"github.com/tlsentry/tlsentry/rules"
+	"github.com/tlsentry/tlsentry/session"
 )
 
 // Config configures an Engine.
@@ -204,7 +204,7 @@ func (e *Engine) Stats() Stats {
 }
 
 // Evaluate judges one session. Safe for concurrent use.
-func (e *Engine) Evaluate(s *capture.Session) Verdict {
+func (e *Engine) Evaluate(s *session.Session) Verdict {
 	a := e.pool.Get().(*activation)
 	a.reset(e, s)
 	var v Verdict

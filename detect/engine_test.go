@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
@@ -51,36 +51,36 @@ func testEngine(t testing.TB) *Engine {
 func TestBuiltinRules(t *testing.T) {
 	e := testEngine(t)
 	p := getPKI(t)
-	tls := func(f func(*tlsparse.Handshake)) func(*capture.Session) {
-		return func(s *capture.Session) { f(s.TLS) }
+	tls := func(f func(*tlsparse.Handshake)) func(*session.Session) {
+		return func(s *session.Session) { f(s.TLS) }
 	}
-	version := func(v uint16) func(*capture.Session) {
+	version := func(v uint16) func(*session.Session) {
 		return tls(func(h *tlsparse.Handshake) { h.ServerHello.LegacyVersion = v })
 	}
-	cipher := func(c uint16) func(*capture.Session) {
+	cipher := func(c uint16) func(*session.Session) {
 		return tls(func(h *tlsparse.Handshake) { h.ServerHello.CipherSuite = c })
 	}
-	tls13 := func(s *capture.Session) {
+	tls13 := func(s *session.Session) {
 		s.TLS.ServerHello.SupportedVersion = 0x0304
 		s.TLS.ServerHello.CipherSuite = 0x1301
 		s.TLS.KeyExchange = nil
 		s.TLS.ServerHello.KeyShareGroup = 29
 		s.Certificates, s.TLS.ServerCertificates = nil, nil
 	}
-	resumed := func(s *capture.Session) {
+	resumed := func(s *session.Session) {
 		s.TLS.Resumed = true
 		s.Certificates, s.TLS.ServerCertificates = nil, nil
 	}
-	nonTLS := func(proto string) func(*capture.Session) {
-		return func(s *capture.Session) {
+	nonTLS := func(proto session.Protocol) func(*session.Session) {
+		return func(s *session.Session) {
 			s.Protocol, s.TLS, s.Certificates = proto, nil, nil
 		}
 	}
-	sni := func(name string) func(*capture.Session) {
+	sni := func(name string) func(*session.Session) {
 		return tls(func(h *tlsparse.Handshake) { h.ClientHello.ServerName = name })
 	}
-	leaf := func(o certOpt) func(*capture.Session) {
-		return func(s *capture.Session) {
+	leaf := func(o certOpt) func(*session.Session) {
+		return func(s *session.Session) {
 			c := leafCert(t, o)
 			if o.selfSigned {
 				withLeaf(c)(s)
@@ -89,7 +89,7 @@ func TestBuiltinRules(t *testing.T) {
 			}
 		}
 	}
-	heartbeat := func(declared, record int) func(*capture.Session) {
+	heartbeat := func(declared, record int) func(*session.Session) {
 		return tls(func(h *tlsparse.Handshake) {
 			h.Heartbeats = append(h.Heartbeats, tlsparse.Heartbeat{Type: 1, DeclaredLength: declared, RecordLength: record})
 		})
@@ -101,141 +101,141 @@ func TestBuiltinRules(t *testing.T) {
 		name string
 		rule string
 		fire bool
-		mut  []func(*capture.Session)
+		mut  []func(*session.Session)
 		msg  string // substring of the message, when it fires
 	}{
-		{"tls1.0", "tls.deprecated_version", true, []func(*capture.Session){version(0x0301)}, "TLS 1.0 negotiated with www.example.test (198.51.100.7:443)"},
-		{"ssl3", "tls.deprecated_version", true, []func(*capture.Session){version(0x0300)}, "SSL 3.0"},
-		{"tls1.1", "tls.deprecated_version", true, []func(*capture.Session){version(0x0302)}, "TLS 1.1"},
+		{"tls1.0", "tls.deprecated_version", true, []func(*session.Session){version(0x0301)}, "TLS 1.0 negotiated with www.example.test (198.51.100.7:443)"},
+		{"ssl3", "tls.deprecated_version", true, []func(*session.Session){version(0x0300)}, "SSL 3.0"},
+		{"tls1.1", "tls.deprecated_version", true, []func(*session.Session){version(0x0302)}, "TLS 1.1"},
 		{"tls1.2", "tls.deprecated_version", false, nil, ""},
-		{"tls1.3", "tls.deprecated_version", false, []func(*capture.Session){tls13}, ""},
-		{"offered only", "tls.deprecated_version", false, []func(*capture.Session){tls(func(h *tlsparse.Handshake) {
+		{"tls1.3", "tls.deprecated_version", false, []func(*session.Session){tls13}, ""},
+		{"offered only", "tls.deprecated_version", false, []func(*session.Session){tls(func(h *tlsparse.Handshake) {
 			h.ClientHello.LegacyVersion = 0x0301
 			h.ServerHello = nil
 		})}, ""},
 
-		{"sslv2 hello", "tls.sslv2_hello", true, []func(*capture.Session){tls(func(h *tlsparse.Handshake) { h.ClientHello.SSLv2 = true })}, "SSLv2-format ClientHello from 192.0.2.10"},
+		{"sslv2 hello", "tls.sslv2_hello", true, []func(*session.Session){tls(func(h *tlsparse.Handshake) { h.ClientHello.SSLv2 = true })}, "SSLv2-format ClientHello from 192.0.2.10"},
 		{"tls hello", "tls.sslv2_hello", false, nil, ""},
 
-		{"rc4", "tls.weak_cipher", true, []func(*capture.Session){cipher(0x0005)}, "TLS_RSA_WITH_RC4_128_SHA"},
-		{"3des", "tls.weak_cipher", true, []func(*capture.Session){cipher(0x000a)}, "3DES"},
-		{"export", "tls.weak_cipher", true, []func(*capture.Session){cipher(0x0003)}, "EXPORT"},
-		{"null", "tls.weak_cipher", true, []func(*capture.Session){cipher(0x0002)}, "NULL"},
-		{"anon", "tls.weak_cipher", true, []func(*capture.Session){cipher(0x0034)}, "anon"},
-		{"md5 mac", "tls.weak_cipher", true, []func(*capture.Session){cipher(0x0004)}, "MD5"},
+		{"rc4", "tls.weak_cipher", true, []func(*session.Session){cipher(0x0005)}, "TLS_RSA_WITH_RC4_128_SHA"},
+		{"3des", "tls.weak_cipher", true, []func(*session.Session){cipher(0x000a)}, "3DES"},
+		{"export", "tls.weak_cipher", true, []func(*session.Session){cipher(0x0003)}, "EXPORT"},
+		{"null", "tls.weak_cipher", true, []func(*session.Session){cipher(0x0002)}, "NULL"},
+		{"anon", "tls.weak_cipher", true, []func(*session.Session){cipher(0x0034)}, "anon"},
+		{"md5 mac", "tls.weak_cipher", true, []func(*session.Session){cipher(0x0004)}, "MD5"},
 		{"aes-gcm", "tls.weak_cipher", false, nil, ""},
-		{"aes-cbc-sha", "tls.weak_cipher", false, []func(*capture.Session){cipher(0x002f)}, ""},
-		{"tls13 suite", "tls.weak_cipher", false, []func(*capture.Session){tls13}, ""},
+		{"aes-cbc-sha", "tls.weak_cipher", false, []func(*session.Session){cipher(0x002f)}, ""},
+		{"tls13 suite", "tls.weak_cipher", false, []func(*session.Session){tls13}, ""},
 
-		{"rsa kx", "tls.no_forward_secrecy", true, []func(*capture.Session){cipher(0x009c)}, "static RSA"},
-		{"static ecdh", "tls.no_forward_secrecy", true, []func(*capture.Session){cipher(0xc004)}, "static ECDH"},
+		{"rsa kx", "tls.no_forward_secrecy", true, []func(*session.Session){cipher(0x009c)}, "static RSA"},
+		{"static ecdh", "tls.no_forward_secrecy", true, []func(*session.Session){cipher(0xc004)}, "static ECDH"},
 		{"ecdhe", "tls.no_forward_secrecy", false, nil, ""},
-		{"dhe", "tls.no_forward_secrecy", false, []func(*capture.Session){cipher(0x009e)}, ""},
-		{"tls13 no kx in suite", "tls.no_forward_secrecy", false, []func(*capture.Session){tls13}, ""},
+		{"dhe", "tls.no_forward_secrecy", false, []func(*session.Session){cipher(0x009e)}, ""},
+		{"tls13 no kx in suite", "tls.no_forward_secrecy", false, []func(*session.Session){tls13}, ""},
 
-		{"dhe 1024", "tls.weak_dh", true, []func(*capture.Session){cipher(0x009e), tls(func(h *tlsparse.Handshake) {
+		{"dhe 1024", "tls.weak_dh", true, []func(*session.Session){cipher(0x009e), tls(func(h *tlsparse.Handshake) {
 			h.KeyExchange = &tlsparse.ServerKeyExchange{DHPrimeBits: 1024}
 		})}, "1024-bit DHE group"},
-		{"dhe 2048", "tls.weak_dh", false, []func(*capture.Session){cipher(0x009e), tls(func(h *tlsparse.Handshake) {
+		{"dhe 2048", "tls.weak_dh", false, []func(*session.Session){cipher(0x009e), tls(func(h *tlsparse.Handshake) {
 			h.KeyExchange = &tlsparse.ServerKeyExchange{DHPrimeBits: 2048}
 		})}, ""},
 
-		{"no sni on 443", "tls.missing_sni", true, []func(*capture.Session){sni("")}, "without SNI from 192.0.2.10"},
+		{"no sni on 443", "tls.missing_sni", true, []func(*session.Session){sni("")}, "without SNI from 192.0.2.10"},
 		{"sni present", "tls.missing_sni", false, nil, ""},
-		{"esni (encrypted, not missing)", "tls.missing_sni", false, []func(*capture.Session){sni(""), tls(func(h *tlsparse.Handshake) {
+		{"esni (encrypted, not missing)", "tls.missing_sni", false, []func(*session.Session){sni(""), tls(func(h *tlsparse.Handshake) {
 			h.ClientHello.Extensions = append(h.ClientHello.Extensions, 0xffce)
 		})}, ""},
-		{"no sni on 8443", "tls.missing_sni", false, []func(*capture.Session){sni(""), func(s *capture.Session) {
+		{"no sni on 8443", "tls.missing_sni", false, []func(*session.Session){sni(""), func(s *session.Session) {
 			s.Server = netip.MustParseAddrPort("198.51.100.7:8443")
 		}}, ""},
 
-		{"heartbleed", "tls.heartbleed", true, []func(*capture.Session){heartbeat(16384, 3)}, "declaring 16384 bytes in a 3-byte record"},
-		{"honest heartbeat", "tls.heartbleed", false, []func(*capture.Session){heartbeat(16, 35)}, ""},
-		{"heartbeat without padding", "tls.heartbleed", true, []func(*capture.Session){heartbeat(16, 19)}, ""},
+		{"heartbleed", "tls.heartbleed", true, []func(*session.Session){heartbeat(16384, 3)}, "declaring 16384 bytes in a 3-byte record"},
+		{"honest heartbeat", "tls.heartbleed", false, []func(*session.Session){heartbeat(16, 35)}, ""},
+		{"heartbeat without padding", "tls.heartbleed", true, []func(*session.Session){heartbeat(16, 19)}, ""},
 
-		{"two records", "tls.fragmented_hello", true, []func(*capture.Session){tls(func(h *tlsparse.Handshake) { h.ClientHelloRecords, h.ClientHelloLength = 2, 508 })}, "2 records"},
-		{"many segments", "tls.fragmented_hello", true, []func(*capture.Session){tls(func(h *tlsparse.Handshake) { h.ClientHelloChunks, h.ClientHelloLength = 12, 508 })}, "12 segments"},
-		{"huge hello in full records and segments", "tls.fragmented_hello", false, []func(*capture.Session){tls(func(h *tlsparse.Handshake) {
+		{"two records", "tls.fragmented_hello", true, []func(*session.Session){tls(func(h *tlsparse.Handshake) { h.ClientHelloRecords, h.ClientHelloLength = 2, 508 })}, "2 records"},
+		{"many segments", "tls.fragmented_hello", true, []func(*session.Session){tls(func(h *tlsparse.Handshake) { h.ClientHelloChunks, h.ClientHelloLength = 12, 508 })}, "12 segments"},
+		{"huge hello in full records and segments", "tls.fragmented_hello", false, []func(*session.Session){tls(func(h *tlsparse.Handshake) {
 			h.ClientHelloRecords, h.ClientHelloChunks, h.ClientHelloLength = 2, 12, 17000
 		})}, ""},
-		{"two segments (PQ key share)", "tls.fragmented_hello", false, []func(*capture.Session){tls(func(h *tlsparse.Handshake) { h.ClientHelloChunks = 2 })}, ""},
+		{"two segments (PQ key share)", "tls.fragmented_hello", false, []func(*session.Session){tls(func(h *tlsparse.Handshake) { h.ClientHelloChunks = 2 })}, ""},
 
-		{"ssh on 443", "proto.non_tls_on_443", true, []func(*capture.Session){nonTLS("ssh")}, "SSH (not TLS) on port 443"},
-		{"http on 443", "proto.non_tls_on_443", true, []func(*capture.Session){nonTLS("http")}, "HTTP (not TLS)"},
-		{"openvpn on 443", "proto.non_tls_on_443", true, []func(*capture.Session){nonTLS("openvpn")}, "OpenVPN (not TLS)"},
-		{"unknown on 443", "proto.non_tls_on_443", true, []func(*capture.Session){nonTLS("unknown")}, "unknown (not TLS)"},
+		{"ssh on 443", "proto.non_tls_on_443", true, []func(*session.Session){nonTLS(session.SSH)}, "SSH (not TLS) on port 443"},
+		{"http on 443", "proto.non_tls_on_443", true, []func(*session.Session){nonTLS(session.HTTP)}, "HTTP (not TLS)"},
+		{"openvpn on 443", "proto.non_tls_on_443", true, []func(*session.Session){nonTLS(session.OpenVPN)}, "OpenVPN (not TLS)"},
+		{"unknown on 443", "proto.non_tls_on_443", true, []func(*session.Session){nonTLS(session.Unknown)}, "unknown (not TLS)"},
 		{"tls on 443", "proto.non_tls_on_443", false, nil, ""},
-		{"no payload", "proto.non_tls_on_443", false, []func(*capture.Session){nonTLS("unknown"), func(s *capture.Session) { s.ClientBytes, s.ServerBytes = 0, 0 }}, ""},
-		{"midstream", "proto.non_tls_on_443", false, []func(*capture.Session){nonTLS("unknown"), func(s *capture.Session) { s.Anomalies = []string{"midstream"} }}, ""},
-		{"openvpn mid-stream, 443 seen as client", "proto.non_tls_on_443", true, []func(*capture.Session){nonTLS("openvpn"), func(s *capture.Session) {
-			s.Anomalies = []string{"midstream"}
+		{"no payload", "proto.non_tls_on_443", false, []func(*session.Session){nonTLS(session.Unknown), func(s *session.Session) { s.ClientBytes, s.ServerBytes = 0, 0 }}, ""},
+		{"midstream", "proto.non_tls_on_443", false, []func(*session.Session){nonTLS(session.Unknown), func(s *session.Session) { s.Anomalies.Add(tlsparse.AnomalyMidstream) }}, ""},
+		{"openvpn mid-stream, 443 seen as client", "proto.non_tls_on_443", true, []func(*session.Session){nonTLS(session.OpenVPN), func(s *session.Session) {
+			s.Anomalies.Add(tlsparse.AnomalyMidstream)
 			s.Client, s.Server = s.Server, s.Client
 		}}, "OpenVPN (not TLS) on port 443: 198.51.100.7:443 to 192.0.2.10:50000"},
-		{"sslv2 server hello has no suite", "tls.weak_cipher", false, []func(*capture.Session){tls(func(h *tlsparse.Handshake) {
+		{"sslv2 server hello has no suite", "tls.weak_cipher", false, []func(*session.Session){tls(func(h *tlsparse.Handshake) {
 			h.ClientHello.SSLv2, h.ServerHello.SSLv2, h.ServerHello.LegacyVersion, h.ServerHello.CipherSuite = true, true, 0x0002, 0
 		})}, ""},
-		{"ssh on 22", "proto.non_tls_on_443", false, []func(*capture.Session){nonTLS("ssh"), func(s *capture.Session) { s.Server = netip.MustParseAddrPort("198.51.100.7:22") }}, ""},
+		{"ssh on 22", "proto.non_tls_on_443", false, []func(*session.Session){nonTLS(session.SSH), func(s *session.Session) { s.Server = netip.MustParseAddrPort("198.51.100.7:22") }}, ""},
 
-		{"expired", "cert.expired", true, []func(*capture.Session){leaf(certOpt{notBefore: t0.AddDate(0, -4, 0), notAfter: t0.AddDate(0, 0, -1)})}, "expired on 2024-04-30"},
-		{"valid at packet time, expired now", "cert.expired", false, []func(*capture.Session){leaf(certOpt{notBefore: t0.AddDate(0, -1, 0), notAfter: t0.AddDate(0, 1, 0)})}, ""},
-		{"expired cert, tls1.3 (invisible)", "cert.expired", false, []func(*capture.Session){tls13}, ""},
-		{"expired cert, resumed", "cert.expired", false, []func(*capture.Session){leaf(certOpt{notAfter: t0.AddDate(0, 0, -1), notBefore: t0.AddDate(0, -2, 0)}), resumed}, ""},
+		{"expired", "cert.expired", true, []func(*session.Session){leaf(certOpt{notBefore: t0.AddDate(0, -4, 0), notAfter: t0.AddDate(0, 0, -1)})}, "expired on 2024-04-30"},
+		{"valid at packet time, expired now", "cert.expired", false, []func(*session.Session){leaf(certOpt{notBefore: t0.AddDate(0, -1, 0), notAfter: t0.AddDate(0, 1, 0)})}, ""},
+		{"expired cert, tls1.3 (invisible)", "cert.expired", false, []func(*session.Session){tls13}, ""},
+		{"expired cert, resumed", "cert.expired", false, []func(*session.Session){leaf(certOpt{notAfter: t0.AddDate(0, 0, -1), notBefore: t0.AddDate(0, -2, 0)}), resumed}, ""},
 
-		{"not yet valid", "cert.not_yet_valid", true, []func(*capture.Session){leaf(certOpt{notBefore: t0.AddDate(0, 0, 1), notAfter: t0.AddDate(0, 3, 0)})}, "valid only from 2024-05-02"},
+		{"not yet valid", "cert.not_yet_valid", true, []func(*session.Session){leaf(certOpt{notBefore: t0.AddDate(0, 0, 1), notAfter: t0.AddDate(0, 3, 0)})}, "valid only from 2024-05-02"},
 		{"valid", "cert.not_yet_valid", false, nil, ""},
-		{"unknown packet time", "cert.not_yet_valid", false, []func(*capture.Session){func(s *capture.Session) { s.Start = time.Time{} }}, ""},
+		{"unknown packet time", "cert.not_yet_valid", false, []func(*session.Session){func(s *session.Session) { s.Start = time.Time{} }}, ""},
 
-		{"self-signed", "cert.self_signed", true, []func(*capture.Session){leaf(certOpt{selfSigned: true, key: "p256"})}, "self-signed certificate from www.example.test"},
+		{"self-signed", "cert.self_signed", true, []func(*session.Session){leaf(certOpt{selfSigned: true, key: "p256"})}, "self-signed certificate from www.example.test"},
 		{"ca-issued", "cert.self_signed", false, nil, ""},
 
-		{"rsa1024", "cert.weak_key", true, []func(*capture.Session){leaf(certOpt{key: "rsa1024"})}, "1024-bit RSA"},
-		{"p224", "cert.weak_key", false, []func(*capture.Session){leaf(certOpt{key: "p224"})}, ""},
+		{"rsa1024", "cert.weak_key", true, []func(*session.Session){leaf(certOpt{key: "rsa1024"})}, "1024-bit RSA"},
+		{"p224", "cert.weak_key", false, []func(*session.Session){leaf(certOpt{key: "p224"})}, ""},
 		{"rsa2048", "cert.weak_key", false, nil, ""},
-		{"p256", "cert.weak_key", false, []func(*capture.Session){leaf(certOpt{key: "p256"})}, ""},
+		{"p256", "cert.weak_key", false, []func(*session.Session){leaf(certOpt{key: "p256"})}, ""},
 
-		{"sha1 signature", "cert.weak_signature", true, []func(*capture.Session){leaf(certOpt{selfSigned: true, sigAlg: x509.SHA1WithRSA})}, "SHA1-RSA"},
+		{"sha1 signature", "cert.weak_signature", true, []func(*session.Session){leaf(certOpt{selfSigned: true, sigAlg: x509.SHA1WithRSA})}, "SHA1-RSA"},
 		{"sha256 signature", "cert.weak_signature", false, nil, ""},
 
-		{"sni not covered", "cert.name_mismatch", true, []func(*capture.Session){sni("mail.other.test")}, "covers www.example.test, example.test, not mail.other.test"},
-		{"wildcard covers one label", "cert.name_mismatch", false, []func(*capture.Session){sni("a.example.test"), leaf(certOpt{dns: []string{"*.example.test"}})}, ""},
-		{"wildcard does not cover two labels", "cert.name_mismatch", true, []func(*capture.Session){sni("a.b.example.test"), leaf(certOpt{dns: []string{"*.example.test"}})}, ""},
-		{"CN used only without SAN", "cert.name_mismatch", false, []func(*capture.Session){sni("legacy.example.test"), leaf(certOpt{cn: "legacy.example.test", dns: []string{}})}, ""},
-		{"CN ignored when SAN present", "cert.name_mismatch", true, []func(*capture.Session){sni("cn.example.test"), leaf(certOpt{cn: "cn.example.test", dns: []string{"san.example.test"}})}, ""},
-		{"case and trailing dot", "cert.name_mismatch", false, []func(*capture.Session){sni("WWW.Example.TEST.")}, ""},
-		{"no sni", "cert.name_mismatch", false, []func(*capture.Session){sni("")}, ""},
+		{"sni not covered", "cert.name_mismatch", true, []func(*session.Session){sni("mail.other.test")}, "covers www.example.test, example.test, not mail.other.test"},
+		{"wildcard covers one label", "cert.name_mismatch", false, []func(*session.Session){sni("a.example.test"), leaf(certOpt{dns: []string{"*.example.test"}})}, ""},
+		{"wildcard does not cover two labels", "cert.name_mismatch", true, []func(*session.Session){sni("a.b.example.test"), leaf(certOpt{dns: []string{"*.example.test"}})}, ""},
+		{"CN used only without SAN", "cert.name_mismatch", false, []func(*session.Session){sni("legacy.example.test"), leaf(certOpt{cn: "legacy.example.test", dns: []string{}})}, ""},
+		{"CN ignored when SAN present", "cert.name_mismatch", true, []func(*session.Session){sni("cn.example.test"), leaf(certOpt{cn: "cn.example.test", dns: []string{"san.example.test"}})}, ""},
+		{"case and trailing dot", "cert.name_mismatch", false, []func(*session.Session){sni("WWW.Example.TEST.")}, ""},
+		{"no sni", "cert.name_mismatch", false, []func(*session.Session){sni("")}, ""},
 
-		{"unknown CA", "cert.untrusted", true, []func(*capture.Session){func(s *capture.Session) {
+		{"unknown CA", "cert.untrusted", true, []func(*session.Session){func(s *session.Session) {
 			withLeaf(leafCert(t, certOpt{issuer: otherCA}), otherCA)(s)
 		}}, "unknown_authority"},
 		{"trusted chain", "cert.untrusted", false, nil, ""},
-		{"self-signed is not also untrusted", "cert.untrusted", false, []func(*capture.Session){leaf(certOpt{selfSigned: true, key: "p256"})}, ""},
-		{"missing intermediate", "cert.untrusted", true, []func(*capture.Session){func(s *capture.Session) { withLeaf(leafCert(t, certOpt{}))(s) }}, ""},
+		{"self-signed is not also untrusted", "cert.untrusted", false, []func(*session.Session){leaf(certOpt{selfSigned: true, key: "p256"})}, ""},
+		{"missing intermediate", "cert.untrusted", true, []func(*session.Session){func(s *session.Session) { withLeaf(leafCert(t, certOpt{}))(s) }}, ""},
 
-		{"825 days, 2021", "cert.long_validity", true, []func(*capture.Session){leaf(certOpt{notBefore: t0.AddDate(-1, 0, 0), notAfter: t0.AddDate(-1, 0, 825)})}, "valid for 825 days"},
-		{"398 days", "cert.long_validity", false, []func(*capture.Session){leaf(certOpt{notBefore: t0.AddDate(0, -1, 0), notAfter: t0.AddDate(0, -1, 398)})}, ""},
-		{"825 days, issued 2019", "cert.long_validity", false, []func(*capture.Session){func(s *capture.Session) {
+		{"825 days, 2021", "cert.long_validity", true, []func(*session.Session){leaf(certOpt{notBefore: t0.AddDate(-1, 0, 0), notAfter: t0.AddDate(-1, 0, 825)})}, "valid for 825 days"},
+		{"398 days", "cert.long_validity", false, []func(*session.Session){leaf(certOpt{notBefore: t0.AddDate(0, -1, 0), notAfter: t0.AddDate(0, -1, 398)})}, ""},
+		{"825 days, issued 2019", "cert.long_validity", false, []func(*session.Session){func(s *session.Session) {
 			s.Start = time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 		}, leaf(certOpt{notBefore: time.Date(2019, 6, 1, 0, 0, 0, 0, time.UTC), notAfter: time.Date(2019, 6, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, 825)})}, ""},
 
 		{"ja3 not listed", "intel.ja3", false, nil, ""},
-		{"ip listed (server)", "intel.ip", true, []func(*capture.Session){func(s *capture.Session) {
+		{"ip listed (server)", "intel.ip", true, []func(*session.Session){func(s *session.Session) {
 			s.Server = netip.MustParseAddrPort("203.0.113.77:443")
 		}}, "203.0.113.77 (session 192.0.2.10 to 203.0.113.77:443) matches 203.0.113.0/24 on list bad-ips"},
-		{"ip listed (client v6)", "intel.ip", true, []func(*capture.Session){func(s *capture.Session) {
+		{"ip listed (client v6)", "intel.ip", true, []func(*session.Session){func(s *session.Session) {
 			s.Client = netip.MustParseAddrPort("[2001:db8:bad:1::5]:40000")
 		}}, "matches 2001:db8:bad::/48"},
-		{"ip not listed", "intel.ip", false, []func(*capture.Session){func(s *capture.Session) {
+		{"ip not listed", "intel.ip", false, []func(*session.Session){func(s *session.Session) {
 			s.Server = netip.MustParseAddrPort("203.0.114.1:443")
 		}}, ""},
-		{"sni subdomain listed", "intel.domain", true, []func(*capture.Session){sni("a.b.evil.test")}, "SNI a.b.evil.test (198.51.100.7:443) matches evil.test on list bad-domains"},
-		{"cert name listed", "intel.domain", true, []func(*capture.Session){leaf(certOpt{dns: []string{"www.example.test", "cdn.tracker.test"}})}, "certificate name cdn.tracker.test"},
-		{"look-alike not listed", "intel.domain", false, []func(*capture.Session){sni("notevil.test")}, ""},
+		{"sni subdomain listed", "intel.domain", true, []func(*session.Session){sni("a.b.evil.test")}, "SNI a.b.evil.test (198.51.100.7:443) matches evil.test on list bad-domains"},
+		{"cert name listed", "intel.domain", true, []func(*session.Session){leaf(certOpt{dns: []string{"www.example.test", "cdn.tracker.test"}})}, "certificate name cdn.tracker.test"},
+		{"look-alike not listed", "intel.domain", false, []func(*session.Session){sni("notevil.test")}, ""},
 		{"cert sha1 not listed", "intel.cert_sha1", false, nil, ""},
 		{"ja4 not listed", "intel.ja4", false, nil, ""},
 	}
 	for _, c := range cases {
 		t.Run(c.rule+"/"+c.name, func(t *testing.T) {
-			s := session(t, c.mut...)
+			s := testSession(t, c.mut...)
 			v := e.Evaluate(s)
 			got := fired(v)
 			a, ok := got[c.rule]
@@ -261,7 +261,7 @@ func alertList(v Verdict) string {
 // A clean modern session raises nothing and validates.
 func TestCleanSession(t *testing.T) {
 	e := testEngine(t)
-	v := e.Evaluate(session(t))
+	v := e.Evaluate(testSession(t))
 	if len(v.Alerts) != 0 {
 		t.Fatalf("alerts on a clean session:\n  %s", alertList(v))
 	}
@@ -272,12 +272,12 @@ func TestCleanSession(t *testing.T) {
 
 func TestValidationField(t *testing.T) {
 	e := testEngine(t)
-	s := session(t, func(s *capture.Session) { s.Certificates = nil })
+	s := testSession(t, func(s *session.Session) { s.Certificates = nil })
 	if v := e.Evaluate(s).Validation; v != ValidationNotChecked {
 		t.Errorf("no certificate: %q", v)
 	}
 	other := makeCert(t, certOpt{cn: "other root", isCA: true, key: "p256", notBefore: t0.AddDate(-1, 0, 0), notAfter: t0.AddDate(1, 0, 0)})
-	s = session(t, withLeaf(leafCert(t, certOpt{issuer: other}), other))
+	s = testSession(t, withLeaf(leafCert(t, certOpt{issuer: other}), other))
 	if v := e.Evaluate(s).Validation; v != ValidationUntrusted {
 		t.Errorf("unknown CA: %q", v)
 	}
@@ -290,7 +290,7 @@ func TestValidationCacheRespectsPacketTime(t *testing.T) {
 	c := leafCert(t, certOpt{notBefore: t0.AddDate(0, -1, 0), notAfter: t0.AddDate(0, 1, 0)})
 	p := getPKI(t)
 	at := func(ts time.Time) string {
-		s := session(t, withLeaf(c, p.inter), func(s *capture.Session) { s.Start = ts })
+		s := testSession(t, withLeaf(c, p.inter), func(s *session.Session) { s.Start = ts })
 		return e.Evaluate(s).Validation
 	}
 	for i, tc := range []struct {
@@ -322,7 +322,7 @@ func TestValidationSHA1Chain(t *testing.T) {
 	inter := makeCert(t, certOpt{cn: "sha1 intermediate", isCA: true, issuer: p.root, sigAlg: x509.ECDSAWithSHA1,
 		notBefore: t0.AddDate(-1, 0, 0), notAfter: t0.AddDate(1, 0, 0)})
 	leaf := leafCert(t, certOpt{issuer: inter})
-	v := e.Evaluate(session(t, withLeaf(leaf, inter)))
+	v := e.Evaluate(testSession(t, withLeaf(leaf, inter)))
 	if v.Validation != ValidationTrusted {
 		t.Errorf("SHA-1 intermediate under a trusted root: %s; alerts %s", v.Validation, alertList(v))
 	}
@@ -330,14 +330,14 @@ func TestValidationSHA1Chain(t *testing.T) {
 	other := makeCert(t, certOpt{cn: "unknown root", isCA: true, key: "p256", notBefore: t0.AddDate(-1, 0, 0), notAfter: t0.AddDate(1, 0, 0)})
 	inter2 := makeCert(t, certOpt{cn: "sha1 intermediate 2", isCA: true, issuer: other, sigAlg: x509.ECDSAWithSHA1,
 		notBefore: t0.AddDate(-1, 0, 0), notAfter: t0.AddDate(1, 0, 0)})
-	v = e.Evaluate(session(t, withLeaf(leafCert(t, certOpt{issuer: inter2}), inter2)))
+	v = e.Evaluate(testSession(t, withLeaf(leafCert(t, certOpt{issuer: inter2}), inter2)))
 	if v.Validation != ValidationUntrusted {
 		t.Errorf("SHA-1 intermediate under an unknown root: %s", v.Validation)
 	}
 	// And an expired SHA-1 intermediate is untrusted.
 	inter3 := makeCert(t, certOpt{cn: "sha1 intermediate 3", isCA: true, issuer: p.root, sigAlg: x509.ECDSAWithSHA1,
 		notBefore: t0.AddDate(-2, 0, 0), notAfter: t0.AddDate(0, 0, -1)})
-	v = e.Evaluate(session(t, withLeaf(leafCert(t, certOpt{issuer: inter3}), inter3)))
+	v = e.Evaluate(testSession(t, withLeaf(leafCert(t, certOpt{issuer: inter3}), inter3)))
 	if v.Validation != ValidationUntrusted || fired(v)["cert.untrusted"] == nil {
 		t.Errorf("expired SHA-1 intermediate: %s; %s", v.Validation, alertList(v))
 	}

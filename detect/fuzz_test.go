@@ -6,7 +6,7 @@ import (
 	"net/netip"
 	"testing"
 
-	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/session"
 )
 
 // FuzzRuleFile: no rule file, however broken, panics the loader or the
@@ -38,7 +38,7 @@ func FuzzRuleFile(f *testing.F) {
 			if err != nil {
 				continue
 			}
-			a.reset(e, &capture.Session{})
+			a.reset(e, &session.Session{})
 			r.prg.Eval(&a)
 			r.render(&a)
 		}

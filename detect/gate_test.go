@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
@@ -40,16 +40,16 @@ func TestGatesAgreeWithCEL(t *testing.T) {
 	for _, r := range e.rules {
 		rs = append(rs, r)
 	}
-	sessions := []*capture.Session{
-		session(t),
-		session(t, func(s *capture.Session) { s.TLS.ClientHello.ServerName = "" }),
-		session(t, func(s *capture.Session) { s.TLS.ServerHello.CipherSuite = 0x000a }),
-		session(t, func(s *capture.Session) {
+	sessions := []*session.Session{
+		testSession(t),
+		testSession(t, func(s *session.Session) { s.TLS.ClientHello.ServerName = "" }),
+		testSession(t, func(s *session.Session) { s.TLS.ServerHello.CipherSuite = 0x000a }),
+		testSession(t, func(s *session.Session) {
 			s.TLS.ServerHello.CipherSuite = 0x009e
 			s.TLS.KeyExchange = &tlsparse.ServerKeyExchange{DHPrimeBits: 1024}
 		}),
-		session(t, func(s *capture.Session) { s.TLS.ServerHello.LegacyVersion = 0x0301 }),
-		session(t, func(s *capture.Session) { s.Protocol, s.TLS, s.Certificates = "ssh", nil, nil }),
+		testSession(t, func(s *session.Session) { s.TLS.ServerHello.LegacyVersion = 0x0301 }),
+		testSession(t, func(s *session.Session) { s.Protocol, s.TLS, s.Certificates = session.SSH, nil, nil }),
 	}
 	for si, s := range sessions {
 		for _, r := range rs {

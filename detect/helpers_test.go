@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
@@ -158,14 +158,14 @@ func leafCert(t testing.TB, o certOpt) *testCert {
 
 // session is a TLS 1.2 ECDHE session on 443 with a trusted chain, unless
 // changed by the mutators.
-func session(t testing.TB, mut ...func(*capture.Session)) *capture.Session {
+func testSession(t testing.TB, mut ...func(*session.Session)) *session.Session {
 	t.Helper()
 	p := getPKI(t)
-	s := &capture.Session{
+	s := &session.Session{
 		Start: t0, End: t0.Add(time.Second),
 		Client:    netip.MustParseAddrPort("192.0.2.10:50000"),
 		Server:    netip.MustParseAddrPort("198.51.100.7:443"),
-		Transport: "tcp", Protocol: "tls",
+		Transport: session.TCP, Protocol: session.TLS,
 		ClientPackets: 5, ClientBytes: 600, ServerPackets: 5, ServerBytes: 4000,
 		TLS: &tlsparse.Handshake{
 			Protocol: tlsparse.ProtocolTLS,
@@ -190,11 +190,12 @@ func session(t testing.TB, mut ...func(*capture.Session)) *capture.Session {
 	for _, m := range mut {
 		m(s)
 	}
+	s.Finish()
 	return s
 }
 
-func withLeaf(c *testCert, chain ...*testCert) func(*capture.Session) {
-	return func(s *capture.Session) {
+func withLeaf(c *testCert, chain ...*testCert) func(*session.Session) {
+	return func(s *session.Session) {
 		s.Certificates = []*tlsparse.CertSummary{c.sum}
 		s.TLS.ServerCertificates = [][]byte{c.cert.Raw}
 		for _, x := range chain {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
@@ -169,7 +169,7 @@ func TestIPSetAgainstLinearScan(t *testing.T) {
 // JA3, JA4 and certificate SHA-1 lists match what tlsparse computes, and
 // the alert names the list and the entry.
 func TestIntelFingerprints(t *testing.T) {
-	s := session(t)
+	s := testSession(t)
 	_, ja3 := tlsparse.JA3(s.TLS.ClientHello)
 	ja4 := tlsparse.JA4(s.TLS.ClientHello, false)
 	if ja3 == "" || ja4 == "" {
@@ -205,7 +205,7 @@ func TestIntelFingerprints(t *testing.T) {
 		}
 	}
 	// The other session fields do not match.
-	s2 := session(t, func(s *capture.Session) { s.TLS.ClientHello.CipherSuites = []uint16{0x1301} })
+	s2 := testSession(t, func(s *session.Session) { s.TLS.ClientHello.CipherSuites = []uint16{0x1301} })
 	for id := range fired(e.Evaluate(s2)) {
 		if id == "intel.ja3" || id == "intel.ja4" {
 			t.Errorf("%s fired on another client", id)

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/session"
 )
 
 // Reloader holds the current Engine and swaps it on Reload (SIGHUP). A
@@ -38,7 +38,7 @@ func NewReloader(cfg func() (Config, error)) (*Reloader, error) {
 func (r *Reloader) Engine() *Engine { return r.cur.Load() }
 
 // Evaluate judges a session with the engine in use.
-func (r *Reloader) Evaluate(s *capture.Session) Verdict { return r.cur.Load().Evaluate(s) }
+func (r *Reloader) Evaluate(s *session.Session) Verdict { return r.cur.Load().Evaluate(s) }
 
 // Reload rebuilds the engine from the configuration (rule files, lists,
 // trust store). On error the old engine stays in use and the error says why.

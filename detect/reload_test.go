@@ -23,7 +23,7 @@ func TestReloaderKeepsOldSetOnError(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s := session(t)
+	s := testSession(t)
 	has := func() bool { _, ok := fired(r.Evaluate(s))["local.x"]; return ok }
 	if !has() {
 		t.Fatal("rule did not fire")

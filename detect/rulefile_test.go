@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
@@ -145,7 +145,7 @@ func TestUserRulesAndDisabling(t *testing.T) {
 			t.Errorf("rule %s should be off", r.ID)
 		}
 	}
-	s := session(t, func(s *capture.Session) { s.TLS.ClientHello.ServerName = "www.example.test" })
+	s := testSession(t, func(s *session.Session) { s.TLS.ClientHello.ServerName = "www.example.test" })
 	v := e.Evaluate(s)
 	a := fired(v)["local.h2_to_test"]
 	if a == nil {
@@ -230,7 +230,7 @@ func TestVariableTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	var a activation
-	a.reset(e, &capture.Session{})
+	a.reset(e, &session.Session{})
 	for _, v := range variables {
 		if val, ok := a.ResolveName(v.name); !ok || val == nil {
 			t.Errorf("%s did not resolve", v.name)
@@ -244,13 +244,13 @@ func TestVariableTable(t *testing.T) {
 func TestOddSessions(t *testing.T) {
 	e := testEngine(t)
 	bad := &tlsparse.CertSummary{SHA1: "00", Err: errors.New("x509: malformed")}
-	for i, s := range []*capture.Session{
+	for i, s := range []*session.Session{
 		{},
-		{Protocol: "tls", TLS: &tlsparse.Handshake{}},
-		{Protocol: "tls", TLS: &tlsparse.Handshake{ServerHello: &tlsparse.ServerHello{CipherSuite: 0xffff, LegacyVersion: 0x7f1c}}},
-		{Protocol: "tls", TLS: &tlsparse.Handshake{ClientHello: &tlsparse.ClientHello{}}, Certificates: []*tlsparse.CertSummary{nil, bad}},
-		{Protocol: "tls", TLS: &tlsparse.Handshake{ClientHello: &tlsparse.ClientHello{ServerName: "a.test"}}, Certificates: []*tlsparse.CertSummary{bad}},
-		{Protocol: "tls", TLS: &tlsparse.Handshake{Heartbeats: []tlsparse.Heartbeat{{Type: 1, DeclaredLength: -5, RecordLength: -1}}}},
+		{Protocol: session.TLS, TLS: &tlsparse.Handshake{}},
+		{Protocol: session.TLS, TLS: &tlsparse.Handshake{ServerHello: &tlsparse.ServerHello{CipherSuite: 0xffff, LegacyVersion: 0x7f1c}}},
+		{Protocol: session.TLS, TLS: &tlsparse.Handshake{ClientHello: &tlsparse.ClientHello{}}, Certificates: []*tlsparse.CertSummary{nil, bad}},
+		{Protocol: session.TLS, TLS: &tlsparse.Handshake{ClientHello: &tlsparse.ClientHello{ServerName: "a.test"}}, Certificates: []*tlsparse.CertSummary{bad}},
+		{Protocol: session.TLS, TLS: &tlsparse.Handshake{Heartbeats: []tlsparse.Heartbeat{{Type: 1, DeclaredLength: -5, RecordLength: -1}}}},
 	} {
 		v := e.Evaluate(s)
 		for _, a := range v.Alerts {

@@ -17,7 +17,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
@@ -160,7 +160,7 @@ func (t *trustStore) stats() TrustStats {
 }
 
 // check judges the chain of a session; notChecked when no leaf is visible.
-func (t *trustStore) check(s *capture.Session) *chainResult {
+func (t *trustStore) check(s *session.Session) *chainResult {
 	if len(s.Certificates) == 0 || s.Start.IsZero() || (s.TLS != nil && s.TLS.Resumed) {
 		return notChecked
 	}

@@ -74,11 +74,11 @@ func strList(l []string) ref.Val {
 var variables = []variable{
 	// Network.
 	{"network.protocol", cel.StringType, `what the flow carries: "tls", "quic", "ssh", "http", "openvpn", "unknown"`,
-		func(a *activation) ref.Val { return str(a.protocol) }},
+		func(a *activation) ref.Val { return str(a.s.Protocol.String()) }},
 	{"network.protocol_name", cel.StringType, `display name of network.protocol: "TLS", "QUIC", "SSH", "HTTP", "OpenVPN", "unknown"`,
-		func(a *activation) ref.Val { return str(protocolDisplay(a.protocol)) }},
+		func(a *activation) ref.Val { return str(a.s.Protocol.Display()) }},
 	{"network.transport", cel.StringType, `"tcp" or "udp"`,
-		func(a *activation) ref.Val { return str(a.s.Transport) }},
+		func(a *activation) ref.Val { return str(a.s.Transport.String()) }},
 	{"server.ip", cel.StringType, "server address", func(a *activation) ref.Val { return str(a.s.Server.Addr().String()) }},
 	{"server.port", cel.IntType, "server port", func(a *activation) ref.Val { return portVal(a.s.Server.Port()) }},
 	{"client.ip", cel.StringType, "client address", func(a *activation) ref.Val { return str(a.s.Client.Addr().String()) }},
@@ -194,7 +194,7 @@ var variables = []variable{
 		if a.hs == nil {
 			return emptyStrings
 		}
-		return strList(a.hs.Anomalies)
+		return strList(a.hs.Anomalies.Names())
 	}},
 
 	// Leaf certificate. cert.present is false when no certificate is visible
@@ -362,18 +362,3 @@ func intelVarKind(name string) (intelKind, bool) {
 	return 0, false
 }
 
-func protocolDisplay(p string) string {
-	switch p {
-	case "tls":
-		return "TLS"
-	case "quic":
-		return "QUIC"
-	case "ssh":
-		return "SSH"
-	case "http":
-		return "HTTP"
-	case "openvpn":
-		return "OpenVPN"
-	}
-	return "unknown"
-}

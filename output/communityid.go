@@ -78,16 +78,3 @@ func AppendCommunityID(b []byte, src, dst netip.AddrPort, proto uint8, seed uint
 	b = append(b, '1', ':')
 	return base64.StdEncoding.AppendEncode(b, sum[:])
 }
-
-// transportProto maps Session.Transport to an IP protocol number (0: unknown).
-func transportProto(transport string) uint8 {
-	switch transport {
-	case "tcp":
-		return ProtoTCP
-	case "udp":
-		return ProtoUDP
-	case "sctp":
-		return ProtoSCTP
-	}
-	return 0
-}

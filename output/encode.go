@@ -6,13 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
-	"slices"
 	"strconv"
 	"sync"
 	"time"
 
-	"github.com/tlsentry/tlsentry/capture"
 	"github.com/tlsentry/tlsentry/detect"
+	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
@@ -56,7 +55,7 @@ var (
 // Ids are deterministic: the session's event.id hashes the flow (client and
 // server address and port, transport), Start in nanoseconds and FirstPacket;
 // an alert's id hashes the session id, the rule id and the intel match.
-func (e *Encoder) Encode(s *capture.Session, v detect.Verdict) []Document {
+func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 	if s == nil {
 		return nil
 	}
@@ -140,7 +139,7 @@ func (st *encodeState) formatTime(t time.Time) string {
 	return string(st.tbuf)
 }
 
-func (st *encodeState) fill(s *capture.Session, v *detect.Verdict, obs *Observer) {
+func (st *encodeState) fill(s *session.Session, v *detect.Verdict, obs *Observer) {
 	d := &st.doc
 	*d = ecsDoc{}
 	d.ECS.Version = ECSVersion
@@ -182,9 +181,9 @@ func (st *encodeState) fill(s *capture.Session, v *detect.Verdict, obs *Observer
 	case ca.Is6():
 		d.Network.Type = "ipv6"
 	}
-	d.Network.Transport = s.Transport
-	d.Network.Protocol = s.Protocol
-	if p := transportProto(s.Transport); p != 0 {
+	d.Network.Transport = s.Transport.String()
+	d.Network.Protocol = s.Protocol.String()
+	if p := uint8(s.Transport); p != 0 {
 		var b [communityIDLen]byte
 		if id := AppendCommunityID(b[:0], s.Client, s.Server, p, 0); len(id) > 0 {
 			d.Network.CommunityID = string(id)
@@ -200,11 +199,8 @@ func (st *encodeState) fill(s *capture.Session, v *detect.Verdict, obs *Observer
 	d.Observer = ecsObserver{Name: obs.Name, Hostname: obs.Hostname, Type: "ids"}
 
 	// tlsentry.* that does not depend on TLS.
-	st.anomalies = append(st.anomalies[:0], s.Anomalies...)
-	if s.TLS != nil {
-		st.anomalies = append(st.anomalies, s.TLS.Anomalies...)
-	}
-	d.TLSentry.Anomalies = sortedUnique(st.anomalies)
+	st.anomalies = s.AllAnomalies().AppendNames(st.anomalies[:0])
+	d.TLSentry.Anomalies = nilIfEmpty(st.anomalies)
 	d.TLSentry.Incomplete = s.Incomplete
 	if s.QUICVersion != 0 {
 		d.TLSentry.QUIC = &tlsentryQUIC{Version: hex32(s.QUICVersion)}
@@ -217,7 +213,7 @@ func (st *encodeState) fill(s *capture.Session, v *detect.Verdict, obs *Observer
 
 // isTLS reports whether the session carried TLS (or QUIC's TLS handshake),
 // which decides whether tls.* is written at all.
-func isTLS(s *capture.Session) bool {
+func isTLS(s *session.Session) bool {
 	hs := s.TLS
 	if hs == nil {
 		return false
@@ -226,7 +222,7 @@ func isTLS(s *capture.Session) bool {
 		hs.Protocol == tlsparse.ProtocolTLS || hs.Protocol == tlsparse.ProtocolSSLv2
 }
 
-func (st *encodeState) fillTLS(s *capture.Session, hs *tlsparse.Handshake, v *detect.Verdict) {
+func (st *encodeState) fillTLS(s *session.Session, hs *tlsparse.Handshake, v *detect.Verdict) {
 	d := &st.doc
 	t := &st.tls
 	*t = ecsTLS{
@@ -238,7 +234,7 @@ func (st *encodeState) fillTLS(s *capture.Session, hs *tlsparse.Handshake, v *de
 
 	if ch := hs.ClientHello; ch != nil {
 		t.Client.ServerName = ch.ServerName
-		fp := s.Fingerprints()
+		fp := &s.Fingerprints
 		te.Client.JA3String, t.Client.JA3 = fp.JA3String, fp.JA3
 		te.Client.JA4 = fp.JA4
 		st.ciphers = appendNames(st.ciphers[:0], ch.CipherSuites, tlsparse.CipherSuiteName)
@@ -282,7 +278,7 @@ func (st *encodeState) fillTLS(s *capture.Session, hs *tlsparse.Handshake, v *de
 			t.Cipher = nameOrHex(sh.CipherSuite, tlsparse.CipherSuiteName)
 		}
 		t.NextProtocol = sh.ALPN
-		fp := s.Fingerprints()
+		fp := &s.Fingerprints
 		te.Server.JA3SString, t.Server.JA3S = fp.JA3SString, fp.JA3S
 		te.Server.OCSPStapled = boolPtr(hs.CertificateStatus)
 	}
@@ -413,7 +409,7 @@ func (st *encodeState) setAlert(sid [sha256.Size]byte, a *detect.Alert) {
 }
 
 // sessionID hashes what makes a session unique and stable across replays.
-func sessionID(s *capture.Session) [sha256.Size]byte {
+func sessionID(s *session.Session) [sha256.Size]byte {
 	var b [16 + 2 + 16 + 2 + 8 + 8 + 8]byte
 	c16, s16 := s.Client.Addr().As16(), s.Server.Addr().As16()
 	n := copy(b[:], c16[:])
@@ -426,7 +422,7 @@ func sessionID(s *capture.Session) [sha256.Size]byte {
 	n += 8
 	binary.BigEndian.PutUint64(b[n:], s.FirstPacket)
 	n += 8
-	binary.BigEndian.PutUint64(b[n:], uint64(transportProto(s.Transport)))
+	binary.BigEndian.PutUint64(b[n:], uint64(s.Transport))
 	n += 8
 	return sha256.Sum256(b[:n])
 }
@@ -453,16 +449,6 @@ func alertID(sid [sha256.Size]byte, a *detect.Alert) [sha256.Size]byte {
 // encodeID renders the first 128 bits of a hash as 22 base64url characters.
 func encodeID(h [sha256.Size]byte) string {
 	return base64.RawURLEncoding.EncodeToString(h[:16])
-}
-
-// sortedUnique sorts ss in place and drops duplicates and empty strings.
-func sortedUnique(ss []string) []string {
-	slices.Sort(ss)
-	ss = slices.Compact(ss)
-	if len(ss) > 0 && ss[0] == "" {
-		ss = ss[1:]
-	}
-	return nilIfEmpty(ss)
 }
 
 func nilIfEmpty[T any](s []T) []T {

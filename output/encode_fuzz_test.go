@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlsentry/tlsentry/capture"
 	"github.com/tlsentry/tlsentry/detect"
+	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
@@ -69,22 +69,21 @@ func FuzzEncode(f *testing.F) {
 	f.Add([]byte("\x01\x01\x02\x03\x04\x01\xbb\x02abcdefghijklmnop\x00\x35\xff\xff\xff\xff"), "www.example.test", "tcp_gap", "rule.x")
 	f.Add([]byte("\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\xf7\xf6\xf5\xf4\xf3\xf2\xf1\xf0\x0a\x0a\x1a\x1a\x03\x04\x03\x03"), "\xff\xfe<&>\"\\\n", "", "\x00")
 	enc := NewEncoder(Observer{Name: "fuzz"})
-	transports := []string{"tcp", "udp", "", "sctp", "icmp"}
-	protocols := []string{"tls", "quic", "ssh", "http", "unknown", ""}
+	transports := []session.Transport{session.TCP, session.UDP, 0, 132, 1}
 	f.Fuzz(func(t *testing.T, data []byte, str1, str2, str3 string) {
 		b := fuzzBytes(data)
 		base := time.Unix(int64(b.u16())*1000, int64(b.u16()))
-		s := &capture.Session{
+		s := &session.Session{
 			Start:         base,
 			End:           base.Add(time.Duration(int16(b.u16())) * time.Millisecond),
 			Client:        b.addr(),
 			Server:        b.addr(),
 			Transport:     transports[int(b.u8())%len(transports)],
-			Protocol:      protocols[int(b.u8())%len(protocols)],
+			Protocol:      session.Protocol(b.u8() % 8),
 			VLANs:         b.u16s(),
 			ClientBytes:   b.u64(),
 			ServerPackets: uint64(b.u8()),
-			Anomalies:     []string{str2, str1},
+			Anomalies:     tlsparse.AnomalySet(b.u64()),
 			Incomplete:    b.u8()&1 == 1,
 			FirstPacket:   b.u64(),
 		}
@@ -93,7 +92,7 @@ func FuzzEncode(f *testing.F) {
 		}
 		flags := b.u8()
 		if flags&1 != 0 {
-			hs := &tlsparse.Handshake{Protocol: tlsparse.Protocol(b.u8() % 8), Anomalies: []string{str3}}
+			hs := &tlsparse.Handshake{Protocol: tlsparse.Protocol(b.u8() % 8), Anomalies: tlsparse.AnomalySet(b.u64())}
 			if flags&2 != 0 {
 				hs.ClientHello = &tlsparse.ClientHello{
 					SSLv2: b.u8()&1 == 1, LegacyVersion: b.u16(), CipherSuites: b.u16s(), Extensions: b.u16s(),
@@ -117,6 +116,7 @@ func FuzzEncode(f *testing.F) {
 			hs.Established, hs.Resumed = flags&16 != 0, flags&32 != 0
 			s.TLS = hs
 		}
+		s.Finish()
 		if flags&64 != 0 {
 			s.Certificates = []*tlsparse.CertSummary{nil, {SHA1: str1, Subject: str2, NotAfter: base, PublicKeySize: int(b.u16())}, brokenCert}
 		}

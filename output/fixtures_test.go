@@ -5,8 +5,8 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/tlsentry/tlsentry/capture"
 	"github.com/tlsentry/tlsentry/detect"
+	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
@@ -91,18 +91,18 @@ func chromeLikeHello(sni string) *tlsparse.ClientHello {
 
 // sessionTLS12 is a full TLS 1.2 handshake with a two-certificate chain,
 // behind QinQ VLANs.
-func sessionTLS12() *capture.Session {
+func sessionTLS12() *session.Session {
 	ch := chromeLikeHello("www.example.test")
 	ch.ECH = false
 	ch.Extensions = ch.Extensions[:len(ch.Extensions)-2]
-	return &capture.Session{
+	s := &session.Session{
 		Start:         mustTime("2024-05-01T10:00:00.123456789Z"),
 		End:           mustTime("2024-05-01T10:00:02.5Z"),
 		Client:        netip.MustParseAddrPort("192.0.2.55:51234"),
 		Server:        netip.MustParseAddrPort("198.51.100.7:443"),
-		Transport:     "tcp",
+		Transport:     session.TCP,
 		VLANs:         []uint16{100, 20},
-		Protocol:      "tls",
+		Protocol:      session.TLS,
 		ClientPackets: 12, ClientBytes: 1840,
 		ServerPackets: 10, ServerBytes: 6120,
 		TLS: &tlsparse.Handshake{
@@ -130,20 +130,22 @@ func sessionTLS12() *capture.Session {
 		Certificates: []*tlsparse.CertSummary{leafCert, intermediateCert},
 		FirstPacket:  0x1122334455667788,
 	}
+	s.Finish()
+	return s
 }
 
 // sessionTLS13 is a TLS 1.3 handshake over IPv6 after a HelloRetryRequest,
 // resumed with a PSK; certificates are encrypted, so none are seen.
-func sessionTLS13() *capture.Session {
+func sessionTLS13() *session.Session {
 	ch := chromeLikeHello("api.example.test")
 	ch.PreSharedKey = true
-	return &capture.Session{
+	s := &session.Session{
 		Start:         mustTime("2024-05-01T10:00:03.000001Z"),
 		End:           mustTime("2024-05-01T10:00:03.250001Z"),
 		Client:        netip.MustParseAddrPort("[2001:db8::10]:40000"),
 		Server:        netip.MustParseAddrPort("[2001:db8:1::443]:443"),
-		Transport:     "tcp",
-		Protocol:      "tls",
+		Transport:     session.TCP,
+		Protocol:      session.TLS,
 		ClientPackets: 8, ClientBytes: 2200,
 		ServerPackets: 7, ServerBytes: 3300,
 		TLS: &tlsparse.Handshake{
@@ -169,35 +171,39 @@ func sessionTLS13() *capture.Session {
 			ServerEncrypted: true,
 			Established:     true,
 			Resumed:         true,
-			Anomalies:       []string{"fragmented_hello"},
+			Anomalies:       anomalies(tlsparse.AnomalyFragmentedHello),
 		},
-		Anomalies:   []string{"tcp_overlap"},
+		Anomalies:   anomalies(tlsparse.AnomalyTCPOverlap),
 		FirstPacket: 0x99aabbccddeeff00,
 	}
+	s.Finish()
+	return s
 }
 
 // sessionSSH443 is SSH on port 443: no TLS fields at all.
-func sessionSSH443() *capture.Session {
-	return &capture.Session{
+func sessionSSH443() *session.Session {
+	s := &session.Session{
 		Start:         mustTime("2024-05-01T10:01:00Z"),
 		End:           mustTime("2024-05-01T10:05:00Z"),
 		Client:        netip.MustParseAddrPort("10.1.2.3:60000"),
 		Server:        netip.MustParseAddrPort("203.0.113.9:443"),
-		Transport:     "tcp",
-		Protocol:      "ssh",
+		Transport:     session.TCP,
+		Protocol:      session.SSH,
 		ClientPackets: 40, ClientBytes: 5000,
 		ServerPackets: 0, ServerBytes: 0,
 		TLS:         &tlsparse.Handshake{Protocol: tlsparse.ProtocolSSH},
-		Anomalies:   []string{"midstream", "midstream"},
+		Anomalies:   anomalies(tlsparse.AnomalyMidstream, tlsparse.AnomalyMidstream),
 		Incomplete:  true,
 		FirstPacket: 42,
 	}
+	s.Finish()
+	return s
 }
 
 // sessionLegacy is a TLS 1.0 handshake that ended in a fatal alert, with a
 // Heartbleed-style heartbeat and a certificate that does not parse: it is
 // the session the alert golden and the field tests use.
-func sessionLegacy() *capture.Session {
+func sessionLegacy() *session.Session {
 	ch := &tlsparse.ClientHello{
 		RecordVersion:      0x0301,
 		LegacyVersion:      0x0301,
@@ -207,14 +213,14 @@ func sessionLegacy() *capture.Session {
 		ServerName:         "legacy.example.test",
 		Heartbeat:          true,
 	}
-	return &capture.Session{
+	s := &session.Session{
 		Start:         mustTime("2024-05-01T11:00:00Z"),
 		End:           mustTime("2024-05-01T11:00:00.2Z"),
 		Client:        netip.MustParseAddrPort("192.0.2.77:49152"),
 		Server:        netip.MustParseAddrPort("198.51.100.7:443"),
-		Transport:     "tcp",
+		Transport:     session.TCP,
 		VLANs:         []uint16{300},
-		Protocol:      "tls",
+		Protocol:      session.TLS,
 		ClientPackets: 5, ClientBytes: 700,
 		ServerPackets: 4, ServerBytes: 2900,
 		TLS: &tlsparse.Handshake{
@@ -235,12 +241,14 @@ func sessionLegacy() *capture.Session {
 				{Direction: tlsparse.ClientToServer, Encrypted: true},
 			},
 			Heartbeats: []tlsparse.Heartbeat{{Direction: tlsparse.ClientToServer, Type: 1, DeclaredLength: 16384, RecordLength: 3}},
-			Anomalies:  []string{"heartbeat_length_mismatch"},
+			Anomalies:  anomalies(tlsparse.AnomalyMalformedHeartbeat),
 			Err:        errors.New("tlsparse: malformed message: certificate list length"),
 		},
 		Certificates: []*tlsparse.CertSummary{leafCert, brokenCert},
 		FirstPacket:  7,
 	}
+	s.Finish()
+	return s
 }
 
 var (
@@ -275,4 +283,11 @@ func verdictLegacy() detect.Verdict {
 
 func netipPort(a netip.AddrPort, delta uint16) netip.AddrPort {
 	return netip.AddrPortFrom(a.Addr(), a.Port()+delta)
+}
+
+func anomalies(as ...tlsparse.Anomaly) (set tlsparse.AnomalySet) {
+	for _, a := range as {
+		set.Add(a)
+	}
+	return set
 }

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
@@ -136,7 +136,7 @@ func templateFields(t testing.TB, body []byte) map[string]string {
 }
 
 // fullSession fills every field the encoder can write.
-func fullSession() *capture.Session {
+func fullSession() *session.Session {
 	s := sessionLegacy()
 	tls13 := sessionTLS13()
 	// Add what the legacy session lacks: ALPN, groups, key shares, sigalgs,
@@ -156,7 +156,7 @@ func fullSession() *capture.Session {
 // placeholderFields lists fields whose value comes from a tlsparse function
 // that still returns "" (placeholder contracts being implemented by others):
 // they cannot appear yet, and the test says so instead of failing.
-func placeholderFields(t *testing.T, s *capture.Session) map[string]bool {
+func placeholderFields(t *testing.T, s *session.Session) map[string]bool {
 	out := map[string]bool{}
 	if _, h := tlsparse.JA3(s.TLS.ClientHello); h == "" {
 		out["tls.client.ja3"], out["tlsentry.client.ja3_string"] = true, true

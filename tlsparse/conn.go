@@ -12,17 +12,8 @@ import "slices"
 // CLIENT-MASTER-KEY. Later records are counted by their headers only
 // (encrypted alerts and heartbeats are recorded as such).
 //
-// Anomalies it reports (Handshake.Anomalies, each at most once):
-// midstream, fragmented_hello, malformed_client_hello,
-// duplicate_client_hello, malformed_server_hello, duplicate_server_hello,
-// duplicate_hello_retry_request, malformed_certificate,
-// duplicate_certificate, too_many_certificates,
-// malformed_server_key_exchange, malformed_certificate_status,
-// oversized_handshake_message, malformed_record, record_overflow,
-// bad_record_after_encryption, malformed_heartbeat, too_many_alerts,
-// too_many_heartbeats, not_tls_client, not_tls_server, gap_client,
-// gap_server, sslv2_error; and, when TLS follows a cleartext preamble
-// (preamble.go), starttls, http_connect or socks.
+// The anomalies it reports (Handshake.Anomalies) are the StageTLS rows of
+// the anomaly table (anomaly.go), and midstream.
 //
 // Memory is bounded: a Conn buffers at most one record header and one
 // handshake message per direction (MaxClientHello, MaxCertificateMessage,
@@ -145,7 +136,7 @@ func (c *Conn) feedPreamble(dir Direction, d *half, data []byte) {
 	case preFailed:
 		d.mode = modeDone
 		if c.hs.Protocol == ProtocolTLS || c.hs.Protocol == ProtocolSSLv2 {
-			c.anomaly("not_tls_" + dirName(dir))
+			c.anomaly(notTLS(dir))
 		} else {
 			c.stopped = true
 		}
@@ -176,7 +167,7 @@ func (c *Conn) sniffed(dir Direction, d *half, p Protocol) bool {
 	if !isTLS {
 		d.mode = modeDone
 		if c.hs.Protocol == ProtocolTLS || c.hs.Protocol == ProtocolSSLv2 {
-			c.anomaly("not_tls_" + dirName(dir))
+			c.anomaly(notTLS(dir))
 		} else {
 			c.stopped = true
 		}
@@ -190,11 +181,18 @@ func (c *Conn) sniffed(dir Direction, d *half, p Protocol) bool {
 	return true
 }
 
-func dirName(dir Direction) string {
+func notTLS(dir Direction) Anomaly {
 	if dir == ClientToServer {
-		return "client"
+		return AnomalyNotTLSClient
 	}
-	return "server"
+	return AnomalyNotTLSServer
+}
+
+func gapIn(dir Direction) Anomaly {
+	if dir == ClientToServer {
+		return AnomalyGapClient
+	}
+	return AnomalyGapServer
 }
 
 // Gap tells the parser that bytes are missing in one direction; parsing of
@@ -208,7 +206,7 @@ func (c *Conn) Gap(dir Direction) {
 		return
 	}
 	d.mode = modeDone
-	c.anomaly("gap_" + dirName(dir))
+	c.anomaly(gapIn(dir))
 }
 
 // Handshake returns what has been parsed so far. The result is owned by the
@@ -222,7 +220,6 @@ func (c *Conn) Reset() {
 	hs := Handshake{
 		Alerts:             c.hs.Alerts[:0],
 		Heartbeats:         c.hs.Heartbeats[:0],
-		Anomalies:          c.hs.Anomalies[:0],
 		ServerCertificates: c.hs.ServerCertificates[:0],
 		ClientCertificates: c.hs.ClientCertificates[:0],
 	}
@@ -261,7 +258,6 @@ func (h *Handshake) Clone() *Handshake {
 	n.ClientCertificates = cloneCerts(h.ClientCertificates)
 	n.Alerts = cloneList(h.Alerts)
 	n.Heartbeats = cloneList(h.Heartbeats)
-	n.Anomalies = cloneList(h.Anomalies)
 	return &n
 }
 
@@ -336,16 +332,11 @@ func (c *Conn) dirDone(dir Direction) bool {
 	return d.encrypted || d.mode == modeDone
 }
 
-// anomaly records a named anomaly once.
-func (c *Conn) anomaly(name string) {
-	if slices.Contains(c.hs.Anomalies, name) || len(c.hs.Anomalies) >= maxAnomalies {
-		return
-	}
-	c.hs.Anomalies = append(c.hs.Anomalies, name)
-}
+// anomaly records an anomaly.
+func (c *Conn) anomaly(a Anomaly) { c.hs.Anomalies.Add(a) }
 
 // fail records the first fatal parse error; parsing stops.
-func (c *Conn) fail(err error, anomaly string) {
+func (c *Conn) fail(err error, anomaly Anomaly) {
 	if c.hs.Err == nil {
 		c.hs.Err = err
 	}
@@ -374,7 +365,7 @@ func (c *Conn) alert(a Alert) {
 		c.setEncryptedFlag(a.Direction, false) // re-evaluate Established
 	}
 	if len(c.hs.Alerts) >= maxAlertsKept {
-		c.anomaly("too_many_alerts")
+		c.anomaly(AnomalyTooManyAlerts)
 		return
 	}
 	c.hs.Alerts = append(c.hs.Alerts, a)
@@ -382,7 +373,7 @@ func (c *Conn) alert(a Alert) {
 
 func (c *Conn) heartbeat(h Heartbeat) {
 	if len(c.hs.Heartbeats) >= maxHeartbeatsKept {
-		c.anomaly("too_many_heartbeats")
+		c.anomaly(AnomalyTooManyHeartbeats)
 		return
 	}
 	c.hs.Heartbeats = append(c.hs.Heartbeats, h)
@@ -440,7 +431,7 @@ func (c *Conn) message(dir Direction, d *half, typ uint8, body []byte) {
 			return
 		}
 		if err := parseServerKeyExchange(&c.ske, c.hs.ServerHello.CipherSuite, body); err != nil {
-			c.anomaly("malformed_server_key_exchange")
+			c.anomaly(AnomalyMalformedServerKeyExchange)
 		}
 		if c.ske != (ServerKeyExchange{}) {
 			c.hs.KeyExchange = &c.ske
@@ -449,7 +440,7 @@ func (c *Conn) message(dir Direction, d *half, typ uint8, body []byte) {
 		c.shDone = true
 	case typeCertificateStatus:
 		if err := parseCertificateStatus(body); err != nil {
-			c.anomaly("malformed_certificate_status")
+			c.anomaly(AnomalyMalformedCertificateStatus)
 			return
 		}
 		c.hs.CertificateStatus = true
@@ -461,7 +452,7 @@ func (c *Conn) clientHello(d *half, body []byte, sslv2 bool) {
 	if c.hs.ClientHelloCount > 1 {
 		// Only the ClientHello answering a HelloRetryRequest is expected.
 		if c.hs.HelloRetryRequest == nil || c.hs.ClientHelloCount > 2 {
-			c.anomaly("duplicate_client_hello")
+			c.anomaly(AnomalyDuplicateClientHello)
 		}
 		var err error
 		if sslv2 {
@@ -470,7 +461,7 @@ func (c *Conn) clientHello(d *half, body []byte, sslv2 bool) {
 			err = c.ch2.Unmarshal(body)
 		}
 		if err != nil {
-			c.anomaly("malformed_client_hello")
+			c.anomaly(AnomalyMalformedClientHello)
 		}
 		return
 	}
@@ -488,33 +479,33 @@ func (c *Conn) clientHello(d *half, body []byte, sslv2 bool) {
 	// A hello too large for one record (over 2^14 bytes with its header)
 	// must span records; splitting one that fits is the evasion trick.
 	if c.hs.ClientHelloRecords > 1 && len(body)+4 <= 1<<14 {
-		c.anomaly("fragmented_hello")
+		c.anomaly(AnomalyFragmentedHello)
 	}
 	if err != nil {
 		if IsExtensionError(err) {
-			c.anomaly("malformed_client_hello")
+			c.anomaly(AnomalyMalformedClientHello)
 		} else {
-			c.fail(err, "malformed_client_hello")
+			c.fail(err, AnomalyMalformedClientHello)
 		}
 	}
 }
 
 func (c *Conn) serverHello(body []byte) {
 	if c.hs.ServerHello != nil {
-		c.anomaly("duplicate_server_hello")
+		c.anomaly(AnomalyDuplicateServerHello)
 		return
 	}
 	err := c.sh.Unmarshal(body)
 	if err != nil && !IsExtensionError(err) {
-		c.fail(err, "malformed_server_hello")
+		c.fail(err, AnomalyMalformedServerHello)
 		return
 	}
 	if err != nil {
-		c.anomaly("malformed_server_hello")
+		c.anomaly(AnomalyMalformedServerHello)
 	}
 	if c.sh.HelloRetryRequest {
 		if c.hs.HelloRetryRequest != nil {
-			c.anomaly("duplicate_hello_retry_request")
+			c.anomaly(AnomalyDuplicateHelloRetryRequest)
 			return
 		}
 		c.sh, c.hrr = c.hrr, c.sh
@@ -537,17 +528,17 @@ func (c *Conn) certificate(dir Direction, body []byte) {
 		list = &c.hs.ClientCertificates
 	}
 	if len(*list) > 0 {
-		c.anomaly("duplicate_certificate")
+		c.anomaly(AnomalyDuplicateCertificate)
 		return
 	}
 	var err error
 	*list, c.certBuf, err = appendCertificates(*list, c.certBuf, body)
 	if err != nil {
-		c.anomaly("malformed_certificate")
+		c.anomaly(AnomalyMalformedCertificate)
 	}
 	if len(*list) > maxCertificatesPerDirection {
 		*list = (*list)[:maxCertificatesPerDirection]
-		c.anomaly("too_many_certificates")
+		c.anomaly(AnomalyTooManyCertificates)
 	}
 }
 
@@ -558,7 +549,7 @@ func (c *Conn) sslv2Message(dir Direction, d *half, msg []byte) {
 	}
 	switch {
 	case msg[0] == sslv2Error:
-		c.anomaly("sslv2_error")
+		c.anomaly(AnomalySSLv2Error)
 		c.fatal = true
 		c.stopped = true
 	case dir == ClientToServer && msg[0] == sslv2ClientHello && c.hs.ClientHelloCount == 0:
@@ -581,7 +572,7 @@ func (c *Conn) sslv2Message(dir Direction, d *half, msg []byte) {
 		c.setEncrypted(dir)
 	case dir == ServerToClient && msg[0] == sslv2ServerHello && c.hs.ServerHello == nil:
 		if err := c.sh.unmarshalSSLv2(msg); err != nil {
-			c.fail(err, "malformed_server_hello")
+			c.fail(err, AnomalyMalformedServerHello)
 			return
 		}
 		c.hs.ServerHello = &c.sh

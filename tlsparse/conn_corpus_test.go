@@ -359,7 +359,7 @@ func TestConnCorpusAnomalies(t *testing.T) {
 		explain string
 	}{
 		{"suricata-verify/tls-duplicate-hello__input.pcap", func(hs *Handshake) bool {
-			return hs.ClientHelloCount == 2 && slices.Contains(hs.Anomalies, "duplicate_client_hello")
+			return hs.ClientHelloCount == 2 && slices.Contains(hs.Anomalies.Names(), "duplicate_client_hello")
 		}, "two ClientHellos, duplicate_client_hello"},
 		{"zeek/tls__heartbleed.pcap", func(hs *Handshake) bool {
 			return slices.ContainsFunc(hs.Heartbeats, Heartbeat.IsHeartbleed)
@@ -374,16 +374,16 @@ func TestConnCorpusAnomalies(t *testing.T) {
 		}, "an SSLv2-format hello upgraded to TLS 1.0"},
 		{"suricata-verify/bug-5758__input.pcap", func(hs *Handshake) bool {
 			return hs.HelloRetryRequest != nil && hs.ClientHelloCount == 2 && hs.ServerHello != nil && hs.Established &&
-				!slices.Contains(hs.Anomalies, "duplicate_client_hello")
+				!slices.Contains(hs.Anomalies.Names(), "duplicate_client_hello")
 		}, "HelloRetryRequest then a second ClientHello, established"},
 		{"ja4/https-connect.pcap", func(hs *Handshake) bool {
-			return hs.Protocol == ProtocolTLS && hs.Established && slices.Contains(hs.Anomalies, "http_connect")
+			return hs.Protocol == ProtocolTLS && hs.Established && slices.Contains(hs.Anomalies.Names(), "http_connect")
 		}, "TLS after HTTP CONNECT"},
 		{"ndpi/smtp-starttls.pcap", func(hs *Handshake) bool {
-			return hs.Protocol == ProtocolTLS && hs.ClientHello != nil && hs.ServerHello != nil && slices.Contains(hs.Anomalies, "starttls")
+			return hs.Protocol == ProtocolTLS && hs.ClientHello != nil && hs.ServerHello != nil && slices.Contains(hs.Anomalies.Names(), "starttls")
 		}, "TLS after SMTP STARTTLS"},
 		{"ndpi/tls_heur__vmess-tcp-tls.pcapng", func(hs *Handshake) bool {
-			return hs.Protocol == ProtocolTLS && hs.ClientHello != nil && hs.ServerHello != nil && slices.Contains(hs.Anomalies, "socks")
+			return hs.Protocol == ProtocolTLS && hs.ClientHello != nil && hs.ServerHello != nil && slices.Contains(hs.Anomalies.Names(), "socks")
 		}, "TLS after a SOCKS5 handshake"},
 		{"zeek/ssl-and-ssh-using-sslh.pcap", func(hs *Handshake) bool { return hs.Protocol == ProtocolSSH }, "an SSH connection"},
 		{"zeek/tls__tls-fragmented-handshake.pcap", func(hs *Handshake) bool {

@@ -315,7 +315,7 @@ func TestConnCryptoTLS(t *testing.T) {
 				if hs.ClientHelloCount != 2 || hs.HelloRetryRequest.KeyShareGroup != uint16(tls.CurveP256) {
 					t.Errorf("after HRR: %d ClientHellos, HRR group %d", hs.ClientHelloCount, hs.HelloRetryRequest.KeyShareGroup)
 				}
-				if slices.Contains(hs.Anomalies, "duplicate_client_hello") {
+				if slices.Contains(hs.Anomalies.Names(), "duplicate_client_hello") {
 					t.Errorf("HRR flow flagged duplicate_client_hello")
 				}
 				// JA3/JA4 stay with the first ClientHello: its key share is X25519.
@@ -323,7 +323,7 @@ func TestConnCryptoTLS(t *testing.T) {
 					t.Errorf("first ClientHello key shares %v", hs.ClientHello.KeyShareGroups)
 				}
 			}
-			if len(hs.Anomalies) != 0 {
+			if hs.Anomalies.Len() != 0 {
 				t.Errorf("anomalies %v", hs.Anomalies)
 			}
 			// Nothing after both directions turned encrypted was needed.
@@ -459,7 +459,7 @@ func TestConnMidstream(t *testing.T) {
 	}
 	hs := c.Handshake()
 	if hs.Protocol != ProtocolTLS || hs.ClientHello != nil || hs.Established ||
-		!slices.Contains(hs.Anomalies, "midstream") {
+		!slices.Contains(hs.Anomalies.Names(), "midstream") {
 		t.Errorf("%+v", hs)
 	}
 }
@@ -481,7 +481,7 @@ func TestConnRecordErrors(t *testing.T) {
 			t.Errorf("%s: wants more after a fatal error", tt.name)
 		}
 		hs := c.Handshake()
-		if !errors.Is(hs.Err, tt.want) || !slices.Contains(hs.Anomalies, tt.anomaly) {
+		if !errors.Is(hs.Err, tt.want) || !slices.Contains(hs.Anomalies.Names(), tt.anomaly) {
 			t.Errorf("%s: err %v anomalies %v", tt.name, hs.Err, hs.Anomalies)
 		}
 	}
@@ -503,7 +503,7 @@ func TestConnBounded(t *testing.T) {
 	if cap(d.msg) > MaxHandshakeMessage {
 		t.Errorf("buffered %d bytes", cap(d.msg))
 	}
-	if !slices.Contains(c.Handshake().Anomalies, "oversized_handshake_message") {
+	if !slices.Contains(c.Handshake().Anomalies.Names(), "oversized_handshake_message") {
 		t.Errorf("anomalies %v", c.Handshake().Anomalies)
 	}
 }
@@ -514,7 +514,7 @@ func TestConnGap(t *testing.T) {
 	c.Gap(ClientToServer)
 	c.Gap(ServerToClient)
 	hs := c.Handshake()
-	if !slices.Contains(hs.Anomalies, "gap_client") || !slices.Contains(hs.Anomalies, "gap_server") {
+	if !slices.Contains(hs.Anomalies.Names(), "gap_client") || !slices.Contains(hs.Anomalies.Names(), "gap_server") {
 		t.Errorf("anomalies %v", hs.Anomalies)
 	}
 	if c.Feed(ServerToClient, []byte{22, 3, 3}) {

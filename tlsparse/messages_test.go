@@ -160,7 +160,7 @@ func TestConnSynthesizedTLS12(t *testing.T) {
 	server := slices.Concat(hsMsg(2, sh), hsMsg(11, cert), hsMsg(22, []byte{1, 0, 0, 1, 0x30}), hsMsg(12, ske), hsMsg(14, nil))
 	c := &Conn{}
 	c.Feed(ClientToServer, record(22, hsMsg(1, ch), 7))
-	if hs := c.Handshake(); hs.ClientHelloRecords < 10 || !slices.Contains(hs.Anomalies, "fragmented_hello") {
+	if hs := c.Handshake(); hs.ClientHelloRecords < 10 || !slices.Contains(hs.Anomalies.Names(), "fragmented_hello") {
 		t.Errorf("records %d, anomalies %v", hs.ClientHelloRecords, hs.Anomalies)
 	}
 	c.Feed(ServerToClient, record(22, server, 5))
@@ -245,7 +245,7 @@ func TestConnTLS13ServerAlert(t *testing.T) {
 	}
 	hs := c.Handshake()
 	if hs.Established || hs.ServerEncrypted || len(hs.Alerts) != 1 || hs.Alerts[0].Description != 40 ||
-		slices.Contains(hs.Anomalies, "midstream") {
+		slices.Contains(hs.Anomalies.Names(), "midstream") {
 		t.Errorf("%+v", hs)
 	}
 }

@@ -36,17 +36,16 @@ const (
 	preXMPP            // RFC 6120 5.4: client <starttls/>, server <proceed/>
 )
 
-// anomaly names the preamble in Handshake.Anomalies.
-func (k preKind) anomaly() string {
+// anomaly names the preamble in Handshake.Anomalies (preNone never
+// reaches it).
+func (k preKind) anomaly() Anomaly {
 	switch k {
-	case preReply3, preIMAP, prePOP3, preXMPP:
-		return "starttls"
 	case preConnect:
-		return "http_connect"
+		return AnomalyHTTPConnect
 	case preSOCKS5, preSOCKS4:
-		return "socks"
+		return AnomalySOCKS
 	}
-	return ""
+	return AnomalyStartTLS
 }
 
 // fallback is what the connection is when the preamble does not lead to

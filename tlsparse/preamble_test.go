@@ -95,9 +95,9 @@ func TestConnPreamble(t *testing.T) {
 		connCheckChunking(t, name, ptr)
 		hs := connFeedAll(ptr, nil).Handshake()
 		want := connComparable(plain)
-		want.Anomalies = append(want.Anomalies, map[string]string{"smtp": "starttls", "xmpp": "starttls", "connect": "http_connect", "socks5": "socks"}[name])
+		want.Anomalies.Add(map[string]Anomaly{"smtp": AnomalyStartTLS, "xmpp": AnomalyStartTLS, "connect": AnomalyHTTPConnect, "socks5": AnomalySOCKS}[name])
 		if got := connComparable(hs); got.Protocol != ProtocolTLS || !got.Established || got.ClientHello.ServerName != "server.test" ||
-			!slices.Equal(got.Anomalies, want.Anomalies) || len(got.ServerCertificates) != 1 {
+			got.Anomalies != want.Anomalies || len(got.ServerCertificates) != 1 {
 			t.Errorf("%s: %+v", name, got)
 		}
 
@@ -163,7 +163,7 @@ func TestConnPreambleBounds(t *testing.T) {
 	}
 	// After the preamble, non-TLS bytes end parsing as before.
 	if hs, want := feed(banner, connEvent{ClientToServer, []byte("STARTTLS\r\n")}, connEvent{ServerToClient, []byte("220 ok\r\n")},
-		connEvent{ClientToServer, []byte("QUIT\r\n")}); want || hs.Protocol != ProtocolUnknown || len(hs.Anomalies) != 0 {
+		connEvent{ClientToServer, []byte("QUIT\r\n")}); want || hs.Protocol != ProtocolUnknown || hs.Anomalies.Len() != 0 {
 		t.Errorf("text after STARTTLS: wantMore %v %+v", want, hs)
 	}
 }

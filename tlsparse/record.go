@@ -29,7 +29,6 @@ const (
 	sslv2HeaderLen                     = 2
 	maxAlertsKept                      = 16
 	maxHeartbeatsKept                  = 16
-	maxAnomalies                       = 32
 	heartbeatHeaderLen                 = 3
 	maxCertificatesPerDirection        = 64
 	maxCertificateBytesPerConn         = 2 * MaxCertificateMessage
@@ -170,15 +169,15 @@ func (c *Conn) recordStart(dir Direction, d *half) bool {
 	if d.recType < recordChangeCipherSpec || d.recType > recordHeartbeat || !okVersion {
 		if d.encrypted {
 			// Past the handshake: not worth failing the session over.
-			c.anomaly("bad_record_after_encryption")
+			c.anomaly(AnomalyBadRecordAfterEncryption)
 			d.mode = modeDone
 			return false
 		}
-		c.fail(errRecordHeader, "malformed_record")
+		c.fail(errRecordHeader, AnomalyMalformedRecord)
 		return false
 	}
 	if d.recLen > MaxRecord {
-		c.fail(errRecordOverflow, "record_overflow")
+		c.fail(errRecordOverflow, AnomalyRecordOverflow)
 		return false
 	}
 	if !d.sawFirst {
@@ -200,7 +199,7 @@ func (c *Conn) firstRecord(dir Direction, d *half) {
 			return
 		}
 	}
-	c.anomaly("midstream")
+	c.anomaly(AnomalyMidstream)
 	c.midstream = true
 	c.setEncrypted(dir)
 }
@@ -252,7 +251,7 @@ func (c *Conn) recordEnd(dir Direction, d *half) {
 			hb.Type = d.small[0]
 			hb.DeclaredLength = int(d.small[1])<<8 | int(d.small[2])
 		} else {
-			c.anomaly("malformed_heartbeat")
+			c.anomaly(AnomalyMalformedHeartbeat)
 		}
 		c.heartbeat(hb)
 		d.smallN = 0
@@ -301,7 +300,7 @@ func (c *Conn) feedHandshake(dir Direction, d *half, chunk []byte) {
 				continue
 			}
 			if n > maxMessage(typ) {
-				c.anomaly("oversized_handshake_message")
+				c.anomaly(AnomalyOversizedHandshakeMessage)
 				d.msg, d.skip, d.msgStarted = d.msg[:0], n, false
 				continue
 			}
@@ -362,7 +361,7 @@ func (c *Conn) feedSSLv2(dir Direction, d *half, data []byte) {
 			d.msgRec = d.records
 			d.msg = d.msg[:0]
 			if d.recLen == 0 {
-				c.fail(errSSLv2Record, "malformed_record")
+				c.fail(errSSLv2Record, AnomalyMalformedRecord)
 				return
 			}
 			continue

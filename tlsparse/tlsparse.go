@@ -182,10 +182,10 @@ type Handshake struct {
 	Heartbeats         []Heartbeat
 	ClientEncrypted    bool // client->server turned encrypted (CCS seen, or TLS 1.3 after ServerHello)
 	ServerEncrypted    bool
-	Established        bool     // both sides reached the encrypted phase without a fatal alert
-	Resumed            bool     // session id echoed, ticket resumption or TLS 1.3 PSK selected
-	Anomalies          []string // e.g. "duplicate_client_hello", "malformed_client_hello", "fragmented_hello"
-	Err                error    // first parse error, wrapping ErrMalformed; parsing stops on it
+	Established        bool // both sides reached the encrypted phase without a fatal alert
+	Resumed            bool // session id echoed, ticket resumption or TLS 1.3 PSK selected
+	Anomalies          AnomalySet
+	Err                error // first parse error, wrapping ErrMalformed; parsing stops on it
 }
 
 // CertSummary is the ECS x509 view of one DER certificate.

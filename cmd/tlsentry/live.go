@@ -22,6 +22,7 @@ import (
 
 	"github.com/tlsentry/tlsentry/capture"
 	"github.com/tlsentry/tlsentry/output"
+	"github.com/tlsentry/tlsentry/session"
 )
 
 // liveSource is a live capture socket: AF_PACKET or libpcap.
@@ -173,7 +174,7 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 	defer cancelRun()
 	var sinkErr error
 	var sinkOnce sync.Once
-	h := capture.HandlerFunc(func(s *capture.Session) {
+	h := session.HandlerFunc(func(s *session.Session) {
 		docs := enc.Encode(s, j.Evaluate(s))
 		for _, sk := range sinks {
 			if err := sk.Write(runCtx, docs...); err != nil {

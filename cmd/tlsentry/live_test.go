@@ -25,6 +25,7 @@ import (
 
 	"github.com/tlsentry/tlsentry/capture"
 	"github.com/tlsentry/tlsentry/detect"
+	"github.com/tlsentry/tlsentry/session"
 )
 
 // The test binary doubles as the tlsentry binary (and as a tiny /metrics
@@ -723,7 +724,7 @@ type fileJudge struct {
 	ok, failed atomic.Uint64
 }
 
-func (*fileJudge) Evaluate(*capture.Session) detect.Verdict {
+func (*fileJudge) Evaluate(*session.Session) detect.Verdict {
 	return detect.Verdict{Validation: detect.ValidationNotChecked}
 }
 

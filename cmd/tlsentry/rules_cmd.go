@@ -14,6 +14,7 @@ import (
 
 	"github.com/tlsentry/tlsentry/capture"
 	"github.com/tlsentry/tlsentry/detect"
+	"github.com/tlsentry/tlsentry/session"
 )
 
 // detectConfig turns the rules section of the configuration into the
@@ -178,7 +179,7 @@ func rulesRun(cmd string, args []string, stdout, stderr io.Writer) error {
 }
 
 type firedAlert struct {
-	s *capture.Session
+	s *session.Session
 	a detect.Alert
 }
 
@@ -196,7 +197,7 @@ func rulesTest(e *detect.Engine, path string, workers int, stdout io.Writer) err
 		sessions int
 		valid    = map[string]int{}
 	)
-	h := capture.HandlerFunc(func(s *capture.Session) {
+	h := session.HandlerFunc(func(s *session.Session) {
 		v := e.Evaluate(s)
 		mu.Lock()
 		defer mu.Unlock()

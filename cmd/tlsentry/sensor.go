@@ -20,17 +20,18 @@ import (
 	"github.com/tlsentry/tlsentry/capture"
 	"github.com/tlsentry/tlsentry/detect"
 	"github.com/tlsentry/tlsentry/output"
+	"github.com/tlsentry/tlsentry/session"
 )
 
 // judge gives a session its verdict. The lead wires the rule engine in
 // newJudge; until then sessions are not judged.
 type judge interface {
-	Evaluate(*capture.Session) detect.Verdict
+	Evaluate(*session.Session) detect.Verdict
 }
 
 type noJudge struct{}
 
-func (noJudge) Evaluate(*capture.Session) detect.Verdict {
+func (noJudge) Evaluate(*session.Session) detect.Verdict {
 	return detect.Verdict{Validation: detect.ValidationNotChecked}
 }
 
@@ -244,7 +245,7 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 	defer cancel()
 	var sinkErr error
 	var sinkOnce sync.Once
-	h := capture.HandlerFunc(func(s *capture.Session) {
+	h := session.HandlerFunc(func(s *session.Session) {
 		docs := enc.Encode(s, j.Evaluate(s))
 		if err := sink.Write(ctx, docs...); err != nil {
 			sinkOnce.Do(func() { sinkErr = err; cancel() })
