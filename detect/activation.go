@@ -25,8 +25,8 @@ type activation struct {
 	// leaf is the server's leaf certificate when visible and parsed.
 	leaf *tlsparse.CertSummary
 
-	cv       *cipherVals  // negotiated suite; noCipher when none
-	vv       *versionVals // negotiated version; noVersion when none
+	cv *cipherVals  // negotiated suite; noCipher when none
+	vv *versionVals // negotiated version; noVersion when none
 
 	done      lazyFlags
 	hbv       heartbeatFacts

@@ -361,4 +361,3 @@ func intelVarKind(name string) (intelKind, bool) {
 	}
 	return 0, false
 }
-
