@@ -22,7 +22,7 @@ type Observer struct {
 }
 
 // Encoder turns finished sessions and their verdicts into ECS documents
-// (the schema is shared/docs/events.md; fields.go lists every field). It is
+// (fields.go lists every field; FIELDS.md is generated from it). It is
 // safe for concurrent use: capture calls handlers from several workers.
 type Encoder struct {
 	obs  Observer

@@ -466,7 +466,8 @@ func sortedKeys[V any](m map[string]V) []string {
 	return ks
 }
 
-// TestEncodeVersions checks the events.md version contract end to end
+// TestEncodeVersions checks how tls.version and tls.version_protocol are
+// written (FIELDS.md), end to end
 // (through tlsparse.VersionName): SSL 3.0 is 3.0 + ssl, SSLv2 2.0 + ssl.
 func TestEncodeVersions(t *testing.T) {
 	enc := NewEncoder(testObserver)
