@@ -389,6 +389,10 @@ func compileExpr(env *cel.Env, file, id, what string, src srcText) (*cel.Ast, er
 		}
 		return nil, fmt.Errorf("%s:%d: rule %s: %s: %s", file, line, id, what, strings.Join(msgs, "; "))
 	}
+	if err := checkAnomalies(ast.NativeRep()); err != nil {
+		line := src.Line + err.loc.Line() - 1
+		return nil, fmt.Errorf("%s:%d: rule %s: %s: %d:%d: %s", file, line, id, what, err.loc.Line(), err.loc.Column()+1, err.msg)
+	}
 	return ast, nil
 }
 
