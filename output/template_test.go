@@ -328,6 +328,9 @@ func TestFieldsTable(t *testing.T) {
 		if f.Doc == "" {
 			t.Errorf("%s: no description", f.Path)
 		}
+		if f.Rule > schema.RuleOnly || (f.Rule == schema.RuleOnly && f.Alert) {
+			t.Errorf("%s: Rule %d, Alert %v: a rule-only field is in no document", f.Path, f.Rule, f.Alert)
+		}
 	}
 	for p := range seen {
 		for q := range seen {
