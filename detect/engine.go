@@ -356,7 +356,7 @@ func compileRule(env *cel.Env, file, ruleset string, sp *ruleSpec) (*compiledRul
 	r.gates = gatesOf(ast.NativeRep())
 	msg := sp.Message
 	if !msg.Set || msg.Value == "" {
-		msg = srcText{Value: r.Name + " on ${server.display}", Line: sp.line, Set: true}
+		msg = srcText{Value: r.Name + " on ${tlsentry.server.display}", Line: sp.line, Set: true}
 	}
 	if r.msg, err = compileMessage(env, file, sp.ID, msg); err != nil {
 		return nil, err
@@ -375,7 +375,23 @@ func compileExpr(env *cel.Env, file, id, what string, src srcText) (*cel.Ast, er
 			}
 			msgs = append(msgs, fmt.Sprintf("%d:%d: %s", e.Location.Line(), e.Location.Column()+1, e.Message))
 		}
+		// CEL names only the first part of an undeclared name ('tls'); an
+		// old variable name is reported whole, with its new name.
+		if refs := oldNames(env, src.Value); len(refs) > 0 {
+			msgs = msgs[:0]
+			for i, r := range refs {
+				if i == 0 {
+					line = src.Line + r.loc.Line() - 1
+				}
+				msgs = append(msgs, fmt.Sprintf("%d:%d: undeclared reference to '%s' (renamed: did you mean '%s'?)",
+					r.loc.Line(), r.loc.Column()+1, r.old, r.now))
+			}
+		}
 		return nil, fmt.Errorf("%s:%d: rule %s: %s: %s", file, line, id, what, strings.Join(msgs, "; "))
+	}
+	if err := checkAnomalies(ast.NativeRep()); err != nil {
+		line := src.Line + err.loc.Line() - 1
+		return nil, fmt.Errorf("%s:%d: rule %s: %s: %d:%d: %s", file, line, id, what, err.loc.Line(), err.loc.Column()+1, err.msg)
 	}
 	return ast, nil
 }
@@ -419,9 +435,10 @@ func compileMessage(env *cel.Env, file, id string, src srcText) ([]msgPart, erro
 var errNoRules = errors.New("detect: no rules")
 
 // gate is a conjunct of a rule's condition that can be decided in Go
-// without running CEL: a bool variable ("cert.present && ..."), a variable
-// compared with a constant ("tls.sni == ”", "tls.dh_bits > 0",
-// "intel.ja3 != ”"), or a variable in a constant list. When a gate fails
+// without running CEL: a bool variable ("tlsentry.server.x509.present &&
+// ..."), a variable compared with a constant ("tls.client.server_name ==
+// ”", "tlsentry.server.dh_prime_bits > 0", "tlsentry.intel.ja3.list !=
+// ”"), or a variable in a constant list. When a gate fails
 // the condition is false, whatever the rest says (CEL's && is false if any
 // operand is false), so the rule is skipped: most rules are gated on
 // something most sessions lack (a certificate, a weak suite, a listed
@@ -559,7 +576,7 @@ func gatesOf(a *celast.AST) []gate {
 			case operators.Equals:
 				gates = append(gates, gate{variable: i, op: gateEq, str: string(s)})
 			case operators.NotEquals:
-				if k, ok := intelVarKind(variables[i].name); ok && s == "" && variables[i].name == "intel."+k.String() {
+				if k, ok := intelVarKind(variables[i].name); ok && s == "" && variables[i].name == intelListVar(k) {
 					gates = append(gates, gate{variable: i, op: gateIntel, intel: k})
 				} else {
 					gates = append(gates, gate{variable: i, op: gateNe, str: string(s)})

@@ -14,9 +14,9 @@ import (
 func FuzzRuleFile(f *testing.F) {
 	// Seeds are single rules: compiling CEL under coverage instrumentation
 	// is slow, and whole built-in files make a few executions a minute.
-	f.Add([]byte("rules:\n  - id: tls.weak_dh\n    category: cipher\n    severity: medium\n    condition: tls.dh_bits > 0 && tls.dh_bits < 2048\n    message: \"${tls.dh_bits}-bit DHE group from ${server.display}\"\n"))
-	f.Add([]byte("rules:\n  - id: c.n\n    category: certificate\n    severity: low\n    condition: |\n      cert.present && tls.sni != \"\" &&\n      !name_matches(tls.sni, cert.names)\n    message: \"${cert.names.join(', ')}\"\n"))
-	f.Add([]byte("rules:\n  - id: a\n    category: c\n    severity: low\n    condition: tls.sni == ''\n    message: '${tls.sni}'\n"))
+	f.Add([]byte("rules:\n  - id: tls.weak_dh\n    category: cipher\n    severity: medium\n    condition: tlsentry.server.dh_prime_bits > 0 && tlsentry.server.dh_prime_bits < 2048\n    message: \"${tlsentry.server.dh_prime_bits}-bit DHE group from ${tlsentry.server.display}\"\n"))
+	f.Add([]byte("rules:\n  - id: c.n\n    category: certificate\n    severity: low\n    condition: |\n      tlsentry.server.x509.present && tls.client.server_name != \"\" &&\n      !name_matches(tls.client.server_name, tlsentry.server.x509.names)\n    message: \"${tlsentry.server.x509.names.join(', ')}\"\n"))
+	f.Add([]byte("rules:\n  - id: a\n    category: c\n    severity: low\n    condition: tls.client.server_name == ''\n    message: '${tls.client.server_name}'\n"))
 	f.Add([]byte("rules: [1, 2]\n"))
 	env, err := newEnv()
 	if err != nil {

@@ -14,12 +14,12 @@ import (
 func TestGatesAgreeWithCEL(t *testing.T) {
 	e := testEngine(t)
 	conds := []string{
-		`tls.sni == "www.example.test" && tls.client_hello`,
-		`tls.sni != "" && tls.version_id >= 0x0303`,
-		`tls.cipher_enc in ["RC4", "3DES"] || tls.sni == ""`,
-		`tls.cipher_enc in ["AES-GCM", "3DES"] && tls.dh_bits < 2048`,
-		`tls.dh_bits > 0 && tls.dh_bits <= 1024`,
-		`client.port > 1024 && server.port == 443`,
+		`tls.client.server_name == "www.example.test" && tlsentry.client.hello`,
+		`tls.client.server_name != "" && tlsentry.version.id >= 0x0303`,
+		`tlsentry.cipher.enc in ["RC4", "3DES"] || tls.client.server_name == ""`,
+		`tlsentry.cipher.enc in ["AES-GCM", "3DES"] && tlsentry.server.dh_prime_bits < 2048`,
+		`tlsentry.server.dh_prime_bits > 0 && tlsentry.server.dh_prime_bits <= 1024`,
+		`source.port > 1024 && destination.port == 443`,
 	}
 	var rs []*compiledRule
 	env, err := newEnv()

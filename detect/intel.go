@@ -2,7 +2,6 @@ package detect
 
 import (
 	"bufio"
-	"bytes"
 	"cmp"
 	"encoding/binary"
 	"fmt"
@@ -509,5 +508,3 @@ func (s *ipSet) lookup(a netip.Addr) (int, bool) {
 	}
 	return 0, false
 }
-
-var _ = bytes.Equal

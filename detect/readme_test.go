@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/tlsentry/tlsentry/schema"
 )
 
 var update = flag.Bool("update", false, "rewrite the variable table in rules/README.md")
@@ -17,10 +19,15 @@ const (
 
 func variablesMarkdown() string {
 	var b strings.Builder
-	b.WriteString("| variable | type | meaning |\n|---|---|---|\n")
+	b.WriteString("| variable | type | in documents | meaning |\n|---|---|---|---|\n")
 	for _, v := range variables {
+		f, _ := schema.Lookup(v.name)
 		typ := v.typ.String()
-		b.WriteString("| `" + v.name + "` | " + typ + " | " + strings.ReplaceAll(v.doc, "|", "\\|") + " |\n")
+		in := "yes"
+		if !f.InDocuments() {
+			in = "no"
+		}
+		b.WriteString("| `" + v.name + "` | " + typ + " | " + in + " | " + strings.ReplaceAll(f.Doc, "|", "\\|") + " |\n")
 	}
 	return b.String()
 }

@@ -17,7 +17,7 @@ func TestReloaderKeepsOldSetOnError(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write(`tls.sni == "www.example.test"`)
+	write(`tls.client.server_name == "www.example.test"`)
 	roots := getPKI(t).pool
 	r, err := NewReloader(func() (Config, error) { return Config{RuleFiles: []string{p}, NoBuiltin: true, Roots: roots}, nil })
 	if err != nil {
@@ -29,7 +29,7 @@ func TestReloaderKeepsOldSetOnError(t *testing.T) {
 		t.Fatal("rule did not fire")
 	}
 
-	write(`tls.sni == `) // broken
+	write(`tls.client.server_name == `) // broken
 	err = r.Reload()
 	if err == nil || !strings.Contains(err.Error(), "local.yaml:5") {
 		t.Fatalf("reload of a broken file: %v", err)
@@ -38,7 +38,7 @@ func TestReloaderKeepsOldSetOnError(t *testing.T) {
 		t.Fatal("old rule set not kept after a failed reload")
 	}
 
-	write(`tls.sni == "other.test"`)
+	write(`tls.client.server_name == "other.test"`)
 	// Reload while sessions are evaluated concurrently.
 	var wg sync.WaitGroup
 	for i := 0; i < 4; i++ {

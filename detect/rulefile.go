@@ -22,8 +22,8 @@ import (
 //	    description: ...
 //	    references: [https://...]
 //	    version: "1"
-//	    condition: tls.version_id in [0x0300, 0x0301]   # CEL, must be bool
-//	    message: "TLS ${tls.version} negotiated with ${server.display}"
+//	    condition: tlsentry.version.id in [0x0300, 0x0301]   # CEL, must be bool
+//	    message: "TLS ${tls.version} negotiated with ${tlsentry.server.display}"
 //	    enabled: true               # optional
 //
 // Unknown keys are errors; every error names the file and line.

@@ -25,7 +25,7 @@ import (
 // Shared between sessions through the cache: read-only.
 type chainResult struct {
 	validation string // ValidationTrusted / ValidationUntrusted / ValidationNotChecked
-	reason     string // for untrusted, see cert.untrusted_reason
+	reason     string // for untrusted, see tlsentry.server.untrusted_reason
 	selfSigned bool
 }
 

@@ -11,12 +11,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tlsentry/tlsentry/schema"
 	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
 // TestGeneratedFiles checks that elasticsearch/*.json and FIELDS.md are what
-// fields.go generates; -update rewrites them.
+// schema/fields.go generates; -update rewrites them.
 func TestGeneratedFiles(t *testing.T) {
 	files := map[string][]byte{"FIELDS.md": fieldsMarkdown()}
 	for _, ds := range templateDatasets {
@@ -46,17 +47,34 @@ func TestGeneratedFiles(t *testing.T) {
 func fieldsMarkdown() []byte {
 	var b bytes.Buffer
 	b.WriteString("# tlsentry document fields\n\n")
-	b.WriteString("Generated from output/fields.go by `go test ./output -run TestGeneratedFiles -update`. DO NOT EDIT.\n\n")
+	b.WriteString("Generated from schema/fields.go by `go test ./output -run TestGeneratedFiles -update`. DO NOT EDIT.\n\n")
 	b.WriteString("Documents: `event.kind: event` (dataset `tlsentry.tls`, one per session) and `event.kind: alert`\n")
 	b.WriteString("(dataset `tlsentry.alert`, one per rule that fired: every session field plus the alert-only ones).\n")
 	b.WriteString("Absent values are left out. Elasticsearch types are those of the index templates in output/elasticsearch/.\n\n")
-	b.WriteString("| field | type | in | description |\n|---|---|---|---|\n")
-	for _, f := range fields {
+	b.WriteString("Rules (rules/README.md) read fields by these names: `rules` says which (`read`). Fields marked\n")
+	b.WriteString("`rules only` are values only rules need; documents never carry them (`in`: none) and the templates\n")
+	b.WriteString("do not map them. A list is marked `[]`.\n\n")
+	b.WriteString("| field | type | in | rules | description |\n|---|---|---|---|---|\n")
+	for _, f := range schema.All() {
 		in := "both"
-		if f.Alert {
+		switch {
+		case !f.InDocuments():
+			in = "none"
+		case f.Alert:
 			in = "alert"
 		}
-		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", f.Path, f.Type, in, strings.ReplaceAll(f.Doc, "|", `\|`))
+		rules := ""
+		switch f.Rule {
+		case schema.RuleRead:
+			rules = "read"
+		case schema.RuleOnly:
+			rules = "rules only"
+		}
+		typ := f.Type
+		if f.List {
+			typ += "[]"
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s |\n", f.Path, typ, in, rules, strings.ReplaceAll(f.Doc, "|", `\|`))
 	}
 	return b.Bytes()
 }
@@ -183,9 +201,33 @@ func TestTemplateMatchesEncoder(t *testing.T) {
 	s := fullSession()
 	docs := NewEncoder(testObserver).Encode(s, verdictLegacy())
 	emitted := map[string]map[string][]any{DatasetTLS: {}, DatasetAlert: {}}
+	arrays := map[string]bool{} // paths of arrays
 	for _, d := range docs {
-		for p, vs := range leaves(decode(t, d.Body)) {
+		m := decode(t, d.Body)
+		for p, vs := range leaves(m) {
 			emitted[d.Dataset][p] = append(emitted[d.Dataset][p], vs...)
+		}
+		walk(m, "", func(p string, v any) {
+			if _, ok := v.([]any); ok {
+				arrays[p] = true
+			}
+		})
+	}
+	// The table's List flag matches reality: a field is a list when it, or
+	// an object above it, is an array.
+	for _, f := range fields {
+		list := false
+		for p := f.Path; ; {
+			list = list || arrays[p]
+			i := strings.LastIndexByte(p, '.')
+			if i < 0 {
+				break
+			}
+			p = p[:i]
+		}
+		_, seen := emitted[DatasetAlert][f.Path]
+		if seen && list != f.List {
+			t.Errorf("%s: List is %v in the table, but the encoder writes an array: %v", f.Path, f.List, list)
 		}
 	}
 	skip := placeholderFields(t, s)
@@ -215,11 +257,18 @@ func TestTemplateMatchesEncoder(t *testing.T) {
 		}
 	}
 	// The table's Alert flag matches reality: alert-only fields are absent
-	// from session documents.
-	for _, f := range fields {
+	// from session documents. Rule-only fields are in no document.
+	for _, f := range schema.All() {
 		if f.Alert {
 			if _, ok := emitted[DatasetTLS][f.Path]; ok {
 				t.Errorf("%s is marked alert-only but is in session documents", f.Path)
+			}
+		}
+		if !f.InDocuments() {
+			for ds, got := range emitted {
+				if _, ok := got[f.Path]; ok {
+					t.Errorf("%s is rule-only but is in %s documents", f.Path, ds)
+				}
 			}
 		}
 	}
@@ -268,7 +317,7 @@ func checkType(typ string, v any) error {
 // no path that is both a leaf and an object.
 func TestFieldsTable(t *testing.T) {
 	seen := map[string]bool{}
-	for _, f := range fields {
+	for _, f := range schema.All() {
 		if seen[f.Path] {
 			t.Errorf("duplicate field %s", f.Path)
 		}
@@ -278,6 +327,9 @@ func TestFieldsTable(t *testing.T) {
 		}
 		if f.Doc == "" {
 			t.Errorf("%s: no description", f.Path)
+		}
+		if f.Rule > schema.RuleOnly || (f.Rule == schema.RuleOnly && f.Alert) {
+			t.Errorf("%s: Rule %d, Alert %v: a rule-only field is in no document", f.Path, f.Rule, f.Alert)
 		}
 	}
 	for p := range seen {

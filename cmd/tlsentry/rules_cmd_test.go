@@ -13,7 +13,7 @@ func TestRulesCheck(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
 	bad := filepath.Join(dir, "bad.yaml")
-	os.WriteFile(good, []byte("rules:\n  - id: a.b\n    category: c\n    severity: low\n    condition: tls.sni == 'x'\n"), 0o644)
+	os.WriteFile(good, []byte("rules:\n  - id: a.b\n    category: c\n    severity: low\n    condition: tls.client.server_name == 'x'\n"), 0o644)
 	os.WriteFile(bad, []byte("rules:\n  - id: a.b\n    category: c\n    severity: low\n    condition: tls.snii == 'x'\n"), 0o644)
 	var out, errb bytes.Buffer
 	if err := rulesMain([]string{"check", good}, &out, &errb); err != nil {

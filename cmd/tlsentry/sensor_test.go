@@ -255,7 +255,7 @@ func TestSensorRuleFlags(t *testing.T) {
     severity: low
     description: test rule
     condition: tls.version == "1.2"
-    message: "TLS 1.2 to ${server.display}"
+    message: "TLS 1.2 to ${tlsentry.server.display}"
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,264 @@
+// Package schema is the one table of field names: the fields tlsentry's
+// documents carry and the fields its rules read. A rule reads a value by the
+// name documents give it (tls.client.server_name, destination.ip,
+// tls.server.x509.not_after); values only rules need (a cipher suite's key
+// exchange, whether the leaf had expired at packet time, intel list hits)
+// are named under tlsentry.* and marked RuleOnly: they are never written to
+// documents.
+//
+// output generates the Elasticsearch index templates and output/FIELDS.md
+// from this table and checks the encoder against it; detect checks its rule
+// variables against it. The package imports nothing, so both can use it.
+package schema
+
+import "slices"
+
+// Field is one field: its dotted path, its type, where it appears and what
+// it holds.
+type Field struct {
+	Path  string
+	Type  string // Elasticsearch mapping type: keyword, ip, date, long, float, boolean, text
+	List  bool   // a list of Type: an array in documents, list(T) for rules
+	Alert bool   // only in alert documents (dataset tlsentry.alert)
+	Rule  Access // whether rules read it, and whether documents carry it
+	Doc   string
+}
+
+// Access says whether rules can read a field.
+type Access uint8
+
+const (
+	// DocOnly fields are in documents; rules cannot read them.
+	DocOnly Access = iota
+	// RuleRead fields are in documents, and rules read them by the same name.
+	RuleRead
+	// RuleOnly fields are for rules only: documents never carry them.
+	RuleOnly
+)
+
+// InDocuments reports whether documents carry f.
+func (f Field) InDocuments() bool { return f.Rule != RuleOnly }
+
+// RuleReadable reports whether rules can read f.
+func (f Field) RuleReadable() bool { return f.Rule != DocOnly }
+
+// Field types (Elasticsearch mapping types). Rule-only fields use them too:
+// rules see keyword, ip and text as string, long as int, float as double,
+// boolean as bool and date as timestamp.
+//
+// ECS prefers match_only_text for message and constant_keyword for
+// data_stream.*; those types live in plugins (mapper-extras,
+// constant-keyword) that minimal distributions such as the integ-test-zip
+// used by CI lack, so the templates use their portable equivalents, text and
+// keyword (what ECS's own legacy templates fall back to). Queries behave the
+// same.
+const (
+	Keyword = "keyword"
+	IP      = "ip"
+	Date    = "date"
+	Long    = "long"
+	Float   = "float"
+	Bool    = "boolean"
+	Text    = "text"
+)
+
+// All returns every field, document fields first, in table order.
+func All() []Field { return slices.Clone(fields) }
+
+// Documents returns the fields documents carry (All without the RuleOnly
+// ones), in table order.
+func Documents() []Field {
+	out := make([]Field, 0, len(fields))
+	for _, f := range fields {
+		if f.InDocuments() {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// Lookup finds a field by path.
+func Lookup(path string) (Field, bool) {
+	for _, f := range fields {
+		if f.Path == path {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
+
+// fields is the table. Rule-only names follow the document's layout under
+// tlsentry.*: tlsentry.client.* (the ClientHello), tlsentry.server.* (the
+// server), tlsentry.server.x509.* (the leaf certificate), tlsentry.cipher.*
+// and tlsentry.version.* (the negotiated suite and version taken apart),
+// tlsentry.heartbeats.* (heartbeat facts), tlsentry.intel.<list type>.*
+// (threat-intel hits). A typed variant of a document field (numbers where
+// the document has names) is named <field>_ids. A field absent from a
+// document reads, in rules, as its type's zero value: "", 0, false, [],
+// timestamp 0.
+var fields = []Field{
+
+	{Path: "@timestamp", Type: Date, Doc: "time of the connection's first packet (packet time), RFC 3339 UTC with microseconds"},
+	{Path: "data_stream.type", Type: Keyword, Doc: "`logs`"},
+	{Path: "data_stream.dataset", Type: Keyword, Doc: "`tlsentry.tls` or `tlsentry.alert`, as event.dataset (the namespace is the sink's: not written)"},
+	{Path: "ecs.version", Type: Keyword, Doc: "ECS version the document follows"},
+
+	{Path: "event.kind", Type: Keyword, Doc: "`event` (session) or `alert`"},
+	{Path: "event.category", Type: Keyword, List: true, Doc: "`[\"network\"]`"},
+	{Path: "event.type", Type: Keyword, List: true, Doc: "`[\"connection\",\"protocol\"]`"},
+	{Path: "event.module", Type: Keyword, Doc: "`tlsentry`"},
+	{Path: "event.dataset", Type: Keyword, Doc: "`tlsentry.tls` or `tlsentry.alert`"},
+	{Path: "event.id", Type: Keyword, Doc: "deterministic id (22 base64url characters, 128 bits of SHA-256): session from flow, start and first packet; alert from session id, rule id and intel match. Also the Elasticsearch _id"},
+	{Path: "event.start", Type: Date, Rule: RuleRead, Doc: "first packet"},
+	{Path: "event.end", Type: Date, Doc: "last packet"},
+	{Path: "event.duration", Type: Long, Doc: "end - start in nanoseconds"},
+	{Path: "event.severity", Type: Long, Alert: true, Doc: "21 low, 47 medium, 73 high, 99 critical"},
+	{Path: "event.risk_score", Type: Float, Alert: true, Doc: "the rule's risk score, 0-100"},
+
+	{Path: "rule.id", Type: Keyword, Alert: true, Doc: "e.g. `tls.deprecated_version`"},
+	{Path: "rule.name", Type: Keyword, Alert: true, Doc: "rule name"},
+	{Path: "rule.category", Type: Keyword, Alert: true, Doc: "protocol, cipher, certificate, intel, anomaly"},
+	{Path: "rule.description", Type: Keyword, Alert: true, Doc: "rule description"},
+	{Path: "rule.reference", Type: Keyword, List: true, Alert: true, Doc: "reference URLs (array)"},
+	{Path: "rule.ruleset", Type: Keyword, Alert: true, Doc: "`builtin` or the rule file"},
+	{Path: "rule.version", Type: Keyword, Alert: true, Doc: "rule version"},
+	{Path: "message", Type: Text, Alert: true, Doc: "why the rule fired, in words"},
+
+	{Path: "source.ip", Type: IP, Rule: RuleRead, Doc: "the client (sent the ClientHello, else opened the flow)"},
+	{Path: "source.port", Type: Long, Rule: RuleRead, Doc: "client port"},
+	{Path: "source.bytes", Type: Long, Rule: RuleRead, Doc: "bytes client to server, counted even after bypass; always written"},
+	{Path: "source.packets", Type: Long, Doc: "packets client to server; always written"},
+	{Path: "destination.ip", Type: IP, Rule: RuleRead, Doc: "the server"},
+	{Path: "destination.port", Type: Long, Rule: RuleRead, Doc: "server port"},
+	{Path: "destination.bytes", Type: Long, Rule: RuleRead, Doc: "bytes server to client; always written (0: the server sent nothing)"},
+	{Path: "destination.packets", Type: Long, Doc: "packets server to client; always written"},
+
+	{Path: "network.type", Type: Keyword, Doc: "`ipv4` or `ipv6`"},
+	{Path: "network.transport", Type: Keyword, Rule: RuleRead, Doc: "`tcp` or `udp`"},
+	{Path: "network.protocol", Type: Keyword, Rule: RuleRead, Doc: "what the payload is: tls, quic, ssh, http, openvpn, unknown"},
+	{Path: "network.community_id", Type: Keyword, Doc: "Community ID v1, seed 0"},
+	{Path: "network.vlan.id", Type: Keyword, Doc: "outermost VLAN id"},
+	{Path: "network.inner.vlan.id", Type: Keyword, Doc: "second (inner, QinQ) VLAN id"},
+
+	{Path: "tls.version", Type: Keyword, Rule: RuleRead, Doc: "negotiated version: `1.2`, `3.0` (SSL); hex such as `0x7f17` when it has no name"},
+	{Path: "tls.version_protocol", Type: Keyword, Rule: RuleRead, Doc: "`tls` or `ssl`"},
+	{Path: "tls.cipher", Type: Keyword, Rule: RuleRead, Doc: "IANA name of the negotiated cipher suite"},
+	{Path: "tls.curve", Type: Keyword, Rule: RuleRead, Doc: "key exchange group: TLS 1.3 key_share, else the ServerKeyExchange named curve"},
+	{Path: "tls.next_protocol", Type: Keyword, Rule: RuleRead, Doc: "ALPN protocol chosen by the server"},
+	{Path: "tls.established", Type: Bool, Rule: RuleRead, Doc: "both sides reached the encrypted phase without a fatal alert; present whenever TLS was seen"},
+	{Path: "tls.resumed", Type: Bool, Rule: RuleRead, Doc: "session resumed (id, ticket or PSK); present whenever TLS was seen"},
+	{Path: "tls.client.server_name", Type: Keyword, Rule: RuleRead, Doc: "SNI"},
+	{Path: "tls.client.ja3", Type: Keyword, Rule: RuleRead, Doc: "JA3, MD5 hex"},
+	{Path: "tls.client.supported_ciphers", Type: Keyword, List: true, Doc: "offered cipher suites, IANA names, wire order, GREASE left out"},
+	{Path: "tls.server.ja3s", Type: Keyword, Rule: RuleRead, Doc: "JA3S, MD5 hex"},
+	{Path: "tls.server.hash.sha1", Type: Keyword, Rule: RuleRead, Doc: "SHA-1 of the leaf certificate DER, upper-case hex"},
+	{Path: "tls.server.hash.sha256", Type: Keyword, Rule: RuleRead, Doc: "SHA-256 of the leaf certificate DER, upper-case hex"},
+	{Path: "tls.server.not_before", Type: Date, Doc: "leaf validity start"},
+	{Path: "tls.server.not_after", Type: Date, Doc: "leaf validity end"},
+	{Path: "tls.server.subject", Type: Keyword, Doc: "leaf subject, RFC 4514"},
+	{Path: "tls.server.issuer", Type: Keyword, Doc: "leaf issuer, RFC 4514"},
+	{Path: "tls.server.x509.alternative_names", Type: Keyword, List: true, Doc: "leaf SANs: DNS names, IPs, e-mail addresses, URIs"},
+	{Path: "tls.server.x509.issuer.common_name", Type: Keyword, Rule: RuleRead, Doc: "leaf issuer CN"},
+	{Path: "tls.server.x509.issuer.distinguished_name", Type: Keyword, Rule: RuleRead, Doc: "leaf issuer DN"},
+	{Path: "tls.server.x509.subject.common_name", Type: Keyword, Rule: RuleRead, Doc: "leaf subject CN"},
+	{Path: "tls.server.x509.subject.distinguished_name", Type: Keyword, Rule: RuleRead, Doc: "leaf subject DN"},
+	{Path: "tls.server.x509.serial_number", Type: Keyword, Doc: "upper-case hex"},
+	{Path: "tls.server.x509.not_before", Type: Date, Rule: RuleRead, Doc: "leaf validity start"},
+	{Path: "tls.server.x509.not_after", Type: Date, Rule: RuleRead, Doc: "leaf validity end"},
+	{Path: "tls.server.x509.public_key_algorithm", Type: Keyword, Rule: RuleRead, Doc: "RSA, ECDSA, Ed25519, DSA"},
+	{Path: "tls.server.x509.public_key_size", Type: Long, Rule: RuleRead, Doc: "bits"},
+	{Path: "tls.server.x509.public_key_curve", Type: Keyword, Rule: RuleRead, Doc: "e.g. P-256"},
+	{Path: "tls.server.x509.signature_algorithm", Type: Keyword, Rule: RuleRead, Doc: "e.g. SHA256-RSA"},
+	{Path: "tls.server.x509.version_number", Type: Keyword, Doc: "X.509 version, e.g. `3`"},
+
+	{Path: "tlsentry.client.ja4", Type: Keyword, Rule: RuleRead, Doc: "JA4 (QUIC form starts with `q`)"},
+	{Path: "tlsentry.client.ja3_string", Type: Keyword, Doc: "JA3 string before hashing"},
+	{Path: "tlsentry.client.versions", Type: Keyword, List: true, Doc: "offered versions (`TLS 1.3`, `SSL 3.0`): supported_versions, else the legacy version; GREASE left out"},
+	{Path: "tlsentry.client.alpn", Type: Keyword, List: true, Rule: RuleRead, Doc: "offered ALPN protocols, wire order"},
+	{Path: "tlsentry.client.extensions", Type: Keyword, List: true, Doc: "extension names, wire order, GREASE left out"},
+	{Path: "tlsentry.client.groups", Type: Keyword, List: true, Doc: "supported_groups names, wire order, GREASE left out"},
+	{Path: "tlsentry.client.key_share_groups", Type: Keyword, List: true, Doc: "groups with a key share in the ClientHello"},
+	{Path: "tlsentry.client.signature_algorithms", Type: Keyword, List: true, Doc: "signature scheme names, wire order"},
+	{Path: "tlsentry.client.ech", Type: Bool, Rule: RuleRead, Doc: "encrypted_client_hello present; written whenever a ClientHello was seen"},
+	{Path: "tlsentry.client.hello_count", Type: Long, Rule: RuleRead, Doc: "ClientHellos seen (2 after a HelloRetryRequest)"},
+	{Path: "tlsentry.client.hello_records", Type: Long, Rule: RuleRead, Doc: "records the first ClientHello spanned"},
+	{Path: "tlsentry.client.hello_segments", Type: Long, Rule: RuleRead, Doc: "TCP segments (or QUIC packets) the first ClientHello spanned"},
+	{Path: "tlsentry.client.certificates", Type: Long, Doc: "client certificates sent (mutual TLS)"},
+	{Path: "tlsentry.server.ja3s_string", Type: Keyword, Doc: "JA3S string before hashing"},
+	{Path: "tlsentry.server.chain.subject", Type: Keyword, List: true, Doc: "every certificate the server sent, in order: subject"},
+	{Path: "tlsentry.server.chain.issuer", Type: Keyword, List: true, Doc: "chain certificate issuer"},
+	{Path: "tlsentry.server.chain.sha1", Type: Keyword, List: true, Doc: "chain certificate SHA-1 (upper-case hex)"},
+	{Path: "tlsentry.server.chain.sha256", Type: Keyword, List: true, Doc: "chain certificate SHA-256 (upper-case hex)"},
+	{Path: "tlsentry.server.chain.not_after", Type: Date, List: true, Doc: "chain certificate validity end"},
+	{Path: "tlsentry.server.chain.error", Type: Keyword, List: true, Doc: "why the certificate did not parse"},
+	{Path: "tlsentry.server.validation", Type: Keyword, Rule: RuleRead, Doc: "`trusted`, `untrusted` or `not_checked`; written when certificates were seen"},
+	{Path: "tlsentry.server.hello_retry_request", Type: Bool, Doc: "the server sent a HelloRetryRequest; written whenever a ServerHello was seen"},
+	{Path: "tlsentry.server.ocsp_stapled", Type: Bool, Doc: "a CertificateStatus (stapled OCSP) message was seen; written whenever a ServerHello was seen"},
+	{Path: "tlsentry.server.dh_prime_bits", Type: Long, Rule: RuleRead, Doc: "finite-field DHE prime size"},
+	{Path: "tlsentry.anomalies", Type: Keyword, List: true, Rule: RuleRead, Doc: "what capture and tlsparse noticed, sorted, deduplicated"},
+	{Path: "tlsentry.quic.version", Type: Keyword, Doc: "QUIC wire version of the connection, hex (`0x00000001` v1, `0x6b3343cf` v2)"},
+	{Path: "tlsentry.incomplete", Type: Bool, Rule: RuleRead, Doc: "a gap, a missing direction, or the capture ended mid-handshake; always written"},
+	{Path: "tlsentry.alerts.direction", Type: Keyword, List: true, Doc: "TLS alerts seen: `client` or `server` sent it"},
+	{Path: "tlsentry.alerts.level", Type: Keyword, List: true, Doc: "`warning` or `fatal` (cleartext alerts only)"},
+	{Path: "tlsentry.alerts.description", Type: Keyword, List: true, Doc: "IANA alert name, e.g. `handshake_failure` (cleartext alerts only)"},
+	{Path: "tlsentry.alerts.encrypted", Type: Bool, List: true, Doc: "the alert was encrypted: level and description unknown"},
+	{Path: "tlsentry.heartbeats.direction", Type: Keyword, List: true, Doc: "cleartext heartbeat records: `client` or `server`"},
+	{Path: "tlsentry.heartbeats.type", Type: Keyword, List: true, Doc: "`request` or `response`"},
+	{Path: "tlsentry.heartbeats.declared_length", Type: Long, List: true, Doc: "payload_length field"},
+	{Path: "tlsentry.heartbeats.record_length", Type: Long, List: true, Doc: "bytes in the record (declared > record: Heartbleed)"},
+	{Path: "tlsentry.parse_error", Type: Keyword, Doc: "first TLS parse error; parsing stopped there"},
+	{Path: "tlsentry.intel.list", Type: Keyword, Alert: true, Doc: "threat-intel list that matched (name from the configuration)"},
+	{Path: "tlsentry.intel.entry", Type: Keyword, Alert: true, Doc: "the list entry as written"},
+	{Path: "tlsentry.intel.field", Type: Keyword, Alert: true, Doc: "what matched: ja3, ja4, cert_sha1, sni, cert_name, ip"},
+
+	{Path: "observer.name", Type: Keyword, Doc: "sensor name from the configuration"},
+	{Path: "observer.hostname", Type: Keyword, Doc: "sensor host name"},
+	{Path: "observer.type", Type: Keyword, Doc: "`ids`"},
+
+	// Rule-only: not in documents.
+	{Path: "tlsentry.network.protocol_name", Type: Keyword, Rule: RuleOnly, Doc: "display name of network.protocol: \"TLS\", \"QUIC\", \"SSH\", \"HTTP\", \"OpenVPN\", \"unknown\""},
+	{Path: "tlsentry.server.display", Type: Keyword, Rule: RuleOnly, Doc: "\"sni (ip:port)\", or \"ip:port\" without SNI: for messages"},
+	{Path: "tlsentry.client.hello", Type: Bool, Rule: RuleOnly, Doc: "a ClientHello was parsed"},
+	{Path: "tlsentry.server.hello", Type: Bool, Rule: RuleOnly, Doc: "a ServerHello was parsed (version and cipher are negotiated)"},
+	{Path: "tlsentry.version.id", Type: Long, Rule: RuleOnly, Doc: "negotiated wire version (0x0303 for TLS 1.2); 0 without ServerHello"},
+	{Path: "tlsentry.cipher.id", Type: Long, Rule: RuleOnly, Doc: "negotiated suite value"},
+	{Path: "tlsentry.cipher.kx", Type: Keyword, Rule: RuleOnly, Doc: "key exchange of the suite: \"RSA\", \"DHE\", \"ECDHE\", \"DH\", \"ECDH\", \"PSK\", ...; \"\" for TLS 1.3 suites"},
+	{Path: "tlsentry.cipher.auth", Type: Keyword, Rule: RuleOnly, Doc: "authentication: \"RSA\", \"ECDSA\", \"DSS\", \"anon\", ..."},
+	{Path: "tlsentry.cipher.enc", Type: Keyword, Rule: RuleOnly, Doc: "bulk cipher as tlsparse.CipherSuiteInfo names it: \"AES-GCM\", \"AES-CBC\", \"CHACHA20-POLY1305\", \"RC4\", \"DES\", \"3DES\", \"RC2\", \"NULL\", ..."},
+	{Path: "tlsentry.cipher.mac", Type: Keyword, Rule: RuleOnly, Doc: "MAC: \"SHA\" (SHA-1), \"SHA256\", \"SHA384\", \"MD5\"; \"\" for AEAD suites"},
+	{Path: "tlsentry.cipher.export", Type: Bool, Rule: RuleOnly, Doc: "an EXPORT suite"},
+	{Path: "tlsentry.cipher.anon", Type: Bool, Rule: RuleOnly, Doc: "an anonymous (unauthenticated) suite"},
+	{Path: "tlsentry.client.cipher_ids", Type: Long, List: true, Rule: RuleOnly, Doc: "cipher suites the client offered, wire order, GREASE included"},
+	{Path: "tlsentry.client.extension_ids", Type: Long, List: true, Rule: RuleOnly, Doc: "extension types the client sent, wire order"},
+	{Path: "tlsentry.client.version_ids", Type: Long, List: true, Rule: RuleOnly, Doc: "supported_versions the client offered"},
+	{Path: "tlsentry.client.group_ids", Type: Long, List: true, Rule: RuleOnly, Doc: "supported_groups the client offered"},
+	{Path: "tlsentry.client.esni", Type: Bool, Rule: RuleOnly, Doc: "draft encrypted_server_name (0xffce) offered: the SNI is encrypted, not missing"},
+	{Path: "tlsentry.client.sslv2_hello", Type: Bool, Rule: RuleOnly, Doc: "the ClientHello used the SSLv2 record format"},
+	{Path: "tlsentry.client.hello_bytes", Type: Long, Rule: RuleOnly, Doc: "bytes of the first ClientHello (its handshake body)"},
+	{Path: "tlsentry.heartbeats.requests", Type: Long, Rule: RuleOnly, Doc: "cleartext heartbeat requests"},
+	{Path: "tlsentry.heartbeats.overflow", Type: Bool, Rule: RuleOnly, Doc: "a heartbeat request declared more payload than its record holds"},
+	{Path: "tlsentry.heartbeats.overflow_declared_length", Type: Long, Rule: RuleOnly, Doc: "largest payload_length of an overflowing request"},
+	{Path: "tlsentry.heartbeats.overflow_record_length", Type: Long, Rule: RuleOnly, Doc: "record length of that request"},
+	{Path: "tlsentry.parse_anomalies", Type: Keyword, List: true, Rule: RuleOnly, Doc: "what tlsparse noticed (tlsentry.anomalies less what capture noticed)"},
+	{Path: "tlsentry.server.x509.present", Type: Bool, Rule: RuleOnly, Doc: "the server's leaf certificate is visible and parsed (false for TLS 1.3, resumptions, capture gaps); rules read tls.server.x509.* and tls.server.hash.* only then"},
+	{Path: "tlsentry.server.x509.expired", Type: Bool, Rule: RuleOnly, Doc: "not_after before the session's start (packet time)"},
+	{Path: "tlsentry.server.x509.not_yet_valid", Type: Bool, Rule: RuleOnly, Doc: "not_before after the session's start (packet time)"},
+	{Path: "tlsentry.server.x509.self_signed", Type: Bool, Rule: RuleOnly, Doc: "the leaf is signed by its own key"},
+	{Path: "tlsentry.server.x509.validity_days", Type: Float, Rule: RuleOnly, Doc: "not_after minus not_before, in days"},
+	{Path: "tlsentry.server.x509.names", Type: Keyword, List: true, Rule: RuleOnly, Doc: "SAN DNS names, or the subject CN when the leaf has no SAN DNS names (RFC 6125 reference identifiers)"},
+	{Path: "tlsentry.server.untrusted_reason", Type: Keyword, Rule: RuleOnly, Doc: "why validation failed: \"unknown_authority\", \"expired\", \"not_yet_valid\", \"invalid_signature\", \"insecure_algorithm\", \"constraint\", \"other\""},
+	{Path: "tlsentry.server.chain.length", Type: Long, Rule: RuleOnly, Doc: "certificates the server sent"},
+	{Path: "tlsentry.intel.ja3.list", Type: Keyword, Rule: RuleOnly, Doc: "threat-intel list that holds the client's JA3; \"\" when none does"},
+	{Path: "tlsentry.intel.ja3.entry", Type: Keyword, Rule: RuleOnly, Doc: "the entry, as written in the list"},
+	{Path: "tlsentry.intel.ja4.list", Type: Keyword, Rule: RuleOnly, Doc: "list that holds the client's JA4"},
+	{Path: "tlsentry.intel.ja4.entry", Type: Keyword, Rule: RuleOnly, Doc: "the entry"},
+	{Path: "tlsentry.intel.cert_sha1.list", Type: Keyword, Rule: RuleOnly, Doc: "list that holds a certificate the server sent (SHA-1)"},
+	{Path: "tlsentry.intel.cert_sha1.entry", Type: Keyword, Rule: RuleOnly, Doc: "the entry"},
+	{Path: "tlsentry.intel.domain.list", Type: Keyword, Rule: RuleOnly, Doc: "list that holds the SNI or a certificate name (or a parent domain)"},
+	{Path: "tlsentry.intel.domain.entry", Type: Keyword, Rule: RuleOnly, Doc: "the entry"},
+	{Path: "tlsentry.intel.domain.value", Type: Keyword, Rule: RuleOnly, Doc: "the name that matched it"},
+	{Path: "tlsentry.intel.domain.field", Type: Keyword, Rule: RuleOnly, Doc: "\"sni\" or \"cert_name\""},
+	{Path: "tlsentry.intel.ip.list", Type: Keyword, Rule: RuleOnly, Doc: "list that holds the server or client address"},
+	{Path: "tlsentry.intel.ip.entry", Type: Keyword, Rule: RuleOnly, Doc: "the entry (address or CIDR)"},
+	{Path: "tlsentry.intel.ip.value", Type: Keyword, Rule: RuleOnly, Doc: "the address that matched it"},
+}
