@@ -5,6 +5,8 @@ import (
 	"net/netip"
 	"time"
 
+	"golang.org/x/crypto/cryptobyte"
+
 	"github.com/tlsentry/tlsentry/quic"
 	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
@@ -14,8 +16,8 @@ import (
 // CRYPTO frames of Initial packets, protected with keys every observer can
 // derive (package quic does the packet work). This file keeps the QUIC
 // state of a flow: which keys, how many Initials, the CRYPTO stream of
-// each direction, which a tlsparse.Conn then parses as if it came in TLS
-// records.
+// each direction, whose handshake messages go to a tlsparse.Conn as they
+// are (Conn.FeedHandshake: there are no TLS records in QUIC).
 
 // QUIC versions whose Initial packets are decrypted.
 const (
@@ -58,8 +60,8 @@ type quicFlow struct {
 	initials      int  // Initial packets considered (both directions)
 	decrypted     [2]int
 	rekeys        int
-	helloPackets  int  // client Initials carrying CRYPTO data until the ClientHello was complete
 	helloDone     bool // the first ClientHello is complete
+	sawMessage    bool // a complete handshake message went to conn
 	retry         bool
 	decryptFailed bool
 	malformed     bool
@@ -67,11 +69,10 @@ type quicFlow struct {
 }
 
 // quicState is a worker's QUIC scratch space: decrypted packets are written
-// here (the capture's buffers are never changed), records for the parser
-// are built here, and finished quicFlows are recycled.
+// here (the capture's buffers are never changed), and finished quicFlows
+// are recycled.
 type quicState struct {
 	pkt  []byte
-	rec  []byte
 	free []*quicFlow
 	// off443 counts live QUIC flows on other ports: while there are none,
 	// UDP packets that cannot start one skip the flow table.
@@ -344,47 +345,61 @@ func (w *worker) quicInitial(q *quicFlow, dir tlsparse.Direction, pkt []byte, h 
 			q.malformed = true
 		}
 	}
-	if n > 0 && dir == tlsparse.ClientToServer && !q.helloDone {
-		q.helloPackets++
+	if n > 0 {
+		w.quicFeed(q, dir)
 	}
-	w.quicFeed(q, dir)
 }
 
-// quicFeed hands complete handshake messages at the front of a CRYPTO
-// stream to the parser, each as one TLS handshake record (or several when
-// longer than a record may be).
+// quicFeed hands the complete handshake messages at the front of a CRYPTO
+// stream that the parser has not seen to it, as they are (FeedHandshake:
+// no records). It is called once per Initial packet with CRYPTO frames:
+// until the ClientHello is complete every client packet is a call, even
+// one that made nothing new contiguous, since the parser counts them
+// (ClientHelloChunks). A message stays in the stream until it is whole, so
+// one that never completes is never seen.
 //
 // The server's messages wait until the client's ClientHello went in: the
 // parser takes a ServerHello first for a capture that missed the client.
 func (w *worker) quicFeed(q *quicFlow, dir tlsparse.Direction) {
-	if dir == tlsparse.ServerToClient && !q.helloDone {
+	if q.done || dir == tlsparse.ServerToClient && !q.helloDone {
 		return
 	}
 	data := q.crypto[dir].Data()
-	for !q.done && len(data)-q.fed[dir] >= 4 {
-		m := data[q.fed[dir]:]
-		n := 4 + (int(m[1])<<16 | int(m[2])<<8 | int(m[3]))
-		if n > len(m) {
-			return // wait for the rest
+	beforeHello := dir == tlsparse.ClientToServer && !q.helloDone
+	end, hello := wholeMessages(data, q.fed[dir], beforeHello)
+	if end == q.fed[dir] && !beforeHello {
+		return
+	}
+	if q.conn == nil {
+		q.conn = w.getConn()
+	}
+	if end > q.fed[dir] {
+		q.sawMessage = true
+	}
+	q.done = !q.conn.FeedHandshake(dir, data[q.fed[dir]:end])
+	q.fed[dir] = end
+	if hello {
+		q.helloDone = true
+		w.quicFeed(q, tlsparse.ServerToClient) // what waited for it
+		w.quicFeed(q, tlsparse.ClientToServer) // what came after it
+	}
+}
+
+// wholeMessages returns the end of the complete handshake messages of b
+// from offset from; with stopAtHello it stops after the first ClientHello
+// and reports whether there was one.
+func wholeMessages(b []byte, from int, stopAtHello bool) (end int, hello bool) {
+	s := cryptobyte.String(b[from:])
+	end = from
+	for {
+		var typ uint8
+		var body cryptobyte.String
+		if !s.ReadUint8(&typ) || !s.ReadUint24LengthPrefixed(&body) {
+			return end, false
 		}
-		if q.conn == nil {
-			q.conn = w.getConn()
-		}
-		msg := m[:n]
-		for len(msg) > 0 && !q.done {
-			c := min(len(msg), 1<<14)
-			rec := append(w.quic.rec[:0], 0x16, 3, 3, byte(c>>8), byte(c))
-			rec = append(rec, msg[:c]...)
-			w.quic.rec = rec
-			msg = msg[c:]
-			if !q.conn.Feed(dir, rec) {
-				q.done = true
-			}
-		}
-		q.fed[dir] += n
-		if dir == tlsparse.ClientToServer && m[0] == 1 && !q.helloDone {
-			q.helloDone = true
-			w.quicFeed(q, tlsparse.ServerToClient) // what waited for it
+		end = len(b) - len(s)
+		if stopAtHello && typ == 1 {
+			return end, true
 		}
 	}
 }
@@ -416,20 +431,17 @@ func (w *worker) emitQUIC(f *flow) {
 		s.VLANs = append([]uint16(nil), f.vlans[:f.nvlans]...)
 	}
 	if q.conn != nil {
-		hs := q.conn.Handshake().Clone()
-		// There are no TLS records in QUIC: the parser saw synthetic ones.
-		hs.ClientHelloRecords = 0
-		hs.ClientHelloChunks = q.helloPackets
-		if hs.ClientHello != nil {
-			hs.ClientHello.RecordVersion = 0
+		if q.sawMessage {
+			// The parser took the CRYPTO stream as it is: no records, one
+			// chunk per packet (spreading over packets is normal in QUIC,
+			// post-quantum key shares need two; ClientHelloChunks tells,
+			// the rules judge).
+			hs := q.conn.Handshake().Clone()
+			if hs.Err != nil {
+				w.st.inc(CParseErrors)
+			}
+			s.TLS = hs
 		}
-		// Spreading over packets is normal in QUIC (post-quantum key
-		// shares need two): ClientHelloChunks tells, the rules judge.
-		hs.Anomalies.Remove(tlsparse.AnomalyFragmentedHello)
-		if hs.Err != nil {
-			w.st.inc(CParseErrors)
-		}
-		s.TLS = hs
 		w.putConn(q.conn)
 		q.conn = nil
 	}
