@@ -2,8 +2,6 @@ package capture
 
 import (
 	"bytes"
-	"net/netip"
-	"time"
 
 	"golang.org/x/crypto/cryptobyte"
 
@@ -105,107 +103,24 @@ func (w *worker) handleUDP(p *Packet) bool {
 	if w.quic.off443 == 0 && p.SrcPort != 443 && p.DstPort != 443 && (len(b) < minClientInitial || b[0]&0xc0 != 0xc0) {
 		return false // DNS, NTP, ... : not QUIC, and no QUIC flow off 443 to look for
 	}
-	k := makeKey(p, w.cfg.VLANInKey)
-	f := w.tab.get(&k)
 	ts := p.Timestamp.UnixNano()
-	if f != nil && f.quic == nil && f.state != stEmitted {
+	k := makeKey(p, w.cfg.VLANInKey)
+	f, absorbed := w.lookup(&k, ts, false)
+	if absorbed {
+		return true
+	}
+	if f != nil && f.quic == nil {
 		return false // cannot happen: only QUIC creates UDP flows
 	}
-	if f != nil {
-		age := ts - f.last
-		switch {
-		case f.state == stEmitted:
-			if age <= w.linger(f) {
-				w.st.inc(CLateAfterClose)
-				if ts > f.last {
-					f.last = ts
-				}
-				w.tab.touch(f)
-				return true
-			}
-			w.endFlow(f, -1)
-			f = nil
-		case age > int64(w.cfg.IdleTimeout):
-			w.endFlow(f, CFlowsTimedOut)
-			f = nil
-		}
-	}
 	if f == nil {
-		if quic.IsGoogleQUIC(b) && (p.SrcPort == 443 || p.DstPort == 443) {
-			w.st.inc(CQUICGoogle)
-			return true
+		var isQUIC bool
+		if f, isQUIC = w.quicStart(&k, p, ts); f == nil {
+			return isQUIC
 		}
-		h, ok := quic.ParseLongHeader(b)
-		if !ok {
-			return false
-		}
-		if !quic.Supported(h.Version) {
-			if p.SrcPort == 443 || p.DstPort == 443 {
-				w.st.inc(CQUICUnsupportedVersion)
-				return true
-			}
-			return false
-		}
-		if h.Type != quic.Initial || len(h.DCID) < 8 && h.Version == QUICv1 ||
-			p.SrcPort == 443 && p.DstPort != 443 {
-			// not a client's first Initial (RFC 9000 section 7.2: at least 8 bytes)
-			if p.SrcPort == 443 || p.DstPort == 443 {
-				w.st.inc(CQUICNotInitial)
-				return true
-			}
-			return false
-		}
-		if p.DstPort != 443 && len(b) < minClientInitial {
-			return false
-		}
-		kv := h.Version // version whose keys protect the packets
-		keys, ok := quic.NewKeys(kv, h.DCID, false)
-		if !ok {
-			return false
-		}
-		if quic.IsReservedVersion(h.Version) && !w.quicTry(keys, b, &h) {
-			kv = QUICv1
-			keys, _ = quic.NewKeys(kv, h.DCID, false)
-		}
-		if (p.DstPort != 443 || quic.IsReservedVersion(h.Version)) && !w.quicTry(keys, b, &h) {
-			// off port 443, and for greased versions, only a datagram that
-			// decrypts starts a flow
-			if p.DstPort == 443 {
-				w.st.inc(CQUICDecryptFailed)
-				return true
-			}
-			return false
-		}
-		if w.tab.full() {
-			w.endFlow(w.tab.tail, CFlowsEvicted)
-		}
-		f = w.newUDPFlow(&k, p, ts)
-		q := w.quic.get()
-		f.quic = q
-		q.version, q.keyVersion = h.Version, kv
-		if p.SrcPort != 443 && p.DstPort != 443 {
-			q.off443 = true
-			w.quic.off443++
-		}
-		q.dcidLen = uint8(copy(q.dcid[:], h.DCID))
-		q.keys[tlsparse.ClientToServer] = keys // the server's: when it answers
-		w.st.inc(CQUICFlows)
 	}
-	side := uint8(0)
-	if p.SrcPort != f.ends[0].Port() || p.Src != f.ends[0].Addr() {
-		side = 1
-	}
-	f.pkts[side]++
-	f.bytes[side] += uint64(p.WireLen)
+	side := f.side(p)
 	f.payload[side] = true
-	if ts > f.last {
-		f.last = ts
-	}
-	w.tab.touch(f)
-	if ts-f.start > int64(w.cfg.AbsoluteTimeout) {
-		w.st.inc(CFlowsAbsTimeout)
-		f.absTimeout = true
-		w.emit(f)
+	if !w.account(f, side, p.WireLen, ts) {
 		return true
 	}
 	w.st.inc(CQUICPackets)
@@ -222,6 +137,72 @@ func (w *worker) handleUDP(p *Packet) bool {
 	return true
 }
 
+// quicStart starts a QUIC flow for p, the first packet of k seen, if it is
+// a client's first Initial (off port 443, and for greased versions, only
+// when it decrypts). Without a flow, isQUIC tells whether the packet was
+// QUIC's all the same (counted here) rather than to be skipped.
+func (w *worker) quicStart(k *flowKey, p *Packet, ts int64) (f *flow, isQUIC bool) {
+	b := p.Payload
+	on443 := p.SrcPort == 443 || p.DstPort == 443
+	if quic.IsGoogleQUIC(b) && on443 {
+		w.st.inc(CQUICGoogle)
+		return nil, true
+	}
+	h, ok := quic.ParseLongHeader(b)
+	if !ok {
+		return nil, false
+	}
+	if !quic.Supported(h.Version) {
+		if on443 {
+			w.st.inc(CQUICUnsupportedVersion)
+			return nil, true
+		}
+		return nil, false
+	}
+	if h.Type != quic.Initial || len(h.DCID) < 8 && h.Version == QUICv1 ||
+		p.SrcPort == 443 && p.DstPort != 443 {
+		// not a client's first Initial (RFC 9000 section 7.2: at least 8 bytes)
+		if on443 {
+			w.st.inc(CQUICNotInitial)
+			return nil, true
+		}
+		return nil, false
+	}
+	if p.DstPort != 443 && len(b) < minClientInitial {
+		return nil, false
+	}
+	kv := h.Version // version whose keys protect the packets
+	keys, ok := quic.NewKeys(kv, h.DCID, false)
+	if !ok {
+		return nil, false
+	}
+	if quic.IsReservedVersion(h.Version) && !w.quicTry(keys, b, &h) {
+		kv = QUICv1
+		keys, _ = quic.NewKeys(kv, h.DCID, false)
+	}
+	if (p.DstPort != 443 || quic.IsReservedVersion(h.Version)) && !w.quicTry(keys, b, &h) {
+		// off port 443, and for greased versions, only a datagram that
+		// decrypts starts a flow
+		if p.DstPort == 443 {
+			w.st.inc(CQUICDecryptFailed)
+			return nil, true
+		}
+		return nil, false
+	}
+	f = w.newFlowFor(k, p, ts, 0)
+	q := w.quic.get()
+	f.quic = q
+	q.version, q.keyVersion = h.Version, kv
+	if !on443 {
+		q.off443 = true
+		w.quic.off443++
+	}
+	q.dcidLen = uint8(copy(q.dcid[:], h.DCID))
+	q.keys[tlsparse.ClientToServer] = keys // the server's: when it answers
+	w.st.inc(CQUICFlows)
+	return f, true
+}
+
 // quicTry reports whether the Initial packet at the start of b decrypts
 // with keys (b is not changed).
 func (w *worker) quicTry(keys *quic.Keys, b []byte, h *quic.LongHeader) bool {
@@ -231,22 +212,6 @@ func (w *worker) quicTry(keys *quic.Keys, b []byte, h *quic.LongHeader) bool {
 	w.quic.pkt = append(w.quic.pkt[:0], b[:h.End]...)
 	_, _, ok := keys.Open(w.quic.pkt, h, 0)
 	return ok
-}
-
-func (w *worker) newUDPFlow(k *flowKey, p *Packet, ts int64) *flow {
-	f := w.tab.alloc()
-	f.key = *k
-	f.ends[0] = netip.AddrPortFrom(p.Src, p.SrcPort)
-	f.ends[1] = netip.AddrPortFrom(p.Dst, p.DstPort)
-	f.start, f.last = ts, ts
-	f.firstHash = p.Hash
-	n := min(max(p.NVLANs, 0), maxVLANs)
-	copy(f.vlans[:], p.VLANs[:n])
-	f.nvlans = uint8(n)
-	f.clientSide, f.synSide = 0, -1
-	w.tab.insert(f)
-	w.st.inc(CFlowsCreated)
-	return f
 }
 
 // quicDatagram handles the coalesced long-header packets of one datagram.
@@ -412,24 +377,8 @@ func (w *worker) emitQUIC(f *flow) {
 	if q.off443 {
 		w.quic.off443--
 	}
-	cs := q.clientSide
-	s := &session.Session{
-		Start:         time.Unix(0, f.start).UTC(),
-		End:           time.Unix(0, f.last).UTC(),
-		Client:        f.ends[cs],
-		Server:        f.ends[1-cs],
-		Transport:     session.UDP,
-		Protocol:      session.QUIC,
-		QUICVersion:   q.version,
-		ClientPackets: f.pkts[cs],
-		ClientBytes:   f.bytes[cs],
-		ServerPackets: f.pkts[1-cs],
-		ServerBytes:   f.bytes[1-cs],
-		FirstPacket:   f.firstHash,
-	}
-	if f.nvlans > 0 {
-		s.VLANs = append([]uint16(nil), f.vlans[:f.nvlans]...)
-	}
+	s := newSession(f, int8(q.clientSide), session.UDP)
+	s.Protocol, s.QUICVersion = session.QUIC, q.version
 	if q.conn != nil {
 		if q.sawMessage {
 			// The parser took the CRYPTO stream as it is: no records, one
@@ -464,7 +413,5 @@ func (w *worker) emitQUIC(f *flow) {
 		q.crypto[0].Limited() || q.crypto[1].Limited()
 	w.quic.put(q)
 	w.st.inc(CSessionsQUIC)
-	w.st.inc(CSessions)
-	s.Finish()
-	w.h.HandleSession(s)
+	w.deliverSession(s)
 }
