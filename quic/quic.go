@@ -319,8 +319,11 @@ func (k *Keys) unprotect(pkt []byte, pnOffset int) (pnLen int, trunc uint64, ok 
 }
 
 // Open removes header protection from and decrypts the packet pkt[:h.End]
-// in place. It returns the plaintext payload (aliasing pkt) and the
-// packet number. pkt is changed even when open fails.
+// (h parsed from pkt) in place. largestPlus1 is the largest packet number
+// of the direction so far plus one (0: none), to expand the truncated one.
+// It returns the plaintext payload (aliasing pkt) and the packet number.
+// pkt is changed even when Open fails: callers that must keep the datagram
+// open a copy. Keys hold scratch space: one goroutine at a time.
 func (k *Keys) Open(pkt []byte, h *LongHeader, largestPlus1 uint64) (payload []byte, pn uint64, ok bool) {
 	if h.End > len(pkt) || h.PNOffset+4+16 > h.End {
 		return nil, 0, false
