@@ -17,19 +17,11 @@ import (
 // each direction, whose handshake messages go to a tlsparse.Conn as they
 // are (Conn.FeedHandshake: there are no TLS records in QUIC).
 
-// QUIC versions whose Initial packets are decrypted.
-const (
-	QUICv1 = quic.V1 // RFC 9000
-	QUICv2 = quic.V2 // RFC 9369
-)
-
 // Limits of the QUIC stage (each has a counter).
 const (
-	// MaxQUICCrypto is the CRYPTO stream bytes buffered per direction.
-	MaxQUICCrypto = quic.MaxCrypto
-	// MaxQUICInitials is the Initial packets (both directions) one flow
+	// maxQUICInitials is the Initial packets (both directions) one flow
 	// decrypts; later ones are counted only.
-	MaxQUICInitials = 32
+	maxQUICInitials = 32
 	// maxQUICRekeys bounds key derivations per flow after the first (Retry,
 	// or a client that changed its Destination Connection ID).
 	maxQUICRekeys = 4
@@ -159,7 +151,7 @@ func (w *worker) quicStart(k *flowKey, p *Packet, ts int64) (f *flow, isQUIC boo
 		}
 		return nil, false
 	}
-	if h.Type != quic.Initial || len(h.DCID) < 8 && h.Version == QUICv1 ||
+	if h.Type != quic.Initial || len(h.DCID) < 8 && h.Version == quic.V1 ||
 		p.SrcPort == 443 && p.DstPort != 443 {
 		// not a client's first Initial (RFC 9000 section 7.2: at least 8 bytes)
 		if on443 {
@@ -177,7 +169,7 @@ func (w *worker) quicStart(k *flowKey, p *Packet, ts int64) (f *flow, isQUIC boo
 		return nil, false
 	}
 	if quic.IsReservedVersion(h.Version) && !w.quicTry(keys, b, &h) {
-		kv = QUICv1
+		kv = quic.V1
 		keys, _ = quic.NewKeys(kv, h.DCID, false)
 	}
 	if (p.DstPort != 443 || quic.IsReservedVersion(h.Version)) && !w.quicTry(keys, b, &h) {
@@ -243,7 +235,7 @@ func (w *worker) quicDatagram(f *flow, q *quicFlow, dir tlsparse.Direction, b []
 		default:
 			continue
 		}
-		if q.initials >= MaxQUICInitials {
+		if q.initials >= maxQUICInitials {
 			if !q.initialLimit {
 				q.initialLimit = true
 				w.st.inc(CQUICInitialLimit)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tlsentry/tlsentry/internal/pcapgen"
 	"github.com/tlsentry/tlsentry/internal/tlsgen"
+	"github.com/tlsentry/tlsentry/quic"
 	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
@@ -129,7 +130,7 @@ func TestQUICSessions(t *testing.T) {
 	}
 	handshakePkt := func(v uint32) []byte { // a Handshake packet: opaque here
 		typ := byte(0xe0)
-		if v == QUICv2 {
+		if v == quic.V2 {
 			typ = 0xf0
 		}
 		b := []byte{typ, byte(v >> 24), byte(v >> 16), byte(v >> 8), byte(v), 4, 1, 2, 3, 4, 2, 0x5c, 0x1d, 0x40, 40}
@@ -177,67 +178,67 @@ func TestQUICSessions(t *testing.T) {
 		check check
 	}{
 		{"v1 one packet each", qcli, qsrv, []dgram{
-			{false, clientInitial(QUICv1, 0, 0, ch)},
-			{true, append(serverInitial(QUICv1, qdcid), handshakePkt(QUICv1)...)},
+			{false, clientInitial(quic.V1, 0, 0, ch)},
+			{true, append(serverInitial(quic.V1, qdcid), handshakePkt(quic.V1)...)},
 			{false, []byte{0x40, 1, 2, 3, 4, 5, 6, 7, 8, 9}}, // 1-RTT: counted
 		}, oneQUIC(1)},
 		{"v2 hello over two Initials, second first", qcli, qsrv, []dgram{
-			{false, clientInitial(QUICv2, 1, half, ch[half:])},
-			{false, clientInitial(QUICv2, 0, 0, ch[:half])},
-			{true, append(serverInitial(QUICv2, qdcid), handshakePkt(QUICv2)...)},
+			{false, clientInitial(quic.V2, 1, half, ch[half:])},
+			{false, clientInitial(quic.V2, 0, 0, ch[:half])},
+			{true, append(serverInitial(quic.V2, qdcid), handshakePkt(quic.V2)...)},
 		}, oneQUIC(2)},
 		{"coalesced Initials in one datagram", qcli, qsrv, []dgram{
-			{false, append(clientInitial(QUICv1, 0, 0, ch[:half]), clientInitial(QUICv1, 1, half, ch[half:])...)},
-			{true, serverInitial(QUICv1, qdcid)},
+			{false, append(clientInitial(quic.V1, 0, 0, ch[:half]), clientInitial(quic.V1, 1, half, ch[half:])...)},
+			{true, serverInitial(quic.V1, qdcid)},
 		}, oneQUIC(2)},
 		{"retransmitted Initial", qcli, qsrv, []dgram{
-			{false, clientInitial(QUICv1, 0, 0, ch)},
-			{false, clientInitial(QUICv1, 1, 0, ch)},
-			{true, serverInitial(QUICv1, qdcid)},
+			{false, clientInitial(quic.V1, 0, 0, ch)},
+			{false, clientInitial(quic.V1, 1, 0, ch)},
+			{true, serverInitial(quic.V1, qdcid)},
 		}, oneQUIC(1)},
 		{"server Initial before the hello is complete", qcli, qsrv, []dgram{
-			{false, clientInitial(QUICv1, 0, half, ch[half:])},
-			{true, serverInitial(QUICv1, qdcid)},
-			{false, clientInitial(QUICv1, 1, 0, ch[:half])},
+			{false, clientInitial(quic.V1, 0, half, ch[half:])},
+			{true, serverInitial(quic.V1, qdcid)},
+			{false, clientInitial(quic.V1, 1, 0, ch[:half])},
 		}, oneQUIC(2)},
 		{"Retry: keys from the new connection id", qcli, qsrv, []dgram{
-			{false, clientInitial(QUICv1, 0, 0, ch)},
+			{false, clientInitial(quic.V1, 0, 0, ch)},
 			{true, append([]byte{0xf0, 0, 0, 0, 1, 2, 0x5c, 0x1d, 8, 1, 2, 3, 4, 5, 6, 7, 8}, bytes.Repeat([]byte{0x77}, 24)...)},
-			{false, seal(t, tlsgen.QUICInitial{Version: QUICv1, DCID: []byte{1, 2, 3, 4, 5, 6, 7, 8}, SCID: qscid, Token: []byte("tok"), PacketNumber: 1, Crypto: ch, PadTo: 1200})},
-			{true, serverInitial(QUICv1, []byte{1, 2, 3, 4, 5, 6, 7, 8})},
+			{false, seal(t, tlsgen.QUICInitial{Version: quic.V1, DCID: []byte{1, 2, 3, 4, 5, 6, 7, 8}, SCID: qscid, Token: []byte("tok"), PacketNumber: 1, Crypto: ch, PadTo: 1200})},
+			{true, serverInitial(quic.V1, []byte{1, 2, 3, 4, 5, 6, 7, 8})},
 		}, oneQUIC(1, "quic_retry")},
 		{"off port 443 when it decrypts", netip.MustParseAddrPort("10.0.0.1:50000"), netip.MustParseAddrPort("192.0.2.10:8443"), []dgram{
-			{false, clientInitial(QUICv1, 0, 0, ch)},
-			{true, serverInitial(QUICv1, qdcid)},
+			{false, clientInitial(quic.V1, 0, 0, ch)},
+			{true, serverInitial(quic.V1, qdcid)},
 		}, func(t *testing.T, ss []*session.Session, snap Snapshot) {
 			if len(ss) != 1 || ss[0].Protocol != session.QUIC || ss[0].TLS == nil || ss[0].TLS.ServerHello == nil {
 				t.Fatalf("sessions %v", summaries(ss))
 			}
 		}},
 		{"IPv6", netip.MustParseAddrPort("[2001:db8::1]:50000"), netip.MustParseAddrPort("[2001:db8::2]:443"), []dgram{
-			{false, clientInitial(QUICv2, 0, 0, ch)},
-			{true, serverInitial(QUICv2, qdcid)},
+			{false, clientInitial(quic.V2, 0, 0, ch)},
+			{true, serverInitial(quic.V2, qdcid)},
 		}, func(t *testing.T, ss []*session.Session, snap Snapshot) {
-			if len(ss) != 1 || ss[0].TLS == nil || ss[0].TLS.ServerHello == nil || ss[0].QUICVersion != QUICv2 {
+			if len(ss) != 1 || ss[0].TLS == nil || ss[0].TLS.ServerHello == nil || ss[0].QUICVersion != quic.V2 {
 				t.Fatalf("sessions %v", summaries(ss))
 			}
 		}},
 		{"client hello never complete", qcli, qsrv, []dgram{
-			{false, clientInitial(QUICv1, 0, half, ch[half:])},
+			{false, clientInitial(quic.V1, 0, half, ch[half:])},
 		}, func(t *testing.T, ss []*session.Session, snap Snapshot) {
 			if len(ss) != 1 || ss[0].Protocol != session.QUIC || !ss[0].Incomplete || ss[0].TLS != nil && ss[0].TLS.ClientHello != nil {
 				t.Fatalf("sessions %v", summaries(ss))
 			}
 		}},
 		{"wrong keys: decrypt failure", qcli, qsrv, []dgram{
-			{false, seal(t, tlsgen.QUICInitial{Version: QUICv1, DCID: qdcid, KeysDCID: []byte{9, 9, 9, 9, 9, 9, 9, 9}, Crypto: ch, PadTo: 1200})},
+			{false, seal(t, tlsgen.QUICInitial{Version: quic.V1, DCID: qdcid, KeysDCID: []byte{9, 9, 9, 9, 9, 9, 9, 9}, Crypto: ch, PadTo: 1200})},
 		}, func(t *testing.T, ss []*session.Session, snap Snapshot) {
 			if len(ss) != 1 || !slices.Contains(ss[0].Anomalies.Names(), "quic_decrypt_failed") || snap.Get(CQUICDecryptFailed) == 0 {
 				t.Fatalf("sessions %v, counters %v", summaries(ss), snap.Map())
 			}
 		}},
 		{"server first: no flow", qcli, qsrv, []dgram{
-			{true, serverInitial(QUICv1, qdcid)},
+			{true, serverInitial(quic.V1, qdcid)},
 		}, func(t *testing.T, ss []*session.Session, snap Snapshot) {
 			if len(ss) != 0 || snap.Get(CQUICNotInitial) != 1 {
 				t.Fatalf("sessions %v, counters %v", summaries(ss), snap.Map())
@@ -259,7 +260,7 @@ func TestQUICSessions(t *testing.T) {
 			}
 		}},
 		{"other UDP: skipped", netip.MustParseAddrPort("10.0.0.1:5353"), netip.MustParseAddrPort("224.0.0.251:5353"), []dgram{
-			{false, clientInitial(QUICv1, 0, 0, ch)[:100]},
+			{false, clientInitial(quic.V1, 0, 0, ch)[:100]},
 			{false, []byte("dns")},
 		}, func(t *testing.T, ss []*session.Session, snap Snapshot) {
 			if len(ss) != 0 || snap.Get(CNonTCP) != 2 || snap.Get(CQUICFlows) != 0 {
@@ -274,25 +275,25 @@ func TestQUICSessions(t *testing.T) {
 	}
 }
 
-// TestQUICLimits: Initial packets past MaxQUICInitials and CRYPTO data past
-// MaxQUICCrypto are counted, not kept.
+// TestQUICLimits: Initial packets past maxQUICInitials and CRYPTO data past
+// quic.MaxCrypto are counted, not kept.
 func TestQUICLimits(t *testing.T) {
 	ch, _ := hellos(t)
 	var ds []dgram
-	for i := range MaxQUICInitials + 5 {
-		ds = append(ds, dgram{false, seal(t, tlsgen.QUICInitial{Version: QUICv1, DCID: qdcid, PacketNumber: uint32(i), CryptoOffset: 100000, Crypto: ch[:10], PadTo: 1200})})
+	for i := range maxQUICInitials + 5 {
+		ds = append(ds, dgram{false, seal(t, tlsgen.QUICInitial{Version: quic.V1, DCID: qdcid, PacketNumber: uint32(i), CryptoOffset: 100000, Crypto: ch[:10], PadTo: 1200})})
 	}
 	ss, snap := runDatagrams(t, qcli, qsrv, nil, ds...)
 	if len(ss) != 1 {
 		t.Fatalf("%d sessions", len(ss))
 	}
-	if snap.Get(CQUICInitials) != MaxQUICInitials || snap.Get(CQUICInitialLimit) != 1 || snap.Get(CQUICCryptoLimit) != MaxQUICInitials {
+	if snap.Get(CQUICInitials) != maxQUICInitials || snap.Get(CQUICInitialLimit) != 1 || snap.Get(CQUICCryptoLimit) != maxQUICInitials {
 		t.Errorf("counters %v", snap.Map())
 	}
 	if !slices.Contains(ss[0].Anomalies.Names(), "quic_crypto_limit") || !slices.Contains(ss[0].Anomalies.Names(), "quic_initial_limit") || !ss[0].Incomplete {
 		t.Errorf("session %s", summary(ss[0]))
 	}
-	if ss[0].ClientPackets != uint64(MaxQUICInitials+5) {
+	if ss[0].ClientPackets != uint64(maxQUICInitials+5) {
 		t.Errorf("client packets %d", ss[0].ClientPackets)
 	}
 }
@@ -301,8 +302,8 @@ func TestQUICLimits(t *testing.T) {
 func TestQUICVLAN(t *testing.T) {
 	ch, sh := hellos(t)
 	ss, _ := runDatagrams(t, qcli, qsrv, &pcapgen.Link{VLANs: []uint16{100, 200}},
-		dgram{false, seal(t, tlsgen.QUICInitial{Version: QUICv1, DCID: qdcid, SCID: qscid, Crypto: ch, PadTo: 1200})},
-		dgram{true, seal(t, tlsgen.QUICInitial{Version: QUICv1, DCID: qscid, SCID: qsrvc, Crypto: sh, Server: true, KeysDCID: qdcid})})
+		dgram{false, seal(t, tlsgen.QUICInitial{Version: quic.V1, DCID: qdcid, SCID: qscid, Crypto: ch, PadTo: 1200})},
+		dgram{true, seal(t, tlsgen.QUICInitial{Version: quic.V1, DCID: qscid, SCID: qsrvc, Crypto: sh, Server: true, KeysDCID: qdcid})})
 	if len(ss) != 1 || !slices.Equal(ss[0].VLANs, []uint16{100, 200}) || ss[0].TLS == nil || ss[0].TLS.ServerHello == nil {
 		t.Fatalf("sessions %v", summaries(ss))
 	}
@@ -323,15 +324,15 @@ func TestQUICSteadyStateNoAlloc(t *testing.T) {
 		}
 		return x
 	}
-	ci := seal(t, tlsgen.QUICInitial{Version: QUICv1, DCID: qdcid, SCID: qscid, Crypto: ch, PadTo: 1200})
+	ci := seal(t, tlsgen.QUICInitial{Version: quic.V1, DCID: qdcid, SCID: qscid, Crypto: ch, PadTo: 1200})
 	w.handle(pk(false, ci))
-	w.handle(pk(true, seal(t, tlsgen.QUICInitial{Version: QUICv1, DCID: qscid, SCID: qsrvc, Crypto: sh, Server: true, KeysDCID: qdcid})))
+	w.handle(pk(true, seal(t, tlsgen.QUICInitial{Version: quic.V1, DCID: qscid, SCID: qsrvc, Crypto: sh, Server: true, KeysDCID: qdcid})))
 	short := pk(false, []byte{0x41, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9, 9})
 	if n := testing.AllocsPerRun(100, func() { w.handle(short) }); n != 0 {
 		t.Errorf("1-RTT packet: %v allocations", n)
 	}
 	// a fresh flow whose hello is not done yet: retransmitted partial Initials
-	pk2 := pk(false, seal(t, tlsgen.QUICInitial{Version: QUICv1, DCID: qdcid, SCID: qscid, CryptoOffset: 100, Crypto: ch[100:200], PadTo: 1200}))
+	pk2 := pk(false, seal(t, tlsgen.QUICInitial{Version: quic.V1, DCID: qdcid, SCID: qscid, CryptoOffset: 100, Crypto: ch[100:200], PadTo: 1200}))
 	pk2.SrcPort = 50001
 	w.handle(pk2)
 	before := p.Stats().Snapshot().Get(CQUICInitials)
@@ -351,7 +352,7 @@ func TestQUICSteadyStateNoAlloc(t *testing.T) {
 // derivation, decryption, ClientHello parsing, session) per iteration.
 func BenchmarkQUICInitial(b *testing.B) {
 	ch, _ := hellos(b)
-	pkt := seal(b, tlsgen.QUICInitial{Version: QUICv1, DCID: qdcid, SCID: qscid, Crypto: ch, PadTo: 1200})
+	pkt := seal(b, tlsgen.QUICInitial{Version: quic.V1, DCID: qdcid, SCID: qscid, Crypto: ch, PadTo: 1200})
 	var n int
 	p := NewPipeline(Config{Workers: 1}, session.HandlerFunc(func(*session.Session) { n++ }))
 	w := p.newWorker(0)
@@ -371,8 +372,8 @@ func BenchmarkQUICInitial(b *testing.B) {
 // generated Initials.
 func quicFuzzSeeds(f *testing.F) {
 	ch, sh := hellos(f)
-	f.Add(seal(f, tlsgen.QUICInitial{Version: QUICv1, DCID: qdcid, SCID: qscid, Crypto: ch, PadTo: 1200}), seal(f, tlsgen.QUICInitial{Version: QUICv1, DCID: qscid, SCID: qsrvc, Crypto: sh, Server: true, KeysDCID: qdcid}))
-	f.Add(seal(f, tlsgen.QUICInitial{Version: QUICv2, DCID: qdcid, CryptoOffset: 7, Crypto: ch[7:90]}), []byte{})
+	f.Add(seal(f, tlsgen.QUICInitial{Version: quic.V1, DCID: qdcid, SCID: qscid, Crypto: ch, PadTo: 1200}), seal(f, tlsgen.QUICInitial{Version: quic.V1, DCID: qscid, SCID: qsrvc, Crypto: sh, Server: true, KeysDCID: qdcid}))
+	f.Add(seal(f, tlsgen.QUICInitial{Version: quic.V2, DCID: qdcid, CryptoOffset: 7, Crypto: ch[7:90]}), []byte{})
 	f.Add(unhexQ(f, rfc9001ServerPacket), unhexQ(f, rfc9369ServerPacket))
 	dir := filepath.Join(filepath.Clean(sharedCorpus), "pcaps")
 	for _, name := range []string{"ja4/quic-with-several-tls-frames.pcapng", "suricata-verify/quic-v2__input.pcap", "suricata-verify/quic-retry__input.pcap",
@@ -429,7 +430,7 @@ func FuzzQUICInitial(f *testing.F) {
 		if f := w.tab.head; f != nil && f.quic != nil {
 			for i := range f.quic.crypto {
 				// the stream's own bounds are FuzzDatagram's (package quic)
-				if n := len(f.quic.crypto[i].Data()); n > MaxQUICCrypto || f.quic.fed[i] > n {
+				if n := len(f.quic.crypto[i].Data()); n > quic.MaxCrypto || f.quic.fed[i] > n {
 					t.Fatalf("crypto stream: %d bytes, fed %d", n, f.quic.fed[i])
 				}
 			}
