@@ -268,7 +268,9 @@ func (c *evalCtx) compute(k bufKind, d int) [][]byte {
 
 // version is Suricata's connp->version for direction d: the ClientHello's
 // first valid supported_versions entry, else its legacy version; the
-// ServerHello's selected version. SSLv2 hellos are 0x0002.
+// ServerHello's selected version. An SSLv2-format CLIENT-HELLO counts with
+// the version it carries (0x0301 for the usual SSLv2-compatible hello of a
+// TLS 1.0 client), as Suricata's SSLV2_MT_CLIENT_HELLO handling sets it.
 func version(h *tlsparse.Handshake, d int) uint16 {
 	if h == nil {
 		return 0
@@ -277,9 +279,6 @@ func version(h *tlsparse.Handshake, d int) uint16 {
 		ch := h.ClientHello
 		if ch == nil {
 			return 0
-		}
-		if ch.SSLv2 {
-			return 0x0002
 		}
 		for _, v := range ch.SupportedVersions {
 			if validVersion(v) {
@@ -291,9 +290,6 @@ func version(h *tlsparse.Handshake, d int) uint16 {
 	sh := h.ServerHello
 	if sh == nil {
 		return 0
-	}
-	if sh.SSLv2 {
-		return 0x0002
 	}
 	return sh.Version()
 }
