@@ -230,7 +230,7 @@ func (r *Rule) compile(opts []option) error {
 			re, neg, rel, kw, err := compilePcre(o.value)
 			if err != nil {
 				if kw == "" {
-					kw = "pcre"
+					return fmt.Errorf("pcre: %v", err)
 				}
 				return skip(kw, "%v", err)
 			}

@@ -15,6 +15,7 @@ import (
 // 0x80 or more is refused because it would mean a different thing; '.'
 // still consumes one byte of invalid UTF-8, but one whole multi-byte rune of
 // valid UTF-8, a difference that only shows with counted quantifiers.
+// A malformed value returns kw == ""; an unsupported one names the keyword.
 func compilePcre(v string) (re *regexp.Regexp, negated, relative bool, kw string, err error) {
 	v = strings.TrimSpace(v)
 	if strings.HasPrefix(v, "!") {
@@ -22,15 +23,15 @@ func compilePcre(v string) (re *regexp.Regexp, negated, relative bool, kw string
 		v = strings.TrimSpace(v[1:])
 	}
 	if len(v) < 2 || v[0] != '"' || v[len(v)-1] != '"' {
-		return nil, false, false, "pcre", errors.New("pcre value must be quoted")
+		return nil, false, false, "", errors.New("pcre value must be quoted")
 	}
 	v = v[1 : len(v)-1]
 	if !strings.HasPrefix(v, "/") {
-		return nil, false, false, "pcre", errors.New("pcre must be /regex/flags")
+		return nil, false, false, "", errors.New("pcre must be /regex/flags")
 	}
 	last := strings.LastIndexByte(v, '/')
 	if last == 0 {
-		return nil, false, false, "pcre", errors.New("pcre without closing '/'")
+		return nil, false, false, "", errors.New("pcre without closing '/'")
 	}
 	pat, flags := v[1:last], v[last+1:]
 	var goFlags string
