@@ -96,6 +96,7 @@ func dirBit(d int) dirMask { return dirMask(1 << d) }
 // evalCtx holds one session's buffers, computed on first use.
 type evalCtx struct {
 	s     *session.Session
+	cache *certCache
 	done  [numBufs][2]bool
 	bufs  [numBufs][2][][]byte
 	cert0 [2]*certView
@@ -137,7 +138,11 @@ func (c *evalCtx) leaf(d int) *certView {
 	if !c.certd[d] {
 		c.certd[d] = true
 		if certs := c.certsOf(d); len(certs) > 0 {
-			c.cert0[d] = parseCert(certs[0])
+			if c.cache != nil {
+				c.cert0[d] = c.cache.get(certs[0])
+			} else {
+				c.cert0[d] = parseCert(certs[0])
+			}
 		}
 	}
 	return c.cert0[d]

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
@@ -30,9 +31,10 @@ type certView struct {
 // never panics; a certificate that does not parse yields ok == false (and
 // Suricata, whose parser also fails, sets no cert0 fields then), except for
 // the fingerprint, which Suricata computes over the raw bytes regardless.
-func parseCert(der []byte) *certView {
+func parseCert(der []byte) *certView { return parseCertSum(der, sha1.Sum(der)) }
+
+func parseCertSum(der []byte, sum [20]byte) *certView {
 	cv := &certView{}
-	sum := sha1.Sum(der)
 	cv.fingerprint = colonHex(sum[:], false)
 
 	in := cryptobyte.String(der)
@@ -160,6 +162,51 @@ var attrNames = map[string]string{
 	"0.9.2342.19200300.100.1.1":  "UID",
 }
 
+// attrNamesRaw is attrNames keyed by the OID's DER content bytes.
+var attrNamesRaw = func() map[string]string {
+	m := map[string]string{}
+	for dotted, name := range attrNames {
+		var oid asn1.ObjectIdentifier
+		for _, part := range strings.Split(dotted, ".") {
+			n := 0
+			fmt.Sscan(part, &n)
+			oid = append(oid, n)
+		}
+		if der, err := asn1.Marshal(oid); err == nil {
+			m[string(der[2:])] = name
+		}
+	}
+	return m
+}()
+
+// dottedOID decodes OID content bytes to "1.2.840...".
+func dottedOID(b []byte) (string, bool) {
+	if len(b) == 0 || b[len(b)-1]&0x80 != 0 {
+		return "", false
+	}
+	var parts []string
+	var v uint64
+	first := true
+	for _, c := range b {
+		if v > 1<<56 {
+			return "", false
+		}
+		v = v<<7 | uint64(c&0x7f)
+		if c&0x80 != 0 {
+			continue
+		}
+		if first {
+			a := min(v/40, 2)
+			parts = append(parts, fmt.Sprint(a), fmt.Sprint(v-40*a))
+			first = false
+		} else {
+			parts = append(parts, fmt.Sprint(v))
+		}
+		v = 0
+	}
+	return strings.Join(parts, "."), true
+}
+
 // formatName renders a Name the way x509-parser's Display does, which is
 // what Suricata puts in tls.cert_subject / tls.cert_issuer: RDNs in
 // certificate order (not reversed as in RFC 4514), joined by ", ";
@@ -181,9 +228,8 @@ func formatName(der cryptobyte.String) ([]byte, bool) {
 		}
 		firstAttr := true
 		for !set.Empty() {
-			var atv cryptobyte.String
-			var oid asn1.ObjectIdentifier
-			if !set.ReadASN1(&atv, cbasn1.SEQUENCE) || !atv.ReadASN1ObjectIdentifier(&oid) {
+			var atv, oidRaw cryptobyte.String
+			if !set.ReadASN1(&atv, cbasn1.SEQUENCE) || !atv.ReadASN1(&oidRaw, cbasn1.OBJECT_IDENTIFIER) {
 				return nil, false
 			}
 			var val cryptobyte.String
@@ -203,9 +249,11 @@ func formatName(der cryptobyte.String) ([]byte, bool) {
 				out = append(out, " + "...)
 			}
 			first, firstAttr = false, false
-			name, ok := attrNames[oid.String()]
+			name, ok := attrNamesRaw[string(oidRaw)]
 			if !ok {
-				name = oid.String()
+				if name, ok = dottedOID(oidRaw); !ok {
+					return nil, false
+				}
 			}
 			out = append(out, name...)
 			out = append(out, '=')
@@ -267,4 +315,32 @@ func parseSANs(val cryptobyte.String) [][]byte {
 		}
 	}
 	return out
+}
+
+// certCache remembers parsed certificates by SHA-1 (the same server
+// certificates come back on many connections). It is bounded: when full it
+// is emptied.
+type certCache struct {
+	mu sync.RWMutex
+	m  map[[20]byte]*certView
+}
+
+const certCacheSize = 4096
+
+func (c *certCache) get(der []byte) *certView {
+	sum := sha1.Sum(der)
+	c.mu.RLock()
+	cv, ok := c.m[sum]
+	c.mu.RUnlock()
+	if ok {
+		return cv
+	}
+	cv = parseCertSum(der, sum)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= certCacheSize {
+		c.m = make(map[[20]byte]*certView)
+	}
+	c.m[sum] = cv
+	c.mu.Unlock()
+	return cv
 }

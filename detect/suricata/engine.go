@@ -29,6 +29,7 @@ type Ruleset struct {
 	// always are the rules without a usable fast pattern.
 	always []int32
 	pool   sync.Pool
+	certs  certCache
 }
 
 // Load reads rules from r. name is used in errors. The returned error is an
@@ -206,7 +207,7 @@ func (rs *Ruleset) getCtx() *evalCtx {
 	if c, ok := rs.pool.Get().(*evalCtx); ok {
 		return c
 	}
-	return &evalCtx{mark: make([]uint32, len(rs.Rules))}
+	return &evalCtx{mark: make([]uint32, len(rs.Rules)), cache: &rs.certs}
 }
 
 func (rs *Ruleset) each(s *session.Session, fn func(*Rule)) {
@@ -390,7 +391,7 @@ func (rs *Ruleset) build() {
 		}
 	}
 	n := len(rs.Rules)
-	rs.pool.New = func() any { return &evalCtx{mark: make([]uint32, n)} }
+	rs.pool.New = func() any { return &evalCtx{mark: make([]uint32, n), cache: &rs.certs} }
 	sort.Slice(rs.always, func(i, j int) bool { return rs.always[i] < rs.always[j] })
 }
 
