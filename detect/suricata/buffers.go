@@ -103,6 +103,7 @@ type evalCtx struct {
 	certd [2]bool
 	lower []byte // scratch for case-insensitive search
 	steps int    // inspection recursion budget
+	stop  bool   // a negated match ended the inspection
 	mark  []uint32
 	gen   uint32
 	cands []int32

@@ -257,8 +257,7 @@ func (r *Rule) compile(opts []option) error {
 				pat = []byte(strings.ToLower(s))
 			}
 			sec := &section{buf: k, dirs: bufInfos[k].dirs, items: []*item{{kind: itemContent, pat: pat, negated: neg}}}
-			r.sections = append(r.sections, sec)
-			cur, lastContent = nil, nil
+			r.sections = append(r.sections, sec) // the active sticky buffer stays
 		case "tls.version":
 			c, err := parseTLSVersion(o.value)
 			if err != nil {

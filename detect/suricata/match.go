@@ -150,7 +150,7 @@ func (c *evalCtx) matchBuf(sec *section, b []byte) bool {
 			break
 		}
 	}
-	c.steps = 0
+	c.steps, c.stop = 0, false
 	return c.inspect(sec.items, 0, b, lb, 0)
 }
 
@@ -202,6 +202,7 @@ func (c *evalCtx) inspect(items []*item, i int, b, lb []byte, prev int) bool {
 		loc := it.re.FindIndex(b[start:])
 		if it.negated {
 			if loc != nil {
+				c.stop = true
 				return false
 			}
 			return c.inspect(items, i+1, b, lb, prev)
@@ -256,12 +257,15 @@ func (c *evalCtx) inspect(items []*item, i int, b, lb []byte, prev int) bool {
 			continue
 		}
 		if it.negated {
+			// Suricata: a negated content that is found ends the
+			// inspection of this buffer, no backtracking.
+			c.stop = true
 			return false
 		}
 		if c.inspect(items, i+1, b, lb, me) {
 			return true
 		}
-		if i+1 >= len(items) || !items[i+1].isRelative() || c.steps > inspectBudget {
+		if c.stop || i+1 >= len(items) || !items[i+1].isRelative() || c.steps > inspectBudget {
 			return false
 		}
 		pos = p + 1

@@ -462,10 +462,44 @@ func TestBacktracking(t *testing.T) {
 		{`tls.sni; content:"abc"; content:"X"; distance:0; within:1;`, true},
 		{`tls.sni; content:"abc"; content:"a"; distance:0; within:1; content:"X"; distance:2; within:1;`, true},
 		{`tls.sni; content:"abc"; content:"abc"; distance:0; within:3; content:"abc"; distance:0;`, false},
+		// A negated content that is found stops the inspection: no retry
+		// with the second "abc" (Suricata's no_match_discontinue).
+		{`tls.sni; content:"abc"; content:!"a"; distance:0; within:1;`, false},
+		{`tls.sni; content:"abc"; content:!"Y"; distance:0; within:1;`, true},
 	} {
 		got, err := evalRule(t, ruleFor(c.opts), s, Config{})
 		if err != nil || got != c.want {
 			t.Errorf("%s: got %v (%v), want %v", c.opts, got, err, c.want)
 		}
+	}
+}
+
+func TestNameFormat(t *testing.T) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(0x0102),
+		Subject: pkix.Name{
+			CommonName: "a\x00b", SerialNumber: "42",
+			ExtraNames: []pkix.AttributeTypeAndValue{{Type: []int{2, 5, 4, 97}, Value: "VATFR-1"}, {Type: []int{1, 2, 840, 113549, 1, 9, 1}, Value: "x@y.z"}},
+		},
+		NotBefore: testNow, NotAfter: testNow.Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cv := parseCert(der)
+	if !cv.ok {
+		t.Fatal("certificate did not parse")
+	}
+	if got, want := string(cv.subject), "CN=a\x00b, serialNumber=42, 2.5.4.97=VATFR-1, Email=x@y.z"; got != want {
+		t.Errorf("subject %q, want %q", got, want)
+	}
+	if got := string(cv.serial); got != "01:02" {
+		t.Errorf("serial %q", got)
+	}
+	// Never panics on garbage.
+	for i := 0; i < len(der); i += 7 {
+		parseCert(der[:i])
 	}
 }
