@@ -28,6 +28,7 @@ type Ruleset struct {
 	pfOf [numBufs][][]int32 // pattern index -> rule ids
 	// always are the rules without a usable fast pattern.
 	always []int32
+	bySID  map[[2]uint64]int
 	pool   sync.Pool
 	certs  certCache
 }
@@ -79,7 +80,24 @@ func (rs *Ruleset) add(r io.Reader, name string, cfg Config) error {
 			return
 		}
 		rule.File, rule.Line = name, line
+		key := [2]uint64{rule.GID, rule.SID}
+		if rs.bySID == nil {
+			rs.bySID = map[[2]uint64]int{}
+		}
+		if i, dup := rs.bySID[key]; dup {
+			// Suricata keeps the rule with the higher rev.
+			old := rs.Rules[i]
+			loser := rule
+			if rule.Rev > old.Rev {
+				rule.id = old.id
+				rs.Rules[i], loser = rule, old
+			}
+			rs.Errors = append(rs.Errors, &ParseError{File: loser.File, Line: loser.Line,
+				Reason: fmt.Sprintf("duplicate sid %d (gid %d): the rule with the higher rev is kept", rule.SID, rule.GID)})
+			return
+		}
 		rule.id = len(rs.Rules)
+		rs.bySID[key] = rule.id
 		rs.Rules = append(rs.Rules, rule)
 	})
 }

@@ -5,6 +5,34 @@
 //
 // Only rules whose every keyword is understood are loaded; the others are
 // returned as Skipped with the keyword that stopped them, never half-applied.
+//
+// Usage:
+//
+//	rs, err := suricata.LoadFiles([]string{"emerging-tls.rules"}, suricata.Config{Vars: vars})
+//	// rs.Errors: unparsable rules (file:line: reason); rs.Skipped / rs.SkipCounts: unsupported ones
+//	for _, r := range rs.Match(sess) { ... r.SID, r.Msg, r.Action, r.Threshold ... }
+//
+// Per-connection judgement. Suricata inspects each packet in one direction
+// with the application-layer state reached so far; this package looks at the
+// finished session and asks whether some direction (to_server: ClientHello,
+// client certificate; to_client: ServerHello, server certificates) matches
+// every keyword of the rule, as Suricata would for a packet of that
+// direction. Bidirectional rules (=>) let each keyword use its own
+// direction. A "->" rule mixing to_server-only and to_client-only buffers is
+// refused, as Suricata 8 refuses it.
+//
+// Known differences from Suricata, by design or approximation:
+//   - ssl_state is judged on the handshake messages seen (client_keyx is
+//     inferred from a TLS <= 1.2 handshake going encrypted, not resumed);
+//     "unknown" never matches.
+//   - tls.version / ssl_version use the ClientHello's (first valid
+//     supported_versions entry, else legacy) and the ServerHello's final
+//     version, not the version of the record a packet happened to carry.
+//   - tls_cert_expired / tls_cert_valid compare with the session's last
+//     packet time (Suricata: the flow's last packet at inspection time).
+//   - pcre runs on Go's RE2; constructs RE2 lacks are refused, see compilePcre.
+//   - threshold, detection_filter and pass rules are data for the caller:
+//     Match reports every matching rule whatever its action.
 package suricata
 
 import (

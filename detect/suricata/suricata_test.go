@@ -503,3 +503,20 @@ func TestNameFormat(t *testing.T) {
 		parseCert(der[:i])
 	}
 }
+
+func TestDuplicateSID(t *testing.T) {
+	rules := `alert tls any any -> any any (msg:"old"; tls.sni; content:"a"; sid:1; rev:1;)
+alert tls any any -> any any (msg:"new"; tls.sni; content:"b"; sid:1; rev:2;)
+alert tls any any -> any any (msg:"older"; tls.sni; content:"c"; sid:1; rev:1;)
+`
+	rs, err := Load(strings.NewReader(rules), "d.rules", Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.Rules) != 1 || rs.Rules[0].Msg != "new" || len(rs.Errors) != 2 {
+		t.Fatalf("rules %v errors %v", rs.Rules, rs.Errors)
+	}
+	if rs.Errors[0].Line != 1 || rs.Errors[1].Line != 3 {
+		t.Errorf("errors %v", rs.Errors)
+	}
+}
