@@ -520,3 +520,37 @@ alert tls any any -> any any (msg:"older"; tls.sni; content:"c"; sid:1; rev:1;)
 		t.Errorf("errors %v", rs.Errors)
 	}
 }
+
+// TestRealWorldShapes loads rules written the way ET Open and abuse.ch
+// SSLBL write them.
+func TestRealWorldShapes(t *testing.T) {
+	s := testSession(t)
+	fp := string(parseCert(leafDER).fingerprint)
+	rules := `alert tls $EXTERNAL_NET any -> $HOME_NET any (msg:"SSLBL: Malicious SSL certificate detected (Dridex C&C)"; tls.fingerprint:"` + fp + `"; reference:url, sslbl.abuse.ch/ssl-certificates/sha1/x/; sid:902200000; rev:1;)
+alert tls $HOME_NET any -> $EXTERNAL_NET any (msg:"SSLBL: Malicious JA3 SSL-Client Fingerprint detected (Tofsee)"; ja3_hash; content:"e7d705a3286e19ea42f587b344ee6865"; reference:url, sslbl.abuse.ch/ja3-fingerprints/x/; sid:906200000; rev:1;)
+alert tls $HOME_NET any -> $EXTERNAL_NET any (msg:"ET MALWARE Observed Malicious Domain in TLS SNI"; flow:established,to_server; tls.sni; bsize:15; content:"www.Example.com"; fast_pattern; reference:url,example.org; classtype:domain-c2; sid:2040000; rev:1; metadata:affected_product Windows_XP_Vista_7_8_10_Server_32_64_Bit, attack_target Client_Endpoint, created_at 2022_11_01, deployment Perimeter, signature_severity Major, updated_at 2022_11_01;)
+alert tls $HOME_NET any -> $EXTERNAL_NET any (msg:"ET INFO Observed DNS over HTTPS Domain in TLS SNI"; flow:established,to_server; tls.sni; dotprefix; content:".example.com"; nocase; endswith; classtype:bad-unknown; sid:2040001; rev:2;)
+alert tls $EXTERNAL_NET any -> $HOME_NET any (msg:"ET POLICY Self Signed SSL Certificate (SomeOrganizationalUnit)"; flow:established,from_server; tls.cert_issuer; content:"O=Stamus"; tls.cert_subject; content:"CN=test.example"; isdataat:!1,relative; classtype:policy-violation; sid:2013659; rev:4;)
+alert tls $EXTERNAL_NET 443 -> $HOME_NET any (msg:"ET MALWARE Cert"; flow:established,to_client; tls.cert_serial; content:"00:97:E6"; startswith; threshold:type limit, track by_src, seconds 60, count 1; sid:2040002; rev:1;)
+alert tcp $HOME_NET any -> $EXTERNAL_NET 443 (msg:"ET POLICY old payload rule"; flow:established,to_server; content:"|16 03 01|"; depth:3; content:"|01|"; distance:2; within:1; sid:2040003; rev:1;)
+alert tls $EXTERNAL_NET any -> $HOME_NET any (msg:"ET INFO cert expired"; flow:established,to_client; tls_cert_expired; sid:2040004; rev:1;)
+`
+	vars := map[string]string{"HOME_NET": "[10.0.0.0/8,192.168.0.0/16,172.16.0.0/12]", "EXTERNAL_NET": "!$HOME_NET"}
+	rs, err := Load(strings.NewReader(rules), "et.rules", Config{Vars: vars})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rs.Errors) > 0 || len(rs.Skipped) != 1 || rs.Skipped[0].SID != 2040003 {
+		t.Fatalf("errors %v skipped %v", rs.Errors, rs.Skipped)
+	}
+	got := rs.MatchSIDs(s)
+	want := []uint64{902200000, 906200000, 2040000, 2040001, 2013659, 2040002}
+	if len(got) != len(want) {
+		t.Fatalf("matched %v, want %v", got, want)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("matched %v, want %v", got, want)
+		}
+	}
+}
