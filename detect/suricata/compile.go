@@ -209,8 +209,11 @@ func (r *Rule) compile(opts []option) error {
 				return fmt.Errorf("isdataat: unknown option %q", trunc(rest))
 			}
 			n, err := strconv.Atoi(strings.TrimSpace(num))
-			if err != nil || n < 0 {
-				return skip(name, "non-numeric value %q", trunc(num))
+			if err != nil {
+				return skip(name, "non-numeric value %q (byte_extract variable?)", trunc(num))
+			}
+			if n < 0 || n > 65535 {
+				return fmt.Errorf("isdataat: %d out of range", n)
 			}
 			it.n = n
 			cur.items = append(cur.items, it)
@@ -329,6 +332,9 @@ func (r *Rule) compile(opts []option) error {
 }
 
 func setPos(it *item, name string, n int) error {
+	if n > 65535 || n < -65535 {
+		return fmt.Errorf("%s: %d out of range (Suricata allows at most 65535)", name, n)
+	}
 	if it.startswith {
 		return errors.New(name + ": cannot be used with startswith")
 	}
