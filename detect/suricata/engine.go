@@ -29,6 +29,7 @@ type Ruleset struct {
 	// always are the rules without a usable fast pattern.
 	always []int32
 	bySID  map[[2]uint64]int
+	hdr    *headerCache
 	pool   sync.Pool
 	certs  certCache
 }
@@ -63,8 +64,11 @@ func LoadFiles(paths []string, cfg Config) (*Ruleset, error) {
 }
 
 func (rs *Ruleset) add(r io.Reader, name string, cfg Config) error {
+	if rs.hdr == nil {
+		rs.hdr = &headerCache{addrs: map[string]*addrExpr{}, ports: map[string]*portExpr{}}
+	}
 	return readRules(r, func(line int, text string) {
-		rule, err := ParseRule(text, cfg)
+		rule, err := parseRule(text, cfg, rs.hdr)
 		if err != nil {
 			var se *skipError
 			if errors.As(err, &se) {
@@ -106,6 +110,46 @@ func (rs *Ruleset) add(r io.Reader, name string, cfg Config) error {
 // a skip reason (see Skipped) together with a partial Rule carrying the sid
 // when it could be read.
 func ParseRule(text string, cfg Config) (*Rule, error) {
+	return parseRule(text, cfg, nil)
+}
+
+// headerCache shares parsed addresses and ports between the rules of one
+// load (rule sets repeat "$HOME_NET any -> $EXTERNAL_NET any" thousands of
+// times). The expressions are read-only once parsed.
+type headerCache struct {
+	addrs map[string]*addrExpr
+	ports map[string]*portExpr
+}
+
+func (hc *headerCache) addr(s string, vars map[string]string) (*addrExpr, error) {
+	if hc == nil {
+		return parseAddr(s, vars)
+	}
+	if a, ok := hc.addrs[s]; ok {
+		return a, nil
+	}
+	a, err := parseAddr(s, vars)
+	if err == nil {
+		hc.addrs[s] = a
+	}
+	return a, err
+}
+
+func (hc *headerCache) port(s string, vars map[string]string) (*portExpr, error) {
+	if hc == nil {
+		return parsePort(s, vars)
+	}
+	if p, ok := hc.ports[s]; ok {
+		return p, nil
+	}
+	p, err := parsePort(s, vars)
+	if err == nil {
+		hc.ports[s] = p
+	}
+	return p, err
+}
+
+func parseRule(text string, cfg Config, hc *headerCache) (*Rule, error) {
 	h, opts, err := splitRule(text)
 	if err != nil {
 		return nil, err
@@ -131,16 +175,16 @@ func ParseRule(text string, cfg Config) (*Rule, error) {
 	default:
 		return nil, fmt.Errorf("bad direction %q", trunc(h.dir))
 	}
-	if r.src, err = parseAddr(h.src, cfg.Vars); err != nil {
+	if r.src, err = hc.addr(h.src, cfg.Vars); err != nil {
 		return nil, fmt.Errorf("source address: %v", err)
 	}
-	if r.dst, err = parseAddr(h.dst, cfg.Vars); err != nil {
+	if r.dst, err = hc.addr(h.dst, cfg.Vars); err != nil {
 		return nil, fmt.Errorf("destination address: %v", err)
 	}
-	if r.srcPort, err = parsePort(h.sport, cfg.Vars); err != nil {
+	if r.srcPort, err = hc.port(h.sport, cfg.Vars); err != nil {
 		return nil, fmt.Errorf("source port: %v", err)
 	}
-	if r.dstPort, err = parsePort(h.dport, cfg.Vars); err != nil {
+	if r.dstPort, err = hc.port(h.dport, cfg.Vars); err != nil {
 		return nil, fmt.Errorf("destination port: %v", err)
 	}
 	switch r.Proto {
@@ -409,6 +453,7 @@ func (rs *Ruleset) build() {
 		}
 	}
 	n := len(rs.Rules)
+	rs.hdr = nil
 	rs.pool.New = func() any { return &evalCtx{mark: make([]uint32, n), cache: &rs.certs} }
 	sort.Slice(rs.always, func(i, j int) bool { return rs.always[i] < rs.always[j] })
 }

@@ -137,3 +137,20 @@ func BenchmarkMatch3000Hit(b *testing.B) {
 		rs.Match(s)
 	}
 }
+
+// BenchmarkLoadETSized loads 3,000 TLS rules among 47,000 rules of other
+// protocols (ET Open's size), which the loader must skip.
+func BenchmarkLoadETSized(b *testing.B) {
+	var sb strings.Builder
+	sb.WriteString(genRules(3000))
+	for i := 0; i < 47000; i++ {
+		fmt.Fprintf(&sb, `alert http $HOME_NET any -> $EXTERNAL_NET any (msg:"ET MALWARE Something %d"; flow:established,to_server; http.method; content:"POST"; http.uri; content:"/gate%d.php"; fast_pattern; http.header; content:"User-Agent|3a 20|x"; pcre:"/^\/gate\d+\.php$/U"; reference:url,example.com; classtype:trojan-activity; sid:%d; rev:1; metadata:created_at 2024_01_01;)`+"\n", i, i, 3000000+i)
+	}
+	rules := sb.String()
+	for b.Loop() {
+		rs, err := Load(strings.NewReader(rules), "et.rules", Config{Vars: benchVars})
+		if err != nil || len(rs.Rules) != 3000 || len(rs.Skipped) != 47000 {
+			b.Fatalf("%v: %d rules, %d skipped, %d errors", err, len(rs.Rules), len(rs.Skipped), len(rs.Errors))
+		}
+	}
+}

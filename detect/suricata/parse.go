@@ -113,13 +113,13 @@ func joinBrackets(f []string) []string {
 }
 
 // splitOptions splits "k:v; k2; ..." on ';' outside quotes and not escaped.
+// Values keep their escapes; unquote and parseContentString remove them.
 func splitOptions(body string) ([]option, error) {
-	var opts []option
-	var cur strings.Builder
+	opts := make([]option, 0, 16)
 	inQuote, esc := false, false
-	flush := func() error {
-		s := strings.TrimSpace(cur.String())
-		cur.Reset()
+	start := 0
+	flush := func(s string) error {
+		s = strings.TrimSpace(s)
 		if s == "" {
 			return nil
 		}
@@ -141,18 +141,17 @@ func splitOptions(body string) ([]option, error) {
 		case c == '"':
 			inQuote = !inQuote
 		case c == ';' && !inQuote:
-			if err := flush(); err != nil {
+			if err := flush(body[start:i]); err != nil {
 				return nil, err
 			}
-			continue
+			start = i + 1
 		}
-		cur.WriteByte(c)
 	}
 	if inQuote {
 		return nil, errors.New("unterminated quoted string")
 	}
-	if strings.TrimSpace(cur.String()) != "" {
-		return nil, fmt.Errorf("last option %q not terminated by ';'", trunc(strings.TrimSpace(cur.String())))
+	if rest := strings.TrimSpace(body[start:]); rest != "" {
+		return nil, fmt.Errorf("last option %q not terminated by ';'", trunc(rest))
 	}
 	return opts, nil
 }
