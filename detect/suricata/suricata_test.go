@@ -554,3 +554,27 @@ alert tls $EXTERNAL_NET any -> $HOME_NET any (msg:"ET INFO cert expired"; flow:e
 		}
 	}
 }
+
+func TestConcurrentMatch(t *testing.T) {
+	rs, err := Load(strings.NewReader(genRules(300)+ruleFor(`tls.cert_subject; content:"CN=test";`)), "c.rules", Config{Vars: benchVars})
+	if err != nil || len(rs.Errors) > 0 {
+		t.Fatal(err, rs.Errors)
+	}
+	base := testSession(t)
+	done := make(chan bool)
+	for g := 0; g < 4; g++ {
+		go func() {
+			defer func() { done <- true }()
+			for i := 0; i < 200; i++ {
+				s := *base
+				if n := len(rs.Match(&s)); n != 1 {
+					t.Errorf("matched %d rules, want 1", n)
+					return
+				}
+			}
+		}()
+	}
+	for g := 0; g < 4; g++ {
+		<-done
+	}
+}
