@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
+	"fmt"
 	"math/big"
 	"net"
 	"net/netip"
@@ -576,5 +577,51 @@ func TestConcurrentMatch(t *testing.T) {
 	}
 	for g := 0; g < 4; g++ {
 		<-done
+	}
+}
+
+// TestPrefilterExact checks that the prefilter never hides a match: Match
+// equals evaluating every rule, on sessions that hit and miss.
+func TestPrefilterExact(t *testing.T) {
+	var sb strings.Builder
+	sb.WriteString(genRules(500))
+	// every keyword-table rule, each with its own sid
+	for i, opts := range []string{
+		`tls.sni; dotprefix; content:".example.com"; nocase; endswith;`, `tls.sni; dotprefix; content:"."; startswith;`,
+		`tls.sni; to_uppercase; content:"WWW.EXAMPLE";`, `tls.sni; to_md5; content:"|00|";`,
+		`tls.sni; content:!"zzz";`, `ssl_version:tls1.2;`, `tls.alpn; content:"H2"; nocase;`,
+		`tls.cert_serial; content:"00:97:e6";`, `ja3.hash; content:"E7D705A3";`, `tls.fingerprint:"AA";`,
+		`tls.sni; content:"www"; fast_pattern; content:"Example";`, `tls.certs; content:"intermediate"; nocase;`,
+	} {
+		fmt.Fprintf(&sb, "alert tls any any -> any any (%s sid:%d;)\n", opts, 9000+i)
+	}
+	rs, err := Load(strings.NewReader(sb.String()), "p.rules", Config{Vars: benchVars})
+	if err != nil || len(rs.Errors) > 0 || len(rs.Skipped) > 0 {
+		t.Fatal(err, rs.Errors, rs.Skipped)
+	}
+	sessions := []*session.Session{testSession(t)}
+	for _, sni := range []string{"a.evil20.example", "cdn8.abcde.top", "EXAMPLE.COM", "x", ""} {
+		s := testSession(t)
+		s.TLS.ClientHello.ServerName = sni
+		sessions = append(sessions, s)
+	}
+	total := 0
+	for _, s := range sessions {
+		got := rs.MatchSIDs(s)
+		total += len(got)
+		c := &evalCtx{cache: &rs.certs}
+		c.reset(s)
+		var want []uint64
+		for _, r := range rs.Rules {
+			if c.matchRule(r) {
+				want = append(want, r.SID)
+			}
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("sni %q: Match %v, every rule %v", s.TLS.ClientHello.ServerName, got, want)
+		}
+	}
+	if total < 20 {
+		t.Errorf("only %d matches over %d sessions: the test is too weak", total, len(sessions))
 	}
 }
