@@ -154,3 +154,18 @@ func BenchmarkLoadETSized(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkMatch3000Cold is BenchmarkMatch3000 with the certificate cache
+// emptied each time: every session brings certificates not seen before.
+func BenchmarkMatch3000Cold(b *testing.B) {
+	rs, err := Load(strings.NewReader(genRules(3000)), "gen.rules", Config{Vars: benchVars})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s := testSession(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		rs.certs.m = nil
+		rs.Match(s)
+	}
+}
