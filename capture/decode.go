@@ -618,42 +618,48 @@ func etherKind(t layers.EthernetType) layerKind {
 	return kNone
 }
 
-// loopbackFamilyOK repeats layers.Loopback's check without its error value.
+// loopbackFamilyOK repeats layers.Loopback's check without its error value:
+// the family, in either byte order (a big-endian one starts with two zero
+// bytes), fits in a byte.
 func loopbackFamilyOK(data []byte) bool {
-	var prot uint32
-	if data[0] == 0 && data[1] == 0 {
-		prot = binary.BigEndian.Uint32(data[:4])
-	} else {
-		prot = binary.LittleEndian.Uint32(data[:4])
+	s := cryptobyte.String(data)
+	var fam uint32
+	if !s.ReadUint32(&fam) {
+		return false
 	}
-	return prot <= 0xff
+	if fam>>16 != 0 { // little-endian
+		fam = bits.ReverseBytes32(fam)
+	}
+	return fam <= 0xff
 }
 
 // decodePPP skips a PPP header (RFC 1661, with or without the HDLC
 // address/control bytes and protocol field compression).
 func decodePPP(data []byte) (layerKind, []byte, bool) {
-	if len(data) >= 2 && data[0] == 0xff && data[1] == 0x03 {
-		data = data[2:]
+	s := cryptobyte.String(data)
+	var addr, ctrl uint8
+	if hdlc := s; hdlc.ReadUint8(&addr) && hdlc.ReadUint8(&ctrl) && addr == 0xff && ctrl == 0x03 {
+		s = hdlc
 	}
-	if len(data) < 1 {
+	var b0 uint8
+	if !s.ReadUint8(&b0) {
 		return kNone, nil, false
 	}
-	var proto uint16
-	if data[0]&1 == 1 { // compressed one-byte protocol field
-		proto, data = uint16(data[0]), data[1:]
-	} else {
-		if len(data) < 2 {
+	proto := uint16(b0)
+	if b0&1 == 0 { // two-byte protocol field (not compressed)
+		var b1 uint8
+		if !s.ReadUint8(&b1) {
 			return kNone, nil, false
 		}
-		proto, data = binary.BigEndian.Uint16(data), data[2:]
+		proto = proto<<8 | uint16(b1)
 	}
 	switch proto {
 	case 0x0021:
-		return kIPv4, data, true
+		return kIPv4, s, true
 	case 0x0057:
-		return kIPv6, data, true
+		return kIPv6, s, true
 	}
-	return kNone, data, true
+	return kNone, s, true
 }
 
 // IPv6 extension-header walk results.
@@ -670,39 +676,44 @@ const (
 // returns the upper-layer protocol and its data. Atomic fragments (offset 0,
 // no more fragments) are skipped; real fragments are reported as such.
 func skipIPv6Ext(next uint8, data []byte) (uint8, []byte, ext6Result) {
-	for i := 0; i < maxIPv6ExtHdrs; i++ {
+	s := cryptobyte.String(data)
+	for range maxIPv6ExtHdrs {
+		if !ipv6ExtHeader(next) {
+			return next, s, ext6OK
+		}
+		var nh, hlen uint8
+		if h := s; len(s) < 8 || !h.ReadUint8(&nh) || !h.ReadUint8(&hlen) {
+			return 0, nil, ext6Truncated
+		}
+		var n int
 		switch next {
-		case 0, 43, 60, 135, 139, 140: // hop-by-hop, routing, destination, mobility, HIP, shim6
-			if len(data) < 8 {
-				return 0, nil, ext6Truncated
-			}
-			n := (int(data[1]) + 1) * 8
-			if len(data) < n {
-				return 0, nil, ext6Truncated
-			}
-			next, data = data[0], data[n:]
 		case 51: // AH: length in 4-octet units, minus 2
-			if len(data) < 8 {
-				return 0, nil, ext6Truncated
-			}
-			n := (int(data[1]) + 2) * 4
-			if len(data) < n {
-				return 0, nil, ext6Truncated
-			}
-			next, data = data[0], data[n:]
-		case 44: // fragment
-			if len(data) < 8 {
-				return 0, nil, ext6Truncated
-			}
-			if binary.BigEndian.Uint16(data[2:4]) != 0 { // offset or M flag
+			n = (int(hlen) + 2) * 4
+		case 44: // fragment: 8 bytes, offset and M flag in bytes 2-3
+			var fo uint16
+			if h := s; h.Skip(2) && h.ReadUint16(&fo) && fo != 0 {
 				return 0, nil, ext6Fragment
 			}
-			next, data = data[0], data[8:]
-		default:
-			return next, data, ext6OK
+			n = 8
+		default: // length in 8-octet units, minus 1
+			n = (int(hlen) + 1) * 8
 		}
+		if !s.Skip(n) {
+			return 0, nil, ext6Truncated
+		}
+		next = nh
 	}
 	return 0, nil, ext6TooMany
+}
+
+// ipv6ExtHeader reports whether skipIPv6Ext skips next: hop-by-hop,
+// routing, fragment, destination options, AH, mobility, HIP, shim6.
+func ipv6ExtHeader(next uint8) bool {
+	switch next {
+	case 0, 43, 44, 51, 60, 135, 139, 140:
+		return true
+	}
+	return false
 }
 
 // Hash64 is a fast, deterministic 64-bit hash (the xxHash64 algorithm) of b.
