@@ -24,12 +24,12 @@ const (
 	maxIPv6ExtHdrs = 8  // IPv6 extension headers skipped per IPv6 header
 )
 
-// DecodeStats counts what a Decoder saw. Every packet given to Decode is
+// decodeStats counts what a Decoder saw. Every packet given to Decode is
 // counted in Packets and in exactly one of Decoded, NonIP, NonTCPUDP,
 // Truncated, Malformed, UnsupportedLinkType, TooDeep, FragmentsPending and
 // FragmentsDropped. Tunneled, Reassembled, VLANOverflow and PayloadTruncated
 // count properties of packets on top of that.
-type DecodeStats struct {
+type decodeStats struct {
 	Packets uint64 // calls to Decode
 	Decoded uint64 // IP TCP/UDP packets returned (Decode returned true)
 
@@ -39,8 +39,8 @@ type DecodeStats struct {
 	Malformed           uint64 // a header does not parse (bad version, lengths ...)
 	UnsupportedLinkType uint64 // link type Decode does not know
 	TooDeep             uint64 // more than maxTunnelDepth tunnels or maxLayers layers
-	FragmentsPending    uint64 // fragments taken by the Defragmenter, datagram not yet complete
-	FragmentsDropped    uint64 // fragments not reassembled: no Defragmenter, refused by it, or an IPv6 Fragment header after other extension headers
+	FragmentsPending    uint64 // fragments taken by the defragmenter, datagram not yet complete
+	FragmentsDropped    uint64 // fragments not reassembled: no defragmenter, refused by it, or an IPv6 Fragment header after other extension headers
 
 	Tunneled         uint64 // packets decapsulated from at least one tunnel (GRE, ERSPAN, VXLAN, GENEVE, IP-in-IP)
 	Reassembled      uint64 // decoded packets that are reassembled datagrams
@@ -78,11 +78,11 @@ const (
 // well-formed packets. A Decoder is not safe for concurrent use: give each
 // worker its own.
 type Decoder struct {
-	Stats DecodeStats
+	Stats decodeStats
 
-	// Defrag reassembles IP fragments; NewDecoder sets one with
-	// DefaultDefragConfig. With nil, fragments are counted and dropped.
-	Defrag *Defragmenter
+	// defrag reassembles IP fragments; NewDecoder sets one with
+	// defaultDefragConfig. With nil, fragments are counted and dropped.
+	defrag *defragmenter
 
 	eth    layers.Ethernet
 	dot1q  layers.Dot1Q
@@ -93,16 +93,15 @@ type Decoder struct {
 	ip6    layers.IPv6
 	gre    layers.GRE
 	erspan layers.ERSPANII
-	vxlan  layers.VXLAN
 	tcp    layers.TCP
 	udp    layers.UDP
 	fb     truncFeedback
 }
 
-// NewDecoder returns a Decoder with a Defragmenter using
-// DefaultDefragConfig.
+// NewDecoder returns a Decoder with a defragmenter using
+// defaultDefragConfig.
 func NewDecoder() *Decoder {
-	return &Decoder{Defrag: NewDefragmenter(DefaultDefragConfig())}
+	return &Decoder{defrag: newDefragmenter(defaultDefragConfig())}
 }
 
 // truncFeedback is the gopacket.DecodeFeedback the layers report truncation to.
@@ -113,7 +112,7 @@ func (f *truncFeedback) SetTruncated() { f.truncated = true }
 // decodeState is what Decode carries from one layer to the next.
 type decodeState struct {
 	p           *Packet
-	ts          time.Time // packet time, for the Defragmenter
+	ts          time.Time // packet time, for the defragmenter
 	ipBytes     []byte    // innermost IP header and what follows, as captured
 	tunnels     int
 	reassembled bool
@@ -124,11 +123,11 @@ type decodeState struct {
 // and tunnels (GRE, ERSPAN I/II/III, VXLAN on UDP 4789, GENEVE on UDP 6081,
 // IP-in-IP) it fills in the innermost IP header and its TCP or UDP header.
 // IPv4 fragments and IPv6 fragments (Fragment header right after the IPv6
-// header) go to d.Defrag; when one completes a datagram, Decode returns the
+// header) go to d.defrag; when one completes a datagram, Decode returns the
 // reassembled packet. Packets it does not return are counted in
 // d.Stats by reason.
 //
-// p.Payload and the addresses alias data (or the Defragmenter's buffer) and
+// p.Payload and the addresses alias data (or the defragmenter's buffer) and
 // are valid until the next Decode on d, and while data is.
 func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType, p *Packet) bool {
 	d.Stats.Packets++
@@ -316,7 +315,7 @@ func (d *Decoder) mpls(data []byte, st *decodeState) (layerKind, []byte) {
 	return kMPLS, s
 }
 
-// ipv4 decodes an IPv4 header; fragments go to the Defragmenter.
+// ipv4 decodes an IPv4 header; fragments go to the defragmenter.
 func (d *Decoder) ipv4(data []byte, st *decodeState) (layerKind, []byte) {
 	// Check what layers.IPv4 would reject with an allocated error first.
 	var vihl uint8
@@ -346,22 +345,22 @@ func (d *Decoder) ipv4(data []byte, st *decodeState) (layerKind, []byte) {
 }
 
 // ipv4Fragment hands an IPv4 fragment (trimmed to its total length) to the
-// Defragmenter.
+// defragmenter.
 func (d *Decoder) ipv4Fragment(ip []byte, st *decodeState) (layerKind, []byte) {
-	if d.Defrag == nil || st.reassembled {
+	if d.defrag == nil || st.reassembled {
 		return d.fail(&d.Stats.FragmentsDropped, st)
 	}
 	if d.fb.truncated {
 		// A fragment cut short cannot be reassembled.
-		d.Defrag.stats.Invalid++
+		d.defrag.stats.Invalid++
 		return d.fail(&d.Stats.FragmentsDropped, st)
 	}
-	dg, res := d.Defrag.Add(ip, st.ts)
+	dg, res := d.defrag.addIPv4(ip, st.ts)
 	return d.defragged(kIPv4, dg, res, st)
 }
 
 // ipv6 decodes an IPv6 header and its extension headers; a fragment whose
-// Fragment header follows the fixed header goes to the Defragmenter.
+// Fragment header follows the fixed header goes to the defragmenter.
 func (d *Decoder) ipv6(data []byte, st *decodeState) (layerKind, []byte) {
 	var vers uint8
 	if s := cryptobyte.String(data); len(data) < 40 || !s.ReadUint8(&vers) {
@@ -413,23 +412,23 @@ func ipv6Fragment(data, payload []byte) (hdr, frag, rest []byte, ok bool) {
 	return data[:40], fh, s, true
 }
 
-// ipv6Fragment hands an IPv6 fragment to the Defragmenter.
+// ipv6Fragment hands an IPv6 fragment to the defragmenter.
 func (d *Decoder) ipv6Fragment(hdr, frag, payload []byte, st *decodeState) (layerKind, []byte) {
-	if d.Defrag == nil || st.reassembled || d.fb.truncated {
+	if d.defrag == nil || st.reassembled || d.fb.truncated {
 		return d.fail(&d.Stats.FragmentsDropped, st)
 	}
-	dg, res := d.Defrag.AddIPv6(hdr, frag, payload, st.ts)
+	dg, res := d.defrag.addIPv6(hdr, frag, payload, st.ts)
 	return d.defragged(kIPv6, dg, res, st)
 }
 
-// defragged continues with a datagram the Defragmenter completed (decoded
+// defragged continues with a datagram the defragmenter completed (decoded
 // again from its IP header on, as layer k), or counts the fragment.
-func (d *Decoder) defragged(k layerKind, dg []byte, res DefragResult, st *decodeState) (layerKind, []byte) {
+func (d *Decoder) defragged(k layerKind, dg []byte, res defragResult, st *decodeState) (layerKind, []byte) {
 	switch res {
-	case DefragComplete:
+	case defragComplete:
 		st.reassembled = true
 		return k, dg
-	case DefragPending:
+	case defragPending:
 		return d.fail(&d.Stats.FragmentsPending, st)
 	}
 	return d.fail(&d.Stats.FragmentsDropped, st)
@@ -593,7 +592,7 @@ func (d *Decoder) done(st *decodeState) (layerKind, []byte) {
 		p.Truncated = true
 		d.Stats.PayloadTruncated++
 	}
-	p.Hash = Hash64(st.ipBytes)
+	p.Hash = hash64(st.ipBytes)
 	return kDone, nil
 }
 
@@ -716,9 +715,9 @@ func ipv6ExtHeader(next uint8) bool {
 	return false
 }
 
-// Hash64 is a fast, deterministic 64-bit hash (the xxHash64 algorithm) of b.
+// hash64 is a fast, deterministic 64-bit hash (the xxHash64 algorithm) of b.
 // Decode uses it on the bytes from the innermost IP header on (Packet.Hash).
-func Hash64(b []byte) uint64 {
+func hash64(b []byte) uint64 {
 	const (
 		p1 = 11400714785074694791
 		p2 = 14029467366897019727

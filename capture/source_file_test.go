@@ -330,7 +330,7 @@ func TestCorpusRead(t *testing.T) {
 		t.Logf("%-70s %5d packets %5d TCP/UDP", rel, n, dec)
 	}
 	t.Logf("%d files, %d packets, %d decoded to TCP/UDP; decoder stats %+v; defrag %+v",
-		len(files), total, totalDecoded, d.Stats, d.Defrag.Stats())
+		len(files), total, totalDecoded, d.Stats, d.defrag.snapshot())
 	if n := decodeOutcomes(&d.Stats); n != d.Stats.Packets {
 		t.Errorf("outcome counters add up to %d of %d packets", n, d.Stats.Packets)
 	}
