@@ -117,7 +117,7 @@ func OpenAFPacketSources(opts AFPacketOptions) ([]*AFPacketSource, error) {
 	// length ("ret #snaplen"), which needs no libpcap.
 	prog := []bpf.RawInstruction{{Op: 0x06, K: uint32(opts.Snaplen)}}
 	if expr != "" {
-		if prog, err = CompileBPF(lt, opts.Snaplen, expr); err != nil {
+		if prog, err = compileBPF(lt, opts.Snaplen, expr); err != nil {
 			return nil, err
 		}
 	}
