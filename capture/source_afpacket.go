@@ -19,7 +19,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// AFPacketOptions configure OpenAFPacket. Zero fields take the defaults.
+// AFPacketOptions configure OpenAFPacketSources. Zero fields take the defaults.
 type AFPacketOptions struct {
 	Interface   string
 	Sockets     int    // sockets in one fanout group, e.g. one per worker (default 1)
@@ -55,25 +55,12 @@ type AFPacketSource struct {
 
 var _ Source = (*AFPacketSource)(nil)
 
-// OpenAFPacket opens opts.Sockets AF_PACKET sockets on one interface, in one
+// OpenAFPacketSources opens opts.Sockets AF_PACKET sockets on one interface, in one
 // PACKET_FANOUT_HASH group with the defrag flag (the kernel hashes each flow,
 // both directions, to one socket, after IPv4 reassembly), each with a
 // TPACKET_V3 ring, optional promiscuous mode, and the compiled filter.
 // VLAN tags the NIC stripped are put back into the frames.
 // It needs CAP_NET_RAW.
-func OpenAFPacket(opts AFPacketOptions) ([]Source, error) {
-	srcs, err := OpenAFPacketSources(opts)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Source, len(srcs))
-	for i, s := range srcs {
-		out[i] = s
-	}
-	return out, nil
-}
-
-// OpenAFPacketSources is OpenAFPacket returning the concrete type.
 func OpenAFPacketSources(opts AFPacketOptions) ([]*AFPacketSource, error) {
 	if opts.Interface == "" {
 		return nil, errors.New("capture: AF_PACKET: no interface given")
