@@ -63,7 +63,6 @@ const (
 	kIPv4
 	kIPv6
 	kGRE
-	kERSPAN1
 	kERSPAN2
 	kERSPAN3
 	kMPLS
@@ -123,9 +122,9 @@ type decodeState struct {
 // and tunnels (GRE, ERSPAN I/II/III, VXLAN on UDP 4789, GENEVE on UDP 6081,
 // IP-in-IP) it fills in the innermost IP header and its TCP or UDP header.
 // IPv4 fragments and IPv6 fragments (Fragment header right after the IPv6
-// header) go to d.defrag; when one completes a datagram, Decode returns the
-// reassembled packet. Packets it does not return are counted in
-// d.Stats by reason.
+// header) go to the Decoder's defragmenter; when one completes a datagram,
+// Decode returns the reassembled packet. Packets it does not return are
+// counted in d.Stats by reason.
 //
 // p.Payload and the addresses alias data (or the defragmenter's buffer) and
 // are valid until the next Decode on d, and while data is.
