@@ -79,7 +79,7 @@ func TestAFPacketLoopback(t *testing.T) {
 	needRoot(t)
 	port := liveTestPort()
 	srcs, err := OpenAFPacketSources(AFPacketOptions{Interface: "lo", Sockets: 2, Filter: fmt.Sprintf("udp port %d", port),
-		BlockSize: 1 << 17, NumBlocks: 4, BlockTimeout: 5 * time.Millisecond, PollTimeout: 20 * time.Millisecond})
+		BlockSize: 1 << 17, NumBlocks: 4, blockTimeout: 5 * time.Millisecond, pollTimeout: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func TestAFPacketSnaplen(t *testing.T) {
 	needRoot(t)
 	port := liveTestPort()
 	srcs, err := OpenAFPacketSources(AFPacketOptions{Interface: "lo", Snaplen: 64, Filter: fmt.Sprintf("udp port %d", port),
-		BlockSize: 1 << 17, NumBlocks: 2, BlockTimeout: 5 * time.Millisecond, PollTimeout: 20 * time.Millisecond})
+		BlockSize: 1 << 17, NumBlocks: 2, blockTimeout: 5 * time.Millisecond, pollTimeout: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
