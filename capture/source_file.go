@@ -42,7 +42,7 @@ type FileSource struct {
 	pcap *pcapgo.Reader
 	ng   *pcapgo.NgReader
 
-	format   string
+	format   string // "pcap", "pcapng", "gzip+pcap" or "gzip+pcapng"
 	linkType layers.LinkType
 	packets  uint64
 	err      error // sticky error after the first failure
@@ -224,12 +224,6 @@ func (s *FileSource) Size() int64 { return s.size }
 // bytes for gzip). With Size it gives progress; it runs ahead of the packet
 // last returned by at most the read buffers (a few hundred KiB).
 func (s *FileSource) Offset() int64 { return s.raw.n }
-
-// Format is "pcap", "pcapng", "gzip+pcap" or "gzip+pcapng".
-func (s *FileSource) Format() string { return s.format }
-
-// Name is the base name of the file, as used in errors.
-func (s *FileSource) Name() string { return s.name }
 
 // Close closes the file.
 func (s *FileSource) Close() error {

@@ -186,8 +186,8 @@ func TestOpenFileFormats(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer src.Close()
-			if src.Format() != c.format || src.Size() != int64(len(c.file)) {
-				t.Errorf("format %q size %d, want %q %d", src.Format(), src.Size(), c.format, len(c.file))
+			if src.format != c.format || src.Size() != int64(len(c.file)) {
+				t.Errorf("format %q size %d, want %q %d", src.format, src.Size(), c.format, len(c.file))
 			}
 			got, err := readAll(t, src)
 			if err != io.EOF {
