@@ -92,14 +92,6 @@ func compileVM(lt layers.LinkType, expr string) (*bpf.VM, error) {
 	return vm, nil
 }
 
-// String returns the expression.
-func (f *Filter) String() string {
-	if f == nil {
-		return ""
-	}
-	return f.expr
-}
-
 // Match reports whether a packet of link type lt passes the filter. A nil
 // Filter matches everything.
 func (f *Filter) Match(lt layers.LinkType, data []byte, ci gopacket.CaptureInfo) bool {

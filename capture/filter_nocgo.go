@@ -31,9 +31,6 @@ func compileBPF(lt layers.LinkType, snaplen int, expr string) ([]bpf.RawInstruct
 	return nil, fmt.Errorf("capture: filter %q: %w", expr, errNoLibpcap)
 }
 
-// String returns "".
-func (f *Filter) String() string { return "" }
-
 // Match: a nil Filter matches everything.
 func (f *Filter) Match(lt layers.LinkType, data []byte, ci gopacket.CaptureInfo) bool {
 	return f == nil
