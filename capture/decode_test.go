@@ -267,7 +267,7 @@ func TestDecodeEncapsulations(t *testing.T) {
 			if d.Stats.Packets != 1 || d.Stats.Decoded != 1 {
 				t.Errorf("stats %+v", d.Stats)
 			}
-			if w.hashFromIPOffset >= 0 && p.Hash != Hash64(ipDatagram(frame[w.hashFromIPOffset:])) {
+			if w.hashFromIPOffset >= 0 && p.Hash != hash64(ipDatagram(frame[w.hashFromIPOffset:])) {
 				t.Errorf("Hash %#x, want hash of the bytes from offset %d", p.Hash, w.hashFromIPOffset)
 			}
 			if w.vlans != nil && len(w.vlans) == maxVLANs && d.Stats.VLANOverflow != 1 {
@@ -312,22 +312,22 @@ func TestDecodeRejects(t *testing.T) {
 		name  string
 		lt    layers.LinkType
 		frame []byte
-		stat  func(*DecodeStats) uint64
+		stat  func(*decodeStats) uint64
 	}{
-		{"icmp", layers.LinkTypeEthernet, icmp, func(s *DecodeStats) uint64 { return s.NonTCPUDP }},
-		{"arp", layers.LinkTypeEthernet, arp, func(s *DecodeStats) uint64 { return s.NonIP }},
-		{"short-ethernet", layers.LinkTypeEthernet, plain[:10], func(s *DecodeStats) uint64 { return s.Truncated }},
-		{"short-ip", layers.LinkTypeEthernet, plain[:14+12], func(s *DecodeStats) uint64 { return s.Truncated }},
-		{"short-tcp", layers.LinkTypeEthernet, plain[:14+20+10], func(s *DecodeStats) uint64 { return s.Truncated }},
-		{"bad-ip-version", layers.LinkTypeEthernet, badVersion, func(s *DecodeStats) uint64 { return s.Malformed }},
-		{"bad-ihl", layers.LinkTypeEthernet, badIHL, func(s *DecodeStats) uint64 { return s.Malformed }},
-		{"bad-tcp-offset", layers.LinkTypeEthernet, badTCPOff, func(s *DecodeStats) uint64 { return s.Malformed }},
-		{"unsupported-link", layers.LinkTypeIEEE802_11, plain, func(s *DecodeStats) uint64 { return s.UnsupportedLinkType }},
-		{"ipv6-fragment", layers.LinkTypeEthernet, v6frag, func(s *DecodeStats) uint64 { return s.FragmentsPending }},
-		{"ipv6-fragment-after-ext", layers.LinkTypeEthernet, v6fragLate, func(s *DecodeStats) uint64 { return s.FragmentsDropped }},
-		{"too-deep", layers.LinkTypeEthernet, tooDeep, func(s *DecodeStats) uint64 { return s.TooDeep }},
-		{"raw-not-ip", layers.LinkTypeRaw, []byte{0x12, 0, 0}, func(s *DecodeStats) uint64 { return s.Malformed }},
-		{"empty", layers.LinkTypeEthernet, nil, func(s *DecodeStats) uint64 { return s.Truncated }},
+		{"icmp", layers.LinkTypeEthernet, icmp, func(s *decodeStats) uint64 { return s.NonTCPUDP }},
+		{"arp", layers.LinkTypeEthernet, arp, func(s *decodeStats) uint64 { return s.NonIP }},
+		{"short-ethernet", layers.LinkTypeEthernet, plain[:10], func(s *decodeStats) uint64 { return s.Truncated }},
+		{"short-ip", layers.LinkTypeEthernet, plain[:14+12], func(s *decodeStats) uint64 { return s.Truncated }},
+		{"short-tcp", layers.LinkTypeEthernet, plain[:14+20+10], func(s *decodeStats) uint64 { return s.Truncated }},
+		{"bad-ip-version", layers.LinkTypeEthernet, badVersion, func(s *decodeStats) uint64 { return s.Malformed }},
+		{"bad-ihl", layers.LinkTypeEthernet, badIHL, func(s *decodeStats) uint64 { return s.Malformed }},
+		{"bad-tcp-offset", layers.LinkTypeEthernet, badTCPOff, func(s *decodeStats) uint64 { return s.Malformed }},
+		{"unsupported-link", layers.LinkTypeIEEE802_11, plain, func(s *decodeStats) uint64 { return s.UnsupportedLinkType }},
+		{"ipv6-fragment", layers.LinkTypeEthernet, v6frag, func(s *decodeStats) uint64 { return s.FragmentsPending }},
+		{"ipv6-fragment-after-ext", layers.LinkTypeEthernet, v6fragLate, func(s *decodeStats) uint64 { return s.FragmentsDropped }},
+		{"too-deep", layers.LinkTypeEthernet, tooDeep, func(s *decodeStats) uint64 { return s.TooDeep }},
+		{"raw-not-ip", layers.LinkTypeRaw, []byte{0x12, 0, 0}, func(s *decodeStats) uint64 { return s.Malformed }},
+		{"empty", layers.LinkTypeEthernet, nil, func(s *decodeStats) uint64 { return s.Truncated }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -408,8 +408,8 @@ func TestHash64(t *testing.T) {
 		{"Call me Ishmael. Some years ago--never mind how long precisely-", 0x02a2e85470d6fd96},
 	}
 	for _, v := range vectors {
-		if got := Hash64([]byte(v.in)); got != v.want {
-			t.Errorf("Hash64(%q) = %#x, want %#x", v.in, got, v.want)
+		if got := hash64([]byte(v.in)); got != v.want {
+			t.Errorf("hash64(%q) = %#x, want %#x", v.in, got, v.want)
 		}
 	}
 }

@@ -198,7 +198,7 @@ func (s Snapshot) Map() map[string]uint64 {
 
 // storeDecodeStats publishes a Decoder's own counters (written by one
 // goroutine) into c.
-func (c *counters) storeDecodeStats(d *DecodeStats) {
+func (c *counters) storeDecodeStats(d *decodeStats) {
 	c.v[CDecodeNonIP].Store(d.NonIP)
 	c.v[CDecodeNonTCPUDP].Store(d.NonTCPUDP)
 	c.v[CDecodeTruncated].Store(d.Truncated)

@@ -467,7 +467,7 @@ func liveCaptures(t *testing.T) []string {
 	}
 	var out []string
 	for _, f := range files {
-		src, err := capture.OpenFileSource(f)
+		src, err := capture.OpenFile(f)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
@@ -604,7 +604,7 @@ func TestLiveMetrics(t *testing.T) {
 		}
 		sent := replay(t, n, file, "--pps=1000")
 		m1 := s.waitRead(t, float64(sent))
-		src, _ := capture.OpenFileSource(file)
+		src, _ := capture.OpenFile(file)
 		var wire float64
 		for {
 			_, ci, err := src.ReadPacket()
@@ -688,7 +688,7 @@ func writeLoop(t *testing.T, in, out string, n int) {
 		t.Fatal(err)
 	}
 	for range n {
-		src, err := capture.OpenFileSource(in)
+		src, err := capture.OpenFile(in)
 		if err != nil {
 			t.Fatal(err)
 		}

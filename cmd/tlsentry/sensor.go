@@ -290,7 +290,7 @@ type source interface {
 
 // openSource opens -r FILE. A live interface plugs in here too.
 func openSource(path string) (*progressSource, error) {
-	fs, err := capture.OpenFileSource(path)
+	fs, err := capture.OpenFile(path)
 	if err != nil {
 		return nil, err
 	}
