@@ -77,7 +77,7 @@ const (
 // well-formed packets. A Decoder is not safe for concurrent use: give each
 // worker its own.
 type Decoder struct {
-	Stats decodeStats
+	stats decodeStats
 
 	// defrag reassembles IP fragments; NewDecoder sets one with
 	// defaultDefragConfig. With nil, fragments are counted and dropped.
@@ -124,18 +124,18 @@ type decodeState struct {
 // IPv4 fragments and IPv6 fragments (Fragment header right after the IPv6
 // header) go to the Decoder's defragmenter; when one completes a datagram,
 // Decode returns the reassembled packet. Packets it does not return are
-// counted in d.Stats by reason.
+// counted in d.stats by reason.
 //
 // p.Payload and the addresses alias data (or the defragmenter's buffer) and
 // are valid until the next Decode on d, and while data is.
 func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType, p *Packet) bool {
-	d.Stats.Packets++
+	d.stats.Packets++
 	*p = Packet{Timestamp: ci.Timestamp, WireLen: ci.Length}
 	d.fb.truncated = false
 	st := decodeState{p: p, ts: ci.Timestamp}
 	k := linkKind(lt)
 	if k == kNone {
-		d.fail(&d.Stats.UnsupportedLinkType, &st)
+		d.fail(&d.stats.UnsupportedLinkType, &st)
 		return false
 	}
 	for range maxLayers {
@@ -144,7 +144,7 @@ func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTyp
 			return k == kDone
 		}
 	}
-	d.fail(&d.Stats.TooDeep, &st)
+	d.fail(&d.stats.TooDeep, &st)
 	return false
 }
 
@@ -207,12 +207,12 @@ func (d *Decoder) layer(k layerKind, data []byte, st *decodeState) (layerKind, [
 	case kUDP:
 		return d.udpLayer(data, st)
 	}
-	return d.fail(&d.Stats.NonIP, st)
+	return d.fail(&d.stats.NonIP, st)
 }
 
 func (d *Decoder) ethernet(data []byte, st *decodeState) (layerKind, []byte) {
 	if len(data) < 14 {
-		return d.fail(&d.Stats.Truncated, st)
+		return d.fail(&d.stats.Truncated, st)
 	}
 	_ = d.eth.DecodeFromBytes(data, &d.fb) // cannot fail with 14 bytes
 	return etherKind(d.eth.EthernetType), d.eth.Payload
@@ -222,7 +222,7 @@ func (d *Decoder) ethernet(data []byte, st *decodeState) (layerKind, []byte) {
 // outermost and are counted once in VLANOverflow.
 func (d *Decoder) vlan(data []byte, st *decodeState) (layerKind, []byte) {
 	if len(data) < 4 {
-		return d.fail(&d.Stats.Truncated, st)
+		return d.fail(&d.stats.Truncated, st)
 	}
 	_ = d.dot1q.DecodeFromBytes(data, &d.fb) // cannot fail with 4 bytes
 	p := st.p
@@ -231,27 +231,27 @@ func (d *Decoder) vlan(data []byte, st *decodeState) (layerKind, []byte) {
 		p.NVLANs++
 	} else if p.NVLANs == maxVLANs {
 		p.NVLANs++ // mark the overflow once; undone by done
-		d.Stats.VLANOverflow++
+		d.stats.VLANOverflow++
 	}
 	return etherKind(d.dot1q.Type), d.dot1q.Payload
 }
 
 func (d *Decoder) linuxSLL(data []byte, st *decodeState) (layerKind, []byte) {
 	if len(data) < 16 {
-		return d.fail(&d.Stats.Truncated, st)
+		return d.fail(&d.stats.Truncated, st)
 	}
 	if d.sll.DecodeFromBytes(data, &d.fb) != nil {
-		return d.fail(&d.Stats.Malformed, st)
+		return d.fail(&d.stats.Malformed, st)
 	}
 	return etherKind(d.sll.EthernetType), d.sll.Payload
 }
 
 func (d *Decoder) linuxSLL2(data []byte, st *decodeState) (layerKind, []byte) {
 	if len(data) < 20 {
-		return d.fail(&d.Stats.Truncated, st)
+		return d.fail(&d.stats.Truncated, st)
 	}
 	if d.sll2.DecodeFromBytes(data, &d.fb) != nil {
-		return d.fail(&d.Stats.Malformed, st)
+		return d.fail(&d.stats.Malformed, st)
 	}
 	return etherKind(d.sll2.ProtocolType), d.sll2.Payload
 }
@@ -259,10 +259,10 @@ func (d *Decoder) linuxSLL2(data []byte, st *decodeState) (layerKind, []byte) {
 // loopback decodes the 4-byte BSD loopback (DLT_NULL / DLT_LOOP) header.
 func (d *Decoder) loopback(data []byte, st *decodeState) (layerKind, []byte) {
 	if len(data) < 4 {
-		return d.fail(&d.Stats.Truncated, st)
+		return d.fail(&d.stats.Truncated, st)
 	}
 	if !loopbackFamilyOK(data) {
-		return d.fail(&d.Stats.Malformed, st)
+		return d.fail(&d.stats.Malformed, st)
 	}
 	_ = d.loop.DecodeFromBytes(data, &d.fb)
 	switch d.loop.Family {
@@ -272,13 +272,13 @@ func (d *Decoder) loopback(data []byte, st *decodeState) (layerKind, []byte) {
 		layers.ProtocolFamilyIPv6Darwin, layers.ProtocolFamilyIPv6Linux:
 		return kIPv6, d.loop.Payload
 	}
-	return d.fail(&d.Stats.NonIP, st)
+	return d.fail(&d.stats.NonIP, st)
 }
 
 func (d *Decoder) ppp(data []byte, st *decodeState) (layerKind, []byte) {
 	k, rest, ok := decodePPP(data)
 	if !ok {
-		return d.fail(&d.Stats.Truncated, st)
+		return d.fail(&d.stats.Truncated, st)
 	}
 	return k, rest
 }
@@ -288,7 +288,7 @@ func (d *Decoder) rawIP(data []byte, st *decodeState) (layerKind, []byte) {
 	s := cryptobyte.String(data)
 	var vers uint8
 	if !s.ReadUint8(&vers) {
-		return d.fail(&d.Stats.Truncated, st)
+		return d.fail(&d.stats.Truncated, st)
 	}
 	switch vers >> 4 {
 	case 4:
@@ -296,7 +296,7 @@ func (d *Decoder) rawIP(data []byte, st *decodeState) (layerKind, []byte) {
 	case 6:
 		return kIPv6, data
 	}
-	return d.fail(&d.Stats.Malformed, st)
+	return d.fail(&d.stats.Malformed, st)
 }
 
 // mpls skips one RFC 3032 label stack entry; after the bottom of the stack
@@ -306,7 +306,7 @@ func (d *Decoder) mpls(data []byte, st *decodeState) (layerKind, []byte) {
 	s := cryptobyte.String(data)
 	var entry uint32
 	if !s.ReadUint32(&entry) {
-		return d.fail(&d.Stats.Truncated, st)
+		return d.fail(&d.stats.Truncated, st)
 	}
 	if entry&0x100 != 0 { // bottom of stack
 		return kRawIP, s
@@ -320,18 +320,18 @@ func (d *Decoder) ipv4(data []byte, st *decodeState) (layerKind, []byte) {
 	var vihl uint8
 	var tl uint16
 	if s := cryptobyte.String(data); len(data) < 20 || !s.ReadUint8(&vihl) || !s.Skip(1) || !s.ReadUint16(&tl) {
-		return d.fail(&d.Stats.Truncated, st)
+		return d.fail(&d.stats.Truncated, st)
 	}
 	if vihl>>4 != 4 || vihl&0x0f < 5 {
-		return d.fail(&d.Stats.Malformed, st)
+		return d.fail(&d.stats.Malformed, st)
 	}
 	if ihl := int(vihl&0x0f) * 4; len(data) < ihl {
-		return d.fail(&d.Stats.Truncated, st)
+		return d.fail(&d.stats.Truncated, st)
 	} else if tl != 0 && int(tl) < ihl {
-		return d.fail(&d.Stats.Malformed, st)
+		return d.fail(&d.stats.Malformed, st)
 	}
 	if d.ip4.DecodeFromBytes(data, &d.fb) != nil {
-		return d.fail(&d.Stats.Malformed, st) // bad options
+		return d.fail(&d.stats.Malformed, st) // bad options
 	}
 	ip := data[:min(int(d.ip4.Length), len(data))]
 	if d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0 {
@@ -347,12 +347,12 @@ func (d *Decoder) ipv4(data []byte, st *decodeState) (layerKind, []byte) {
 // defragmenter.
 func (d *Decoder) ipv4Fragment(ip []byte, st *decodeState) (layerKind, []byte) {
 	if d.defrag == nil || st.reassembled {
-		return d.fail(&d.Stats.FragmentsDropped, st)
+		return d.fail(&d.stats.FragmentsDropped, st)
 	}
 	if d.fb.truncated {
 		// A fragment cut short cannot be reassembled.
 		d.defrag.stats.Invalid++
-		return d.fail(&d.Stats.FragmentsDropped, st)
+		return d.fail(&d.stats.FragmentsDropped, st)
 	}
 	dg, res := d.defrag.addIPv4(ip, st.ts)
 	return d.defragged(kIPv4, dg, res, st)
@@ -363,16 +363,16 @@ func (d *Decoder) ipv4Fragment(ip []byte, st *decodeState) (layerKind, []byte) {
 func (d *Decoder) ipv6(data []byte, st *decodeState) (layerKind, []byte) {
 	var vers uint8
 	if s := cryptobyte.String(data); len(data) < 40 || !s.ReadUint8(&vers) {
-		return d.fail(&d.Stats.Truncated, st)
+		return d.fail(&d.stats.Truncated, st)
 	}
 	if vers>>4 != 6 {
-		return d.fail(&d.Stats.Malformed, st)
+		return d.fail(&d.stats.Malformed, st)
 	}
 	if d.ip6.DecodeFromBytes(data, &d.fb) != nil {
 		if d.fb.truncated {
-			return d.fail(&d.Stats.Truncated, st)
+			return d.fail(&d.stats.Truncated, st)
 		}
-		return d.fail(&d.Stats.Malformed, st)
+		return d.fail(&d.stats.Malformed, st)
 	}
 	if d.ip6.NextHeader == layers.IPProtocolIPv6Fragment {
 		if hdr, frag, payload, ok := ipv6Fragment(data, d.ip6.Payload); ok {
@@ -391,11 +391,11 @@ func (d *Decoder) ipv6(data []byte, st *decodeState) (layerKind, []byte) {
 	case ext6OK:
 		return d.ipNext(proto, payload, st)
 	case ext6Truncated:
-		return d.fail(&d.Stats.Truncated, st)
+		return d.fail(&d.stats.Truncated, st)
 	case ext6Fragment:
-		return d.fail(&d.Stats.FragmentsDropped, st)
+		return d.fail(&d.stats.FragmentsDropped, st)
 	}
-	return d.fail(&d.Stats.Malformed, st)
+	return d.fail(&d.stats.Malformed, st)
 }
 
 // ipv6Fragment splits a packet whose Fragment header follows the fixed IPv6
@@ -414,7 +414,7 @@ func ipv6Fragment(data, payload []byte) (hdr, frag, rest []byte, ok bool) {
 // ipv6Fragment hands an IPv6 fragment to the defragmenter.
 func (d *Decoder) ipv6Fragment(hdr, frag, payload []byte, st *decodeState) (layerKind, []byte) {
 	if d.defrag == nil || st.reassembled || d.fb.truncated {
-		return d.fail(&d.Stats.FragmentsDropped, st)
+		return d.fail(&d.stats.FragmentsDropped, st)
 	}
 	dg, res := d.defrag.addIPv6(hdr, frag, payload, st.ts)
 	return d.defragged(kIPv6, dg, res, st)
@@ -428,9 +428,9 @@ func (d *Decoder) defragged(k layerKind, dg []byte, res defragResult, st *decode
 		st.reassembled = true
 		return k, dg
 	case defragPending:
-		return d.fail(&d.Stats.FragmentsPending, st)
+		return d.fail(&d.stats.FragmentsPending, st)
 	}
-	return d.fail(&d.Stats.FragmentsDropped, st)
+	return d.fail(&d.stats.FragmentsDropped, st)
 }
 
 // ipNext maps an IP protocol number to the next layer, counting tunnels.
@@ -451,7 +451,7 @@ func (d *Decoder) ipNext(proto uint8, payload []byte, st *decodeState) (layerKin
 		}
 		return kIPv6, payload
 	}
-	return d.fail(&d.Stats.NonTCPUDP, st)
+	return d.fail(&d.stats.NonTCPUDP, st)
 }
 
 // greLayer decodes GRE; ERSPAN type I is GRE protocol 0x88be without a
@@ -461,13 +461,13 @@ func (d *Decoder) greLayer(data []byte, st *decodeState) (layerKind, []byte) {
 		return kFail, nil
 	}
 	if len(data) < 4 {
-		return d.fail(&d.Stats.Truncated, st)
+		return d.fail(&d.stats.Truncated, st)
 	}
 	if d.gre.DecodeFromBytes(data, &d.fb) != nil {
 		if d.fb.truncated {
-			return d.fail(&d.Stats.Truncated, st)
+			return d.fail(&d.stats.Truncated, st)
 		}
-		return d.fail(&d.Stats.Malformed, st)
+		return d.fail(&d.stats.Malformed, st)
 	}
 	k := etherKind(d.gre.Protocol)
 	if k == kERSPAN2 && !d.gre.SeqPresent {
@@ -480,10 +480,10 @@ func (d *Decoder) greLayer(data []byte, st *decodeState) (layerKind, []byte) {
 func (d *Decoder) erspan2(data []byte, st *decodeState) (layerKind, []byte) {
 	var vers uint8
 	if s := cryptobyte.String(data); len(data) < 8 || !s.ReadUint8(&vers) {
-		return d.fail(&d.Stats.Truncated, st)
+		return d.fail(&d.stats.Truncated, st)
 	}
 	if v := vers >> 4; v != 1 && v != 0 {
-		return d.fail(&d.Stats.Malformed, st)
+		return d.fail(&d.stats.Malformed, st)
 	}
 	_ = d.erspan.DecodeFromBytes(data, &d.fb)
 	return kEthernet, d.erspan.Payload
@@ -501,15 +501,15 @@ func (d *Decoder) erspan3(data []byte, st *decodeState) (layerKind, []byte) {
 func (d *Decoder) tcpLayer(data []byte, st *decodeState) (layerKind, []byte) {
 	var offByte, flags uint8
 	if s := cryptobyte.String(data); len(data) < 20 || !s.Skip(12) || !s.ReadUint8(&offByte) || !s.ReadUint8(&flags) {
-		return d.fail(&d.Stats.Truncated, st)
+		return d.fail(&d.stats.Truncated, st)
 	}
 	if off := int(offByte>>4) * 4; off < 20 {
-		return d.fail(&d.Stats.Malformed, st)
+		return d.fail(&d.stats.Malformed, st)
 	} else if off > len(data) {
-		return d.fail(&d.Stats.Truncated, st)
+		return d.fail(&d.stats.Truncated, st)
 	}
 	if d.tcp.DecodeFromBytes(data, &d.fb) != nil {
-		return d.fail(&d.Stats.Malformed, st) // bad options
+		return d.fail(&d.stats.Malformed, st) // bad options
 	}
 	p := st.p
 	p.Proto = 6
@@ -524,10 +524,10 @@ func (d *Decoder) tcpLayer(data []byte, st *decodeState) (layerKind, []byte) {
 // a VXLAN or GENEVE tunnel.
 func (d *Decoder) udpLayer(data []byte, st *decodeState) (layerKind, []byte) {
 	if len(data) < 8 {
-		return d.fail(&d.Stats.Truncated, st)
+		return d.fail(&d.stats.Truncated, st)
 	}
 	if d.udp.DecodeFromBytes(data, &d.fb) != nil {
-		return d.fail(&d.Stats.Malformed, st) // length field below 8
+		return d.fail(&d.stats.Malformed, st) // length field below 8
 	}
 	p := st.p
 	p.Proto = 17
@@ -541,7 +541,7 @@ func (d *Decoder) udpLayer(data []byte, st *decodeState) (layerKind, []byte) {
 		}
 		return next, inner
 	case tunnelTruncated:
-		return d.fail(&d.Stats.Truncated, st)
+		return d.fail(&d.stats.Truncated, st)
 	}
 	// Not a tunnel, or not a tunnel header after all: report the UDP packet.
 	return d.done(st)
@@ -550,7 +550,7 @@ func (d *Decoder) udpLayer(data []byte, st *decodeState) (layerKind, []byte) {
 // enterTunnel counts one decapsulation and enforces maxTunnelDepth.
 func (d *Decoder) enterTunnel(st *decodeState) bool {
 	if st.tunnels >= maxTunnelDepth {
-		d.fail(&d.Stats.TooDeep, st)
+		d.fail(&d.stats.TooDeep, st)
 		return false
 	}
 	st.tunnels++
@@ -559,16 +559,16 @@ func (d *Decoder) enterTunnel(st *decodeState) bool {
 
 func (d *Decoder) tunnelFailCounter(r tunnelResult) *uint64 {
 	if r == tunnelTruncated {
-		return &d.Stats.Truncated
+		return &d.stats.Truncated
 	}
-	return &d.Stats.Malformed
+	return &d.stats.Malformed
 }
 
 // fail counts a packet that Decode does not return, and returns kFail.
 func (d *Decoder) fail(counter *uint64, st *decodeState) (layerKind, []byte) {
 	*counter++
 	if st.tunnels > 0 {
-		d.Stats.Tunneled++
+		d.stats.Tunneled++
 	}
 	return kFail, nil
 }
@@ -577,19 +577,19 @@ func (d *Decoder) fail(counter *uint64, st *decodeState) (layerKind, []byte) {
 // returns kDone.
 func (d *Decoder) done(st *decodeState) (layerKind, []byte) {
 	p := st.p
-	d.Stats.Decoded++
+	d.stats.Decoded++
 	if st.tunnels > 0 {
-		d.Stats.Tunneled++
+		d.stats.Tunneled++
 	}
 	if st.reassembled {
-		d.Stats.Reassembled++
+		d.stats.Reassembled++
 	}
 	if p.NVLANs > maxVLANs {
 		p.NVLANs = maxVLANs
 	}
 	if d.fb.truncated {
 		p.Truncated = true
-		d.Stats.PayloadTruncated++
+		d.stats.PayloadTruncated++
 	}
 	p.Hash = hash64(st.ipBytes)
 	return kDone, nil

@@ -73,8 +73,8 @@ func TestDefragThroughDecoder(t *testing.T) {
 			if p.Hash != want.Hash {
 				t.Errorf("hash of reassembled datagram %#x, want %#x (the unfragmented datagram's)", p.Hash, want.Hash)
 			}
-			if d.Stats.Reassembled != 1 || d.Stats.FragmentsPending != uint64(len(order)-1) || d.Stats.Decoded != 1 {
-				t.Errorf("decoder stats %+v", d.Stats)
+			if d.stats.Reassembled != 1 || d.stats.FragmentsPending != uint64(len(order)-1) || d.stats.Decoded != 1 {
+				t.Errorf("decoder stats %+v", d.stats)
 			}
 			if s := d.defrag.snapshot(); s.Pending != 0 || s.PendingBytes != 0 || s.Reassembled != 1 {
 				t.Errorf("defrag stats %+v", s)
@@ -214,8 +214,8 @@ func TestDefragLimits(t *testing.T) {
 func TestDefragNoDefragmenter(t *testing.T) {
 	d := &Decoder{}
 	var p Packet
-	if d.Decode(fragment(bigTCP(t, 1, 100), 48)[0], gopacket.CaptureInfo{}, layers.LinkTypeRaw, &p) || d.Stats.FragmentsDropped != 1 {
-		t.Errorf("stats %+v", d.Stats)
+	if d.Decode(fragment(bigTCP(t, 1, 100), 48)[0], gopacket.CaptureInfo{}, layers.LinkTypeRaw, &p) || d.stats.FragmentsDropped != 1 {
+		t.Errorf("stats %+v", d.stats)
 	}
 }
 
@@ -243,14 +243,14 @@ func TestDefragOuterTunnel(t *testing.T) {
 	for i, f := range frags {
 		withEth := append(slices.Clone(frame[:14]), f...)
 		if got := d.Decode(withEth, gopacket.CaptureInfo{Timestamp: testTime}, layers.LinkTypeEthernet, &p); got != (i == len(frags)-1) {
-			t.Fatalf("fragment %d: Decode = %v (%+v)", i, got, d.Stats)
+			t.Fatalf("fragment %d: Decode = %v (%+v)", i, got, d.stats)
 		}
 	}
 	if p.SrcPort != 40000 || p.DstPort != 443 || string(p.Payload) != "hello" || p.NVLANs != 1 || p.VLANs[0] != 33 {
 		t.Errorf("inner packet %v:%d -> %v:%d %q vlans %v", p.Src, p.SrcPort, p.Dst, p.DstPort, p.Payload, p.VLANs[:p.NVLANs])
 	}
-	if d.Stats.Reassembled != 1 || d.Stats.Tunneled != 1 {
-		t.Errorf("stats %+v", d.Stats)
+	if d.stats.Reassembled != 1 || d.stats.Tunneled != 1 {
+		t.Errorf("stats %+v", d.stats)
 	}
 }
 
@@ -297,7 +297,7 @@ func TestDefragIPv6(t *testing.T) {
 	var p Packet
 	for i, idx := range []int{2, 0, 1} {
 		if got := d.Decode(frags[idx], gopacket.CaptureInfo{Timestamp: testTime}, layers.LinkTypeIPv6, &p); got != (i == 2) {
-			t.Fatalf("fragment %d: Decode = %v (%+v)", idx, got, d.Stats)
+			t.Fatalf("fragment %d: Decode = %v (%+v)", idx, got, d.stats)
 		}
 	}
 	if !bytes.Equal(p.Payload, payload) || p.DstPort != 443 || p.Proto != 17 || p.Hash != want.Hash {

@@ -72,8 +72,8 @@ func FuzzDecode(f *testing.F) {
 		if !bytes.Equal(data, orig) {
 			t.Fatal("Decode modified its input")
 		}
-		if n := decodeOutcomes(&d.Stats); n != d.Stats.Packets {
-			t.Fatalf("outcome counters add up to %d of %d packets: %+v", n, d.Stats.Packets, d.Stats)
+		if n := decodeOutcomes(&d.stats); n != d.stats.Packets {
+			t.Fatalf("outcome counters add up to %d of %d packets: %+v", n, d.stats.Packets, d.stats)
 		}
 		if !ok {
 			return
@@ -87,7 +87,7 @@ func FuzzDecode(f *testing.F) {
 		if p.NVLANs < 0 || p.NVLANs > maxVLANs {
 			t.Fatalf("NVLANs %d", p.NVLANs)
 		}
-		if len(p.Payload) > len(data) && d.Stats.Reassembled == 0 {
+		if len(p.Payload) > len(data) && d.stats.Reassembled == 0 {
 			t.Fatalf("payload longer than the frame")
 		}
 		if s := d.defrag.snapshot(); s.Pending > 16 || s.PendingBytes > 64<<10 {

@@ -189,7 +189,7 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 	var err error
 	for count := 0; ; count++ {
 		if count%ctxCheck == 0 {
-			st.storeDecodeStats(&dec.Stats)
+			st.storeDecodeStats(&dec.stats)
 			if ctx.Err() != nil {
 				break
 			}
@@ -242,7 +242,7 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 			}
 		}
 	}
-	st.storeDecodeStats(&dec.Stats)
+	st.storeDecodeStats(&dec.stats)
 	for i := range cur {
 		send(i)
 		close(ins[i])
@@ -294,7 +294,7 @@ func (w *worker) runInline(ctx context.Context, src Source, filter PacketFilter)
 	var err error
 	for count := 0; ; count++ {
 		if count%ctxCheck == 0 {
-			w.st.storeDecodeStats(&dec.Stats)
+			w.st.storeDecodeStats(&dec.stats)
 			if ctx.Err() != nil {
 				break
 			}
@@ -320,7 +320,7 @@ func (w *worker) runInline(ctx context.Context, src Source, filter PacketFilter)
 		w.advance(pkt.Timestamp.UnixNano())
 		w.handle(&pkt)
 	}
-	w.st.storeDecodeStats(&dec.Stats)
+	w.st.storeDecodeStats(&dec.stats)
 	w.flushAll()
 	return err
 }

@@ -305,7 +305,7 @@ func TestCorpusRead(t *testing.T) {
 			t.Errorf("%s: %v", rel, err)
 			continue
 		}
-		before := d.Stats
+		before := d.stats
 		var n int
 		for {
 			data, ci, err := src.ReadPacket()
@@ -320,18 +320,18 @@ func TestCorpusRead(t *testing.T) {
 			d.Decode(data, ci, src.LinkType(), &p)
 		}
 		src.Close()
-		dec := d.Stats.Decoded - before.Decoded
+		dec := d.stats.Decoded - before.Decoded
 		total += uint64(n)
 		totalDecoded += dec
 		if n > 0 && dec == 0 {
-			t.Errorf("%s: none of %d packets decoded to IP TCP/UDP (stats now %+v)", rel, n, d.Stats)
+			t.Errorf("%s: none of %d packets decoded to IP TCP/UDP (stats now %+v)", rel, n, d.stats)
 		}
 		t.Logf("%-70s %5d packets %5d TCP/UDP", rel, n, dec)
 	}
 	t.Logf("%d files, %d packets, %d decoded to TCP/UDP; decoder stats %+v; defrag %+v",
-		len(files), total, totalDecoded, d.Stats, d.defrag.snapshot())
-	if n := decodeOutcomes(&d.Stats); n != d.Stats.Packets {
-		t.Errorf("outcome counters add up to %d of %d packets", n, d.Stats.Packets)
+		len(files), total, totalDecoded, d.stats, d.defrag.snapshot())
+	if n := decodeOutcomes(&d.stats); n != d.stats.Packets {
+		t.Errorf("outcome counters add up to %d of %d packets", n, d.stats.Packets)
 	}
 	if len(files) < 97 {
 		t.Errorf("%d corpus files, want 97", len(files))

@@ -212,6 +212,6 @@ func TestAFPacketSnaplen(t *testing.T) {
 	d := NewDecoder()
 	var p Packet
 	if !d.Decode(data, ci, src.LinkType(), &p) || !p.Truncated || int(p.DstPort) != port {
-		t.Errorf("decode of a snapped packet: truncated %v port %d stats %+v", p.Truncated, p.DstPort, d.Stats)
+		t.Errorf("decode of a snapped packet: truncated %v port %d stats %+v", p.Truncated, p.DstPort, d.stats)
 	}
 }

@@ -106,7 +106,7 @@ func TestAFPacketVLANNetns(t *testing.T) {
 				return
 			}
 		}
-		done <- result{err: fmt.Errorf("no decodable packet: %+v", d.Stats)}
+		done <- result{err: fmt.Errorf("no decodable packet: %+v", d.stats)}
 	}()
 	r := <-done
 	if r.err != nil {
