@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
@@ -17,12 +15,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/tlsentry/tlsentry/capture"
-	"github.com/tlsentry/tlsentry/output"
-	"github.com/tlsentry/tlsentry/session"
+	"github.com/tlsentry/tlsentry/sensor"
 )
 
 // liveSource is a live capture socket: AF_PACKET or libpcap.
@@ -105,24 +99,9 @@ const (
 func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	c := &cfg.Capture
-	switch c.Source {
-	case "", "auto", "afpacket", "pcap":
-	default:
-		return fmt.Errorf("%w: capture.source must be auto, afpacket or pcap, not %q", errUsage, c.Source)
-	}
-	if c.Snaplen < 0 || c.RingSizeMB < 0 {
-		return fmt.Errorf("%w: snaplen and ring size must be >= 0", errUsage)
-	}
-	interval := time.Minute
-	if s := cfg.Metrics.LogInterval; s != "" {
-		d, err := time.ParseDuration(s)
-		if s == "0" {
-			d, err = 0, nil
-		}
-		if err != nil || d < 0 {
-			return fmt.Errorf("%w: metrics.log_interval %q is not a duration", errUsage, s)
-		}
-		interval = d
+	interval, err := checkLive(cfg)
+	if err != nil {
+		return err
 	}
 	workers := c.Workers
 	if workers <= 0 {
@@ -147,78 +126,61 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 		}
 	}
 
-	sinks, err := openLiveSinks(cfg, o.es, stdout, log)
+	// Elasticsearch in live mode sheds documents and counts them rather
+	// than stall capture when the cluster cannot keep up.
+	sinks, err := openSinks(cfg, o.es, true, stdout, func(format string, args ...any) {
+		log.Warn("elasticsearch: " + fmt.Sprintf(format, args...))
+	})
 	if err != nil {
 		closeSrcs()
 		return err
 	}
-	closeSinks := func() error {
-		var errs []error
-		for _, sk := range sinks {
-			if err := sk.Close(context.Background()); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", sk.name, err))
-			}
-		}
-		return errors.Join(errs...)
+	abort := func() {
+		closeSrcs()
+		sinks.Close(context.Background())
 	}
 	j, err := newJudge(cfg)
 	if err != nil {
-		closeSrcs()
-		closeSinks()
+		abort()
 		return err
 	}
-	host, _ := os.Hostname()
-	enc := output.NewEncoder(output.Observer{Name: cfg.Observer.Name, Hostname: host})
-
-	runCtx, cancelRun := context.WithCancel(context.Background())
-	defer cancelRun()
-	var sinkErr error
-	var sinkOnce sync.Once
-	h := session.HandlerFunc(func(s *session.Session) {
-		docs := enc.Encode(s, j.Evaluate(s))
-		for _, sk := range sinks {
-			if err := sk.Write(runCtx, docs...); err != nil {
-				sinkOnce.Do(func() { sinkErr = fmt.Errorf("%s: %w", sk.name, err); cancelRun() })
-			}
-		}
-	})
 	pcfg := capture.Config{Workers: workers, MaxFlows: c.MaxFlows, Filter: filter}
 	if len(srcs) > 1 {
 		pcfg.Workers = len(srcs) // the kernel shards by flow: one worker per socket
 	}
-	p := capture.NewPipeline(pcfg, h)
-
-	// Listen before dropping privileges (the port may be below 1024).
-	var srv *http.Server
-	var srvDone chan error
-	if cfg.Metrics.Addr != "" {
-		ln, err := net.Listen("tcp", cfg.Metrics.Addr)
-		if err != nil {
+	var bg sync.WaitGroup
+	bgDone := make(chan struct{})
+	var final []capture.LiveStats
+	sn := sensor.New(sensor.Config{Capture: pcfg, Judge: j, ObserverName: cfg.Observer.Name, Sinks: sinks,
+		CaptureDone: func() {
+			close(bgDone)
+			bg.Wait()
+			final = ls.freeze()
 			closeSrcs()
-			closeSinks()
+		}})
+
+	// Listen before dropping privileges (the port may be below 1024), serve
+	// after: nothing is answered while the sensor still runs as root.
+	var ms *metricsServer
+	if cfg.Metrics.Addr != "" {
+		col := newSensorCollector(func() capture.Snapshot { return sn.Stats().Snapshot() }, ls, sinks, j)
+		if ms, err = listenMetrics(cfg.Metrics.Addr, col, log); err != nil {
+			abort()
 			return fmt.Errorf("metrics: %v", err)
 		}
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(newSensorCollector(func() capture.Snapshot { return p.Stats().Snapshot() }, ls, sinks, j))
-		reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
-		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		srvDone = make(chan error, 1)
-		go func() { srvDone <- srv.Serve(ln) }()
-		log.Info("metrics", "addr", ln.Addr().String(), "path", "/metrics")
 	}
-
 	if c.User != "" {
 		if err := dropPrivileges(c.User); err != nil {
-			closeSrcs()
-			closeSinks()
-			if srv != nil {
-				srv.Close()
+			abort()
+			if ms != nil {
+				ms.close()
 			}
 			return fmt.Errorf("dropping privileges: %v", err)
 		}
 		log.Info("privileges dropped", "user", c.User, "uid", os.Getuid(), "gid", os.Getgid())
+	}
+	if ms != nil {
+		ms.serve()
 	}
 
 	hup := make(chan os.Signal, 1)
@@ -230,95 +192,109 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 	log.Info("capturing", "interface", c.Interface, "source", kind, "sockets", len(srcs), "workers", pcfg.Workers,
 		"filter", c.Filter, "version", version)
 	started := time.Now()
-	var bg sync.WaitGroup
-	bgDone := make(chan struct{})
-	// SIGHUP: reload rules, keep the old ones on error.
 	bg.Add(1)
-	go func() {
-		defer bg.Done()
-		for {
-			select {
-			case <-bgDone:
-				return
-			case <-hup:
-				r, ok := j.(interface{ Reload() error })
-				if !ok {
-					log.Warn("SIGHUP: no rules to reload")
-					continue
-				}
-				if err := r.Reload(); err != nil {
-					log.Error("SIGHUP: rules not reloaded, the old rules stay in use", "err", err)
-				} else {
-					log.Info("SIGHUP: rules reloaded")
-				}
-			}
-		}
-	}()
-	// Periodic stats.
+	go reloadOnHUP(&bg, bgDone, hup, j, log)
 	if interval > 0 {
 		bg.Add(1)
-		go func() {
-			defer bg.Done()
-			t := time.NewTicker(interval)
-			defer t.Stop()
-			prev, prevLive, prevT := capture.Snapshot{}, capture.LiveStats{}, started
-			for {
-				select {
-				case <-bgDone:
-					return
-				case now := <-t.C:
-					s, l := p.Stats().Snapshot(), sumLive(ls.read())
-					logStats(log, "stats", s, l, prev, prevLive, now.Sub(prevT), sinks)
-					prev, prevLive, prevT = s, l, now
-				}
-			}
-		}()
+		go logPeriodic(&bg, bgDone, interval, started, sn, ls, log)
 	}
 	// Stop: on a signal, read what the kernel still holds, then stop the
-	// sources; the pipeline then flushes every flow.
+	// sources; the pipeline then flushes every flow. (A failing sink stops
+	// them from within the sensor.)
 	bg.Add(1)
 	go func() {
 		defer bg.Done()
 		select {
 		case <-sigCtx.Done():
 			log.Info("stopping: draining the capture rings")
-			drain(p.Stats())
-		case <-runCtx.Done():
-		}
-		for _, s := range srcs {
-			s.Stop()
+			drain(sn.Stats())
+			for _, s := range srcs {
+				s.Stop()
+			}
+		case <-bgDone:
 		}
 	}()
 
-	runErr := p.Run(runCtx, asSources(srcs))
-	cancelRun() // ends the stop goroutine if the run ended on its own
-	close(bgDone)
-	bg.Wait()
-	final := ls.freeze()
-	closeSrcs()
-	closeErr := closeSinks()
-	if srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		srv.Shutdown(ctx)
-		cancel()
-		<-srvDone
+	snap, err := sn.Run(context.Background(), asSources(srcs))
+	if ms != nil {
+		ms.shutdown()
 	}
-	snap := p.Stats().Snapshot()
 	el := time.Since(started)
 	logStats(log, "final", snap, sumLive(final), capture.Snapshot{}, capture.LiveStats{}, el, sinks)
 	printSummary(stderr, snap, el)
 	if d := sumLive(final).Drops; d > 0 {
 		fmt.Fprintf(stderr, "tlsentry: kernel dropped %d packets (ring full): raise --ring-size-mb or --workers\n", d)
 	}
-	switch {
-	case sinkErr != nil:
-		return fmt.Errorf("output: %w", sinkErr)
-	case runErr != nil:
-		return runErr
-	case closeErr != nil:
-		return fmt.Errorf("output: %w", closeErr)
+	if oerr := outputError(err, true); oerr != nil {
+		return oerr
 	}
-	return nil
+	return err
+}
+
+// checkLive checks the live settings and returns the stats log interval.
+func checkLive(cfg *Config) (time.Duration, error) {
+	c := &cfg.Capture
+	switch c.Source {
+	case "", "auto", "afpacket", "pcap":
+	default:
+		return 0, fmt.Errorf("%w: capture.source must be auto, afpacket or pcap, not %q", errUsage, c.Source)
+	}
+	if c.Snaplen < 0 || c.RingSizeMB < 0 {
+		return 0, fmt.Errorf("%w: snaplen and ring size must be >= 0", errUsage)
+	}
+	interval := time.Minute
+	if s := cfg.Metrics.LogInterval; s != "" {
+		d, err := time.ParseDuration(s)
+		if s == "0" {
+			d, err = 0, nil
+		}
+		if err != nil || d < 0 {
+			return 0, fmt.Errorf("%w: metrics.log_interval %q is not a duration", errUsage, s)
+		}
+		interval = d
+	}
+	return interval, nil
+}
+
+// reloadOnHUP reloads the rules on SIGHUP, keeping the old ones on error,
+// until done is closed.
+func reloadOnHUP(wg *sync.WaitGroup, done <-chan struct{}, hup <-chan os.Signal, j sensor.Judge, log *slog.Logger) {
+	defer wg.Done()
+	for {
+		select {
+		case <-done:
+			return
+		case <-hup:
+			r, ok := j.(interface{ Reload() error })
+			if !ok {
+				log.Warn("SIGHUP: no rules to reload")
+				continue
+			}
+			if err := r.Reload(); err != nil {
+				log.Error("SIGHUP: rules not reloaded, the old rules stay in use", "err", err)
+			} else {
+				log.Info("SIGHUP: rules reloaded")
+			}
+		}
+	}
+}
+
+// logPeriodic logs the counters every interval until done is closed.
+func logPeriodic(wg *sync.WaitGroup, done <-chan struct{}, interval time.Duration, started time.Time, sn *sensor.Sensor, ls *liveStats, log *slog.Logger) {
+	defer wg.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	prev, prevLive, prevT := capture.Snapshot{}, capture.LiveStats{}, started
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			s, l := sn.Stats().Snapshot(), sumLive(ls.read())
+			logStats(log, "stats", s, l, prev, prevLive, now.Sub(prevT), sn.Sinks())
+			prev, prevLive, prevT = s, l, now
+		}
+	}
 }
 
 // openLive opens the live sources. userFilter says whether the pipeline
@@ -362,39 +338,6 @@ func asSources(ls []liveSource) []capture.Source {
 	return out
 }
 
-// openLiveSinks opens the sinks, each counted on its own: NDJSON (a file,
-// or stdout unless Elasticsearch is configured) and Elasticsearch (--es or
-// elasticsearch.urls) in live mode, which sheds documents and counts them
-// rather than stall capture when the cluster cannot keep up.
-func openLiveSinks(cfg *Config, esFlag string, stdout io.Writer, log *slog.Logger) ([]*countingSink, error) {
-	opt, err := esOptions(cfg, esFlag, true)
-	if err != nil {
-		return nil, err
-	}
-	var sinks []*countingSink
-	if cfg.Output.File != "" && cfg.Output.File != "-" {
-		s, err := output.CreateNDJSONFile(cfg.Output.File)
-		if err != nil {
-			return nil, fmt.Errorf("%w: -w: %v", errUsage, err)
-		}
-		sinks = append(sinks, &countingSink{Sink: s, name: "ndjson"})
-	} else if len(opt.URLs) == 0 || cfg.Output.File == "-" {
-		sinks = append(sinks, &countingSink{Sink: output.NewNDJSON(stdout), name: "ndjson"})
-	}
-	if len(opt.URLs) > 0 {
-		opt.Logf = func(format string, args ...any) { log.Warn("elasticsearch: " + fmt.Sprintf(format, args...)) }
-		es, err := output.NewElasticsearch(opt)
-		if err != nil {
-			for _, s := range sinks {
-				s.Close(context.Background())
-			}
-			return nil, fmt.Errorf("elasticsearch: %w", err)
-		}
-		sinks = append(sinks, &countingSink{Sink: es, name: "elasticsearch"})
-	}
-	return sinks, nil
-}
-
 // drain waits until no packet was read for drainQuiet, at most drainMax.
 func drain(st *capture.Stats) {
 	deadline := time.Now().Add(drainMax)
@@ -412,7 +355,7 @@ func drain(st *capture.Stats) {
 }
 
 // logStats logs the counters (and rates over el since prev).
-func logStats(log *slog.Logger, msg string, s capture.Snapshot, l capture.LiveStats, prev capture.Snapshot, prevLive capture.LiveStats, el time.Duration, sinks []*countingSink) {
+func logStats(log *slog.Logger, msg string, s capture.Snapshot, l capture.LiveStats, prev capture.Snapshot, prevLive capture.LiveStats, el time.Duration, sinks sensor.Sinks) {
 	pk := s.Get(capture.CPackets) - prev.Get(capture.CPackets)
 	by := s.Get(capture.CBytes) - prev.Get(capture.CBytes)
 	attrs := []any{
@@ -431,7 +374,8 @@ func logStats(log *slog.Logger, msg string, s capture.Snapshot, l capture.LiveSt
 			"drops_in_interval", l.Drops-prevLive.Drops)
 	}
 	for _, sk := range sinks {
-		attrs = append(attrs, "sink_"+sk.name+"_docs", sk.ok.Load(), "sink_"+sk.name+"_errors", sk.failed.Load())
+		ok, failed := sk.Docs()
+		attrs = append(attrs, "sink_"+sk.Name()+"_docs", ok, "sink_"+sk.Name()+"_errors", failed)
 	}
 	log.Info(msg, attrs...)
 }
