@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -10,7 +9,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -18,13 +16,6 @@ import (
 	"github.com/tlsentry/tlsentry/capture"
 	"github.com/tlsentry/tlsentry/sensor"
 )
-
-// liveSource is a live capture socket: AF_PACKET or libpcap.
-type liveSource interface {
-	capture.Source
-	Stop()
-	Stats() (capture.LiveStats, error)
-}
 
 // liveFlagKeys are the live sensor's flags and the configuration key each
 // sets (see configkeys.go for the file and environment side).
@@ -72,20 +63,6 @@ func (l *liveFlags) apply(cfg *Config) error {
 	return nil
 }
 
-// ringGeometry turns a ring size in MiB (per socket) into TPACKET_V3 blocks:
-// 1 MiB blocks, or 128 KiB ones for rings under 8 MiB (a 64 KiB snap
-// length still fits in a block).
-func ringGeometry(mb int) (blockSize, numBlocks int) {
-	if mb <= 0 {
-		mb = 32
-	}
-	blockSize = 1 << 20
-	if mb < 8 {
-		blockSize = 128 << 10
-	}
-	return blockSize, (mb << 20) / blockSize
-}
-
 // drainQuiet and drainMax bound how long a stopping sensor keeps reading
 // what the kernel has queued: until no packet came for drainQuiet (longer
 // than the 64 ms block timeout), at most drainMax.
@@ -108,18 +85,19 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 		workers = runtime.NumCPU()
 	}
 
-	srcs, userFilter, kind, err := openLive(c, workers, log)
+	live, err := sensor.OpenLive(sensor.LiveOptions{
+		Interface: c.Interface, Source: c.Source, Sockets: workers, Snaplen: c.Snaplen,
+		RingSizeMB: c.RingSizeMB, Promiscuous: c.Promiscuous == nil || *c.Promiscuous, Filter: c.Filter,
+		Warn: log.Warn,
+	})
 	if err != nil {
 		return err
 	}
+	srcs := live.Sources
 	ls := newLiveStats(srcs)
-	closeSrcs := func() {
-		for _, s := range srcs {
-			s.Close()
-		}
-	}
+	closeSrcs := live.Close
 	var filter capture.PacketFilter
-	if userFilter {
+	if live.FilterInPipeline {
 		if filter, err = newFilter(c.Filter); err != nil {
 			closeSrcs()
 			return fmt.Errorf("%w: filter %q: %v", errUsage, c.Filter, err)
@@ -189,7 +167,7 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 	sigCtx, stopSig := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSig()
 
-	log.Info("capturing", "interface", c.Interface, "source", kind, "sockets", len(srcs), "workers", pcfg.Workers,
+	log.Info("capturing", "interface", c.Interface, "source", live.Kind, "sockets", len(srcs), "workers", pcfg.Workers,
 		"filter", c.Filter, "version", version)
 	started := time.Now()
 	bg.Add(1)
@@ -215,7 +193,7 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 		}
 	}()
 
-	snap, err := sn.Run(context.Background(), asSources(srcs))
+	snap, err := sn.Run(context.Background(), live.CaptureSources())
 	if ms != nil {
 		ms.shutdown()
 	}
@@ -295,47 +273,6 @@ func logPeriodic(wg *sync.WaitGroup, done <-chan struct{}, interval time.Duratio
 			prev, prevLive, prevT = s, l, now
 		}
 	}
-}
-
-// openLive opens the live sources. userFilter says whether the pipeline
-// must apply the filter (the kernel could not).
-func openLive(c *CaptureConfig, workers int, log *slog.Logger) (srcs []liveSource, userFilter bool, kind string, err error) {
-	if c.Source != "pcap" {
-		srcs, inKernel, err := openAFPacket(c, workers)
-		if err == nil {
-			return srcs, !inKernel, "afpacket", nil
-		}
-		if c.Source == "afpacket" {
-			return nil, false, "", liveOpenError(err)
-		}
-		log.Warn("AF_PACKET unavailable, falling back to libpcap", "err", err)
-		s, perr := openPcap(c)
-		if perr != nil {
-			return nil, false, "", liveOpenError(errors.Join(err, perr))
-		}
-		return []liveSource{s}, false, "pcap", nil
-	}
-	s, err := openPcap(c)
-	if err != nil {
-		return nil, false, "", liveOpenError(err)
-	}
-	return []liveSource{s}, false, "pcap", nil
-}
-
-func liveOpenError(err error) error {
-	if errors.Is(err, syscall.EPERM) || strings.Contains(err.Error(), "operation not permitted") ||
-		strings.Contains(err.Error(), "permission") {
-		return fmt.Errorf("%v (capturing needs root or CAP_NET_RAW: setcap cap_net_raw+ep tlsentry, see deploy/README.md)", err)
-	}
-	return err
-}
-
-func asSources(ls []liveSource) []capture.Source {
-	out := make([]capture.Source, len(ls))
-	for i, s := range ls {
-		out[i] = s
-	}
-	return out
 }
 
 // drain waits until no packet was read for drainQuiet, at most drainMax.

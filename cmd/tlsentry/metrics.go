@@ -38,12 +38,12 @@ func metricName(c capture.Counter) string {
 // (before the sources close) it keeps answering the last values.
 type liveStats struct {
 	mu     sync.Mutex
-	srcs   []liveSource
+	srcs   []sensor.LiveSource
 	last   []capture.LiveStats
 	frozen bool
 }
 
-func newLiveStats(srcs []liveSource) *liveStats {
+func newLiveStats(srcs []sensor.LiveSource) *liveStats {
 	return &liveStats{srcs: srcs, last: make([]capture.LiveStats, len(srcs))}
 }
 
