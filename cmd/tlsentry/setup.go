@@ -239,7 +239,7 @@ func (s *setup) elasticsearch(ctx context.Context, templates []output.Template) 
 			return fmt.Errorf("setup: index template %s: %w", t.Name, err)
 		}
 		if status != http.StatusOK {
-			return fmt.Errorf("setup: index template %s: status %d: %s", t.Name, status, truncate(body, 400))
+			return fmt.Errorf("setup: index template %s: status %d: %s", t.Name, status, output.Truncate(body, 400))
 		}
 		fmt.Fprintf(s.out, "index template %s installed\n", t.Name)
 	}
@@ -257,7 +257,7 @@ func (s *setup) elasticsearch(ctx context.Context, templates []output.Template) 
 			// created from the template on the first write.
 			fmt.Fprintf(s.out, "data stream %s: created on first write\n", ds)
 		default:
-			return fmt.Errorf("setup: data stream %s: status %d: %s", ds, status, truncate(body, 400))
+			return fmt.Errorf("setup: data stream %s: status %d: %s", ds, status, output.Truncate(body, 400))
 		}
 	}
 	return nil
@@ -358,7 +358,7 @@ func (s *setup) kibana(ctx context.Context, base string, objects []byte) error {
 	defer res.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(res.Body, 4<<20))
 	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("setup: kibana import: status %d: %s", res.StatusCode, truncate(data, 400))
+		return fmt.Errorf("setup: kibana import: status %d: %s", res.StatusCode, output.Truncate(data, 400))
 	}
 	var r struct {
 		Success      bool              `json:"success"`
@@ -366,18 +366,11 @@ func (s *setup) kibana(ctx context.Context, base string, objects []byte) error {
 		Errors       []json.RawMessage `json:"errors"`
 	}
 	if err := json.Unmarshal(data, &r); err != nil {
-		return fmt.Errorf("setup: kibana import: unreadable answer: %s", truncate(data, 200))
+		return fmt.Errorf("setup: kibana import: unreadable answer: %s", output.Truncate(data, 200))
 	}
 	if !r.Success || len(r.Errors) > 0 {
-		return fmt.Errorf("setup: kibana import: %d objects imported, %d errors: %s", r.SuccessCount, len(r.Errors), truncate(data, 400))
+		return fmt.Errorf("setup: kibana import: %d objects imported, %d errors: %s", r.SuccessCount, len(r.Errors), output.Truncate(data, 400))
 	}
 	fmt.Fprintf(s.out, "kibana: %d saved objects imported\n", r.SuccessCount)
 	return nil
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) > n {
-		return string(b[:n]) + "…"
-	}
-	return string(b)
 }
