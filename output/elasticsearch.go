@@ -94,7 +94,7 @@ type ESStats struct {
 	DeadLettered uint64 // rejected for themselves (mapping conflict...)
 	Spooled      uint64 // documents written to the spool
 	SpoolBytes   int64  // bytes in the spool now
-	SpoolCorrupt uint64 // unreadable spool records skipped (torn writes)
+	SpoolCorrupt uint64 // damaged stretches of the spool skipped (torn writes)
 	Dropped      uint64 // lost: spool full or disabled at shutdown
 	Shed         uint64 // Live mode: dropped because the queue stayed full
 	QueueDepth   int    // documents queued now
