@@ -58,7 +58,9 @@ type ESOptions struct {
 	BackoffMax time.Duration // backoff cap; default 30s
 
 	// SpoolDir holds documents while Elasticsearch is unreachable; "" keeps
-	// no spool (then delivery blocks and retries, and Live sheds).
+	// no spool (then delivery blocks and retries, and Live sheds). A sink
+	// owns its directory (a lock) until Close: a second sink on the same
+	// directory, in this process or another, fails with *SpoolInUseError.
 	SpoolDir          string
 	SpoolMaxBytes     int64 // default 1 GiB; past it documents are dropped and counted
 	SpoolSegmentBytes int64 // default 16 MiB

@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // spool is a directory of segment files holding bulk-ready records
@@ -56,6 +58,15 @@ import (
 // fsynced when it is sealed (rotation, drain, Close); the directory is
 // fsynced when a segment is created.
 //
+// Ownership: one spool per directory. openSpool takes an exclusive flock on
+// the file "lock" in the directory (and writes its pid there) and holds it
+// until close; a second process, or a second spool in this process, fails
+// with *SpoolInUseError ("spool directory X is in use by pid N") instead of
+// sharing segment numbers and deleting the other's files while draining. The
+// kernel drops the lock when the process dies, so a crashed sensor never
+// leaves the directory locked. A run that must work beside a live sensor
+// (an ad-hoc replay) needs its own spool directory.
+//
 // The spool is safe for concurrent use.
 type spool struct {
 	dir      string
@@ -67,7 +78,7 @@ type spool struct {
 	truncateFn func(f *os.File, size int64) error
 
 	mu      sync.Mutex
-	closed  bool           // appends fail after close
+	lock    *os.File       // holds the directory's flock; nil once closed
 	sealed  []spoolSegment // oldest first
 	active  *os.File
 	actSeg  spoolSegment // bytes: whole frames only (unless a truncate failed)
@@ -87,7 +98,22 @@ var (
 	errSpoolClosed = errors.New("output: spool closed")
 )
 
+// SpoolInUseError is returned when the spool directory is locked by another
+// spool (another tlsentry process, or another sink in this one).
+type SpoolInUseError struct {
+	Dir string
+	PID int // 0: unknown (the owner had not written its pid yet)
+}
+
+func (e *SpoolInUseError) Error() string {
+	if e.PID <= 0 {
+		return "output: spool directory " + e.Dir + " is in use by another process"
+	}
+	return "output: spool directory " + e.Dir + " is in use by pid " + strconv.Itoa(e.PID)
+}
+
 const (
+	spoolLockName  = "lock"
 	spoolExt       = ".seg"
 	spoolLegacyExt = ".ndjson"
 	frameHeader    = 12
@@ -102,13 +128,65 @@ var (
 	crcTable   = crc32.MakeTable(crc32.Castagnoli)
 )
 
-// openSpool opens (creating) dir and picks up the segments a previous run
-// left.
+// openSpool opens (creating) dir, locks it, and picks up the segments a
+// previous run left.
 func openSpool(dir string, maxBytes, segBytes int64) (*spool, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("output: spool: %w", err)
 	}
-	return scanSpool(dir, maxBytes, segBytes)
+	lock, err := lockSpoolDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	s, err := scanSpool(dir, maxBytes, segBytes)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
+
+// lockSpoolDir takes the directory's flock without waiting and records the
+// owner's pid in the lock file. The file is never removed: removing it would
+// let two processes lock two different files of the same name.
+func lockSpoolDir(dir string) (*os.File, error) {
+	path := filepath.Join(dir, spoolLockName)
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("output: spool: %w", err)
+	}
+	var ferr error
+	sc, err := f.SyscallConn()
+	if err == nil {
+		err = sc.Control(func(fd uintptr) {
+			for {
+				ferr = unix.Flock(int(fd), unix.LOCK_EX|unix.LOCK_NB)
+				if ferr != unix.EINTR {
+					return
+				}
+			}
+		})
+	}
+	if err == nil {
+		err = ferr
+	}
+	if err != nil {
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			var buf [32]byte
+			n, _ := f.ReadAt(buf[:], 0)
+			pid, _ := strconv.Atoi(strings.TrimSpace(string(buf[:n])))
+			f.Close()
+			return nil, &SpoolInUseError{Dir: dir, PID: pid}
+		}
+		f.Close()
+		return nil, fmt.Errorf("output: spool: lock %s: %w", path, err)
+	}
+	// Without the pid the lock still holds; a contender just cannot name us.
+	if f.Truncate(0) == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return f, nil
 }
 
 func scanSpool(dir string, maxBytes, segBytes int64) (*spool, error) {
@@ -198,7 +276,7 @@ func validRecord(rec []byte) bool {
 func (s *spool) append(records []byte) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
+	if s.lock == nil {
 		return errSpoolClosed
 	}
 	if len(records) == 0 {
@@ -223,7 +301,7 @@ func (s *spool) append(records []byte) error {
 		f, err := os.OpenFile(seg.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND|os.O_EXCL, 0o640)
 		if err != nil {
 			if errors.Is(err, fs.ErrExist) {
-				s.nextSeq++ // not ours; do not reuse
+				s.nextSeq++ // not ours (cannot happen under the lock); do not reuse
 			}
 			return fmt.Errorf("output: spool: %w", err)
 		}
@@ -317,6 +395,9 @@ func (s *spool) oldest() (seg spoolSegment, ok bool, err error) {
 func (s *spool) remove(seg spoolSegment) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.lock == nil {
+		return errSpoolClosed // the directory may belong to another spool now
+	}
 	for i := range s.sealed {
 		if s.sealed[i].seq == seg.seq {
 			s.sealed = append(s.sealed[:i], s.sealed[i+1:]...)
@@ -337,13 +418,20 @@ func (s *spool) size() int64 {
 	return s.bytes
 }
 
-// close seals (syncs) the active segment; the records stay for the next
-// spool opened on the directory. Later appends fail.
+// close seals (syncs) the active segment and releases the directory; the
+// records stay for the next spool opened on it. Later appends fail.
 func (s *spool) close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.closed = true
-	return s.sealLocked()
+	if s.lock == nil {
+		return nil
+	}
+	err := s.sealLocked()
+	if cerr := s.lock.Close(); cerr != nil && err == nil {
+		err = fmt.Errorf("output: spool: %w", cerr)
+	}
+	s.lock = nil
+	return err
 }
 
 // spoolReader reads records from a segment in batches of about maxBytes.

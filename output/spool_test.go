@@ -1,6 +1,7 @@
 package output
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -542,6 +544,128 @@ func TestSpoolLegacySegments(t *testing.T) {
 	sameRecords(t, got, want)
 	if corrupt != 1 {
 		t.Errorf("corrupt %d, want 1", corrupt)
+	}
+}
+
+// TestSpoolLock: a second spool on a directory in use fails naming the
+// owner's pid; once the first closes, the second opens and drains its
+// records.
+func TestSpoolLock(t *testing.T) {
+	dir := t.TempDir()
+	sp1, err := openSpool(dir, 0, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for i := 0; i < 10; i++ {
+		r := spoolRec("first", i, 5)
+		if err := sp1.append([]byte(r)); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, r)
+	}
+	_, err = openSpool(dir, 0, 1<<20)
+	var inUse *SpoolInUseError
+	if !errors.As(err, &inUse) || inUse.PID != os.Getpid() || inUse.Dir != dir {
+		t.Fatalf("second open: %v, want *SpoolInUseError with pid %d", err, os.Getpid())
+	}
+	if msg := fmt.Sprintf("spool directory %s is in use by pid %d", dir, os.Getpid()); !strings.Contains(err.Error(), msg) {
+		t.Errorf("error %q does not say %q", err, msg)
+	}
+	if err := sp1.close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := sp1.remove(spoolSegment{seq: 1, path: filepath.Join(dir, "spool-00000000000000000001.seg")}); err == nil {
+		t.Error("a closed spool removed a segment")
+	}
+	sp2 := openTestSpool(t, dir, 0, 1<<20)
+	got, _ := drainSpool(t, sp2)
+	sameRecords(t, got, want)
+}
+
+// TestSpoolLockOtherProcess: the lock holds across processes (a child test
+// process owns the spool) and the pid in the error is the child's.
+func TestSpoolLockOtherProcess(t *testing.T) {
+	if dir := os.Getenv("TLSENTRY_SPOOL_LOCK_CHILD"); dir != "" {
+		sp, err := openSpool(dir, 0, 1<<20)
+		if err != nil {
+			fmt.Println("error:", err)
+			os.Exit(1)
+		}
+		for i := 0; i < 3; i++ {
+			if err := sp.append([]byte(spoolRec("child", i, 5))); err != nil {
+				fmt.Println("error:", err)
+				os.Exit(1)
+			}
+		}
+		fmt.Println("locked")
+		io.Copy(io.Discard, os.Stdin) // hold the lock until the parent lets go
+		if err := sp.close(); err != nil {
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSpoolLockOtherProcess$")
+	cmd.Env = append(os.Environ(), "TLSENTRY_SPOOL_LOCK_CHILD="+dir)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Wait()
+	defer stdin.Close()
+	line, err := bufio.NewReader(stdout).ReadString('\n')
+	if err != nil || line != "locked\n" {
+		t.Fatalf("child: %q %v", line, err)
+	}
+	_, err = openSpool(dir, 0, 1<<20)
+	if want := "is in use by pid " + strconv.Itoa(cmd.Process.Pid); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("open while the child holds the spool: %v, want %q", err, want)
+	}
+	stdin.Close()
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("child: %v", err)
+	}
+	sp := openTestSpool(t, dir, 0, 1<<20)
+	got, _ := drainSpool(t, sp)
+	sameRecords(t, got, []string{spoolRec("child", 0, 5), spoolRec("child", 1, 5), spoolRec("child", 2, 5)})
+}
+
+// TestESSinkSpoolInUse: a second sink on the spool of a running one fails at
+// start with the owner's pid; after the first closes it starts and delivers.
+func TestESSinkSpoolInUse(t *testing.T) {
+	f := newFakeES()
+	srv := httptest.NewServer(f)
+	defer srv.Close()
+	dir := t.TempDir()
+	s1, err := NewElasticsearch(fastOptions(srv.URL, dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = NewElasticsearch(fastOptions(srv.URL, dir))
+	if want := "is in use by pid " + strconv.Itoa(os.Getpid()); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("second sink: %v, want %q", err, want)
+	}
+	if err := s1.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	s2, err := NewElasticsearch(fastOptions(srv.URL, dir))
+	if err != nil {
+		t.Fatalf("after the first closed: %v", err)
+	}
+	writeAll(t, s2, testDocs(10, "u"))
+	if err := s2.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.count(); got != 10 {
+		t.Errorf("stored %d, want 10", got)
 	}
 }
 
