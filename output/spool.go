@@ -15,8 +15,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-
-	"golang.org/x/sys/unix"
 )
 
 // spool is a directory of segment files holding bulk-ready records
@@ -58,8 +56,8 @@ import (
 // fsynced when it is sealed (rotation, drain, Close); the directory is
 // fsynced when a segment is created.
 //
-// Ownership: one spool per directory. openSpool takes an exclusive flock on
-// the file "lock" in the directory (and writes its pid there) and holds it
+// Ownership: one spool per directory. openSpool takes an exclusive lock
+// (flock; LockFileEx on Windows) on the file "lock" in the directory (and writes its pid there) and holds it
 // until close; a second process, or a second spool in this process, fails
 // with *SpoolInUseError ("spool directory X is in use by pid N") instead of
 // sharing segment numbers and deleting the other's files while draining. The
@@ -147,7 +145,10 @@ func openSpool(dir string, maxBytes, segBytes int64) (*spool, error) {
 	return s, nil
 }
 
-// lockSpoolDir takes the directory's flock without waiting and records the
+// errLocked: lockFile found the lock held by someone else.
+var errLocked = errors.New("output: spool: locked")
+
+// lockSpoolDir takes the directory's lock without waiting and records the
 // owner's pid in the lock file. The file is never removed: removing it would
 // let two processes lock two different files of the same name.
 func lockSpoolDir(dir string) (*os.File, error) {
@@ -156,23 +157,8 @@ func lockSpoolDir(dir string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("output: spool: %w", err)
 	}
-	var ferr error
-	sc, err := f.SyscallConn()
-	if err == nil {
-		err = sc.Control(func(fd uintptr) {
-			for {
-				ferr = unix.Flock(int(fd), unix.LOCK_EX|unix.LOCK_NB)
-				if ferr != unix.EINTR {
-					return
-				}
-			}
-		})
-	}
-	if err == nil {
-		err = ferr
-	}
-	if err != nil {
-		if errors.Is(err, unix.EWOULDBLOCK) {
+	if err := lockFile(f); err != nil {
+		if errors.Is(err, errLocked) {
 			var buf [32]byte
 			n, _ := f.ReadAt(buf[:], 0)
 			pid, _ := strconv.Atoi(strings.TrimSpace(string(buf[:n])))
