@@ -58,7 +58,9 @@ type ESOptions struct {
 	BackoffMax time.Duration // backoff cap; default 30s
 
 	// SpoolDir holds documents while Elasticsearch is unreachable; "" keeps
-	// no spool (then delivery blocks and retries, and Live sheds).
+	// no spool (then delivery blocks and retries, and Live sheds). A sink
+	// owns its directory (a lock) until Close: a second sink on the same
+	// directory, in this process or another, fails with *SpoolInUseError.
 	SpoolDir          string
 	SpoolMaxBytes     int64 // default 1 GiB; past it documents are dropped and counted
 	SpoolSegmentBytes int64 // default 16 MiB
@@ -94,7 +96,7 @@ type ESStats struct {
 	DeadLettered uint64 // rejected for themselves (mapping conflict...)
 	Spooled      uint64 // documents written to the spool
 	SpoolBytes   int64  // bytes in the spool now
-	SpoolCorrupt uint64 // unreadable spool records skipped (torn writes)
+	SpoolCorrupt uint64 // damaged stretches of the spool skipped (torn writes)
 	Dropped      uint64 // lost: spool full or disabled at shutdown
 	Shed         uint64 // Live mode: dropped because the queue stayed full
 	QueueDepth   int    // documents queued now

@@ -332,7 +332,7 @@ func TestESRealOutage(t *testing.T) {
 	if st.Indexed+st.Duplicates != uint64(n) || st.Dropped != 0 || st.DeadLettered != 0 {
 		t.Errorf("stats %+v for %d documents", st, n)
 	}
-	if m, _ := filepath.Glob(filepath.Join(dir, "spool", "*.ndjson")); len(m) != 0 || st.SpoolBytes != 0 {
+	if m, _ := filepath.Glob(filepath.Join(dir, "spool", "spool-*")); len(m) != 0 || st.SpoolBytes != 0 {
 		t.Errorf("spool not empty: %v", m)
 	}
 	if fi, err := os.Stat(filepath.Join(dir, "dead.ndjson")); err == nil && fi.Size() > 0 {
