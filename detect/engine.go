@@ -44,6 +44,9 @@ type Config struct {
 	Roots []*x509.Certificate
 	// ChainCacheSize bounds the cache of chain verifications (default 16384).
 	ChainCacheSize int
+	// MaxIntelBytes bounds the size of each intel list file (default
+	// DefaultMaxIntelBytes); a longer list is refused.
+	MaxIntelBytes int64
 	// MaxRuleCost bounds the CEL cost of a rule's condition and of each
 	// ${...} of its message, estimated at load and counted while
 	// evaluating (default DefaultMaxRuleCost; see there).
@@ -59,6 +62,8 @@ type Engine struct {
 	pool  sync.Pool
 
 	sessions, alerts, evalErrors atomic.Uint64
+
+	warnings []string
 }
 
 type compiledRule struct {
@@ -166,7 +171,7 @@ func New(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("detect: disable_categories: no rule has category %q", c)
 		}
 	}
-	if e.intel, err = loadIntel(cfg.Intel); err != nil {
+	if e.intel, e.warnings, err = loadIntel(cfg.Intel, cfg.MaxIntelBytes); err != nil {
 		return nil, err
 	}
 	if e.trust, err = newTrustStore(cfg.CABundle, cfg.Roots, cfg.ChainCacheSize); err != nil {
