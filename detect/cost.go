@@ -51,8 +51,11 @@ var sizeHints = map[string]sizeHint{
 	"tlsentry.client.extension_ids": {list: 65535 / 4},
 	// supported_versions: 1-byte length / 2-byte entries.
 	"tlsentry.client.version_ids": {list: 255 / 2},
-	// ALPN: 2-byte length, each name at least 2 bytes (length + 1), at most 255.
-	"tlsentry.client.alpn": {list: 65535 / 2, elem: 255},
+	// ALPN: 2-byte length, each name at least 2 bytes (length + 1), at most
+	// 255 (hard); chosen: 32 bytes (registered ones have at most 16), since
+	// the estimate multiplies entries by their size where the wire bounds
+	// their sum.
+	"tlsentry.client.alpn": {list: 65535 / 2, elem: 32, hardElem: 255},
 	"tls.next_protocol":    {str: 255},
 	// Anomaly sets are 64-bit sets.
 	"tlsentry.anomalies":       {list: 64, elem: 64},
