@@ -86,8 +86,9 @@ func (s *intelSet) stats() IntelStats {
 func (s *intelSet) loaded(k intelKind) bool { return s != nil && s.counts[k] > 0 }
 
 // DefaultMaxIntelBytes is the default bound on the size of one intel list
-// file (Config.MaxIntelBytes). A list takes about 60 to 150 bytes of memory
-// an entry, a few times its text.
+// file (Config.MaxIntelBytes). An entry takes about 125 bytes of memory
+// (TestIntelMemory), a few times its text: 256 MiB of 20-byte domain names
+// would take about 1.6 GiB.
 const DefaultMaxIntelBytes = 256 << 20
 
 // maxIntelReason bounds the listing reason kept per entry (longer ones are
