@@ -192,6 +192,16 @@ func costString(c uint64) string {
 	return fmt.Sprint(c)
 }
 
+// limitProgram wraps a program built with the options checkCost returned
+// so that it counts the evaluations its cost limit interrupts; a program
+// without a limit is returned as it is.
+func limitProgram(p cel.Program, costOpts []cel.ProgramOption, exceeded *atomic.Uint64) cel.Program {
+	if len(costOpts) == 0 {
+		return p
+	}
+	return limitedProgram{p, exceeded}
+}
+
 // limitedProgram counts the evaluations its cost limit interrupted.
 type limitedProgram struct {
 	cel.Program

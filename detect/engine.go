@@ -378,7 +378,7 @@ func compileRuleCost(env *cel.Env, file, ruleset string, sp *ruleSpec, maxCost u
 	if err != nil {
 		return nil, fmt.Errorf("%s:%d: rule %s: condition: %w", file, sp.Condition.Line, sp.ID, err)
 	}
-	r.prg = limitedProgram{prg, &r.costExceeded}
+	r.prg = limitProgram(prg, costOpts, &r.costExceeded)
 	for _, ref := range ast.NativeRep().ReferenceMap() {
 		if k, ok := intelVarKind(ref.Name); ok && !slices.Contains(r.intel, k) {
 			r.intel = append(r.intel, k)
@@ -459,7 +459,7 @@ func compileMessage(env *cel.Env, file, id string, src srcText, maxCost uint64, 
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: rule %s: message: %w", file, src.Line, id, err)
 		}
-		parts = append(parts, msgPart{prg: limitedProgram{prg, exceeded}})
+		parts = append(parts, msgPart{prg: limitProgram(prg, costOpts, exceeded)})
 		s = s[i+j+1:]
 	}
 	if len(parts) == 0 {
