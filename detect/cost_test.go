@@ -181,9 +181,25 @@ func TestRuleCostRuntime(t *testing.T) {
 }
 
 // TestBuiltinRulesRuntimeCost: the built-in rules on ordinary sessions are
-// never near the run-time limit.
+// never near the run-time limit, and only those that could pass it on a
+// session the parser can produce pay for cost tracking.
 func TestBuiltinRulesRuntimeCost(t *testing.T) {
 	e := testEngine(t)
+	var tracked []string
+	for _, r := range e.rules {
+		_, ok := r.prg.(limitedProgram)
+		for _, p := range r.msg {
+			_, m := p.prg.(limitedProgram)
+			ok = ok || m
+		}
+		if ok {
+			tracked = append(tracked, r.ID)
+		}
+	}
+	// name_matches over up to 174,762 names, and their join.
+	if len(tracked) != 1 || tracked[0] != "cert.name_mismatch" {
+		t.Errorf("rules with cost tracking: %v, want [cert.name_mismatch]", tracked)
+	}
 	for _, s := range []*session.Session{testSession(t), bigNamesSession(t, 1000, "x.test")} {
 		e.Evaluate(s)
 	}
