@@ -31,7 +31,7 @@ func TestRuleAnomalyNames(t *testing.T) {
 		{"list equality", `tlsentry.anomalies == ["midstream", "tcp_gapp"]`, `"tcp_gapp"`},
 		{"shadowed: a is not an anomaly here", `tlsentry.anomalies.exists(a, ["x"].exists(a, a == "x"))`, ""},
 		{"other lists are not judged", `tlsentry.client.alpn.exists(a, a == "midstraem") || "h3" in tlsentry.client.alpn`, ""},
-		{"computed names are not judged", `tlsentry.client.alpn.exists(p, p in tlsentry.anomalies)`, ""},
+		{"computed names are not judged", `tls.next_protocol in tlsentry.anomalies && tlsentry.client.alpn.exists(p, p == tls.next_protocol)`, ""},
 		{"nested comprehension", `tlsentry.anomalies.exists(a, tlsentry.client.alpn.exists(p, a == "midstraem"))`, `"midstraem"`},
 	}
 	for _, c := range cases {

@@ -70,7 +70,7 @@ func TestIntelMemory(t *testing.T) {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)
-	s, err := loadIntel(lists)
+	s, _, err := loadIntel(lists, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

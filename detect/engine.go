@@ -44,6 +44,13 @@ type Config struct {
 	Roots []*x509.Certificate
 	// ChainCacheSize bounds the cache of chain verifications (default 16384).
 	ChainCacheSize int
+	// MaxIntelBytes bounds the size of each intel list file (default
+	// DefaultMaxIntelBytes); a longer list is refused.
+	MaxIntelBytes int64
+	// MaxRuleCost bounds the CEL cost of a rule's condition and of each
+	// ${...} of its message, estimated at load and counted while
+	// evaluating (default DefaultMaxRuleCost; see there).
+	MaxRuleCost uint64
 }
 
 // Engine judges sessions. It is immutable once built and safe for
@@ -55,6 +62,8 @@ type Engine struct {
 	pool  sync.Pool
 
 	sessions, alerts, evalErrors atomic.Uint64
+
+	warnings []string
 }
 
 type compiledRule struct {
@@ -64,6 +73,8 @@ type compiledRule struct {
 	msg   []msgPart
 	intel []intelKind // intel list types the condition reads
 	fired atomic.Uint64
+	// costExceeded counts the evaluations the cost limit interrupted.
+	costExceeded atomic.Uint64
 }
 
 type msgPart struct {
@@ -77,6 +88,11 @@ type Stats struct {
 	Fired                        map[string]uint64 // per rule id
 	Trust                        TrustStats
 	Intel                        IntelStats
+
+	// CostExceeded counts the evaluations (of conditions and messages)
+	// interrupted at the cost limit; conditions among them count in
+	// EvalErrors too and did not match.
+	CostExceeded uint64
 }
 
 // New loads, checks and compiles the rules, loads the intel lists and the
@@ -85,6 +101,10 @@ func New(cfg Config) (*Engine, error) {
 	env, err := newEnv()
 	if err != nil {
 		return nil, err
+	}
+	maxCost := cfg.MaxRuleCost
+	if maxCost == 0 {
+		maxCost = DefaultMaxRuleCost
 	}
 	type source struct {
 		name, ruleset string
@@ -130,7 +150,7 @@ func New(cfg Config) (*Engine, error) {
 				return nil, fmt.Errorf("detect: %s: rule %s is already defined at %s (disable the other one by id first)", pos, sp.ID, prev)
 			}
 			where[sp.ID] = pos
-			r, err := compileRule(env, src.name, src.ruleset, sp)
+			r, err := compileRuleCost(env, src.name, src.ruleset, sp, maxCost)
 			if err != nil {
 				return nil, fmt.Errorf("detect: %w", err)
 			}
@@ -151,7 +171,7 @@ func New(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("detect: disable_categories: no rule has category %q", c)
 		}
 	}
-	if e.intel, err = loadIntel(cfg.Intel); err != nil {
+	if e.intel, e.warnings, err = loadIntel(cfg.Intel, cfg.MaxIntelBytes); err != nil {
 		return nil, err
 	}
 	if e.trust, err = newTrustStore(cfg.CABundle, cfg.Roots, cfg.ChainCacheSize); err != nil {
@@ -199,6 +219,7 @@ func (e *Engine) Stats() Stats {
 	}
 	for _, r := range e.rules {
 		st.Fired[r.ID] = r.fired.Load()
+		st.CostExceeded += r.costExceeded.Load()
 	}
 	return st
 }
@@ -325,6 +346,11 @@ func celNameMatches(lhs, rhs ref.Val) ref.Val {
 }
 
 func compileRule(env *cel.Env, file, ruleset string, sp *ruleSpec) (*compiledRule, error) {
+	return compileRuleCost(env, file, ruleset, sp, DefaultMaxRuleCost)
+}
+
+// compileRuleCost compiles a rule whose expressions may cost at most maxCost.
+func compileRuleCost(env *cel.Env, file, ruleset string, sp *ruleSpec, maxCost uint64) (*compiledRule, error) {
 	r := &compiledRule{Rule: Rule{
 		ID: sp.ID, Name: sp.Name, Category: sp.Category, Severity: sp.Severity,
 		Description: strings.TrimSpace(sp.Description), References: sp.References, Version: sp.Version, Ruleset: ruleset,
@@ -344,9 +370,15 @@ func compileRule(env *cel.Env, file, ruleset string, sp *ruleSpec) (*compiledRul
 	if !ast.OutputType().IsExactType(cel.BoolType) {
 		return nil, fmt.Errorf("%s:%d: rule %s: condition is %s, not bool", file, sp.Condition.Line, sp.ID, ast.OutputType())
 	}
-	if r.prg, err = env.Program(ast, cel.EvalOptions(cel.OptOptimize)); err != nil {
+	costOpts, err := checkCost(env, ast, maxCost)
+	if err != nil {
 		return nil, fmt.Errorf("%s:%d: rule %s: condition: %w", file, sp.Condition.Line, sp.ID, err)
 	}
+	prg, err := env.Program(ast, append(costOpts, cel.EvalOptions(cel.OptOptimize))...)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%d: rule %s: condition: %w", file, sp.Condition.Line, sp.ID, err)
+	}
+	r.prg = limitProgram(prg, costOpts, &r.costExceeded)
 	for _, ref := range ast.NativeRep().ReferenceMap() {
 		if k, ok := intelVarKind(ref.Name); ok && !slices.Contains(r.intel, k) {
 			r.intel = append(r.intel, k)
@@ -358,7 +390,7 @@ func compileRule(env *cel.Env, file, ruleset string, sp *ruleSpec) (*compiledRul
 	if !msg.Set || msg.Value == "" {
 		msg = srcText{Value: r.Name + " on ${tlsentry.server.display}", Line: sp.line, Set: true}
 	}
-	if r.msg, err = compileMessage(env, file, sp.ID, msg); err != nil {
+	if r.msg, err = compileMessage(env, file, sp.ID, msg, maxCost, &r.costExceeded); err != nil {
 		return nil, err
 	}
 	return r, nil
@@ -398,7 +430,7 @@ func compileExpr(env *cel.Env, file, id, what string, src srcText) (*cel.Ast, er
 
 // compileMessage splits "text ${expr} text" into parts; each ${...} is a
 // CEL expression whose value is written with its string conversion.
-func compileMessage(env *cel.Env, file, id string, src srcText) ([]msgPart, error) {
+func compileMessage(env *cel.Env, file, id string, src srcText, maxCost uint64, exceeded *atomic.Uint64) ([]msgPart, error) {
 	var parts []msgPart
 	s := src.Value
 	for s != "" {
@@ -419,11 +451,15 @@ func compileMessage(env *cel.Env, file, id string, src srcText) ([]msgPart, erro
 		if err != nil {
 			return nil, err
 		}
-		prg, err := env.Program(ast, cel.EvalOptions(cel.OptOptimize))
+		costOpts, err := checkCost(env, ast, maxCost)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: rule %s: message ${%s}: %w", file, src.Line, id, expr, err)
+		}
+		prg, err := env.Program(ast, append(costOpts, cel.EvalOptions(cel.OptOptimize))...)
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: rule %s: message: %w", file, src.Line, id, err)
 		}
-		parts = append(parts, msgPart{prg: prg})
+		parts = append(parts, msgPart{prg: limitProgram(prg, costOpts, exceeded)})
 		s = s[i+j+1:]
 	}
 	if len(parts) == 0 {

@@ -56,7 +56,7 @@ func FuzzIntelList(f *testing.F) {
 		k := intelKind(kind % byte(numIntelKinds))
 		s := &intelSet{lists: []string{"fuzz"}}
 		var ipb ipBuilder
-		if err := s.read(bytes.NewReader(data), "fuzz", k, 0, map[string]string{}, &ipb); err != nil {
+		if _, err := s.read(bytes.NewReader(data), "fuzz", k, 0, map[string]string{}, &ipb); err != nil {
 			return
 		}
 		s.ips = ipb.build()

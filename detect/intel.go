@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"cmp"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net/netip"
@@ -84,14 +85,38 @@ func (s *intelSet) stats() IntelStats {
 
 func (s *intelSet) loaded(k intelKind) bool { return s != nil && s.counts[k] > 0 }
 
-func loadIntel(lists []IntelList) (*intelSet, error) {
+// DefaultMaxIntelBytes is the default bound on the size of one intel list
+// file (Config.MaxIntelBytes). An entry takes about 125 bytes of memory
+// (TestIntelMemory), a few times its text: 256 MiB of 20-byte domain names
+// would take about 1.6 GiB.
+const DefaultMaxIntelBytes = 256 << 20
+
+// maxIntelReason bounds the listing reason kept per entry (longer ones are
+// cut): with the entry's shape (a hash, a DNS name of at most 253 bytes, a
+// prefix) it bounds the memory of an entry.
+const maxIntelReason = 256
+
+// maxIntelLine bounds one line of a list.
+const maxIntelLine = 64 << 10
+
+// Warnings are what loading found worth logging but not refusing: intel
+// lists that loaded no entry.
+func (e *Engine) Warnings() []string { return e.warnings }
+
+// loadIntel loads the lists, each at most maxBytes long (0: the default).
+// It returns warnings to log: lists that loaded no entry.
+func loadIntel(lists []IntelList, maxBytes int64) (*intelSet, []string, error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxIntelBytes
+	}
 	s := &intelSet{}
+	var warnings []string
 	reasons := map[string]string{}
 	var ipb ipBuilder
 	for _, l := range lists {
 		k, ok := parseIntelKind(l.Type)
 		if !ok {
-			return nil, fmt.Errorf("detect: intel list %q: unknown type %q (want ja3, ja4, cert_sha1, domain or ip)", l.File, l.Type)
+			return nil, nil, fmt.Errorf("detect: intel list %q: unknown type %q (want ja3, ja4, cert_sha1, domain or ip)", l.File, l.Type)
 		}
 		name := l.Name
 		if name == "" {
@@ -101,37 +126,57 @@ func loadIntel(lists []IntelList) (*intelSet, error) {
 			}
 		}
 		if len(s.lists) >= 1<<16 {
-			return nil, fmt.Errorf("detect: too many intel lists")
+			return nil, nil, fmt.Errorf("detect: too many intel lists")
 		}
 		idx := uint16(len(s.lists))
 		s.lists = append(s.lists, name)
 		f, err := os.Open(l.File)
 		if err != nil {
-			return nil, fmt.Errorf("detect: intel list: %w", err)
+			return nil, nil, fmt.Errorf("detect: intel list: %w", err)
 		}
-		err = s.read(f, l.File, k, idx, reasons, &ipb)
+		tooBig := fmt.Errorf("detect: intel list %s: longer than the limit of %d bytes (MaxIntelBytes, rules.intel_max_mb)", l.File, maxBytes)
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > maxBytes {
+			f.Close()
+			return nil, nil, tooBig
+		}
+		// The file may grow while read, or not be a regular file: read at
+		// most one byte more than the limit.
+		lr := &io.LimitedReader{R: f, N: maxBytes + 1}
+		n, err := s.read(lr, l.File, k, idx, reasons, &ipb)
 		f.Close()
+		if lr.N == 0 {
+			return nil, nil, tooBig
+		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
+		}
+		if n == 0 {
+			warnings = append(warnings, fmt.Sprintf("intel list %s (%s, type %s): no entries loaded", l.File, name, k))
 		}
 	}
 	s.ips = ipb.build()
 	s.counts[intelIP] = len(s.ips.ranges)
-	return s, nil
+	return s, warnings, nil
 }
 
 // read loads one list. Accepted: one entry per line; '#' comments; CSV
 // lines (abuse.ch SSLBL "Listingdate,SHA1,Listingreason" and
 // "ja3_md5,Firstseen,Lastseen,Listingreason"), where the entry is the first
 // field of the right shape and the reason the last field; a header line;
-// hosts-file lines ("0.0.0.0 example.com") for domains.
-func (s *intelSet) read(r io.Reader, file string, k intelKind, list uint16, reasons map[string]string, ipb *ipBuilder) error {
+// hosts-file lines ("0.0.0.0 example.com") for domains. A UTF-8 byte order
+// mark at the start is skipped. It returns the number of entries read
+// (duplicates included).
+func (s *intelSet) read(r io.Reader, file string, k intelKind, list uint16, reasons map[string]string, ipb *ipBuilder) (entries int, err error) {
 	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64*1024), 1<<20)
+	sc.Buffer(make([]byte, 0, 64*1024), maxIntelLine)
 	line, data := 0, 0
 	for sc.Scan() {
 		line++
-		text := strings.TrimSpace(sc.Text())
+		raw := sc.Text()
+		if line == 1 {
+			raw = strings.TrimPrefix(raw, "\uFEFF")
+		}
+		text := strings.TrimSpace(raw)
 		if text == "" || text[0] == '#' || text[0] == ';' {
 			continue
 		}
@@ -148,14 +193,19 @@ func (s *intelSet) read(r io.Reader, file string, k intelKind, list uint16, reas
 			if data == 1 {
 				continue // a header line: "ja3_md5,Firstseen,Lastseen,Listingreason"
 			}
-			return fmt.Errorf("detect: intel list %s:%d: not a %s entry: %q", file, line, k, truncate(text, 80))
+			return entries, fmt.Errorf("detect: intel list %s:%d: not a %s entry: %q", file, line, k, truncate(text, 80))
 		}
+		entries++
 		reason := ""
 		if last := len(fields) - 1; last > hashAt && strings.Contains(text, ",") {
 			reason = strings.Trim(fields[last], `" `)
+			if len(reason) > maxIntelReason {
+				reason = strings.ToValidUTF8(reason[:maxIntelReason], "")
+			}
 			if r, ok := reasons[reason]; ok {
 				reason = r
 			} else {
+				reason = strings.Clone(reason) // not the line it was cut from
 				reasons[reason] = reason
 			}
 		}
@@ -191,9 +241,12 @@ func (s *intelSet) read(r io.Reader, file string, k intelKind, list uint16, reas
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return fmt.Errorf("detect: intel list %s:%d: %w", file, line, err)
+		if errors.Is(err, bufio.ErrTooLong) {
+			err = fmt.Errorf("line longer than %d bytes", maxIntelLine)
+		}
+		return entries, fmt.Errorf("detect: intel list %s:%d: %w", file, line+1, err)
 	}
-	return nil
+	return entries, nil
 }
 
 func truncate(s string, n int) string {

@@ -1,9 +1,11 @@
 package detect
 
 import (
+	"crypto/x509"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 
@@ -66,7 +68,7 @@ b386946a5a44d1ddcc843bc75336dfce,2017-07-14 18:08:15,2019-07-27 20:42:54,Dridex
 		{Type: "domain", File: writeFile(t, dir, "domains.txt", "Evil.Example.\n*.wild.test\n")},
 		{Type: "ja4", File: writeFile(t, dir, "ja4.txt", "t13d1516h2_8daaf6152771_e5627efa2ab1\n")},
 	}
-	s, err := loadIntel(lists)
+	s, _, err := loadIntel(lists, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,10 +106,10 @@ b386946a5a44d1ddcc843bc75336dfce,2017-07-14 18:08:15,2019-07-27 20:42:54,Dridex
 	}
 
 	bad := writeFile(t, dir, "bad.txt", "b386946a5a44d1ddcc843bc75336dfce\nnot-a-hash\n")
-	if _, err := loadIntel([]IntelList{{Type: "ja3", File: bad}}); err == nil || !strings.Contains(err.Error(), "bad.txt:2") {
+	if _, _, err := loadIntel([]IntelList{{Type: "ja3", File: bad}}, 0); err == nil || !strings.Contains(err.Error(), "bad.txt:2") {
 		t.Errorf("bad line: %v", err)
 	}
-	if _, err := loadIntel([]IntelList{{Type: "md5", File: bad}}); err == nil {
+	if _, _, err := loadIntel([]IntelList{{Type: "md5", File: bad}}, 0); err == nil {
 		t.Error("unknown type accepted")
 	}
 }
@@ -210,5 +212,87 @@ func TestIntelFingerprints(t *testing.T) {
 		if id == "intel.ja3" || id == "intel.ja4" {
 			t.Errorf("%s fired on another client", id)
 		}
+	}
+}
+
+// TestIntelLimits: byte order mark, empty lists, size and line limits.
+func TestIntelLimits(t *testing.T) {
+	const hash = "b386946a5a44d1ddcc843bc75336dfce"
+	long := strings.Repeat("x", 1000)
+	cases := []struct {
+		name, typ, text string
+		max             int64
+		entries         int    // JA3 + domain entries loaded
+		warn            string // in the warning, "" for none
+		err             string // in the error, "" for none
+	}{
+		{name: "plain", typ: "ja3", text: hash + "\n", entries: 1},
+		{name: "BOM", typ: "ja3", text: "\uFEFF" + hash + "\n", entries: 1},
+		{name: "BOM before a header", typ: "ja3", text: "\uFEFFja3_md5,Firstseen,Lastseen,Listingreason\n" + hash + ",a,b,Dridex\n", entries: 1},
+		{name: "BOM before a comment", typ: "domain", text: "\uFEFF# list\nevil.test\n", entries: 1},
+		{name: "BOM only", typ: "ja3", text: "\uFEFF", warn: "no entries loaded"},
+		{name: "empty", typ: "ja3", text: "", warn: "no entries loaded"},
+		{name: "comments only", typ: "domain", text: "# nothing today\n\n", warn: "no entries loaded"},
+		{name: "header only", typ: "ja3", text: "ja3_md5,Firstseen,Lastseen,Listingreason\n", warn: "no entries loaded"},
+		{name: "at the limit", typ: "ja3", text: hash + "\n", max: 33, entries: 1},
+		{name: "over the limit", typ: "ja3", text: hash + "\n" + hash + "\n", max: 33, err: "longer than the limit of 33 bytes"},
+		{name: "line too long", typ: "domain", text: "evil.test\n" + strings.Repeat("a", maxIntelLine+1) + "\n", err: ":2: line longer than 65536 bytes"},
+		{name: "long reason cut", typ: "ja3", text: hash + ",a,b," + long + "\n", entries: 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := writeFile(t, t.TempDir(), "list.txt", c.text)
+			s, warns, err := loadIntel([]IntelList{{Name: "l", Type: c.typ, File: f}}, c.max)
+			if c.err != "" {
+				if err == nil || !strings.Contains(err.Error(), c.err) || !strings.Contains(err.Error(), f) {
+					t.Fatalf("error %v, want one naming %s and saying %q", err, f, c.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if st := s.stats(); st.JA3+st.Domain != c.entries {
+				t.Errorf("entries %+v, want %d", st, c.entries)
+			}
+			if c.warn == "" && len(warns) > 0 || c.warn != "" && (len(warns) != 1 || !strings.Contains(warns[0], c.warn) || !strings.Contains(warns[0], f)) {
+				t.Errorf("warnings %q, want one naming %s and saying %q", warns, f, c.warn)
+			}
+			for _, e := range s.hashes[intelJA3] {
+				if len(e.reason) > maxIntelReason {
+					t.Errorf("reason of %d bytes kept", len(e.reason))
+				}
+			}
+		})
+	}
+	// A list that is not a regular file (a pipe) is bounded while read.
+	if _, err := os.Stat("/dev/fd/0"); err == nil {
+		r, w, err := os.Pipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for range 1000 {
+				if _, err := w.WriteString(hash + "\n"); err != nil {
+					break
+				}
+			}
+			w.Close()
+		}()
+		name := fmt.Sprintf("/dev/fd/%d", r.Fd())
+		_, _, err = loadIntel([]IntelList{{Type: "ja3", File: name}}, 1000)
+		r.Close()
+		if err == nil || !strings.Contains(err.Error(), "longer than the limit of 1000 bytes") {
+			t.Errorf("pipe: %v", err)
+		}
+	}
+	// The engine returns the warnings.
+	f := writeFile(t, t.TempDir(), "empty.csv", "# Listingdate,SHA1,Listingreason\n")
+	e, err := New(Config{NoBuiltin: true, Roots: []*x509.Certificate{}, Intel: []IntelList{{Type: "cert_sha1", File: f}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := e.Warnings(); len(w) != 1 || !strings.Contains(w[0], f) {
+		t.Errorf("Warnings() = %q", w)
 	}
 }

@@ -58,6 +58,10 @@ type RulesConfig struct {
 	DisableCategories []string    `yaml:"disable_categories"`
 	CABundle          string      `yaml:"ca_bundle"`
 	Intel             []IntelList `yaml:"intel"`
+	// IntelMaxMB bounds each intel list file, in MiB (0: 256).
+	IntelMaxMB int `yaml:"intel_max_mb"`
+	// MaxRuleCost bounds the CEL cost of each rule expression (0: 1,000,000).
+	MaxRuleCost int `yaml:"max_rule_cost"`
 }
 
 // IntelList is one threat-intel list file.

@@ -122,6 +122,9 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 		abort()
 		return err
 	}
+	for _, w := range judgeWarnings(j) {
+		log.Warn("rules: " + w)
+	}
 	pcfg := capture.Config{Workers: workers, MaxFlows: c.MaxFlows, Filter: filter}
 	if len(srcs) > 1 {
 		pcfg.Workers = len(srcs) // the kernel shards by flow: one worker per socket
@@ -252,6 +255,9 @@ func reloadOnHUP(wg *sync.WaitGroup, done <-chan struct{}, hup <-chan os.Signal,
 				log.Error("SIGHUP: rules not reloaded, the old rules stay in use", "err", err)
 			} else {
 				log.Info("SIGHUP: rules reloaded")
+				for _, w := range judgeWarnings(j) {
+					log.Warn("rules: " + w)
+				}
 			}
 		}
 	}

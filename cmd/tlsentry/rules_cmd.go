@@ -26,11 +26,22 @@ func detectConfig(rc RulesConfig) detect.Config {
 		DisableIDs:        rc.DisableIDs,
 		DisableCategories: rc.DisableCategories,
 		CABundle:          rc.CABundle,
+		MaxIntelBytes:     int64(rc.IntelMaxMB) << 20,
+		MaxRuleCost:       uint64(max(rc.MaxRuleCost, 0)),
 	}
 	for _, l := range rc.Intel {
 		dc.Intel = append(dc.Intel, detect.IntelList{Name: l.Name, Type: l.Type, File: l.File})
 	}
 	return dc
+}
+
+// judgeWarnings are the load warnings of a judge's rule engine (intel
+// lists that loaded no entry), for the caller to log.
+func judgeWarnings(j any) []string {
+	if r, ok := j.(interface{ Engine() *detect.Engine }); ok {
+		return r.Engine().Warnings()
+	}
+	return nil
 }
 
 // newDetectJudge builds a reloadable engine from the configuration file at
@@ -164,6 +175,9 @@ func rulesRun(cmd string, args []string, stdout, stderr io.Writer) error {
 	e, err := detect.New(dc)
 	if err != nil {
 		return fmt.Errorf("%w: %w", errUsage, err)
+	}
+	for _, w := range e.Warnings() {
+		fmt.Fprintln(stderr, "tlsentry: warning:", w)
 	}
 	if cmd == "list" {
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)

@@ -42,6 +42,19 @@ func TestRulesList(t *testing.T) {
 	}
 }
 
+// An intel list that loads nothing is a warning on stderr, naming it.
+func TestRulesIntelWarning(t *testing.T) {
+	empty := filepath.Join(t.TempDir(), "ja3.csv")
+	os.WriteFile(empty, []byte("\uFEFF# ja3_md5,Firstseen,Lastseen,Listingreason\n"), 0o644)
+	var out, errb bytes.Buffer
+	if err := rulesMain([]string{"list", "--intel", "ja3:" + empty}, &out, &errb); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(errb.String(), "warning: intel list "+empty) || !strings.Contains(errb.String(), "no entries loaded") {
+		t.Errorf("stderr %q", errb.String())
+	}
+}
+
 // rules test over a corpus capture with an SSH flow on 443.
 func TestRulesTestCapture(t *testing.T) {
 	p := filepath.Join("..", "..", "..", "shared", "corpus", "pcaps", "zeek", "ssl-and-ssh-using-sslh.pcap")

@@ -218,6 +218,9 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 		sinks.Close(ctx)
 		return err
 	}
+	for _, w := range judgeWarnings(j) {
+		fmt.Fprintln(stderr, "tlsentry: warning:", w)
+	}
 	var bar *progressBar
 	sn := sensor.New(sensor.Config{
 		Capture:      capture.Config{Workers: cfg.Capture.Workers, MaxFlows: cfg.Capture.MaxFlows, Filter: filter},

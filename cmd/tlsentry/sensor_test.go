@@ -281,6 +281,15 @@ func TestSensorRuleFlags(t *testing.T) {
 			}
 		})
 	}
+	// An intel list that loads nothing is a warning, naming it.
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "ja3.csv")
+	cfgFile := filepath.Join(dir, "tlsentry.yaml")
+	os.WriteFile(empty, []byte("# ja3_md5,Firstseen,Lastseen,Listingreason\n"), 0o644)
+	os.WriteFile(cfgFile, []byte("rules:\n  intel:\n    - {type: ja3, file: "+empty+"}\n"), 0o644)
+	if _, errOut, err := runCLI(t, "--config", cfgFile, "-r", capFile); err != nil || !strings.Contains(errOut, "warning: intel list "+empty) {
+		t.Errorf("empty intel list: err %v, stderr %q", err, errOut)
+	}
 	// A rule file with a mistake fails start-up, naming the file.
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("rules:\n  - id: x.y\n    condition: tls.nonexistent\n"), 0o644)

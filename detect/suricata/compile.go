@@ -45,6 +45,15 @@ type check struct {
 }
 
 func (r *Rule) compile(opts []option) error {
+	contents := 0
+	for _, o := range opts {
+		if n := strings.ToLower(o.name); n == "content" || n == "pcre" {
+			contents++
+		}
+	}
+	if contents > maxRuleContents {
+		return fmt.Errorf("%d content and pcre keywords, over the limit of %d", contents, maxRuleContents)
+	}
 	var cur *section
 
 	var lastContent *item // the last content of cur

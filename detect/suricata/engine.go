@@ -39,7 +39,7 @@ type Ruleset struct {
 func Load(r io.Reader, name string, cfg Config) (*Ruleset, error) {
 	rs := &Ruleset{SkipCounts: map[string]int{}}
 	if err := rs.add(r, name, cfg); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	rs.build()
 	return rs, nil
@@ -53,6 +53,10 @@ func LoadFiles(paths []string, cfg Config) (*Ruleset, error) {
 		if err != nil {
 			return nil, err
 		}
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > maxFileBytes(cfg) {
+			f.Close()
+			return nil, fmt.Errorf("%s: %w", p, errFileTooBig(cfg))
+		}
 		err = rs.add(f, p, cfg)
 		f.Close()
 		if err != nil {
@@ -63,11 +67,32 @@ func LoadFiles(paths []string, cfg Config) (*Ruleset, error) {
 	return rs, nil
 }
 
+func maxFileBytes(cfg Config) int64 {
+	if cfg.MaxFileBytes > 0 {
+		return cfg.MaxFileBytes
+	}
+	return DefaultMaxFileBytes
+}
+
+func errFileTooBig(cfg Config) error {
+	return fmt.Errorf("rule file longer than the limit of %d bytes (Config.MaxFileBytes)", maxFileBytes(cfg))
+}
+
 func (rs *Ruleset) add(r io.Reader, name string, cfg Config) error {
 	if rs.hdr == nil {
 		rs.hdr = &headerCache{addrs: map[string]*addrExpr{}, ports: map[string]*portExpr{}}
 	}
-	return readRules(r, func(line int, text string) {
+	// At most one byte more than the limit is read.
+	lr := &io.LimitedReader{R: r, N: maxFileBytes(cfg) + 1}
+	err := readRules(lr, func(line int, text string) {
+		if lr.N == 0 {
+			return // over the limit: the load fails
+		}
+		if len(text) > maxRuleBytes {
+			rs.Errors = append(rs.Errors, &ParseError{File: name, Line: line,
+				Reason: fmt.Sprintf("rule of %d bytes is longer than the limit of %d", len(text), maxRuleBytes)})
+			return
+		}
 		rule, err := parseRule(text, cfg, rs.hdr)
 		if err != nil {
 			var se *skipError
@@ -104,6 +129,10 @@ func (rs *Ruleset) add(r io.Reader, name string, cfg Config) error {
 		rs.bySID[key] = rule.id
 		rs.Rules = append(rs.Rules, rule)
 	})
+	if lr.N == 0 {
+		return errFileTooBig(cfg)
+	}
+	return err
 }
 
 // ParseRule parses one rule. An unsupported rule returns an error wrapping

@@ -15,7 +15,29 @@ type Config struct {
 	// Vars are address and port variables without the '$' (HOME_NET:
 	// "[10.0.0.0/8]", HTTP_PORTS: "80"). A variable not in the map is any.
 	Vars map[string]string
+	// MaxFileBytes bounds the size of one rule file (default
+	// DefaultMaxFileBytes); a longer one is refused.
+	MaxFileBytes int64
 }
+
+// Bounds on what a rule file can make the loader and the matcher do.
+const (
+	// DefaultMaxFileBytes is the default bound on a rule file: ET Open's
+	// whole set (emerging-all.rules) is about 40 MiB.
+	DefaultMaxFileBytes = 256 << 20
+	// maxRuleBytes is the longest rule (continuation lines joined) loaded;
+	// a longer one is a ParseError. It is Suricata's DETECT_MAX_RULE_SIZE;
+	// ET Open's longest rule has about 3,000 bytes.
+	maxRuleBytes = 8192
+	// maxRuleContents bounds the content and pcre keywords of a rule (ET
+	// Open: at most 23); more is a ParseError.
+	maxRuleContents = 256
+	// maxPcreInsts bounds the size of a pcre compiled to an RE2 program:
+	// Go's matcher takes time and memory in proportion to it for each byte
+	// matched. ET Open's largest compiles to about 11,000 (99th percentile:
+	// 630); Go itself allows about 3 million.
+	maxPcreInsts = 20000
+)
 
 // option is one raw rule option.
 type option struct {
@@ -24,6 +46,9 @@ type option struct {
 	has   bool   // had a ':'
 }
 
+// maxRuleLen bounds a physical line and a rule being joined from
+// continuation lines; a longer one ends the load of the file with an error
+// (rules up to maxRuleBytes load, longer ones up to this are ParseErrors).
 const maxRuleLen = 1 << 20
 
 // readRules splits a rule file into logical rules: comments and blank lines
@@ -58,7 +83,13 @@ func readRules(r io.Reader, fn func(line int, text string)) error {
 	if cur.Len() > 0 {
 		fn(start, strings.TrimSpace(cur.String()))
 	}
-	return sc.Err()
+	if err := sc.Err(); err != nil {
+		if errors.Is(err, bufio.ErrTooLong) {
+			return fmt.Errorf("line %d: longer than %d bytes", n+1, maxRuleLen)
+		}
+		return err
+	}
+	return nil
 }
 
 type header struct {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 )
 
@@ -71,11 +72,28 @@ func compilePcre(v string) (re *regexp.Regexp, negated, relative bool, kw string
 	if goFlags != "" {
 		full = "(?" + goFlags + ")" + full
 	}
+	if n, err := progSize(full); err == nil && n > maxPcreInsts {
+		return nil, false, false, "", fmt.Errorf("pcre compiles to %d RE2 instructions, over the limit of %d", n, maxPcreInsts)
+	}
 	re, err = regexp.Compile(full)
 	if err != nil {
 		return nil, false, false, "pcre", fmt.Errorf("not supported by RE2: %v", err)
 	}
 	return re, negated, relative, "", nil
+}
+
+// progSize is the number of instructions of the RE2 program of pattern, as
+// regexp.Compile builds it.
+func progSize(pattern string) (int, error) {
+	re, err := syntax.Parse(pattern, syntax.Perl)
+	if err != nil {
+		return 0, err
+	}
+	p, err := syntax.Compile(re.Simplify())
+	if err != nil {
+		return 0, err
+	}
+	return len(p.Inst), nil
 }
 
 // pcreUnsupported names a PCRE-only construct in pat, or returns "".
