@@ -39,6 +39,8 @@ type activation struct {
 	intelVal  [numIntelKinds]string
 
 	vals [len0]ref.Val // per-variable cache, see variables
+
+	keyBuf []byte // limiter keys; kept across sessions
 }
 
 // len0 is len(variables), checked in init.
@@ -85,7 +87,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 func (a *activation) Parent() interpreter.Activation { return nil }
 
 func (a *activation) reset(e *Engine, s *session.Session) {
-	*a = activation{e: e, s: s, cv: noCipher, vv: noVersion}
+	*a = activation{e: e, s: s, cv: noCipher, vv: noVersion, keyBuf: a.keyBuf[:0]}
 	hs := s.TLS
 	if hs == nil {
 		return

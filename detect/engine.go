@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"cel.dev/cel-go/cel"
 	celast "cel.dev/cel-go/common/ast"
@@ -44,6 +45,18 @@ type Config struct {
 	Roots []*x509.Certificate
 	// ChainCacheSize bounds the cache of chain verifications (default 16384).
 	ChainCacheSize int
+
+	// NoSuppress turns suppression off: every match is an alert (Count 1);
+	// the rules' suppress and threshold blocks and Suppressions are still
+	// checked, not applied. For forensics: "show me everything".
+	NoSuppress bool
+	// Suppressions drop alerts of some rules for some addresses, SNIs or
+	// certificates (Suricata's threshold.config suppress).
+	Suppressions []Suppression
+	// SuppressMemory bounds the memory of the suppress and threshold
+	// state, in bytes (default DefaultSuppressMemory, 16 MiB, about
+	// 100,000 keys); past it the least recently matched keys are evicted.
+	SuppressMemory int64
 }
 
 // Engine judges sessions. It is immutable once built and safe for
@@ -54,6 +67,9 @@ type Engine struct {
 	trust *trustStore
 	pool  sync.Pool
 
+	limiter    *limiter // nil when no rule has suppress or threshold, or NoSuppress
+	noSuppress bool
+
 	sessions, alerts, evalErrors atomic.Uint64
 }
 
@@ -63,7 +79,13 @@ type compiledRule struct {
 	prg   cel.Program
 	msg   []msgPart
 	intel []intelKind // intel list types the condition reads
-	fired atomic.Uint64
+	limit *limitRule  // suppress or threshold block; nil without
+	// filters are the Suppressions for this rule.
+	filters []*suppression
+
+	fired      atomic.Uint64 // matches
+	suppressed atomic.Uint64 // matches held back by limit
+	filtered   atomic.Uint64 // matches dropped by filters
 }
 
 type msgPart struct {
@@ -74,9 +96,14 @@ type msgPart struct {
 // Stats are the engine's counters.
 type Stats struct {
 	Sessions, Alerts, EvalErrors uint64
-	Fired                        map[string]uint64 // per rule id
-	Trust                        TrustStats
-	Intel                        IntelStats
+	Fired                        map[string]uint64 // matches per rule id (alerts or not)
+	// Suppressed counts per rule id the matches a suppress or threshold
+	// block held back (a later alert of the same key may carry them in its
+	// Count); Filtered the matches Config.Suppressions dropped.
+	Suppressed, Filtered map[string]uint64
+	Limiter              LimiterStats
+	Trust                TrustStats
+	Intel                IntelStats
 }
 
 // New loads, checks and compiles the rules, loads the intel lists and the
@@ -138,6 +165,7 @@ func New(cfg Config) (*Engine, error) {
 			if disabledID[r.ID] || disabledCat[r.Category] || (sp.Enabled != nil && !*sp.Enabled) {
 				continue
 			}
+			r.limit = sp.limit
 			e.rules = append(e.rules, r)
 		}
 	}
@@ -149,6 +177,23 @@ func New(cfg Config) (*Engine, error) {
 	for c := range disabledCat {
 		if !usedCat[c] {
 			return nil, fmt.Errorf("detect: disable_categories: no rule has category %q", c)
+		}
+	}
+	filters, targets, err := compileSuppressions(cfg.Suppressions, usedID, usedCat)
+	if err != nil {
+		return nil, err
+	}
+	e.noSuppress = cfg.NoSuppress
+	if !cfg.NoSuppress {
+		for _, r := range e.rules {
+			for i, f := range filters {
+				if appliesTo(targets[i], &r.Rule) {
+					r.filters = append(r.filters, f)
+				}
+			}
+			if r.limit != nil && e.limiter == nil {
+				e.limiter = newLimiter(cfg.SuppressMemory)
+			}
 		}
 	}
 	if e.intel, err = loadIntel(cfg.Intel); err != nil {
@@ -194,13 +239,40 @@ func (e *Engine) Rules() []*Rule {
 func (e *Engine) Stats() Stats {
 	st := Stats{
 		Sessions: e.sessions.Load(), Alerts: e.alerts.Load(), EvalErrors: e.evalErrors.Load(),
-		Fired: make(map[string]uint64, len(e.rules)),
-		Trust: e.trust.stats(), Intel: e.intel.stats(),
+		Fired:      make(map[string]uint64, len(e.rules)),
+		Suppressed: make(map[string]uint64, len(e.rules)),
+		Filtered:   make(map[string]uint64, len(e.rules)),
+		Trust:      e.trust.stats(), Intel: e.intel.stats(),
 	}
 	for _, r := range e.rules {
 		st.Fired[r.ID] = r.fired.Load()
+		st.Suppressed[r.ID] = r.suppressed.Load()
+		st.Filtered[r.ID] = r.filtered.Load()
+	}
+	if e.limiter != nil {
+		st.Limiter = e.limiter.stats()
 	}
 	return st
+}
+
+// SuppressedCounts returns per rule id the matches that gave no alert of
+// their own: held back by the rule's suppress or threshold block, or
+// dropped by Config.Suppressions (Stats has them apart).
+func (e *Engine) SuppressedCounts() map[string]uint64 {
+	m := make(map[string]uint64, len(e.rules))
+	for _, r := range e.rules {
+		m[r.ID] = r.suppressed.Load() + r.filtered.Load()
+	}
+	return m
+}
+
+// adopt takes over the suppress and threshold state of old (a reload):
+// windows open before a SIGHUP stay open. Keys name the rule id, so a rule
+// whose block changed starts afresh only where its keys changed.
+func (e *Engine) adopt(old *Engine) {
+	if e.limiter != nil && old != nil && old.limiter != nil && old.limiter.maxBytes == e.limiter.maxBytes {
+		e.limiter = old.limiter
+	}
 }
 
 // Evaluate judges one session. Safe for concurrent use.
@@ -224,7 +296,28 @@ rules:
 			continue
 		}
 		r.fired.Add(1)
-		al := Alert{Rule: &r.Rule, Message: r.render(a)}
+		al := Alert{Rule: &r.Rule, Count: 1}
+		if !e.noSuppress {
+			if len(r.filters) > 0 && r.filtered1(a) {
+				r.filtered.Add(1)
+				continue
+			}
+			if r.limit != nil {
+				now := packetTime(s.End, s.Start)
+				a.keyBuf = r.limit.appendKey(a.keyBuf[:0], r.ID, a)
+				ok, n, since := e.limiter.decide(r.limit, a.keyBuf, now)
+				if !ok {
+					r.suppressed.Add(1)
+					continue
+				}
+				al.Count = n
+				if n > 1 {
+					al.First = time.Unix(0, since).UTC()
+					al.CountText = countText(n, since, now)
+				}
+			}
+		}
+		al.Message = r.render(a)
 		for _, k := range r.intel {
 			if m := a.intel(k); m != nil {
 				al.Intel = m
@@ -236,9 +329,19 @@ rules:
 	v.Validation = a.validation()
 	e.sessions.Add(1)
 	e.alerts.Add(uint64(len(v.Alerts)))
-	*a = activation{}
+	*a = activation{keyBuf: a.keyBuf[:0]}
 	e.pool.Put(a)
 	return v
+}
+
+// filtered1 reports whether a Suppression drops this rule's alert on a's session.
+func (r *compiledRule) filtered1(a *activation) bool {
+	for _, f := range r.filters {
+		if f.match(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *compiledRule) render(a *activation) string {

@@ -1,6 +1,8 @@
 // Package detect judges finished sessions with rules and threat-intel lists.
 package detect
 
+import "time"
+
 // Validation results for tlsentry.server.validation.
 const (
 	ValidationTrusted    = "trusted"
@@ -41,6 +43,18 @@ type Alert struct {
 	Message string // says why, in words, naming the session's server
 	// Intel is set when a threat-intel list matched.
 	Intel *IntelMatch
+
+	// Count is how many matches of the rule the alert stands for: 1, plus
+	// the matches of the same rule and key that its suppress or threshold
+	// block held back since the key's previous alert (rules/README.md).
+	// Engine alerts have Count >= 1.
+	Count uint64
+	// First is the packet time of the first match counted in Count, when
+	// Count > 1 (zero otherwise).
+	First time.Time
+	// CountText says it in words for event.reason when Count > 1: "(and 41
+	// more matches in the last 1h)"; "" otherwise.
+	CountText string
 }
 
 // IntelMatch names the list and the entry that matched.
