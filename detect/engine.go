@@ -46,10 +46,14 @@ type Config struct {
 	// ChainCacheSize bounds the cache of chain verifications (default 16384).
 	ChainCacheSize int
 
-	// NoSuppress turns suppression off: every match is an alert (Count 1);
-	// the rules' suppress and threshold blocks and Suppressions are still
-	// checked, not applied. For forensics: "show me everything".
-	NoSuppress bool
+	// Suppress applies the rules' suppress and threshold blocks and
+	// Suppressions; without it every match is an alert (Count 1) and they
+	// are only checked. The sensor sets it unless --no-suppress. It is not
+	// the default because the blocks keep state: which session of a key
+	// carries its alert follows the order sessions are judged in, so with
+	// several capture workers a replay's alert documents can differ from a
+	// one-worker replay (the same keys alert, on other sessions).
+	Suppress bool
 	// Suppressions drop alerts of some rules for some addresses, SNIs or
 	// certificates (Suricata's threshold.config suppress).
 	Suppressions []Suppression
@@ -67,8 +71,8 @@ type Engine struct {
 	trust *trustStore
 	pool  sync.Pool
 
-	limiter    *limiter // nil when no rule has suppress or threshold, or NoSuppress
-	noSuppress bool
+	limiter  *limiter // nil when no rule has suppress or threshold, or without Config.Suppress
+	suppress bool
 
 	sessions, alerts, evalErrors atomic.Uint64
 }
@@ -166,6 +170,9 @@ func New(cfg Config) (*Engine, error) {
 				continue
 			}
 			r.limit = sp.limit
+			if r.limit != nil {
+				r.Limit = r.limit.String()
+			}
 			e.rules = append(e.rules, r)
 		}
 	}
@@ -183,8 +190,8 @@ func New(cfg Config) (*Engine, error) {
 	if err != nil {
 		return nil, err
 	}
-	e.noSuppress = cfg.NoSuppress
-	if !cfg.NoSuppress {
+	e.suppress = cfg.Suppress
+	if cfg.Suppress {
 		for _, r := range e.rules {
 			for i, f := range filters {
 				if appliesTo(targets[i], &r.Rule) {
@@ -297,7 +304,7 @@ rules:
 		}
 		r.fired.Add(1)
 		al := Alert{Rule: &r.Rule, Count: 1}
-		if !e.noSuppress {
+		if e.suppress {
 			if len(r.filters) > 0 && r.filtered1(a) {
 				r.filtered.Add(1)
 				continue

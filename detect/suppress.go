@@ -166,6 +166,28 @@ type limitRule struct {
 	track  []int // variable indices
 }
 
+// String says what the block does, for Rule.Limit.
+func (l *limitRule) String() string {
+	names := make([]string, len(l.track))
+	for i, v := range l.track {
+		names[i] = variables[v].name
+	}
+	per := "per rule"
+	if len(names) > 0 {
+		per = "per (" + strings.Join(names, ", ") + ")"
+	}
+	w := shortDuration(l.window)
+	switch {
+	case l.typ == limitLimit && l.count == 1:
+		return "one alert per " + w + " " + per
+	case l.typ == limitLimit:
+		return fmt.Sprintf("the first %d matches per %s %s", l.count, w, per)
+	case l.typ == limitThreshold:
+		return fmt.Sprintf("every %d-th match within %s %s", l.count, w, per)
+	}
+	return fmt.Sprintf("one alert per %s once %d matches within it %s", w, l.count, per)
+}
+
 // checkLimit validates a block of rule id in file and compiles it.
 func checkLimit(file, id string, s *limitSpec) (*limitRule, error) {
 	at := func(line int, format string, args ...any) error {

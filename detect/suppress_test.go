@@ -70,7 +70,7 @@ func limitEngine(t testing.TB, block string, mut ...func(*Config)) *Engine {
 	if err := os.WriteFile(p, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg := Config{RuleFiles: []string{p}, NoBuiltin: true, Roots: getPKI(t).pool}
+	cfg := Config{RuleFiles: []string{p}, NoBuiltin: true, Roots: getPKI(t).pool, Suppress: true}
 	for _, m := range mut {
 		m(&cfg)
 	}
@@ -180,7 +180,7 @@ func TestSuppressForms(t *testing.T) {
 	}
 }
 
-func TestSuppressCountsAndNoSuppress(t *testing.T) {
+func TestSuppressCountsAndSuppressOff(t *testing.T) {
 	block := "    suppress:\n      track: [destination.ip]\n      for: 1h\n"
 	e := limitEngine(t, block)
 	for i := 0; i < 10; i++ {
@@ -191,29 +191,29 @@ func TestSuppressCountsAndNoSuppress(t *testing.T) {
 		t.Errorf("stats %+v, counts %v", st, e.SuppressedCounts())
 	}
 	e = limitEngine(t, block, func(c *Config) {
-		c.NoSuppress = true
+		c.Suppress = false
 		c.Suppressions = []Suppression{{All: true, Addresses: []string{"0.0.0.0/0"}}}
 	})
 	for i := 0; i < 10; i++ {
 		v := e.Evaluate(at(t, i, cA, sX))
 		if len(v.Alerts) != 1 || v.Alerts[0].Count != 1 || v.Alerts[0].CountText != "" {
-			t.Fatalf("NoSuppress: session %d gave %+v", i, v.Alerts)
+			t.Fatalf("Suppress off: session %d gave %+v", i, v.Alerts)
 		}
 	}
 	if st := e.Stats(); st.Alerts != 10 || st.Suppressed["x.a"] != 0 || st.Filtered["x.a"] != 0 {
-		t.Errorf("NoSuppress stats %+v", st)
+		t.Errorf("Suppress off: stats %+v", st)
 	}
 	// Without a block every alert has Count 1.
 	e = limitEngine(t, "")
 	if v := e.Evaluate(at(t, 0, cA, sX)); v.Alerts[0].Count != 1 {
 		t.Errorf("no block: count %d", v.Alerts[0].Count)
 	}
-	// Suppressions are checked under NoSuppress too.
+	// Suppressions are checked without Suppress too.
 	p := filepath.Join(t.TempDir(), "r.yaml")
 	os.WriteFile(p, []byte("rules:\n  - id: x.a\n    category: c\n    severity: low\n    condition: \"true\"\n"), 0o644)
-	if _, err := New(Config{RuleFiles: []string{p}, NoBuiltin: true, Roots: getPKI(t).pool, NoSuppress: true,
+	if _, err := New(Config{RuleFiles: []string{p}, NoBuiltin: true, Roots: getPKI(t).pool,
 		Suppressions: []Suppression{{Rules: []string{"x.b"}}}}); err == nil {
-		t.Error("bad suppression accepted under NoSuppress")
+		t.Error("bad suppression accepted without Suppress")
 	}
 }
 
@@ -260,7 +260,7 @@ func TestConfigSuppressions(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "r.yaml")
 			os.WriteFile(p, []byte("rules:\n  - id: x.a\n    category: c\n    severity: low\n    condition: \"true\"\n"+
 				"  - id: x.b\n    category: d\n    severity: low\n    condition: \"false\"\n"), 0o644)
-			e, err := New(Config{RuleFiles: []string{p}, NoBuiltin: true, Roots: getPKI(t).pool, Suppressions: []Suppression{c.sup}})
+			e, err := New(Config{RuleFiles: []string{p}, NoBuiltin: true, Roots: getPKI(t).pool, Suppress: true, Suppressions: []Suppression{c.sup}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -404,7 +404,7 @@ func TestSuppressAcrossReload(t *testing.T) {
 	p := filepath.Join(t.TempDir(), "r.yaml")
 	os.WriteFile(p, []byte("rules:\n  - id: x.a\n    category: c\n    severity: low\n    condition: \"true\"\n    suppress:\n      track: []\n      for: 1h\n"), 0o644)
 	r, err := NewReloader(func() (Config, error) {
-		return Config{RuleFiles: []string{p}, NoBuiltin: true, Roots: getPKI(t).pool}, nil
+		return Config{RuleFiles: []string{p}, NoBuiltin: true, Roots: getPKI(t).pool, Suppress: true}, nil
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -437,3 +437,4 @@ func TestCountText(t *testing.T) {
 		}
 	}
 }
+

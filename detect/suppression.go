@@ -12,7 +12,9 @@ import (
 // Suricata's threshold.config "suppress" does: known false positives (an
 // internal service with a private CA, a scanner the team runs). The session
 // document is written all the same; only the alert goes, counted per rule
-// in Stats.Filtered.
+// in Stats.Filtered. Applied with Config.Suppress, checked always. Unlike
+// suppress blocks it keeps no state: the same sessions lose their alerts
+// whatever the order they are judged in.
 //
 // Which rules: the ids in Rules, the rules of Categories, or All. Which
 // sessions: every list given must match (the entries of one list are

@@ -21,6 +21,9 @@ type Rule struct {
 	References  []string
 	Version     string
 	Ruleset     string // "builtin" or the file it came from
+	// Limit is the rule's suppress or threshold block in words ("one alert
+	// per 1h per (destination.ip, tls.server.hash.sha256)"); "" without.
+	Limit string
 }
 
 // SeverityScore maps Severity to the numbers Kibana Security uses
