@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"crypto/x509"
 	"fmt"
 	"net/netip"
 	"os"
@@ -438,3 +439,37 @@ func TestCountText(t *testing.T) {
 	}
 }
 
+// Every built-in rule has a block; cert.untrusted is one alert per hour
+// per server and certificate.
+func TestBuiltinSuppressDefaults(t *testing.T) {
+	e, err := New(Config{Roots: getPKI(t).pool, Suppress: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range e.Rules() {
+		if r.Limit == "" {
+			t.Errorf("built-in rule %s has no suppress or threshold block", r.ID)
+		}
+	}
+	e, err = New(Config{Roots: []*x509.Certificate{}, Suppress: true}) // nothing trusted
+	if err != nil {
+		t.Fatal(err)
+	}
+	untrusted := func(sec int, server string) uint64 {
+		s := at(t, sec, cA, server)
+		if a := fired(e.Evaluate(s))["cert.untrusted"]; a != nil {
+			return a.Count
+		}
+		return 0
+	}
+	steps := []struct {
+		sec    int
+		server string
+		want   uint64
+	}{{0, sX, 1}, {5, sX, 0}, {10, sY, 1}, {1800, sX, 0}, {3600, sX, 3}, {3605, sY, 0}, {3610, sY, 2}}
+	for i, st := range steps {
+		if got := untrusted(st.sec, st.server); got != st.want {
+			t.Errorf("step %d: cert.untrusted count %d, want %d", i, got, st.want)
+		}
+	}
+}
