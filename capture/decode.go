@@ -4,9 +4,11 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"net/netip"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
+	"golang.org/x/crypto/cryptobyte"
 )
 
 // Link types that gopacket/layers names differently or not at all.
@@ -22,12 +24,12 @@ const (
 	maxIPv6ExtHdrs = 8  // IPv6 extension headers skipped per IPv6 header
 )
 
-// DecodeStats counts what a Decoder saw. Every packet given to Decode is
+// decodeStats counts what a Decoder saw. Every packet given to Decode is
 // counted in Packets and in exactly one of Decoded, NonIP, NonTCPUDP,
 // Truncated, Malformed, UnsupportedLinkType, TooDeep, FragmentsPending and
 // FragmentsDropped. Tunneled, Reassembled, VLANOverflow and PayloadTruncated
 // count properties of packets on top of that.
-type DecodeStats struct {
+type decodeStats struct {
 	Packets uint64 // calls to Decode
 	Decoded uint64 // IP TCP/UDP packets returned (Decode returned true)
 
@@ -37,8 +39,8 @@ type DecodeStats struct {
 	Malformed           uint64 // a header does not parse (bad version, lengths ...)
 	UnsupportedLinkType uint64 // link type Decode does not know
 	TooDeep             uint64 // more than maxTunnelDepth tunnels or maxLayers layers
-	FragmentsPending    uint64 // fragments taken by the Defragmenter, datagram not yet complete
-	FragmentsDropped    uint64 // fragments not reassembled: no Defragmenter, refused by it, or an IPv6 Fragment header after other extension headers
+	FragmentsPending    uint64 // fragments taken by the defragmenter, datagram not yet complete
+	FragmentsDropped    uint64 // fragments not reassembled: no defragmenter, refused by it, or an IPv6 Fragment header after other extension headers
 
 	Tunneled         uint64 // packets decapsulated from at least one tunnel (GRE, ERSPAN, VXLAN, GENEVE, IP-in-IP)
 	Reassembled      uint64 // decoded packets that are reassembled datagrams
@@ -61,12 +63,13 @@ const (
 	kIPv4
 	kIPv6
 	kGRE
-	kERSPAN1
 	kERSPAN2
 	kERSPAN3
 	kMPLS
 	kTCP
 	kUDP
+	kDone // the packet is decoded (Decode returns true); kinds from here on end the loop
+	kFail // the packet is counted and dropped (Decode returns false)
 )
 
 // Decoder turns captured frames into Packets. It keeps preallocated
@@ -74,11 +77,11 @@ const (
 // well-formed packets. A Decoder is not safe for concurrent use: give each
 // worker its own.
 type Decoder struct {
-	Stats DecodeStats
+	stats decodeStats
 
-	// Defrag reassembles IP fragments; NewDecoder sets one with
-	// DefaultDefragConfig. With nil, fragments are counted and dropped.
-	Defrag *Defragmenter
+	// defrag reassembles IP fragments; NewDecoder sets one with
+	// defaultDefragConfig. With nil, fragments are counted and dropped.
+	defrag *defragmenter
 
 	eth    layers.Ethernet
 	dot1q  layers.Dot1Q
@@ -89,16 +92,15 @@ type Decoder struct {
 	ip6    layers.IPv6
 	gre    layers.GRE
 	erspan layers.ERSPANII
-	vxlan  layers.VXLAN
 	tcp    layers.TCP
 	udp    layers.UDP
 	fb     truncFeedback
 }
 
-// NewDecoder returns a Decoder with a Defragmenter using
-// DefaultDefragConfig.
+// NewDecoder returns a Decoder with a defragmenter using
+// defaultDefragConfig.
 func NewDecoder() *Decoder {
-	return &Decoder{Defrag: NewDefragmenter(DefaultDefragConfig())}
+	return &Decoder{defrag: newDefragmenter(defaultDefragConfig())}
 }
 
 // truncFeedback is the gopacket.DecodeFeedback the layers report truncation to.
@@ -108,7 +110,9 @@ func (f *truncFeedback) SetTruncated() { f.truncated = true }
 
 // decodeState is what Decode carries from one layer to the next.
 type decodeState struct {
-	ipBytes     []byte // innermost IP header and what follows, as captured
+	p           *Packet
+	ts          time.Time // packet time, for the defragmenter
+	ipBytes     []byte    // innermost IP header and what follows, as captured
 	tunnels     int
 	reassembled bool
 }
@@ -118,347 +122,436 @@ type decodeState struct {
 // and tunnels (GRE, ERSPAN I/II/III, VXLAN on UDP 4789, GENEVE on UDP 6081,
 // IP-in-IP) it fills in the innermost IP header and its TCP or UDP header.
 // IPv4 fragments and IPv6 fragments (Fragment header right after the IPv6
-// header) go to d.Defrag; when one completes a datagram, Decode returns the
-// reassembled packet. Packets it does not return are counted in
-// d.Stats by reason.
+// header) go to the Decoder's defragmenter; when one completes a datagram,
+// Decode returns the reassembled packet. Packets it does not return are
+// counted in d.stats by reason.
 //
-// p.Payload and the addresses alias data (or the Defragmenter's buffer) and
+// p.Payload and the addresses alias data (or the defragmenter's buffer) and
 // are valid until the next Decode on d, and while data is.
 func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType, p *Packet) bool {
-	d.Stats.Packets++
+	d.stats.Packets++
 	*p = Packet{Timestamp: ci.Timestamp, WireLen: ci.Length}
 	d.fb.truncated = false
-	var st decodeState
-
-	var k layerKind
-	switch lt {
-	case layers.LinkTypeEthernet:
-		k = kEthernet
-	case layers.LinkTypeLinuxSLL:
-		k = kSLL
-	case layers.LinkTypeLinuxSLL2:
-		k = kSLL2
-	case layers.LinkTypeRaw, linkTypeDLTRaw12, linkTypeDLTRaw14:
-		k = kRawIP
-	case layers.LinkTypeIPv4:
-		k = kIPv4
-	case layers.LinkTypeIPv6:
-		k = kIPv6
-	case layers.LinkTypeNull, layers.LinkTypeLoop:
-		k = kLoopback
-	case layers.LinkTypePPP:
-		k = kPPP
-	default:
-		return d.fail(&d.Stats.UnsupportedLinkType, &st)
+	st := decodeState{p: p, ts: ci.Timestamp}
+	k := linkKind(lt)
+	if k == kNone {
+		d.fail(&d.stats.UnsupportedLinkType, &st)
+		return false
 	}
-
-	for step := 0; step < maxLayers; step++ {
-		switch k {
-		case kEthernet:
-			if len(data) < 14 {
-				return d.fail(&d.Stats.Truncated, &st)
-			}
-			_ = d.eth.DecodeFromBytes(data, &d.fb) // cannot fail with 14 bytes
-			k, data = etherKind(d.eth.EthernetType), d.eth.Payload
-
-		case kVLAN:
-			if len(data) < 4 {
-				return d.fail(&d.Stats.Truncated, &st)
-			}
-			_ = d.dot1q.DecodeFromBytes(data, &d.fb) // cannot fail with 4 bytes
-			if p.NVLANs < maxVLANs {
-				p.VLANs[p.NVLANs] = d.dot1q.VLANIdentifier
-				p.NVLANs++
-			} else if p.NVLANs == maxVLANs {
-				p.NVLANs++ // mark the overflow once; undone below
-				d.Stats.VLANOverflow++
-			}
-			k, data = etherKind(d.dot1q.Type), d.dot1q.Payload
-
-		case kSLL:
-			if len(data) < 16 {
-				return d.fail(&d.Stats.Truncated, &st)
-			}
-			if d.sll.DecodeFromBytes(data, &d.fb) != nil {
-				return d.fail(&d.Stats.Malformed, &st)
-			}
-			k, data = etherKind(d.sll.EthernetType), d.sll.Payload
-
-		case kSLL2:
-			if len(data) < 20 {
-				return d.fail(&d.Stats.Truncated, &st)
-			}
-			if d.sll2.DecodeFromBytes(data, &d.fb) != nil {
-				return d.fail(&d.Stats.Malformed, &st)
-			}
-			k, data = etherKind(d.sll2.ProtocolType), d.sll2.Payload
-
-		case kLoopback:
-			if len(data) < 4 {
-				return d.fail(&d.Stats.Truncated, &st)
-			}
-			if !loopbackFamilyOK(data) {
-				return d.fail(&d.Stats.Malformed, &st)
-			}
-			_ = d.loop.DecodeFromBytes(data, &d.fb)
-			switch d.loop.Family {
-			case layers.ProtocolFamilyIPv4:
-				k = kIPv4
-			case layers.ProtocolFamilyIPv6BSD, layers.ProtocolFamilyIPv6FreeBSD,
-				layers.ProtocolFamilyIPv6Darwin, layers.ProtocolFamilyIPv6Linux:
-				k = kIPv6
-			default:
-				return d.fail(&d.Stats.NonIP, &st)
-			}
-			data = d.loop.Payload
-
-		case kPPP:
-			var ok bool
-			k, data, ok = decodePPP(data)
-			if !ok {
-				return d.fail(&d.Stats.Truncated, &st)
-			}
-
-		case kRawIP:
-			if len(data) < 1 {
-				return d.fail(&d.Stats.Truncated, &st)
-			}
-			switch data[0] >> 4 {
-			case 4:
-				k = kIPv4
-			case 6:
-				k = kIPv6
-			default:
-				return d.fail(&d.Stats.Malformed, &st)
-			}
-
-		case kIPv4:
-			if len(data) < 20 {
-				return d.fail(&d.Stats.Truncated, &st)
-			}
-			if data[0]>>4 != 4 || data[0]&0x0f < 5 {
-				return d.fail(&d.Stats.Malformed, &st)
-			}
-			if ihl := int(data[0]&0x0f) * 4; len(data) < ihl {
-				return d.fail(&d.Stats.Truncated, &st)
-			} else if tl := int(binary.BigEndian.Uint16(data[2:4])); tl != 0 && tl < ihl {
-				return d.fail(&d.Stats.Malformed, &st)
-			}
-			if d.ip4.DecodeFromBytes(data, &d.fb) != nil {
-				return d.fail(&d.Stats.Malformed, &st) // bad options
-			}
-			ipLen := min(int(d.ip4.Length), len(data))
-			if d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0 {
-				if d.Defrag == nil || st.reassembled {
-					return d.fail(&d.Stats.FragmentsDropped, &st)
-				}
-				if d.fb.truncated {
-					// A fragment cut short cannot be reassembled.
-					d.Defrag.stats.Invalid++
-					return d.fail(&d.Stats.FragmentsDropped, &st)
-				}
-				dg, res := d.Defrag.Add(data[:ipLen], ci.Timestamp)
-				switch res {
-				case DefragComplete:
-					st.reassembled = true
-					data = dg // decode the datagram from its IPv4 header on
-					continue
-				case DefragPending:
-					return d.fail(&d.Stats.FragmentsPending, &st)
-				default:
-					return d.fail(&d.Stats.FragmentsDropped, &st)
-				}
-			}
-			st.ipBytes = data[:ipLen]
-			p.Src = netip.AddrFrom4([4]byte(d.ip4.SrcIP))
-			p.Dst = netip.AddrFrom4([4]byte(d.ip4.DstIP))
-			var ok bool
-			if k, ok = d.ipNext(uint8(d.ip4.Protocol), &st); !ok {
-				return false
-			}
-			data = d.ip4.Payload
-
-		case kIPv6:
-			if len(data) < 40 {
-				return d.fail(&d.Stats.Truncated, &st)
-			}
-			if data[0]>>4 != 6 {
-				return d.fail(&d.Stats.Malformed, &st)
-			}
-			if d.ip6.DecodeFromBytes(data, &d.fb) != nil {
-				if d.fb.truncated {
-					return d.fail(&d.Stats.Truncated, &st)
-				}
-				return d.fail(&d.Stats.Malformed, &st)
-			}
-			ipLen := len(data)
-			if d.ip6.Length != 0 {
-				ipLen = min(40+int(d.ip6.Length), len(data))
-			}
-			if d.ip6.NextHeader == 44 && len(d.ip6.Payload) >= 8 && binary.BigEndian.Uint16(d.ip6.Payload[2:4]) != 0 {
-				// A fragment (not an atomic one) whose Fragment header
-				// follows the fixed header: reassemble.
-				if d.Defrag == nil || st.reassembled || d.fb.truncated {
-					return d.fail(&d.Stats.FragmentsDropped, &st)
-				}
-				dg, res := d.Defrag.AddIPv6(data[:40], d.ip6.Payload[:8], d.ip6.Payload[8:], ci.Timestamp)
-				switch res {
-				case DefragComplete:
-					st.reassembled = true
-					data = dg
-					continue
-				case DefragPending:
-					return d.fail(&d.Stats.FragmentsPending, &st)
-				default:
-					return d.fail(&d.Stats.FragmentsDropped, &st)
-				}
-			}
-			st.ipBytes = data[:ipLen]
-			p.Src = netip.AddrFrom16([16]byte(d.ip6.SrcIP))
-			p.Dst = netip.AddrFrom16([16]byte(d.ip6.DstIP))
-			proto, payload, res := skipIPv6Ext(uint8(d.ip6.NextHeader), d.ip6.Payload)
-			switch res {
-			case ext6OK:
-			case ext6Truncated:
-				return d.fail(&d.Stats.Truncated, &st)
-			case ext6Fragment:
-				return d.fail(&d.Stats.FragmentsDropped, &st)
-			default:
-				return d.fail(&d.Stats.Malformed, &st)
-			}
-			var ok bool
-			if k, ok = d.ipNext(proto, &st); !ok {
-				return false
-			}
-			data = payload
-
-		case kGRE:
-			if !d.enterTunnel(&st) {
-				return false
-			}
-			if len(data) < 4 {
-				return d.fail(&d.Stats.Truncated, &st)
-			}
-			if d.gre.DecodeFromBytes(data, &d.fb) != nil {
-				if d.fb.truncated {
-					return d.fail(&d.Stats.Truncated, &st)
-				}
-				return d.fail(&d.Stats.Malformed, &st)
-			}
-			k, data = etherKind(d.gre.Protocol), d.gre.Payload
-			if k == kERSPAN2 && !d.gre.SeqPresent {
-				// ERSPAN type I: GRE without a sequence number and no
-				// ERSPAN header; the mirrored frame follows GRE directly.
-				k = kEthernet
-			}
-
-		case kERSPAN2:
-			if len(data) < 8 {
-				return d.fail(&d.Stats.Truncated, &st)
-			}
-			if v := data[0] >> 4; v != 1 && v != 0 {
-				return d.fail(&d.Stats.Malformed, &st)
-			}
-			_ = d.erspan.DecodeFromBytes(data, &d.fb)
-			k, data = kEthernet, d.erspan.Payload
-
-		case kMPLS:
-			// RFC 3032 label stack entries, 4 bytes each, until the
-			// bottom-of-stack bit; the payload is IPv4 or IPv6 by its first
-			// nibble (no control word / pseudowire Ethernet).
-			if len(data) < 4 {
-				return d.fail(&d.Stats.Truncated, &st)
-			}
-			bos := data[2]&0x01 != 0
-			data = data[4:]
-			if bos {
-				k = kRawIP
-			}
-
-		case kERSPAN3:
-			var res tunnelResult
-			k, data, res = decodeERSPAN3(data)
-			if res != tunnelOK {
-				return d.fail(d.tunnelFailCounter(res), &st)
-			}
-
-		case kTCP:
-			if len(data) < 20 {
-				return d.fail(&d.Stats.Truncated, &st)
-			}
-			if off := int(data[12]>>4) * 4; off < 20 {
-				return d.fail(&d.Stats.Malformed, &st)
-			} else if off > len(data) {
-				return d.fail(&d.Stats.Truncated, &st)
-			}
-			if d.tcp.DecodeFromBytes(data, &d.fb) != nil {
-				return d.fail(&d.Stats.Malformed, &st) // bad options
-			}
-			p.Proto = 6
-			p.SrcPort, p.DstPort = uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort)
-			p.Seq, p.Ack = d.tcp.Seq, d.tcp.Ack
-			p.Flags = data[13]
-			p.Payload = d.tcp.Payload
-			return d.done(p, &st)
-
-		case kUDP:
-			if len(data) < 8 {
-				return d.fail(&d.Stats.Truncated, &st)
-			}
-			if d.udp.DecodeFromBytes(data, &d.fb) != nil {
-				return d.fail(&d.Stats.Malformed, &st) // length field below 8
-			}
-			p.Proto = 17
-			p.SrcPort, p.DstPort = uint16(d.udp.SrcPort), uint16(d.udp.DstPort)
-			p.Payload = d.udp.Payload
-			next, inner, res := udpTunnel(p.DstPort, p.Payload)
-			if res == tunnelNone {
-				return d.done(p, &st)
-			}
-			if res == tunnelTruncated {
-				return d.fail(&d.Stats.Truncated, &st)
-			}
-			if res != tunnelOK {
-				// Not a tunnel header after all: report the UDP packet.
-				return d.done(p, &st)
-			}
-			if !d.enterTunnel(&st) {
-				return false
-			}
-			k, data = next, inner
-
-		default:
-			return d.fail(&d.Stats.NonIP, &st)
+	for range maxLayers {
+		k, data = d.layer(k, data, &st)
+		if k >= kDone {
+			return k == kDone
 		}
 	}
-	return d.fail(&d.Stats.TooDeep, &st)
+	d.fail(&d.stats.TooDeep, &st)
+	return false
+}
+
+// linkKind maps a link type to the first layer, kNone if unsupported.
+func linkKind(lt layers.LinkType) layerKind {
+	switch lt {
+	case layers.LinkTypeEthernet:
+		return kEthernet
+	case layers.LinkTypeLinuxSLL:
+		return kSLL
+	case layers.LinkTypeLinuxSLL2:
+		return kSLL2
+	case layers.LinkTypeRaw, linkTypeDLTRaw12, linkTypeDLTRaw14:
+		return kRawIP
+	case layers.LinkTypeIPv4:
+		return kIPv4
+	case layers.LinkTypeIPv6:
+		return kIPv6
+	case layers.LinkTypeNull, layers.LinkTypeLoop:
+		return kLoopback
+	case layers.LinkTypePPP:
+		return kPPP
+	}
+	return kNone
+}
+
+// layer decodes one layer of kind k at the start of data and returns the
+// next layer and its bytes, or kDone (packet decoded) or kFail (packet
+// counted and dropped).
+func (d *Decoder) layer(k layerKind, data []byte, st *decodeState) (layerKind, []byte) {
+	switch k {
+	case kEthernet:
+		return d.ethernet(data, st)
+	case kVLAN:
+		return d.vlan(data, st)
+	case kSLL:
+		return d.linuxSLL(data, st)
+	case kSLL2:
+		return d.linuxSLL2(data, st)
+	case kLoopback:
+		return d.loopback(data, st)
+	case kPPP:
+		return d.ppp(data, st)
+	case kRawIP:
+		return d.rawIP(data, st)
+	case kIPv4:
+		return d.ipv4(data, st)
+	case kIPv6:
+		return d.ipv6(data, st)
+	case kGRE:
+		return d.greLayer(data, st)
+	case kERSPAN2:
+		return d.erspan2(data, st)
+	case kMPLS:
+		return d.mpls(data, st)
+	case kERSPAN3:
+		return d.erspan3(data, st)
+	case kTCP:
+		return d.tcpLayer(data, st)
+	case kUDP:
+		return d.udpLayer(data, st)
+	}
+	return d.fail(&d.stats.NonIP, st)
+}
+
+func (d *Decoder) ethernet(data []byte, st *decodeState) (layerKind, []byte) {
+	if len(data) < 14 {
+		return d.fail(&d.stats.Truncated, st)
+	}
+	_ = d.eth.DecodeFromBytes(data, &d.fb) // cannot fail with 14 bytes
+	return etherKind(d.eth.EthernetType), d.eth.Payload
+}
+
+// vlan decodes one 802.1Q / 802.1ad tag; more than maxVLANs tags keep the
+// outermost and are counted once in VLANOverflow.
+func (d *Decoder) vlan(data []byte, st *decodeState) (layerKind, []byte) {
+	if len(data) < 4 {
+		return d.fail(&d.stats.Truncated, st)
+	}
+	_ = d.dot1q.DecodeFromBytes(data, &d.fb) // cannot fail with 4 bytes
+	p := st.p
+	if p.NVLANs < maxVLANs {
+		p.VLANs[p.NVLANs] = d.dot1q.VLANIdentifier
+		p.NVLANs++
+	} else if p.NVLANs == maxVLANs {
+		p.NVLANs++ // mark the overflow once; undone by done
+		d.stats.VLANOverflow++
+	}
+	return etherKind(d.dot1q.Type), d.dot1q.Payload
+}
+
+func (d *Decoder) linuxSLL(data []byte, st *decodeState) (layerKind, []byte) {
+	if len(data) < 16 {
+		return d.fail(&d.stats.Truncated, st)
+	}
+	if d.sll.DecodeFromBytes(data, &d.fb) != nil {
+		return d.fail(&d.stats.Malformed, st)
+	}
+	return etherKind(d.sll.EthernetType), d.sll.Payload
+}
+
+func (d *Decoder) linuxSLL2(data []byte, st *decodeState) (layerKind, []byte) {
+	if len(data) < 20 {
+		return d.fail(&d.stats.Truncated, st)
+	}
+	if d.sll2.DecodeFromBytes(data, &d.fb) != nil {
+		return d.fail(&d.stats.Malformed, st)
+	}
+	return etherKind(d.sll2.ProtocolType), d.sll2.Payload
+}
+
+// loopback decodes the 4-byte BSD loopback (DLT_NULL / DLT_LOOP) header.
+func (d *Decoder) loopback(data []byte, st *decodeState) (layerKind, []byte) {
+	if len(data) < 4 {
+		return d.fail(&d.stats.Truncated, st)
+	}
+	if !loopbackFamilyOK(data) {
+		return d.fail(&d.stats.Malformed, st)
+	}
+	_ = d.loop.DecodeFromBytes(data, &d.fb)
+	switch d.loop.Family {
+	case layers.ProtocolFamilyIPv4:
+		return kIPv4, d.loop.Payload
+	case layers.ProtocolFamilyIPv6BSD, layers.ProtocolFamilyIPv6FreeBSD,
+		layers.ProtocolFamilyIPv6Darwin, layers.ProtocolFamilyIPv6Linux:
+		return kIPv6, d.loop.Payload
+	}
+	return d.fail(&d.stats.NonIP, st)
+}
+
+func (d *Decoder) ppp(data []byte, st *decodeState) (layerKind, []byte) {
+	k, rest, ok := decodePPP(data)
+	if !ok {
+		return d.fail(&d.stats.Truncated, st)
+	}
+	return k, rest
+}
+
+// rawIP tells IPv4 from IPv6 by the version nibble.
+func (d *Decoder) rawIP(data []byte, st *decodeState) (layerKind, []byte) {
+	s := cryptobyte.String(data)
+	var vers uint8
+	if !s.ReadUint8(&vers) {
+		return d.fail(&d.stats.Truncated, st)
+	}
+	switch vers >> 4 {
+	case 4:
+		return kIPv4, data
+	case 6:
+		return kIPv6, data
+	}
+	return d.fail(&d.stats.Malformed, st)
+}
+
+// mpls skips one RFC 3032 label stack entry; after the bottom of the stack
+// the payload is IPv4 or IPv6 by its first nibble (no control word /
+// pseudowire Ethernet).
+func (d *Decoder) mpls(data []byte, st *decodeState) (layerKind, []byte) {
+	s := cryptobyte.String(data)
+	var entry uint32
+	if !s.ReadUint32(&entry) {
+		return d.fail(&d.stats.Truncated, st)
+	}
+	if entry&0x100 != 0 { // bottom of stack
+		return kRawIP, s
+	}
+	return kMPLS, s
+}
+
+// ipv4 decodes an IPv4 header; fragments go to the defragmenter.
+func (d *Decoder) ipv4(data []byte, st *decodeState) (layerKind, []byte) {
+	// Check what layers.IPv4 would reject with an allocated error first.
+	var vihl uint8
+	var tl uint16
+	if s := cryptobyte.String(data); len(data) < 20 || !s.ReadUint8(&vihl) || !s.Skip(1) || !s.ReadUint16(&tl) {
+		return d.fail(&d.stats.Truncated, st)
+	}
+	if vihl>>4 != 4 || vihl&0x0f < 5 {
+		return d.fail(&d.stats.Malformed, st)
+	}
+	if ihl := int(vihl&0x0f) * 4; len(data) < ihl {
+		return d.fail(&d.stats.Truncated, st)
+	} else if tl != 0 && int(tl) < ihl {
+		return d.fail(&d.stats.Malformed, st)
+	}
+	if d.ip4.DecodeFromBytes(data, &d.fb) != nil {
+		return d.fail(&d.stats.Malformed, st) // bad options
+	}
+	ip := data[:min(int(d.ip4.Length), len(data))]
+	if d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0 {
+		return d.ipv4Fragment(ip, st)
+	}
+	st.ipBytes = ip
+	st.p.Src = netip.AddrFrom4([4]byte(d.ip4.SrcIP))
+	st.p.Dst = netip.AddrFrom4([4]byte(d.ip4.DstIP))
+	return d.ipNext(uint8(d.ip4.Protocol), d.ip4.Payload, st)
+}
+
+// ipv4Fragment hands an IPv4 fragment (trimmed to its total length) to the
+// defragmenter.
+func (d *Decoder) ipv4Fragment(ip []byte, st *decodeState) (layerKind, []byte) {
+	if d.defrag == nil || st.reassembled {
+		return d.fail(&d.stats.FragmentsDropped, st)
+	}
+	if d.fb.truncated {
+		// A fragment cut short cannot be reassembled.
+		d.defrag.stats.Invalid++
+		return d.fail(&d.stats.FragmentsDropped, st)
+	}
+	dg, res := d.defrag.addIPv4(ip, st.ts)
+	return d.defragged(kIPv4, dg, res, st)
+}
+
+// ipv6 decodes an IPv6 header and its extension headers; a fragment whose
+// Fragment header follows the fixed header goes to the defragmenter.
+func (d *Decoder) ipv6(data []byte, st *decodeState) (layerKind, []byte) {
+	var vers uint8
+	if s := cryptobyte.String(data); len(data) < 40 || !s.ReadUint8(&vers) {
+		return d.fail(&d.stats.Truncated, st)
+	}
+	if vers>>4 != 6 {
+		return d.fail(&d.stats.Malformed, st)
+	}
+	if d.ip6.DecodeFromBytes(data, &d.fb) != nil {
+		if d.fb.truncated {
+			return d.fail(&d.stats.Truncated, st)
+		}
+		return d.fail(&d.stats.Malformed, st)
+	}
+	if d.ip6.NextHeader == layers.IPProtocolIPv6Fragment {
+		if hdr, frag, payload, ok := ipv6Fragment(data, d.ip6.Payload); ok {
+			return d.ipv6Fragment(hdr, frag, payload, st)
+		}
+	}
+	ipLen := len(data)
+	if d.ip6.Length != 0 {
+		ipLen = min(40+int(d.ip6.Length), len(data))
+	}
+	st.ipBytes = data[:ipLen]
+	st.p.Src = netip.AddrFrom16([16]byte(d.ip6.SrcIP))
+	st.p.Dst = netip.AddrFrom16([16]byte(d.ip6.DstIP))
+	proto, payload, res := skipIPv6Ext(uint8(d.ip6.NextHeader), d.ip6.Payload)
+	switch res {
+	case ext6OK:
+		return d.ipNext(proto, payload, st)
+	case ext6Truncated:
+		return d.fail(&d.stats.Truncated, st)
+	case ext6Fragment:
+		return d.fail(&d.stats.FragmentsDropped, st)
+	}
+	return d.fail(&d.stats.Malformed, st)
+}
+
+// ipv6Fragment splits a packet whose Fragment header follows the fixed IPv6
+// header into that header, the Fragment header and the fragment's data. It
+// reports false for an atomic fragment (offset 0, no more fragments), which
+// skipIPv6Ext skips, and for a Fragment header cut short.
+func ipv6Fragment(data, payload []byte) (hdr, frag, rest []byte, ok bool) {
+	s := cryptobyte.String(payload)
+	var fh []byte
+	if !s.ReadBytes(&fh, 8) || binary.BigEndian.Uint16(fh[2:4]) == 0 {
+		return nil, nil, nil, false
+	}
+	return data[:40], fh, s, true
+}
+
+// ipv6Fragment hands an IPv6 fragment to the defragmenter.
+func (d *Decoder) ipv6Fragment(hdr, frag, payload []byte, st *decodeState) (layerKind, []byte) {
+	if d.defrag == nil || st.reassembled || d.fb.truncated {
+		return d.fail(&d.stats.FragmentsDropped, st)
+	}
+	dg, res := d.defrag.addIPv6(hdr, frag, payload, st.ts)
+	return d.defragged(kIPv6, dg, res, st)
+}
+
+// defragged continues with a datagram the defragmenter completed (decoded
+// again from its IP header on, as layer k), or counts the fragment.
+func (d *Decoder) defragged(k layerKind, dg []byte, res defragResult, st *decodeState) (layerKind, []byte) {
+	switch res {
+	case defragComplete:
+		st.reassembled = true
+		return k, dg
+	case defragPending:
+		return d.fail(&d.stats.FragmentsPending, st)
+	}
+	return d.fail(&d.stats.FragmentsDropped, st)
 }
 
 // ipNext maps an IP protocol number to the next layer, counting tunnels.
-func (d *Decoder) ipNext(proto uint8, st *decodeState) (layerKind, bool) {
+func (d *Decoder) ipNext(proto uint8, payload []byte, st *decodeState) (layerKind, []byte) {
 	switch proto {
 	case 6:
-		return kTCP, true
+		return kTCP, payload
 	case 17:
-		return kUDP, true
+		return kUDP, payload
 	case 47:
-		return kGRE, true
+		return kGRE, payload
 	case 4, 41: // IPv4 / IPv6 in IP
 		if !d.enterTunnel(st) {
-			return kNone, false
+			return kFail, nil
 		}
 		if proto == 4 {
-			return kIPv4, true
+			return kIPv4, payload
 		}
-		return kIPv6, true
+		return kIPv6, payload
 	}
-	return kNone, d.fail(&d.Stats.NonTCPUDP, st)
+	return d.fail(&d.stats.NonTCPUDP, st)
+}
+
+// greLayer decodes GRE; ERSPAN type I is GRE protocol 0x88be without a
+// sequence number and no ERSPAN header: the mirrored frame follows GRE.
+func (d *Decoder) greLayer(data []byte, st *decodeState) (layerKind, []byte) {
+	if !d.enterTunnel(st) {
+		return kFail, nil
+	}
+	if len(data) < 4 {
+		return d.fail(&d.stats.Truncated, st)
+	}
+	if d.gre.DecodeFromBytes(data, &d.fb) != nil {
+		if d.fb.truncated {
+			return d.fail(&d.stats.Truncated, st)
+		}
+		return d.fail(&d.stats.Malformed, st)
+	}
+	k := etherKind(d.gre.Protocol)
+	if k == kERSPAN2 && !d.gre.SeqPresent {
+		k = kEthernet
+	}
+	return k, d.gre.Payload
+}
+
+// erspan2 decodes the 8-byte ERSPAN type II header (version 1; 0 accepted).
+func (d *Decoder) erspan2(data []byte, st *decodeState) (layerKind, []byte) {
+	var vers uint8
+	if s := cryptobyte.String(data); len(data) < 8 || !s.ReadUint8(&vers) {
+		return d.fail(&d.stats.Truncated, st)
+	}
+	if v := vers >> 4; v != 1 && v != 0 {
+		return d.fail(&d.stats.Malformed, st)
+	}
+	_ = d.erspan.DecodeFromBytes(data, &d.fb)
+	return kEthernet, d.erspan.Payload
+}
+
+func (d *Decoder) erspan3(data []byte, st *decodeState) (layerKind, []byte) {
+	k, rest, res := decodeERSPAN3(data)
+	if res != tunnelOK {
+		return d.fail(d.tunnelFailCounter(res), st)
+	}
+	return k, rest
+}
+
+// tcpLayer decodes the TCP header: the end of the packet.
+func (d *Decoder) tcpLayer(data []byte, st *decodeState) (layerKind, []byte) {
+	var offByte, flags uint8
+	if s := cryptobyte.String(data); len(data) < 20 || !s.Skip(12) || !s.ReadUint8(&offByte) || !s.ReadUint8(&flags) {
+		return d.fail(&d.stats.Truncated, st)
+	}
+	if off := int(offByte>>4) * 4; off < 20 {
+		return d.fail(&d.stats.Malformed, st)
+	} else if off > len(data) {
+		return d.fail(&d.stats.Truncated, st)
+	}
+	if d.tcp.DecodeFromBytes(data, &d.fb) != nil {
+		return d.fail(&d.stats.Malformed, st) // bad options
+	}
+	p := st.p
+	p.Proto = 6
+	p.SrcPort, p.DstPort = uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort)
+	p.Seq, p.Ack = d.tcp.Seq, d.tcp.Ack
+	p.Flags = flags
+	p.Payload = d.tcp.Payload
+	return d.done(st)
+}
+
+// udpLayer decodes the UDP header: the end of the packet, unless it carries
+// a VXLAN or GENEVE tunnel.
+func (d *Decoder) udpLayer(data []byte, st *decodeState) (layerKind, []byte) {
+	if len(data) < 8 {
+		return d.fail(&d.stats.Truncated, st)
+	}
+	if d.udp.DecodeFromBytes(data, &d.fb) != nil {
+		return d.fail(&d.stats.Malformed, st) // length field below 8
+	}
+	p := st.p
+	p.Proto = 17
+	p.SrcPort, p.DstPort = uint16(d.udp.SrcPort), uint16(d.udp.DstPort)
+	p.Payload = d.udp.Payload
+	next, inner, res := udpTunnel(p.DstPort, p.Payload)
+	switch res {
+	case tunnelOK:
+		if !d.enterTunnel(st) {
+			return kFail, nil
+		}
+		return next, inner
+	case tunnelTruncated:
+		return d.fail(&d.stats.Truncated, st)
+	}
+	// Not a tunnel, or not a tunnel header after all: report the UDP packet.
+	return d.done(st)
 }
 
 // enterTunnel counts one decapsulation and enforces maxTunnelDepth.
 func (d *Decoder) enterTunnel(st *decodeState) bool {
 	if st.tunnels >= maxTunnelDepth {
-		return d.fail(&d.Stats.TooDeep, st)
+		d.fail(&d.stats.TooDeep, st)
+		return false
 	}
 	st.tunnels++
 	return true
@@ -466,38 +559,40 @@ func (d *Decoder) enterTunnel(st *decodeState) bool {
 
 func (d *Decoder) tunnelFailCounter(r tunnelResult) *uint64 {
 	if r == tunnelTruncated {
-		return &d.Stats.Truncated
+		return &d.stats.Truncated
 	}
-	return &d.Stats.Malformed
+	return &d.stats.Malformed
 }
 
-// fail counts a packet that Decode does not return, and returns false.
-func (d *Decoder) fail(counter *uint64, st *decodeState) bool {
+// fail counts a packet that Decode does not return, and returns kFail.
+func (d *Decoder) fail(counter *uint64, st *decodeState) (layerKind, []byte) {
 	*counter++
 	if st.tunnels > 0 {
-		d.Stats.Tunneled++
+		d.stats.Tunneled++
 	}
-	return false
+	return kFail, nil
 }
 
-// done finishes a decoded packet: counters, VLAN overflow mark, hash.
-func (d *Decoder) done(p *Packet, st *decodeState) bool {
-	d.Stats.Decoded++
+// done finishes a decoded packet: counters, VLAN overflow mark, hash. It
+// returns kDone.
+func (d *Decoder) done(st *decodeState) (layerKind, []byte) {
+	p := st.p
+	d.stats.Decoded++
 	if st.tunnels > 0 {
-		d.Stats.Tunneled++
+		d.stats.Tunneled++
 	}
 	if st.reassembled {
-		d.Stats.Reassembled++
+		d.stats.Reassembled++
 	}
 	if p.NVLANs > maxVLANs {
 		p.NVLANs = maxVLANs
 	}
 	if d.fb.truncated {
 		p.Truncated = true
-		d.Stats.PayloadTruncated++
+		d.stats.PayloadTruncated++
 	}
-	p.Hash = Hash64(st.ipBytes)
-	return true
+	p.Hash = hash64(st.ipBytes)
+	return kDone, nil
 }
 
 // etherKind maps an EtherType (or GRE protocol type) to the next layer.
@@ -521,42 +616,48 @@ func etherKind(t layers.EthernetType) layerKind {
 	return kNone
 }
 
-// loopbackFamilyOK repeats layers.Loopback's check without its error value.
+// loopbackFamilyOK repeats layers.Loopback's check without its error value:
+// the family, in either byte order (a big-endian one starts with two zero
+// bytes), fits in a byte.
 func loopbackFamilyOK(data []byte) bool {
-	var prot uint32
-	if data[0] == 0 && data[1] == 0 {
-		prot = binary.BigEndian.Uint32(data[:4])
-	} else {
-		prot = binary.LittleEndian.Uint32(data[:4])
+	s := cryptobyte.String(data)
+	var fam uint32
+	if !s.ReadUint32(&fam) {
+		return false
 	}
-	return prot <= 0xff
+	if fam>>16 != 0 { // little-endian
+		fam = bits.ReverseBytes32(fam)
+	}
+	return fam <= 0xff
 }
 
 // decodePPP skips a PPP header (RFC 1661, with or without the HDLC
 // address/control bytes and protocol field compression).
 func decodePPP(data []byte) (layerKind, []byte, bool) {
-	if len(data) >= 2 && data[0] == 0xff && data[1] == 0x03 {
-		data = data[2:]
+	s := cryptobyte.String(data)
+	var addr, ctrl uint8
+	if hdlc := s; hdlc.ReadUint8(&addr) && hdlc.ReadUint8(&ctrl) && addr == 0xff && ctrl == 0x03 {
+		s = hdlc
 	}
-	if len(data) < 1 {
+	var b0 uint8
+	if !s.ReadUint8(&b0) {
 		return kNone, nil, false
 	}
-	var proto uint16
-	if data[0]&1 == 1 { // compressed one-byte protocol field
-		proto, data = uint16(data[0]), data[1:]
-	} else {
-		if len(data) < 2 {
+	proto := uint16(b0)
+	if b0&1 == 0 { // two-byte protocol field (not compressed)
+		var b1 uint8
+		if !s.ReadUint8(&b1) {
 			return kNone, nil, false
 		}
-		proto, data = binary.BigEndian.Uint16(data), data[2:]
+		proto = proto<<8 | uint16(b1)
 	}
 	switch proto {
 	case 0x0021:
-		return kIPv4, data, true
+		return kIPv4, s, true
 	case 0x0057:
-		return kIPv6, data, true
+		return kIPv6, s, true
 	}
-	return kNone, data, true
+	return kNone, s, true
 }
 
 // IPv6 extension-header walk results.
@@ -573,44 +674,49 @@ const (
 // returns the upper-layer protocol and its data. Atomic fragments (offset 0,
 // no more fragments) are skipped; real fragments are reported as such.
 func skipIPv6Ext(next uint8, data []byte) (uint8, []byte, ext6Result) {
-	for i := 0; i < maxIPv6ExtHdrs; i++ {
+	s := cryptobyte.String(data)
+	for range maxIPv6ExtHdrs {
+		if !ipv6ExtHeader(next) {
+			return next, s, ext6OK
+		}
+		var nh, hlen uint8
+		if h := s; len(s) < 8 || !h.ReadUint8(&nh) || !h.ReadUint8(&hlen) {
+			return 0, nil, ext6Truncated
+		}
+		var n int
 		switch next {
-		case 0, 43, 60, 135, 139, 140: // hop-by-hop, routing, destination, mobility, HIP, shim6
-			if len(data) < 8 {
-				return 0, nil, ext6Truncated
-			}
-			n := (int(data[1]) + 1) * 8
-			if len(data) < n {
-				return 0, nil, ext6Truncated
-			}
-			next, data = data[0], data[n:]
 		case 51: // AH: length in 4-octet units, minus 2
-			if len(data) < 8 {
-				return 0, nil, ext6Truncated
-			}
-			n := (int(data[1]) + 2) * 4
-			if len(data) < n {
-				return 0, nil, ext6Truncated
-			}
-			next, data = data[0], data[n:]
-		case 44: // fragment
-			if len(data) < 8 {
-				return 0, nil, ext6Truncated
-			}
-			if binary.BigEndian.Uint16(data[2:4]) != 0 { // offset or M flag
+			n = (int(hlen) + 2) * 4
+		case 44: // fragment: 8 bytes, offset and M flag in bytes 2-3
+			var fo uint16
+			if h := s; h.Skip(2) && h.ReadUint16(&fo) && fo != 0 {
 				return 0, nil, ext6Fragment
 			}
-			next, data = data[0], data[8:]
-		default:
-			return next, data, ext6OK
+			n = 8
+		default: // length in 8-octet units, minus 1
+			n = (int(hlen) + 1) * 8
 		}
+		if !s.Skip(n) {
+			return 0, nil, ext6Truncated
+		}
+		next = nh
 	}
 	return 0, nil, ext6TooMany
 }
 
-// Hash64 is a fast, deterministic 64-bit hash (the xxHash64 algorithm) of b.
+// ipv6ExtHeader reports whether skipIPv6Ext skips next: hop-by-hop,
+// routing, fragment, destination options, AH, mobility, HIP, shim6.
+func ipv6ExtHeader(next uint8) bool {
+	switch next {
+	case 0, 43, 44, 51, 60, 135, 139, 140:
+		return true
+	}
+	return false
+}
+
+// hash64 is a fast, deterministic 64-bit hash (the xxHash64 algorithm) of b.
 // Decode uses it on the bytes from the innermost IP header on (Packet.Hash).
-func Hash64(b []byte) uint64 {
+func hash64(b []byte) uint64 {
 	const (
 		p1 = 11400714785074694791
 		p2 = 14029467366897019727

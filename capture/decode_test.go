@@ -237,7 +237,7 @@ func TestDecodeEncapsulations(t *testing.T) {
 			var p Packet
 			ci := gopacket.CaptureInfo{Timestamp: testTime, CaptureLength: len(frame), Length: len(frame) + 4}
 			if !d.Decode(frame, ci, c.lt, &p) {
-				t.Fatalf("Decode = false, stats %+v", d.Stats)
+				t.Fatalf("Decode = false, stats %+v", d.stats)
 			}
 			w := c.want
 			if p.Src != netip.MustParseAddr(w.src) || p.Dst != netip.MustParseAddr(w.dst) {
@@ -261,17 +261,17 @@ func TestDecodeEncapsulations(t *testing.T) {
 			if p.Truncated {
 				t.Errorf("Truncated set on a whole packet")
 			}
-			if got := d.Stats.Tunneled == 1; got != w.tunneled {
-				t.Errorf("Tunneled = %d, want tunneled %v", d.Stats.Tunneled, w.tunneled)
+			if got := d.stats.Tunneled == 1; got != w.tunneled {
+				t.Errorf("Tunneled = %d, want tunneled %v", d.stats.Tunneled, w.tunneled)
 			}
-			if d.Stats.Packets != 1 || d.Stats.Decoded != 1 {
-				t.Errorf("stats %+v", d.Stats)
+			if d.stats.Packets != 1 || d.stats.Decoded != 1 {
+				t.Errorf("stats %+v", d.stats)
 			}
-			if w.hashFromIPOffset >= 0 && p.Hash != Hash64(ipDatagram(frame[w.hashFromIPOffset:])) {
+			if w.hashFromIPOffset >= 0 && p.Hash != hash64(ipDatagram(frame[w.hashFromIPOffset:])) {
 				t.Errorf("Hash %#x, want hash of the bytes from offset %d", p.Hash, w.hashFromIPOffset)
 			}
-			if w.vlans != nil && len(w.vlans) == maxVLANs && d.Stats.VLANOverflow != 1 {
-				t.Errorf("VLANOverflow = %d", d.Stats.VLANOverflow)
+			if w.vlans != nil && len(w.vlans) == maxVLANs && d.stats.VLANOverflow != 1 {
+				t.Errorf("VLANOverflow = %d", d.stats.VLANOverflow)
 			}
 			// Every strict prefix of the frame must be rejected, or decode
 			// to the same packet with a shorter, truncated payload.
@@ -312,22 +312,22 @@ func TestDecodeRejects(t *testing.T) {
 		name  string
 		lt    layers.LinkType
 		frame []byte
-		stat  func(*DecodeStats) uint64
+		stat  func(*decodeStats) uint64
 	}{
-		{"icmp", layers.LinkTypeEthernet, icmp, func(s *DecodeStats) uint64 { return s.NonTCPUDP }},
-		{"arp", layers.LinkTypeEthernet, arp, func(s *DecodeStats) uint64 { return s.NonIP }},
-		{"short-ethernet", layers.LinkTypeEthernet, plain[:10], func(s *DecodeStats) uint64 { return s.Truncated }},
-		{"short-ip", layers.LinkTypeEthernet, plain[:14+12], func(s *DecodeStats) uint64 { return s.Truncated }},
-		{"short-tcp", layers.LinkTypeEthernet, plain[:14+20+10], func(s *DecodeStats) uint64 { return s.Truncated }},
-		{"bad-ip-version", layers.LinkTypeEthernet, badVersion, func(s *DecodeStats) uint64 { return s.Malformed }},
-		{"bad-ihl", layers.LinkTypeEthernet, badIHL, func(s *DecodeStats) uint64 { return s.Malformed }},
-		{"bad-tcp-offset", layers.LinkTypeEthernet, badTCPOff, func(s *DecodeStats) uint64 { return s.Malformed }},
-		{"unsupported-link", layers.LinkTypeIEEE802_11, plain, func(s *DecodeStats) uint64 { return s.UnsupportedLinkType }},
-		{"ipv6-fragment", layers.LinkTypeEthernet, v6frag, func(s *DecodeStats) uint64 { return s.FragmentsPending }},
-		{"ipv6-fragment-after-ext", layers.LinkTypeEthernet, v6fragLate, func(s *DecodeStats) uint64 { return s.FragmentsDropped }},
-		{"too-deep", layers.LinkTypeEthernet, tooDeep, func(s *DecodeStats) uint64 { return s.TooDeep }},
-		{"raw-not-ip", layers.LinkTypeRaw, []byte{0x12, 0, 0}, func(s *DecodeStats) uint64 { return s.Malformed }},
-		{"empty", layers.LinkTypeEthernet, nil, func(s *DecodeStats) uint64 { return s.Truncated }},
+		{"icmp", layers.LinkTypeEthernet, icmp, func(s *decodeStats) uint64 { return s.NonTCPUDP }},
+		{"arp", layers.LinkTypeEthernet, arp, func(s *decodeStats) uint64 { return s.NonIP }},
+		{"short-ethernet", layers.LinkTypeEthernet, plain[:10], func(s *decodeStats) uint64 { return s.Truncated }},
+		{"short-ip", layers.LinkTypeEthernet, plain[:14+12], func(s *decodeStats) uint64 { return s.Truncated }},
+		{"short-tcp", layers.LinkTypeEthernet, plain[:14+20+10], func(s *decodeStats) uint64 { return s.Truncated }},
+		{"bad-ip-version", layers.LinkTypeEthernet, badVersion, func(s *decodeStats) uint64 { return s.Malformed }},
+		{"bad-ihl", layers.LinkTypeEthernet, badIHL, func(s *decodeStats) uint64 { return s.Malformed }},
+		{"bad-tcp-offset", layers.LinkTypeEthernet, badTCPOff, func(s *decodeStats) uint64 { return s.Malformed }},
+		{"unsupported-link", layers.LinkTypeIEEE802_11, plain, func(s *decodeStats) uint64 { return s.UnsupportedLinkType }},
+		{"ipv6-fragment", layers.LinkTypeEthernet, v6frag, func(s *decodeStats) uint64 { return s.FragmentsPending }},
+		{"ipv6-fragment-after-ext", layers.LinkTypeEthernet, v6fragLate, func(s *decodeStats) uint64 { return s.FragmentsDropped }},
+		{"too-deep", layers.LinkTypeEthernet, tooDeep, func(s *decodeStats) uint64 { return s.TooDeep }},
+		{"raw-not-ip", layers.LinkTypeRaw, []byte{0x12, 0, 0}, func(s *decodeStats) uint64 { return s.Malformed }},
+		{"empty", layers.LinkTypeEthernet, nil, func(s *decodeStats) uint64 { return s.Truncated }},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -336,8 +336,8 @@ func TestDecodeRejects(t *testing.T) {
 			if d.Decode(c.frame, gopacket.CaptureInfo{Timestamp: testTime}, c.lt, &p) {
 				t.Fatalf("Decode = true for %s: %+v", c.name, p)
 			}
-			if c.stat(&d.Stats) != 1 || d.Stats.Packets != 1 || d.Stats.Decoded != 0 {
-				t.Errorf("stats %+v", d.Stats)
+			if c.stat(&d.stats) != 1 || d.stats.Packets != 1 || d.stats.Decoded != 0 {
+				t.Errorf("stats %+v", d.stats)
 			}
 		})
 	}
@@ -360,10 +360,10 @@ func TestDecodeSnaplenTruncated(t *testing.T) {
 	d := NewDecoder()
 	var p Packet
 	if !d.Decode(cut, gopacket.CaptureInfo{CaptureLength: len(cut), Length: len(frame)}, layers.LinkTypeEthernet, &p) {
-		t.Fatalf("Decode = false: %+v", d.Stats)
+		t.Fatalf("Decode = false: %+v", d.stats)
 	}
-	if !p.Truncated || string(p.Payload) != "hello" || d.Stats.PayloadTruncated != 1 {
-		t.Errorf("Truncated %v payload %q stats %+v", p.Truncated, p.Payload, d.Stats)
+	if !p.Truncated || string(p.Payload) != "hello" || d.stats.PayloadTruncated != 1 {
+		t.Errorf("Truncated %v payload %q stats %+v", p.Truncated, p.Payload, d.stats)
 	}
 	// Ethernet padding after a short IP packet is not payload.
 	padded := append(slices.Clone(frame), 0, 0, 0, 0, 0, 0)
@@ -408,8 +408,8 @@ func TestHash64(t *testing.T) {
 		{"Call me Ishmael. Some years ago--never mind how long precisely-", 0x02a2e85470d6fd96},
 	}
 	for _, v := range vectors {
-		if got := Hash64([]byte(v.in)); got != v.want {
-			t.Errorf("Hash64(%q) = %#x, want %#x", v.in, got, v.want)
+		if got := hash64([]byte(v.in)); got != v.want {
+			t.Errorf("hash64(%q) = %#x, want %#x", v.in, got, v.want)
 		}
 	}
 }

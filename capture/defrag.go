@@ -5,7 +5,7 @@ import (
 	"time"
 )
 
-// Defragmenter reassembles IPv4 fragments (RFC 791), and IPv6 fragments
+// defragmenter reassembles IPv4 fragments (RFC 791), and IPv6 fragments
 // (RFC 8200) whose Fragment header directly follows the IPv6 header, within
 // fixed bounds.
 //
@@ -31,34 +31,34 @@ import (
 //
 // The reassembled datagram carries the header of the first fragment (offset
 // 0) with the fragment fields cleared and the length and checksum fixed.
-// A Defragmenter is not safe for concurrent use; each Decoder has its own.
-type Defragmenter struct {
-	cfg   DefragConfig
+// A defragmenter is not safe for concurrent use; each Decoder has its own.
+type defragmenter struct {
+	cfg   defragConfig
 	m     map[fragKey]*fragDatagram
 	free  []*fragDatagram
 	bytes int // payload bytes buffered in m
 	out   []byte
 	sweep time.Time // packet time of the last expiry pass
-	stats DefragStats
+	stats defragStats
 }
 
-// DefragConfig bounds a Defragmenter. Zero fields take the defaults.
-type DefragConfig struct {
+// defragConfig bounds a defragmenter. Zero fields take the defaults.
+type defragConfig struct {
 	MaxDatagrams int           // datagrams in reassembly at once (default 1024)
 	MaxBytes     int           // fragment payload bytes buffered in all (default 4 MiB)
 	MaxFragments int           // fragments per datagram (default 64)
 	Timeout      time.Duration // packet time from the first fragment (default 30s, as Linux's ipfrag_time)
 }
 
-// DefaultDefragConfig returns the default bounds.
-func DefaultDefragConfig() DefragConfig {
-	return DefragConfig{MaxDatagrams: 1024, MaxBytes: 4 << 20, MaxFragments: 64, Timeout: 30 * time.Second}
+// defaultDefragConfig returns the default bounds.
+func defaultDefragConfig() defragConfig {
+	return defragConfig{MaxDatagrams: 1024, MaxBytes: 4 << 20, MaxFragments: 64, Timeout: 30 * time.Second}
 }
 
-// DefragStats counts what a Defragmenter did. Every fragment given to Add is
-// counted in Fragments.
-type DefragStats struct {
-	Fragments        uint64 // fragments given to Add
+// defragStats counts what a defragmenter did. Every fragment given to addIPv4
+// or addIPv6 is counted in Fragments.
+type defragStats struct {
+	Fragments        uint64 // fragments given to addIPv4 and addIPv6
 	Reassembled      uint64 // datagrams completed
 	TimedOut         uint64 // datagrams dropped after Timeout
 	Evicted          uint64 // datagrams dropped to make room (MaxDatagrams, MaxBytes)
@@ -70,13 +70,13 @@ type DefragStats struct {
 	PendingBytes     int    // payload bytes buffered now
 }
 
-// DefragResult is the outcome of Defragmenter.Add.
-type DefragResult uint8
+// defragResult is the outcome of defragmenter.addIPv4 and addIPv6.
+type defragResult uint8
 
 const (
-	DefragPending  DefragResult = iota // fragment kept, datagram not complete yet
-	DefragComplete                     // datagram complete, returned
-	DefragDropped                      // fragment dropped (see DefragStats)
+	defragPending  defragResult = iota // fragment kept, datagram not complete yet
+	defragComplete                     // datagram complete, returned
+	defragDropped                      // fragment dropped (see defragStats)
 )
 
 // fragKey: (src, dst, protocol, id) for IPv4 (RFC 791), (src, dst, id) for
@@ -105,9 +105,9 @@ type fragDatagram struct {
 // maxIPv4Len is the largest IPv4 datagram.
 const maxIPv4Len = 65535
 
-// NewDefragmenter returns a Defragmenter with the given bounds.
-func NewDefragmenter(cfg DefragConfig) *Defragmenter {
-	def := DefaultDefragConfig()
+// newDefragmenter returns a defragmenter with the given bounds.
+func newDefragmenter(cfg defragConfig) *defragmenter {
+	def := defaultDefragConfig()
 	if cfg.MaxDatagrams <= 0 {
 		cfg.MaxDatagrams = def.MaxDatagrams
 	}
@@ -120,32 +120,32 @@ func NewDefragmenter(cfg DefragConfig) *Defragmenter {
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = def.Timeout
 	}
-	return &Defragmenter{cfg: cfg, m: make(map[fragKey]*fragDatagram)}
+	return &defragmenter{cfg: cfg, m: make(map[fragKey]*fragDatagram)}
 }
 
-// Stats returns the counters and the current pending figures.
-func (f *Defragmenter) Stats() DefragStats {
+// snapshot returns the counters and the current pending figures.
+func (f *defragmenter) snapshot() defragStats {
 	s := f.stats
 	s.Pending = len(f.m)
 	s.PendingBytes = f.bytes
 	return s
 }
 
-// Add takes one IPv4 fragment: a whole IPv4 header and the fragment's
+// addIPv4 takes one IPv4 fragment: a whole IPv4 header and the fragment's
 // payload, trimmed to the header's total length. When it completes a
-// datagram, Add returns the datagram (header and payload) and DefragComplete;
-// the slice is valid until the next call to Add or AddIPv6. ts is the packet
+// datagram, addIPv4 returns the datagram (header and payload) and defragComplete;
+// the slice is valid until the next call to addIPv4 or addIPv6. ts is the packet
 // time.
-func (f *Defragmenter) Add(ip []byte, ts time.Time) ([]byte, DefragResult) {
+func (f *defragmenter) addIPv4(ip []byte, ts time.Time) ([]byte, defragResult) {
 	f.stats.Fragments++
 	if len(ip) < 20 {
 		f.stats.Invalid++
-		return nil, DefragDropped
+		return nil, defragDropped
 	}
 	ihl := int(ip[0]&0x0f) * 4
 	if ihl < 20 || len(ip) < ihl {
 		f.stats.Invalid++
-		return nil, DefragDropped
+		return nil, defragDropped
 	}
 	ff := binary.BigEndian.Uint16(ip[6:8])
 	k := fragKey{id: uint32(binary.BigEndian.Uint16(ip[4:6])), proto: ip[9]}
@@ -154,16 +154,16 @@ func (f *Defragmenter) Add(ip []byte, ts time.Time) ([]byte, DefragResult) {
 	return f.add(k, ip[:ihl], 0, int(ff&0x1fff)*8, ff&0x2000 != 0, ip[ihl:], ts, maxIPv4Len-20)
 }
 
-// AddIPv6 takes one IPv6 fragment (RFC 8200 4.5) whose Fragment header
+// addIPv6 takes one IPv6 fragment (RFC 8200 4.5) whose Fragment header
 // directly follows the fixed header: hdr is the 40-byte IPv6 header, frag the
 // 8-byte Fragment header and payload the fragment's data. The reassembled
 // datagram is the first fragment's IPv6 header, with Next Header taken from
-// the Fragment header, and the payload. Otherwise as Add.
-func (f *Defragmenter) AddIPv6(hdr, frag, payload []byte, ts time.Time) ([]byte, DefragResult) {
+// the Fragment header, and the payload. Otherwise as addIPv4.
+func (f *defragmenter) addIPv6(hdr, frag, payload []byte, ts time.Time) ([]byte, defragResult) {
 	f.stats.Fragments++
 	if len(hdr) < 40 || len(frag) < 8 {
 		f.stats.Invalid++
-		return nil, DefragDropped
+		return nil, defragDropped
 	}
 	k := fragKey{id: binary.BigEndian.Uint32(frag[4:8]), v6: true}
 	copy(k.src[:], hdr[8:24])
@@ -175,19 +175,19 @@ func (f *Defragmenter) AddIPv6(hdr, frag, payload []byte, ts time.Time) ([]byte,
 // add files one fragment of payload at [off, off+len(payload)); hdr is the
 // datagram's header (kept from the fragment at offset 0), next the IPv6
 // Next Header of the upper layer, maxPayload the largest datagram payload.
-func (f *Defragmenter) add(k fragKey, hdr []byte, next uint8, off int, more bool, payload []byte, ts time.Time, maxPayload int) ([]byte, DefragResult) {
+func (f *defragmenter) add(k fragKey, hdr []byte, next uint8, off int, more bool, payload []byte, ts time.Time, maxPayload int) ([]byte, defragResult) {
 	end := off + len(payload)
 	f.expire(ts)
 	dg := f.m[k]
 	if len(payload) == 0 || (more && len(payload)%8 != 0) {
 		f.stats.Invalid++
 		f.drop(dg)
-		return nil, DefragDropped
+		return nil, defragDropped
 	}
 	if end > maxPayload {
 		f.stats.TooBig++
 		f.drop(dg)
-		return nil, DefragDropped
+		return nil, defragDropped
 	}
 	if dg == nil {
 		for len(f.m) >= f.cfg.MaxDatagrams {
@@ -198,20 +198,20 @@ func (f *Defragmenter) add(k fragKey, hdr []byte, next uint8, off int, more bool
 	if dg.nfrags >= f.cfg.MaxFragments {
 		f.stats.TooManyFragments++
 		f.drop(dg)
-		return nil, DefragDropped
+		return nil, defragDropped
 	}
 	dg.nfrags++
 	if !more {
 		if (dg.total >= 0 && dg.total != end) || (len(dg.ranges) > 0 && dg.ranges[len(dg.ranges)-1].end > end) {
 			f.stats.Invalid++
 			f.drop(dg)
-			return nil, DefragDropped
+			return nil, defragDropped
 		}
 		dg.total = end
 	} else if dg.total >= 0 && end > dg.total {
 		f.stats.Invalid++
 		f.drop(dg)
-		return nil, DefragDropped
+		return nil, defragDropped
 	}
 	if off == 0 && dg.hdrLen == 0 {
 		dg.hdrLen = copy(dg.hdr[:], hdr)
@@ -226,7 +226,7 @@ func (f *Defragmenter) add(k fragKey, hdr []byte, next uint8, off int, more bool
 		if f.bytes+grow > f.cfg.MaxBytes {
 			f.stats.Evicted++
 			f.drop(dg)
-			return nil, DefragDropped
+			return nil, defragDropped
 		}
 		f.bytes += grow
 		if cap(dg.buf) >= end {
@@ -242,7 +242,7 @@ func (f *Defragmenter) add(k fragKey, hdr []byte, next uint8, off int, more bool
 	}
 
 	if dg.hdrLen == 0 || dg.total < 0 || len(dg.ranges) != 1 || dg.ranges[0].start != 0 || dg.ranges[0].end != dg.total {
-		return nil, DefragPending
+		return nil, defragPending
 	}
 
 	// Complete: build the datagram.
@@ -260,7 +260,7 @@ func (f *Defragmenter) add(k fragKey, hdr []byte, next uint8, off int, more bool
 	}
 	f.stats.Reassembled++
 	f.remove(dg)
-	return f.out, DefragComplete
+	return f.out, defragComplete
 }
 
 // insert copies the parts of payload (at [off,end)) not received yet and
@@ -309,7 +309,7 @@ func (dg *fragDatagram) insert(off, end int, payload []byte) (overlap bool) {
 	return overlap
 }
 
-func (f *Defragmenter) newDatagram(k fragKey, ts time.Time) *fragDatagram {
+func (f *defragmenter) newDatagram(k fragKey, ts time.Time) *fragDatagram {
 	var dg *fragDatagram
 	if n := len(f.free); n > 0 {
 		dg = f.free[n-1]
@@ -327,7 +327,7 @@ func (f *Defragmenter) newDatagram(k fragKey, ts time.Time) *fragDatagram {
 // maxFreeDatagrams bounds the free list; buffers above 16 KiB are not kept.
 const maxFreeDatagrams = 64
 
-func (f *Defragmenter) remove(dg *fragDatagram) {
+func (f *defragmenter) remove(dg *fragDatagram) {
 	delete(f.m, dg.key)
 	f.bytes -= len(dg.buf)
 	if len(f.free) < maxFreeDatagrams {
@@ -338,14 +338,14 @@ func (f *Defragmenter) remove(dg *fragDatagram) {
 	}
 }
 
-func (f *Defragmenter) drop(dg *fragDatagram) {
+func (f *defragmenter) drop(dg *fragDatagram) {
 	if dg != nil {
 		f.remove(dg)
 	}
 }
 
 // evictOldest drops the datagram with the oldest first fragment, except keep.
-func (f *Defragmenter) evictOldest(keep *fragDatagram) {
+func (f *defragmenter) evictOldest(keep *fragDatagram) {
 	var old *fragDatagram
 	for _, dg := range f.m {
 		if dg != keep && (old == nil || dg.first.Before(old.first)) {
@@ -358,18 +358,13 @@ func (f *Defragmenter) evictOldest(keep *fragDatagram) {
 	}
 }
 
-// expire drops datagrams older than the timeout. It scans at most once per
-// second of packet time.
-func (f *Defragmenter) expire(now time.Time) {
+// expire drops the datagrams whose first fragment is older than the
+// timeout at packet time now. It scans at most once per second of packet
+// time (and again when packet time goes backwards).
+func (f *defragmenter) expire(now time.Time) {
 	if len(f.m) == 0 || now.Sub(f.sweep) < time.Second && !now.Before(f.sweep) {
 		return
 	}
-	f.Expire(now)
-}
-
-// Expire drops the datagrams whose first fragment is older than the timeout
-// at packet time now.
-func (f *Defragmenter) Expire(now time.Time) {
 	f.sweep = now
 	for _, dg := range f.m {
 		if now.Sub(dg.first) > f.cfg.Timeout {

@@ -73,10 +73,10 @@ func TestDefragThroughDecoder(t *testing.T) {
 			if p.Hash != want.Hash {
 				t.Errorf("hash of reassembled datagram %#x, want %#x (the unfragmented datagram's)", p.Hash, want.Hash)
 			}
-			if d.Stats.Reassembled != 1 || d.Stats.FragmentsPending != uint64(len(order)-1) || d.Stats.Decoded != 1 {
-				t.Errorf("decoder stats %+v", d.Stats)
+			if d.stats.Reassembled != 1 || d.stats.FragmentsPending != uint64(len(order)-1) || d.stats.Decoded != 1 {
+				t.Errorf("decoder stats %+v", d.stats)
 			}
-			if s := d.Defrag.Stats(); s.Pending != 0 || s.PendingBytes != 0 || s.Reassembled != 1 {
+			if s := d.defrag.snapshot(); s.Pending != 0 || s.PendingBytes != 0 || s.Reassembled != 1 {
 				t.Errorf("defrag stats %+v", s)
 			}
 		})
@@ -91,29 +91,29 @@ func TestDefragOverlapFirstWins(t *testing.T) {
 	for i := 20; i < len(evil); i++ {
 		evil[i] ^= 0xff
 	}
-	f := NewDefragmenter(DefragConfig{})
+	f := newDefragmenter(defragConfig{})
 	for _, fr := range [][]byte{frags[1], evil, frags[0]} {
-		if _, res := f.Add(fr, testTime); res != DefragPending {
+		if _, res := f.addIPv4(fr, testTime); res != defragPending {
 			t.Fatalf("res %v", res)
 		}
 	}
-	out, res := f.Add(frags[2], testTime)
-	if res != DefragComplete || !bytes.Equal(out, dg) {
+	out, res := f.addIPv4(frags[2], testTime)
+	if res != defragComplete || !bytes.Equal(out, dg) {
 		t.Fatalf("res %v, datagram equal %v", res, bytes.Equal(out, dg))
 	}
-	if s := f.Stats(); s.Overlaps != 1 {
+	if s := f.snapshot(); s.Overlaps != 1 {
 		t.Errorf("Overlaps %d", s.Overlaps)
 	}
 	// Partial overlap: a fragment covering [8,32) over [0,16) and [16,48).
-	f = NewDefragmenter(DefragConfig{})
+	f = newDefragmenter(defragConfig{})
 	part := fragment(dg, 8, 32)[1] // bytes 8..32, MF set
 	for i := 20; i < len(part); i++ {
 		part[i] ^= 0x55
 	}
-	f.Add(frags[0], testTime)
-	f.Add(part, testTime)
-	f.Add(frags[1], testTime)
-	if out, res = f.Add(frags[2], testTime); res != DefragComplete {
+	f.addIPv4(frags[0], testTime)
+	f.addIPv4(part, testTime)
+	f.addIPv4(frags[1], testTime)
+	if out, res = f.addIPv4(frags[2], testTime); res != defragComplete {
 		t.Fatalf("res %v", res)
 	}
 	hl := 20
@@ -129,84 +129,84 @@ func TestDefragOverlapFirstWins(t *testing.T) {
 func TestDefragLimits(t *testing.T) {
 	t0 := testTime
 	t.Run("max-datagrams", func(t *testing.T) {
-		f := NewDefragmenter(DefragConfig{MaxDatagrams: 3})
+		f := newDefragmenter(defragConfig{MaxDatagrams: 3})
 		for id := range uint16(5) {
-			f.Add(fragment(bigTCP(t, id, 100), 48)[0], t0.Add(time.Duration(id)*time.Millisecond))
+			f.addIPv4(fragment(bigTCP(t, id, 100), 48)[0], t0.Add(time.Duration(id)*time.Millisecond))
 		}
-		s := f.Stats()
+		s := f.snapshot()
 		if s.Pending != 3 || s.Evicted != 2 {
 			t.Errorf("stats %+v", s)
 		}
 		// The oldest (ids 0, 1) were evicted: completing id 4 works, id 0 does not.
-		if _, res := f.Add(fragment(bigTCP(t, 4, 100), 48)[1], t0); res != DefragComplete {
+		if _, res := f.addIPv4(fragment(bigTCP(t, 4, 100), 48)[1], t0); res != defragComplete {
 			t.Errorf("id 4: %v", res)
 		}
-		if _, res := f.Add(fragment(bigTCP(t, 0, 100), 48)[1], t0); res != DefragPending {
+		if _, res := f.addIPv4(fragment(bigTCP(t, 0, 100), 48)[1], t0); res != defragPending {
 			t.Errorf("id 0 (evicted): %v", res)
 		}
 	})
 	t.Run("max-bytes", func(t *testing.T) {
-		f := NewDefragmenter(DefragConfig{MaxBytes: 2000})
-		f.Add(fragment(bigTCP(t, 1, 3000), 1480)[0], t0)
-		f.Add(fragment(bigTCP(t, 2, 3000), 1480)[0], t0.Add(time.Millisecond))
-		s := f.Stats()
+		f := newDefragmenter(defragConfig{MaxBytes: 2000})
+		f.addIPv4(fragment(bigTCP(t, 1, 3000), 1480)[0], t0)
+		f.addIPv4(fragment(bigTCP(t, 2, 3000), 1480)[0], t0.Add(time.Millisecond))
+		s := f.snapshot()
 		if s.Pending != 1 || s.Evicted != 1 || s.PendingBytes > 2000 {
 			t.Errorf("stats %+v", s)
 		}
 		// A single datagram larger than the bound is dropped.
-		if _, res := f.Add(fragment(bigTCP(t, 3, 3000), 1480)[1], t0); res != DefragDropped {
+		if _, res := f.addIPv4(fragment(bigTCP(t, 3, 3000), 1480)[1], t0); res != defragDropped {
 			t.Errorf("oversized: %v", res)
 		}
 	})
 	t.Run("timeout", func(t *testing.T) {
-		f := NewDefragmenter(DefragConfig{Timeout: 5 * time.Second})
+		f := newDefragmenter(defragConfig{Timeout: 5 * time.Second})
 		fr := fragment(bigTCP(t, 1, 100), 48)
-		f.Add(fr[0], t0)
-		f.Add(fragment(bigTCP(t, 2, 100), 48)[0], t0.Add(10*time.Second)) // triggers expiry
-		if _, res := f.Add(fr[1], t0.Add(10*time.Second)); res != DefragPending {
+		f.addIPv4(fr[0], t0)
+		f.addIPv4(fragment(bigTCP(t, 2, 100), 48)[0], t0.Add(10*time.Second)) // triggers expiry
+		if _, res := f.addIPv4(fr[1], t0.Add(10*time.Second)); res != defragPending {
 			t.Errorf("completed after timeout: %v", res)
 		}
-		if s := f.Stats(); s.TimedOut != 1 {
+		if s := f.snapshot(); s.TimedOut != 1 {
 			t.Errorf("stats %+v", s)
 		}
 	})
 	t.Run("too-many-fragments", func(t *testing.T) {
-		f := NewDefragmenter(DefragConfig{MaxFragments: 4})
+		f := newDefragmenter(defragConfig{MaxFragments: 4})
 		var cuts []int
 		for c := 8; c < 100; c += 8 {
 			cuts = append(cuts, c)
 		}
-		var last DefragResult
+		var last defragResult
 		for _, fr := range fragment(bigTCP(t, 1, 100), cuts...) {
-			_, last = f.Add(fr, t0)
+			_, last = f.addIPv4(fr, t0)
 		}
-		if s := f.Stats(); s.TooManyFragments == 0 || last == DefragComplete {
+		if s := f.snapshot(); s.TooManyFragments == 0 || last == defragComplete {
 			t.Errorf("stats %+v last %v", s, last)
 		}
 	})
 	t.Run("invalid", func(t *testing.T) {
-		f := NewDefragmenter(DefragConfig{})
+		f := newDefragmenter(defragConfig{})
 		fr := fragment(bigTCP(t, 1, 100), 44) // non-last fragment not a multiple of 8
-		if _, res := f.Add(fr[0], t0); res != DefragDropped {
+		if _, res := f.addIPv4(fr[0], t0); res != defragDropped {
 			t.Errorf("res %v", res)
 		}
 		// Two different ends.
 		a := fragment(bigTCP(t, 2, 100), 48)
 		b := fragment(bigTCP(t, 2, 120), 48)
-		f.Add(a[1], t0)
-		if _, res := f.Add(b[1], t0); res != DefragDropped {
+		f.addIPv4(a[1], t0)
+		if _, res := f.addIPv4(b[1], t0); res != defragDropped {
 			t.Errorf("conflicting ends: %v", res)
 		}
-		if s := f.Stats(); s.Invalid != 2 || s.Pending != 0 {
+		if s := f.snapshot(); s.Invalid != 2 || s.Pending != 0 {
 			t.Errorf("stats %+v", s)
 		}
 	})
 	t.Run("too-big", func(t *testing.T) {
-		f := NewDefragmenter(DefragConfig{})
+		f := newDefragmenter(defragConfig{})
 		fr := fragment(bigTCP(t, 1, 100), 48)[1]
 		binary.BigEndian.PutUint16(fr[6:8], 8189) // offset 65512 + 72 bytes > 65535
-		if _, res := f.Add(fr, t0); res != DefragDropped || f.Stats().TooBig != 1 {
-			t.Errorf("res %v stats %+v", res, f.Stats())
+		if _, res := f.addIPv4(fr, t0); res != defragDropped || f.snapshot().TooBig != 1 {
+			t.Errorf("res %v stats %+v", res, f.snapshot())
 		}
 	})
 }
@@ -214,8 +214,8 @@ func TestDefragLimits(t *testing.T) {
 func TestDefragNoDefragmenter(t *testing.T) {
 	d := &Decoder{}
 	var p Packet
-	if d.Decode(fragment(bigTCP(t, 1, 100), 48)[0], gopacket.CaptureInfo{}, layers.LinkTypeRaw, &p) || d.Stats.FragmentsDropped != 1 {
-		t.Errorf("stats %+v", d.Stats)
+	if d.Decode(fragment(bigTCP(t, 1, 100), 48)[0], gopacket.CaptureInfo{}, layers.LinkTypeRaw, &p) || d.stats.FragmentsDropped != 1 {
+		t.Errorf("stats %+v", d.stats)
 	}
 }
 
@@ -243,14 +243,14 @@ func TestDefragOuterTunnel(t *testing.T) {
 	for i, f := range frags {
 		withEth := append(slices.Clone(frame[:14]), f...)
 		if got := d.Decode(withEth, gopacket.CaptureInfo{Timestamp: testTime}, layers.LinkTypeEthernet, &p); got != (i == len(frags)-1) {
-			t.Fatalf("fragment %d: Decode = %v (%+v)", i, got, d.Stats)
+			t.Fatalf("fragment %d: Decode = %v (%+v)", i, got, d.stats)
 		}
 	}
 	if p.SrcPort != 40000 || p.DstPort != 443 || string(p.Payload) != "hello" || p.NVLANs != 1 || p.VLANs[0] != 33 {
 		t.Errorf("inner packet %v:%d -> %v:%d %q vlans %v", p.Src, p.SrcPort, p.Dst, p.DstPort, p.Payload, p.VLANs[:p.NVLANs])
 	}
-	if d.Stats.Reassembled != 1 || d.Stats.Tunneled != 1 {
-		t.Errorf("stats %+v", d.Stats)
+	if d.stats.Reassembled != 1 || d.stats.Tunneled != 1 {
+		t.Errorf("stats %+v", d.stats)
 	}
 }
 
@@ -297,7 +297,7 @@ func TestDefragIPv6(t *testing.T) {
 	var p Packet
 	for i, idx := range []int{2, 0, 1} {
 		if got := d.Decode(frags[idx], gopacket.CaptureInfo{Timestamp: testTime}, layers.LinkTypeIPv6, &p); got != (i == 2) {
-			t.Fatalf("fragment %d: Decode = %v (%+v)", idx, got, d.Stats)
+			t.Fatalf("fragment %d: Decode = %v (%+v)", idx, got, d.stats)
 		}
 	}
 	if !bytes.Equal(p.Payload, payload) || p.DstPort != 443 || p.Proto != 17 || p.Hash != want.Hash {
@@ -306,10 +306,10 @@ func TestDefragIPv6(t *testing.T) {
 	// Same id from another source is another datagram.
 	other := fragment6(dg, 0xabcdef, 1232)
 	copy(other[0][8:24], []byte("0123456789abcdef"))
-	if _, res := d.Defrag.AddIPv6(other[0][:40], other[0][40:48], other[0][48:], testTime); res != DefragPending {
+	if _, res := d.defrag.addIPv6(other[0][:40], other[0][40:48], other[0][48:], testTime); res != defragPending {
 		t.Errorf("res %v", res)
 	}
-	if s := d.Defrag.Stats(); s.Pending != 1 || s.Reassembled != 1 {
+	if s := d.defrag.snapshot(); s.Pending != 1 || s.Reassembled != 1 {
 		t.Errorf("stats %+v", s)
 	}
 }

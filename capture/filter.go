@@ -51,9 +51,9 @@ func NewFilter(expr string) (*Filter, error) {
 	return f, nil
 }
 
-// CompileBPF compiles expr for link type lt into classic BPF instructions,
+// compileBPF compiles expr for link type lt into classic BPF instructions,
 // as the kernel takes them (SO_ATTACH_FILTER).
-func CompileBPF(lt layers.LinkType, snaplen int, expr string) ([]bpf.RawInstruction, error) {
+func compileBPF(lt layers.LinkType, snaplen int, expr string) ([]bpf.RawInstruction, error) {
 	ins, err := pcap.CompileBPFFilter(linkTypeToDLT(lt), snaplen, expr)
 	if err != nil {
 		return nil, fmt.Errorf("capture: filter %q: %v", expr, err)
@@ -77,7 +77,7 @@ func linkTypeToDLT(lt layers.LinkType) layers.LinkType {
 }
 
 func compileVM(lt layers.LinkType, expr string) (*bpf.VM, error) {
-	raw, err := CompileBPF(lt, filterSnaplen, expr)
+	raw, err := compileBPF(lt, filterSnaplen, expr)
 	if err != nil {
 		return nil, err
 	}
@@ -90,23 +90,6 @@ func compileVM(lt layers.LinkType, expr string) (*bpf.VM, error) {
 		return nil, fmt.Errorf("capture: filter %q: %v", expr, err)
 	}
 	return vm, nil
-}
-
-// String returns the expression.
-func (f *Filter) String() string {
-	if f == nil {
-		return ""
-	}
-	return f.expr
-}
-
-// Unmatchable counts packets of link types the expression does not compile
-// for (for example "vlan" on raw IP); they never match.
-func (f *Filter) Unmatchable() uint64 {
-	if f == nil {
-		return 0
-	}
-	return f.unmatchable.Load()
 }
 
 // Match reports whether a packet of link type lt passes the filter. A nil

@@ -18,9 +18,6 @@ var errNoLibpcap = errors.New("this build has no libpcap (built with CGO_ENABLED
 // libpcap). A nil *Filter matches everything.
 type Filter struct{}
 
-// Unmatchable is 0: this build never has a Filter.
-func (f *Filter) Unmatchable() uint64 { return 0 }
-
 // NewFilter fails for any non-empty expression in a build without cgo.
 func NewFilter(expr string) (*Filter, error) {
 	if expr == "" {
@@ -29,13 +26,10 @@ func NewFilter(expr string) (*Filter, error) {
 	return nil, fmt.Errorf("capture: filter %q: %w", expr, errNoLibpcap)
 }
 
-// CompileBPF fails in a build without cgo.
-func CompileBPF(lt layers.LinkType, snaplen int, expr string) ([]bpf.RawInstruction, error) {
+// compileBPF fails in a build without cgo.
+func compileBPF(lt layers.LinkType, snaplen int, expr string) ([]bpf.RawInstruction, error) {
 	return nil, fmt.Errorf("capture: filter %q: %w", expr, errNoLibpcap)
 }
-
-// String returns "".
-func (f *Filter) String() string { return "" }
 
 // Match: a nil Filter matches everything.
 func (f *Filter) Match(lt layers.LinkType, data []byte, ci gopacket.CaptureInfo) bool {

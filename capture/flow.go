@@ -3,7 +3,9 @@ package capture
 import (
 	"encoding/binary"
 	"net/netip"
+	"time"
 
+	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
@@ -175,4 +177,116 @@ func (t *flowTable) remove(f *flow) {
 	if len(t.free) < 1024 {
 		t.free = append(t.free, f)
 	}
+}
+
+// The flow lifecycle, shared by TCP (pipeline.go) and QUIC (quic.go):
+// lookup, newFlowFor, account, then newSession and deliverSession when the
+// flow is emitted (emit, emitQUIC). Each transport keeps only what differs.
+
+// lookup returns the live flow of k for a packet at ts. A tombstone
+// absorbs the packet while it lingers (counted as late, absorbed true)
+// unless reopen (a TCP SYN starting a new connection); past its linger, or
+// reopened, it is removed. A flow idle longer than IdleTimeout is ended.
+// In both cases f is nil: the packet may start a new flow.
+func (w *worker) lookup(k *flowKey, ts int64, reopen bool) (f *flow, absorbed bool) {
+	f = w.tab.get(k)
+	if f == nil {
+		return nil, false
+	}
+	age := ts - f.last
+	switch {
+	case f.state == stEmitted:
+		if !reopen && age <= w.linger(f) {
+			w.st.inc(CLateAfterClose)
+			if ts > f.last {
+				f.last = ts
+			}
+			w.tab.touch(f)
+			return f, true
+		}
+		w.endFlow(f, -1)
+		return nil, false
+	case age > int64(w.cfg.IdleTimeout):
+		w.endFlow(f, CFlowsTimedOut)
+		return nil, false
+	}
+	return f, false
+}
+
+// newFlowFor creates the flow of k, whose first packet is p (side 0),
+// evicting the oldest flow when the table is full. clientSide is the
+// side known to be the client, or -1.
+func (w *worker) newFlowFor(k *flowKey, p *Packet, ts int64, clientSide int8) *flow {
+	if w.tab.full() {
+		w.endFlow(w.tab.tail, CFlowsEvicted)
+	}
+	f := w.tab.alloc()
+	f.key = *k
+	f.ends[0] = netip.AddrPortFrom(p.Src, p.SrcPort)
+	f.ends[1] = netip.AddrPortFrom(p.Dst, p.DstPort)
+	f.start, f.last = ts, ts
+	f.firstHash = p.Hash
+	n := min(max(p.NVLANs, 0), maxVLANs)
+	copy(f.vlans[:], p.VLANs[:n])
+	f.nvlans = uint8(n)
+	f.clientSide, f.synSide = clientSide, -1
+	w.tab.insert(f)
+	w.st.inc(CFlowsCreated)
+	return f
+}
+
+// side is the flow side that sent p.
+func (f *flow) side(p *Packet) uint8 {
+	if p.SrcPort != f.ends[0].Port() || p.Src != f.ends[0].Addr() {
+		return 1
+	}
+	return 0
+}
+
+// account counts a packet of wireLen bytes from side at ts on f and marks
+// f most recently used. At the absolute timeout it emits f's session and
+// reports false: the packet is then not looked at further.
+func (w *worker) account(f *flow, side uint8, wireLen int, ts int64) bool {
+	f.pkts[side]++
+	f.bytes[side] += uint64(wireLen)
+	if ts > f.last {
+		f.last = ts
+	}
+	w.tab.touch(f)
+	if ts-f.start > int64(w.cfg.AbsoluteTimeout) {
+		w.st.inc(CFlowsAbsTimeout)
+		f.absTimeout = true
+		w.emit(f)
+		return false
+	}
+	return true
+}
+
+// newSession starts the session of f with client side cs: times,
+// endpoints, counters, VLANs and the first packet's hash. The caller adds
+// what its transport knows, then calls deliverSession.
+func newSession(f *flow, cs int8, tr session.Transport) *session.Session {
+	s := &session.Session{
+		Start:         time.Unix(0, f.start).UTC(),
+		End:           time.Unix(0, f.last).UTC(),
+		Client:        f.ends[cs],
+		Server:        f.ends[1-cs],
+		Transport:     tr,
+		ClientPackets: f.pkts[cs],
+		ClientBytes:   f.bytes[cs],
+		ServerPackets: f.pkts[1-cs],
+		ServerBytes:   f.bytes[1-cs],
+		FirstPacket:   f.firstHash,
+	}
+	if f.nvlans > 0 {
+		s.VLANs = append([]uint16(nil), f.vlans[:f.nvlans]...)
+	}
+	return s
+}
+
+// deliverSession computes s's fingerprints and hands it over.
+func (w *worker) deliverSession(s *session.Session) {
+	w.st.inc(CSessions)
+	s.Finish()
+	w.h.HandleSession(s)
 }

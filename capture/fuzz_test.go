@@ -36,7 +36,7 @@ func fuzzLinkIndex(lt layers.LinkType) uint16 {
 }
 
 // FuzzDecode feeds random frames of every link type to one long-lived
-// Decoder (so the Defragmenter accumulates state too). Seeds: the first
+// Decoder (so the defragmenter accumulates state too). Seeds: the first
 // packets of every corpus capture, when the corpus is present, and the
 // tunnel frames of TestDecodeEncapsulations' kinds.
 func FuzzDecode(f *testing.F) {
@@ -63,7 +63,7 @@ func FuzzDecode(f *testing.F) {
 		f.Add(uint16(3), fr)
 	}
 	d := NewDecoder()
-	d.Defrag = NewDefragmenter(DefragConfig{MaxDatagrams: 16, MaxBytes: 64 << 10})
+	d.defrag = newDefragmenter(defragConfig{MaxDatagrams: 16, MaxBytes: 64 << 10})
 	var p Packet
 	f.Fuzz(func(t *testing.T, lt uint16, data []byte) {
 		orig := bytes.Clone(data)
@@ -72,8 +72,8 @@ func FuzzDecode(f *testing.F) {
 		if !bytes.Equal(data, orig) {
 			t.Fatal("Decode modified its input")
 		}
-		if n := decodeOutcomes(&d.Stats); n != d.Stats.Packets {
-			t.Fatalf("outcome counters add up to %d of %d packets: %+v", n, d.Stats.Packets, d.Stats)
+		if n := decodeOutcomes(&d.stats); n != d.stats.Packets {
+			t.Fatalf("outcome counters add up to %d of %d packets: %+v", n, d.stats.Packets, d.stats)
 		}
 		if !ok {
 			return
@@ -87,10 +87,10 @@ func FuzzDecode(f *testing.F) {
 		if p.NVLANs < 0 || p.NVLANs > maxVLANs {
 			t.Fatalf("NVLANs %d", p.NVLANs)
 		}
-		if len(p.Payload) > len(data) && d.Stats.Reassembled == 0 {
+		if len(p.Payload) > len(data) && d.stats.Reassembled == 0 {
 			t.Fatalf("payload longer than the frame")
 		}
-		if s := d.Defrag.Stats(); s.Pending > 16 || s.PendingBytes > 64<<10 {
+		if s := d.defrag.snapshot(); s.Pending > 16 || s.PendingBytes > 64<<10 {
 			t.Fatalf("defragmenter over its bounds: %+v", s)
 		}
 	})
@@ -164,7 +164,7 @@ func FuzzReadFile(f *testing.F) {
 }
 
 // decodeOutcomes adds up the counters of which every packet is in exactly one.
-func decodeOutcomes(s *DecodeStats) uint64 {
+func decodeOutcomes(s *decodeStats) uint64 {
 	return s.Decoded + s.NonIP + s.NonTCPUDP + s.Truncated + s.Malformed + s.UnsupportedLinkType +
 		s.TooDeep + s.FragmentsPending + s.FragmentsDropped
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"net/netip"
 	"runtime"
 	"sync"
 	"time"
@@ -190,7 +189,7 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 	var err error
 	for count := 0; ; count++ {
 		if count%ctxCheck == 0 {
-			st.storeDecodeStats(&dec.Stats)
+			st.storeDecodeStats(&dec.stats)
 			if ctx.Err() != nil {
 				break
 			}
@@ -243,7 +242,7 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 			}
 		}
 	}
-	st.storeDecodeStats(&dec.Stats)
+	st.storeDecodeStats(&dec.stats)
 	for i := range cur {
 		send(i)
 		close(ins[i])
@@ -295,7 +294,7 @@ func (w *worker) runInline(ctx context.Context, src Source, filter PacketFilter)
 	var err error
 	for count := 0; ; count++ {
 		if count%ctxCheck == 0 {
-			w.st.storeDecodeStats(&dec.Stats)
+			w.st.storeDecodeStats(&dec.stats)
 			if ctx.Err() != nil {
 				break
 			}
@@ -321,7 +320,7 @@ func (w *worker) runInline(ctx context.Context, src Source, filter PacketFilter)
 		w.advance(pkt.Timestamp.UnixNano())
 		w.handle(&pkt)
 	}
-	w.st.storeDecodeStats(&dec.Stats)
+	w.st.storeDecodeStats(&dec.stats)
 	w.flushAll()
 	return err
 }
@@ -386,48 +385,19 @@ func (w *worker) handle(p *Packet) {
 	}
 	ts := p.Timestamp.UnixNano()
 	k := makeKey(p, w.cfg.VLANInKey)
-	f := w.tab.get(&k)
-	if f != nil {
-		age := ts - f.last
-		switch {
-		case f.state == stEmitted:
-			newConn := p.Flags&(FlagSYN|FlagACK) == FlagSYN
-			if !newConn && age <= w.linger(f) {
-				w.st.inc(CLateAfterClose)
-				if ts > f.last {
-					f.last = ts
-				}
-				w.tab.touch(f)
-				return
-			}
-			w.endFlow(f, -1)
-			f = nil
-		case age > int64(w.cfg.IdleTimeout):
-			w.endFlow(f, CFlowsTimedOut)
-			f = nil
-		}
+	f, absorbed := w.lookup(&k, ts, p.Flags&(FlagSYN|FlagACK) == FlagSYN)
+	if absorbed {
+		return
 	}
 	if f == nil {
-		if w.tab.full() {
-			w.endFlow(w.tab.tail, CFlowsEvicted)
+		f = w.newFlowFor(&k, p, ts, -1)
+		if p.Flags&FlagSYN == 0 {
+			f.midstream = true
+			w.st.inc(CMidstream)
 		}
-		f = w.newFlow(&k, p, ts)
 	}
-	side := uint8(0)
-	if p.SrcPort != f.ends[0].Port() || p.Src != f.ends[0].Addr() {
-		side = 1
-	}
-	f.pkts[side]++
-	f.bytes[side] += uint64(p.WireLen)
-	if ts > f.last {
-		f.last = ts
-	}
-	w.tab.touch(f)
-
-	if ts-f.start > int64(w.cfg.AbsoluteTimeout) {
-		w.st.inc(CFlowsAbsTimeout)
-		f.absTimeout = true
-		w.emit(f)
+	side := f.side(p)
+	if !w.account(f, side, p.WireLen, ts) {
 		return
 	}
 
@@ -485,32 +455,6 @@ func (w *worker) handle(p *Packet) {
 			w.emit(f)
 		}
 	}
-}
-
-func (w *worker) newFlow(k *flowKey, p *Packet, ts int64) *flow {
-	f := w.tab.alloc()
-	f.key = *k
-	f.ends[0] = netip.AddrPortFrom(p.Src, p.SrcPort)
-	f.ends[1] = netip.AddrPortFrom(p.Dst, p.DstPort)
-	f.start, f.last = ts, ts
-	f.firstHash = p.Hash
-	n := p.NVLANs
-	if n > maxVLANs {
-		n = maxVLANs
-	}
-	if n < 0 {
-		n = 0
-	}
-	copy(f.vlans[:], p.VLANs[:n])
-	f.nvlans = uint8(n)
-	f.clientSide, f.synSide = -1, -1
-	if p.Flags&FlagSYN == 0 {
-		f.midstream = true
-		w.st.inc(CMidstream)
-	}
-	w.tab.insert(f)
-	w.st.inc(CFlowsCreated)
-	return f
 }
 
 // tdir maps a flow side to the parser's direction.
@@ -685,21 +629,7 @@ func (w *worker) emit(f *flow) {
 	if cs < 0 {
 		cs = defaultClient(f)
 	}
-	s := &session.Session{
-		Start:         time.Unix(0, f.start).UTC(),
-		End:           time.Unix(0, f.last).UTC(),
-		Client:        f.ends[cs],
-		Server:        f.ends[1-cs],
-		Transport:     session.TCP,
-		ClientPackets: f.pkts[cs],
-		ClientBytes:   f.bytes[cs],
-		ServerPackets: f.pkts[1-cs],
-		ServerBytes:   f.bytes[1-cs],
-		FirstPacket:   f.firstHash,
-	}
-	if f.nvlans > 0 {
-		s.VLANs = append([]uint16(nil), f.vlans[:f.nvlans]...)
-	}
+	s := newSession(f, cs, session.TCP)
 	s.Protocol = session.ProtocolOf(proto)
 	gap := f.half[0].gap || f.half[1].gap
 	if f.midstream {
@@ -734,7 +664,5 @@ func (w *worker) emit(f *flow) {
 		w.putConn(f.conn)
 		f.conn = nil
 	}
-	w.st.inc(CSessions)
-	s.Finish()
-	w.h.HandleSession(s)
+	w.deliverSession(s)
 }

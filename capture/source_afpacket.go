@@ -19,11 +19,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// AFPacketOptions configure OpenAFPacket. Zero fields take the defaults.
+// AFPacketOptions configure OpenAFPacketSources. Zero fields take the defaults.
 type AFPacketOptions struct {
 	Interface   string
 	Sockets     int    // sockets in one fanout group, e.g. one per worker (default 1)
-	FanoutID    uint16 // fanout group id; 0: derived from the process id
+	fanoutID    uint16 // fanout group id; 0: derived from the process id
 	Snaplen     int    // bytes kept per packet (default 65535), enforced by the kernel filter
 	BlockSize   int    // TPACKET_V3 ring block size, a multiple of the page size (default 1 MiB)
 	NumBlocks   int    // blocks per socket ring (default 32, so 32 MiB per socket)
@@ -34,12 +34,12 @@ type AFPacketOptions struct {
 	// attached; apply them in user space (NewFilter) instead, where the
 	// tags are back in the frame.
 	Filter string
-	// PollTimeout bounds how long ReadPacket waits in the kernel before it
+	// pollTimeout bounds how long ReadPacket waits in the kernel before it
 	// looks at Stop (default 100ms).
-	PollTimeout time.Duration
-	// BlockTimeout is how long the kernel holds a partly filled block
+	pollTimeout time.Duration
+	// blockTimeout is how long the kernel holds a partly filled block
 	// (default 64ms): the worst added latency at low rates.
-	BlockTimeout time.Duration
+	blockTimeout time.Duration
 }
 
 // AFPacketSource is one AF_PACKET socket (TPACKET_V3 ring). It is used by
@@ -55,25 +55,12 @@ type AFPacketSource struct {
 
 var _ Source = (*AFPacketSource)(nil)
 
-// OpenAFPacket opens opts.Sockets AF_PACKET sockets on one interface, in one
+// OpenAFPacketSources opens opts.Sockets AF_PACKET sockets on one interface, in one
 // PACKET_FANOUT_HASH group with the defrag flag (the kernel hashes each flow,
 // both directions, to one socket, after IPv4 reassembly), each with a
 // TPACKET_V3 ring, optional promiscuous mode, and the compiled filter.
 // VLAN tags the NIC stripped are put back into the frames.
 // It needs CAP_NET_RAW.
-func OpenAFPacket(opts AFPacketOptions) ([]Source, error) {
-	srcs, err := OpenAFPacketSources(opts)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Source, len(srcs))
-	for i, s := range srcs {
-		out[i] = s
-	}
-	return out, nil
-}
-
-// OpenAFPacketSources is OpenAFPacket returning the concrete type.
 func OpenAFPacketSources(opts AFPacketOptions) ([]*AFPacketSource, error) {
 	if opts.Interface == "" {
 		return nil, errors.New("capture: AF_PACKET: no interface given")
@@ -90,14 +77,14 @@ func OpenAFPacketSources(opts AFPacketOptions) ([]*AFPacketSource, error) {
 	if opts.NumBlocks <= 0 {
 		opts.NumBlocks = 32
 	}
-	if opts.PollTimeout <= 0 {
-		opts.PollTimeout = 100 * time.Millisecond
+	if opts.pollTimeout <= 0 {
+		opts.pollTimeout = 100 * time.Millisecond
 	}
-	if opts.BlockTimeout <= 0 {
-		opts.BlockTimeout = 64 * time.Millisecond
+	if opts.blockTimeout <= 0 {
+		opts.blockTimeout = 64 * time.Millisecond
 	}
-	if opts.FanoutID == 0 {
-		opts.FanoutID = uint16(os.Getpid())
+	if opts.fanoutID == 0 {
+		opts.fanoutID = uint16(os.Getpid())
 	}
 	if opts.BlockSize%os.Getpagesize() != 0 || opts.BlockSize < afpacket.DefaultFrameSize {
 		return nil, fmt.Errorf("capture: AF_PACKET %s: block size %d is not a multiple of the page size %d", opts.Interface, opts.BlockSize, os.Getpagesize())
@@ -117,7 +104,7 @@ func OpenAFPacketSources(opts AFPacketOptions) ([]*AFPacketSource, error) {
 	// length ("ret #snaplen"), which needs no libpcap.
 	prog := []bpf.RawInstruction{{Op: 0x06, K: uint32(opts.Snaplen)}}
 	if expr != "" {
-		if prog, err = CompileBPF(lt, opts.Snaplen, expr); err != nil {
+		if prog, err = compileBPF(lt, opts.Snaplen, expr); err != nil {
 			return nil, err
 		}
 	}
@@ -136,8 +123,8 @@ func OpenAFPacketSources(opts AFPacketOptions) ([]*AFPacketSource, error) {
 			afpacket.OptFrameSize(afpacket.DefaultFrameSize),
 			afpacket.OptBlockSize(opts.BlockSize),
 			afpacket.OptNumBlocks(opts.NumBlocks),
-			afpacket.OptBlockTimeout(opts.BlockTimeout),
-			afpacket.OptPollTimeout(opts.PollTimeout),
+			afpacket.OptBlockTimeout(opts.blockTimeout),
+			afpacket.OptPollTimeout(opts.pollTimeout),
 			afpacket.OptAddVLANHeader(true),
 		)
 		if err != nil {
@@ -161,9 +148,9 @@ func OpenAFPacketSources(opts AFPacketOptions) ([]*AFPacketSource, error) {
 			}
 		}
 		if opts.Sockets > 1 {
-			if err := tp.SetFanout(afpacket.FanoutHash|afpacket.FanoutHashWithDefrag, opts.FanoutID); err != nil {
+			if err := tp.SetFanout(afpacket.FanoutHash|afpacket.FanoutHashWithDefrag, opts.fanoutID); err != nil {
 				closeAll()
-				return nil, fmt.Errorf("capture: AF_PACKET %s: fanout group %d: %v", opts.Interface, opts.FanoutID, err)
+				return nil, fmt.Errorf("capture: AF_PACKET %s: fanout group %d: %v", opts.Interface, opts.fanoutID, err)
 			}
 		}
 	}

@@ -24,9 +24,9 @@ const (
 	magicPcapNG      = 0x0a0d0d0a // section header block type, same in both byte orders
 )
 
-// ErrNotCapture is wrapped by OpenFile's error when the file is neither pcap
+// errNotCapture is wrapped by OpenFile's error when the file is neither pcap
 // nor pcapng (plain or gzip-compressed).
-var ErrNotCapture = errors.New("not a pcap or pcapng file")
+var errNotCapture = errors.New("not a pcap or pcapng file")
 
 // FileSource reads a pcap or pcapng file, plain or gzip-compressed (detected
 // by magic bytes, not by name). It is not safe for concurrent use.
@@ -42,7 +42,7 @@ type FileSource struct {
 	pcap *pcapgo.Reader
 	ng   *pcapgo.NgReader
 
-	format   string
+	format   string // "pcap", "pcapng", "gzip+pcap" or "gzip+pcapng"
 	linkType layers.LinkType
 	packets  uint64
 	err      error // sticky error after the first failure
@@ -57,18 +57,9 @@ const readBufSize = 256 << 10
 
 // OpenFile opens a pcap (micro- or nanosecond timestamps, either byte order)
 // or pcapng file, either of them optionally gzip-compressed. Errors name the
-// file and the problem on one line. The Source is a *FileSource, which also
+// file and the problem on one line. Besides the Source methods, a FileSource
 // reports progress (Size, Offset).
-func OpenFile(path string) (Source, error) {
-	s, err := OpenFileSource(path)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// OpenFileSource is OpenFile returning the concrete type.
-func OpenFileSource(path string) (*FileSource, error) {
+func OpenFile(path string) (*FileSource, error) {
 	name := filepath.Base(path)
 	f, err := os.Open(path)
 	if err != nil {
@@ -154,7 +145,7 @@ func newFileSource(name string, r io.Reader, size int64) (*FileSource, error) {
 		s.linkType = r.LinkType()
 		s.format += "pcapng"
 	default:
-		return nil, fmt.Errorf("capture: %s: %w (magic 0x%08x)", name, ErrNotCapture, binary.BigEndian.Uint32(head))
+		return nil, fmt.Errorf("capture: %s: %w (magic 0x%08x)", name, errNotCapture, binary.BigEndian.Uint32(head))
 	}
 	return s, nil
 }
@@ -233,12 +224,6 @@ func (s *FileSource) Size() int64 { return s.size }
 // bytes for gzip). With Size it gives progress; it runs ahead of the packet
 // last returned by at most the read buffers (a few hundred KiB).
 func (s *FileSource) Offset() int64 { return s.raw.n }
-
-// Format is "pcap", "pcapng", "gzip+pcap" or "gzip+pcapng".
-func (s *FileSource) Format() string { return s.format }
-
-// Name is the base name of the file, as used in errors.
-func (s *FileSource) Name() string { return s.name }
 
 // Close closes the file.
 func (s *FileSource) Close() error {

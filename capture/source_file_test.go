@@ -186,9 +186,8 @@ func TestOpenFileFormats(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer src.Close()
-			fs := src.(*FileSource)
-			if fs.Format() != c.format || fs.Size() != int64(len(c.file)) {
-				t.Errorf("format %q size %d, want %q %d", fs.Format(), fs.Size(), c.format, len(c.file))
+			if src.format != c.format || src.Size() != int64(len(c.file)) {
+				t.Errorf("format %q size %d, want %q %d", src.format, src.Size(), c.format, len(c.file))
 			}
 			got, err := readAll(t, src)
 			if err != io.EOF {
@@ -205,8 +204,8 @@ func TestOpenFileFormats(t *testing.T) {
 						i, g.lt, g.ci.Timestamp, g.ci.CaptureLength, g.ci.Length, w.lt, w.ci.Timestamp, w.ci.CaptureLength, w.ci.Length)
 				}
 			}
-			if fs.Offset() != int64(len(c.file)) {
-				t.Errorf("Offset %d at EOF, want %d", fs.Offset(), len(c.file))
+			if src.Offset() != int64(len(c.file)) {
+				t.Errorf("Offset %d at EOF, want %d", src.Offset(), len(c.file))
 			}
 			// EOF is sticky.
 			if _, _, err := src.ReadPacket(); err != io.EOF {
@@ -306,7 +305,7 @@ func TestCorpusRead(t *testing.T) {
 			t.Errorf("%s: %v", rel, err)
 			continue
 		}
-		before := d.Stats
+		before := d.stats
 		var n int
 		for {
 			data, ci, err := src.ReadPacket()
@@ -321,18 +320,18 @@ func TestCorpusRead(t *testing.T) {
 			d.Decode(data, ci, src.LinkType(), &p)
 		}
 		src.Close()
-		dec := d.Stats.Decoded - before.Decoded
+		dec := d.stats.Decoded - before.Decoded
 		total += uint64(n)
 		totalDecoded += dec
 		if n > 0 && dec == 0 {
-			t.Errorf("%s: none of %d packets decoded to IP TCP/UDP (stats now %+v)", rel, n, d.Stats)
+			t.Errorf("%s: none of %d packets decoded to IP TCP/UDP (stats now %+v)", rel, n, d.stats)
 		}
 		t.Logf("%-70s %5d packets %5d TCP/UDP", rel, n, dec)
 	}
 	t.Logf("%d files, %d packets, %d decoded to TCP/UDP; decoder stats %+v; defrag %+v",
-		len(files), total, totalDecoded, d.Stats, d.Defrag.Stats())
-	if n := decodeOutcomes(&d.Stats); n != d.Stats.Packets {
-		t.Errorf("outcome counters add up to %d of %d packets", n, d.Stats.Packets)
+		len(files), total, totalDecoded, d.stats, d.defrag.snapshot())
+	if n := decodeOutcomes(&d.stats); n != d.stats.Packets {
+		t.Errorf("outcome counters add up to %d of %d packets", n, d.stats.Packets)
 	}
 	if len(files) < 97 {
 		t.Errorf("%d corpus files, want 97", len(files))

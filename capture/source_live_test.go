@@ -79,7 +79,7 @@ func TestAFPacketLoopback(t *testing.T) {
 	needRoot(t)
 	port := liveTestPort()
 	srcs, err := OpenAFPacketSources(AFPacketOptions{Interface: "lo", Sockets: 2, Filter: fmt.Sprintf("udp port %d", port),
-		BlockSize: 1 << 17, NumBlocks: 4, BlockTimeout: 5 * time.Millisecond, PollTimeout: 20 * time.Millisecond})
+		BlockSize: 1 << 17, NumBlocks: 4, blockTimeout: 5 * time.Millisecond, pollTimeout: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,13 +131,13 @@ func TestAFPacketLoopback(t *testing.T) {
 
 func TestAFPacketErrors(t *testing.T) {
 	needRoot(t)
-	if _, err := OpenAFPacket(AFPacketOptions{Interface: "nonexistent0"}); err == nil || err.Error() != "capture: AF_PACKET nonexistent0: no such interface" {
+	if _, err := OpenAFPacketSources(AFPacketOptions{Interface: "nonexistent0"}); err == nil || err.Error() != "capture: AF_PACKET nonexistent0: no such interface" {
 		t.Errorf("missing interface: %v", err)
 	}
-	if _, err := OpenAFPacket(AFPacketOptions{Interface: "lo", Filter: "udp prot 1"}); err == nil {
+	if _, err := OpenAFPacketSources(AFPacketOptions{Interface: "lo", Filter: "udp prot 1"}); err == nil {
 		t.Error("bad filter accepted")
 	}
-	if _, err := OpenAFPacket(AFPacketOptions{Interface: "lo", BlockSize: 1000}); err == nil {
+	if _, err := OpenAFPacketSources(AFPacketOptions{Interface: "lo", BlockSize: 1000}); err == nil {
 		t.Error("bad block size accepted")
 	}
 }
@@ -160,7 +160,7 @@ func TestPcapLiveLoopback(t *testing.T) {
 	if st, err := src.Stats(); err != nil || st.Packets == 0 {
 		t.Errorf("stats %+v %v", st, err)
 	}
-	if _, err := OpenPcapLive("lo", 0, false, "udp prot 1"); err == nil || !strings.HasPrefix(err.Error(), `capture: filter "udp prot 1": `) {
+	if _, err := OpenPcapLiveSource("lo", 0, false, "udp prot 1"); err == nil || !strings.HasPrefix(err.Error(), `capture: filter "udp prot 1": `) {
 		t.Error("bad filter accepted")
 	}
 }
@@ -177,7 +177,7 @@ func TestAFPacketSnaplen(t *testing.T) {
 	needRoot(t)
 	port := liveTestPort()
 	srcs, err := OpenAFPacketSources(AFPacketOptions{Interface: "lo", Snaplen: 64, Filter: fmt.Sprintf("udp port %d", port),
-		BlockSize: 1 << 17, NumBlocks: 2, BlockTimeout: 5 * time.Millisecond, PollTimeout: 20 * time.Millisecond})
+		BlockSize: 1 << 17, NumBlocks: 2, blockTimeout: 5 * time.Millisecond, pollTimeout: 20 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,6 +212,6 @@ func TestAFPacketSnaplen(t *testing.T) {
 	d := NewDecoder()
 	var p Packet
 	if !d.Decode(data, ci, src.LinkType(), &p) || !p.Truncated || int(p.DstPort) != port {
-		t.Errorf("decode of a snapped packet: truncated %v port %d stats %+v", p.Truncated, p.DstPort, d.Stats)
+		t.Errorf("decode of a snapped packet: truncated %v port %d stats %+v", p.Truncated, p.DstPort, d.stats)
 	}
 }

@@ -63,7 +63,7 @@ func TestAFPacketVLANNetns(t *testing.T) {
 			return
 		}
 		srcs, err := OpenAFPacketSources(AFPacketOptions{Interface: "vb", Filter: "vlan and udp port 4242", // not in the kernel: it has "vlan"
-			BlockSize: 1 << 17, NumBlocks: 2, BlockTimeout: 5 * time.Millisecond, PollTimeout: 20 * time.Millisecond})
+			BlockSize: 1 << 17, NumBlocks: 2, blockTimeout: 5 * time.Millisecond, pollTimeout: 20 * time.Millisecond})
 		if err != nil {
 			done <- result{err: err}
 			return
@@ -106,7 +106,7 @@ func TestAFPacketVLANNetns(t *testing.T) {
 				return
 			}
 		}
-		done <- result{err: fmt.Errorf("no decodable packet: %+v", d.Stats)}
+		done <- result{err: fmt.Errorf("no decodable packet: %+v", d.stats)}
 	}()
 	r := <-done
 	if r.err != nil {

@@ -32,19 +32,10 @@ var _ Source = (*PcapSource)(nil)
 // looks at Stop.
 const pcapPollTimeout = 100 * time.Millisecond
 
-// OpenPcapLive opens iface with libpcap (immediate mode, a 16 MiB buffer),
+// OpenPcapLiveSource opens iface with libpcap (immediate mode, a 16 MiB buffer),
 // with the given snap length (0: 65535), promiscuous mode and BPF filter
 // ("" for none), which libpcap compiles for the live handle (so "vlan" works
 // as in tcpdump).
-func OpenPcapLive(iface string, snaplen int, promisc bool, filter string) (Source, error) {
-	s, err := OpenPcapLiveSource(iface, snaplen, promisc, filter)
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-// OpenPcapLiveSource is OpenPcapLive returning the concrete type.
 func OpenPcapLiveSource(iface string, snaplen int, promisc bool, filter string) (*PcapSource, error) {
 	if snaplen <= 0 {
 		snaplen = 65535

@@ -53,8 +53,8 @@ const (
 	CQUICInitials           // Initial packets decrypted
 	CQUICDecryptFailed      // Initial packets that did not decrypt
 	CQUICMalformed          // packets or frames that broke the QUIC format
-	CQUICInitialLimit       // flows that reached MaxQUICInitials
-	CQUICCryptoLimit        // CRYPTO data dropped at MaxQUICCrypto (or too many pieces)
+	CQUICInitialLimit       // flows that reached maxQUICInitials
+	CQUICCryptoLimit        // CRYPTO data dropped at quic.MaxCrypto (or too many pieces)
 	CQUICUnsupportedVersion // long-header packets on udp/443 of versions that cannot be decrypted
 	CQUICGoogle             // Google QUIC (Q0xx, not TLS) packets on udp/443
 	CQUICNotInitial         // QUIC packets on udp/443 of no known flow that are no client Initial
@@ -198,7 +198,7 @@ func (s Snapshot) Map() map[string]uint64 {
 
 // storeDecodeStats publishes a Decoder's own counters (written by one
 // goroutine) into c.
-func (c *counters) storeDecodeStats(d *DecodeStats) {
+func (c *counters) storeDecodeStats(d *decodeStats) {
 	c.v[CDecodeNonIP].Store(d.NonIP)
 	c.v[CDecodeNonTCPUDP].Store(d.NonTCPUDP)
 	c.v[CDecodeTruncated].Store(d.Truncated)

@@ -1,10 +1,10 @@
 package capture
 
-import "encoding/binary"
+import "golang.org/x/crypto/cryptobyte"
 
 // Tunnels that mirrored traffic arrives in, beyond what gopacket/layers
 // decodes for us (GRE, ERSPAN II, VXLAN): ERSPAN type III and GENEVE are
-// decoded here by hand, with a bounds check before every read.
+// decoded here by hand, reading through cryptobyte (bounds-checked).
 
 // ethernetTypeERSPAN3 is the GRE protocol type of ERSPAN type III.
 const ethernetTypeERSPAN3 = 0x22eb
@@ -39,30 +39,33 @@ func udpTunnel(dstPort uint16, payload []byte) (layerKind, []byte, tunnelResult)
 // decodeVXLAN: RFC 7348 section 5. 8 bytes: flags (I bit 0x08 must be set),
 // 24 reserved bits, VNI, 8 reserved bits; an Ethernet frame follows.
 func decodeVXLAN(b []byte) (layerKind, []byte, tunnelResult) {
-	if len(b) < 8 {
+	s := cryptobyte.String(b)
+	var flags uint8
+	if len(s) < 8 || !s.ReadUint8(&flags) || !s.Skip(7) {
 		return kNone, nil, tunnelTruncated
 	}
-	if b[0]&0x08 == 0 {
+	if flags&0x08 == 0 {
 		return kNone, nil, tunnelMalformed
 	}
-	return kEthernet, b[8:], tunnelOK
+	return kEthernet, s, tunnelOK
 }
 
 // decodeGENEVE: RFC 8926 section 3.4. Version (2 bits, must be 0), option
 // length in 4-byte words (6 bits), flags, protocol type, VNI, reserved,
 // then the options and the encapsulated frame of the protocol type.
 func decodeGENEVE(b []byte) (layerKind, []byte, tunnelResult) {
-	if len(b) < 8 {
+	s := cryptobyte.String(b)
+	var verOpt uint8
+	var proto uint16
+	if len(s) < 8 || !s.ReadUint8(&verOpt) || !s.Skip(1) || !s.ReadUint16(&proto) || !s.Skip(4) {
 		return kNone, nil, tunnelTruncated
 	}
-	if b[0]>>6 != 0 {
+	if verOpt>>6 != 0 {
 		return kNone, nil, tunnelMalformed
 	}
-	hlen := 8 + int(b[0]&0x3f)*4
-	if len(b) < hlen {
+	if !s.Skip(int(verOpt&0x3f) * 4) { // options
 		return kNone, nil, tunnelTruncated
 	}
-	proto := binary.BigEndian.Uint16(b[2:4])
 	var k layerKind
 	switch proto {
 	case 0x6558:
@@ -74,7 +77,7 @@ func decodeGENEVE(b []byte) (layerKind, []byte, tunnelResult) {
 	default:
 		return kNone, nil, tunnelMalformed
 	}
-	return k, b[hlen:], tunnelOK
+	return k, s, tunnelOK
 }
 
 // decodeERSPAN3 decodes the ERSPAN type III header (draft-foschiano-erspan,
@@ -83,26 +86,23 @@ func decodeGENEVE(b []byte) (layerKind, []byte, tunnelResult) {
 // platform-specific subheader follows. FT 0 is an Ethernet frame, FT 2 an IP
 // packet.
 func decodeERSPAN3(b []byte) (layerKind, []byte, tunnelResult) {
-	if len(b) < 12 {
+	s := cryptobyte.String(b)
+	var ver uint8
+	var last uint16
+	if len(s) < 12 || !s.ReadUint8(&ver) || !s.Skip(9) || !s.ReadUint16(&last) {
 		return kNone, nil, tunnelTruncated
 	}
-	if b[0]>>4 != 2 {
+	if ver>>4 != 2 {
 		return kNone, nil, tunnelMalformed
 	}
-	last := binary.BigEndian.Uint16(b[10:12])
-	ft := (last >> 10) & 0x1f
-	hlen := 12
-	if last&1 != 0 {
-		hlen += 8
-	}
-	if len(b) < hlen {
+	if last&1 != 0 && !s.Skip(8) { // platform-specific subheader
 		return kNone, nil, tunnelTruncated
 	}
-	switch ft {
+	switch ft := (last >> 10) & 0x1f; ft {
 	case 0:
-		return kEthernet, b[hlen:], tunnelOK
+		return kEthernet, s, tunnelOK
 	case 2:
-		return kRawIP, b[hlen:], tunnelOK
+		return kRawIP, s, tunnelOK
 	}
 	return kNone, nil, tunnelMalformed
 }

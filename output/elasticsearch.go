@@ -866,7 +866,7 @@ func (s *ESSink) bulk(ctx context.Context, b *batch) ([]esItemResult, error) {
 // *esStatusError. It never panics, whatever the bytes.
 func parseBulkAnswer(status int, data []byte, nrec int) ([]esItemResult, error) {
 	if status < 200 || status > 299 {
-		return nil, &esStatusError{status: status, msg: truncate(data, 300)}
+		return nil, &esStatusError{status: status, msg: Truncate(data, 300)}
 	}
 	var br esBulkResponse
 	if err := json.Unmarshal(data, &br); err != nil {
@@ -887,7 +887,9 @@ func parseBulkAnswer(status int, data []byte, nrec int) ([]esItemResult, error) 
 	return out, nil
 }
 
-func truncate(b []byte, n int) string {
+// Truncate returns b as a string of at most n bytes, with "…" when cut:
+// an Elasticsearch or Kibana answer quoted in an error message.
+func Truncate(b []byte, n int) string {
 	if len(b) > n {
 		return string(b[:n]) + "…"
 	}

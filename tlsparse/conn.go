@@ -52,11 +52,57 @@ func (c *Conn) Feed(dir Direction, data []byte) (wantMore bool) {
 		return true
 	}
 	d := &c.dirs[dir]
+	if d.hsOnly {
+		return c.wantMore() // fed by FeedHandshake
+	}
 	d.feeds++
 	if c.first == 0 {
 		c.first = int8(dir) + 1
 	}
 	c.feedAny(dir, d, data)
+	return c.wantMore()
+}
+
+// FeedHandshake consumes the next in-order bytes of one direction's stream
+// of handshake messages when there is no record layer: the CRYPTO stream of
+// QUIC (RFC 9001 section 4), taken the way crypto/tls's QUICConn.HandleData
+// takes it. Messages (4-byte header and body) may be split across calls and
+// several may come in one; each is handled as if it had come in TLS records
+// (ClientHello, ServerHello, HelloRetryRequest, Certificate, ...), with the
+// same bounds (an oversized message is skipped and reported). data is not
+// retained. It reports whether the connection still wants bytes, as Feed.
+//
+// There are no records: ClientHelloRecords and the ClientHello's
+// RecordVersion are 0, and a ClientHello spread over calls is not
+// "fragmented_hello". Every call is one chunk, even one without data (a QUIC
+// packet whose CRYPTO data is not contiguous yet): ClientHelloChunks is the
+// client's calls up to the one that completed the first ClientHello, and
+// while none is complete, the client's calls so far.
+//
+// A direction is fed by Feed or by FeedHandshake, never both: bytes given
+// to FeedHandshake after Feed (or the other way round) are ignored.
+func (c *Conn) FeedHandshake(dir Direction, data []byte) (wantMore bool) {
+	if dir > ServerToClient || !c.wantMore() {
+		return c.wantMore()
+	}
+	d := &c.dirs[dir]
+	if d.mode == modeSniff && d.sniffN == 0 && d.feeds == 0 {
+		d.mode, d.hsOnly = modeTLS, true
+		if c.hs.Protocol == ProtocolUndetermined {
+			c.hs.Protocol = ProtocolTLS
+		}
+	}
+	if !d.hsOnly {
+		return c.wantMore()
+	}
+	d.feeds++
+	if len(data) > 0 && c.first == 0 {
+		c.first = int8(dir) + 1
+	}
+	c.feedHandshake(dir, d, data)
+	if dir == ClientToServer && c.hs.ClientHelloCount == 0 {
+		c.hs.ClientHelloChunks = d.feeds
+	}
 	return c.wantMore()
 }
 
@@ -473,8 +519,14 @@ func (c *Conn) clientHello(d *half, body []byte, sslv2 bool) {
 		c.ch.RecordVersion = d.msgRecVer
 	}
 	c.hs.ClientHello = &c.ch
-	c.hs.ClientHelloRecords = d.records - d.msgRec + 1
-	c.hs.ClientHelloChunks = d.feeds - d.msgFeed + 1
+	if d.hsOnly {
+		// no records (FeedHandshake): the calls so far are its chunks
+		c.hs.ClientHelloRecords = 0
+		c.hs.ClientHelloChunks = d.feeds
+	} else {
+		c.hs.ClientHelloRecords = d.records - d.msgRec + 1
+		c.hs.ClientHelloChunks = d.feeds - d.msgFeed + 1
+	}
 	c.hs.ClientHelloLength = len(body)
 	// A hello too large for one record (over 2^14 bytes with its header)
 	// must span records; splitting one that fits is the evasion trick.

@@ -1,6 +1,10 @@
 package tlsparse
 
-import "fmt"
+import (
+	"fmt"
+
+	"golang.org/x/crypto/cryptobyte"
+)
 
 // Record content types (RFC 8446 5.1, RFC 6520).
 const (
@@ -72,6 +76,7 @@ const (
 type half struct {
 	mode      uint8
 	encrypted bool
+	hsOnly    bool // fed by FeedHandshake: handshake messages without records
 	sniff     [sniffLen]byte
 	sniffN    int
 
@@ -273,8 +278,7 @@ func (c *Conn) feedHandshake(dir Direction, d *half, chunk []byte) {
 			d.msgRec, d.msgFeed, d.msgRecVer = d.records, d.recFeed, d.recVer
 			// Fast path: header and whole body in this chunk.
 			if len(chunk) >= handshakeHeaderLen {
-				typ := chunk[0]
-				n := int(chunk[1])<<16 | int(chunk[2])<<8 | int(chunk[3])
+				typ, n := handshakeHeader(chunk)
 				if n <= len(chunk)-handshakeHeaderLen && n <= maxMessage(typ) {
 					body := chunk[handshakeHeaderLen : handshakeHeaderLen+n]
 					chunk = chunk[handshakeHeaderLen+n:]
@@ -293,8 +297,8 @@ func (c *Conn) feedHandshake(dir Direction, d *half, chunk []byte) {
 			if len(d.msg) < handshakeHeaderLen {
 				return
 			}
-			typ := d.msg[0]
-			n = int(d.msg[1])<<16 | int(d.msg[2])<<8 | int(d.msg[3])
+			var typ uint8
+			typ, n = handshakeHeader(d.msg)
 			if !c.wantMessage(dir, typ) {
 				d.msg, d.skip, d.msgStarted = d.msg[:0], n, false
 				continue
@@ -317,6 +321,16 @@ func (c *Conn) feedHandshake(dir Direction, d *half, chunk []byte) {
 			d.msg = d.msg[:0]
 		}
 	}
+}
+
+// handshakeHeader reads the type and 24-bit body length of the handshake
+// message header at the start of b (at least handshakeHeaderLen bytes).
+func handshakeHeader(b []byte) (typ uint8, n int) {
+	s := cryptobyte.String(b[:handshakeHeaderLen])
+	var l uint32
+	s.ReadUint8(&typ)
+	s.ReadUint24(&l)
+	return typ, int(l)
 }
 
 // wantMessage reports whether a handshake message type is parsed (kept in a

@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -102,8 +103,7 @@ func TestSetupKibanaErrors(t *testing.T) {
 	}
 }
 
-// fakeTemplateES accepts PUT _index_template like Elasticsearch does, but
-// without the constant_keyword type, as a minimal distribution.
+// fakeTemplateES accepts PUT _index_template like Elasticsearch does.
 type fakeTemplateES struct {
 	mu        sync.Mutex
 	templates map[string][]byte
@@ -121,11 +121,6 @@ func (f *fakeTemplateES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/_index_template/"):
 		if !json.Valid(body) {
 			w.WriteHeader(400)
-			return
-		}
-		if bytes.Contains(body, []byte(`"constant_keyword"`)) {
-			w.WriteHeader(400)
-			w.Write([]byte(`{"error":{"type":"illegal_argument_exception","caused_by":{"type":"mapper_parsing_exception","reason":"Failed to parse mapping: The mapper type [constant_keyword] declared on field [namespace] does not exist."}},"status":400}`))
 			return
 		}
 		f.templates[strings.TrimPrefix(r.URL.Path, "/_index_template/")] = body
@@ -147,7 +142,7 @@ func TestSetupTemplates(t *testing.T) {
 		f := &fakeTemplateES{templates: map[string][]byte{}, noDSAPI: noDS}
 		srv := httptest.NewServer(f)
 		templates := []output.Template{
-			{Name: "logs-tlsentry.tls", Body: []byte(`{"index_patterns":["logs-tlsentry.tls-*"],"data_stream":{},"template":{"mappings":{"properties":{"data_stream":{"properties":{"namespace":{"type":"constant_keyword"},"dataset":{"type":"constant_keyword","value":"tlsentry.tls"}}},"message":{"type":"match_only_text"}}}}}`)},
+			{Name: "logs-tlsentry.tls", Body: []byte(`{"index_patterns":["logs-tlsentry.tls-*"],"data_stream":{},"template":{"mappings":{"properties":{"message":{"type":"text"}}}}}`)},
 			{Name: "logs-tlsentry.alert", Body: []byte(`{"index_patterns":["logs-tlsentry.alert-*"],"data_stream":{}}`)},
 		}
 		var out bytes.Buffer
@@ -159,10 +154,8 @@ func TestSetupTemplates(t *testing.T) {
 			}
 		}
 		srv.Close()
-		got := f.templates["logs-tlsentry.tls"]
-		if got == nil || bytes.Contains(got, []byte("constant_keyword")) || bytes.Contains(got, []byte("match_only_text")) ||
-			bytes.Contains(got, []byte(`"value"`)) || !bytes.Contains(got, []byte(`"keyword"`)) {
-			t.Errorf("downgraded template %s", got)
+		if got, want := f.templates["logs-tlsentry.tls"], templates[0].Body; !bytes.Equal(got, want) {
+			t.Errorf("template installed as %s, want %s", got, want)
 		}
 		if f.templates["logs-tlsentry.alert"] == nil {
 			t.Error("alert template not installed")
@@ -235,5 +228,20 @@ func TestESOptionsFromEnv(t *testing.T) {
 	t.Setenv(envESCACert, "/nonexistent/ca.pem")
 	if _, err := esOptions(cfg, "", false); err == nil {
 		t.Error("missing CA file accepted")
+	}
+}
+
+// TestTemplatesUseCoreTypes: the templates use only field types every
+// distribution has, so setup installs them as they are (there is no
+// fallback that rewrites x-pack types).
+func TestTemplatesUseCoreTypes(t *testing.T) {
+	core := map[string]bool{"boolean": true, "date": true, "float": true, "ip": true, "keyword": true, "long": true, "text": true}
+	typeRE := regexp.MustCompile(`"type"\s*:\s*"([a-z_]+)"`)
+	for _, tp := range output.IndexTemplates() {
+		for _, m := range typeRE.FindAllSubmatch(tp.Body, -1) {
+			if !core[string(m[1])] {
+				t.Errorf("template %s: field type %s is not a core type", tp.Name, m[1])
+			}
+		}
 	}
 }

@@ -74,7 +74,7 @@ func TestESCorpusReplay(t *testing.T) {
 		st := s.Stats()
 		if st.DeadLettered != 0 {
 			dl, _ := os.ReadFile(opt.DeadLetter)
-			t.Fatalf("round %d: %d documents rejected by the template:\n%s", round, st.DeadLettered, truncate(dl, 3000))
+			t.Fatalf("round %d: %d documents rejected by the template:\n%s", round, st.DeadLettered, output.Truncate(dl, 3000))
 		}
 		wantIdx, wantDup := uint64(len(want)), uint64(len(docs)-len(want))
 		if round == 1 {
@@ -149,7 +149,7 @@ func esIDs(t *testing.T, url, ns string) []string {
 		}
 	}
 	if err := json.Unmarshal(data, &r); err != nil || res.StatusCode != 200 {
-		t.Fatalf("search: %d %s", res.StatusCode, truncate(data, 500))
+		t.Fatalf("search: %d %s", res.StatusCode, output.Truncate(data, 500))
 	}
 	var out []string
 	for _, h := range r.Hits.Hits {

@@ -2,35 +2,20 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/tlsentry/tlsentry/capture"
-	"github.com/tlsentry/tlsentry/output"
-	"github.com/tlsentry/tlsentry/session"
+	"github.com/tlsentry/tlsentry/sensor"
 )
-
-// liveSource is a live capture socket: AF_PACKET or libpcap.
-type liveSource interface {
-	capture.Source
-	Stop()
-	Stats() (capture.LiveStats, error)
-}
 
 // liveFlagKeys are the live sensor's flags and the configuration key each
 // sets (see configkeys.go for the file and environment side).
@@ -78,20 +63,6 @@ func (l *liveFlags) apply(cfg *Config) error {
 	return nil
 }
 
-// ringGeometry turns a ring size in MiB (per socket) into TPACKET_V3 blocks:
-// 1 MiB blocks, or 128 KiB ones for rings under 8 MiB (a 64 KiB snap
-// length still fits in a block).
-func ringGeometry(mb int) (blockSize, numBlocks int) {
-	if mb <= 0 {
-		mb = 32
-	}
-	blockSize = 1 << 20
-	if mb < 8 {
-		blockSize = 128 << 10
-	}
-	return blockSize, (mb << 20) / blockSize
-}
-
 // drainQuiet and drainMax bound how long a stopping sensor keeps reading
 // what the kernel has queued: until no packet came for drainQuiet (longer
 // than the 64 ms block timeout), at most drainMax.
@@ -105,120 +76,89 @@ const (
 func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
 	c := &cfg.Capture
-	switch c.Source {
-	case "", "auto", "afpacket", "pcap":
-	default:
-		return fmt.Errorf("%w: capture.source must be auto, afpacket or pcap, not %q", errUsage, c.Source)
-	}
-	if c.Snaplen < 0 || c.RingSizeMB < 0 {
-		return fmt.Errorf("%w: snaplen and ring size must be >= 0", errUsage)
-	}
-	interval := time.Minute
-	if s := cfg.Metrics.LogInterval; s != "" {
-		d, err := time.ParseDuration(s)
-		if s == "0" {
-			d, err = 0, nil
-		}
-		if err != nil || d < 0 {
-			return fmt.Errorf("%w: metrics.log_interval %q is not a duration", errUsage, s)
-		}
-		interval = d
+	interval, err := checkLive(cfg)
+	if err != nil {
+		return err
 	}
 	workers := c.Workers
 	if workers <= 0 {
 		workers = runtime.NumCPU()
 	}
 
-	srcs, userFilter, kind, err := openLive(c, workers, log)
+	live, err := sensor.OpenLive(sensor.LiveOptions{
+		Interface: c.Interface, Source: c.Source, Sockets: workers, Snaplen: c.Snaplen,
+		RingSizeMB: c.RingSizeMB, Promiscuous: c.Promiscuous == nil || *c.Promiscuous, Filter: c.Filter,
+		Warn: log.Warn,
+	})
 	if err != nil {
 		return err
 	}
+	srcs := live.Sources
 	ls := newLiveStats(srcs)
-	closeSrcs := func() {
-		for _, s := range srcs {
-			s.Close()
-		}
-	}
+	closeSrcs := live.Close
 	var filter capture.PacketFilter
-	if userFilter {
+	if live.FilterInPipeline {
 		if filter, err = newFilter(c.Filter); err != nil {
 			closeSrcs()
 			return fmt.Errorf("%w: filter %q: %v", errUsage, c.Filter, err)
 		}
 	}
 
-	sinks, err := openLiveSinks(cfg, o.es, stdout, log)
+	// Elasticsearch in live mode sheds documents and counts them rather
+	// than stall capture when the cluster cannot keep up.
+	sinks, err := openSinks(cfg, o.es, true, stdout, func(format string, args ...any) {
+		log.Warn("elasticsearch: " + fmt.Sprintf(format, args...))
+	})
 	if err != nil {
 		closeSrcs()
 		return err
 	}
-	closeSinks := func() error {
-		var errs []error
-		for _, sk := range sinks {
-			if err := sk.Close(context.Background()); err != nil {
-				errs = append(errs, fmt.Errorf("%s: %w", sk.name, err))
-			}
-		}
-		return errors.Join(errs...)
+	abort := func() {
+		closeSrcs()
+		sinks.Close(context.Background())
 	}
 	j, err := newJudge(cfg)
 	if err != nil {
-		closeSrcs()
-		closeSinks()
+		abort()
 		return err
 	}
-	host, _ := os.Hostname()
-	enc := output.NewEncoder(output.Observer{Name: cfg.Observer.Name, Hostname: host})
-
-	runCtx, cancelRun := context.WithCancel(context.Background())
-	defer cancelRun()
-	var sinkErr error
-	var sinkOnce sync.Once
-	h := session.HandlerFunc(func(s *session.Session) {
-		docs := enc.Encode(s, j.Evaluate(s))
-		for _, sk := range sinks {
-			if err := sk.Write(runCtx, docs...); err != nil {
-				sinkOnce.Do(func() { sinkErr = fmt.Errorf("%s: %w", sk.name, err); cancelRun() })
-			}
-		}
-	})
 	pcfg := capture.Config{Workers: workers, MaxFlows: c.MaxFlows, Filter: filter}
 	if len(srcs) > 1 {
 		pcfg.Workers = len(srcs) // the kernel shards by flow: one worker per socket
 	}
-	p := capture.NewPipeline(pcfg, h)
-
-	// Listen before dropping privileges (the port may be below 1024).
-	var srv *http.Server
-	var srvDone chan error
-	if cfg.Metrics.Addr != "" {
-		ln, err := net.Listen("tcp", cfg.Metrics.Addr)
-		if err != nil {
+	var bg sync.WaitGroup
+	bgDone := make(chan struct{})
+	var final []capture.LiveStats
+	sn := sensor.New(sensor.Config{Capture: pcfg, Judge: j, ObserverName: cfg.Observer.Name, Sinks: sinks,
+		CaptureDone: func() {
+			close(bgDone)
+			bg.Wait()
+			final = ls.freeze()
 			closeSrcs()
-			closeSinks()
+		}})
+
+	// Listen before dropping privileges (the port may be below 1024), serve
+	// after: nothing is answered while the sensor still runs as root.
+	var ms *metricsServer
+	if cfg.Metrics.Addr != "" {
+		col := newSensorCollector(func() capture.Snapshot { return sn.Stats().Snapshot() }, ls, sinks, j)
+		if ms, err = listenMetrics(cfg.Metrics.Addr, col, log); err != nil {
+			abort()
 			return fmt.Errorf("metrics: %v", err)
 		}
-		reg := prometheus.NewRegistry()
-		reg.MustRegister(newSensorCollector(func() capture.Snapshot { return p.Stats().Snapshot() }, ls, sinks, j))
-		reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
-		srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		srvDone = make(chan error, 1)
-		go func() { srvDone <- srv.Serve(ln) }()
-		log.Info("metrics", "addr", ln.Addr().String(), "path", "/metrics")
 	}
-
 	if c.User != "" {
 		if err := dropPrivileges(c.User); err != nil {
-			closeSrcs()
-			closeSinks()
-			if srv != nil {
-				srv.Close()
+			abort()
+			if ms != nil {
+				ms.close()
 			}
 			return fmt.Errorf("dropping privileges: %v", err)
 		}
 		log.Info("privileges dropped", "user", c.User, "uid", os.Getuid(), "gid", os.Getgid())
+	}
+	if ms != nil {
+		ms.serve()
 	}
 
 	hup := make(chan os.Signal, 1)
@@ -227,172 +167,112 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 	sigCtx, stopSig := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSig()
 
-	log.Info("capturing", "interface", c.Interface, "source", kind, "sockets", len(srcs), "workers", pcfg.Workers,
+	log.Info("capturing", "interface", c.Interface, "source", live.Kind, "sockets", len(srcs), "workers", pcfg.Workers,
 		"filter", c.Filter, "version", version)
 	started := time.Now()
-	var bg sync.WaitGroup
-	bgDone := make(chan struct{})
-	// SIGHUP: reload rules, keep the old ones on error.
 	bg.Add(1)
-	go func() {
-		defer bg.Done()
-		for {
-			select {
-			case <-bgDone:
-				return
-			case <-hup:
-				r, ok := j.(interface{ Reload() error })
-				if !ok {
-					log.Warn("SIGHUP: no rules to reload")
-					continue
-				}
-				if err := r.Reload(); err != nil {
-					log.Error("SIGHUP: rules not reloaded, the old rules stay in use", "err", err)
-				} else {
-					log.Info("SIGHUP: rules reloaded")
-				}
-			}
-		}
-	}()
-	// Periodic stats.
+	go reloadOnHUP(&bg, bgDone, hup, j, log)
 	if interval > 0 {
 		bg.Add(1)
-		go func() {
-			defer bg.Done()
-			t := time.NewTicker(interval)
-			defer t.Stop()
-			prev, prevLive, prevT := capture.Snapshot{}, capture.LiveStats{}, started
-			for {
-				select {
-				case <-bgDone:
-					return
-				case now := <-t.C:
-					s, l := p.Stats().Snapshot(), sumLive(ls.read())
-					logStats(log, "stats", s, l, prev, prevLive, now.Sub(prevT), sinks)
-					prev, prevLive, prevT = s, l, now
-				}
-			}
-		}()
+		go logPeriodic(&bg, bgDone, interval, started, sn, ls, log)
 	}
 	// Stop: on a signal, read what the kernel still holds, then stop the
-	// sources; the pipeline then flushes every flow.
+	// sources; the pipeline then flushes every flow. (A failing sink stops
+	// them from within the sensor.)
 	bg.Add(1)
 	go func() {
 		defer bg.Done()
 		select {
 		case <-sigCtx.Done():
 			log.Info("stopping: draining the capture rings")
-			drain(p.Stats())
-		case <-runCtx.Done():
-		}
-		for _, s := range srcs {
-			s.Stop()
+			drain(sn.Stats())
+			for _, s := range srcs {
+				s.Stop()
+			}
+		case <-bgDone:
 		}
 	}()
 
-	runErr := p.Run(runCtx, asSources(srcs))
-	cancelRun() // ends the stop goroutine if the run ended on its own
-	close(bgDone)
-	bg.Wait()
-	final := ls.freeze()
-	closeSrcs()
-	closeErr := closeSinks()
-	if srv != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		srv.Shutdown(ctx)
-		cancel()
-		<-srvDone
+	snap, err := sn.Run(context.Background(), live.CaptureSources())
+	if ms != nil {
+		ms.shutdown()
 	}
-	snap := p.Stats().Snapshot()
 	el := time.Since(started)
 	logStats(log, "final", snap, sumLive(final), capture.Snapshot{}, capture.LiveStats{}, el, sinks)
 	printSummary(stderr, snap, el)
 	if d := sumLive(final).Drops; d > 0 {
 		fmt.Fprintf(stderr, "tlsentry: kernel dropped %d packets (ring full): raise --ring-size-mb or --workers\n", d)
 	}
-	switch {
-	case sinkErr != nil:
-		return fmt.Errorf("output: %w", sinkErr)
-	case runErr != nil:
-		return runErr
-	case closeErr != nil:
-		return fmt.Errorf("output: %w", closeErr)
-	}
-	return nil
-}
-
-// openLive opens the live sources. userFilter says whether the pipeline
-// must apply the filter (the kernel could not).
-func openLive(c *CaptureConfig, workers int, log *slog.Logger) (srcs []liveSource, userFilter bool, kind string, err error) {
-	if c.Source != "pcap" {
-		srcs, inKernel, err := openAFPacket(c, workers)
-		if err == nil {
-			return srcs, !inKernel, "afpacket", nil
-		}
-		if c.Source == "afpacket" {
-			return nil, false, "", liveOpenError(err)
-		}
-		log.Warn("AF_PACKET unavailable, falling back to libpcap", "err", err)
-		s, perr := openPcap(c)
-		if perr != nil {
-			return nil, false, "", liveOpenError(errors.Join(err, perr))
-		}
-		return []liveSource{s}, false, "pcap", nil
-	}
-	s, err := openPcap(c)
-	if err != nil {
-		return nil, false, "", liveOpenError(err)
-	}
-	return []liveSource{s}, false, "pcap", nil
-}
-
-func liveOpenError(err error) error {
-	if errors.Is(err, syscall.EPERM) || strings.Contains(err.Error(), "operation not permitted") ||
-		strings.Contains(err.Error(), "permission") {
-		return fmt.Errorf("%v (capturing needs root or CAP_NET_RAW: setcap cap_net_raw+ep tlsentry, see deploy/README.md)", err)
+	if oerr := outputError(err, true); oerr != nil {
+		return oerr
 	}
 	return err
 }
 
-func asSources(ls []liveSource) []capture.Source {
-	out := make([]capture.Source, len(ls))
-	for i, s := range ls {
-		out[i] = s
+// checkLive checks the live settings and returns the stats log interval.
+func checkLive(cfg *Config) (time.Duration, error) {
+	c := &cfg.Capture
+	switch c.Source {
+	case "", "auto", "afpacket", "pcap":
+	default:
+		return 0, fmt.Errorf("%w: capture.source must be auto, afpacket or pcap, not %q", errUsage, c.Source)
 	}
-	return out
+	if c.Snaplen < 0 || c.RingSizeMB < 0 {
+		return 0, fmt.Errorf("%w: snaplen and ring size must be >= 0", errUsage)
+	}
+	interval := time.Minute
+	if s := cfg.Metrics.LogInterval; s != "" {
+		d, err := time.ParseDuration(s)
+		if s == "0" {
+			d, err = 0, nil
+		}
+		if err != nil || d < 0 {
+			return 0, fmt.Errorf("%w: metrics.log_interval %q is not a duration", errUsage, s)
+		}
+		interval = d
+	}
+	return interval, nil
 }
 
-// openLiveSinks opens the sinks, each counted on its own: NDJSON (a file,
-// or stdout unless Elasticsearch is configured) and Elasticsearch (--es or
-// elasticsearch.urls) in live mode, which sheds documents and counts them
-// rather than stall capture when the cluster cannot keep up.
-func openLiveSinks(cfg *Config, esFlag string, stdout io.Writer, log *slog.Logger) ([]*countingSink, error) {
-	opt, err := esOptions(cfg, esFlag, true)
-	if err != nil {
-		return nil, err
-	}
-	var sinks []*countingSink
-	if cfg.Output.File != "" && cfg.Output.File != "-" {
-		s, err := output.CreateNDJSONFile(cfg.Output.File)
-		if err != nil {
-			return nil, fmt.Errorf("%w: -w: %v", errUsage, err)
-		}
-		sinks = append(sinks, &countingSink{Sink: s, name: "ndjson"})
-	} else if len(opt.URLs) == 0 || cfg.Output.File == "-" {
-		sinks = append(sinks, &countingSink{Sink: output.NewNDJSON(stdout), name: "ndjson"})
-	}
-	if len(opt.URLs) > 0 {
-		opt.Logf = func(format string, args ...any) { log.Warn("elasticsearch: " + fmt.Sprintf(format, args...)) }
-		es, err := output.NewElasticsearch(opt)
-		if err != nil {
-			for _, s := range sinks {
-				s.Close(context.Background())
+// reloadOnHUP reloads the rules on SIGHUP, keeping the old ones on error,
+// until done is closed.
+func reloadOnHUP(wg *sync.WaitGroup, done <-chan struct{}, hup <-chan os.Signal, j sensor.Judge, log *slog.Logger) {
+	defer wg.Done()
+	for {
+		select {
+		case <-done:
+			return
+		case <-hup:
+			r, ok := j.(interface{ Reload() error })
+			if !ok {
+				log.Warn("SIGHUP: no rules to reload")
+				continue
 			}
-			return nil, fmt.Errorf("elasticsearch: %w", err)
+			if err := r.Reload(); err != nil {
+				log.Error("SIGHUP: rules not reloaded, the old rules stay in use", "err", err)
+			} else {
+				log.Info("SIGHUP: rules reloaded")
+			}
 		}
-		sinks = append(sinks, &countingSink{Sink: es, name: "elasticsearch"})
 	}
-	return sinks, nil
+}
+
+// logPeriodic logs the counters every interval until done is closed.
+func logPeriodic(wg *sync.WaitGroup, done <-chan struct{}, interval time.Duration, started time.Time, sn *sensor.Sensor, ls *liveStats, log *slog.Logger) {
+	defer wg.Done()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	prev, prevLive, prevT := capture.Snapshot{}, capture.LiveStats{}, started
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-t.C:
+			s, l := sn.Stats().Snapshot(), sumLive(ls.read())
+			logStats(log, "stats", s, l, prev, prevLive, now.Sub(prevT), sn.Sinks())
+			prev, prevLive, prevT = s, l, now
+		}
+	}
 }
 
 // drain waits until no packet was read for drainQuiet, at most drainMax.
@@ -412,7 +292,7 @@ func drain(st *capture.Stats) {
 }
 
 // logStats logs the counters (and rates over el since prev).
-func logStats(log *slog.Logger, msg string, s capture.Snapshot, l capture.LiveStats, prev capture.Snapshot, prevLive capture.LiveStats, el time.Duration, sinks []*countingSink) {
+func logStats(log *slog.Logger, msg string, s capture.Snapshot, l capture.LiveStats, prev capture.Snapshot, prevLive capture.LiveStats, el time.Duration, sinks sensor.Sinks) {
 	pk := s.Get(capture.CPackets) - prev.Get(capture.CPackets)
 	by := s.Get(capture.CBytes) - prev.Get(capture.CBytes)
 	attrs := []any{
@@ -431,7 +311,8 @@ func logStats(log *slog.Logger, msg string, s capture.Snapshot, l capture.LiveSt
 			"drops_in_interval", l.Drops-prevLive.Drops)
 	}
 	for _, sk := range sinks {
-		attrs = append(attrs, "sink_"+sk.name+"_docs", sk.ok.Load(), "sink_"+sk.name+"_errors", sk.failed.Load())
+		ok, failed := sk.Docs()
+		attrs = append(attrs, "sink_"+sk.Name()+"_docs", ok, "sink_"+sk.Name()+"_errors", failed)
 	}
 	log.Info(msg, attrs...)
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/tlsentry/tlsentry/capture"
 	"github.com/tlsentry/tlsentry/detect"
+	"github.com/tlsentry/tlsentry/sensor"
 	"github.com/tlsentry/tlsentry/session"
 )
 
@@ -38,7 +39,7 @@ func TestMain(m *testing.M) {
 	case "sensor":
 		if f := os.Getenv(judgeEnv); f != "" {
 			j := &fileJudge{path: f}
-			newJudge = func(*Config) (judge, error) { return j, nil }
+			newJudge = func(*Config) (sensor.Judge, error) { return j, nil }
 		}
 		os.Exit(run(os.Args[1:]))
 	case "scrape":
@@ -168,14 +169,6 @@ func TestConfigPrecedence(t *testing.T) {
 	}
 }
 
-func TestRingGeometry(t *testing.T) {
-	for _, tc := range []struct{ mb, block, n int }{{0, 1 << 20, 32}, {64, 1 << 20, 64}, {8, 1 << 20, 8}, {1, 128 << 10, 8}, {4, 128 << 10, 32}} {
-		if b, n := ringGeometry(tc.mb); b != tc.block || n != tc.n {
-			t.Errorf("ringGeometry(%d) = %d, %d; want %d, %d", tc.mb, b, n, tc.block, tc.n)
-		}
-	}
-}
-
 // --- live: a network namespace, a veth pair, tcpreplay ---------------------
 
 // needLive skips unless the test can make namespaces and replay (root,
@@ -245,7 +238,7 @@ func (n *netns) exec(t *testing.T, name string, args ...string) string {
 }
 
 // sensor is a running "tlsentry -i vb" in a namespace.
-type sensor struct {
+type liveSensor struct {
 	ns      *netns
 	cmd     *exec.Cmd
 	stderr  bytes.Buffer
@@ -256,14 +249,14 @@ type sensor struct {
 
 const metricsAddr = "127.0.0.1:9464" // inside the test's own namespace: always free
 
-func startSensor(t *testing.T, n *netns, args ...string) *sensor {
+func startSensor(t *testing.T, n *netns, args ...string) *liveSensor {
 	t.Helper()
 	return startSensorEnv(t, n, nil, args...)
 }
 
-func startSensorEnv(t *testing.T, n *netns, env []string, args ...string) *sensor {
+func startSensorEnv(t *testing.T, n *netns, env []string, args ...string) *liveSensor {
 	t.Helper()
-	s := &sensor{ns: n, out: filepath.Join(t.TempDir(), "live.ndjson"), metrics: "http://" + metricsAddr + "/metrics", done: make(chan error, 1)}
+	s := &liveSensor{ns: n, out: filepath.Join(t.TempDir(), "live.ndjson"), metrics: "http://" + metricsAddr + "/metrics", done: make(chan error, 1)}
 	os.Chmod(filepath.Dir(s.out), 0o777) // the sensor may run as nobody; it opens the file before dropping privileges anyway
 	args = append([]string{"-i", "vb", "-w", s.out, "-metrics-addr", metricsAddr, "-stats-interval", "0"}, args...)
 	s.cmd = n.command(os.Args[0], args...)
@@ -300,7 +293,7 @@ var sampleRE = regexp.MustCompile(`^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)
 
 // scrapeErr reads /metrics (from inside the namespace): every sample, with
 // the samples of one name summed over their labels under the bare name too.
-func (s *sensor) scrapeErr() (map[string]float64, error) {
+func (s *liveSensor) scrapeErr() (map[string]float64, error) {
 	cmd := s.ns.command(os.Args[0], s.metrics)
 	cmd.Env = append(os.Environ(), roleEnv+"=scrape")
 	out, err := cmd.Output()
@@ -332,7 +325,7 @@ func (s *sensor) scrapeErr() (map[string]float64, error) {
 	return m, nil
 }
 
-func (s *sensor) scrape(t *testing.T) map[string]float64 {
+func (s *liveSensor) scrape(t *testing.T) map[string]float64 {
 	t.Helper()
 	m, err := s.scrapeErr()
 	if err != nil {
@@ -343,7 +336,7 @@ func (s *sensor) scrape(t *testing.T) map[string]float64 {
 
 // waitRead waits until the sensor has read every packet the kernel gave
 // its sockets, and at least min of them.
-func (s *sensor) waitRead(t *testing.T, min float64) map[string]float64 {
+func (s *liveSensor) waitRead(t *testing.T, min float64) map[string]float64 {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
@@ -360,7 +353,7 @@ func (s *sensor) waitRead(t *testing.T, min float64) map[string]float64 {
 }
 
 // stop sends SIGTERM and waits for a clean exit.
-func (s *sensor) stop(t *testing.T) {
+func (s *liveSensor) stop(t *testing.T) {
 	t.Helper()
 	s.cmd.Process.Signal(syscall.SIGTERM)
 	select {
@@ -467,7 +460,7 @@ func liveCaptures(t *testing.T) []string {
 	}
 	var out []string
 	for _, f := range files {
-		src, err := capture.OpenFileSource(f)
+		src, err := capture.OpenFile(f)
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
@@ -604,7 +597,7 @@ func TestLiveMetrics(t *testing.T) {
 		}
 		sent := replay(t, n, file, "--pps=1000")
 		m1 := s.waitRead(t, float64(sent))
-		src, _ := capture.OpenFileSource(file)
+		src, _ := capture.OpenFile(file)
 		var wire float64
 		for {
 			_, ci, err := src.ReadPacket()
@@ -688,7 +681,7 @@ func writeLoop(t *testing.T, in, out string, n int) {
 		t.Fatal(err)
 	}
 	for range n {
-		src, err := capture.OpenFileSource(in)
+		src, err := capture.OpenFile(in)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,14 +2,19 @@ package main
 
 import (
 	"context"
+	"log/slog"
+	"net"
+	"net/http"
 	"strconv"
 	"sync"
-	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tlsentry/tlsentry/capture"
 	"github.com/tlsentry/tlsentry/output"
+	"github.com/tlsentry/tlsentry/sensor"
 )
 
 // The Prometheus collector reads the counters the sensor keeps anyway
@@ -33,12 +38,12 @@ func metricName(c capture.Counter) string {
 // (before the sources close) it keeps answering the last values.
 type liveStats struct {
 	mu     sync.Mutex
-	srcs   []liveSource
+	srcs   []sensor.LiveSource
 	last   []capture.LiveStats
 	frozen bool
 }
 
-func newLiveStats(srcs []liveSource) *liveStats {
+func newLiveStats(srcs []sensor.LiveSource) *liveStats {
 	return &liveStats{srcs: srcs, last: make([]capture.LiveStats, len(srcs))}
 }
 
@@ -74,23 +79,6 @@ func sumLive(st []capture.LiveStats) (t capture.LiveStats) {
 	return t
 }
 
-// countingSink counts what each sink accepted and refused.
-type countingSink struct {
-	output.Sink
-	name       string
-	ok, failed atomic.Uint64
-}
-
-func (c *countingSink) Write(ctx context.Context, docs ...output.Document) error {
-	err := c.Sink.Write(ctx, docs...)
-	if err != nil {
-		c.failed.Add(uint64(len(docs)))
-	} else {
-		c.ok.Add(uint64(len(docs)))
-	}
-	return err
-}
-
 // esStatser is the Elasticsearch sink's counters.
 type esStatser interface{ Stats() output.ESStats }
 
@@ -101,8 +89,8 @@ type reloadStatser interface{ ReloadStats() (ok, failed uint64) }
 type sensorCollector struct {
 	pipeline func() capture.Snapshot
 	live     *liveStats // nil when not live
-	sinks    []*countingSink
-	judge    judge
+	sinks    sensor.Sinks
+	judge    sensor.Judge
 	info     string // version string
 
 	counters   [len(capture.Snapshot{})]*prometheus.Desc
@@ -119,7 +107,7 @@ type sensorCollector struct {
 	liveSocket *prometheus.Desc
 }
 
-func newSensorCollector(pipeline func() capture.Snapshot, live *liveStats, sinks []*countingSink, j judge) *sensorCollector {
+func newSensorCollector(pipeline func() capture.Snapshot, live *liveStats, sinks sensor.Sinks, j sensor.Judge) *sensorCollector {
 	c := &sensorCollector{pipeline: pipeline, live: live, sinks: sinks, judge: j, info: version}
 	for _, k := range capture.Counters() {
 		help := "capture counter " + k.Name() + " (see capture/stats.go)"
@@ -170,11 +158,12 @@ func (c *sensorCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 	}
 	for _, s := range c.sinks {
-		ch <- prometheus.MustNewConstMetric(c.sinkDocs, prometheus.CounterValue, float64(s.ok.Load()), s.name, "ok")
-		ch <- prometheus.MustNewConstMetric(c.sinkDocs, prometheus.CounterValue, float64(s.failed.Load()), s.name, "error")
-		if es, ok := s.Sink.(esStatser); ok {
+		okN, failed := s.Docs()
+		ch <- prometheus.MustNewConstMetric(c.sinkDocs, prometheus.CounterValue, float64(okN), s.Name(), "ok")
+		ch <- prometheus.MustNewConstMetric(c.sinkDocs, prometheus.CounterValue, float64(failed), s.Name(), "error")
+		if es, ok := s.Unwrap().(esStatser); ok {
 			st := es.Stats()
-			ch <- prometheus.MustNewConstMetric(c.sinkQueue, prometheus.GaugeValue, float64(st.QueueDepth), s.name)
+			ch <- prometheus.MustNewConstMetric(c.sinkQueue, prometheus.GaugeValue, float64(st.QueueDepth), s.Name())
 			for _, o := range []struct {
 				name string
 				v    uint64
@@ -192,4 +181,44 @@ func (c *sensorCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(failed), "error")
 	}
 	ch <- prometheus.MustNewConstMetric(c.buildInfo, prometheus.GaugeValue, 1, c.info)
+}
+
+// metricsServer serves /metrics on a listener opened early (before the
+// privileges are dropped) and started later (after).
+type metricsServer struct {
+	ln   net.Listener
+	srv  *http.Server
+	done chan error
+}
+
+// listenMetrics listens on addr for the collector's /metrics.
+func listenMetrics(addr string, col prometheus.Collector, log *slog.Logger) (*metricsServer, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(col)
+	reg.MustRegister(prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}))
+	log.Info("metrics", "addr", ln.Addr().String(), "path", "/metrics")
+	return &metricsServer{ln: ln, srv: &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}}, nil
+}
+
+// serve starts answering.
+func (m *metricsServer) serve() {
+	m.done = make(chan error, 1)
+	go func() { m.done <- m.srv.Serve(m.ln) }()
+}
+
+// close stops a server that was not started.
+func (m *metricsServer) close() { m.ln.Close() }
+
+// shutdown stops the server, letting scrapes in flight finish (2s at most).
+func (m *metricsServer) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	m.srv.Shutdown(ctx)
+	<-m.done
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tlsentry/tlsentry/capture"
 	"github.com/tlsentry/tlsentry/detect"
+	"github.com/tlsentry/tlsentry/sensor"
 	"github.com/tlsentry/tlsentry/session"
 )
 
@@ -183,7 +184,7 @@ type firedAlert struct {
 	a detect.Alert
 }
 
-// rulesTest runs a capture through capture and the engine and prints every
+// rulesTest runs a capture through the sensor (no sinks) and prints every
 // alert (in packet-time order) and a count per rule.
 func rulesTest(e *detect.Engine, path string, workers int, stdout io.Writer) error {
 	src, err := capture.OpenFile(path)
@@ -197,17 +198,20 @@ func rulesTest(e *detect.Engine, path string, workers int, stdout io.Writer) err
 		sessions int
 		valid    = map[string]int{}
 	)
-	h := session.HandlerFunc(func(s *session.Session) {
-		v := e.Evaluate(s)
-		mu.Lock()
-		defer mu.Unlock()
-		sessions++
-		valid[v.Validation]++
-		for _, a := range v.Alerts {
-			alerts = append(alerts, firedAlert{s, a})
-		}
+	sn := sensor.New(sensor.Config{
+		Capture: capture.Config{Workers: workers},
+		Judge:   e,
+		OnVerdict: func(s *session.Session, v detect.Verdict) {
+			mu.Lock()
+			defer mu.Unlock()
+			sessions++
+			valid[v.Validation]++
+			for _, a := range v.Alerts {
+				alerts = append(alerts, firedAlert{s, a})
+			}
+		},
 	})
-	if _, err := capture.Run(context.Background(), capture.Config{Workers: workers}, []capture.Source{src}, h); err != nil {
+	if _, err := sn.Run(context.Background(), []capture.Source{src}); err != nil {
 		return &inputError{fmt.Errorf("%s: %w", path, err)}
 	}
 	sort.SliceStable(alerts, func(i, j int) bool {

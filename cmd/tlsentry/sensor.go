@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/signal"
 	"strings"
@@ -18,26 +19,12 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tlsentry/tlsentry/capture"
-	"github.com/tlsentry/tlsentry/detect"
-	"github.com/tlsentry/tlsentry/output"
-	"github.com/tlsentry/tlsentry/session"
+	"github.com/tlsentry/tlsentry/sensor"
 )
-
-// judge gives a session its verdict. The lead wires the rule engine in
-// newJudge; until then sessions are not judged.
-type judge interface {
-	Evaluate(*session.Session) detect.Verdict
-}
-
-type noJudge struct{}
-
-func (noJudge) Evaluate(*session.Session) detect.Verdict {
-	return detect.Verdict{Validation: detect.ValidationNotChecked}
-}
 
 // newJudge builds the judge from the configuration: the rule engine, which
 // re-reads the configuration file (and environment) on Reload.
-var newJudge = func(cfg *Config) (judge, error) { return newDetectJudge(cfg.path, cfg) }
+var newJudge = func(cfg *Config) (sensor.Judge, error) { return newDetectJudge(cfg.path, cfg) }
 
 // newFilter compiles a BPF filter (tcpdump syntax).
 var newFilter = func(expr string) (capture.PacketFilter, error) {
@@ -211,7 +198,7 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 	started := time.Now()
 
 	if o.decodeOnly {
-		n, bytes, failed, err := decodeOnly(src, filter)
+		n, bytes, failed, err := sensor.DecodeOnly(src, filter)
 		el := time.Since(started)
 		fmt.Fprintf(stderr, "tlsentry: decode only: %d packets, %s, %d not decoded, %s (%s)\n",
 			n, humanBytes(bytes), failed, el.Round(time.Millisecond), rates(n, bytes, el))
@@ -221,62 +208,38 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 
-	var sink output.Sink
-	if cfg.Output.File == "" || cfg.Output.File == "-" {
-		sink = output.NewNDJSON(stdout)
-	} else {
-		sink, err = output.CreateNDJSONFile(cfg.Output.File)
-		if err != nil {
-			return fmt.Errorf("%w: -w: %v", errUsage, err)
-		}
-	}
-	if sink, err = withElasticsearch(cfg, o.es, false, sink, stderr); err != nil {
+	esLog := log.New(stderr, "tlsentry: elasticsearch: ", 0)
+	sinks, err := openSinks(cfg, o.es, false, stdout, esLog.Printf)
+	if err != nil {
 		return err
 	}
 	j, err := newJudge(cfg)
 	if err != nil {
-		sink.Close(ctx)
+		sinks.Close(ctx)
 		return err
 	}
-	host, _ := os.Hostname()
-	enc := output.NewEncoder(output.Observer{Name: cfg.Observer.Name, Hostname: host})
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var sinkErr error
-	var sinkOnce sync.Once
-	h := session.HandlerFunc(func(s *session.Session) {
-		docs := enc.Encode(s, j.Evaluate(s))
-		if err := sink.Write(ctx, docs...); err != nil {
-			sinkOnce.Do(func() { sinkErr = err; cancel() })
-		}
-	})
-	pcfg := capture.Config{
-		Workers:  cfg.Capture.Workers,
-		MaxFlows: cfg.Capture.MaxFlows,
-		Filter:   filter,
-	}
-	p := capture.NewPipeline(pcfg, h)
-
 	var bar *progressBar
+	sn := sensor.New(sensor.Config{
+		Capture:      capture.Config{Workers: cfg.Capture.Workers, MaxFlows: cfg.Capture.MaxFlows, Filter: filter},
+		Judge:        j,
+		ObserverName: cfg.Observer.Name,
+		Sinks:        sinks,
+		CaptureDone: func() {
+			if bar != nil {
+				bar.stop()
+			}
+		},
+	})
 	if showProgress {
-		bar = startProgress(stderr, src, p.Stats())
+		bar = startProgress(stderr, src, sn.Stats())
 	}
-	runErr := p.Run(ctx, []capture.Source{src})
-	if bar != nil {
-		bar.stop()
-	}
-	closeErr := sink.Close(context.Background())
-	snap := p.Stats().Snapshot()
+	snap, err := sn.Run(ctx, []capture.Source{src})
 	printSummary(stderr, snap, time.Since(started))
-
-	switch {
-	case sinkErr != nil:
-		return fmt.Errorf("output: %w", sinkErr)
-	case runErr != nil:
-		return &inputError{runErr}
-	case closeErr != nil:
-		return fmt.Errorf("output: %w", closeErr)
+	if oerr := outputError(err, false); oerr != nil {
+		return oerr
+	}
+	if err != nil {
+		return &inputError{err}
 	}
 	return nil
 }
@@ -290,7 +253,7 @@ type source interface {
 
 // openSource opens -r FILE. A live interface plugs in here too.
 func openSource(path string) (*progressSource, error) {
-	fs, err := capture.OpenFileSource(path)
+	fs, err := capture.OpenFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -311,31 +274,6 @@ func (s *progressSource) ReadPacket() ([]byte, gopacket.CaptureInfo, error) {
 		s.off.Store(s.source.Offset())
 	}
 	return data, ci, err
-}
-
-// decodeOnly reads and decodes every packet, nothing else: the baseline the
-// benchmark compares the whole pipeline with.
-func decodeOnly(src capture.Source, filter capture.PacketFilter) (packets, bytes, failed uint64, err error) {
-	dec := capture.NewDecoder()
-	var p capture.Packet
-	for {
-		data, ci, rerr := src.ReadPacket()
-		if rerr != nil {
-			if !errors.Is(rerr, io.EOF) {
-				err = rerr
-			}
-			return
-		}
-		packets++
-		bytes += uint64(ci.Length)
-		if filter != nil && !filter.Match(src.LinkType(), data, ci) {
-			continue
-		}
-		p = capture.Packet{}
-		if !dec.Decode(data, ci, src.LinkType(), &p) {
-			failed++
-		}
-	}
 }
 
 func isTerminal(w io.Writer) bool {

@@ -235,21 +235,11 @@ func (s *setup) elasticsearch(ctx context.Context, templates []output.Template) 
 	}
 	for _, t := range templates {
 		status, body, err := esDo(ctx, client, http.MethodPut, "/_index_template/"+t.Name, t.Body)
-		if err == nil && status == http.StatusBadRequest {
-			// A minimal distribution (the OSS-like integ-test build used in
-			// tests) lacks x-pack mapper types; fall back to their closest core
-			// types rather than failing, and say so.
-			if missing := missingMapperTypes(body); len(missing) > 0 {
-				fmt.Fprintf(os.Stderr, "tlsentry: setup: %s: this Elasticsearch has no %s field types; installing with keyword/text instead\n",
-					t.Name, strings.Join(missing, ", "))
-				status, body, err = esDo(ctx, client, http.MethodPut, "/_index_template/"+t.Name, downgradeMappings(t.Body))
-			}
-		}
 		if err != nil {
 			return fmt.Errorf("setup: index template %s: %w", t.Name, err)
 		}
 		if status != http.StatusOK {
-			return fmt.Errorf("setup: index template %s: status %d: %s", t.Name, status, truncate(body, 400))
+			return fmt.Errorf("setup: index template %s: status %d: %s", t.Name, status, output.Truncate(body, 400))
 		}
 		fmt.Fprintf(s.out, "index template %s installed\n", t.Name)
 	}
@@ -267,7 +257,7 @@ func (s *setup) elasticsearch(ctx context.Context, templates []output.Template) 
 			// created from the template on the first write.
 			fmt.Fprintf(s.out, "data stream %s: created on first write\n", ds)
 		default:
-			return fmt.Errorf("setup: data stream %s: status %d: %s", ds, status, truncate(body, 400))
+			return fmt.Errorf("setup: data stream %s: status %d: %s", ds, status, output.Truncate(body, 400))
 		}
 	}
 	return nil
@@ -311,67 +301,6 @@ func esDo(ctx context.Context, c *elasticsearch.Client, method, path string, bod
 	defer res.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(res.Body, 4<<20))
 	return res.StatusCode, data, err
-}
-
-var mapperTypeMissing = regexp.MustCompile(`mapper type \[([a-z_]+)\] declared on field`)
-
-// optionalMapperTypes are field types from modules a minimal distribution
-// lacks, and the core type that indexes the same values.
-var optionalMapperTypes = map[string]string{
-	"constant_keyword": "keyword",
-	"match_only_text":  "text",
-	"wildcard":         "keyword",
-}
-
-func missingMapperTypes(body []byte) []string {
-	var out []string
-	for _, m := range mapperTypeMissing.FindAllSubmatch(body, -1) {
-		if _, ok := optionalMapperTypes[string(m[1])]; ok {
-			out = append(out, string(m[1]))
-		}
-	}
-	if len(out) > 0 {
-		// Elasticsearch names only the first missing type; replace all.
-		out = out[:0]
-		for k := range optionalMapperTypes {
-			out = append(out, k)
-		}
-	}
-	return out
-}
-
-// downgradeMappings rewrites optional field types to core types and drops
-// the parameters only they accept ("value" of constant_keyword).
-func downgradeMappings(body []byte) []byte {
-	var v any
-	if err := json.Unmarshal(body, &v); err != nil {
-		return body
-	}
-	var walk func(any)
-	walk = func(x any) {
-		switch m := x.(type) {
-		case map[string]any:
-			if t, ok := m["type"].(string); ok {
-				if core, ok := optionalMapperTypes[t]; ok {
-					m["type"] = core
-					delete(m, "value")
-				}
-			}
-			for _, c := range m {
-				walk(c)
-			}
-		case []any:
-			for _, c := range m {
-				walk(c)
-			}
-		}
-	}
-	walk(v)
-	out, err := json.Marshal(v)
-	if err != nil {
-		return body
-	}
-	return out
 }
 
 // kibana imports the saved objects through POST
@@ -429,7 +358,7 @@ func (s *setup) kibana(ctx context.Context, base string, objects []byte) error {
 	defer res.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(res.Body, 4<<20))
 	if res.StatusCode != http.StatusOK {
-		return fmt.Errorf("setup: kibana import: status %d: %s", res.StatusCode, truncate(data, 400))
+		return fmt.Errorf("setup: kibana import: status %d: %s", res.StatusCode, output.Truncate(data, 400))
 	}
 	var r struct {
 		Success      bool              `json:"success"`
@@ -437,18 +366,11 @@ func (s *setup) kibana(ctx context.Context, base string, objects []byte) error {
 		Errors       []json.RawMessage `json:"errors"`
 	}
 	if err := json.Unmarshal(data, &r); err != nil {
-		return fmt.Errorf("setup: kibana import: unreadable answer: %s", truncate(data, 200))
+		return fmt.Errorf("setup: kibana import: unreadable answer: %s", output.Truncate(data, 200))
 	}
 	if !r.Success || len(r.Errors) > 0 {
-		return fmt.Errorf("setup: kibana import: %d objects imported, %d errors: %s", r.SuccessCount, len(r.Errors), truncate(data, 400))
+		return fmt.Errorf("setup: kibana import: %d objects imported, %d errors: %s", r.SuccessCount, len(r.Errors), output.Truncate(data, 400))
 	}
 	fmt.Fprintf(s.out, "kibana: %d saved objects imported\n", r.SuccessCount)
 	return nil
-}
-
-func truncate(b []byte, n int) string {
-	if len(b) > n {
-		return string(b[:n]) + "…"
-	}
-	return string(b)
 }

@@ -1,34 +1,46 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
-	"log"
 
-	"github.com/tlsentry/tlsentry/output"
+	"github.com/tlsentry/tlsentry/sensor"
 )
 
-// withElasticsearch adds the Elasticsearch sink beside nd when Elasticsearch
-// is configured (--es, ELASTICSEARCH_URL or the config file); otherwise it
-// returns nd. Documents go to Elasticsearch instead of stdout, or to both
-// when an output file is configured. live selects shedding over blocking when the queue is full.
-func withElasticsearch(cfg *Config, esFlag string, live bool, nd output.Sink, stderr io.Writer) (output.Sink, error) {
+// openSinks opens the sensor's sinks from the configuration: NDJSON (-w, or
+// stdout unless Elasticsearch replaces it) and Elasticsearch when configured
+// (--es, ELASTICSEARCH_URL or the config file). live selects shedding over
+// blocking when the Elasticsearch queue is full; logf receives the
+// Elasticsearch sink's messages.
+func openSinks(cfg *Config, esFlag string, live bool, stdout io.Writer, logf func(string, ...any)) (sensor.Sinks, error) {
 	opt, err := esOptions(cfg, esFlag, live)
 	if err != nil {
-		return nd, err
+		return nil, err
 	}
-	if len(opt.URLs) == 0 {
-		return nd, nil
+	sc := sensor.SinkConfig{File: cfg.Output.File, Stdout: stdout}
+	if len(opt.URLs) > 0 {
+		opt.Logf = logf
+		sc.ES = &opt
 	}
-	logger := log.New(stderr, "tlsentry: elasticsearch: ", 0)
-	opt.Logf = logger.Printf
-	es, err := output.NewElasticsearch(opt)
-	if err != nil {
-		return nd, fmt.Errorf("elasticsearch: %w", err)
+	sinks, err := sensor.OpenSinks(sc)
+	var se *sensor.SinkError
+	if errors.As(err, &se) && se.Sink == sensor.SinkNDJSON {
+		return nil, fmt.Errorf("%w: -w: %v", errUsage, se.Err)
 	}
-	if cfg.Output.File == "" {
-		// Elasticsearch replaces stdout unless a file (-w) was asked for too.
-		return es, nil
+	return sinks, err
+}
+
+// outputError is the error of a run whose sink failed ("output: ..."), or
+// nil when err is no sink's. named keeps the sink's name in the message
+// (the live sensor's several sinks).
+func outputError(err error, named bool) error {
+	var se *sensor.SinkError
+	if !errors.As(err, &se) {
+		return nil
 	}
-	return output.Tee(nd, es), nil
+	if named {
+		return fmt.Errorf("output: %w", err)
+	}
+	return fmt.Errorf("output: %w", se.Err)
 }

@@ -1,9 +1,9 @@
 //go:build !cgo
 
-package main
+package sensor
 
 import "errors"
 
-func openPcap(c *CaptureConfig) (liveSource, error) {
+func openPcap(LiveOptions) (LiveSource, error) {
 	return nil, errors.New("libpcap is not available in this build (built without cgo)")
 }

@@ -1,9 +1,9 @@
 //go:build !linux
 
-package main
+package sensor
 
 import "errors"
 
-func openAFPacket(c *CaptureConfig, n int) ([]liveSource, bool, error) {
+func openAFPacket(LiveOptions) ([]LiveSource, bool, error) {
 	return nil, false, errors.New("AF_PACKET is available on Linux only")
 }

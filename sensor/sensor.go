@@ -1,0 +1,182 @@
+// Package sensor is the runtime of tlsentry, assembled once for replay
+// (-r), live capture (-i) and "rules test": packets from capture sources go
+// through a capture.Pipeline; every finished session is judged (rules),
+// encoded and written to the sinks (NDJSON and/or Elasticsearch, each
+// counted); at the end the sinks are flushed and closed and the counters
+// returned.
+//
+// It does not parse flags, read configuration, handle signals, serve
+// metrics or drop privileges: the command does, and hands the sensor what
+// it built (a Judge, SinkConfig, capture.Config, sources).
+package sensor
+
+import (
+	"context"
+	"errors"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/detect"
+	"github.com/tlsentry/tlsentry/output"
+	"github.com/tlsentry/tlsentry/session"
+)
+
+// Judge gives a session its verdict: a *detect.Reloader or *detect.Engine.
+// It is called from several goroutines at once.
+type Judge interface {
+	Evaluate(*session.Session) detect.Verdict
+}
+
+// Config assembles a Sensor.
+type Config struct {
+	Capture capture.Config // workers, flow limit, filter
+	// Judge judges every session; nil: no rules, every verdict is
+	// detect.ValidationNotChecked without alerts.
+	Judge Judge
+	// ObserverName is observer.name in documents (observer.hostname is
+	// this host's name).
+	ObserverName string
+	// Sinks receive the documents and are closed by Run. Without sinks
+	// sessions are judged but not encoded.
+	Sinks Sinks
+	// OnVerdict, when set, sees every session and its verdict before the
+	// documents are written ("rules test" collects alerts with it).
+	OnVerdict func(*session.Session, detect.Verdict)
+	// CaptureDone, when set, is called by Run once every session has been
+	// handled and before the sinks are closed: the place to stop a
+	// progress bar or release live sockets.
+	CaptureDone func()
+}
+
+// Sensor runs packets from sources to sinks. Run it once.
+type Sensor struct {
+	cfg   Config
+	judge Judge
+	enc   *output.Encoder
+	p     *capture.Pipeline
+
+	ctx  context.Context // Run's, for the sinks' writes
+	fail func(error)     // records the first sink failure and ends the run
+}
+
+// New assembles a sensor: the judge, the encoder, the sinks and a
+// capture.Pipeline whose session handler evaluates, encodes and writes.
+func New(c Config) *Sensor {
+	host, _ := os.Hostname()
+	s := &Sensor{
+		cfg:   c,
+		judge: c.Judge,
+		enc:   output.NewEncoder(output.Observer{Name: c.ObserverName, Hostname: host}),
+		ctx:   context.Background(),
+		fail:  func(error) {},
+	}
+	if s.judge == nil {
+		s.judge = noJudge{}
+	}
+	s.p = capture.NewPipeline(c.Capture, session.HandlerFunc(s.handle))
+	return s
+}
+
+type noJudge struct{}
+
+func (noJudge) Evaluate(*session.Session) detect.Verdict {
+	return detect.Verdict{Validation: detect.ValidationNotChecked}
+}
+
+// handle is the session handler: evaluate, then encode, then write to
+// every sink in order.
+func (s *Sensor) handle(ss *session.Session) {
+	v := s.judge.Evaluate(ss)
+	if s.cfg.OnVerdict != nil {
+		s.cfg.OnVerdict(ss, v)
+	}
+	if len(s.cfg.Sinks) == 0 {
+		return
+	}
+	if err := s.cfg.Sinks.write(s.ctx, s.enc.Encode(ss, v)); err != nil {
+		s.fail(err)
+	}
+}
+
+// Stats are the pipeline's live counters (for progress, logs and metrics).
+func (s *Sensor) Stats() *capture.Stats { return s.p.Stats() }
+
+// Sinks are the sensor's sinks (for logs and metrics).
+func (s *Sensor) Sinks() Sinks { return s.cfg.Sinks }
+
+// Run reads srcs until they end, fail, or ctx is done, hands every session
+// to the judge and the sinks, calls CaptureDone, then closes the sinks and
+// returns the final counters.
+//
+// When a sink fails, the run stops: ctx of the pipeline is cancelled and
+// sources with a Stop method (live sockets) are stopped. They are also
+// stopped when ctx is done. The error is, in this order of precedence, the
+// first sink write failure (a *SinkError), the sources' error, or the
+// sinks' Close errors (joined *SinkError).
+func (s *Sensor) Run(ctx context.Context, srcs []capture.Source) (capture.Snapshot, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var sinkErr error
+	var once sync.Once
+	s.ctx = ctx
+	s.fail = func(err error) { once.Do(func() { sinkErr = err; cancel() }) }
+
+	ended := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		select {
+		case <-ctx.Done():
+			for _, src := range srcs {
+				if st, ok := src.(interface{ Stop() }); ok {
+					st.Stop()
+				}
+			}
+		case <-ended:
+		}
+	}()
+	runErr := s.p.Run(ctx, srcs)
+	close(ended)
+	<-stopped
+	if s.cfg.CaptureDone != nil {
+		s.cfg.CaptureDone()
+	}
+	closeErr := s.cfg.Sinks.Close(context.Background())
+	snap := s.p.Stats().Snapshot()
+	// p.Run waited for every handler: sinkErr is no longer written.
+	switch {
+	case sinkErr != nil:
+		return snap, sinkErr
+	case runErr != nil:
+		return snap, runErr
+	}
+	return snap, closeErr
+}
+
+// DecodeOnly reads and decodes every packet of src, nothing else: the
+// baseline the benchmark compares the whole pipeline with. A nil filter
+// keeps every packet.
+func DecodeOnly(src capture.Source, filter capture.PacketFilter) (packets, bytes, failed uint64, err error) {
+	dec := capture.NewDecoder()
+	var p capture.Packet
+	for {
+		data, ci, rerr := src.ReadPacket()
+		if rerr != nil {
+			if !errors.Is(rerr, io.EOF) {
+				err = rerr
+			}
+			return
+		}
+		packets++
+		bytes += uint64(ci.Length)
+		if filter != nil && !filter.Match(src.LinkType(), data, ci) {
+			continue
+		}
+		p = capture.Packet{}
+		if !dec.Decode(data, ci, src.LinkType(), &p) {
+			failed++
+		}
+	}
+}
