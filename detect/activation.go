@@ -75,12 +75,22 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	if !ok {
 		return nil, false
 	}
-	if v := a.vals[i]; v != nil {
+	if v := a.vals[i]; v != nil { // a.value, by hand: it does not inline
 		return v, true
 	}
 	v := variables[i].get(a)
 	a.vals[i] = v
 	return v, true
+}
+
+// value is the value of variables[i], cached as ResolveName caches it.
+func (a *activation) value(i int) ref.Val {
+	if v := a.vals[i]; v != nil {
+		return v
+	}
+	v := variables[i].get(a)
+	a.vals[i] = v
+	return v
 }
 
 // Parent implements interpreter.Activation.

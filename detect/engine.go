@@ -186,6 +186,9 @@ func New(cfg Config) (*Engine, error) {
 			return nil, fmt.Errorf("detect: disable_categories: no rule has category %q", c)
 		}
 	}
+	if cfg.SuppressMemory < 0 {
+		return nil, fmt.Errorf("detect: suppress memory %d is negative", cfg.SuppressMemory)
+	}
 	filters, targets, err := compileSuppressions(cfg.Suppressions, usedID, usedCat)
 	if err != nil {
 		return nil, err

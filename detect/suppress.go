@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,7 +10,6 @@ import (
 	"time"
 
 	"cel.dev/cel-go/common/types"
-	"cel.dev/cel-go/common/types/ref"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -264,22 +264,23 @@ func suggestField(s string) string {
 }
 
 // appendKey appends the rule id and the tracked values of the session to
-// buf: the limiter's key.
+// buf: the limiter's key. Each value is followed by its length, so that no
+// value (an SNI can hold any byte) can pass for two.
 func (l *limitRule) appendKey(buf []byte, id string, a *activation) []byte {
 	buf = append(buf, id...)
 	for _, i := range l.track {
-		buf = append(buf, 0)
-		v, _ := a.ResolveName(variables[i].name)
-		switch x := v.(type) {
+		n := len(buf)
+		switch x := a.value(i).(type) {
 		case types.String:
 			buf = append(buf, x...)
 		case types.Int:
 			buf = strconv.AppendInt(buf, int64(x), 10)
 		case types.Bool:
 			buf = strconv.AppendBool(buf, bool(x))
-		case ref.Val:
+		default:
 			buf = append(buf, valueString(x)...)
 		}
+		buf = binary.BigEndian.AppendUint32(buf, uint32(len(buf)-n))
 	}
 	return buf
 }

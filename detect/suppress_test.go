@@ -473,3 +473,22 @@ func TestBuiltinSuppressDefaults(t *testing.T) {
 		}
 	}
 }
+
+// No value can pass for two: ("a\x00b", "c") and ("a", "b\x00c") are two keys.
+func TestSuppressKeyInjective(t *testing.T) {
+	e := limitEngine(t, "    suppress:\n      track: [tls.client.server_name, tls.next_protocol]\n      for: 1h\n")
+	for i, kv := range [][2]string{{"a\x00b", "c"}, {"a", "b\x00c"}, {"a\x00b\x00\x00\x00\x01", ""}, {"a", "\x00\x00\x00\x01b"}} {
+		s := at(t, i, cA, sX)
+		hs := *s.TLS
+		ch, sh := *hs.ClientHello, *hs.ServerHello
+		ch.ServerName, sh.ALPN = kv[0], kv[1]
+		hs.ClientHello, hs.ServerHello = &ch, &sh
+		s.TLS = &hs
+		if v := e.Evaluate(s); len(v.Alerts) != 1 {
+			t.Errorf("%q: suppressed as another key", kv)
+		}
+	}
+	if _, err := New(Config{NoBuiltin: true, Roots: getPKI(t).pool, SuppressMemory: -1}); err == nil {
+		t.Error("negative SuppressMemory accepted")
+	}
+}
