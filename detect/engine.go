@@ -58,8 +58,9 @@ type Config struct {
 	// certificates (Suricata's threshold.config suppress).
 	Suppressions []Suppression
 	// SuppressMemory bounds the memory of the suppress and threshold
-	// state, in bytes (default DefaultSuppressMemory, 16 MiB, about
-	// 100,000 keys); past it the least recently matched keys are evicted.
+	// state, in bytes (default DefaultSuppressMemory, 16 MiB: some 60,000
+	// keys of the size the built-in rules make); past it the least
+	// recently matched keys are evicted.
 	SuppressMemory int64
 }
 
@@ -308,7 +309,7 @@ rules:
 		r.fired.Add(1)
 		al := Alert{Rule: &r.Rule, Count: 1}
 		if e.suppress {
-			if len(r.filters) > 0 && r.filtered1(a) {
+			if len(r.filters) > 0 && r.filteredOut(a) {
 				r.filtered.Add(1)
 				continue
 			}
@@ -344,8 +345,8 @@ rules:
 	return v
 }
 
-// filtered1 reports whether a Suppression drops this rule's alert on a's session.
-func (r *compiledRule) filtered1(a *activation) bool {
+// filteredOut reports whether a Suppression drops this rule's alert on a's session.
+func (r *compiledRule) filteredOut(a *activation) bool {
 	for _, f := range r.filters {
 		if f.match(a) {
 			return true
