@@ -58,7 +58,7 @@ type Config struct {
 	// certificates (Suricata's threshold.config suppress).
 	Suppressions []Suppression
 	// SuppressMemory bounds the memory of the suppress and threshold
-	// state, in bytes (default DefaultSuppressMemory, 16 MiB: some 60,000
+	// state, in bytes (default DefaultSuppressMemory, 16 MiB: some 50,000
 	// keys of the size the built-in rules make); past it the least
 	// recently matched keys are evicted.
 	SuppressMemory int64

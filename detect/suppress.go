@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"container/list"
 	"encoding/binary"
 	"fmt"
 	"strconv"
@@ -315,24 +316,24 @@ type limiter struct {
 const (
 	limiterShards = 16
 	// entryOverhead estimates the bytes a key costs besides its text: the
-	// entry, the map slot and the allocator's rounding.
-	entryOverhead = 160
+	// entry, its list element, the map slot and the allocator's rounding.
+	entryOverhead = 208
 	// DefaultSuppressMemory is the default budget of the limiter.
 	DefaultSuppressMemory = 16 << 20
 )
 
 type limShard struct {
-	mu         sync.Mutex
-	m          map[string]*limEntry
-	head, tail *limEntry // head: matched least recently
-	bytes      int64
-	_          [40]byte // keep shards on separate cache lines
+	mu    sync.Mutex
+	m     map[string]*limEntry
+	lru   list.List // of *limEntry; front: matched least recently
+	bytes int64
+	_     [64]byte // keep shards on separate cache lines
 }
 
 type limEntry struct {
 	key         string
-	prev, next  *limEntry
-	windowStart int64 // packet time (ns) the current window opened
+	elem        *list.Element // in lru
+	windowStart int64         // packet time (ns) the current window opened
 	window      time.Duration
 	count       uint64 // matches in the current window (since the last reset for threshold)
 	pending     uint64 // matches held back since the last alert of the key
@@ -373,11 +374,11 @@ func (l *limiter) decide(r *limitRule, key []byte, now int64) (alert bool, n uin
 	if e == nil {
 		e = &limEntry{key: string(key), windowStart: now, window: r.window}
 		sh.m[e.key] = e
-		sh.pushBack(e)
+		e.elem = sh.lru.PushBack(e)
 		sh.bytes += int64(len(e.key)) + entryOverhead
 		sh.trim(l, now, e)
 	} else {
-		sh.moveBack(e)
+		sh.lru.MoveToBack(e.elem)
 		e.window = r.window
 		// A match from before the window opened (another worker's older
 		// session) counts in the current window.
@@ -416,15 +417,24 @@ func (l *limiter) decide(r *limitRule, key []byte, now int64) (alert bool, n uin
 // over its share of the budget, and drops a spent key or two from the head.
 func (sh *limShard) trim(l *limiter, now int64, keep *limEntry) {
 	share := l.maxBytes / limiterShards
-	for i := 0; i < 2 && sh.head != nil && sh.head != keep; i++ {
-		h := sh.head
-		if h.pending != 0 || now-h.windowStart < int64(h.window) {
+	oldest := func() *limEntry {
+		if f := sh.lru.Front(); f != nil && f.Value != keep {
+			return f.Value.(*limEntry)
+		}
+		return nil
+	}
+	for i := 0; i < 2; i++ {
+		h := oldest()
+		if h == nil || h.pending != 0 || now-h.windowStart < int64(h.window) {
 			break
 		}
 		sh.remove(h)
 	}
-	for sh.bytes > share && sh.head != nil && sh.head != keep {
-		h := sh.head
+	for sh.bytes > share {
+		h := oldest()
+		if h == nil {
+			break
+		}
 		l.evictions.Add(1)
 		l.lost.Add(h.pending)
 		sh.remove(h)
@@ -432,41 +442,9 @@ func (sh *limShard) trim(l *limiter, now int64, keep *limEntry) {
 }
 
 func (sh *limShard) remove(e *limEntry) {
-	sh.unlink(e)
+	sh.lru.Remove(e.elem)
 	delete(sh.m, e.key)
 	sh.bytes -= int64(len(e.key)) + entryOverhead
-}
-
-func (sh *limShard) pushBack(e *limEntry) {
-	e.prev, e.next = sh.tail, nil
-	if sh.tail != nil {
-		sh.tail.next = e
-	} else {
-		sh.head = e
-	}
-	sh.tail = e
-}
-
-func (sh *limShard) unlink(e *limEntry) {
-	if e.prev != nil {
-		e.prev.next = e.next
-	} else {
-		sh.head = e.next
-	}
-	if e.next != nil {
-		e.next.prev = e.prev
-	} else {
-		sh.tail = e.prev
-	}
-	e.prev, e.next = nil, nil
-}
-
-func (sh *limShard) moveBack(e *limEntry) {
-	if sh.tail == e {
-		return
-	}
-	sh.unlink(e)
-	sh.pushBack(e)
 }
 
 // LimiterStats describe the state of suppress and threshold blocks.
