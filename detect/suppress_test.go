@@ -343,7 +343,6 @@ func TestSuppressConcurrent(t *testing.T) {
 	if len(alerts) != 70 || st.Alerts != 70 {
 		t.Errorf("%d keys alerted, %d alerts; want 70, one each", len(alerts), st.Alerts)
 	}
-	_ = e.Stats().Limiter
 }
 
 // A flood of distinct keys stays within the budget; evictions are counted.
