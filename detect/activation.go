@@ -39,6 +39,8 @@ type activation struct {
 	intelVal  [numIntelKinds]string
 
 	vals [len0]ref.Val // per-variable cache, see variables
+
+	keyBuf []byte // limiter keys; kept across sessions
 }
 
 // len0 is len(variables), checked in init.
@@ -73,7 +75,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	if !ok {
 		return nil, false
 	}
-	if v := a.vals[i]; v != nil {
+	if v := a.vals[i]; v != nil { // a.value, by hand: it does not inline
 		return v, true
 	}
 	v := variables[i].get(a)
@@ -81,11 +83,21 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	return v, true
 }
 
+// value is the value of variables[i], cached as ResolveName caches it.
+func (a *activation) value(i int) ref.Val {
+	if v := a.vals[i]; v != nil {
+		return v
+	}
+	v := variables[i].get(a)
+	a.vals[i] = v
+	return v
+}
+
 // Parent implements interpreter.Activation.
 func (a *activation) Parent() interpreter.Activation { return nil }
 
 func (a *activation) reset(e *Engine, s *session.Session) {
-	*a = activation{e: e, s: s, cv: noCipher, vv: noVersion}
+	*a = activation{e: e, s: s, cv: noCipher, vv: noVersion, keyBuf: a.keyBuf[:0]}
 	hs := s.TLS
 	if hs == nil {
 		return

@@ -91,9 +91,15 @@ func TestIntelMemory(t *testing.T) {
 // BenchmarkEvaluate: every built-in rule plus five 100,000-entry intel lists,
 // per session. Sessions alternate TLS 1.2 with a (cached) certificate chain,
 // TLS 1.3, and a listed SNI.
-func BenchmarkEvaluate(b *testing.B) {
+func BenchmarkEvaluate(b *testing.B) { benchEvaluate(b, false) }
+
+// BenchmarkEvaluateSuppress is BenchmarkEvaluate with Config.Suppress: the
+// built-in suppress blocks hold back the repeats.
+func BenchmarkEvaluateSuppress(b *testing.B) { benchEvaluate(b, true) }
+
+func benchEvaluate(b *testing.B, suppress bool) {
 	dir := b.TempDir()
-	e, err := New(Config{Roots: getPKI(b).pool, Intel: writeBigLists(b, dir, 100000)})
+	e, err := New(Config{Roots: getPKI(b).pool, Intel: writeBigLists(b, dir, 100000), Suppress: suppress})
 	if err != nil {
 		b.Fatal(err)
 	}

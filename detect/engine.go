@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"cel.dev/cel-go/cel"
 	celast "cel.dev/cel-go/common/ast"
@@ -51,6 +52,23 @@ type Config struct {
 	// ${...} of its message, estimated at load and counted while
 	// evaluating (default DefaultMaxRuleCost; see there).
 	MaxRuleCost uint64
+
+	// Suppress applies the rules' suppress and threshold blocks and
+	// Suppressions; without it every match is an alert (Count 1) and they
+	// are only checked. The sensor sets it unless --no-suppress. It is not
+	// the default because the blocks keep state: which session of a key
+	// carries its alert follows the order sessions are judged in, so with
+	// several capture workers a replay's alert documents can differ from a
+	// one-worker replay (the same keys alert, on other sessions).
+	Suppress bool
+	// Suppressions drop alerts of some rules for some addresses, SNIs or
+	// certificates (Suricata's threshold.config suppress).
+	Suppressions []Suppression
+	// SuppressMemory bounds the memory of the suppress and threshold
+	// state, in bytes (default DefaultSuppressMemory, 16 MiB: some 50,000
+	// keys of the size the built-in rules make); past it the least
+	// recently matched keys are evicted.
+	SuppressMemory int64
 }
 
 // Engine judges sessions. It is immutable once built and safe for
@@ -60,6 +78,9 @@ type Engine struct {
 	intel *intelSet
 	trust *trustStore
 	pool  sync.Pool
+
+	limiter  *limiter // nil when no rule has suppress or threshold, or without Config.Suppress
+	suppress bool
 
 	sessions, alerts, evalErrors atomic.Uint64
 
@@ -72,7 +93,13 @@ type compiledRule struct {
 	prg   cel.Program
 	msg   []msgPart
 	intel []intelKind // intel list types the condition reads
-	fired atomic.Uint64
+	limit *limitRule  // suppress or threshold block; nil without
+	// filters are the Suppressions for this rule.
+	filters []*suppression
+
+	fired      atomic.Uint64 // matches
+	suppressed atomic.Uint64 // matches held back by limit
+	filtered   atomic.Uint64 // matches dropped by filters
 	// costExceeded counts the evaluations the cost limit interrupted.
 	costExceeded atomic.Uint64
 }
@@ -85,9 +112,14 @@ type msgPart struct {
 // Stats are the engine's counters.
 type Stats struct {
 	Sessions, Alerts, EvalErrors uint64
-	Fired                        map[string]uint64 // per rule id
-	Trust                        TrustStats
-	Intel                        IntelStats
+	Fired                        map[string]uint64 // matches per rule id (alerts or not)
+	// Suppressed counts per rule id the matches a suppress or threshold
+	// block held back (a later alert of the same key may carry them in its
+	// Count); Filtered the matches Config.Suppressions dropped.
+	Suppressed, Filtered map[string]uint64
+	Limiter              LimiterStats
+	Trust                TrustStats
+	Intel                IntelStats
 
 	// CostExceeded counts the evaluations (of conditions and messages)
 	// interrupted at the cost limit; conditions among them count in
@@ -158,6 +190,10 @@ func New(cfg Config) (*Engine, error) {
 			if disabledID[r.ID] || disabledCat[r.Category] || (sp.Enabled != nil && !*sp.Enabled) {
 				continue
 			}
+			r.limit = sp.limit
+			if r.limit != nil {
+				r.Limit = r.limit.String()
+			}
 			e.rules = append(e.rules, r)
 		}
 	}
@@ -169,6 +205,26 @@ func New(cfg Config) (*Engine, error) {
 	for c := range disabledCat {
 		if !usedCat[c] {
 			return nil, fmt.Errorf("detect: disable_categories: no rule has category %q", c)
+		}
+	}
+	if cfg.SuppressMemory < 0 {
+		return nil, fmt.Errorf("detect: suppress memory %d is negative", cfg.SuppressMemory)
+	}
+	filters, targets, err := compileSuppressions(cfg.Suppressions, usedID, usedCat)
+	if err != nil {
+		return nil, err
+	}
+	e.suppress = cfg.Suppress
+	if cfg.Suppress {
+		for _, r := range e.rules {
+			for i, f := range filters {
+				if appliesTo(targets[i], &r.Rule) {
+					r.filters = append(r.filters, f)
+				}
+			}
+			if r.limit != nil && e.limiter == nil {
+				e.limiter = newLimiter(cfg.SuppressMemory)
+			}
 		}
 	}
 	if e.intel, e.warnings, err = loadIntel(cfg.Intel, cfg.MaxIntelBytes); err != nil {
@@ -214,14 +270,41 @@ func (e *Engine) Rules() []*Rule {
 func (e *Engine) Stats() Stats {
 	st := Stats{
 		Sessions: e.sessions.Load(), Alerts: e.alerts.Load(), EvalErrors: e.evalErrors.Load(),
-		Fired: make(map[string]uint64, len(e.rules)),
-		Trust: e.trust.stats(), Intel: e.intel.stats(),
+		Fired:      make(map[string]uint64, len(e.rules)),
+		Suppressed: make(map[string]uint64, len(e.rules)),
+		Filtered:   make(map[string]uint64, len(e.rules)),
+		Trust:      e.trust.stats(), Intel: e.intel.stats(),
 	}
 	for _, r := range e.rules {
 		st.Fired[r.ID] = r.fired.Load()
 		st.CostExceeded += r.costExceeded.Load()
+		st.Suppressed[r.ID] = r.suppressed.Load()
+		st.Filtered[r.ID] = r.filtered.Load()
+	}
+	if e.limiter != nil {
+		st.Limiter = e.limiter.stats()
 	}
 	return st
+}
+
+// SuppressedCounts returns per rule id the matches that gave no alert of
+// their own: held back by the rule's suppress or threshold block, or
+// dropped by Config.Suppressions (Stats has them apart).
+func (e *Engine) SuppressedCounts() map[string]uint64 {
+	m := make(map[string]uint64, len(e.rules))
+	for _, r := range e.rules {
+		m[r.ID] = r.suppressed.Load() + r.filtered.Load()
+	}
+	return m
+}
+
+// adopt takes over the suppress and threshold state of old (a reload):
+// windows open before a SIGHUP stay open. Keys name the rule id, so a rule
+// whose block changed starts afresh only where its keys changed.
+func (e *Engine) adopt(old *Engine) {
+	if e.limiter != nil && old != nil && old.limiter != nil && old.limiter.maxBytes == e.limiter.maxBytes {
+		e.limiter = old.limiter
+	}
 }
 
 // Evaluate judges one session. Safe for concurrent use.
@@ -245,7 +328,28 @@ rules:
 			continue
 		}
 		r.fired.Add(1)
-		al := Alert{Rule: &r.Rule, Message: r.render(a)}
+		al := Alert{Rule: &r.Rule, Count: 1}
+		if e.suppress {
+			if len(r.filters) > 0 && r.filteredOut(a) {
+				r.filtered.Add(1)
+				continue
+			}
+			if r.limit != nil {
+				now := packetTime(s.End, s.Start)
+				a.keyBuf = r.limit.appendKey(a.keyBuf[:0], r.ID, a)
+				ok, n, since := e.limiter.decide(r.limit, a.keyBuf, now)
+				if !ok {
+					r.suppressed.Add(1)
+					continue
+				}
+				al.Count = n
+				if n > 1 {
+					al.First = time.Unix(0, since).UTC()
+					al.CountText = countText(n, since, now)
+				}
+			}
+		}
+		al.Message = r.render(a)
 		for _, k := range r.intel {
 			if m := a.intel(k); m != nil {
 				al.Intel = m
@@ -257,9 +361,19 @@ rules:
 	v.Validation = a.validation()
 	e.sessions.Add(1)
 	e.alerts.Add(uint64(len(v.Alerts)))
-	*a = activation{}
+	*a = activation{keyBuf: a.keyBuf[:0]}
 	e.pool.Put(a)
 	return v
+}
+
+// filteredOut reports whether a Suppression drops this rule's alert on a's session.
+func (r *compiledRule) filteredOut(a *activation) bool {
+	for _, f := range r.filters {
+		if f.match(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func (r *compiledRule) render(a *activation) string {

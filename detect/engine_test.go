@@ -24,7 +24,9 @@ func writeFile(t testing.TB, dir, name, content string) string {
 }
 
 // testEngine has every built-in rule, the test PKI as trust store and one
-// small list per intel type.
+// small list per intel type. Suppression is off (Config.Suppress): the
+// tests judge the conditions, several on one server (suppress_test.go
+// judges suppression).
 func testEngine(t testing.TB) *Engine {
 	t.Helper()
 	dir := t.TempDir()

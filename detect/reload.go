@@ -55,6 +55,7 @@ func (r *Reloader) Reload() error {
 		r.failed.Add(1)
 		return err
 	}
+	e.adopt(r.cur.Load())
 	r.cur.Store(e)
 	r.reloads.Add(1)
 	return nil

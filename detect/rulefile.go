@@ -25,6 +25,14 @@ import (
 //	    condition: tlsentry.version.id in [0x0300, 0x0301]   # CEL, must be bool
 //	    message: "TLS ${tls.version} negotiated with ${tlsentry.server.display}"
 //	    enabled: true               # optional
+//	    suppress:                   # optional: one alert per key per window
+//	      track: [destination.ip, tls.server.hash.sha256]
+//	      for: 1h
+//	    threshold:                  # optional, instead of suppress (Suricata's)
+//	      type: both                # limit, threshold or both
+//	      track: [source.ip]
+//	      count: 10
+//	      within: 1m
 //
 // Unknown keys are errors; every error names the file and line.
 
@@ -45,11 +53,16 @@ type ruleSpec struct {
 	Condition   srcText  `yaml:"condition"`
 	Message     srcText  `yaml:"message"`
 	Enabled     *bool    `yaml:"enabled"`
+
+	Suppress  *suppressSpec  `yaml:"suppress"`
+	Threshold *thresholdSpec `yaml:"threshold"`
+	limit     *limitRule     // compiled Suppress or Threshold
 }
 
 var ruleKeys = map[string]bool{
 	"id": true, "name": true, "category": true, "severity": true, "risk_score": true, "description": true,
 	"references": true, "version": true, "condition": true, "message": true, "enabled": true,
+	"suppress": true, "threshold": true,
 }
 
 // UnmarshalYAML decodes one rule strictly, remembering its line.
@@ -75,6 +88,15 @@ func (r *ruleSpec) UnmarshalYAML(n *yaml.Node) error {
 		return err
 	}
 	p.line = n.Line
+	// A block's errors name the line of its key, not of its first entry.
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		switch k := n.Content[i]; {
+		case k.Value == "suppress" && p.Suppress != nil:
+			p.Suppress.line = k.Line
+		case k.Value == "threshold" && p.Threshold != nil:
+			p.Threshold.line = k.Line
+		}
+	}
 	*r = ruleSpec(p)
 	return nil
 }
@@ -136,6 +158,20 @@ func parseRuleFile(name string, data []byte) ([]ruleSpec, error) {
 		}
 		if r.RiskScore != nil && (*r.RiskScore < 0 || *r.RiskScore > 100) {
 			return nil, fmt.Errorf("%s: rule %s: risk_score %d is outside 0-100", pos, r.ID, *r.RiskScore)
+		}
+		if r.Suppress != nil && r.Threshold != nil {
+			return nil, fmt.Errorf("%s:%d: rule %s: suppress and threshold: use one (suppress is threshold type limit, count 1)",
+				name, r.Threshold.line, r.ID)
+		}
+		var err error
+		switch {
+		case r.Suppress != nil:
+			r.limit, err = checkLimit(name, r.ID, &r.Suppress.limitSpec)
+		case r.Threshold != nil:
+			r.limit, err = checkLimit(name, r.ID, &r.Threshold.limitSpec)
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
 	return f.Rules, nil

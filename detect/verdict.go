@@ -1,6 +1,8 @@
 // Package detect judges finished sessions with rules and threat-intel lists.
 package detect
 
+import "time"
+
 // Validation results for tlsentry.server.validation.
 const (
 	ValidationTrusted    = "trusted"
@@ -19,6 +21,9 @@ type Rule struct {
 	References  []string
 	Version     string
 	Ruleset     string // "builtin" or the file it came from
+	// Limit is the rule's suppress or threshold block in words ("one alert
+	// per 1h per (destination.ip, tls.server.hash.sha256)"); "" without.
+	Limit string
 }
 
 // SeverityScore maps Severity to the numbers Kibana Security uses
@@ -41,6 +46,18 @@ type Alert struct {
 	Message string // says why, in words, naming the session's server
 	// Intel is set when a threat-intel list matched.
 	Intel *IntelMatch
+
+	// Count is how many matches of the rule the alert stands for: 1, plus
+	// the matches of the same rule and key that its suppress or threshold
+	// block held back since the key's previous alert (rules/README.md).
+	// Engine alerts have Count >= 1.
+	Count uint64
+	// First is the packet time of the first match counted in Count, when
+	// Count > 1 (zero otherwise).
+	First time.Time
+	// CountText says it in words for event.reason when Count > 1: "(and 41
+	// more matches in the last 1h)"; "" otherwise.
+	CountText string
 }
 
 // IntelMatch names the list and the entry that matched.

@@ -72,3 +72,15 @@ func TestRulesTestCapture(t *testing.T) {
 		}
 	}
 }
+
+// A bad suppress block fails rules check with file:line and a did-you-mean.
+func TestRulesCheckSuppress(t *testing.T) {
+	bad := filepath.Join(t.TempDir(), "bad.yaml")
+	os.WriteFile(bad, []byte("rules:\n  - id: a.b\n    category: c\n    severity: low\n    condition: \"true\"\n"+
+		"    suppress:\n      track: [destination.ipp]\n      for: 1h\n"), 0o644)
+	var out, errb bytes.Buffer
+	err := rulesMain([]string{"check", bad}, &out, &errb)
+	if err == nil || !errors.Is(err, errUsage) || !strings.Contains(err.Error(), `bad.yaml:7: rule a.b: suppress: track: unknown field "destination.ipp" (did you mean "destination.ip"?)`) {
+		t.Errorf("bad suppress block: %v", err)
+	}
+}
