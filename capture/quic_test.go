@@ -2,14 +2,12 @@ package capture
 
 import (
 	"bytes"
-	"crypto/tls"
 	"encoding/hex"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -45,24 +43,8 @@ const (
 )
 
 // quicHello is a crypto/tls QUIC ClientHello and ServerHello (CRYPTO
-// stream bytes), made once.
-var quicHello = sync.OnceValues(func() ([2][]byte, error) {
-	key, err := tlsgen.GenerateKey(tlsgen.P256, tlsgen.NewRand(1))
-	if err != nil {
-		return [2][]byte{}, err
-	}
-	cert, err := tlsgen.Issue(tlsgen.CertSpec{Name: "quic", Key: tlsgen.P256, CommonName: "quic.tlsentry.test",
-		DNSNames: []string{"quic.tlsentry.test"}, NotBefore: tlsgen.DefaultTime, NotAfter: tlsgen.DefaultTime.AddDate(1, 0, 0)},
-		key, nil, tlsgen.NewRand(2))
-	if err != nil {
-		return [2][]byte{}, err
-	}
-	ch, sh, err := tlsgen.QUICHello(
-		&tls.Config{ServerName: "quic.tlsentry.test", NextProtos: []string{"h3"}, InsecureSkipVerify: true},
-		&tls.Config{Certificates: []tls.Certificate{cert.TLS()}, NextProtos: []string{"h3"}, CurvePreferences: []tls.CurveID{tls.X25519}},
-		tlsgen.QUICTransportParameters([]byte{1, 2, 3, 4}), 7)
-	return [2][]byte{ch, sh}, err
-})
+// stream bytes, without records).
+var quicHello = tlsgen.SampleQUICHello
 
 func hellos(t testing.TB) (ch, sh []byte) {
 	t.Helper()

@@ -2,34 +2,16 @@ package tlsparse
 
 import (
 	"bytes"
-	"crypto/tls"
 	"reflect"
 	"slices"
-	"sync"
 	"testing"
 
 	"github.com/tlsentry/tlsentry/internal/tlsgen"
 )
 
-// quicCrypto is a crypto/tls QUIC ClientHello and ServerHello: the
-// handshake messages of the Initial CRYPTO streams, without records.
-var quicCrypto = sync.OnceValues(func() ([2][]byte, error) {
-	key, err := tlsgen.GenerateKey(tlsgen.P256, tlsgen.NewRand(1))
-	if err != nil {
-		return [2][]byte{}, err
-	}
-	cert, err := tlsgen.Issue(tlsgen.CertSpec{Name: "quic", Key: tlsgen.P256, CommonName: "quic.tlsentry.test",
-		DNSNames: []string{"quic.tlsentry.test"}, NotBefore: tlsgen.DefaultTime, NotAfter: tlsgen.DefaultTime.AddDate(1, 0, 0)},
-		key, nil, tlsgen.NewRand(2))
-	if err != nil {
-		return [2][]byte{}, err
-	}
-	ch, sh, err := tlsgen.QUICHello(
-		&tls.Config{ServerName: "quic.tlsentry.test", NextProtos: []string{"h3"}, InsecureSkipVerify: true},
-		&tls.Config{Certificates: []tls.Certificate{cert.TLS()}, NextProtos: []string{"h3"}, CurvePreferences: []tls.CurveID{tls.X25519}},
-		tlsgen.QUICTransportParameters([]byte{1, 2, 3, 4}), 7)
-	return [2][]byte{ch, sh}, err
-})
+// quicCrypto is a crypto/tls QUIC ClientHello and ServerHello (CRYPTO
+// stream bytes, without records).
+var quicCrypto = tlsgen.SampleQUICHello
 
 func quicMessages(t *testing.T) (ch, sh []byte) {
 	t.Helper()

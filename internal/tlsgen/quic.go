@@ -10,6 +10,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // QUIC versions.
@@ -240,3 +241,24 @@ func QUICTransportParameters(scid []byte) []byte {
 	param(0x0f, scid)        // initial_source_connection_id
 	return b
 }
+
+// SampleQUICHello is a crypto/tls QUIC ClientHello and ServerHello (the
+// handshake messages of the Initial CRYPTO streams, without records) for
+// quic.tlsentry.test with ALPN h3 and an X25519 key share, made once.
+var SampleQUICHello = sync.OnceValues(func() ([2][]byte, error) {
+	key, err := GenerateKey(P256, NewRand(1))
+	if err != nil {
+		return [2][]byte{}, err
+	}
+	cert, err := Issue(CertSpec{Name: "quic", Key: P256, CommonName: "quic.tlsentry.test",
+		DNSNames: []string{"quic.tlsentry.test"}, NotBefore: DefaultTime, NotAfter: DefaultTime.AddDate(1, 0, 0)},
+		key, nil, NewRand(2))
+	if err != nil {
+		return [2][]byte{}, err
+	}
+	ch, sh, err := QUICHello(
+		&tls.Config{ServerName: "quic.tlsentry.test", NextProtos: []string{"h3"}, InsecureSkipVerify: true},
+		&tls.Config{Certificates: []tls.Certificate{cert.TLS()}, NextProtos: []string{"h3"}, CurvePreferences: []tls.CurveID{tls.X25519}},
+		QUICTransportParameters([]byte{1, 2, 3, 4}), 7)
+	return [2][]byte{ch, sh}, err
+})
