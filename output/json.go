@@ -1,14 +1,20 @@
 package output
 
-import "unicode/utf8"
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
 
+// The JSON writer behind Encode: appends to a byte slice, no reflection.
+//
 // JSON strings are escaped exactly as encoding/json escapes them with
-// SetEscapeHTML(false), the setting the document encoder has always had:
-// ", \ and control characters escaped (\b \f \n \r \t short, the rest
-// \u00XX), each byte of invalid UTF-8 written as \ufffd, U+2028 and U+2029
-// escaped, and <, > and & left alone. NDJSON bodies and the Elasticsearch
-// bulk action lines share this one escaper, so a wire string that is not
-// valid UTF-8 is made safe the same way in both.
+// SetEscapeHTML(false), the setting the reflection encoder had, so
+// documents are the same bytes: ", \ and control characters escaped (\b
+// \f \n \r \t short, the rest \u00XX), each byte of invalid UTF-8 written
+// as \ufffd, U+2028 and U+2029 escaped, and <, > and & left alone. NDJSON
+// bodies and the Elasticsearch bulk action lines share this one escaper, so
+// a wire string that is not valid UTF-8 is made safe the same way in both.
 
 const hexDigits = "0123456789abcdef"
 
@@ -71,4 +77,124 @@ func appendJSONString[S string | []byte](dst []byte, s S) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// jsonWriter appends one JSON document. Keys are Go constants that need no
+// escaping. A comma goes before a key or an array element unless it is the
+// first in its object or array, which is what the last byte written says.
+// Methods named ...Omit leave out what encoding/json's omitempty would.
+type jsonWriter struct {
+	b []byte
+}
+
+func (w *jsonWriter) sep() {
+	if n := len(w.b); n > 0 && w.b[n-1] != '{' && w.b[n-1] != '[' {
+		w.b = append(w.b, ',')
+	}
+}
+
+func (w *jsonWriter) key(k string) {
+	w.sep()
+	w.b = append(w.b, '"')
+	w.b = append(w.b, k...)
+	w.b = append(w.b, '"', ':')
+}
+
+// open starts the object k, written even if it stays empty (a non-nil
+// pointer under omitempty).
+func (w *jsonWriter) open(k string) {
+	w.key(k)
+	w.b = append(w.b, '{')
+}
+
+func (w *jsonWriter) close() { w.b = append(w.b, '}') }
+
+// openOmit starts the object k and returns the mark closeOmit needs.
+func (w *jsonWriter) openOmit(k string) int {
+	mark := len(w.b)
+	w.open(k)
+	return mark
+}
+
+// closeOmit ends the object opened at mark, removing it if nothing was
+// written into it (a struct under omitzero whose fields are all omitted).
+func (w *jsonWriter) closeOmit(mark int) {
+	if w.b[len(w.b)-1] == '{' {
+		w.b = w.b[:mark]
+		return
+	}
+	w.close()
+}
+
+// openArray, elem and closeArray write a list that is left out when it
+// has no elements (omitempty on a slice).
+func (w *jsonWriter) openArray(k string) int {
+	mark := len(w.b)
+	w.key(k)
+	w.b = append(w.b, '[')
+	return mark
+}
+
+func (w *jsonWriter) closeArray(mark int) {
+	if w.b[len(w.b)-1] == '[' {
+		w.b = w.b[:mark]
+		return
+	}
+	w.b = append(w.b, ']')
+}
+
+// elem starts an array element (an object or a value appended after it).
+func (w *jsonWriter) elem() { w.sep() }
+
+func (w *jsonWriter) str(k, v string) {
+	w.key(k)
+	w.b = appendJSONString(w.b, v)
+}
+
+func (w *jsonWriter) strOmit(k, v string) {
+	if v != "" {
+		w.str(k, v)
+	}
+}
+
+func (w *jsonWriter) strs(k string, vs []string) {
+	mark := w.openArray(k)
+	for _, v := range vs {
+		w.elem()
+		w.b = appendJSONString(w.b, v)
+	}
+	w.closeArray(mark)
+}
+
+func (w *jsonWriter) int(k string, v int64) {
+	w.key(k)
+	w.b = strconv.AppendInt(w.b, v, 10)
+}
+
+func (w *jsonWriter) intOmit(k string, v int) {
+	if v != 0 {
+		w.int(k, int64(v))
+	}
+}
+
+func (w *jsonWriter) uint(k string, v uint64) {
+	w.key(k)
+	w.b = strconv.AppendUint(w.b, v, 10)
+}
+
+func (w *jsonWriter) bool(k string, v bool) {
+	w.key(k)
+	w.b = strconv.AppendBool(w.b, v)
+}
+
+// timeOmit writes t in timeLayout, UTC; the zero time is left out. The
+// layout's output never needs escaping.
+func (w *jsonWriter) timeOmit(k string, t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	w.key(k)
+	w.b = append(w.b, '"')
+	w.b = t.UTC().AppendFormat(w.b, timeLayout)
+	w.b = append(w.b, '"')
 }
