@@ -593,3 +593,18 @@ func TestEncodeBodiesIndependent(t *testing.T) {
 	}
 	compareWithOracle(t, "after appends", want, docs)
 }
+
+func TestEncodeAllocs(t *testing.T) {
+	if testing.CoverMode() != "" || raceEnabled {
+		t.Skip("allocation counts differ under -cover and -race")
+	}
+	enc := NewEncoder(testObserver)
+	for _, c := range goldenCases {
+		s, v := c.session(), c.verdict
+		enc.Encode(s, v) // warm the pool
+		n := testing.AllocsPerRun(100, func() { enc.Encode(s, v) })
+		if n > 2 {
+			t.Errorf("%s: %v allocations per Encode, want at most 2", c.name, n)
+		}
+	}
+}
