@@ -56,7 +56,7 @@ const maxPooledBuffer = 1 << 20
 
 // encodeState is the per-call scratch space, reused between calls.
 type encodeState struct {
-	w     jsonWriter
+	buf   []byte   // the scratch buffer every document is written into
 	names []string // anomaly names
 	docs  []docSpan
 }
@@ -89,8 +89,9 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 	}
 	st := e.pool.Get().(*encodeState)
 	defer e.put(st)
-	w := &st.w
-	w.b = w.b[:0]
+	// The writer is a local: appends to its buffer need no GC write
+	// barriers, as they would in the pooled state.
+	w := &jsonWriter{b: st.buf[:0]}
 	st.docs = st.docs[:0]
 
 	ts := s.Start
@@ -110,7 +111,7 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 	w.key("data_stream")
 	w.b = append(w.b, `{"type":"logs","dataset":`...)
 	head := len(w.b)
-	st.startEvent(0, DatasetTLS, "event", sid)
+	st.docs = append(st.docs, docSpan{start: 0, id: w.startEvent(DatasetTLS, "event", sid), dataset: DatasetTLS})
 	t0 := len(w.b)
 	w.timeOmit("start", s.Start)
 	w.timeOmit("end", s.End)
@@ -120,7 +121,7 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 	t1 := len(w.b)
 	w.close()
 	b0 := len(w.b)
-	st.body(s, &v, &e.obs)
+	st.names = w.body(s, &v, &e.obs, st.names)
 	b1 := len(w.b)
 	w.b = append(w.b, "}}"...)
 	st.docs[0].end = len(w.b)
@@ -133,7 +134,7 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 		}
 		start := len(w.b)
 		w.b = append(w.b, w.b[:head]...)
-		st.startEvent(start, DatasetAlert, "alert", alertID(sid, a))
+		st.docs = append(st.docs, docSpan{start: start, id: w.startEvent(DatasetAlert, "alert", alertID(sid, a)), dataset: DatasetAlert})
 		w.b = append(w.b, w.b[t0:t1]...)
 		w.intOmit("severity", r.SeverityScore())
 		w.int("risk_score", int64(r.RiskScore))
@@ -163,13 +164,12 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 		w.b = append(w.b, "}}"...)
 		st.docs[len(st.docs)-1].end = len(w.b)
 	}
-	return st.documents(ts)
+	return st.documents(w, ts)
 }
 
-// startEvent records a document starting at start and writes its dataset,
-// the event object's fields up to event.id, and the id.
-func (st *encodeState) startEvent(start int, dataset, kind string, id [sha256.Size]byte) {
-	w := &st.w
+// startEvent writes a document's dataset, its event object's fields up to
+// event.id and the id; it returns where the id's characters start.
+func (w *jsonWriter) startEvent(dataset, kind string, id [sha256.Size]byte) int {
 	w.b = append(w.b, '"')
 	w.b = append(w.b, dataset...)
 	w.b = append(w.b, `"},"event":{"kind":"`...)
@@ -177,23 +177,27 @@ func (st *encodeState) startEvent(start int, dataset, kind string, id [sha256.Si
 	w.b = append(w.b, `","category":["network"],"type":["connection","protocol"],"module":"tlsentry","dataset":"`...)
 	w.b = append(w.b, dataset...)
 	w.b = append(w.b, `","id":"`...)
-	st.docs = append(st.docs, docSpan{start: start, id: len(w.b), dataset: dataset})
+	at := len(w.b)
 	w.b = appendID(w.b, id)
 	w.b = append(w.b, '"')
+	return at
 }
 
-// documents copies the bodies and ids out of the scratch buffer into one
-// new allocation: the bodies, then the ids. Each Body is capped at its own
-// end, so appending to one never reaches the next; the ids are strings over
-// the tail that no Body covers and nothing writes after this.
-func (st *encodeState) documents(ts time.Time) []Document {
-	n := len(st.w.b)
-	out := make([]byte, n+len(st.docs)*idLen)
-	copy(out, st.w.b)
+// documents copies the bodies and ids out of w into one new allocation:
+// the bodies, then the ids. Each Body is capped at its own end, so
+// appending to one never reaches the next; the ids are strings over the
+// tail that no Body covers and nothing writes after this. It keeps w's
+// buffer for the next call.
+func (st *encodeState) documents(w *jsonWriter, ts time.Time) []Document {
+	n := len(w.b)
+	for _, d := range st.docs {
+		w.b = append(w.b, w.b[d.id:d.id+idLen]...)
+	}
+	out := append([]byte(nil), w.b...) // not zeroed first, unlike make
+	st.buf = w.b
 	docs := make([]Document, len(st.docs))
 	for i, d := range st.docs {
 		idAt := n + i*idLen
-		copy(out[idAt:], st.w.b[d.id:d.id+idLen])
 		docs[i] = Document{
 			ID:        unsafe.String(&out[idAt], idLen),
 			Dataset:   d.dataset,
@@ -205,16 +209,16 @@ func (st *encodeState) documents(ts time.Time) []Document {
 }
 
 func (e *Encoder) put(st *encodeState) {
-	if cap(st.w.b) > maxPooledBuffer {
-		st.w.b = nil
+	if cap(st.buf) > maxPooledBuffer {
+		st.buf = nil
 	}
 	e.pool.Put(st)
 }
 
 // body writes source through tlsentry.quic: every field from the session,
-// none from an alert. It leaves the tlsentry object open.
-func (st *encodeState) body(s *session.Session, v *detect.Verdict, obs *Observer) {
-	w := &st.w
+// none from an alert. It leaves the tlsentry object open. names is scratch
+// space for the anomaly names, returned for reuse.
+func (w *jsonWriter) body(s *session.Session, v *detect.Verdict, obs *Observer, names []string) []string {
 	ca, sa := s.Client.Addr().Unmap(), s.Server.Addr().Unmap()
 	w.endpoint("source", ca, s.Client.Port(), s.ClientBytes, s.ClientPackets)
 	w.endpoint("destination", sa, s.Server.Port(), s.ServerBytes, s.ServerPackets)
@@ -251,7 +255,7 @@ func (st *encodeState) body(s *session.Session, v *detect.Verdict, obs *Observer
 
 	tls := isTLS(s)
 	if tls {
-		st.tls(s)
+		w.tls(s)
 	}
 
 	w.open("observer")
@@ -262,14 +266,14 @@ func (st *encodeState) body(s *session.Session, v *detect.Verdict, obs *Observer
 
 	w.open("tlsentry")
 	if tls {
-		st.tlsentryClient(s)
-		st.tlsentryServer(s, v)
+		w.tlsentryClient(s)
+		w.tlsentryServer(s, v)
 	}
-	st.names = s.AllAnomalies().AppendNames(st.names[:0])
-	w.strs("anomalies", st.names)
+	names = s.AllAnomalies().AppendNames(names[:0])
+	w.strs("anomalies", names)
 	w.bool("incomplete", s.Incomplete)
 	if tls {
-		st.tlsentryEvents(s.TLS)
+		w.tlsentryEvents(s.TLS)
 	}
 	if s.QUICVersion != 0 {
 		w.open("quic")
@@ -279,6 +283,7 @@ func (st *encodeState) body(s *session.Session, v *detect.Verdict, obs *Observer
 		w.b = append(w.b, '"')
 		w.close()
 	}
+	return names
 }
 
 // endpoint writes source or destination. Bytes and packets are always
@@ -326,8 +331,7 @@ func leafOf(s *session.Session) *tlsparse.CertSummary {
 }
 
 // tls writes the tls object.
-func (st *encodeState) tls(s *session.Session) {
-	w := &st.w
+func (w *jsonWriter) tls(s *session.Session) {
 	hs := s.TLS
 	sh := hs.ServerHello
 	w.open("tls")
@@ -410,8 +414,7 @@ func (w *jsonWriter) x509(c *tlsparse.CertSummary) {
 }
 
 // tlsentryClient writes tlsentry.client.
-func (st *encodeState) tlsentryClient(s *session.Session) {
-	w := &st.w
+func (w *jsonWriter) tlsentryClient(s *session.Session) {
 	hs := s.TLS
 	m := w.openOmit("client")
 	if ch := hs.ClientHello; ch != nil {
@@ -444,8 +447,7 @@ func (st *encodeState) tlsentryClient(s *session.Session) {
 }
 
 // tlsentryServer writes tlsentry.server.
-func (st *encodeState) tlsentryServer(s *session.Session, v *detect.Verdict) {
-	w := &st.w
+func (w *jsonWriter) tlsentryServer(s *session.Session, v *detect.Verdict) {
 	hs := s.TLS
 	m := w.openOmit("server")
 	if hs.ServerHello != nil {
@@ -486,8 +488,7 @@ func (st *encodeState) tlsentryServer(s *session.Session, v *detect.Verdict) {
 
 // tlsentryEvents writes tlsentry.alerts, tlsentry.heartbeats and
 // tlsentry.parse_error.
-func (st *encodeState) tlsentryEvents(hs *tlsparse.Handshake) {
-	w := &st.w
+func (w *jsonWriter) tlsentryEvents(hs *tlsparse.Handshake) {
 	a := w.openArray("alerts")
 	for _, al := range hs.Alerts {
 		w.elem()

@@ -195,6 +195,42 @@ func (w *jsonWriter) timeOmit(k string, t time.Time) {
 	}
 	w.key(k)
 	w.b = append(w.b, '"')
-	w.b = t.UTC().AppendFormat(w.b, timeLayout)
+	w.b = appendTime(w.b, t)
 	w.b = append(w.b, '"')
+}
+
+// appendTime appends t.UTC().AppendFormat(dst, timeLayout) without parsing
+// the layout each time: the fraction is truncated to microseconds, as
+// Format does. Years Format writes otherwise than as four digits go to it.
+func appendTime(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, timeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	dst = appendDigits(dst, year, 4)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, int(month), 2)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, day, 2)
+	dst = append(dst, 'T')
+	dst = appendDigits(dst, hour, 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, minute, 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, sec, 2)
+	dst = append(dst, '.')
+	dst = appendDigits(dst, t.Nanosecond()/1000, 6)
+	return append(dst, 'Z')
+}
+
+// appendDigits appends v, 0 <= v < 10^width, zero-padded to width digits.
+func appendDigits(dst []byte, v, width int) []byte {
+	var b [8]byte
+	for i := width - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(dst, b[:width]...)
 }

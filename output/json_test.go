@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"testing"
+	"time"
 )
 
 // oddStrings are wire strings that exercise the escaper: invalid UTF-8,
@@ -36,6 +37,29 @@ func FuzzJSONString(f *testing.F) {
 		}
 		if got := appendJSONString(nil, []byte(s)); !bytes.Equal(got, w) {
 			t.Errorf("%q as []byte: got %s, encoding/json %s", s, got, w)
+		}
+	})
+}
+
+// FuzzAppendTime: appendTime writes what AppendFormat writes with
+// timeLayout, for any instant and zone.
+func FuzzAppendTime(f *testing.F) {
+	for _, t := range []time.Time{
+		{},
+		time.Date(2024, 5, 1, 10, 0, 0, 123456789, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 12, 31, 23, 59, 59, 1000, time.UTC),
+	} {
+		f.Add(t.Unix(), int64(t.Nanosecond()), 0)
+	}
+	f.Add(int64(1714557600), int64(999), 3600*5+1800)
+	f.Fuzz(func(t *testing.T, sec, nsec int64, offset int) {
+		tm := time.Unix(sec, nsec).In(time.FixedZone("z", offset%(86400*2)))
+		want := tm.UTC().AppendFormat(nil, timeLayout)
+		if got := appendTime(nil, tm); !bytes.Equal(got, want) {
+			t.Errorf("%v: %s, AppendFormat %s", tm, got, want)
 		}
 	})
 }
