@@ -89,9 +89,7 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 	}
 	st := e.pool.Get().(*encodeState)
 	defer e.put(st)
-	// The writer is a local: appends to its buffer need no GC write
-	// barriers, as they would in the pooled state.
-	w := &jsonWriter{b: st.buf[:0]}
+	w := jsonWriter{b: st.buf[:0]}
 	st.docs = st.docs[:0]
 
 	ts := s.Start
@@ -105,23 +103,24 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 	// the parts alert documents copy; times and body begin with their own
 	// comma, so they read the same wherever they are copied to.
 	w.b = append(w.b, '{')
-	w.timeOmit("@timestamp", ts)
-	w.key("ecs")
+	w = w.timeOmit("@timestamp", ts)
+	w = w.key("ecs")
 	w.b = append(w.b, `{"version":"`+ECSVersion+`"}`...)
-	w.key("data_stream")
+	w = w.key("data_stream")
 	w.b = append(w.b, `{"type":"logs","dataset":`...)
 	head := len(w.b)
-	st.docs = append(st.docs, docSpan{start: 0, id: w.startEvent(DatasetTLS, "event", sid), dataset: DatasetTLS})
+	w = w.startEvent(DatasetTLS, "event", sid)
+	st.docs = append(st.docs, docSpan{start: 0, id: len(w.b) - idLen - 1, dataset: DatasetTLS})
 	t0 := len(w.b)
-	w.timeOmit("start", s.Start)
-	w.timeOmit("end", s.End)
+	w = w.timeOmit("start", s.Start)
+	w = w.timeOmit("end", s.End)
 	if !s.Start.IsZero() && !s.End.IsZero() && !s.End.Before(s.Start) {
-		w.int("duration", s.End.Sub(s.Start).Nanoseconds())
+		w = w.int("duration", s.End.Sub(s.Start).Nanoseconds())
 	}
 	t1 := len(w.b)
-	w.close()
+	w = w.close()
 	b0 := len(w.b)
-	st.names = w.body(s, &v, &e.obs, st.names)
+	w, st.names = w.body(s, &v, &e.obs, st.names)
 	b1 := len(w.b)
 	w.b = append(w.b, "}}"...)
 	st.docs[0].end = len(w.b)
@@ -134,32 +133,33 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 		}
 		start := len(w.b)
 		w.b = append(w.b, w.b[:head]...)
-		st.docs = append(st.docs, docSpan{start: start, id: w.startEvent(DatasetAlert, "alert", alertID(sid, a)), dataset: DatasetAlert})
+		w = w.startEvent(DatasetAlert, "alert", alertID(sid, a))
+		st.docs = append(st.docs, docSpan{start: start, id: len(w.b) - idLen - 1, dataset: DatasetAlert})
 		w.b = append(w.b, w.b[t0:t1]...)
-		w.intOmit("severity", r.SeverityScore())
-		w.int("risk_score", int64(r.RiskScore))
-		w.close()
-		w.open("rule")
-		w.strOmit("id", r.ID)
-		w.strOmit("name", r.Name)
-		w.strOmit("category", r.Category)
-		w.strOmit("description", r.Description)
-		w.strs("reference", r.References)
-		w.strOmit("ruleset", r.Ruleset)
-		w.strOmit("version", r.Version)
-		w.close()
+		w = w.intOmit("severity", r.SeverityScore())
+		w = w.int("risk_score", int64(r.RiskScore))
+		w = w.close()
+		w = w.open("rule")
+		w = w.strOmit("id", r.ID)
+		w = w.strOmit("name", r.Name)
+		w = w.strOmit("category", r.Category)
+		w = w.strOmit("description", r.Description)
+		w = w.strs("reference", r.References)
+		w = w.strOmit("ruleset", r.Ruleset)
+		w = w.strOmit("version", r.Version)
+		w = w.close()
 		msg := a.Message
 		if msg == "" {
 			msg = r.Name
 		}
-		w.strOmit("message", msg)
+		w = w.strOmit("message", msg)
 		w.b = append(w.b, w.b[b0:b1]...)
 		if in := a.Intel; in != nil {
-			w.open("intel")
-			w.strOmit("list", in.List)
-			w.strOmit("entry", in.Entry)
-			w.strOmit("field", in.Field)
-			w.close()
+			w = w.open("intel")
+			w = w.strOmit("list", in.List)
+			w = w.strOmit("entry", in.Entry)
+			w = w.strOmit("field", in.Field)
+			w = w.close()
 		}
 		w.b = append(w.b, "}}"...)
 		st.docs[len(st.docs)-1].end = len(w.b)
@@ -168,8 +168,8 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 }
 
 // startEvent writes a document's dataset, its event object's fields up to
-// event.id and the id; it returns where the id's characters start.
-func (w *jsonWriter) startEvent(dataset, kind string, id [sha256.Size]byte) int {
+// event.id, and the id: the last idLen+1 bytes are the id and its quote.
+func (w jsonWriter) startEvent(dataset, kind string, id [sha256.Size]byte) jsonWriter {
 	w.b = append(w.b, '"')
 	w.b = append(w.b, dataset...)
 	w.b = append(w.b, `"},"event":{"kind":"`...)
@@ -177,10 +177,9 @@ func (w *jsonWriter) startEvent(dataset, kind string, id [sha256.Size]byte) int 
 	w.b = append(w.b, `","category":["network"],"type":["connection","protocol"],"module":"tlsentry","dataset":"`...)
 	w.b = append(w.b, dataset...)
 	w.b = append(w.b, `","id":"`...)
-	at := len(w.b)
 	w.b = appendID(w.b, id)
 	w.b = append(w.b, '"')
-	return at
+	return w
 }
 
 // documents copies the bodies and ids out of w into one new allocation:
@@ -188,7 +187,7 @@ func (w *jsonWriter) startEvent(dataset, kind string, id [sha256.Size]byte) int 
 // appending to one never reaches the next; the ids are strings over the
 // tail that no Body covers and nothing writes after this. It keeps w's
 // buffer for the next call.
-func (st *encodeState) documents(w *jsonWriter, ts time.Time) []Document {
+func (st *encodeState) documents(w jsonWriter, ts time.Time) []Document {
 	n := len(w.b)
 	for _, d := range st.docs {
 		w.b = append(w.b, w.b[d.id:d.id+idLen]...)
@@ -218,85 +217,86 @@ func (e *Encoder) put(st *encodeState) {
 // body writes source through tlsentry.quic: every field from the session,
 // none from an alert. It leaves the tlsentry object open. names is scratch
 // space for the anomaly names, returned for reuse.
-func (w *jsonWriter) body(s *session.Session, v *detect.Verdict, obs *Observer, names []string) []string {
+func (w jsonWriter) body(s *session.Session, v *detect.Verdict, obs *Observer, names []string) (jsonWriter, []string) {
 	ca, sa := s.Client.Addr().Unmap(), s.Server.Addr().Unmap()
-	w.endpoint("source", ca, s.Client.Port(), s.ClientBytes, s.ClientPackets)
-	w.endpoint("destination", sa, s.Server.Port(), s.ServerBytes, s.ServerPackets)
+	w = w.endpoint("source", ca, s.Client.Port(), s.ClientBytes, s.ClientPackets)
+	w = w.endpoint("destination", sa, s.Server.Port(), s.ServerBytes, s.ServerPackets)
 
-	m := w.openOmit("network")
+	m := len(w.b)
+	w = w.open("network")
 	switch {
 	case ca.Is4():
-		w.str("type", "ipv4")
+		w = w.str("type", "ipv4")
 	case ca.Is6():
-		w.str("type", "ipv6")
+		w = w.str("type", "ipv6")
 	}
-	w.strOmit("transport", s.Transport.String())
-	w.strOmit("protocol", s.Protocol.String())
+	w = w.strOmit("transport", s.Transport.String())
+	w = w.strOmit("protocol", s.Protocol.String())
 	if p := uint8(s.Transport); p != 0 {
 		var b [communityIDLen]byte
 		if id := AppendCommunityID(b[:0], s.Client, s.Server, p, 0); len(id) > 0 {
-			w.key("community_id")
+			w = w.key("community_id")
 			w.b = appendJSONString(w.b, id)
 		}
 	}
 	if len(s.VLANs) > 0 {
-		w.open("vlan")
-		w.quotedInt("id", int64(s.VLANs[0]))
-		w.close()
+		w = w.open("vlan")
+		w = w.quotedInt("id", int64(s.VLANs[0]))
+		w = w.close()
 	}
 	if len(s.VLANs) > 1 {
-		w.open("inner")
-		w.open("vlan")
-		w.quotedInt("id", int64(s.VLANs[1]))
-		w.close()
-		w.close()
+		w = w.open("inner")
+		w = w.open("vlan")
+		w = w.quotedInt("id", int64(s.VLANs[1]))
+		w = w.close()
+		w = w.close()
 	}
-	w.closeOmit(m)
+	w = w.closeOmit(m)
 
 	tls := isTLS(s)
 	if tls {
-		w.tls(s)
+		w = w.tls(s)
 	}
 
-	w.open("observer")
-	w.strOmit("name", obs.Name)
-	w.strOmit("hostname", obs.Hostname)
-	w.str("type", "ids")
-	w.close()
+	w = w.open("observer")
+	w = w.strOmit("name", obs.Name)
+	w = w.strOmit("hostname", obs.Hostname)
+	w = w.str("type", "ids")
+	w = w.close()
 
-	w.open("tlsentry")
+	w = w.open("tlsentry")
 	if tls {
-		w.tlsentryClient(s)
-		w.tlsentryServer(s, v)
+		w = w.tlsentryClient(s)
+		w = w.tlsentryServer(s, v)
 	}
 	names = s.AllAnomalies().AppendNames(names[:0])
-	w.strs("anomalies", names)
-	w.bool("incomplete", s.Incomplete)
+	w = w.strs("anomalies", names)
+	w = w.bool("incomplete", s.Incomplete)
 	if tls {
-		w.tlsentryEvents(s.TLS)
+		w = w.tlsentryEvents(s.TLS)
 	}
 	if s.QUICVersion != 0 {
-		w.open("quic")
-		w.key("version")
+		w = w.open("quic")
+		w = w.key("version")
 		w.b = append(w.b, '"')
 		w.b = appendHex32(w.b, s.QUICVersion)
 		w.b = append(w.b, '"')
-		w.close()
+		w = w.close()
 	}
-	return names
+	return w, names
 }
 
 // endpoint writes source or destination. Bytes and packets are always
 // written: they are counted for every session, and 0 (a silent server) is
 // a measurement, not an absent value; only an endpoint with no address and
 // no traffic is left out.
-func (w *jsonWriter) endpoint(k string, a netip.Addr, port uint16, bytes, packets uint64) {
+func (w jsonWriter) endpoint(k string, a netip.Addr, port uint16, bytes, packets uint64) jsonWriter {
 	if !a.IsValid() && bytes == 0 && packets == 0 {
-		return
+		return w
 	}
-	w.open(k)
+	w = w.open(k)
 	if a.IsValid() {
-		w.key("ip")
+		w = w.key("ip")
 		if a.Zone() == "" { // digits, dots and colons only
 			w.b = append(w.b, '"')
 			w.b = a.AppendTo(w.b)
@@ -304,11 +304,11 @@ func (w *jsonWriter) endpoint(k string, a netip.Addr, port uint16, bytes, packet
 		} else {
 			w.b = appendJSONString(w.b, a.String())
 		}
-		w.intOmit("port", int(port))
+		w = w.intOmit("port", int(port))
 	}
-	w.uint("bytes", bytes)
-	w.uint("packets", packets)
-	w.close()
+	w = w.uint("bytes", bytes)
+	w = w.uint("packets", packets)
+	return w.close()
 }
 
 // isTLS reports whether the session carried TLS (or QUIC's TLS handshake),
@@ -331,220 +331,235 @@ func leafOf(s *session.Session) *tlsparse.CertSummary {
 }
 
 // tls writes the tls object.
-func (w *jsonWriter) tls(s *session.Session) {
+func (w jsonWriter) tls(s *session.Session) jsonWriter {
 	hs := s.TLS
 	sh := hs.ServerHello
-	w.open("tls")
+	w = w.open("tls")
 	if sh != nil {
 		ver := sh.Version()
 		if name, proto := tlsparse.VersionName(ver); name != "" {
-			w.str("version", name)
-			w.strOmit("version_protocol", proto)
+			w = w.str("version", name)
+			w = w.strOmit("version_protocol", proto)
 		} else {
-			w.str("version", hex16(ver))
+			w = w.str("version", hex16(ver))
 		}
 		if !sh.SSLv2 || sh.CipherSuite != 0 {
-			w.str("cipher", nameOrHex(sh.CipherSuite, tlsparse.CipherSuiteName))
+			w = w.str("cipher", nameOrHex(sh.CipherSuite, tlsparse.CipherSuiteName))
 		}
 	}
 	switch {
 	case sh != nil && sh.KeyShareGroup != 0:
-		w.str("curve", nameOrHex(sh.KeyShareGroup, tlsparse.GroupName))
+		w = w.str("curve", nameOrHex(sh.KeyShareGroup, tlsparse.GroupName))
 	case hs.KeyExchange != nil && hs.KeyExchange.NamedCurve != 0:
-		w.str("curve", nameOrHex(hs.KeyExchange.NamedCurve, tlsparse.GroupName))
+		w = w.str("curve", nameOrHex(hs.KeyExchange.NamedCurve, tlsparse.GroupName))
 	}
 	if sh != nil {
-		w.strOmit("next_protocol", sh.ALPN)
+		w = w.strOmit("next_protocol", sh.ALPN)
 	}
-	w.bool("established", hs.Established)
-	w.bool("resumed", hs.Resumed)
+	w = w.bool("established", hs.Established)
+	w = w.bool("resumed", hs.Resumed)
 
-	m := w.openOmit("client")
+	m := len(w.b)
+	w = w.open("client")
 	if ch := hs.ClientHello; ch != nil {
-		w.strOmit("server_name", ch.ServerName)
-		w.strOmit("ja3", s.Fingerprints.JA3)
-		w.names("supported_ciphers", ch.CipherSuites, tlsparse.CipherSuiteName)
+		w = w.strOmit("server_name", ch.ServerName)
+		w = w.strOmit("ja3", s.Fingerprints.JA3)
+		w = w.names("supported_ciphers", ch.CipherSuites, tlsparse.CipherSuiteName)
 	}
-	w.closeOmit(m)
+	w = w.closeOmit(m)
 
-	m = w.openOmit("server")
+	m = len(w.b)
+	w = w.open("server")
 	if sh != nil {
-		w.strOmit("ja3s", s.Fingerprints.JA3S)
+		w = w.strOmit("ja3s", s.Fingerprints.JA3S)
 	}
 	if c := leafOf(s); c != nil {
-		h := w.openOmit("hash")
-		w.strOmit("sha1", c.SHA1)
-		w.strOmit("sha256", c.SHA256)
-		w.closeOmit(h)
-		w.timeOmit("not_before", c.NotBefore)
-		w.timeOmit("not_after", c.NotAfter)
-		w.strOmit("subject", c.Subject)
-		w.strOmit("issuer", c.Issuer)
+		h := len(w.b)
+		w = w.open("hash")
+		w = w.strOmit("sha1", c.SHA1)
+		w = w.strOmit("sha256", c.SHA256)
+		w = w.closeOmit(h)
+		w = w.timeOmit("not_before", c.NotBefore)
+		w = w.timeOmit("not_after", c.NotAfter)
+		w = w.strOmit("subject", c.Subject)
+		w = w.strOmit("issuer", c.Issuer)
 		if c.Err == nil { // else only the hashes are known
-			w.x509(c)
+			w = w.x509(c)
 		}
 	}
-	w.closeOmit(m)
-	w.close()
+	w = w.closeOmit(m)
+	return w.close()
 }
 
 // x509 writes tls.server.x509 for the leaf certificate c.
-func (w *jsonWriter) x509(c *tlsparse.CertSummary) {
-	w.open("x509")
-	w.strs("alternative_names", c.AlternativeNames)
-	m := w.openOmit("issuer")
-	w.strOmit("common_name", c.IssuerCommonName)
-	w.strOmit("distinguished_name", c.Issuer)
-	w.closeOmit(m)
-	m = w.openOmit("subject")
-	w.strOmit("common_name", c.SubjectCommonName)
-	w.strOmit("distinguished_name", c.Subject)
-	w.closeOmit(m)
-	w.strOmit("serial_number", c.SerialNumber)
-	w.timeOmit("not_before", c.NotBefore)
-	w.timeOmit("not_after", c.NotAfter)
-	w.strOmit("public_key_algorithm", c.PublicKeyAlgorithm)
-	w.intOmit("public_key_size", c.PublicKeySize)
-	w.strOmit("public_key_curve", c.PublicKeyCurve)
-	w.strOmit("signature_algorithm", c.SignatureAlgorithm)
+func (w jsonWriter) x509(c *tlsparse.CertSummary) jsonWriter {
+	w = w.open("x509")
+	w = w.strs("alternative_names", c.AlternativeNames)
+	m := len(w.b)
+	w = w.open("issuer")
+	w = w.strOmit("common_name", c.IssuerCommonName)
+	w = w.strOmit("distinguished_name", c.Issuer)
+	w = w.closeOmit(m)
+	m = len(w.b)
+	w = w.open("subject")
+	w = w.strOmit("common_name", c.SubjectCommonName)
+	w = w.strOmit("distinguished_name", c.Subject)
+	w = w.closeOmit(m)
+	w = w.strOmit("serial_number", c.SerialNumber)
+	w = w.timeOmit("not_before", c.NotBefore)
+	w = w.timeOmit("not_after", c.NotAfter)
+	w = w.strOmit("public_key_algorithm", c.PublicKeyAlgorithm)
+	w = w.intOmit("public_key_size", c.PublicKeySize)
+	w = w.strOmit("public_key_curve", c.PublicKeyCurve)
+	w = w.strOmit("signature_algorithm", c.SignatureAlgorithm)
 	if c.VersionNumber > 0 {
-		w.quotedInt("version_number", int64(c.VersionNumber))
+		w = w.quotedInt("version_number", int64(c.VersionNumber))
 	}
-	w.close()
+	return w.close()
 }
 
 // tlsentryClient writes tlsentry.client.
-func (w *jsonWriter) tlsentryClient(s *session.Session) {
+func (w jsonWriter) tlsentryClient(s *session.Session) jsonWriter {
 	hs := s.TLS
-	m := w.openOmit("client")
+	m := len(w.b)
+	w = w.open("client")
 	if ch := hs.ClientHello; ch != nil {
 		fp := &s.Fingerprints
-		w.strOmit("ja4", fp.JA4)
-		w.strOmit("ja3_string", fp.JA3String)
-		a := w.openArray("versions")
+		w = w.strOmit("ja4", fp.JA4)
+		w = w.strOmit("ja3_string", fp.JA3String)
+		a := len(w.b)
+		w = w.openArray("versions")
 		if len(ch.SupportedVersions) > 0 {
 			for _, ver := range ch.SupportedVersions {
 				if !tlsparse.IsGREASE(ver) {
-					w.versionLabel(ver)
+					w = w.versionLabel(ver)
 				}
 			}
 		} else if ch.LegacyVersion != 0 {
-			w.versionLabel(ch.LegacyVersion)
+			w = w.versionLabel(ch.LegacyVersion)
 		}
-		w.closeArray(a)
-		w.strs("alpn", ch.ALPN)
-		w.names("extensions", ch.Extensions, tlsparse.ExtensionName)
-		w.names("groups", ch.SupportedGroups, tlsparse.GroupName)
-		w.names("key_share_groups", ch.KeyShareGroups, tlsparse.GroupName)
-		w.names("signature_algorithms", ch.SignatureAlgorithms, tlsparse.SignatureSchemeName)
-		w.bool("ech", ch.ECH)
-		w.intOmit("hello_count", hs.ClientHelloCount)
-		w.intOmit("hello_records", hs.ClientHelloRecords)
-		w.intOmit("hello_segments", hs.ClientHelloChunks)
+		w = w.closeArray(a)
+		w = w.strs("alpn", ch.ALPN)
+		w = w.names("extensions", ch.Extensions, tlsparse.ExtensionName)
+		w = w.names("groups", ch.SupportedGroups, tlsparse.GroupName)
+		w = w.names("key_share_groups", ch.KeyShareGroups, tlsparse.GroupName)
+		w = w.names("signature_algorithms", ch.SignatureAlgorithms, tlsparse.SignatureSchemeName)
+		w = w.bool("ech", ch.ECH)
+		w = w.intOmit("hello_count", hs.ClientHelloCount)
+		w = w.intOmit("hello_records", hs.ClientHelloRecords)
+		w = w.intOmit("hello_segments", hs.ClientHelloChunks)
 	}
-	w.intOmit("certificates", len(hs.ClientCertificates))
-	w.closeOmit(m)
+	w = w.intOmit("certificates", len(hs.ClientCertificates))
+	return w.closeOmit(m)
 }
 
 // tlsentryServer writes tlsentry.server.
-func (w *jsonWriter) tlsentryServer(s *session.Session, v *detect.Verdict) {
+func (w jsonWriter) tlsentryServer(s *session.Session, v *detect.Verdict) jsonWriter {
 	hs := s.TLS
-	m := w.openOmit("server")
+	m := len(w.b)
+	w = w.open("server")
 	if hs.ServerHello != nil {
-		w.strOmit("ja3s_string", s.Fingerprints.JA3SString)
+		w = w.strOmit("ja3s_string", s.Fingerprints.JA3SString)
 	}
-	a := w.openArray("chain")
+	a := len(w.b)
+	w = w.openArray("chain")
 	for _, c := range s.Certificates {
 		if c == nil {
 			continue
 		}
-		w.elem()
+		w = w.elem()
 		w.b = append(w.b, '{')
-		w.strOmit("subject", c.Subject)
-		w.strOmit("issuer", c.Issuer)
-		w.strOmit("sha1", c.SHA1)
-		w.strOmit("sha256", c.SHA256)
-		w.timeOmit("not_after", c.NotAfter)
+		w = w.strOmit("subject", c.Subject)
+		w = w.strOmit("issuer", c.Issuer)
+		w = w.strOmit("sha1", c.SHA1)
+		w = w.strOmit("sha256", c.SHA256)
+		w = w.timeOmit("not_after", c.NotAfter)
 		if c.Err != nil {
-			w.strOmit("error", c.Err.Error())
+			w = w.strOmit("error", c.Err.Error())
 		}
-		w.close()
+		w = w.close()
 	}
-	w.closeArray(a)
+	w = w.closeArray(a)
 	if len(s.Certificates) > 0 {
-		w.strOmit("validation", v.Validation)
+		w = w.strOmit("validation", v.Validation)
 	}
 	if hs.ServerHello != nil || hs.HelloRetryRequest != nil {
-		w.bool("hello_retry_request", hs.HelloRetryRequest != nil)
+		w = w.bool("hello_retry_request", hs.HelloRetryRequest != nil)
 	}
 	if hs.ServerHello != nil {
-		w.bool("ocsp_stapled", hs.CertificateStatus)
+		w = w.bool("ocsp_stapled", hs.CertificateStatus)
 	}
 	if hs.KeyExchange != nil {
-		w.intOmit("dh_prime_bits", hs.KeyExchange.DHPrimeBits)
+		w = w.intOmit("dh_prime_bits", hs.KeyExchange.DHPrimeBits)
 	}
-	w.closeOmit(m)
+	return w.closeOmit(m)
 }
 
 // tlsentryEvents writes tlsentry.alerts, tlsentry.heartbeats and
 // tlsentry.parse_error.
-func (w *jsonWriter) tlsentryEvents(hs *tlsparse.Handshake) {
-	a := w.openArray("alerts")
+func (w jsonWriter) tlsentryEvents(hs *tlsparse.Handshake) jsonWriter {
+	a := len(w.b)
+	w = w.openArray("alerts")
 	for _, al := range hs.Alerts {
-		w.elem()
+		w = w.elem()
 		w.b = append(w.b, '{')
-		w.str("direction", directionName(al.Direction))
+		w = w.str("direction", directionName(al.Direction))
 		if !al.Encrypted {
-			w.strOmit("level", alertLevelName(al.Level))
-			w.strOmit("description", alertDescriptionName(al.Description))
+			w = w.strOmit("level", alertLevelName(al.Level))
+			w = w.strOmit("description", alertDescriptionName(al.Description))
 		}
-		w.bool("encrypted", al.Encrypted)
-		w.close()
+		w = w.bool("encrypted", al.Encrypted)
+		w = w.close()
 	}
-	w.closeArray(a)
-	a = w.openArray("heartbeats")
+	w = w.closeArray(a)
+	a = len(w.b)
+	w = w.openArray("heartbeats")
 	for _, h := range hs.Heartbeats {
-		w.elem()
+		w = w.elem()
 		w.b = append(w.b, '{')
-		w.str("direction", directionName(h.Direction))
-		w.str("type", heartbeatTypeName(h.Type))
-		w.int("declared_length", int64(h.DeclaredLength))
-		w.int("record_length", int64(h.RecordLength))
-		w.close()
+		w = w.str("direction", directionName(h.Direction))
+		w = w.str("type", heartbeatTypeName(h.Type))
+		w = w.int("declared_length", int64(h.DeclaredLength))
+		w = w.int("record_length", int64(h.RecordLength))
+		w = w.close()
 	}
-	w.closeArray(a)
+	w = w.closeArray(a)
 	if hs.Err != nil {
-		w.strOmit("parse_error", hs.Err.Error())
+		w = w.strOmit("parse_error", hs.Err.Error())
 	}
+	return w
 }
 
 // names writes the names of ids as a list, leaving GREASE values out.
-func (w *jsonWriter) names(k string, ids []uint16, name func(uint16) string) {
-	a := w.openArray(k)
+func (w jsonWriter) names(k string, ids []uint16, name func(uint16) string) jsonWriter {
+	a := len(w.b)
+	w = w.openArray(k)
 	for _, id := range ids {
 		if !tlsparse.IsGREASE(id) {
-			w.elem()
+			w = w.elem()
 			w.b = appendJSONString(w.b, nameOrHex(id, name))
 		}
 	}
-	w.closeArray(a)
+	return w.closeArray(a)
 }
 
 // versionLabel writes an offered version as a list element.
-func (w *jsonWriter) versionLabel(v uint16) {
-	w.elem()
+func (w jsonWriter) versionLabel(v uint16) jsonWriter {
+	w = w.elem()
 	w.b = append(w.b, '"')
 	w.b = appendVersionLabel(w.b, v)
 	w.b = append(w.b, '"')
+	return w
 }
 
 // quotedInt writes v as a string ("100"), for keyword fields that hold
 // numbers.
-func (w *jsonWriter) quotedInt(k string, v int64) {
-	w.key(k)
+func (w jsonWriter) quotedInt(k string, v int64) jsonWriter {
+	w = w.key(k)
 	w.b = append(w.b, '"')
 	w.b = strconv.AppendInt(w.b, v, 10)
 	w.b = append(w.b, '"')
+	return w
 }
 
 // appendID appends the first 128 bits of a hash as 22 base64url

@@ -83,120 +83,131 @@ func appendJSONString[S string | []byte](dst []byte, s S) []byte {
 // escaping. A comma goes before a key or an array element unless it is the
 // first in its object or array, which is what the last byte written says.
 // Methods named ...Omit leave out what encoding/json's omitempty would.
+//
+// A jsonWriter is a value, used as w = w.str(k, v) like append: the buffer
+// then lives in the caller's registers and locals, and growing it never
+// stores a pointer through a pointer (no GC write barriers).
 type jsonWriter struct {
 	b []byte
 }
 
-func (w *jsonWriter) sep() {
+func (w jsonWriter) sep() jsonWriter {
 	if n := len(w.b); n > 0 && w.b[n-1] != '{' && w.b[n-1] != '[' {
 		w.b = append(w.b, ',')
 	}
+	return w
 }
 
-func (w *jsonWriter) key(k string) {
-	w.sep()
+func (w jsonWriter) key(k string) jsonWriter {
+	w = w.sep()
 	w.b = append(w.b, '"')
 	w.b = append(w.b, k...)
 	w.b = append(w.b, '"', ':')
+	return w
 }
 
-// open starts the object k, written even if it stays empty (a non-nil
-// pointer under omitempty).
-func (w *jsonWriter) open(k string) {
-	w.key(k)
+// open starts the object k. To leave the object out when nothing is
+// written into it, take mark := len(w.b) first and end it with closeOmit.
+func (w jsonWriter) open(k string) jsonWriter {
+	w = w.key(k)
 	w.b = append(w.b, '{')
+	return w
 }
 
-func (w *jsonWriter) close() { w.b = append(w.b, '}') }
-
-// openOmit starts the object k and returns the mark closeOmit needs.
-func (w *jsonWriter) openOmit(k string) int {
-	mark := len(w.b)
-	w.open(k)
-	return mark
+func (w jsonWriter) close() jsonWriter {
+	w.b = append(w.b, '}')
+	return w
 }
 
 // closeOmit ends the object opened at mark, removing it if nothing was
 // written into it (a struct under omitzero whose fields are all omitted).
-func (w *jsonWriter) closeOmit(mark int) {
+func (w jsonWriter) closeOmit(mark int) jsonWriter {
 	if w.b[len(w.b)-1] == '{' {
 		w.b = w.b[:mark]
-		return
+		return w
 	}
-	w.close()
+	return w.close()
 }
 
-// openArray, elem and closeArray write a list that is left out when it
-// has no elements (omitempty on a slice).
-func (w *jsonWriter) openArray(k string) int {
-	mark := len(w.b)
-	w.key(k)
+// openArray, elem and closeArray write a list, left out when it has no
+// elements (omitempty on a slice) if mark is len(w.b) before openArray.
+func (w jsonWriter) openArray(k string) jsonWriter {
+	w = w.key(k)
 	w.b = append(w.b, '[')
-	return mark
+	return w
 }
 
-func (w *jsonWriter) closeArray(mark int) {
+func (w jsonWriter) closeArray(mark int) jsonWriter {
 	if w.b[len(w.b)-1] == '[' {
 		w.b = w.b[:mark]
-		return
+		return w
 	}
 	w.b = append(w.b, ']')
+	return w
 }
 
 // elem starts an array element (an object or a value appended after it).
-func (w *jsonWriter) elem() { w.sep() }
+func (w jsonWriter) elem() jsonWriter { return w.sep() }
 
-func (w *jsonWriter) str(k, v string) {
-	w.key(k)
+func (w jsonWriter) str(k, v string) jsonWriter {
+	w = w.key(k)
 	w.b = appendJSONString(w.b, v)
+	return w
 }
 
-func (w *jsonWriter) strOmit(k, v string) {
-	if v != "" {
-		w.str(k, v)
+func (w jsonWriter) strOmit(k, v string) jsonWriter {
+	if v == "" {
+		return w
 	}
+	return w.str(k, v)
 }
 
-func (w *jsonWriter) strs(k string, vs []string) {
-	mark := w.openArray(k)
+func (w jsonWriter) strs(k string, vs []string) jsonWriter {
+	mark := len(w.b)
+	w = w.openArray(k)
 	for _, v := range vs {
-		w.elem()
+		w = w.elem()
 		w.b = appendJSONString(w.b, v)
 	}
-	w.closeArray(mark)
+	return w.closeArray(mark)
 }
 
-func (w *jsonWriter) int(k string, v int64) {
-	w.key(k)
+func (w jsonWriter) int(k string, v int64) jsonWriter {
+	w = w.key(k)
 	w.b = strconv.AppendInt(w.b, v, 10)
+	return w
 }
 
-func (w *jsonWriter) intOmit(k string, v int) {
-	if v != 0 {
-		w.int(k, int64(v))
+func (w jsonWriter) intOmit(k string, v int) jsonWriter {
+	if v == 0 {
+		return w
 	}
+	return w.int(k, int64(v))
 }
 
-func (w *jsonWriter) uint(k string, v uint64) {
-	w.key(k)
+func (w jsonWriter) uint(k string, v uint64) jsonWriter {
+	w = w.key(k)
 	w.b = strconv.AppendUint(w.b, v, 10)
+	return w
 }
 
-func (w *jsonWriter) bool(k string, v bool) {
-	w.key(k)
+func (w jsonWriter) bool(k string, v bool) jsonWriter {
+	w = w.key(k)
 	w.b = strconv.AppendBool(w.b, v)
+	return w
 }
 
 // timeOmit writes t in timeLayout, UTC; the zero time is left out. The
 // layout's output never needs escaping.
-func (w *jsonWriter) timeOmit(k string, t time.Time) {
+func (w jsonWriter) timeOmit(k string, t time.Time) jsonWriter {
 	if t.IsZero() {
-		return
+		return w
 	}
-	w.key(k)
+	w = w.key(k)
 	w.b = append(w.b, '"')
 	w.b = appendTime(w.b, t)
 	w.b = append(w.b, '"')
+	return w
 }
 
 // appendTime appends t.UTC().AppendFormat(dst, timeLayout) without parsing
