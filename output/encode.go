@@ -379,20 +379,28 @@ func (w jsonWriter) tls(s *session.Session) jsonWriter {
 		w = w.strOmit("sha1", c.SHA1)
 		w = w.strOmit("sha256", c.SHA256)
 		w = w.closeOmit(h)
+		// The validity dates are the same in tls.server.x509: format
+		// them once, and keep them without their leading comma.
+		d0 := len(w.b)
 		w = w.timeOmit("not_before", c.NotBefore)
 		w = w.timeOmit("not_after", c.NotAfter)
+		if d0 < len(w.b) && w.b[d0] == ',' {
+			d0++
+		}
+		d1 := len(w.b)
 		w = w.strOmit("subject", c.Subject)
 		w = w.strOmit("issuer", c.Issuer)
 		if c.Err == nil { // else only the hashes are known
-			w = w.x509(c)
+			w = w.x509(c, w.b[d0:d1])
 		}
 	}
 	w = w.closeOmit(m)
 	return w.close()
 }
 
-// x509 writes tls.server.x509 for the leaf certificate c.
-func (w jsonWriter) x509(c *tlsparse.CertSummary) jsonWriter {
+// x509 writes tls.server.x509 for the leaf certificate c; dates are its
+// not_before and not_after fields, already encoded.
+func (w jsonWriter) x509(c *tlsparse.CertSummary, dates []byte) jsonWriter {
 	w = w.open("x509")
 	w = w.strs("alternative_names", c.AlternativeNames)
 	m := len(w.b)
@@ -406,8 +414,10 @@ func (w jsonWriter) x509(c *tlsparse.CertSummary) jsonWriter {
 	w = w.strOmit("distinguished_name", c.Subject)
 	w = w.closeOmit(m)
 	w = w.strOmit("serial_number", c.SerialNumber)
-	w = w.timeOmit("not_before", c.NotBefore)
-	w = w.timeOmit("not_after", c.NotAfter)
+	if len(dates) > 0 {
+		w = w.sep()
+		w.b = append(w.b, dates...)
+	}
 	w = w.strOmit("public_key_algorithm", c.PublicKeyAlgorithm)
 	w = w.intOmit("public_key_size", c.PublicKeySize)
 	w = w.strOmit("public_key_curve", c.PublicKeyCurve)

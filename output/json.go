@@ -108,11 +108,7 @@ func (w jsonWriter) key(k string) jsonWriter {
 
 // open starts the object k. To leave the object out when nothing is
 // written into it, take mark := len(w.b) first and end it with closeOmit.
-func (w jsonWriter) open(k string) jsonWriter {
-	w = w.key(k)
-	w.b = append(w.b, '{')
-	return w
-}
+func (w jsonWriter) open(k string) jsonWriter { return w.openWith(k, '{') }
 
 func (w jsonWriter) close() jsonWriter {
 	w.b = append(w.b, '}')
@@ -121,28 +117,28 @@ func (w jsonWriter) close() jsonWriter {
 
 // closeOmit ends the object opened at mark, removing it if nothing was
 // written into it (a struct under omitzero whose fields are all omitted).
-func (w jsonWriter) closeOmit(mark int) jsonWriter {
-	if w.b[len(w.b)-1] == '{' {
-		w.b = w.b[:mark]
-		return w
-	}
-	return w.close()
-}
+func (w jsonWriter) closeOmit(mark int) jsonWriter { return w.closeOrDrop(mark, '{', '}') }
 
 // openArray, elem and closeArray write a list, left out when it has no
 // elements (omitempty on a slice) if mark is len(w.b) before openArray.
-func (w jsonWriter) openArray(k string) jsonWriter {
+func (w jsonWriter) openArray(k string) jsonWriter { return w.openWith(k, '[') }
+
+func (w jsonWriter) closeArray(mark int) jsonWriter { return w.closeOrDrop(mark, '[', ']') }
+
+func (w jsonWriter) openWith(k string, open byte) jsonWriter {
 	w = w.key(k)
-	w.b = append(w.b, '[')
+	w.b = append(w.b, open)
 	return w
 }
 
-func (w jsonWriter) closeArray(mark int) jsonWriter {
-	if w.b[len(w.b)-1] == '[' {
+// closeOrDrop appends close, or cuts the buffer back to mark if the last
+// byte is still the open bracket.
+func (w jsonWriter) closeOrDrop(mark int, open, close byte) jsonWriter {
+	if w.b[len(w.b)-1] == open {
 		w.b = w.b[:mark]
-		return w
+	} else {
+		w.b = append(w.b, close)
 	}
-	w.b = append(w.b, ']')
 	return w
 }
 
