@@ -47,7 +47,7 @@ func NewEncoder(obs Observer) *Encoder {
 // precision of classic pcap timestamps; event.duration keeps nanoseconds.
 const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
 
-// idLen is the length of an encoded id (encodeID).
+// idLen is the length of an encoded id (appendID).
 const idLen = 22
 
 // maxPooledBuffer is the largest scratch buffer kept for the next call: a
