@@ -1,19 +1,22 @@
 package output
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
-	"encoding/json"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/tlsentry/tlsentry/detect"
 	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
+
+// ECSVersion is written to ecs.version in every document.
+const ECSVersion = "8.17.0"
 
 // Observer names the sensor in observer.* fields.
 type Observer struct {
@@ -24,6 +27,10 @@ type Observer struct {
 // Encoder turns finished sessions and their verdicts into ECS documents
 // (fields.go lists every field; FIELDS.md is generated from it). It is
 // safe for concurrent use: capture calls handlers from several workers.
+//
+// Documents are appended field by field into a pooled buffer (json.go), in
+// the order and with the omissions the reflection encoder it replaced had
+// (json_oracle_test.go keeps that one, and tests require the same bytes).
 type Encoder struct {
 	obs  Observer
 	pool sync.Pool // *encodeState
@@ -32,7 +39,7 @@ type Encoder struct {
 // NewEncoder returns an Encoder that stamps documents with obs.
 func NewEncoder(obs Observer) *Encoder {
 	e := &Encoder{obs: obs}
-	e.pool.New = func() any { return newEncodeState() }
+	e.pool.New = func() any { return new(encodeState) }
 	return e
 }
 
@@ -40,10 +47,25 @@ func NewEncoder(obs Observer) *Encoder {
 // precision of classic pcap timestamps; event.duration keeps nanoseconds.
 const timeLayout = "2006-01-02T15:04:05.000000Z07:00"
 
-var (
-	categoryNetwork = []string{"network"}
-	typeSession     = []string{"connection", "protocol"}
-)
+// idLen is the length of an encoded id (appendID).
+const idLen = 22
+
+// maxPooledBuffer is the largest scratch buffer kept for the next call: a
+// session with huge strings should not pin its buffer forever.
+const maxPooledBuffer = 1 << 20
+
+// encodeState is the per-call scratch space, reused between calls.
+type encodeState struct {
+	buf   []byte   // the scratch buffer every document is written into
+	names []string // anomaly names
+	docs  []docSpan
+}
+
+// docSpan is where one document's body and id lie in the scratch buffer.
+type docSpan struct {
+	start, end, id int
+	dataset        string
+}
 
 // Encode returns one session document (event.kind "event", dataset
 // tlsentry.tls) followed by one alert document per alert in v (event.kind
@@ -51,6 +73,12 @@ var (
 // adds rule.*, event.severity, event.risk_score, message and, for intel
 // matches, tlsentry.intel. Alerts without a rule are skipped. Bodies are
 // freshly allocated and belong to the caller. A nil session gives nil.
+//
+// The session's fields are encoded once: an alert document is the session
+// document's bytes with the alert's fields spliced in (its head up to
+// data_stream.dataset, event.start/end/duration, and everything from
+// source to tlsentry.quic are copied). All bodies and ids of one call share
+// one allocation.
 //
 // Ids are deterministic: the session's event.id hashes the flow (client and
 // server address and port, transport), Start in nanoseconds and FirstPacket;
@@ -60,155 +88,227 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 		return nil
 	}
 	st := e.pool.Get().(*encodeState)
-	defer e.pool.Put(st)
+	defer e.put(st)
+	w := jsonWriter{b: st.buf[:0]}
+	st.docs = st.docs[:0]
 
-	st.fill(s, &v, &e.obs)
-	sid := sessionID(s)
-	st.doc.Event.ID = encodeID(sid)
 	ts := s.Start
 	if ts.IsZero() {
 		ts = s.End
 	}
+	sid := sessionID(s)
 
-	n := 1
-	for i := range v.Alerts {
-		if v.Alerts[i].Rule != nil {
-			n++
-		}
+	// The session document. Its head (up to data_stream.dataset), times
+	// (event.start, end, duration) and body (source to tlsentry.quic) are
+	// the parts alert documents copy; times and body begin with their own
+	// comma, so they read the same wherever they are copied to.
+	w.b = append(w.b, '{')
+	w = w.timeOmit("@timestamp", ts)
+	w = w.key("ecs")
+	w.b = append(w.b, `{"version":"`+ECSVersion+`"}`...)
+	w = w.key("data_stream")
+	w.b = append(w.b, `{"type":"logs","dataset":`...)
+	head := len(w.b)
+	w = w.startEvent(DatasetTLS, "event", sid)
+	st.docs = append(st.docs, docSpan{start: 0, id: len(w.b) - idLen - 1, dataset: DatasetTLS})
+	t0 := len(w.b)
+	w = w.timeOmit("start", s.Start)
+	w = w.timeOmit("end", s.End)
+	if !s.Start.IsZero() && !s.End.IsZero() && !s.End.Before(s.Start) {
+		w = w.int("duration", s.End.Sub(s.Start).Nanoseconds())
 	}
-	docs := make([]Document, 0, n)
-	docs = append(docs, Document{ID: st.doc.Event.ID, Dataset: DatasetTLS, Timestamp: ts, Body: st.marshal()})
+	t1 := len(w.b)
+	w = w.close()
+	b0 := len(w.b)
+	w, st.names = w.body(s, &v, &e.obs, st.names)
+	b1 := len(w.b)
+	w.b = append(w.b, "}}"...)
+	st.docs[0].end = len(w.b)
 
 	for i := range v.Alerts {
 		a := &v.Alerts[i]
-		if a.Rule == nil {
+		r := a.Rule
+		if r == nil {
 			continue
 		}
-		st.setAlert(sid, a)
-		docs = append(docs, Document{ID: st.doc.Event.ID, Dataset: DatasetAlert, Timestamp: ts, Body: st.marshal()})
+		start := len(w.b)
+		w.b = append(w.b, w.b[:head]...)
+		w = w.startEvent(DatasetAlert, "alert", alertID(sid, a))
+		st.docs = append(st.docs, docSpan{start: start, id: len(w.b) - idLen - 1, dataset: DatasetAlert})
+		w.b = append(w.b, w.b[t0:t1]...)
+		w = w.intOmit("severity", r.SeverityScore())
+		w = w.int("risk_score", int64(r.RiskScore))
+		w = w.close()
+		w = w.open("rule")
+		w = w.strOmit("id", r.ID)
+		w = w.strOmit("name", r.Name)
+		w = w.strOmit("category", r.Category)
+		w = w.strOmit("description", r.Description)
+		w = w.strs("reference", r.References)
+		w = w.strOmit("ruleset", r.Ruleset)
+		w = w.strOmit("version", r.Version)
+		w = w.close()
+		msg := a.Message
+		if msg == "" {
+			msg = r.Name
+		}
+		w = w.strOmit("message", msg)
+		w.b = append(w.b, w.b[b0:b1]...)
+		if in := a.Intel; in != nil {
+			w = w.open("intel")
+			w = w.strOmit("list", in.List)
+			w = w.strOmit("entry", in.Entry)
+			w = w.strOmit("field", in.Field)
+			w = w.close()
+		}
+		w.b = append(w.b, "}}"...)
+		st.docs[len(st.docs)-1].end = len(w.b)
+	}
+	return st.documents(w, ts)
+}
+
+// startEvent writes a document's dataset, its event object's fields up to
+// event.id, and the id: the last idLen+1 bytes are the id and its quote.
+func (w jsonWriter) startEvent(dataset, kind string, id [sha256.Size]byte) jsonWriter {
+	w.b = append(w.b, '"')
+	w.b = append(w.b, dataset...)
+	w.b = append(w.b, `"},"event":{"kind":"`...)
+	w.b = append(w.b, kind...)
+	w.b = append(w.b, `","category":["network"],"type":["connection","protocol"],"module":"tlsentry","dataset":"`...)
+	w.b = append(w.b, dataset...)
+	w.b = append(w.b, `","id":"`...)
+	w.b = appendID(w.b, id)
+	w.b = append(w.b, '"')
+	return w
+}
+
+// documents copies the bodies and ids out of w into one new allocation:
+// the bodies, then the ids. Each Body is capped at its own end, so
+// appending to one never reaches the next; the ids are strings over the
+// tail that no Body covers and nothing writes after this. It keeps w's
+// buffer for the next call.
+func (st *encodeState) documents(w jsonWriter, ts time.Time) []Document {
+	n := len(w.b)
+	for _, d := range st.docs {
+		w.b = append(w.b, w.b[d.id:d.id+idLen]...)
+	}
+	out := append([]byte(nil), w.b...) // not zeroed first, unlike make
+	st.buf = w.b
+	docs := make([]Document, len(st.docs))
+	for i, d := range st.docs {
+		idAt := n + i*idLen
+		docs[i] = Document{
+			ID:        unsafe.String(&out[idAt], idLen),
+			Dataset:   d.dataset,
+			Timestamp: ts,
+			Body:      out[d.start:d.end:d.end],
+		}
 	}
 	return docs
 }
 
-// encodeState is the per-call scratch space: the document tree and the
-// slices it points into, reused between calls to save allocations.
-type encodeState struct {
-	doc       ecsDoc
-	tls       ecsTLS
-	x509      ecsX509
-	rule      ecsRule
-	intel     tlsentryIntel
-	duration  int64
-	riskScore int
-
-	ciphers, versions, alpn, exts, groups, keyShares, sigalgs []string
-	anomalies                                                 []string
-	chain                                                     []tlsentryChain
-	alerts                                                    []tlsentryAlert
-	heartbeats                                                []tlsentryHeartbeat
-
-	tbuf []byte
-	buf  bytes.Buffer
-	enc  *json.Encoder
+func (e *Encoder) put(st *encodeState) {
+	if cap(st.buf) > maxPooledBuffer {
+		st.buf = nil
+	}
+	e.pool.Put(st)
 }
 
-func newEncodeState() *encodeState {
-	st := &encodeState{tbuf: make([]byte, 0, 64)}
-	st.enc = json.NewEncoder(&st.buf)
-	st.enc.SetEscapeHTML(false)
-	return st
-}
-
-// marshal encodes the current document into a new slice without the
-// trailing newline.
-func (st *encodeState) marshal() []byte {
-	st.buf.Reset()
-	if err := st.enc.Encode(&st.doc); err != nil {
-		// The tree holds only strings, numbers, bools and slices of them:
-		// encoding cannot fail. Keep the document rather than panic.
-		return []byte(`{"error":{"message":"tlsentry: encoding failed"}}`)
-	}
-	return bytes.Clone(bytes.TrimSuffix(st.buf.Bytes(), []byte{'\n'}))
-}
-
-func (st *encodeState) formatTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	st.tbuf = t.UTC().AppendFormat(st.tbuf[:0], timeLayout)
-	return string(st.tbuf)
-}
-
-func (st *encodeState) fill(s *session.Session, v *detect.Verdict, obs *Observer) {
-	d := &st.doc
-	*d = ecsDoc{}
-	d.ECS.Version = ECSVersion
-	d.DataStream = ecsDataStrm{Type: "logs", Dataset: DatasetTLS}
-
-	d.Event = ecsEvent{
-		Kind:     "event",
-		Category: categoryNetwork,
-		Type:     typeSession,
-		Module:   "tlsentry",
-		Dataset:  DatasetTLS,
-		Start:    st.formatTime(s.Start),
-		End:      st.formatTime(s.End),
-	}
-	d.Timestamp = d.Event.Start
-	if d.Timestamp == "" {
-		d.Timestamp = d.Event.End
-	}
-	if !s.Start.IsZero() && !s.End.IsZero() && !s.End.Before(s.Start) {
-		st.duration = s.End.Sub(s.Start).Nanoseconds()
-		d.Event.Duration = &st.duration
-	}
-
-	// Endpoints and network.
-	d.Source = ecsEndpoint{Bytes: s.ClientBytes, Packets: s.ClientPackets}
-	d.Destination = ecsEndpoint{Bytes: s.ServerBytes, Packets: s.ServerPackets}
+// body writes source through tlsentry.quic: every field from the session,
+// none from an alert. It leaves the tlsentry object open. names is scratch
+// space for the anomaly names, returned for reuse.
+func (w jsonWriter) body(s *session.Session, v *detect.Verdict, obs *Observer, names []string) (jsonWriter, []string) {
 	ca, sa := s.Client.Addr().Unmap(), s.Server.Addr().Unmap()
-	if ca.IsValid() {
-		d.Source.IP = ca.String()
-		d.Source.Port = int(s.Client.Port())
-	}
-	if sa.IsValid() {
-		d.Destination.IP = sa.String()
-		d.Destination.Port = int(s.Server.Port())
-	}
+	w = w.endpoint("source", ca, s.Client.Port(), s.ClientBytes, s.ClientPackets)
+	w = w.endpoint("destination", sa, s.Server.Port(), s.ServerBytes, s.ServerPackets)
+
+	m := len(w.b)
+	w = w.open("network")
 	switch {
 	case ca.Is4():
-		d.Network.Type = "ipv4"
+		w = w.str("type", "ipv4")
 	case ca.Is6():
-		d.Network.Type = "ipv6"
+		w = w.str("type", "ipv6")
 	}
-	d.Network.Transport = s.Transport.String()
-	d.Network.Protocol = s.Protocol.String()
+	w = w.strOmit("transport", s.Transport.String())
+	w = w.strOmit("protocol", s.Protocol.String())
 	if p := uint8(s.Transport); p != 0 {
 		var b [communityIDLen]byte
 		if id := AppendCommunityID(b[:0], s.Client, s.Server, p, 0); len(id) > 0 {
-			d.Network.CommunityID = string(id)
+			w = w.key("community_id")
+			w.b = appendJSONString(w.b, id)
 		}
 	}
 	if len(s.VLANs) > 0 {
-		d.Network.VLAN.ID = strconv.Itoa(int(s.VLANs[0]))
+		w = w.open("vlan")
+		w = w.quotedInt("id", int64(s.VLANs[0]))
+		w = w.close()
 	}
 	if len(s.VLANs) > 1 {
-		d.Network.Inner.VLAN.ID = strconv.Itoa(int(s.VLANs[1]))
+		w = w.open("inner")
+		w = w.open("vlan")
+		w = w.quotedInt("id", int64(s.VLANs[1]))
+		w = w.close()
+		w = w.close()
+	}
+	w = w.closeOmit(m)
+
+	tls := isTLS(s)
+	if tls {
+		w = w.tls(s)
 	}
 
-	d.Observer = ecsObserver{Name: obs.Name, Hostname: obs.Hostname, Type: "ids"}
+	w = w.open("observer")
+	w = w.strOmit("name", obs.Name)
+	w = w.strOmit("hostname", obs.Hostname)
+	w = w.str("type", "ids")
+	w = w.close()
 
-	// tlsentry.* that does not depend on TLS.
-	st.anomalies = s.AllAnomalies().AppendNames(st.anomalies[:0])
-	d.TLSentry.Anomalies = nilIfEmpty(st.anomalies)
-	d.TLSentry.Incomplete = s.Incomplete
+	w = w.open("tlsentry")
+	if tls {
+		w = w.tlsentryClient(s)
+		w = w.tlsentryServer(s, v)
+	}
+	names = s.AllAnomalies().AppendNames(names[:0])
+	w = w.strs("anomalies", names)
+	w = w.bool("incomplete", s.Incomplete)
+	if tls {
+		w = w.tlsentryEvents(s.TLS)
+	}
 	if s.QUICVersion != 0 {
-		d.TLSentry.QUIC = &tlsentryQUIC{Version: hex32(s.QUICVersion)}
+		w = w.open("quic")
+		w = w.key("version")
+		w.b = append(w.b, '"')
+		w.b = appendHex32(w.b, s.QUICVersion)
+		w.b = append(w.b, '"')
+		w = w.close()
 	}
+	return w, names
+}
 
-	if hs := s.TLS; isTLS(s) {
-		st.fillTLS(s, hs, v)
+// endpoint writes source or destination. Bytes and packets are always
+// written: they are counted for every session, and 0 (a silent server) is
+// a measurement, not an absent value; only an endpoint with no address and
+// no traffic is left out.
+func (w jsonWriter) endpoint(k string, a netip.Addr, port uint16, bytes, packets uint64) jsonWriter {
+	if !a.IsValid() && bytes == 0 && packets == 0 {
+		return w
 	}
+	w = w.open(k)
+	if a.IsValid() {
+		w = w.key("ip")
+		if a.Zone() == "" { // digits, dots and colons only
+			w.b = append(w.b, '"')
+			w.b = a.AppendTo(w.b)
+			w.b = append(w.b, '"')
+		} else {
+			w.b = appendJSONString(w.b, a.String())
+		}
+		w = w.intOmit("port", int(port))
+	}
+	w = w.uint("bytes", bytes)
+	w = w.uint("packets", packets)
+	return w.close()
 }
 
 // isTLS reports whether the session carried TLS (or QUIC's TLS handshake),
@@ -222,190 +322,287 @@ func isTLS(s *session.Session) bool {
 		hs.Protocol == tlsparse.ProtocolTLS || hs.Protocol == tlsparse.ProtocolSSLv2
 }
 
-func (st *encodeState) fillTLS(s *session.Session, hs *tlsparse.Handshake, v *detect.Verdict) {
-	d := &st.doc
-	t := &st.tls
-	*t = ecsTLS{
-		Established: boolPtr(hs.Established),
-		Resumed:     boolPtr(hs.Resumed),
+// leafOf returns the certificate tls.server.* describes, or nil.
+func leafOf(s *session.Session) *tlsparse.CertSummary {
+	if len(s.Certificates) > 0 {
+		return s.Certificates[0]
 	}
-	d.TLS = t
-	te := &d.TLSentry
+	return nil
+}
 
+// tls writes the tls object.
+func (w jsonWriter) tls(s *session.Session) jsonWriter {
+	hs := s.TLS
+	sh := hs.ServerHello
+	w = w.open("tls")
+	if sh != nil {
+		ver := sh.Version()
+		if name, proto := tlsparse.VersionName(ver); name != "" {
+			w = w.str("version", name)
+			w = w.strOmit("version_protocol", proto)
+		} else {
+			w = w.str("version", hex16(ver))
+		}
+		if !sh.SSLv2 || sh.CipherSuite != 0 {
+			w = w.str("cipher", nameOrHex(sh.CipherSuite, tlsparse.CipherSuiteName))
+		}
+	}
+	switch {
+	case sh != nil && sh.KeyShareGroup != 0:
+		w = w.str("curve", nameOrHex(sh.KeyShareGroup, tlsparse.GroupName))
+	case hs.KeyExchange != nil && hs.KeyExchange.NamedCurve != 0:
+		w = w.str("curve", nameOrHex(hs.KeyExchange.NamedCurve, tlsparse.GroupName))
+	}
+	if sh != nil {
+		w = w.strOmit("next_protocol", sh.ALPN)
+	}
+	w = w.bool("established", hs.Established)
+	w = w.bool("resumed", hs.Resumed)
+
+	m := len(w.b)
+	w = w.open("client")
 	if ch := hs.ClientHello; ch != nil {
-		t.Client.ServerName = ch.ServerName
-		fp := &s.Fingerprints
-		te.Client.JA3String, t.Client.JA3 = fp.JA3String, fp.JA3
-		te.Client.JA4 = fp.JA4
-		st.ciphers = appendNames(st.ciphers[:0], ch.CipherSuites, tlsparse.CipherSuiteName)
-		t.Client.SupportedCiphers = nilIfEmpty(st.ciphers)
+		w = w.strOmit("server_name", ch.ServerName)
+		w = w.strOmit("ja3", s.Fingerprints.JA3)
+		w = w.names("supported_ciphers", ch.CipherSuites, tlsparse.CipherSuiteName)
+	}
+	w = w.closeOmit(m)
 
-		st.versions = st.versions[:0]
+	m = len(w.b)
+	w = w.open("server")
+	if sh != nil {
+		w = w.strOmit("ja3s", s.Fingerprints.JA3S)
+	}
+	if c := leafOf(s); c != nil {
+		h := len(w.b)
+		w = w.open("hash")
+		w = w.strOmit("sha1", c.SHA1)
+		w = w.strOmit("sha256", c.SHA256)
+		w = w.closeOmit(h)
+		// The validity dates are the same in tls.server.x509: format
+		// them once, and keep them without their leading comma.
+		d0 := len(w.b)
+		w = w.timeOmit("not_before", c.NotBefore)
+		w = w.timeOmit("not_after", c.NotAfter)
+		if d0 < len(w.b) && w.b[d0] == ',' {
+			d0++
+		}
+		d1 := len(w.b)
+		w = w.strOmit("subject", c.Subject)
+		w = w.strOmit("issuer", c.Issuer)
+		if c.Err == nil { // else only the hashes are known
+			w = w.x509(c, w.b[d0:d1])
+		}
+	}
+	w = w.closeOmit(m)
+	return w.close()
+}
+
+// x509 writes tls.server.x509 for the leaf certificate c; dates are its
+// not_before and not_after fields, already encoded.
+func (w jsonWriter) x509(c *tlsparse.CertSummary, dates []byte) jsonWriter {
+	w = w.open("x509")
+	w = w.strs("alternative_names", c.AlternativeNames)
+	m := len(w.b)
+	w = w.open("issuer")
+	w = w.strOmit("common_name", c.IssuerCommonName)
+	w = w.strOmit("distinguished_name", c.Issuer)
+	w = w.closeOmit(m)
+	m = len(w.b)
+	w = w.open("subject")
+	w = w.strOmit("common_name", c.SubjectCommonName)
+	w = w.strOmit("distinguished_name", c.Subject)
+	w = w.closeOmit(m)
+	w = w.strOmit("serial_number", c.SerialNumber)
+	if len(dates) > 0 {
+		w = w.sep()
+		w.b = append(w.b, dates...)
+	}
+	w = w.strOmit("public_key_algorithm", c.PublicKeyAlgorithm)
+	w = w.intOmit("public_key_size", c.PublicKeySize)
+	w = w.strOmit("public_key_curve", c.PublicKeyCurve)
+	w = w.strOmit("signature_algorithm", c.SignatureAlgorithm)
+	if c.VersionNumber > 0 {
+		w = w.quotedInt("version_number", int64(c.VersionNumber))
+	}
+	return w.close()
+}
+
+// tlsentryClient writes tlsentry.client.
+func (w jsonWriter) tlsentryClient(s *session.Session) jsonWriter {
+	hs := s.TLS
+	m := len(w.b)
+	w = w.open("client")
+	if ch := hs.ClientHello; ch != nil {
+		fp := &s.Fingerprints
+		w = w.strOmit("ja4", fp.JA4)
+		w = w.strOmit("ja3_string", fp.JA3String)
+		a := len(w.b)
+		w = w.openArray("versions")
 		if len(ch.SupportedVersions) > 0 {
 			for _, ver := range ch.SupportedVersions {
 				if !tlsparse.IsGREASE(ver) {
-					st.versions = append(st.versions, versionLabel(ver))
+					w = w.versionLabel(ver)
 				}
 			}
 		} else if ch.LegacyVersion != 0 {
-			st.versions = append(st.versions, versionLabel(ch.LegacyVersion))
+			w = w.versionLabel(ch.LegacyVersion)
 		}
-		te.Client.Versions = nilIfEmpty(st.versions)
-		st.alpn = append(st.alpn[:0], ch.ALPN...)
-		te.Client.ALPN = nilIfEmpty(st.alpn)
-		st.exts = appendNames(st.exts[:0], ch.Extensions, tlsparse.ExtensionName)
-		te.Client.Extensions = nilIfEmpty(st.exts)
-		st.groups = appendNames(st.groups[:0], ch.SupportedGroups, tlsparse.GroupName)
-		te.Client.Groups = nilIfEmpty(st.groups)
-		st.keyShares = appendNames(st.keyShares[:0], ch.KeyShareGroups, tlsparse.GroupName)
-		te.Client.KeyShareGroups = nilIfEmpty(st.keyShares)
-		st.sigalgs = appendNames(st.sigalgs[:0], ch.SignatureAlgorithms, tlsparse.SignatureSchemeName)
-		te.Client.SignatureAlgorithms = nilIfEmpty(st.sigalgs)
-		te.Client.ECH = boolPtr(ch.ECH)
-		te.Client.HelloCount = hs.ClientHelloCount
-		te.Client.HelloRecords = hs.ClientHelloRecords
-		te.Client.HelloSegments = hs.ClientHelloChunks
+		w = w.closeArray(a)
+		w = w.strs("alpn", ch.ALPN)
+		w = w.names("extensions", ch.Extensions, tlsparse.ExtensionName)
+		w = w.names("groups", ch.SupportedGroups, tlsparse.GroupName)
+		w = w.names("key_share_groups", ch.KeyShareGroups, tlsparse.GroupName)
+		w = w.names("signature_algorithms", ch.SignatureAlgorithms, tlsparse.SignatureSchemeName)
+		w = w.bool("ech", ch.ECH)
+		w = w.intOmit("hello_count", hs.ClientHelloCount)
+		w = w.intOmit("hello_records", hs.ClientHelloRecords)
+		w = w.intOmit("hello_segments", hs.ClientHelloChunks)
 	}
-	te.Client.Certificates = len(hs.ClientCertificates)
+	w = w.intOmit("certificates", len(hs.ClientCertificates))
+	return w.closeOmit(m)
+}
 
-	if sh := hs.ServerHello; sh != nil {
-		ver := sh.Version()
-		t.Version, t.VersionProtocol = tlsparse.VersionName(ver)
-		if t.Version == "" {
-			t.Version, t.VersionProtocol = hex16(ver), ""
-		}
-		if !sh.SSLv2 || sh.CipherSuite != 0 {
-			t.Cipher = nameOrHex(sh.CipherSuite, tlsparse.CipherSuiteName)
-		}
-		t.NextProtocol = sh.ALPN
-		fp := &s.Fingerprints
-		te.Server.JA3SString, t.Server.JA3S = fp.JA3SString, fp.JA3S
-		te.Server.OCSPStapled = boolPtr(hs.CertificateStatus)
+// tlsentryServer writes tlsentry.server.
+func (w jsonWriter) tlsentryServer(s *session.Session, v *detect.Verdict) jsonWriter {
+	hs := s.TLS
+	m := len(w.b)
+	w = w.open("server")
+	if hs.ServerHello != nil {
+		w = w.strOmit("ja3s_string", s.Fingerprints.JA3SString)
 	}
-	if hs.ServerHello != nil || hs.HelloRetryRequest != nil {
-		te.Server.HelloRetryRequest = boolPtr(hs.HelloRetryRequest != nil)
-	}
-	switch {
-	case hs.ServerHello != nil && hs.ServerHello.KeyShareGroup != 0:
-		t.Curve = nameOrHex(hs.ServerHello.KeyShareGroup, tlsparse.GroupName)
-	case hs.KeyExchange != nil && hs.KeyExchange.NamedCurve != 0:
-		t.Curve = nameOrHex(hs.KeyExchange.NamedCurve, tlsparse.GroupName)
-	}
-	if hs.KeyExchange != nil {
-		te.Server.DHPrimeBits = hs.KeyExchange.DHPrimeBits
-	}
-
-	// Certificates: the leaf in tls.server.*, every one in the chain.
-	var leaf *tlsparse.CertSummary
-	if len(s.Certificates) > 0 && s.Certificates[0] != nil {
-		leaf = s.Certificates[0]
-		st.fillLeaf(leaf)
-	}
-	st.chain = st.chain[:0]
+	a := len(w.b)
+	w = w.openArray("chain")
 	for _, c := range s.Certificates {
 		if c == nil {
 			continue
 		}
-		e := tlsentryChain{Subject: c.Subject, Issuer: c.Issuer, SHA1: c.SHA1, SHA256: c.SHA256}
-		if c == leaf {
-			e.NotAfter = t.Server.NotAfter
-		} else {
-			e.NotAfter = st.formatTime(c.NotAfter)
-		}
+		w = w.elem()
+		w.b = append(w.b, '{')
+		w = w.strOmit("subject", c.Subject)
+		w = w.strOmit("issuer", c.Issuer)
+		w = w.strOmit("sha1", c.SHA1)
+		w = w.strOmit("sha256", c.SHA256)
+		w = w.timeOmit("not_after", c.NotAfter)
 		if c.Err != nil {
-			e.Error = c.Err.Error()
+			w = w.strOmit("error", c.Err.Error())
 		}
-		st.chain = append(st.chain, e)
+		w = w.close()
 	}
-	te.Server.Chain = nilIfEmpty(st.chain)
+	w = w.closeArray(a)
 	if len(s.Certificates) > 0 {
-		te.Server.Validation = v.Validation
+		w = w.strOmit("validation", v.Validation)
 	}
+	if hs.ServerHello != nil || hs.HelloRetryRequest != nil {
+		w = w.bool("hello_retry_request", hs.HelloRetryRequest != nil)
+	}
+	if hs.ServerHello != nil {
+		w = w.bool("ocsp_stapled", hs.CertificateStatus)
+	}
+	if hs.KeyExchange != nil {
+		w = w.intOmit("dh_prime_bits", hs.KeyExchange.DHPrimeBits)
+	}
+	return w.closeOmit(m)
+}
 
-	st.alerts = st.alerts[:0]
-	for _, a := range hs.Alerts {
-		ta := tlsentryAlert{Direction: directionName(a.Direction), Encrypted: a.Encrypted}
-		if !a.Encrypted {
-			ta.Level = alertLevelName(a.Level)
-			ta.Description = alertDescriptionName(a.Description)
+// tlsentryEvents writes tlsentry.alerts, tlsentry.heartbeats and
+// tlsentry.parse_error.
+func (w jsonWriter) tlsentryEvents(hs *tlsparse.Handshake) jsonWriter {
+	a := len(w.b)
+	w = w.openArray("alerts")
+	for _, al := range hs.Alerts {
+		w = w.elem()
+		w.b = append(w.b, '{')
+		w = w.str("direction", directionName(al.Direction))
+		if !al.Encrypted {
+			w = w.strOmit("level", alertLevelName(al.Level))
+			w = w.strOmit("description", alertDescriptionName(al.Description))
 		}
-		st.alerts = append(st.alerts, ta)
+		w = w.bool("encrypted", al.Encrypted)
+		w = w.close()
 	}
-	te.Alerts = nilIfEmpty(st.alerts)
-	st.heartbeats = st.heartbeats[:0]
+	w = w.closeArray(a)
+	a = len(w.b)
+	w = w.openArray("heartbeats")
 	for _, h := range hs.Heartbeats {
-		st.heartbeats = append(st.heartbeats, tlsentryHeartbeat{
-			Direction:      directionName(h.Direction),
-			Type:           heartbeatTypeName(h.Type),
-			DeclaredLength: h.DeclaredLength,
-			RecordLength:   h.RecordLength,
-		})
+		w = w.elem()
+		w.b = append(w.b, '{')
+		w = w.str("direction", directionName(h.Direction))
+		w = w.str("type", heartbeatTypeName(h.Type))
+		w = w.int("declared_length", int64(h.DeclaredLength))
+		w = w.int("record_length", int64(h.RecordLength))
+		w = w.close()
 	}
-	te.Heartbeats = nilIfEmpty(st.heartbeats)
+	w = w.closeArray(a)
 	if hs.Err != nil {
-		te.ParseError = hs.Err.Error()
+		w = w.strOmit("parse_error", hs.Err.Error())
 	}
+	return w
 }
 
-func (st *encodeState) fillLeaf(c *tlsparse.CertSummary) {
-	srv := &st.tls.Server
-	srv.Hash = ecsHash{SHA1: c.SHA1, SHA256: c.SHA256}
-	srv.NotBefore = st.formatTime(c.NotBefore)
-	srv.NotAfter = st.formatTime(c.NotAfter)
-	srv.Subject = c.Subject
-	srv.Issuer = c.Issuer
-	if c.Err != nil {
-		return // only the hashes are known
+// names writes the names of ids as a list, leaving GREASE values out.
+func (w jsonWriter) names(k string, ids []uint16, name func(uint16) string) jsonWriter {
+	a := len(w.b)
+	w = w.openArray(k)
+	for _, id := range ids {
+		if !tlsparse.IsGREASE(id) {
+			w = w.elem()
+			w.b = appendJSONString(w.b, nameOrHex(id, name))
+		}
 	}
-	x := &st.x509
-	*x = ecsX509{
-		AlternativeNames:   nilIfEmpty(c.AlternativeNames),
-		Issuer:             ecsX509Name{CommonName: c.IssuerCommonName, DistinguishedName: c.Issuer},
-		Subject:            ecsX509Name{CommonName: c.SubjectCommonName, DistinguishedName: c.Subject},
-		SerialNumber:       c.SerialNumber,
-		NotBefore:          srv.NotBefore,
-		NotAfter:           srv.NotAfter,
-		PublicKeyAlgorithm: c.PublicKeyAlgorithm,
-		PublicKeySize:      c.PublicKeySize,
-		PublicKeyCurve:     c.PublicKeyCurve,
-		SignatureAlgorithm: c.SignatureAlgorithm,
-	}
-	if c.VersionNumber > 0 {
-		x.VersionNumber = strconv.Itoa(c.VersionNumber)
-	}
-	srv.X509 = x
+	return w.closeArray(a)
 }
 
-// setAlert turns the filled session document into the alert document for a.
-func (st *encodeState) setAlert(sid [sha256.Size]byte, a *detect.Alert) {
-	d := &st.doc
-	r := a.Rule
-	d.Event.Kind = "alert"
-	d.Event.Dataset = DatasetAlert
-	d.DataStream.Dataset = DatasetAlert
-	d.Event.ID = encodeID(alertID(sid, a))
-	d.Event.Severity = r.SeverityScore()
-	st.riskScore = r.RiskScore
-	d.Event.RiskScore = &st.riskScore
-	st.rule = ecsRule{
-		ID:          r.ID,
-		Name:        r.Name,
-		Category:    r.Category,
-		Description: r.Description,
-		Reference:   nilIfEmpty(r.References),
-		Ruleset:     r.Ruleset,
-		Version:     r.Version,
+// versionLabel writes an offered version as a list element.
+func (w jsonWriter) versionLabel(v uint16) jsonWriter {
+	w = w.elem()
+	w.b = append(w.b, '"')
+	w.b = appendVersionLabel(w.b, v)
+	w.b = append(w.b, '"')
+	return w
+}
+
+// quotedInt writes v as a string ("100"), for keyword fields that hold
+// numbers.
+func (w jsonWriter) quotedInt(k string, v int64) jsonWriter {
+	w = w.key(k)
+	w.b = append(w.b, '"')
+	w.b = strconv.AppendInt(w.b, v, 10)
+	w.b = append(w.b, '"')
+	return w
+}
+
+// appendID appends the first 128 bits of a hash as 22 base64url
+// characters: an event.id.
+func appendID(dst []byte, h [sha256.Size]byte) []byte {
+	return base64.RawURLEncoding.AppendEncode(dst, h[:16])
+}
+
+// appendVersionLabel appends an offered version for
+// tlsentry.client.versions: "TLS 1.3", "SSL 3.0", or hex for what has no
+// name (e.g. drafts). It needs no JSON escaping.
+func appendVersionLabel(dst []byte, v uint16) []byte {
+	ver, proto := tlsparse.VersionName(v)
+	switch {
+	case ver == "":
+		return append(dst, hex16(v)...)
+	case proto == "tls":
+		dst = append(dst, "TLS "...)
+	case proto == "ssl":
+		dst = append(dst, "SSL "...)
+	default:
+		dst = append(append(dst, proto...), ' ')
 	}
-	d.Rule = &st.rule
-	d.Message = a.Message
-	if d.Message == "" {
-		d.Message = r.Name
+	return append(dst, ver...)
+}
+
+// appendHex32 appends v as "0x" and eight lower-case hex digits.
+func appendHex32(dst []byte, v uint32) []byte {
+	dst = append(dst, '0', 'x')
+	for shift := 28; shift >= 0; shift -= 4 {
+		dst = append(dst, hexDigits[v>>uint(shift)&0xf])
 	}
-	d.TLSentry.Intel = nil
-	if a.Intel != nil {
-		st.intel = tlsentryIntel{List: a.Intel.List, Entry: a.Intel.Entry, Field: a.Intel.Field}
-		d.TLSentry.Intel = &st.intel
-	}
+	return dst
 }
 
 // sessionID hashes what makes a session unique and stable across replays.
@@ -446,28 +643,6 @@ func alertID(sid [sha256.Size]byte, a *detect.Alert) [sha256.Size]byte {
 	return out
 }
 
-// encodeID renders the first 128 bits of a hash as 22 base64url characters.
-func encodeID(h [sha256.Size]byte) string {
-	return base64.RawURLEncoding.EncodeToString(h[:16])
-}
-
-func nilIfEmpty[T any](s []T) []T {
-	if len(s) == 0 {
-		return nil
-	}
-	return s
-}
-
-// appendNames appends the names of ids, leaving GREASE values out.
-func appendNames(dst []string, ids []uint16, name func(uint16) string) []string {
-	for _, id := range ids {
-		if !tlsparse.IsGREASE(id) {
-			dst = append(dst, nameOrHex(id, name))
-		}
-	}
-	return dst
-}
-
 func nameOrHex(id uint16, name func(uint16) string) string {
 	if n := name(id); n != "" {
 		return n
@@ -478,21 +653,6 @@ func nameOrHex(id uint16, name func(uint16) string) string {
 func hex16(v uint16) string {
 	const digits = "0123456789abcdef"
 	return string([]byte{'0', 'x', digits[v>>12], digits[v>>8&0xf], digits[v>>4&0xf], digits[v&0xf]})
-}
-
-// versionLabel renders an offered version for tlsentry.client.versions:
-// "TLS 1.3", "SSL 3.0", or hex for what has no name (e.g. drafts).
-func versionLabel(v uint16) string {
-	ver, proto := tlsparse.VersionName(v)
-	switch {
-	case ver == "":
-		return hex16(v)
-	case proto == "tls":
-		return "TLS " + ver
-	case proto == "ssl":
-		return "SSL " + ver
-	}
-	return proto + " " + ver
 }
 
 func directionName(d tlsparse.Direction) string {
@@ -543,15 +703,4 @@ func alertDescriptionName(d uint8) string {
 		return n
 	}
 	return strconv.Itoa(int(d))
-}
-
-// hex32 formats v as "0x" and eight lower-case hex digits.
-func hex32(v uint32) string {
-	const digits = "0123456789abcdef"
-	b := [10]byte{'0', 'x'}
-	for i := 9; i >= 2; i-- {
-		b[i] = digits[v&0xf]
-		v >>= 4
-	}
-	return string(b[:])
 }

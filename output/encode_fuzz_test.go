@@ -3,6 +3,7 @@ package output
 import (
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"net/netip"
 	"testing"
 	"time"
@@ -62,13 +63,14 @@ func (b *fuzzBytes) addr() netip.AddrPort {
 
 // FuzzEncode builds arbitrary sessions (any field present or not, any
 // values, any strings) and checks that Encode never panics, always writes
-// valid JSON with one alert document per alert that has a rule, and never
-// writes empty strings.
+// valid JSON with one alert document per alert that has a rule, never
+// writes empty strings, and writes what the reflection encoder
+// (json_oracle_test.go) wrote: the same values once parsed and, invalid
+// UTF-8 included, the same bytes.
 func FuzzEncode(f *testing.F) {
 	f.Add([]byte{}, "", "", "")
 	f.Add([]byte("\x01\x01\x02\x03\x04\x01\xbb\x02abcdefghijklmnop\x00\x35\xff\xff\xff\xff"), "www.example.test", "tcp_gap", "rule.x")
 	f.Add([]byte("\xff\xfe\xfd\xfc\xfb\xfa\xf9\xf8\xf7\xf6\xf5\xf4\xf3\xf2\xf1\xf0\x0a\x0a\x1a\x1a\x03\x04\x03\x03"), "\xff\xfe<&>\"\\\n", "", "\x00")
-	enc := NewEncoder(Observer{Name: "fuzz"})
 	transports := []session.Transport{session.TCP, session.UDP, 0, 132, 1}
 	f.Fuzz(func(t *testing.T, data []byte, str1, str2, str3 string) {
 		b := fuzzBytes(data)
@@ -125,7 +127,8 @@ func FuzzEncode(f *testing.F) {
 		for i := range b.u8() % 4 {
 			a := detect.Alert{Message: str1}
 			if i != 1 {
-				a.Rule = &detect.Rule{ID: str3, Name: str2, Severity: str1, RiskScore: int(b.u8())}
+				a.Rule = &detect.Rule{ID: str3, Name: str2, Severity: str1, RiskScore: int(b.u8()),
+					Category: str1, Description: str2, References: []string{str3}, Ruleset: str1, Version: str2}
 				nRules++
 			}
 			if b.u8()&1 == 1 {
@@ -134,7 +137,33 @@ func FuzzEncode(f *testing.F) {
 			v.Alerts = append(v.Alerts, a)
 		}
 
-		docs := enc.Encode(s, v)
+		// Fields the draws above leave alone.
+		if more := b.u8(); more != 0 && s.TLS != nil {
+			if more&1 != 0 {
+				s.Certificates = append([]*tlsparse.CertSummary{{
+					SHA256: str3, Issuer: str1, IssuerCommonName: str2, SubjectCommonName: str3,
+					AlternativeNames: []string{str1, str2}, SerialNumber: str3, NotBefore: base.Add(-time.Hour),
+					PublicKeyCurve: str1, SignatureAlgorithm: str2, VersionNumber: int(int8(b.u8())),
+				}}, s.Certificates...)
+			}
+			if more&2 != 0 {
+				s.TLS.HelloRetryRequest = &tlsparse.ServerHello{}
+			}
+			s.TLS.CertificateStatus = more&4 != 0
+			if more&8 != 0 {
+				s.TLS.ClientCertificates = [][]byte{{0x30}}
+			}
+			if more&16 != 0 {
+				s.QUICVersion = uint32(b.u64())
+			}
+			if more&32 != 0 {
+				s.TLS.Err = errors.New(str2)
+			}
+		}
+
+		obs := Observer{Name: "fuzz", Hostname: str3}
+		docs := NewEncoder(obs).Encode(s, v)
+		compareWithOracle(t, "fuzz", oracleEncode(obs, s, v), docs)
 		if len(docs) != 1+nRules {
 			t.Fatalf("%d documents for %d alerts with rules", len(docs), nRules)
 		}

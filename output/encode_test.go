@@ -3,9 +3,13 @@ package output
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"flag"
+	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -489,6 +493,118 @@ func TestEncodeVersions(t *testing.T) {
 		}
 		if sh.SSLv2 && get(m, "tls.cipher") != nil {
 			t.Errorf("SSLv2 without a cipher: tls.cipher = %v", get(m, "tls.cipher"))
+		}
+	}
+}
+
+// oddSession carries str in every string field that comes from the wire or
+// from rules, and sets the fields the golden sessions leave unset.
+func oddSession(str string) (*session.Session, detect.Verdict) {
+	s := sessionTLS12()
+	s.TLS.ClientHello.ServerName = str
+	s.TLS.ClientHello.ALPN = []string{str, ""}
+	s.TLS.ServerHello.ALPN = str
+	s.TLS.Err = errors.New(str)
+	s.QUICVersion = 0xff00001d
+	s.Client = netip.AddrPortFrom(netip.MustParseAddr("fe80::1").WithZone(str), 1)
+	leaf := *leafCert
+	leaf.Subject, leaf.IssuerCommonName, leaf.AlternativeNames = str, str, []string{str}
+	s.Certificates = []*tlsparse.CertSummary{&leaf, nil, {}, {Err: errors.New(str)}}
+	v := detect.Verdict{Validation: str, Alerts: []detect.Alert{
+		{Rule: &detect.Rule{ID: str, Name: str, References: []string{str}, Severity: "low", RiskScore: -1}, Message: str,
+			Intel: &detect.IntelMatch{List: str, Entry: str, Field: str}},
+		{Rule: &detect.Rule{}, Intel: &detect.IntelMatch{}},
+	}}
+	return s, v
+}
+
+// TestEncodeMatchesOracle: Encode writes the bytes the reflection encoder
+// (json_oracle_test.go) wrote, ids and all.
+func TestEncodeMatchesOracle(t *testing.T) {
+	type tc struct {
+		name string
+		s    *session.Session
+		v    detect.Verdict
+	}
+	var cases []tc
+	for _, c := range goldenCases {
+		cases = append(cases, tc{c.name, c.session(), c.verdict})
+	}
+	for i, str := range oddStrings {
+		s, v := oddSession(str)
+		cases = append(cases, tc{fmt.Sprintf("odd%d", i), s, v})
+	}
+	for i, s := range []*session.Session{
+		{},
+		{TLS: &tlsparse.Handshake{}},
+		{TLS: &tlsparse.Handshake{Protocol: tlsparse.ProtocolTLS}, Certificates: []*tlsparse.CertSummary{{}}},
+		{TLS: &tlsparse.Handshake{ServerHello: &tlsparse.ServerHello{SSLv2: true, LegacyVersion: 2}}, Certificates: []*tlsparse.CertSummary{nil, brokenCert}},
+		{TLS: &tlsparse.Handshake{ServerHello: &tlsparse.ServerHello{LegacyVersion: 0x7f1c, CipherSuite: 0xeeee, KeyShareGroup: 0xeeee}}},
+		{TLS: &tlsparse.Handshake{ClientHello: &tlsparse.ClientHello{LegacyVersion: 0x7f1c}, HelloRetryRequest: &tlsparse.ServerHello{}, KeyExchange: &tlsparse.ServerKeyExchange{NamedCurve: 0xeeee}}},
+		{TLS: &tlsparse.Handshake{ClientHello: &tlsparse.ClientHello{}, Alerts: []tlsparse.Alert{{Level: 9, Description: 255}}, Heartbeats: []tlsparse.Heartbeat{{Type: 7}}}},
+		{Start: mustTime("2024-01-01T00:00:01Z"), End: mustTime("2024-01-01T00:00:00Z"), Transport: session.Transport(132), Client: netipPort(sessionTLS12().Client, 0), Server: sessionTLS13().Server},
+		{End: mustTime("2024-01-01T00:00:00.5Z"), ServerBytes: 1, Transport: session.UDP, Protocol: session.Protocol(200)},
+	} {
+		cases = append(cases, tc{fmt.Sprintf("hostile%d", i), s, verdictLegacy()})
+	}
+	for _, obs := range []Observer{testObserver, {}, {Name: oddStrings[0], Hostname: oddStrings[1]}} {
+		enc := NewEncoder(obs)
+		for _, c := range cases {
+			compareWithOracle(t, c.name, oracleEncode(obs, c.s, c.v), enc.Encode(c.s, c.v))
+		}
+	}
+}
+
+// compareWithOracle requires got to be want: same ids, datasets,
+// timestamps and body bytes. On a difference it says which values differ
+// once both are parsed.
+func compareWithOracle(t testing.TB, name string, want, got []Document) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d documents, the oracle %d", name, len(got), len(want))
+	}
+	for i := range want {
+		w, g := want[i], got[i]
+		if g.ID != w.ID || g.Dataset != w.Dataset || !g.Timestamp.Equal(w.Timestamp) {
+			t.Errorf("%s doc %d: id/dataset/timestamp %s %s %v, oracle %s %s %v", name, i, g.ID, g.Dataset, g.Timestamp, w.ID, w.Dataset, w.Timestamp)
+		}
+		if bytes.Equal(g.Body, w.Body) {
+			continue
+		}
+		var gv, wv any
+		if err := json.Unmarshal(g.Body, &gv); err != nil {
+			t.Errorf("%s doc %d: invalid JSON: %v\n%s", name, i, err, g.Body)
+			continue
+		}
+		if err := json.Unmarshal(w.Body, &wv); err != nil {
+			t.Fatalf("%s doc %d: the oracle wrote invalid JSON: %v", name, i, err)
+		}
+		t.Errorf("%s doc %d: body differs from the oracle's (same values once parsed: %v)\ngot:  %s\nwant: %s", name, i, reflect.DeepEqual(gv, wv), g.Body, w.Body)
+	}
+}
+
+// TestEncodeBodiesIndependent: bodies and ids of one call share an
+// allocation; appending to one body must not change another.
+func TestEncodeBodiesIndependent(t *testing.T) {
+	docs := NewEncoder(testObserver).Encode(sessionLegacy(), verdictLegacy())
+	want := oracleEncode(testObserver, sessionLegacy(), verdictLegacy())
+	for i := range docs {
+		_ = append(docs[i].Body, "garbage"...)
+	}
+	compareWithOracle(t, "after appends", want, docs)
+}
+
+func TestEncodeAllocs(t *testing.T) {
+	if testing.CoverMode() != "" || raceEnabled {
+		t.Skip("allocation counts differ under -cover and -race")
+	}
+	enc := NewEncoder(testObserver)
+	for _, c := range goldenCases {
+		s, v := c.session(), c.verdict
+		enc.Encode(s, v) // warm the pool
+		n := testing.AllocsPerRun(100, func() { enc.Encode(s, v) })
+		if n > 2 {
+			t.Errorf("%s: %v allocations per Encode, want at most 2", c.name, n)
 		}
 	}
 }

@@ -1,0 +1,243 @@
+package output
+
+import (
+	"strconv"
+	"time"
+	"unicode/utf8"
+)
+
+// The JSON writer behind Encode: appends to a byte slice, no reflection.
+//
+// JSON strings are escaped exactly as encoding/json escapes them with
+// SetEscapeHTML(false), the setting the reflection encoder had, so
+// documents are the same bytes: ", \ and control characters escaped (\b
+// \f \n \r \t short, the rest \u00XX), each byte of invalid UTF-8 written
+// as \ufffd, U+2028 and U+2029 escaped, and <, > and & left alone. NDJSON
+// bodies and the Elasticsearch bulk action lines share this one escaper, so
+// a wire string that is not valid UTF-8 is made safe the same way in both.
+
+const hexDigits = "0123456789abcdef"
+
+// jsonSafe[b] is true for the ASCII bytes written as they are (encoding/json's
+// safeSet): everything from space up except " and \.
+var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+	for b := ' '; b < utf8.RuneSelf; b++ {
+		t[b] = b != '"' && b != '\\'
+	}
+	return t
+}()
+
+// appendJSONString appends s as a quoted JSON string.
+func appendJSONString[S string | []byte](dst []byte, s S) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		if b := s[i]; b < utf8.RuneSelf {
+			if jsonSafe[b] {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			switch b {
+			case '\\', '"':
+				dst = append(dst, '\\', b)
+			case '\b':
+				dst = append(dst, '\\', 'b')
+			case '\f':
+				dst = append(dst, '\\', 'f')
+			case '\n':
+				dst = append(dst, '\\', 'n')
+			case '\r':
+				dst = append(dst, '\\', 'r')
+			case '\t':
+				dst = append(dst, '\\', 't')
+			default:
+				dst = append(dst, '\\', 'u', '0', '0', hexDigits[b>>4], hexDigits[b&0xf])
+			}
+			i++
+			start = i
+			continue
+		}
+		// Decode at most utf8.UTFMax bytes: the conversion of a []byte
+		// that short stays on the stack.
+		c, size := utf8.DecodeRuneInString(string(s[i:min(len(s), i+utf8.UTFMax)]))
+		switch {
+		case c == utf8.RuneError && size == 1:
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+		case c == '\u2028' || c == '\u2029':
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', hexDigits[c&0xf])
+		default:
+			i += size
+			continue
+		}
+		i += size
+		start = i
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// jsonWriter appends one JSON document. Keys are Go constants that need no
+// escaping. A comma goes before a key or an array element unless it is the
+// first in its object or array, which is what the last byte written says.
+// Methods named ...Omit leave out what encoding/json's omitempty would.
+//
+// A jsonWriter is a value, used as w = w.str(k, v) like append: the buffer
+// then lives in the caller's registers and locals, and growing it never
+// stores a pointer through a pointer (no GC write barriers).
+type jsonWriter struct {
+	b []byte
+}
+
+func (w jsonWriter) sep() jsonWriter {
+	if n := len(w.b); n > 0 && w.b[n-1] != '{' && w.b[n-1] != '[' {
+		w.b = append(w.b, ',')
+	}
+	return w
+}
+
+func (w jsonWriter) key(k string) jsonWriter {
+	w = w.sep()
+	w.b = append(w.b, '"')
+	w.b = append(w.b, k...)
+	w.b = append(w.b, '"', ':')
+	return w
+}
+
+// open starts the object k. To leave the object out when nothing is
+// written into it, take mark := len(w.b) first and end it with closeOmit.
+func (w jsonWriter) open(k string) jsonWriter { return w.openWith(k, '{') }
+
+func (w jsonWriter) close() jsonWriter {
+	w.b = append(w.b, '}')
+	return w
+}
+
+// closeOmit ends the object opened at mark, removing it if nothing was
+// written into it (a struct under omitzero whose fields are all omitted).
+func (w jsonWriter) closeOmit(mark int) jsonWriter { return w.closeOrDrop(mark, '{', '}') }
+
+// openArray, elem and closeArray write a list, left out when it has no
+// elements (omitempty on a slice) if mark is len(w.b) before openArray.
+func (w jsonWriter) openArray(k string) jsonWriter { return w.openWith(k, '[') }
+
+func (w jsonWriter) closeArray(mark int) jsonWriter { return w.closeOrDrop(mark, '[', ']') }
+
+func (w jsonWriter) openWith(k string, open byte) jsonWriter {
+	w = w.key(k)
+	w.b = append(w.b, open)
+	return w
+}
+
+// closeOrDrop appends close, or cuts the buffer back to mark if the last
+// byte is still the open bracket.
+func (w jsonWriter) closeOrDrop(mark int, open, close byte) jsonWriter {
+	if w.b[len(w.b)-1] == open {
+		w.b = w.b[:mark]
+	} else {
+		w.b = append(w.b, close)
+	}
+	return w
+}
+
+// elem starts an array element (an object or a value appended after it).
+func (w jsonWriter) elem() jsonWriter { return w.sep() }
+
+func (w jsonWriter) str(k, v string) jsonWriter {
+	w = w.key(k)
+	w.b = appendJSONString(w.b, v)
+	return w
+}
+
+func (w jsonWriter) strOmit(k, v string) jsonWriter {
+	if v == "" {
+		return w
+	}
+	return w.str(k, v)
+}
+
+func (w jsonWriter) strs(k string, vs []string) jsonWriter {
+	mark := len(w.b)
+	w = w.openArray(k)
+	for _, v := range vs {
+		w = w.elem()
+		w.b = appendJSONString(w.b, v)
+	}
+	return w.closeArray(mark)
+}
+
+func (w jsonWriter) int(k string, v int64) jsonWriter {
+	w = w.key(k)
+	w.b = strconv.AppendInt(w.b, v, 10)
+	return w
+}
+
+func (w jsonWriter) intOmit(k string, v int) jsonWriter {
+	if v == 0 {
+		return w
+	}
+	return w.int(k, int64(v))
+}
+
+func (w jsonWriter) uint(k string, v uint64) jsonWriter {
+	w = w.key(k)
+	w.b = strconv.AppendUint(w.b, v, 10)
+	return w
+}
+
+func (w jsonWriter) bool(k string, v bool) jsonWriter {
+	w = w.key(k)
+	w.b = strconv.AppendBool(w.b, v)
+	return w
+}
+
+// timeOmit writes t in timeLayout, UTC; the zero time is left out. The
+// layout's output never needs escaping.
+func (w jsonWriter) timeOmit(k string, t time.Time) jsonWriter {
+	if t.IsZero() {
+		return w
+	}
+	w = w.key(k)
+	w.b = append(w.b, '"')
+	w.b = appendTime(w.b, t)
+	w.b = append(w.b, '"')
+	return w
+}
+
+// appendTime appends t.UTC().AppendFormat(dst, timeLayout) without parsing
+// the layout each time: the fraction is truncated to microseconds, as
+// Format does. Years Format writes otherwise than as four digits go to it.
+func appendTime(dst []byte, t time.Time) []byte {
+	t = t.UTC()
+	year, month, day := t.Date()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, timeLayout)
+	}
+	hour, minute, sec := t.Clock()
+	dst = appendDigits(dst, year, 4)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, int(month), 2)
+	dst = append(dst, '-')
+	dst = appendDigits(dst, day, 2)
+	dst = append(dst, 'T')
+	dst = appendDigits(dst, hour, 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, minute, 2)
+	dst = append(dst, ':')
+	dst = appendDigits(dst, sec, 2)
+	dst = append(dst, '.')
+	dst = appendDigits(dst, t.Nanosecond()/1000, 6)
+	return append(dst, 'Z')
+}
+
+// appendDigits appends v, 0 <= v < 10^width, zero-padded to width digits.
+func appendDigits(dst []byte, v, width int) []byte {
+	var b [8]byte
+	for i := width - 1; i >= 0; i-- {
+		b[i] = byte('0' + v%10)
+		v /= 10
+	}
+	return append(dst, b[:width]...)
+}

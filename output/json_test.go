@@ -1,0 +1,65 @@
+package output
+
+import (
+	"bytes"
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// oddStrings are wire strings that exercise the escaper: invalid UTF-8,
+// U+2028/U+2029, HTML characters (not escaped), control characters.
+var oddStrings = []string{
+	"\xff\xfe<&>\"\\\n\r\t\b\f\x00\x1f\x7f",
+	"a\u2028b\u2029c\u2027",
+	"é\xc3(\xe2\x82\xf0\x9f\x98\x80\xed\xa0\x80",
+	"<script>alert(1)</script>&amp;",
+}
+
+// FuzzJSONString: appendJSONString writes what encoding/json writes with
+// SetEscapeHTML(false), for any bytes, as a string and as a []byte.
+func FuzzJSONString(f *testing.F) {
+	for _, s := range oddStrings {
+		f.Add(s)
+	}
+	f.Add("")
+	f.Add("plain ascii")
+	f.Fuzz(func(t *testing.T, s string) {
+		var want bytes.Buffer
+		enc := json.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		w := bytes.TrimSuffix(want.Bytes(), []byte{'\n'})
+		if got := appendJSONString([]byte("x"), s); !bytes.Equal(got[1:], w) || got[0] != 'x' {
+			t.Errorf("%q: got %s, encoding/json %s", s, got, w)
+		}
+		if got := appendJSONString(nil, []byte(s)); !bytes.Equal(got, w) {
+			t.Errorf("%q as []byte: got %s, encoding/json %s", s, got, w)
+		}
+	})
+}
+
+// FuzzAppendTime: appendTime writes what AppendFormat writes with
+// timeLayout, for any instant and zone.
+func FuzzAppendTime(f *testing.F) {
+	for _, t := range []time.Time{
+		{},
+		time.Date(2024, 5, 1, 10, 0, 0, 123456789, time.UTC),
+		time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+		time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC),
+		time.Date(-1, 12, 31, 23, 59, 59, 1000, time.UTC),
+	} {
+		f.Add(t.Unix(), int64(t.Nanosecond()), 0)
+	}
+	f.Add(int64(1714557600), int64(999), 3600*5+1800)
+	f.Fuzz(func(t *testing.T, sec, nsec int64, offset int) {
+		tm := time.Unix(sec, nsec).In(time.FixedZone("z", offset%(86400*2)))
+		want := tm.UTC().AppendFormat(nil, timeLayout)
+		if got := appendTime(nil, tm); !bytes.Equal(got, want) {
+			t.Errorf("%v: %s, AppendFormat %s", tm, got, want)
+		}
+	})
+}
