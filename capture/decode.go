@@ -46,6 +46,7 @@ type decodeStats struct {
 	Reassembled      uint64 // decoded packets that are reassembled datagrams
 	VLANOverflow     uint64 // packets with more than maxVLANs VLAN tags (the outermost are kept)
 	PayloadTruncated uint64 // decoded packets whose payload is cut short (Packet.Truncated)
+	FragmentOverlaps uint64 // fragments overlapping received bytes with different bytes (the defragmenter's OverlapsDifferent)
 }
 
 // layerKind is the next header Decode has to look at.
@@ -82,6 +83,8 @@ type Decoder struct {
 	// defrag reassembles IP fragments; NewDecoder sets one with
 	// defaultDefragConfig. With nil, fragments are counted and dropped.
 	defrag *defragmenter
+	// checksums: validate TCP and UDP checksums (Packet.Checksum).
+	checksums bool
 
 	eth    layers.Ethernet
 	dot1q  layers.Dot1Q
@@ -517,6 +520,9 @@ func (d *Decoder) tcpLayer(data []byte, st *decodeState) (layerKind, []byte) {
 	p.Seq, p.Ack = d.tcp.Seq, d.tcp.Ack
 	p.Flags = flags
 	p.Payload = d.tcp.Payload
+	if d.checksums && !d.fb.truncated {
+		p.Checksum = checksumResult(l4Checksum(p.Src, p.Dst, 6, data))
+	}
 	return d.done(st)
 }
 
@@ -544,6 +550,9 @@ func (d *Decoder) udpLayer(data []byte, st *decodeState) (layerKind, []byte) {
 		return d.fail(&d.stats.Truncated, st)
 	}
 	// Not a tunnel, or not a tunnel header after all: report the UDP packet.
+	if d.checksums && !d.fb.truncated && d.udp.Checksum != 0 && int(d.udp.Length) <= len(data) {
+		p.Checksum = checksumResult(l4Checksum(p.Src, p.Dst, 17, data[:d.udp.Length]))
+	}
 	return d.done(st)
 }
 
@@ -593,6 +602,13 @@ func (d *Decoder) done(st *decodeState) (layerKind, []byte) {
 	}
 	p.Hash = hash64(st.ipBytes)
 	return kDone, nil
+}
+
+func checksumResult(ok bool) uint8 {
+	if ok {
+		return csGood
+	}
+	return csBad
 }
 
 // etherKind maps an EtherType (or GRE protocol type) to the next layer.

@@ -28,6 +28,9 @@ type Packet struct {
 	// Truncated: the capture cut the packet short (snap length), so Payload
 	// holds less than the IP/UDP length fields announce.
 	Truncated bool
+	// Checksum is the TCP or UDP checksum's validation: csUnchecked (not
+	// validated), csGood or csBad (checksum.go).
+	Checksum uint8
 
 	// Hash is a hash of the packet from the (innermost) IP header on; the
 	// first packet's Hash goes into session.Session.FirstPacket.

@@ -35,6 +35,10 @@ type Config struct {
 	MaxPendingSegments int // out-of-order segments buffered per direction; 0: 128
 	MaxStreamBytes     int // in-order bytes handed to tlsparse per direction; 0: 256 KiB
 
+	// Checksums says whether TCP and UDP checksums are validated (see
+	// ChecksumMode); the zero value is ChecksumAuto.
+	Checksums ChecksumMode
+
 	// VLANInKey makes the innermost VLAN id part of the flow key (see flowKey).
 	VLANInKey bool
 
@@ -72,6 +76,13 @@ func (c *Config) setDefaults() {
 	if c.CertCache == nil {
 		c.CertCache = tlsparse.NewCertCache(4096)
 	}
+}
+
+// newDecoder returns a Decoder validating checksums unless they are off.
+func (c *Config) newDecoder() *Decoder {
+	d := NewDecoder()
+	d.checksums = c.Checksums != ChecksumOff
+	return d
 }
 
 // Pipeline turns packets from Sources into Sessions.
@@ -175,7 +186,7 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 	}
 
 	st := p.stats.sets[n] // the reader's set
-	dec := NewDecoder()
+	dec := p.cfg.newDecoder()
 	cur := make([]*batch, n)
 	var pkt Packet
 	var now, lastFlush int64
@@ -261,6 +272,7 @@ type worker struct {
 	certs *tlsparse.CertCache
 	conns []*tlsparse.Conn // reusable Conns (of flows that were not TLS)
 	quic  quicState        // QUIC scratch space (quic.go)
+	csums checksumTable    // auto mode: senders' checksums (checksum.go)
 
 	now, lastSweep int64
 
@@ -289,7 +301,7 @@ func (p *Pipeline) newWorker(i int) *worker {
 
 // runInline reads, decodes and handles packets of src in this goroutine.
 func (w *worker) runInline(ctx context.Context, src Source, filter PacketFilter) error {
-	dec := NewDecoder()
+	dec := w.cfg.newDecoder()
 	var pkt Packet
 	var err error
 	for count := 0; ; count++ {
@@ -376,6 +388,9 @@ func (w *worker) flushAll() {
 
 // handle processes one decoded packet. p.Payload is not retained.
 func (w *worker) handle(p *Packet) {
+	if p.Checksum != csUnchecked && !w.checksumOK(p) {
+		return
+	}
 	if p.Proto != 6 {
 		if p.Proto == 17 && w.handleUDP(p) { // QUIC (quic.go)
 			return
@@ -455,6 +470,32 @@ func (w *worker) handle(p *Packet) {
 			w.emit(f)
 		}
 	}
+}
+
+// checksumOK applies Config.Checksums to a validated packet: it reports
+// whether p is used, counting bad ones.
+func (w *worker) checksumOK(p *Packet) bool {
+	switch w.cfg.Checksums {
+	case ChecksumOff:
+		return true
+	case ChecksumAuto:
+		use, first := w.csums.accept(p.Src, p.Checksum == csGood)
+		if first {
+			w.st.inc(CChecksumOffloadSenders)
+		}
+		if use {
+			if p.Checksum == csBad {
+				w.st.inc(CChecksumOffloaded)
+			}
+			return true
+		}
+	default:
+		if p.Checksum == csGood {
+			return true
+		}
+	}
+	w.st.inc(CChecksumBad)
+	return false
 }
 
 // tdir maps a flow side to the parser's direction.
