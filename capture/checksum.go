@@ -27,24 +27,32 @@ const (
 	// computes checksums (TX offload) shows that host's packets with
 	// unfinished checksums: nearly all of one sender's packets are bad.
 	//
-	// Granularity: per sender address, per worker. Suricata decides once
-	// per capture (after 1000 packets, more than 10% bad); offload is a
-	// property of the capturing host's own sends, so a per-capture switch
-	// would stop validating every other sender's packets too, and would
-	// decide too late for the first sessions. Here a sender (source
-	// address) whose checked packets are more than 16 bad to one good
-	// (bad > 16*good; a first bad packet of a sender not seen before counts)
-	// is treated as offloaded: its bad packets are used, counted in
-	// CChecksumOffloaded. A sender that also sends good packets, as an
-	// attacker must for its real segments, stays validated unless it sends
-	// 16 decoys per real packet. A sender reaching 8 bad packets while
-	// offloaded is counted once in CChecksumOffloadSenders: the CLI logs
-	// that validation was switched off for some senders. Each worker keeps
-	// at most checksumSenders senders (a fixed table, replaced on hash
-	// collision); a sender's flows may be spread over workers, and each
-	// decides on its own. Use ChecksumOn where captures are known to carry
-	// correct checksums: auto mode can be fooled by an attacker that sends
-	// only bad packets from an address before its real ones.
+	// Granularity: per flow direction (one sender's packets of one flow).
+	// Suricata decides once per capture (after 1000 packets, more than 10%
+	// bad, validation is switched off for the rest of the run); offload is
+	// a property of the capturing host's own sends, so a per-capture switch
+	// would stop validating every other sender's packets too, and decides
+	// too late for the first sessions. A per-sender table would make the
+	// result depend on how flows are sharded over workers; a flow's packets
+	// all go to one worker, so per direction the result is the same with
+	// any number of workers, and the state is two counters in the flow.
+	// A direction whose checked packets are more than 16 bad to one good
+	// (bad > 16*good: an offloaded sender's packets are all bad, the first
+	// one included) is treated as offloaded: its bad packets are used,
+	// counted in CChecksumOffloaded. A direction that also carries good
+	// packets, as an attacker's must for its real segments (its SYN and
+	// ACK at least), stays validated unless it sends 16 decoys per real
+	// packet. A direction reaching 8 bad packets while offloaded is counted
+	// once in CChecksumOffloadDirections: non-zero, the CLI logs once that
+	// checksum offload was seen and validation skipped for those senders.
+	//
+	// A bad segment larger than an Ethernet MTU (1500 bytes of IP) that is
+	// not a reassembled datagram is taken as coalesced by the capturing
+	// host's NIC (GRO/LRO hands such segments up with the checksum of the
+	// first packet, or none) and used, whatever the sender's record: it
+	// cannot have crossed a standard Ethernet link as one packet. Use ChecksumOn where captures are known to carry
+	// correct checksums: auto mode can be fooled by an attacker whose
+	// decoy is the first packet of its flow.
 	ChecksumAuto ChecksumMode = iota
 	// ChecksumOn validates every packet.
 	ChecksumOn
@@ -83,7 +91,11 @@ const (
 	csUnchecked uint8 = iota // not validated: mode off, truncated, UDP checksum 0
 	csGood
 	csBad
+	csBadCoalesced // bad, and larger than ethernetMTU: coalesced by the capturing host's NIC (GRO/LRO)
 )
+
+// ethernetMTU is the largest IP packet on a standard Ethernet link.
+const ethernetMTU = 1500
 
 // l4Checksum reports whether the TCP or UDP segment seg (header and
 // payload, complete) between src and dst carries a correct checksum: the
@@ -146,50 +158,31 @@ func fold64(s uint64) uint16 {
 	return uint16(s)
 }
 
-// checksumSenders is the size of a worker's table of senders (auto mode).
-const checksumSenders = 1024
-
-// senderChecksums is one sender's checked packets in auto mode.
-type senderChecksums struct {
-	addr      netip.Addr
+// dirChecksums is one flow direction's checked packets (auto mode).
+type dirChecksums struct {
 	good, bad uint32
 	reported  bool
 }
 
-// checksumTable is a worker's per-sender record for auto mode: a fixed,
-// direct-mapped table (no allocation after the first use).
-type checksumTable struct {
-	t []senderChecksums
-}
-
-// accept records a checked packet of src (good or bad) and reports whether
-// it is used: good packets always, bad ones when src looks offloaded.
-// first reports that src just reached the count at which offload is
-// reported.
-func (ct *checksumTable) accept(src netip.Addr, good bool) (use, first bool) {
-	if ct.t == nil {
-		ct.t = make([]senderChecksums, checksumSenders)
-	}
-	a := src.As16()
-	h := mix(binary.LittleEndian.Uint64(a[:8]), binary.LittleEndian.Uint64(a[8:]))
-	e := &ct.t[h%checksumSenders]
-	if e.addr != src {
-		*e = senderChecksums{addr: src}
-	}
+// accept records a checked packet (good or bad) and reports whether it is
+// used: good packets always, bad ones while the direction looks offloaded
+// (bad > 16*good). first reports that the direction just reached the count
+// at which offload is reported.
+func (dc *dirChecksums) accept(good bool) (use, first bool) {
 	if good {
-		if e.good < 1<<31 {
-			e.good++
+		if dc.good < 1<<31 {
+			dc.good++
 		}
 		return true, false
 	}
-	if e.bad < 1<<31 {
-		e.bad++
+	if dc.bad < 1<<31 {
+		dc.bad++
 	}
-	if uint64(e.bad) <= 16*uint64(e.good) {
+	if uint64(dc.bad) <= 16*uint64(dc.good) {
 		return false, false
 	}
-	if e.bad >= 8 && !e.reported {
-		e.reported = true
+	if dc.bad >= 8 && !dc.reported {
+		dc.reported = true
 		return true, true
 	}
 	return true, false

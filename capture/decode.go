@@ -521,7 +521,7 @@ func (d *Decoder) tcpLayer(data []byte, st *decodeState) (layerKind, []byte) {
 	p.Flags = flags
 	p.Payload = d.tcp.Payload
 	if d.checksums && !d.fb.truncated {
-		p.Checksum = checksumResult(l4Checksum(p.Src, p.Dst, 6, data))
+		p.Checksum = checksumResult(l4Checksum(p.Src, p.Dst, 6, data), st)
 	}
 	return d.done(st)
 }
@@ -551,7 +551,7 @@ func (d *Decoder) udpLayer(data []byte, st *decodeState) (layerKind, []byte) {
 	}
 	// Not a tunnel, or not a tunnel header after all: report the UDP packet.
 	if d.checksums && !d.fb.truncated && d.udp.Checksum != 0 && int(d.udp.Length) <= len(data) {
-		p.Checksum = checksumResult(l4Checksum(p.Src, p.Dst, 17, data[:d.udp.Length]))
+		p.Checksum = checksumResult(l4Checksum(p.Src, p.Dst, 17, data[:d.udp.Length]), st)
 	}
 	return d.done(st)
 }
@@ -604,9 +604,15 @@ func (d *Decoder) done(st *decodeState) (layerKind, []byte) {
 	return kDone, nil
 }
 
-func checksumResult(ok bool) uint8 {
-	if ok {
+// checksumResult is Packet.Checksum for a validated packet: a bad one
+// larger than an Ethernet MTU that is not a reassembled datagram is
+// csBadCoalesced (see ChecksumAuto).
+func checksumResult(ok bool, st *decodeState) uint8 {
+	switch {
+	case ok:
 		return csGood
+	case len(st.ipBytes) > ethernetMTU && !st.reassembled:
+		return csBadCoalesced
 	}
 	return csBad
 }

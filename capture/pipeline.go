@@ -272,7 +272,6 @@ type worker struct {
 	certs *tlsparse.CertCache
 	conns []*tlsparse.Conn // reusable Conns (of flows that were not TLS)
 	quic  quicState        // QUIC scratch space (quic.go)
-	csums checksumTable    // auto mode: senders' checksums (checksum.go)
 
 	now, lastSweep int64
 
@@ -388,7 +387,8 @@ func (w *worker) flushAll() {
 
 // handle processes one decoded packet. p.Payload is not retained.
 func (w *worker) handle(p *Packet) {
-	if p.Checksum != csUnchecked && !w.checksumOK(p) {
+	if p.Checksum != csUnchecked && w.cfg.Checksums == ChecksumOn && p.Checksum != csGood {
+		w.st.inc(CChecksumBad)
 		return
 	}
 	if p.Proto != 6 {
@@ -412,6 +412,9 @@ func (w *worker) handle(p *Packet) {
 		}
 	}
 	side := f.side(p)
+	if !w.checksumOK(f, side, p) {
+		return
+	}
 	if !w.account(f, side, p.WireLen, ts) {
 		return
 	}
@@ -472,25 +475,29 @@ func (w *worker) handle(p *Packet) {
 	}
 }
 
-// checksumOK applies Config.Checksums to a validated packet: it reports
-// whether p is used, counting bad ones.
-func (w *worker) checksumOK(p *Packet) bool {
+// checksumOK applies auto mode to p, from side of f: it reports whether
+// p is used, counting bad ones (see ChecksumAuto). Mode on was applied
+// before the flow lookup.
+func (w *worker) checksumOK(f *flow, side uint8, p *Packet) bool {
+	if p.Checksum == csUnchecked || p.Checksum == csGood && w.cfg.Checksums != ChecksumAuto {
+		return true
+	}
 	switch w.cfg.Checksums {
 	case ChecksumOff:
 		return true
 	case ChecksumAuto:
-		use, first := w.csums.accept(p.Src, p.Checksum == csGood)
-		if first {
-			w.st.inc(CChecksumOffloadSenders)
-		}
-		if use {
-			if p.Checksum == csBad {
-				w.st.inc(CChecksumOffloaded)
-			}
+		if p.Checksum == csBadCoalesced {
+			w.st.inc(CChecksumOffloaded)
 			return true
 		}
-	default:
-		if p.Checksum == csGood {
+		use, first := f.csums[side].accept(p.Checksum == csGood)
+		if first {
+			w.st.inc(CChecksumOffloadDirections)
+		}
+		if use {
+			if p.Checksum != csGood {
+				w.st.inc(CChecksumOffloaded)
+			}
 			return true
 		}
 	}

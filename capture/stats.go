@@ -48,10 +48,10 @@ const (
 	CPayloadTruncated // decoded packets cut short by the snap length
 
 	// Checksums (checksum.go) and evasion.
-	CChecksumBad            // TCP/UDP packets not used: bad checksum
-	CChecksumOffloaded      // bad-checksum packets used anyway: their sender looks offloaded (auto mode)
-	CChecksumOffloadSenders // senders seen as offloaded (auto mode); non-zero: validation is off for them
-	CFragmentOverlaps       // IP fragments that overlapped received bytes with different bytes (first wins)
+	CChecksumBad               // TCP/UDP packets not used: bad checksum
+	CChecksumOffloaded         // bad-checksum packets used anyway: their sender looks offloaded (auto mode)
+	CChecksumOffloadDirections // flow directions seen as offloaded (auto mode); non-zero: validation was skipped for them
+	CFragmentOverlaps          // IP fragments that overlapped received bytes with different bytes (first wins)
 
 	// QUIC (quic.go)
 	CQUICFlows              // QUIC flows created (by a client Initial)
@@ -105,10 +105,10 @@ var counterNames = [numCounters]string{
 	CFragmentsDropped:      "ipv4_fragments_dropped",
 	CPayloadTruncated:      "payload_truncated",
 
-	CChecksumBad:            "checksum_bad",
-	CChecksumOffloaded:      "checksum_offloaded",
-	CChecksumOffloadSenders: "checksum_offload_senders",
-	CFragmentOverlaps:       "ip_fragment_overlaps_different",
+	CChecksumBad:               "checksum_bad",
+	CChecksumOffloaded:         "checksum_offloaded",
+	CChecksumOffloadDirections: "checksum_offload_directions",
+	CFragmentOverlaps:          "ip_fragment_overlaps_different",
 
 	CQUICFlows:              "quic_flows",
 	CQUICPackets:            "quic_packets",
