@@ -426,9 +426,13 @@ func (d *Decoder) ipv6Fragment(hdr, frag, payload []byte, st *decodeState) (laye
 // defragged continues with a datagram the defragmenter completed (decoded
 // again from its IP header on, as layer k), or counts the fragment.
 func (d *Decoder) defragged(k layerKind, dg []byte, res defragResult, st *decodeState) (layerKind, []byte) {
+	d.stats.FragmentOverlaps = d.defrag.stats.OverlapsDifferent
 	switch res {
 	case defragComplete:
 		st.reassembled = true
+		if ov := d.defrag.lastOverlap; ov.end > 0 {
+			st.p.FragOverlapOffset, st.p.FragOverlapLength = uint16(ov.start), uint16(ov.end-ov.start)
+		}
 		return k, dg
 	case defragPending:
 		return d.fail(&d.stats.FragmentsPending, st)

@@ -418,6 +418,7 @@ func (w *worker) handle(p *Packet) {
 	if !w.account(f, side, p.WireLen, ts) {
 		return
 	}
+	f.fragOv.note(p)
 
 	syn := p.Flags&FlagSYN != 0
 	if syn {
@@ -686,9 +687,7 @@ func (w *worker) emit(f *flow) {
 	if gap {
 		s.Anomalies.Add(tlsparse.AnomalyTCPGap)
 	}
-	if f.half[0].overlap || f.half[1].overlap {
-		s.Anomalies.Add(tlsparse.AnomalyTCPOverlap)
-	}
+	evasionFacts(f, cs, s)
 	if f.half[0].limited || f.half[1].limited {
 		s.Anomalies.Add(tlsparse.AnomalyTCPStreamLimit)
 	}

@@ -172,6 +172,12 @@ type Handshake struct {
 	ClientHelloRecords int          // records the first ClientHello spanned
 	ClientHelloChunks  int          // Feed calls (segments) the first ClientHello spanned
 	ClientHelloLength  int          // bytes of the first ClientHello's body
+	// UnexpectedClientHelloLength and UnexpectedClientHelloSNI describe the
+	// first ClientHello no HelloRetryRequest asked for (anomaly
+	// duplicate_client_hello): its body's bytes and its server_name. The
+	// values of the session stay those of the first ClientHello.
+	UnexpectedClientHelloLength int
+	UnexpectedClientHelloSNI    string
 	HelloRetryRequest  *ServerHello // set when the server sent an HRR
 	ServerHello        *ServerHello // the ServerHello that selected parameters
 	ServerCertificates [][]byte     // DER, in the order sent (TLS <= 1.2, or SSLv2)
