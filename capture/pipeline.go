@@ -33,7 +33,7 @@ type Config struct {
 
 	MaxPendingBytes    int // out-of-order bytes buffered per direction; 0: 64 KiB
 	MaxPendingSegments int // out-of-order segments buffered per direction; 0: 128
-	MaxStreamBytes     int // in-order bytes handed to tlsparse per direction; 0: 256 KiB
+	MaxStreamBytes     int // in-order bytes handed to tlsparse per direction; 0: DefaultMaxStreamBytes
 
 	// Checksums says whether TCP and UDP checksums are validated (see
 	// ChecksumMode); the zero value is ChecksumAuto.
@@ -47,6 +47,14 @@ type Config struct {
 	// CertCache summarises server certificates; nil: a cache of 4096.
 	CertCache *tlsparse.CertCache
 }
+
+// DefaultMaxStreamBytes is the default per-direction stream limit: the
+// largest Certificate message tlsparse buffers, plus room for what comes
+// before it in the server's flight (ServerHello, record headers) and a
+// large ClientHello on the other side. A smaller limit would cut a
+// certificate tlsparse accepts (zeek's tls-fragmented-handshake.pcap
+// carries a 332 KiB one).
+const DefaultMaxStreamBytes = tlsparse.MaxCertificateMessage + tlsparse.MaxHandshakeMessage
 
 func (c *Config) setDefaults() {
 	if c.Workers <= 0 {
@@ -71,7 +79,7 @@ func (c *Config) setDefaults() {
 		c.MaxPendingSegments = 128
 	}
 	if c.MaxStreamBytes <= 0 {
-		c.MaxStreamBytes = 256 << 10
+		c.MaxStreamBytes = DefaultMaxStreamBytes
 	}
 	if c.CertCache == nil {
 		c.CertCache = tlsparse.NewCertCache(4096)
@@ -428,6 +436,8 @@ func (w *worker) handle(p *Packet) {
 			f.synSide = int8(1 - side) // a SYN-ACK goes to the client
 		}
 		f.half[side].synAt(p.Seq)
+	} else if p.Flags&FlagACK != 0 {
+		f.half[1-side].ackedAt(p.Ack)
 	}
 	if len(p.Payload) > 0 {
 		switch f.state {

@@ -40,6 +40,11 @@ package capture
 //     stream capture). Data in a SYN (TCP Fast Open) starts at ISN+1. A
 //     repeated SYN or SYN-ACK re-bases the direction as long as no byte of
 //     it was delivered yet (multiple SYN-ACKs), later ones are ignored.
+//     When SYN-ACKs with two different ISNs alternate (a reused port: the
+//     server answers retransmitted SYNs of an old and a new connection),
+//     the peer's first pure ACK tells which one is real: it confirms the
+//     ISN it acknowledges (if it is one of the last two seen), and later
+//     SYNs no longer re-base the direction.
 //   - A segment more than maxWindow ahead is out of window: dropped and
 //     counted, not a gap.
 
@@ -56,8 +61,11 @@ type segment struct {
 
 // halfStream is one direction of a TCP connection.
 type halfStream struct {
-	started   bool   // next is valid
-	syn       bool   // a SYN set next
+	started   bool // next is valid
+	syn       bool // a SYN set next
+	confirmed bool // the peer acknowledged the SYN: next is fixed
+	alt       bool // altNext holds the previous SYN's next, when it differed
+	altNext   uint32
 	done      bool   // stopped: gap, limit, or the parser wants no more
 	gap       bool   // a hole was never filled
 	overlap   bool   // an overlap with different bytes was seen
@@ -102,10 +110,27 @@ func (r *reasm) putBuf(b []byte) {
 
 // synAt handles a SYN (or SYN-ACK) with sequence number seq.
 func (h *halfStream) synAt(seq uint32) {
-	if h.delivered > 0 || len(h.pending) > 0 || h.done {
+	if h.delivered > 0 || len(h.pending) > 0 || h.done || h.confirmed {
 		return
 	}
+	if h.syn && h.next != seq+1 {
+		h.alt, h.altNext = true, h.next
+	}
 	h.started, h.syn, h.next = true, true, seq+1
+}
+
+// ackedAt takes an ACK (without SYN) of the peer acknowledging ack: before
+// any byte was delivered, it confirms the SYN it acknowledges.
+func (h *halfStream) ackedAt(ack uint32) {
+	if !h.syn || h.confirmed || h.delivered > 0 || len(h.pending) > 0 || h.done {
+		return
+	}
+	switch {
+	case ack == h.next:
+		h.confirmed = true
+	case h.alt && ack == h.altNext:
+		h.next, h.altNext, h.confirmed = ack, h.next, true
+	}
 }
 
 // add takes one segment's payload. deliver receives in-order bytes (which
