@@ -122,15 +122,7 @@ func captures() []capture {
 			})},
 		{path: "tls13-ipv4-fragments.pcap", desc: "TLS 1.3 whose ClientHello packet is split into IPv4 fragments of 512 bytes",
 			make: lazy(func(g *gen) conn {
-				return conn{client: cli("ecdsa.tlsentry.test"), server: srv(g.chain("ecdsa-p256")), play: tlsgen.PlayOptions{
-					Mangle: func(i int, segs []pcapgen.Segment) []pcapgen.Segment {
-						if i == 0 {
-							for j := range segs {
-								segs[j].FragmentSize = 512
-							}
-						}
-						return segs
-					}}}
+				return conn{client: cli("ecdsa.tlsentry.test"), server: srv(g.chain("ecdsa-p256")), play: fragmentHello(0)}
 			})},
 		{path: "quic-v1.pcap", desc: "QUIC v1 (RFC 9000) to UDP 443: client Initials carrying a crypto/tls ClientHello (SNI quic.tlsentry.test, ALPN h3) in two CRYPTO frames, server Initial with the ServerHello, 3 short-header packets",
 			make: quicCapture(tlsgen.QUICv1, false)},
@@ -211,15 +203,7 @@ func captures() []capture {
 		quiet("tcp.overlap_different_data"),
 		{path: "rules/ip.fragment_overlap-fire.pcap", desc: "TLS 1.3 ClientHello packet in IPv4 fragments of 512 bytes, plus a 64-byte fragment overlapping the first with different bytes before the last one",
 			make: lazy(func(g *gen) conn {
-				return conn{client: cli("ecdsa.tlsentry.test"), server: srv(g.chain("ecdsa-p256")), play: tlsgen.PlayOptions{
-					Mangle: func(i int, segs []pcapgen.Segment) []pcapgen.Segment {
-						if i == 0 {
-							for j := range segs {
-								segs[j].FragmentSize, segs[j].FragmentOverlap = 512, 64
-							}
-						}
-						return segs
-					}}}
+				return conn{client: cli("ecdsa.tlsentry.test"), server: srv(g.chain("ecdsa-p256")), play: fragmentHello(64)}
 			})},
 		quiet("ip.fragment_overlap"),
 		{path: "rules/tls.unexpected_client_hello-fire.pcap", desc: "TLS 1.2: a second ClientHello (SNI other.tlsentry.test) right after the first, no HelloRetryRequest",
@@ -254,12 +238,7 @@ func captures() []capture {
 		{path: "tls12-out-of-order-hello.pcap", desc: "TLS 1.2 ClientHello in 100-byte segments, each pair swapped",
 			make: lazy(func(g *gen) conn {
 				return conn{client: tls12(cli("ecdsa.tlsentry.test")), server: srv(g.chain("ecdsa-p256")), play: tlsgen.PlayOptions{
-					SegmentSize: func(i int, e tlsgen.Event) int {
-						if i == 0 {
-							return 100
-						}
-						return 0
-					},
+					SegmentSize: tinyFirst(100).SegmentSize,
 					Mangle: func(i int, segs []pcapgen.Segment) []pcapgen.Segment {
 						if i == 0 {
 							return pcapgen.Reorder(segs)
@@ -298,12 +277,7 @@ func decoySNI(b []byte) []byte {
 // of the buffered second segment), then the first.
 func overlapHello(reverse bool) tlsgen.PlayOptions {
 	return tlsgen.PlayOptions{
-		SegmentSize: func(i int, e tlsgen.Event) int {
-			if i == 0 {
-				return (len(e.Data) + 1) / 2
-			}
-			return 0
-		},
+		SegmentSize: halveFirst,
 		Mangle: func(i int, segs []pcapgen.Segment) []pcapgen.Segment {
 			if i != 0 || len(segs) != 2 {
 				return segs
@@ -421,16 +395,34 @@ func clientCert(v uint16) makeFunc {
 	}
 }
 
+// fragmentHello sends the ClientHello's packets as IPv4 fragments of 512
+// bytes; overlap > 0 adds a fragment of that many different bytes
+// overlapping the first (pcapgen.Segment.FragmentOverlap).
+func fragmentHello(overlap int) tlsgen.PlayOptions {
+	return tlsgen.PlayOptions{Mangle: func(i int, segs []pcapgen.Segment) []pcapgen.Segment {
+		if i == 0 {
+			for j := range segs {
+				segs[j].FragmentSize, segs[j].FragmentOverlap = 512, overlap
+			}
+		}
+		return segs
+	}}
+}
+
+// halveFirst is a PlayOptions.SegmentSize sending the first event (the
+// ClientHello) in two segments.
+func halveFirst(i int, e tlsgen.Event) int {
+	if i == 0 {
+		return (len(e.Data) + 1) / 2
+	}
+	return 0
+}
+
 // messy reorders and retransmits the server's first flight and sends the
 // ClientHello in two segments.
 func messy() tlsgen.PlayOptions {
 	return tlsgen.PlayOptions{
-		SegmentSize: func(i int, e tlsgen.Event) int {
-			if i == 0 {
-				return (len(e.Data) + 1) / 2
-			}
-			return 0
-		},
+		SegmentSize: halveFirst,
 		Mangle: func(i int, segs []pcapgen.Segment) []pcapgen.Segment {
 			if i != 1 || len(segs) < 2 {
 				return segs
