@@ -109,6 +109,15 @@ var knownWrong = []struct {
 	// JA4 specification ends it without: c39ab67fec8e.
 	{"suricata-verify/bug-5713-01__TLSv1-Extracted-MaliciousC2.pcap", 0, "ja4/suricata-verify", "oracle", "trailing underscore without signature algorithms"},
 
+	// The server's segments of this capture were edited (the malformed
+	// certificate) without fixing their TCP checksums: after a good SYN-ACK
+	// and ACK, every data segment of the server is bad (tshark -o
+	// tcp.check_checksum:TRUE). No client would have accepted them, so
+	// checksum validation (auto mode: a direction with good packets stays
+	// validated) does not reassemble them. With Config.Checksums off the
+	// ServerHello is found.
+	{"flowtest/tls_malformed_cert.pcap", 6, "server_hello", "oracle", "server data segments carry bad TCP checksums (edited capture): not reassembled"},
+
 	// streams-visible.tsv classifies by a few first-byte rules that know no OpenVPN:
 	// 00 56 38 ... is a length-prefixed P_CONTROL_HARD_RESET_CLIENT_V2 (opcode 7).
 	{"ndpi/openvpn_obfuscated.pcapng", 1, "protocol", "oracle", "OpenVPN over TCP (opcode 7 hard reset); the first-bytes classifier says unknown"},

@@ -46,6 +46,7 @@ type decodeStats struct {
 	Reassembled      uint64 // decoded packets that are reassembled datagrams
 	VLANOverflow     uint64 // packets with more than maxVLANs VLAN tags (the outermost are kept)
 	PayloadTruncated uint64 // decoded packets whose payload is cut short (Packet.Truncated)
+	FragmentOverlaps uint64 // fragments overlapping received bytes with different bytes (the defragmenter's OverlapsDifferent)
 }
 
 // layerKind is the next header Decode has to look at.
@@ -82,6 +83,8 @@ type Decoder struct {
 	// defrag reassembles IP fragments; NewDecoder sets one with
 	// defaultDefragConfig. With nil, fragments are counted and dropped.
 	defrag *defragmenter
+	// checksums: validate TCP and UDP checksums (Packet.Checksum).
+	checksums bool
 
 	eth    layers.Ethernet
 	dot1q  layers.Dot1Q
@@ -423,9 +426,13 @@ func (d *Decoder) ipv6Fragment(hdr, frag, payload []byte, st *decodeState) (laye
 // defragged continues with a datagram the defragmenter completed (decoded
 // again from its IP header on, as layer k), or counts the fragment.
 func (d *Decoder) defragged(k layerKind, dg []byte, res defragResult, st *decodeState) (layerKind, []byte) {
+	d.stats.FragmentOverlaps = d.defrag.stats.OverlapsDifferent
 	switch res {
 	case defragComplete:
 		st.reassembled = true
+		if ov := d.defrag.lastOverlap; ov.end > 0 {
+			st.p.FragOverlapOffset, st.p.FragOverlapLength = uint16(ov.start), uint16(ov.end-ov.start)
+		}
 		return k, dg
 	case defragPending:
 		return d.fail(&d.stats.FragmentsPending, st)
@@ -517,6 +524,9 @@ func (d *Decoder) tcpLayer(data []byte, st *decodeState) (layerKind, []byte) {
 	p.Seq, p.Ack = d.tcp.Seq, d.tcp.Ack
 	p.Flags = flags
 	p.Payload = d.tcp.Payload
+	if d.checksums && !d.fb.truncated {
+		p.Checksum = checksumResult(l4Checksum(p.Src, p.Dst, 6, data), st)
+	}
 	return d.done(st)
 }
 
@@ -544,6 +554,9 @@ func (d *Decoder) udpLayer(data []byte, st *decodeState) (layerKind, []byte) {
 		return d.fail(&d.stats.Truncated, st)
 	}
 	// Not a tunnel, or not a tunnel header after all: report the UDP packet.
+	if d.checksums && !d.fb.truncated && d.udp.Checksum != 0 && int(d.udp.Length) <= len(data) {
+		p.Checksum = checksumResult(l4Checksum(p.Src, p.Dst, 17, data[:d.udp.Length]), st)
+	}
 	return d.done(st)
 }
 
@@ -593,6 +606,19 @@ func (d *Decoder) done(st *decodeState) (layerKind, []byte) {
 	}
 	p.Hash = hash64(st.ipBytes)
 	return kDone, nil
+}
+
+// checksumResult is Packet.Checksum for a validated packet: a bad one
+// larger than an Ethernet MTU that is not a reassembled datagram is
+// csBadCoalesced (see ChecksumAuto).
+func checksumResult(ok bool, st *decodeState) uint8 {
+	switch {
+	case ok:
+		return csGood
+	case len(st.ipBytes) > ethernetMTU && !st.reassembled:
+		return csBadCoalesced
+	}
+	return csBad
 }
 
 // etherKind maps an EtherType (or GRE protocol type) to the next layer.

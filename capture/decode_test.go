@@ -379,16 +379,22 @@ func TestDecodeAllocs(t *testing.T) {
 		"vxlan":         serialize(t, cat(outerUDP(4789), cat([]gopacket.SerializableLayer{&layers.VXLAN{ValidIDFlag: true, VNI: 5001}, eth(layers.EthernetTypeIPv4)}, innerTCP()...)...)...),
 	}
 	for name, frame := range frames {
-		d := NewDecoder()
-		var p Packet
-		ci := gopacket.CaptureInfo{Timestamp: testTime, CaptureLength: len(frame), Length: len(frame)}
-		n := testing.AllocsPerRun(1000, func() {
-			if !d.Decode(frame, ci, layers.LinkTypeEthernet, &p) {
-				t.Fatal("decode failed")
+		for _, checksums := range []bool{false, true} {
+			d := NewDecoder()
+			d.checksums = checksums
+			var p Packet
+			ci := gopacket.CaptureInfo{Timestamp: testTime, CaptureLength: len(frame), Length: len(frame)}
+			n := testing.AllocsPerRun(1000, func() {
+				if !d.Decode(frame, ci, layers.LinkTypeEthernet, &p) {
+					t.Fatal("decode failed")
+				}
+			})
+			if n != 0 {
+				t.Errorf("%s (checksums %v): %v allocations per Decode, want 0", name, checksums, n)
 			}
-		})
-		if n != 0 {
-			t.Errorf("%s: %v allocations per Decode, want 0", name, n)
+			if checksums && p.Checksum != csGood {
+				t.Errorf("%s: checksum %d, want good", name, p.Checksum)
+			}
 		}
 	}
 }

@@ -25,6 +25,11 @@ import (
 //     the overlapping bytes of later fragments are ignored (Overlaps counts
 //     fragments that overlapped), so a later fragment cannot rewrite data
 //     that was already seen (the evasion trick of RFC 1858 / Ptacek-Newsham).
+//     An overlap whose bytes differ is counted in OverlapsDifferent, and the
+//     completed datagram reports its first one (offset and length in the
+//     payload) in lastOverlap: capture gives the flow anomaly
+//     "ip_fragment_overlap" (rule ip.fragment_overlap). Retransmitted
+//     fragments with the same bytes are not an anomaly.
 //   - Inconsistent fragments (a non-last fragment not a multiple of 8 bytes,
 //     two different ends, data past the end, an empty fragment) drop the
 //     whole datagram (Invalid).
@@ -40,6 +45,9 @@ type defragmenter struct {
 	out   []byte
 	sweep time.Time // packet time of the last expiry pass
 	stats defragStats
+	// lastOverlap is the first overlap with different bytes of the datagram
+	// add just completed (len 0: none).
+	lastOverlap fragRange
 }
 
 // defragConfig bounds a defragmenter. Zero fields take the defaults.
@@ -58,16 +66,17 @@ func defaultDefragConfig() defragConfig {
 // defragStats counts what a defragmenter did. Every fragment given to addIPv4
 // or addIPv6 is counted in Fragments.
 type defragStats struct {
-	Fragments        uint64 // fragments given to addIPv4 and addIPv6
-	Reassembled      uint64 // datagrams completed
-	TimedOut         uint64 // datagrams dropped after Timeout
-	Evicted          uint64 // datagrams dropped to make room (MaxDatagrams, MaxBytes)
-	Overlaps         uint64 // fragments that overlapped data already received (first wins)
-	TooManyFragments uint64 // datagrams dropped at MaxFragments
-	TooBig           uint64 // datagrams dropped for exceeding 65,535 bytes
-	Invalid          uint64 // fragments (and their datagrams) dropped as inconsistent
-	Pending          int    // datagrams in reassembly now
-	PendingBytes     int    // payload bytes buffered now
+	Fragments         uint64 // fragments given to addIPv4 and addIPv6
+	Reassembled       uint64 // datagrams completed
+	TimedOut          uint64 // datagrams dropped after Timeout
+	Evicted           uint64 // datagrams dropped to make room (MaxDatagrams, MaxBytes)
+	Overlaps          uint64 // fragments that overlapped data already received (first wins)
+	OverlapsDifferent uint64 // ... with different bytes
+	TooManyFragments  uint64 // datagrams dropped at MaxFragments
+	TooBig            uint64 // datagrams dropped for exceeding 65,535 bytes
+	Invalid           uint64 // fragments (and their datagrams) dropped as inconsistent
+	Pending           int    // datagrams in reassembly now
+	PendingBytes      int    // payload bytes buffered now
 }
 
 // defragResult is the outcome of defragmenter.addIPv4 and addIPv6.
@@ -100,6 +109,7 @@ type fragDatagram struct {
 	ranges []fragRange // received payload ranges, sorted, merged
 	total  int         // payload length once the last fragment arrived, else -1
 	nfrags int
+	diff   fragRange // first overlap with different bytes (empty: none)
 }
 
 // maxIPv4Len is the largest IPv4 datagram.
@@ -237,8 +247,11 @@ func (f *defragmenter) add(k fragKey, hdr []byte, next uint8, off int, more bool
 			dg.buf = nb
 		}
 	}
-	if dg.insert(off, end, payload) {
+	if overlap, diff := dg.insert(off, end, payload); overlap {
 		f.stats.Overlaps++
+		if diff {
+			f.stats.OverlapsDifferent++
+		}
 	}
 
 	if dg.hdrLen == 0 || dg.total < 0 || len(dg.ranges) != 1 || dg.ranges[0].start != 0 || dg.ranges[0].end != dg.total {
@@ -259,14 +272,16 @@ func (f *defragmenter) add(k fragKey, hdr []byte, next uint8, off int, more bool
 		binary.BigEndian.PutUint16(f.out[10:12], ipv4Checksum(f.out[:dg.hdrLen]))
 	}
 	f.stats.Reassembled++
+	f.lastOverlap = dg.diff
 	f.remove(dg)
 	return f.out, defragComplete
 }
 
 // insert copies the parts of payload (at [off,end)) not received yet and
 // records the range. It reports whether the fragment overlapped received
-// data.
-func (dg *fragDatagram) insert(off, end int, payload []byte) (overlap bool) {
+// data, and whether the overlapping bytes differed (the first such range
+// goes into dg.diff).
+func (dg *fragDatagram) insert(off, end int, payload []byte) (overlap, diff bool) {
 	pos := off
 	for _, r := range dg.ranges {
 		if r.end <= pos {
@@ -279,6 +294,13 @@ func (dg *fragDatagram) insert(off, end int, payload []byte) (overlap bool) {
 			copy(dg.buf[pos:r.start], payload[pos-off:r.start-off])
 		}
 		overlap = true
+		os, oe := max(pos, r.start), min(end, r.end)
+		if string(dg.buf[os:oe]) != string(payload[os-off:oe-off]) {
+			diff = true
+			if dg.diff.end == 0 {
+				dg.diff = fragRange{os, oe}
+			}
+		}
 		pos = max(pos, r.end)
 		if pos >= end {
 			break
@@ -306,7 +328,7 @@ func (dg *fragDatagram) insert(off, end int, payload []byte) (overlap bool) {
 		dg.ranges = append(dg.ranges[:i+1], dg.ranges[j:]...)
 	}
 	dg.ranges[i] = fragRange{start, stop}
-	return overlap
+	return overlap, diff
 }
 
 func (f *defragmenter) newDatagram(k fragKey, ts time.Time) *fragDatagram {
@@ -318,6 +340,7 @@ func (f *defragmenter) newDatagram(k fragKey, ts time.Time) *fragDatagram {
 		dg = &fragDatagram{}
 	}
 	dg.key, dg.first, dg.hdrLen, dg.total, dg.nfrags = k, ts, 0, -1, 0
+	dg.diff = fragRange{}
 	dg.buf = dg.buf[:0]
 	dg.ranges = dg.ranges[:0]
 	f.m[k] = dg

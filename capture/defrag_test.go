@@ -313,3 +313,40 @@ func TestDefragIPv6(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 }
+
+// TestDefragOverlapDifferent: only overlaps with different bytes are
+// counted in OverlapsDifferent and reported on the reassembled packet,
+// for IPv4 and IPv6.
+func TestDefragOverlapDifferent(t *testing.T) {
+	dg := bigTCP(t, 11, 64)
+	frags := fragment(dg, 16, 48)
+	f := newDefragmenter(defragConfig{})
+	for _, fr := range [][]byte{frags[0], frags[1], frags[1]} { // clean resend
+		f.addIPv4(fr, testTime)
+	}
+	if _, res := f.addIPv4(frags[2], testTime); res != defragComplete || f.lastOverlap.end != 0 {
+		t.Fatalf("clean resend: res %v, lastOverlap %+v", res, f.lastOverlap)
+	}
+	if s := f.snapshot(); s.Overlaps != 1 || s.OverlapsDifferent != 0 {
+		t.Errorf("clean resend: %+v", s)
+	}
+
+	// IPv6: a resend of the middle fragment ([16,48)) with other bytes from payload byte 24 on.
+	ip := ip6("2001:db8::1", "2001:db8::2", layers.IPProtocolUDP)
+	udp := &layers.UDP{SrcPort: 50000, DstPort: 443}
+	udp.SetNetworkLayerForChecksum(ip)
+	dg6 := serialize(t, ip, udp, gopacket.Payload(make([]byte, 100)))
+	fr6 := fragment6(dg6, 7, 16, 48)
+	evil := slices.Clone(fr6[1])
+	for i := 48 + 8; i < len(evil); i++ {
+		evil[i] ^= 0xff
+	}
+	d := NewDecoder()
+	var p Packet
+	for _, fr := range [][]byte{fr6[0], fr6[1], evil, fr6[2]} {
+		d.Decode(fr, gopacket.CaptureInfo{Timestamp: testTime}, layers.LinkTypeIPv6, &p)
+	}
+	if p.FragOverlapOffset != 16 || p.FragOverlapLength != 32 || d.stats.FragmentOverlaps != 1 {
+		t.Errorf("IPv6 overlap reported at %d+%d, %d counted; want 16+32 (the overlap), 1", p.FragOverlapOffset, p.FragOverlapLength, d.stats.FragmentOverlaps)
+	}
+}

@@ -82,6 +82,8 @@ type flow struct {
 	nvlans      uint8
 
 	pkts, bytes [2]uint64
+	csums       [2]dirChecksums // auto mode: checked packets per side (checksum.go)
+	fragOv      fragOverlap     // first fragment overlap with different bytes (evasion.go)
 	half        [2]halfStream
 	conn        *tlsparse.Conn
 	proto       tlsparse.Protocol // recorded when a non-TLS Conn is given back

@@ -28,6 +28,13 @@ type Packet struct {
 	// Truncated: the capture cut the packet short (snap length), so Payload
 	// holds less than the IP/UDP length fields announce.
 	Truncated bool
+	// Checksum is the TCP or UDP checksum's validation: csUnchecked (not
+	// validated), csGood or csBad (checksum.go).
+	Checksum uint8
+	// FragOverlapOffset and FragOverlapLength: the packet is a reassembled
+	// datagram whose fragments overlapped with different bytes there
+	// (offset in the payload; length 0: no such overlap).
+	FragOverlapOffset, FragOverlapLength uint16
 
 	// Hash is a hash of the packet from the (innermost) IP header on; the
 	// first packet's Hash goes into session.Session.FirstPacket.

@@ -33,7 +33,11 @@ type Config struct {
 
 	MaxPendingBytes    int // out-of-order bytes buffered per direction; 0: 64 KiB
 	MaxPendingSegments int // out-of-order segments buffered per direction; 0: 128
-	MaxStreamBytes     int // in-order bytes handed to tlsparse per direction; 0: 256 KiB
+	MaxStreamBytes     int // in-order bytes handed to tlsparse per direction; 0: DefaultMaxStreamBytes
+
+	// Checksums says whether TCP and UDP checksums are validated (see
+	// ChecksumMode); the zero value is ChecksumAuto.
+	Checksums ChecksumMode
 
 	// VLANInKey makes the innermost VLAN id part of the flow key (see flowKey).
 	VLANInKey bool
@@ -43,6 +47,14 @@ type Config struct {
 	// CertCache summarises server certificates; nil: a cache of 4096.
 	CertCache *tlsparse.CertCache
 }
+
+// DefaultMaxStreamBytes is the default per-direction stream limit: the
+// largest Certificate message tlsparse buffers, plus room for what comes
+// before it in the server's flight (ServerHello, record headers) and a
+// large ClientHello on the other side. A smaller limit would cut a
+// certificate tlsparse accepts (zeek's tls-fragmented-handshake.pcap
+// carries a 332 KiB one).
+const DefaultMaxStreamBytes = tlsparse.MaxCertificateMessage + tlsparse.MaxHandshakeMessage
 
 func (c *Config) setDefaults() {
 	if c.Workers <= 0 {
@@ -67,11 +79,18 @@ func (c *Config) setDefaults() {
 		c.MaxPendingSegments = 128
 	}
 	if c.MaxStreamBytes <= 0 {
-		c.MaxStreamBytes = 256 << 10
+		c.MaxStreamBytes = DefaultMaxStreamBytes
 	}
 	if c.CertCache == nil {
 		c.CertCache = tlsparse.NewCertCache(4096)
 	}
+}
+
+// newDecoder returns a Decoder validating checksums unless they are off.
+func (c *Config) newDecoder() *Decoder {
+	d := NewDecoder()
+	d.checksums = c.Checksums != ChecksumOff
+	return d
 }
 
 // Pipeline turns packets from Sources into Sessions.
@@ -175,7 +194,7 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 	}
 
 	st := p.stats.sets[n] // the reader's set
-	dec := NewDecoder()
+	dec := p.cfg.newDecoder()
 	cur := make([]*batch, n)
 	var pkt Packet
 	var now, lastFlush int64
@@ -289,7 +308,7 @@ func (p *Pipeline) newWorker(i int) *worker {
 
 // runInline reads, decodes and handles packets of src in this goroutine.
 func (w *worker) runInline(ctx context.Context, src Source, filter PacketFilter) error {
-	dec := NewDecoder()
+	dec := w.cfg.newDecoder()
 	var pkt Packet
 	var err error
 	for count := 0; ; count++ {
@@ -376,6 +395,10 @@ func (w *worker) flushAll() {
 
 // handle processes one decoded packet. p.Payload is not retained.
 func (w *worker) handle(p *Packet) {
+	if p.Checksum != csUnchecked && w.cfg.Checksums == ChecksumOn && p.Checksum != csGood {
+		w.st.inc(CChecksumBad)
+		return
+	}
 	if p.Proto != 6 {
 		if p.Proto == 17 && w.handleUDP(p) { // QUIC (quic.go)
 			return
@@ -397,9 +420,13 @@ func (w *worker) handle(p *Packet) {
 		}
 	}
 	side := f.side(p)
+	if !w.checksumOK(f, side, p) {
+		return
+	}
 	if !w.account(f, side, p.WireLen, ts) {
 		return
 	}
+	f.fragOv.note(p)
 
 	syn := p.Flags&FlagSYN != 0
 	if syn {
@@ -409,6 +436,8 @@ func (w *worker) handle(p *Packet) {
 			f.synSide = int8(1 - side) // a SYN-ACK goes to the client
 		}
 		f.half[side].synAt(p.Seq)
+	} else if p.Flags&FlagACK != 0 {
+		f.half[1-side].ackedAt(p.Ack)
 	}
 	if len(p.Payload) > 0 {
 		switch f.state {
@@ -455,6 +484,36 @@ func (w *worker) handle(p *Packet) {
 			w.emit(f)
 		}
 	}
+}
+
+// checksumOK applies auto mode to p, from side of f: it reports whether
+// p is used, counting bad ones (see ChecksumAuto). Mode on was applied
+// before the flow lookup.
+func (w *worker) checksumOK(f *flow, side uint8, p *Packet) bool {
+	if p.Checksum == csUnchecked || p.Checksum == csGood && w.cfg.Checksums != ChecksumAuto {
+		return true
+	}
+	switch w.cfg.Checksums {
+	case ChecksumOff:
+		return true
+	case ChecksumAuto:
+		if p.Checksum == csBadCoalesced {
+			w.st.inc(CChecksumOffloaded)
+			return true
+		}
+		use, first := f.csums[side].accept(p.Checksum == csGood)
+		if first {
+			w.st.inc(CChecksumOffloadDirections)
+		}
+		if use {
+			if p.Checksum != csGood {
+				w.st.inc(CChecksumOffloaded)
+			}
+			return true
+		}
+	}
+	w.st.inc(CChecksumBad)
+	return false
 }
 
 // tdir maps a flow side to the parser's direction.
@@ -638,9 +697,7 @@ func (w *worker) emit(f *flow) {
 	if gap {
 		s.Anomalies.Add(tlsparse.AnomalyTCPGap)
 	}
-	if f.half[0].overlap || f.half[1].overlap {
-		s.Anomalies.Add(tlsparse.AnomalyTCPOverlap)
-	}
+	evasionFacts(f, cs, s)
 	if f.half[0].limited || f.half[1].limited {
 		s.Anomalies.Add(tlsparse.AnomalyTCPStreamLimit)
 	}

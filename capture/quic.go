@@ -111,6 +111,9 @@ func (w *worker) handleUDP(p *Packet) bool {
 		}
 	}
 	side := f.side(p)
+	if !w.checksumOK(f, side, p) {
+		return true
+	}
 	f.payload[side] = true
 	if !w.account(f, side, p.WireLen, ts) {
 		return true

@@ -18,10 +18,20 @@ package capture
 //     as soon as the hole before them is filled.
 //   - Overlaps: the bytes seen first win (Suricata's and most IDSes'
 //     "first" policy). When the later copy has different bytes, the overlap
-//     is counted (CReasmOverlaps) and the flow gets anomaly "tcp_overlap".
-//     Bytes already delivered are compared against a short history of the
-//     last delivered bytes (1-2 KB); older retransmitted bytes are only
-//     counted as retransmissions.
+//     is counted (CReasmOverlaps) and the flow gets anomaly "tcp_overlap"
+//     (rule tcp.overlap_different_data); the first such overlap's stream
+//     offset and length go into session.Evasion. Bytes already delivered
+//     are compared against a short history of the last delivered bytes
+//     (1-2 KB); older retransmitted bytes are only counted as
+//     retransmissions.
+//     Out-of-order overlaps follow the same rule: of two buffered copies
+//     of a byte not yet delivered, the one that arrived first is kept,
+//     whichever starts at the lower sequence number. Linux and Windows
+//     receivers keep data they already queued (in order or in their
+//     out-of-order queue) and drop the overlapping part of a later
+//     segment, so the bytes reported are those the usual servers used;
+//     a receiver that prefers the later copy (old BSD, some embedded
+//     stacks) can be told a different story, which the anomaly flags.
 //   - A hole that is never filled - the out-of-order bound is hit, or the
 //     flow ends with segments still waiting - is a gap: parsing of that
 //     direction stops (tlsparse.Conn.Gap), the session is Incomplete and
@@ -30,6 +40,11 @@ package capture
 //     stream capture). Data in a SYN (TCP Fast Open) starts at ISN+1. A
 //     repeated SYN or SYN-ACK re-bases the direction as long as no byte of
 //     it was delivered yet (multiple SYN-ACKs), later ones are ignored.
+//     When SYN-ACKs with two different ISNs alternate (a reused port: the
+//     server answers retransmitted SYNs of an old and a new connection),
+//     the peer's first pure ACK tells which one is real: it confirms the
+//     ISN it acknowledges (if it is one of the last two seen), and later
+//     SYNs no longer re-base the direction.
 //   - A segment more than maxWindow ahead is out of window: dropped and
 //     counted, not a gap.
 
@@ -46,11 +61,16 @@ type segment struct {
 
 // halfStream is one direction of a TCP connection.
 type halfStream struct {
-	started   bool   // next is valid
-	syn       bool   // a SYN set next
+	started   bool // next is valid
+	syn       bool // a SYN set next
+	confirmed bool // the peer acknowledged the SYN: next is fixed
+	alt       bool // altNext holds the previous SYN's next, when it differed
+	altNext   uint32
 	done      bool   // stopped: gap, limit, or the parser wants no more
 	gap       bool   // a hole was never filled
 	overlap   bool   // an overlap with different bytes was seen
+	ovOff     uint32 // the first such overlap: stream offset from the direction's first byte
+	ovLen     uint32 // and length
 	limited   bool   // cut at the per-direction byte limit
 	next      uint32 // next expected sequence number
 	delivered int    // bytes delivered in order
@@ -90,10 +110,27 @@ func (r *reasm) putBuf(b []byte) {
 
 // synAt handles a SYN (or SYN-ACK) with sequence number seq.
 func (h *halfStream) synAt(seq uint32) {
-	if h.delivered > 0 || len(h.pending) > 0 || h.done {
+	if h.delivered > 0 || len(h.pending) > 0 || h.done || h.confirmed {
 		return
 	}
+	if h.syn && h.next != seq+1 {
+		h.alt, h.altNext = true, h.next
+	}
 	h.started, h.syn, h.next = true, true, seq+1
+}
+
+// ackedAt takes an ACK (without SYN) of the peer acknowledging ack: before
+// any byte was delivered, it confirms the SYN it acknowledges.
+func (h *halfStream) ackedAt(ack uint32) {
+	if !h.syn || h.confirmed || h.delivered > 0 || len(h.pending) > 0 || h.done {
+		return
+	}
+	switch {
+	case ack == h.next:
+		h.confirmed = true
+	case h.alt && ack == h.altNext:
+		h.next, h.altNext, h.confirmed = ack, h.next, true
+	}
 }
 
 // add takes one segment's payload. deliver receives in-order bytes (which
@@ -186,8 +223,17 @@ func (h *halfStream) compareHistory(r *reasm, seq uint32, data []byte) {
 		old = old[:len(data)]
 	}
 	if string(old) != string(data[:len(old)]) {
+		h.noteOverlap(r, histStart+uint32(off), len(old))
+	}
+}
+
+// noteOverlap records an overlap with different bytes at [seq, seq+n).
+func (h *halfStream) noteOverlap(r *reasm, seq uint32, n int) {
+	r.st.inc(CReasmOverlaps)
+	if !h.overlap {
 		h.overlap = true
-		r.st.inc(CReasmOverlaps)
+		h.ovOff = seq - (h.next - uint32(h.delivered)) // next - delivered: the first byte's number
+		h.ovLen = uint32(n)
 	}
 }
 
@@ -218,8 +264,7 @@ func (h *halfStream) insert(r *reasm, seq uint32, data []byte) {
 			oe = pe
 		}
 		if string(h.pending[i].data[os-ps:oe-ps]) != string(data[os-seq:oe-seq]) {
-			h.overlap = true
-			r.st.inc(CReasmOverlaps)
+			h.noteOverlap(r, os, int(oe-os))
 		} else {
 			r.st.inc(CReasmRetransmits)
 		}

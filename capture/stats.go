@@ -47,6 +47,12 @@ const (
 	CFragmentsDropped
 	CPayloadTruncated // decoded packets cut short by the snap length
 
+	// Checksums (checksum.go) and evasion.
+	CChecksumBad               // TCP/UDP packets not used: bad checksum
+	CChecksumOffloaded         // bad-checksum packets used anyway: their sender looks offloaded (auto mode)
+	CChecksumOffloadDirections // flow directions seen as offloaded (auto mode); non-zero: validation was skipped for them
+	CFragmentOverlaps          // IP fragments that overlapped received bytes with different bytes (first wins)
+
 	// QUIC (quic.go)
 	CQUICFlows              // QUIC flows created (by a client Initial)
 	CQUICPackets            // UDP datagrams of QUIC flows
@@ -98,6 +104,11 @@ var counterNames = [numCounters]string{
 	CFragmentsPending:      "ipv4_fragments_pending",
 	CFragmentsDropped:      "ipv4_fragments_dropped",
 	CPayloadTruncated:      "payload_truncated",
+
+	CChecksumBad:               "checksum_bad",
+	CChecksumOffloaded:         "checksum_offloaded",
+	CChecksumOffloadDirections: "checksum_offload_directions",
+	CFragmentOverlaps:          "ip_fragment_overlaps_different",
 
 	CQUICFlows:              "quic_flows",
 	CQUICPackets:            "quic_packets",
@@ -208,6 +219,7 @@ func (c *counters) storeDecodeStats(d *decodeStats) {
 	c.v[CFragmentsPending].Store(d.FragmentsPending)
 	c.v[CFragmentsDropped].Store(d.FragmentsDropped)
 	c.v[CPayloadTruncated].Store(d.PayloadTruncated)
+	c.v[CFragmentOverlaps].Store(d.FragmentOverlaps)
 	failed := d.NonIP + d.NonTCPUDP + d.Truncated + d.Malformed + d.UnsupportedLinkType + d.TooDeep + d.FragmentsDropped
 	c.v[CDecodeFailed].Store(failed)
 }

@@ -183,7 +183,8 @@ func TestBuiltinRuleSet(t *testing.T) {
 		"tls.weak_dh", "tls.missing_sni", "tls.heartbleed", "tls.fragmented_hello", "proto.non_tls_on_443",
 		"cert.expired", "cert.not_yet_valid", "cert.self_signed", "cert.weak_key", "cert.weak_signature",
 		"cert.name_mismatch", "cert.untrusted", "cert.long_validity", "intel.ja3", "intel.ja4",
-		"intel.cert_sha1", "intel.domain", "intel.ip"}
+		"intel.cert_sha1", "intel.domain", "intel.ip",
+		"tcp.overlap_different_data", "ip.fragment_overlap", "tls.unexpected_client_hello"}
 	have := map[string]*Rule{}
 	for _, r := range e.Rules() {
 		have[r.ID] = r

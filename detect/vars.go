@@ -164,6 +164,21 @@ var variables = []variable{
 		}
 		return types.Int(a.hs.ClientHelloLength)
 	}},
+	{"tlsentry.client.unexpected_hello_bytes", cel.IntType, func(a *activation) ref.Val { return types.Int(a.unexpectedHello().UnexpectedClientHelloLength) }},
+	{"tlsentry.client.unexpected_hello_server_name", cel.StringType, func(a *activation) ref.Val { return str(a.unexpectedHello().UnexpectedClientHelloSNI) }},
+	{"tlsentry.evasion.tcp_overlap.direction", cel.StringType, func(a *activation) ref.Val {
+		switch {
+		case !a.s.Anomalies.Has(tlsparse.AnomalyTCPOverlap):
+			return str("")
+		case a.s.Evasion.OverlapClient:
+			return str("client")
+		}
+		return str("server")
+	}},
+	{"tlsentry.evasion.tcp_overlap.offset", cel.IntType, func(a *activation) ref.Val { return types.Int(a.s.Evasion.OverlapOffset) }},
+	{"tlsentry.evasion.tcp_overlap.length", cel.IntType, func(a *activation) ref.Val { return types.Int(a.s.Evasion.OverlapLength) }},
+	{"tlsentry.evasion.fragment_overlap.offset", cel.IntType, func(a *activation) ref.Val { return types.Int(a.s.Evasion.FragmentOverlapOffset) }},
+	{"tlsentry.evasion.fragment_overlap.length", cel.IntType, func(a *activation) ref.Val { return types.Int(a.s.Evasion.FragmentOverlapLength) }},
 	{"tlsentry.client.hello_count", cel.IntType, func(a *activation) ref.Val {
 		if a.hs == nil {
 			return types.Int(0)
@@ -351,3 +366,14 @@ func intelVarKind(name string) (intelKind, bool) {
 // intelListVar is the name of the variable that holds the name of the list
 // of type k that matched ("" when none did).
 func intelListVar(k intelKind) string { return intelPrefix + k.String() + ".list" }
+
+var noHandshake tlsparse.Handshake
+
+// unexpectedHello is the handshake whose Unexpected* fields rules read
+// (an empty one without TLS).
+func (a *activation) unexpectedHello() *tlsparse.Handshake {
+	if a.hs == nil {
+		return &noHandshake
+	}
+	return a.hs
+}

@@ -39,6 +39,9 @@ type Session struct {
 	// parser's own are in TLS.Anomalies. AllAnomalies joins them.
 	Anomalies  tlsparse.AnomalySet
 	Incomplete bool // a gap, a missing direction, or the capture ended mid-handshake
+	// Evasion says where overlapping bytes differed (anomalies tcp_overlap
+	// and ip_fragment_overlap).
+	Evasion Evasion
 
 	// FirstPacket is a hash of the flow's first packet (bytes from the IP
 	// header on); with the flow key and Start it makes event.id deterministic.
@@ -46,6 +49,22 @@ type Session struct {
 
 	// Fingerprints are computed by Finish, once.
 	Fingerprints Fingerprints
+}
+
+// Evasion holds where capture saw overlaps with different bytes. The first
+// overlap of each kind is kept; the bytes that arrived first were used.
+type Evasion struct {
+	// TCP (anomaly tcp_overlap): the direction, the stream offset (bytes
+	// from the direction's first byte) and the length of the first overlap
+	// whose bytes differed.
+	OverlapClient bool
+	OverlapOffset int64
+	OverlapLength int
+	// IP fragments (anomaly ip_fragment_overlap): the offset in the
+	// datagram's payload and the length of the first fragment overlap whose
+	// bytes differed.
+	FragmentOverlapOffset int
+	FragmentOverlapLength int
 }
 
 // Fingerprints are a session's JA3, JA3S and JA4.

@@ -43,6 +43,7 @@ const (
 	AnomalyTCPGap
 	AnomalyTCPOverlap
 	AnomalyTCPStreamLimit
+	AnomalyIPFragmentOverlap
 	AnomalyQUICCryptoLimit
 	AnomalyQUICInitialLimit
 	AnomalyQUICDecryptFailed
@@ -90,6 +91,7 @@ var anomalyTable = [numAnomalies]AnomalyInfo{
 	{AnomalyTCPGap, "tcp_gap", StageCapture, "bytes of a TCP direction are missing from the capture"},
 	{AnomalyTCPOverlap, "tcp_overlap", StageCapture, "overlapping TCP segments carried different bytes (the first-arrived bytes were kept)"},
 	{AnomalyTCPStreamLimit, "tcp_stream_limit", StageCapture, "a direction passed the per-direction stream limit before the handshake ended"},
+	{AnomalyIPFragmentOverlap, "ip_fragment_overlap", StageCapture, "overlapping IPv4 or IPv6 fragments carried different bytes (the first-arrived bytes were kept)"},
 	{AnomalyQUICCryptoLimit, "quic_crypto_limit", StageQUIC, "a direction's CRYPTO data passed its limit"},
 	{AnomalyQUICInitialLimit, "quic_initial_limit", StageQUIC, "more Initial packets than are inspected per connection"},
 	{AnomalyQUICDecryptFailed, "quic_decrypt_failed", StageQUIC, "an Initial packet did not decrypt"},

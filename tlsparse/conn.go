@@ -497,7 +497,8 @@ func (c *Conn) clientHello(d *half, body []byte, sslv2 bool) {
 	c.hs.ClientHelloCount++
 	if c.hs.ClientHelloCount > 1 {
 		// Only the ClientHello answering a HelloRetryRequest is expected.
-		if c.hs.HelloRetryRequest == nil || c.hs.ClientHelloCount > 2 {
+		unexpected := c.hs.HelloRetryRequest == nil || c.hs.ClientHelloCount > 2
+		if unexpected {
 			c.anomaly(AnomalyDuplicateClientHello)
 		}
 		var err error
@@ -508,6 +509,12 @@ func (c *Conn) clientHello(d *half, body []byte, sslv2 bool) {
 		}
 		if err != nil {
 			c.anomaly(AnomalyMalformedClientHello)
+		}
+		if unexpected && c.hs.UnexpectedClientHelloLength == 0 {
+			c.hs.UnexpectedClientHelloLength = len(body)
+			if err == nil {
+				c.hs.UnexpectedClientHelloSNI = c.ch2.ServerName
+			}
 		}
 		return
 	}

@@ -172,20 +172,26 @@ type Handshake struct {
 	ClientHelloRecords int          // records the first ClientHello spanned
 	ClientHelloChunks  int          // Feed calls (segments) the first ClientHello spanned
 	ClientHelloLength  int          // bytes of the first ClientHello's body
-	HelloRetryRequest  *ServerHello // set when the server sent an HRR
-	ServerHello        *ServerHello // the ServerHello that selected parameters
-	ServerCertificates [][]byte     // DER, in the order sent (TLS <= 1.2, or SSLv2)
-	ClientCertificates [][]byte
-	CertificateStatus  bool // a CertificateStatus (stapled OCSP) message was seen
-	KeyExchange        *ServerKeyExchange
-	Alerts             []Alert
-	Heartbeats         []Heartbeat
-	ClientEncrypted    bool // client->server turned encrypted (CCS seen, or TLS 1.3 after ServerHello)
-	ServerEncrypted    bool
-	Established        bool // both sides reached the encrypted phase without a fatal alert
-	Resumed            bool // session id echoed, ticket resumption or TLS 1.3 PSK selected
-	Anomalies          AnomalySet
-	Err                error // first parse error, wrapping ErrMalformed; parsing stops on it
+	// UnexpectedClientHelloLength and UnexpectedClientHelloSNI describe the
+	// first ClientHello no HelloRetryRequest asked for (anomaly
+	// duplicate_client_hello): its body's bytes and its server_name. The
+	// values of the session stay those of the first ClientHello.
+	UnexpectedClientHelloLength int
+	UnexpectedClientHelloSNI    string
+	HelloRetryRequest           *ServerHello // set when the server sent an HRR
+	ServerHello                 *ServerHello // the ServerHello that selected parameters
+	ServerCertificates          [][]byte     // DER, in the order sent (TLS <= 1.2, or SSLv2)
+	ClientCertificates          [][]byte
+	CertificateStatus           bool // a CertificateStatus (stapled OCSP) message was seen
+	KeyExchange                 *ServerKeyExchange
+	Alerts                      []Alert
+	Heartbeats                  []Heartbeat
+	ClientEncrypted             bool // client->server turned encrypted (CCS seen, or TLS 1.3 after ServerHello)
+	ServerEncrypted             bool
+	Established                 bool // both sides reached the encrypted phase without a fatal alert
+	Resumed                     bool // session id echoed, ticket resumption or TLS 1.3 PSK selected
+	Anomalies                   AnomalySet
+	Err                         error // first parse error, wrapping ErrMalformed; parsing stops on it
 }
 
 // CertSummary is the ECS x509 view of one DER certificate.

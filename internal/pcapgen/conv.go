@@ -47,6 +47,14 @@ type Segment struct {
 	// carrying at most FragmentSize bytes of IP payload (rounded down to a
 	// multiple of 8). Ignored for IPv6.
 	FragmentSize int
+	// FragmentOverlap, when > 0 with FragmentSize, sends before the last
+	// fragment an extra one of FragmentOverlap bytes (a multiple of 8)
+	// overlapping the first fragment's data with different bytes: an
+	// IP-layer evasion whose first-arrived bytes are the real ones.
+	FragmentOverlap int
+	// BadChecksum sends the segment with a wrong TCP checksum (a decoy no
+	// receiver accepts, or what checksum offload looks like).
+	BadChecksum bool
 }
 
 // ConvConfig describes a TCP connection.
@@ -72,6 +80,10 @@ type Conv struct {
 	// Window is the advertised window of segments other than SYNs (which
 	// advertise 64240 and a window scale of 7): 502 means 64256 bytes.
 	Window uint16
+	// BadChecksum, per direction, sends every segment of that direction
+	// with a wrong TCP checksum (as captured on a host with TX checksum
+	// offload).
+	BadChecksum [2]bool
 
 	next [2]uint32 // next sequence number each side sends
 	ipid [2]uint16
@@ -255,6 +267,9 @@ func (c *Conv) emit(s *Segment) error {
 		if err != nil {
 			return err
 		}
+		if s.BadChecksum || c.BadChecksum[s.Dir] {
+			spoilTCPChecksum(frame, c.w.LinkType(c.Link.Iface))
+		}
 		return c.w.WritePacket(ts, c.Link.Iface, frame)
 	}
 	// Fragmented: serialize the transport segment with its checksum first,
@@ -270,6 +285,29 @@ func (c *Conv) emit(s *Segment) error {
 	}
 	for off := 0; off < len(l4); off += fs {
 		end := min(off+fs, len(l4))
+		if n := s.FragmentOverlap &^ 7; n > 0 && end == len(l4) && off > 0 {
+			// the decoy: different bytes over [8, 8+n) of the first fragment
+			n = min(n, fs-8)
+			frag := *ip4
+			frag.Flags = layers.IPv4MoreFragments
+			frag.FragOffset = 1
+			decoy := make([]byte, n)
+			for i := range decoy {
+				decoy[i] = l4[8+i] ^ 0xff
+			}
+			ls, err := c.w.prefix(c.ls[:0], &c.Link, rev, src.Addr())
+			if err != nil {
+				return err
+			}
+			c.ls = append(ls, &frag, gopacket.Payload(decoy))
+			frame, err := c.w.serialize(c.ls)
+			if err != nil {
+				return err
+			}
+			if err := c.w.WritePacket(c.Clock.Next(), c.Link.Iface, frame); err != nil {
+				return err
+			}
+		}
 		frag := *ip4
 		frag.Flags = 0
 		if end < len(l4) {
@@ -321,4 +359,15 @@ func Drop(segs []Segment, i int) []Segment {
 	}
 	out := append([]Segment(nil), segs[:i]...)
 	return append(out, segs[i+1:]...)
+}
+
+// spoilTCPChecksum flips bits of the (innermost) TCP checksum of frame.
+// The TCP header is found by decoding: Ethernet frames shorter than 60
+// bytes carry padding after the segment.
+func spoilTCPChecksum(frame []byte, lt layers.LinkType) {
+	pkt := gopacket.NewPacket(frame, lt, gopacket.DecodeOptions{NoCopy: true, Lazy: true})
+	if l := pkt.Layer(layers.LayerTypeTCP); l != nil {
+		off := cap(frame) - cap(l.LayerContents())
+		frame[off+16] ^= 0x5a
+	}
 }

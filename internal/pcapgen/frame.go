@@ -48,7 +48,13 @@ type Tunnel struct {
 	Kind     TunnelKind
 	Src, Dst netip.Addr // outer IP addresses, both IPv4 or both IPv6
 	ID       uint32     // VXLAN/GENEVE VNI (24 bits), GRE key (when non-zero), ERSPAN session id (10 bits)
-	seq      uint32
+	// VLANs tag the Ethernet header this tunnel carries (VXLAN, GENEVE,
+	// GRE-Ethernet, ERSPAN), outermost first.
+	VLANs []uint16
+	// Inner, when set, is a tunnel nested in this one: this tunnel carries
+	// Inner's outer IP packet, which carries the inner packet.
+	Inner *Tunnel
+	seq   uint32
 }
 
 // Link says how IP packets are framed: which interface (of a pcapng file), the
@@ -166,6 +172,23 @@ func (w *Writer) prefix(ls []gopacket.SerializableLayer, l *Link, reverse bool, 
 		return ls, nil
 	}
 	isrc, idst := l.macs(reverse)
+	for ; t != nil && t.Kind != NoTunnel; t = t.Inner {
+		next := innerET
+		if t.Inner != nil && t.Inner.Kind != NoTunnel {
+			next = ethTypeFor(t.Inner.Src)
+		}
+		var err error
+		if ls, err = tunnelLayers(ls, t, isrc, idst, next); err != nil {
+			return nil, err
+		}
+	}
+	return ls, nil
+}
+
+// tunnelLayers appends the headers of tunnel t, whose payload is of
+// EtherType next; the Ethernet header a tunnel carries uses the MAC
+// addresses isrc and idst.
+func tunnelLayers(ls []gopacket.SerializableLayer, t *Tunnel, isrc, idst net.HardwareAddr, next layers.EthernetType) ([]gopacket.SerializableLayer, error) {
 	switch t.Kind {
 	case VXLAN, GENEVE:
 		ip, err := outerIP(t, layers.IPProtocolUDP)
@@ -184,20 +207,20 @@ func (w *Writer) prefix(ls []gopacket.SerializableLayer, l *Link, reverse bool, 
 		} else {
 			ls = append(ls, &layers.Geneve{Version: 0, Protocol: layers.EthernetTypeTransparentEthernetBridging, VNI: t.ID & 0xffffff})
 		}
-		ls = ethernetLayers(ls, isrc, idst, nil, innerET)
+		ls = ethernetLayers(ls, isrc, idst, t.VLANs, next)
 	case GRE, GREEthernet:
 		ip, err := outerIP(t, layers.IPProtocolGRE)
 		if err != nil {
 			return nil, err
 		}
-		g := &layers.GRE{Protocol: innerET}
+		g := &layers.GRE{Protocol: next}
 		if t.ID != 0 {
 			g.KeyPresent, g.Key = true, t.ID
 		}
 		ls = append(ls, ip, g)
 		if t.Kind == GREEthernet {
 			g.Protocol = layers.EthernetTypeTransparentEthernetBridging
-			ls = ethernetLayers(ls, isrc, idst, nil, innerET)
+			ls = ethernetLayers(ls, isrc, idst, t.VLANs, next)
 		}
 	case ERSPAN2:
 		ip, err := outerIP(t, layers.IPProtocolGRE)
@@ -208,7 +231,7 @@ func (w *Writer) prefix(ls []gopacket.SerializableLayer, l *Link, reverse bool, 
 		g := &layers.GRE{Protocol: layers.EthernetTypeERSPAN, SeqPresent: true, Seq: t.seq}
 		e := &layers.ERSPANII{Version: layers.ERSPANIIVersion, SessionID: uint16(t.ID & 0x3ff)}
 		ls = append(ls, ip, g, e)
-		ls = ethernetLayers(ls, isrc, idst, nil, innerET)
+		ls = ethernetLayers(ls, isrc, idst, t.VLANs, next)
 	default:
 		return nil, fmt.Errorf("pcapgen: unknown tunnel kind %v", t.Kind)
 	}

@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"encoding/binary"
+	"net/netip"
+	"time"
 
 	"github.com/tlsentry/tlsentry/internal/pcapgen"
 	"github.com/tlsentry/tlsentry/internal/tlsgen"
@@ -119,15 +122,7 @@ func captures() []capture {
 			})},
 		{path: "tls13-ipv4-fragments.pcap", desc: "TLS 1.3 whose ClientHello packet is split into IPv4 fragments of 512 bytes",
 			make: lazy(func(g *gen) conn {
-				return conn{client: cli("ecdsa.tlsentry.test"), server: srv(g.chain("ecdsa-p256")), play: tlsgen.PlayOptions{
-					Mangle: func(i int, segs []pcapgen.Segment) []pcapgen.Segment {
-						if i == 0 {
-							for j := range segs {
-								segs[j].FragmentSize = 512
-							}
-						}
-						return segs
-					}}}
+				return conn{client: cli("ecdsa.tlsentry.test"), server: srv(g.chain("ecdsa-p256")), play: fragmentHello(0)}
 			})},
 		{path: "quic-v1.pcap", desc: "QUIC v1 (RFC 9000) to UDP 443: client Initials carrying a crypto/tls ClientHello (SNI quic.tlsentry.test, ALPN h3) in two CRYPTO frames, server Initial with the ServerHello, 3 short-header packets",
 			make: quicCapture(tlsgen.QUICv1, false)},
@@ -195,7 +190,138 @@ func captures() []capture {
 				return g.raw(w, clk, ssh(), tlsgen.PlayOptions{})
 			}},
 		quiet("proto.non_tls_on_443"),
+
+		// Evasion (rules/evasion.yaml) and the cases around it.
+		{path: "rules/tcp.overlap_different_data-fire.pcap", desc: "TLS 1.2 ClientHello in 2 segments, then a resend overlapping the first segment's last 48 bytes with different bytes (first-arrived bytes are the real hello)",
+			make: lazy(func(g *gen) conn {
+				return conn{client: tls12(cli("ecdsa.tlsentry.test")), server: srv(g.chain("ecdsa-p256")), play: overlapHello(false)}
+			})},
+		{path: "rules/tcp.overlap_different_data-fire-ooo.pcap", desc: "TLS 1.2 ClientHello in 2 segments sent in reverse order, a segment with different bytes overlapping the buffered second one arrives before the first",
+			make: lazy(func(g *gen) conn {
+				return conn{client: tls12(cli("ecdsa.tlsentry.test")), server: srv(g.chain("ecdsa-p256")), play: overlapHello(true)}
+			})},
+		quiet("tcp.overlap_different_data"),
+		{path: "rules/ip.fragment_overlap-fire.pcap", desc: "TLS 1.3 ClientHello packet in IPv4 fragments of 512 bytes, plus a 64-byte fragment overlapping the first with different bytes before the last one",
+			make: lazy(func(g *gen) conn {
+				return conn{client: cli("ecdsa.tlsentry.test"), server: srv(g.chain("ecdsa-p256")), play: fragmentHello(64)}
+			})},
+		quiet("ip.fragment_overlap"),
+		{path: "rules/tls.unexpected_client_hello-fire.pcap", desc: "TLS 1.2: a second ClientHello (SNI other.tlsentry.test) right after the first, no HelloRetryRequest",
+			make: lazy(func(g *gen) conn {
+				return conn{client: tls12(cli("ecdsa.tlsentry.test")), server: srv(g.chain("ecdsa-p256")),
+					rewrite: func(ev []tlsgen.Event) []tlsgen.Event {
+						second := tlsgen.Event{From: tlsgen.Client, Data: decoySNI(ev[0].Data)}
+						return append(ev[:1:1], append([]tlsgen.Event{second}, ev[1:]...)...)
+					}}
+			})},
+		quiet("tls.unexpected_client_hello"),
+		{path: "evasion-decoy-bad-checksum.pcap", desc: "TLS 1.2 to ecdsa.tlsentry.test: before the ClientHello, a decoy ClientHello (SNI other.tlsentry.test) at the same sequence number with a wrong TCP checksum",
+			make: lazy(func(g *gen) conn {
+				return conn{client: tls12(cli("ecdsa.tlsentry.test")), server: srv(g.chain("ecdsa-p256")), play: tlsgen.PlayOptions{
+					Mangle: func(i int, segs []pcapgen.Segment) []pcapgen.Segment {
+						if i != 0 {
+							return segs
+						}
+						var out []pcapgen.Segment
+						for _, s := range segs {
+							d := s
+							d.Payload, d.BadChecksum = decoySNI(s.Payload), true
+							out = append(out, d)
+						}
+						return append(out, segs...)
+					}}}
+			})},
+		{path: "evasion-offload.pcap", desc: "TLS 1.2 whose client segments all carry wrong TCP checksums, as captured on the client with TX checksum offload",
+			make: lazy(func(g *gen) conn {
+				return conn{client: tls12(cli("ecdsa.tlsentry.test")), server: srv(g.chain("ecdsa-p256")), badClient: true}
+			})},
+		{path: "tls12-out-of-order-hello.pcap", desc: "TLS 1.2 ClientHello in 100-byte segments, each pair swapped",
+			make: lazy(func(g *gen) conn {
+				return conn{client: tls12(cli("ecdsa.tlsentry.test")), server: srv(g.chain("ecdsa-p256")), play: tlsgen.PlayOptions{
+					SegmentSize: tinyFirst(100).SegmentSize,
+					Mangle: func(i int, segs []pcapgen.Segment) []pcapgen.Segment {
+						if i == 0 {
+							return pcapgen.Reorder(segs)
+						}
+						return segs
+					}}}
+			})},
+		{path: "tls12-port-reuse.pcap", desc: "two TLS 1.2 connections one after the other on the same 4-tuple (different ISNs, SNI ecdsa then rsa)",
+			make: portReuse},
+		{path: "tls12-midstream-appdata.pcap", desc: "TLS 1.2 picked up after its handshake: only application data records and the close",
+			make: lazy(func(g *gen) conn {
+				return conn{client: tls12(cli("ecdsa.tlsentry.test")), server: srv(g.chain("ecdsa-p256")),
+					play: tlsgen.PlayOptions{NoHandshake: true},
+					rewrite: func(ev []tlsgen.Event) []tlsgen.Event {
+						return ev[4:] // ClientHello, server flight, client Finished, server Finished
+					}}
+			})},
+		{path: "tls13-gre-vxlan-vlan.pcap", desc: "TLS 1.3 in tunnels nested two deep: GRE (10.99.0.1 → 10.99.0.2), in it VXLAN (VNI 9, 10.98.0.1 → 10.98.0.2), its Ethernet frame tagged 802.1Q 42",
+			make: lazy(func(g *gen) conn {
+				t := outer(pcapgen.GRE)
+				t.Inner = &pcapgen.Tunnel{Kind: pcapgen.VXLAN, Src: netip.MustParseAddr("10.98.0.1"), Dst: netip.MustParseAddr("10.98.0.2"), ID: 9, VLANs: []uint16{42}}
+				return conn{link: pcapgen.Link{Tunnel: t}, client: cli("ecdsa.tlsentry.test"), server: srv(g.chain("ecdsa-p256"))}
+			})},
 	}
+}
+
+// decoySNI is a ClientHello with SNI other.tlsentry.test in place of
+// ecdsa.tlsentry.test (same length: the hello stays well-formed).
+func decoySNI(b []byte) []byte {
+	return bytes.Replace(b, []byte("ecdsa.tlsentry.test"), []byte("other.tlsentry.test"), 1)
+}
+
+// overlapHello sends the ClientHello in two segments and a third one
+// overlapping the end of the first with different bytes. With reverse, the
+// second segment comes first, then the overlapping one (covering the start
+// of the buffered second segment), then the first.
+func overlapHello(reverse bool) tlsgen.PlayOptions {
+	return tlsgen.PlayOptions{
+		SegmentSize: halveFirst,
+		Mangle: func(i int, segs []pcapgen.Segment) []pcapgen.Segment {
+			if i != 0 || len(segs) != 2 {
+				return segs
+			}
+			a, b := segs[0], segs[1]
+			ov := a
+			if reverse {
+				ov.Seq = b.Seq
+				ov.Payload = bytes.Repeat([]byte{0xee}, 48)
+				return []pcapgen.Segment{b, ov, a}
+			}
+			ov.Seq = a.Seq + uint32(len(a.Payload)) - 48
+			ov.Payload = bytes.Repeat([]byte{0xee}, 48)
+			return []pcapgen.Segment{a, b, ov}
+		},
+	}
+}
+
+// portReuse writes two TLS 1.2 connections on one 4-tuple: the second
+// opens with a new SYN after the first closed.
+func portReuse(g *gen, w *pcapgen.Writer, clk *pcapgen.Clock) error {
+	cl, sv := g.endpoints(false)
+	for i, sni := range []string{"ecdsa.tlsentry.test", "rsa.tlsentry.test"} {
+		g.seed++
+		leaf := "ecdsa-p256"
+		if i == 1 {
+			leaf = "rsa2048"
+		}
+		tr, err := tlsgen.Run(tlsgen.Options{Client: tls12(cli(sni)), Server: srv(g.chain(leaf)), Seed: g.seed, Time: clk.T,
+			Request: request(sni), Response: response})
+		if err != nil {
+			return err
+		}
+		isn := [2]uint32{0x10000000 * uint32(i+1), 0x70000000 + 0x1000000*uint32(i)}
+		cv, err := w.NewConv(pcapgen.ConvConfig{Client: cl, Server: sv, Clock: clk, ISN: isn})
+		if err != nil {
+			return err
+		}
+		if err := tlsgen.Play(cv, tr.Events, tlsgen.PlayOptions{}); err != nil {
+			return err
+		}
+		clk.Advance(time.Second)
+	}
+	return nil
 }
 
 // certRule makes the -fire capture of a certificate rule: TLS 1.2 so that
@@ -269,16 +395,34 @@ func clientCert(v uint16) makeFunc {
 	}
 }
 
+// fragmentHello sends the ClientHello's packets as IPv4 fragments of 512
+// bytes; overlap > 0 adds a fragment of that many different bytes
+// overlapping the first (pcapgen.Segment.FragmentOverlap).
+func fragmentHello(overlap int) tlsgen.PlayOptions {
+	return tlsgen.PlayOptions{Mangle: func(i int, segs []pcapgen.Segment) []pcapgen.Segment {
+		if i == 0 {
+			for j := range segs {
+				segs[j].FragmentSize, segs[j].FragmentOverlap = 512, overlap
+			}
+		}
+		return segs
+	}}
+}
+
+// halveFirst is a PlayOptions.SegmentSize sending the first event (the
+// ClientHello) in two segments.
+func halveFirst(i int, e tlsgen.Event) int {
+	if i == 0 {
+		return (len(e.Data) + 1) / 2
+	}
+	return 0
+}
+
 // messy reorders and retransmits the server's first flight and sends the
 // ClientHello in two segments.
 func messy() tlsgen.PlayOptions {
 	return tlsgen.PlayOptions{
-		SegmentSize: func(i int, e tlsgen.Event) int {
-			if i == 0 {
-				return (len(e.Data) + 1) / 2
-			}
-			return 0
-		},
+		SegmentSize: halveFirst,
 		Mangle: func(i int, segs []pcapgen.Segment) []pcapgen.Segment {
 			if i != 1 || len(segs) < 2 {
 				return segs

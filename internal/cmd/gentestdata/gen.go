@@ -62,6 +62,7 @@ type conn struct {
 	play       tlsgen.PlayOptions
 	rewrite    func([]tlsgen.Event) []tlsgen.Event
 	serverName string // for the HTTP request; defaults to client.ServerName
+	badClient  bool   // every client segment with a wrong TCP checksum (offload)
 }
 
 func request(host string) []byte {
@@ -99,6 +100,7 @@ func (g *gen) tls(w *pcapgen.Writer, clk *pcapgen.Clock, c conn) (*tlsgen.Transc
 	if err != nil {
 		return nil, err
 	}
+	cv.BadChecksum[pcapgen.ClientToServer] = c.badClient
 	if err := tlsgen.Play(cv, events, c.play); err != nil {
 		return nil, err
 	}
