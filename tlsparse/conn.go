@@ -1,6 +1,9 @@
 package tlsparse
 
-import "slices"
+import (
+	"slices"
+	"unsafe"
+)
 
 // Conn parses both directions of one connection as capture reassembles them.
 // The zero value is ready to use; Reset makes it reusable for another flow.
@@ -31,10 +34,12 @@ type Conn struct {
 	fatal     bool // a cleartext fatal alert was seen
 	shDone    bool // ServerHelloDone seen (full TLS <= 1.2 handshake)
 
-	ch       ClientHello       // storage of hs.ClientHello
-	ch2      ClientHello       // scratch: the ClientHello after a HelloRetryRequest
-	sh       ServerHello       // storage of hs.ServerHello
-	hrr      ServerHello       // storage of hs.HelloRetryRequest
+	// Storage of hs.ClientHello, the ClientHello after a HelloRetryRequest
+	// (scratch), hs.ServerHello and hs.HelloRetryRequest: allocated when a
+	// hello is parsed (allocHellos), so a Conn still waiting for one is
+	// small; kept across Reset.
+	ch, ch2  *ClientHello
+	sh, hrr  *ServerHello
 	ske      ServerKeyExchange // storage of hs.KeyExchange
 	certBuf  []byte            // backing array of hs.*Certificates
 	v2Cipher uint32            // SSLv2 CLIENT-MASTER-KEY cipher kind
@@ -277,8 +282,41 @@ func (c *Conn) Reset() {
 	d0.reset()
 	d1.reset()
 	*c = Conn{hs: hs, dirs: [2]half{d0, d1}, ch: c.ch, ch2: c.ch2, sh: c.sh, hrr: c.hrr, certBuf: certBuf}
-	c.sh.reset()
-	c.hrr.reset()
+	if c.sh != nil {
+		c.sh.reset()
+		c.hrr.reset()
+	}
+}
+
+// allocHellos allocates the hello storage on the first hello.
+func (c *Conn) allocHellos() {
+	if c.ch == nil {
+		c.ch, c.ch2 = new(ClientHello), new(ClientHello)
+		c.sh, c.hrr = new(ServerHello), new(ServerHello)
+	}
+}
+
+// helloBytes is the size of the hello storage (allocHellos).
+const helloBytes = 2*int(unsafe.Sizeof(ClientHello{})) + 2*int(unsafe.Sizeof(ServerHello{}))
+
+// RetainedBytes is the memory the Conn holds: itself, its hello storage
+// and its buffers (partial handshake messages, certificates, alerts). It
+// is what a flow costs while its Conn is attached (capture's memory
+// budget).
+func (c *Conn) RetainedBytes() int {
+	n := int(unsafe.Sizeof(*c)) + cap(c.dirs[0].msg) + cap(c.dirs[1].msg) + cap(c.certBuf)
+	n += 24 * (cap(c.hs.ServerCertificates) + cap(c.hs.ClientCertificates))
+	n += int(unsafe.Sizeof(Alert{}))*cap(c.hs.Alerts) + int(unsafe.Sizeof(Heartbeat{}))*cap(c.hs.Heartbeats)
+	if c.ch != nil {
+		n += helloBytes
+		for _, ch := range [2]*ClientHello{c.ch, c.ch2} {
+			n += 2*cap(ch.u16) + cap(ch.u8) + 16*cap(ch.alpnBuf)
+		}
+		for _, sh := range [2]*ServerHello{c.sh, c.hrr} {
+			n += 2*cap(sh.u16) + cap(sh.b) + 24*cap(sh.certs)
+		}
+	}
+	return n
 }
 
 // Clone returns a deep copy of h that shares no memory with the Conn.
@@ -494,6 +532,7 @@ func (c *Conn) message(dir Direction, d *half, typ uint8, body []byte) {
 }
 
 func (c *Conn) clientHello(d *half, body []byte, sslv2 bool) {
+	c.allocHellos()
 	c.hs.ClientHelloCount++
 	if c.hs.ClientHelloCount > 1 {
 		// Only the ClientHello answering a HelloRetryRequest is expected.
@@ -518,7 +557,7 @@ func (c *Conn) clientHello(d *half, body []byte, sslv2 bool) {
 		err = c.ch.Unmarshal(body)
 		c.ch.RecordVersion = d.msgRecVer
 	}
-	c.hs.ClientHello = &c.ch
+	c.hs.ClientHello = c.ch
 	if d.hsOnly {
 		// no records (FeedHandshake): the calls so far are its chunks
 		c.hs.ClientHelloRecords = 0
@@ -547,6 +586,7 @@ func (c *Conn) serverHello(body []byte) {
 		c.anomaly(AnomalyDuplicateServerHello)
 		return
 	}
+	c.allocHellos()
 	err := c.sh.Unmarshal(body)
 	if err != nil && !IsExtensionError(err) {
 		c.fail(err, AnomalyMalformedServerHello)
@@ -561,10 +601,10 @@ func (c *Conn) serverHello(body []byte) {
 			return
 		}
 		c.sh, c.hrr = c.hrr, c.sh
-		c.hs.HelloRetryRequest = &c.hrr
+		c.hs.HelloRetryRequest = c.hrr
 		return
 	}
-	c.hs.ServerHello = &c.sh
+	c.hs.ServerHello = c.sh
 	if isTLS13(c.sh.Version()) {
 		// Everything after the ServerHello is encrypted, in both directions
 		// (the client may still send a compatibility CCS, which is skipped).
@@ -623,11 +663,12 @@ func (c *Conn) sslv2Message(dir Direction, d *half, msg []byte) {
 		}
 		c.setEncrypted(dir)
 	case dir == ServerToClient && msg[0] == sslv2ServerHello && c.hs.ServerHello == nil:
+		c.allocHellos()
 		if err := c.sh.unmarshalSSLv2(msg); err != nil {
 			c.fail(err, AnomalyMalformedServerHello)
 			return
 		}
-		c.hs.ServerHello = &c.sh
+		c.hs.ServerHello = c.sh
 		c.hs.Protocol = ProtocolSSLv2
 		c.hs.Resumed = c.sh.SessionIDHit
 		if len(c.sh.Certificates) > 0 {
