@@ -72,8 +72,13 @@ const (
 // flow is the state of one connection in a worker's table. Side 0 is the
 // sender of the flow's first packet.
 type flow struct {
-	key        flowKey
-	prev, next *flow // LRU list, most recent first
+	key          flowKey
+	prev, next   *flow // LRU list, most recent first
+	cprev, cnext *flow // eviction class list (memcap.go)
+	mem          int32 // bytes accounted (memcap.go)
+	cls          uint8 // eviction class, when listed
+	listed       bool  // in a class list
+	evicted      bool  // evicted for memory: no session before a hello
 
 	ends        [2]netip.AddrPort
 	start, last int64 // packet times, ns

@@ -35,6 +35,11 @@ type Config struct {
 	MaxPendingSegments int // out-of-order segments buffered per direction; 0: 128
 	MaxStreamBytes     int // in-order bytes handed to tlsparse per direction; 0: 256 KiB
 
+	// MemoryLimit bounds, in bytes, the flow, reassembly, defragmentation
+	// and parser state of the whole pipeline, split evenly over the
+	// workers (memcap.go). 0: DefaultMemoryLimit; negative: no limit.
+	MemoryLimit int64
+
 	// VLANInKey makes the innermost VLAN id part of the flow key (see flowKey).
 	VLANInKey bool
 
@@ -68,6 +73,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxStreamBytes <= 0 {
 		c.MaxStreamBytes = 256 << 10
+	}
+	if c.MemoryLimit == 0 {
+		c.MemoryLimit = DefaultMemoryLimit
 	}
 	if c.CertCache == nil {
 		c.CertCache = tlsparse.NewCertCache(4096)
@@ -175,7 +183,7 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 	}
 
 	st := p.stats.sets[n] // the reader's set
-	dec := NewDecoder()
+	dec := newDecoderFor(&p.cfg)
 	cur := make([]*batch, n)
 	var pkt Packet
 	var now, lastFlush int64
@@ -258,6 +266,7 @@ type worker struct {
 	h     session.Handler
 	tab   flowTable
 	r     reasm
+	mem   memcap // memory budget (memcap.go)
 	certs *tlsparse.CertCache
 	conns []*tlsparse.Conn // reusable Conns (of flows that were not TLS)
 	quic  quicState        // QUIC scratch space (quic.go)
@@ -276,6 +285,7 @@ func (p *Pipeline) newWorker(i int) *worker {
 		h:     p.h,
 		tab:   newFlowTable(p.cfg.MaxFlows),
 		certs: p.cfg.CertCache,
+		mem:   memcap{limit: workerLimit(&p.cfg)},
 	}
 	w.r = reasm{
 		maxPendingBytes: p.cfg.MaxPendingBytes,
@@ -289,7 +299,7 @@ func (p *Pipeline) newWorker(i int) *worker {
 
 // runInline reads, decodes and handles packets of src in this goroutine.
 func (w *worker) runInline(ctx context.Context, src Source, filter PacketFilter) error {
-	dec := NewDecoder()
+	dec := newDecoderFor(w.cfg)
 	var pkt Packet
 	var err error
 	for count := 0; ; count++ {
@@ -334,6 +344,7 @@ func (w *worker) advance(ts int64) {
 	if w.now-w.lastSweep >= flushEvery {
 		w.lastSweep = w.now
 		w.sweep()
+		w.tick(false)
 	}
 }
 
@@ -372,6 +383,7 @@ func (w *worker) flushAll() {
 	for w.tab.tail != nil {
 		w.endFlow(w.tab.tail, CFlowsFlushed)
 	}
+	w.tick(true)
 }
 
 // handle processes one decoded packet. p.Payload is not retained.
@@ -383,11 +395,19 @@ func (w *worker) handle(p *Packet) {
 		w.st.inc(CNonTCP)
 		return
 	}
+	if f := w.handleTCP(p); f != nil {
+		w.charge(f)
+	}
+}
+
+// handleTCP processes one TCP packet; it returns the flow it went to, if
+// still in the table.
+func (w *worker) handleTCP(p *Packet) *flow {
 	ts := p.Timestamp.UnixNano()
 	k := makeKey(p, w.cfg.VLANInKey)
 	f, absorbed := w.lookup(&k, ts, p.Flags&(FlagSYN|FlagACK) == FlagSYN)
 	if absorbed {
-		return
+		return nil
 	}
 	if f == nil {
 		f = w.newFlowFor(&k, p, ts, -1)
@@ -398,7 +418,7 @@ func (w *worker) handle(p *Packet) {
 	}
 	side := f.side(p)
 	if !w.account(f, side, p.WireLen, ts) {
-		return
+		return f
 	}
 
 	syn := p.Flags&FlagSYN != 0
@@ -446,7 +466,7 @@ func (w *worker) handle(p *Packet) {
 	if p.Flags&FlagRST != 0 {
 		w.st.inc(CFlowsClosed)
 		w.emit(f)
-		return
+		return f
 	}
 	if p.Flags&FlagFIN != 0 {
 		f.fin[side] = true
@@ -455,6 +475,7 @@ func (w *worker) handle(p *Packet) {
 			w.emit(f)
 		}
 	}
+	return f
 }
 
 // tdir maps a flow side to the parser's direction.
@@ -564,7 +585,7 @@ func (w *worker) getConn() *tlsparse.Conn {
 }
 
 func (w *worker) putConn(c *tlsparse.Conn) {
-	if len(w.conns) < 1024 {
+	if len(w.conns) < 1024 && c.RetainedBytes() <= maxPooledConn {
 		c.Reset()
 		w.conns = append(w.conns, c)
 	} // else left to the GC
@@ -580,6 +601,7 @@ func (w *worker) endFlow(f *flow, reason Counter) {
 		w.emit(f)
 	}
 	w.st.inc(CFlowsEnded)
+	w.uncharge(f)
 	w.tab.remove(f)
 }
 
@@ -625,6 +647,13 @@ func (w *worker) emit(f *flow) {
 		return
 	}
 
+	if w.suppressed(f, hs) {
+		if f.conn != nil {
+			w.putConn(f.conn)
+			f.conn = nil
+		}
+		return
+	}
 	cs := f.clientSide
 	if cs < 0 {
 		cs = defaultClient(f)
