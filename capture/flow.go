@@ -80,7 +80,6 @@ type flow struct {
 	listed       bool  // in a class list
 	evicted      bool  // evicted for memory: no session before a hello
 
-	ends        [2]netip.AddrPort
 	start, last int64 // packet times, ns
 	firstHash   uint64
 	vlans       [maxVLANs]uint16
@@ -99,6 +98,7 @@ type flow struct {
 	payload     [2]bool // side sent payload
 	gapNotified [2]bool
 	midstream   bool
+	aFirst      bool // side 0 is the key's end a (see end)
 	absTimeout  bool // the session was emitted at the absolute timeout
 }
 
@@ -226,9 +226,7 @@ func (w *worker) newFlowFor(k *flowKey, p *Packet, ts int64, clientSide int8) *f
 		w.endFlow(w.tab.tail, CFlowsEvicted)
 	}
 	f := w.tab.alloc()
-	f.key = *k
-	f.ends[0] = netip.AddrPortFrom(p.Src, p.SrcPort)
-	f.ends[1] = netip.AddrPortFrom(p.Dst, p.DstPort)
+	f.setKey(k, p)
 	f.start, f.last = ts, ts
 	f.firstHash = p.Hash
 	n := min(max(p.NVLANs, 0), maxVLANs)
@@ -240,9 +238,28 @@ func (w *worker) newFlowFor(k *flowKey, p *Packet, ts int64, clientSide int8) *f
 	return f
 }
 
+// setKey sets f's key, k, whose first packet is p (side 0).
+func (f *flow) setKey(k *flowKey, p *Packet) {
+	f.key = *k
+	f.aFirst = p.Src == k.a && p.SrcPort == k.pa
+}
+
+// end is the address and port of flow side i (0 or 1); the key holds
+// them.
+func (f *flow) end(i int8) netip.AddrPort {
+	if (i == 0) == f.aFirst {
+		return netip.AddrPortFrom(f.key.a, f.key.pa)
+	}
+	return netip.AddrPortFrom(f.key.b, f.key.pb)
+}
+
 // side is the flow side that sent p.
 func (f *flow) side(p *Packet) uint8 {
-	if p.SrcPort != f.ends[0].Port() || p.Src != f.ends[0].Addr() {
+	a, pa := f.key.b, f.key.pb // side 0's end
+	if f.aFirst {
+		a, pa = f.key.a, f.key.pa
+	}
+	if p.SrcPort != pa || p.Src != a {
 		return 1
 	}
 	return 0
@@ -274,8 +291,8 @@ func newSession(f *flow, cs int8, tr session.Transport) *session.Session {
 	s := &session.Session{
 		Start:         time.Unix(0, f.start).UTC(),
 		End:           time.Unix(0, f.last).UTC(),
-		Client:        f.ends[cs],
-		Server:        f.ends[1-cs],
+		Client:        f.end(cs),
+		Server:        f.end(1 - cs),
 		Transport:     tr,
 		ClientPackets: f.pkts[cs],
 		ClientBytes:   f.bytes[cs],

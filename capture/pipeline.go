@@ -524,7 +524,7 @@ func defaultClient(f *flow) int8 {
 	if f.synSide >= 0 {
 		return f.synSide
 	}
-	p0, p1 := f.ends[0].Port(), f.ends[1].Port()
+	p0, p1 := f.end(0).Port(), f.end(1).Port()
 	switch {
 	case p1 == 443 && p0 != 443, p1 < 1024 && p0 >= 1024:
 		return 0

@@ -28,7 +28,7 @@ type Conn struct {
 
 	first     int8 // 1 + direction that sent data first; 0 before any data
 	preTried  bool // the first bytes were checked for a preamble
-	pre       preamble
+	pre       *preamble // allocated when a preamble starts (startPreamble); kept across Reset
 	stopped   bool // not TLS, or a fatal alert: no more bytes wanted
 	midstream bool
 	fatal     bool // a cleartext fatal alert was seen
@@ -154,6 +154,9 @@ func (c *Conn) feedSniff(dir Direction, d *half, data []byte) {
 // bytes held so far: d.sniff[:nPrior] and data of dir, and whatever the
 // other direction holds.
 func (c *Conn) startPreamble(dir Direction, d *half, k preKind, nPrior int, data []byte) {
+	if c.pre == nil {
+		c.pre = new(preamble)
+	}
 	c.pre.kind = k
 	c.hs.Protocol = k.fallback()
 	o := &c.dirs[1-dir]
@@ -207,7 +210,7 @@ func (c *Conn) feedMode(dir Direction, d *half, data []byte) {
 // direction is parsed as TLS.
 func (c *Conn) sniffed(dir Direction, d *half, p Protocol) bool {
 	isTLS := p == ProtocolTLS || p == ProtocolSSLv2
-	if c.pre.kind != preNone && isTLS && c.hs.Protocol != ProtocolTLS && c.hs.Protocol != ProtocolSSLv2 {
+	if c.preKind() != preNone && isTLS && c.hs.Protocol != ProtocolTLS && c.hs.Protocol != ProtocolSSLv2 {
 		// TLS after a preamble: the connection is TLS from here on.
 		c.hs.Protocol = ProtocolUndetermined
 		c.anomaly(c.pre.kind.anomaly())
@@ -281,11 +284,23 @@ func (c *Conn) Reset() {
 	d0, d1 := c.dirs[0], c.dirs[1]
 	d0.reset()
 	d1.reset()
-	*c = Conn{hs: hs, dirs: [2]half{d0, d1}, ch: c.ch, ch2: c.ch2, sh: c.sh, hrr: c.hrr, certBuf: certBuf}
+	pre := c.pre
+	if pre != nil {
+		*pre = preamble{}
+	}
+	*c = Conn{hs: hs, dirs: [2]half{d0, d1}, pre: pre, ch: c.ch, ch2: c.ch2, sh: c.sh, hrr: c.hrr, certBuf: certBuf}
 	if c.sh != nil {
 		c.sh.reset()
 		c.hrr.reset()
 	}
+}
+
+// preKind is the kind of the preamble seen, if any.
+func (c *Conn) preKind() preKind {
+	if c.pre == nil {
+		return preNone
+	}
+	return c.pre.kind
 }
 
 // allocHellos allocates the hello storage on the first hello.
@@ -307,6 +322,9 @@ func (c *Conn) RetainedBytes() int {
 	n := int(unsafe.Sizeof(*c)) + cap(c.dirs[0].msg) + cap(c.dirs[1].msg) + cap(c.certBuf)
 	n += 24 * (cap(c.hs.ServerCertificates) + cap(c.hs.ClientCertificates))
 	n += int(unsafe.Sizeof(Alert{}))*cap(c.hs.Alerts) + int(unsafe.Sizeof(Heartbeat{}))*cap(c.hs.Heartbeats)
+	if c.pre != nil {
+		n += int(unsafe.Sizeof(preamble{}))
+	}
 	if c.ch != nil {
 		n += helloBytes
 		for _, ch := range [2]*ClientHello{c.ch, c.ch2} {
@@ -404,7 +422,7 @@ func (c *Conn) wantMore() bool {
 	switch c.hs.Protocol {
 	case ProtocolUndetermined, ProtocolTLS, ProtocolSSLv2:
 	default:
-		if c.pre.kind == preNone {
+		if c.preKind() == preNone {
 			return false
 		}
 	}
