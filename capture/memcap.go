@@ -165,7 +165,7 @@ func (w *worker) charge(f *flow) {
 		m.pushFront(f)
 	}
 	if m.limit > 0 && m.used > m.limit {
-		w.relieve()
+		w.relieve(f)
 	}
 }
 
@@ -180,8 +180,10 @@ func (w *worker) uncharge(f *flow) {
 }
 
 // relieve evicts flows, lowest class and oldest first, until the worker
-// is 1/16 under its budget.
-func (w *worker) relieve() {
+// is 1/16 under its budget. cur, the flow of the packet just handled, goes
+// last: a new flow is not evicted by its own first packet while older
+// ones of its class wait.
+func (w *worker) relieve(cur *flow) {
 	m := &w.mem
 	if !m.pressure {
 		m.pressure = true
@@ -189,25 +191,37 @@ func (w *worker) relieve() {
 	}
 	target := m.limit - m.limit/16
 	for m.used > target {
-		f := m.victim()
+		f := m.victim(cur)
 		if f == nil {
-			break
+			if cur == nil {
+				break
+			}
+			f, cur = cur, nil
 		}
-		w.st.inc(evictCounter[f.cls])
-		if f.state == stEmitted {
-			w.endFlow(f, -1)
-			continue
-		}
-		f.evicted = true
-		w.endFlow(f, CFlowsEvicted)
+		w.evict(f)
 	}
 	w.st.v[CMemoryBytes].Store(uint64(max(m.used, 0)))
 }
 
-// victim is the oldest flow of the lowest class, or nil.
-func (m *memcap) victim() *flow {
+// evict ends f for memory, counted by class.
+func (w *worker) evict(f *flow) {
+	w.st.inc(evictCounter[f.cls])
+	if f.state == stEmitted {
+		w.endFlow(f, -1)
+		return
+	}
+	f.evicted = true
+	w.endFlow(f, CFlowsEvicted)
+}
+
+// victim is the oldest flow of the lowest class other than skip, or nil.
+func (m *memcap) victim(skip *flow) *flow {
 	for c := range m.lists {
-		if f := m.lists[c].tail; f != nil {
+		f := m.lists[c].tail
+		if f != nil && f == skip {
+			f = f.cprev
+		}
+		if f != nil {
 			return f
 		}
 	}
