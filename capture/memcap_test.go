@@ -24,8 +24,8 @@ func tlsRecord(typ byte, body []byte) []byte {
 
 // testClientHello is a whole, minimal TLS 1.2 ClientHello record with SNI.
 func testClientHello(sni string) []byte {
-	b := append([]byte{3, 3}, make([]byte, 32)...)   // version, random
-	b = append(b, 0, 0, 2, 0xc0, 0x2f, 1, 0)         // no session id, one suite, null compression
+	b := append([]byte{3, 3}, make([]byte, 32)...)    // version, random
+	b = append(b, 0, 0, 2, 0xc0, 0x2f, 1, 0)          // no session id, one suite, null compression
 	name := append([]byte{0, byte(len(sni))}, sni...) // host_name entry
 	list := append([]byte{byte((len(name) + 1) >> 8), byte(len(name) + 1), 0}, name...)
 	ext := append([]byte{0, 0, byte(len(list) >> 8), byte(len(list))}, list...)

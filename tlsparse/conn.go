@@ -28,13 +28,14 @@ type Conn struct {
 
 	first     int8 // 1 + direction that sent data first; 0 before any data
 	preTried  bool // the first bytes were checked for a preamble
-	pre       *preamble // allocated when a preamble starts (startPreamble); kept across Reset
+	pre       *preamble
 	stopped   bool // not TLS, or a fatal alert: no more bytes wanted
 	midstream bool
 	fatal     bool // a cleartext fatal alert was seen
 	shDone    bool // ServerHelloDone seen (full TLS <= 1.2 handshake)
 
-	// Storage of hs.ClientHello, the ClientHello after a HelloRetryRequest
+	// pre is allocated when a preamble starts (startPreamble). Storage of
+	// hs.ClientHello, the ClientHello after a HelloRetryRequest
 	// (scratch), hs.ServerHello and hs.HelloRetryRequest: allocated when a
 	// hello is parsed (allocHellos), so a Conn still waiting for one is
 	// small; kept across Reset.
