@@ -72,13 +72,12 @@ const (
 // flow is the state of one connection in a worker's table. Side 0 is the
 // sender of the flow's first packet.
 type flow struct {
-	key          flowKey
-	prev, next   *flow // LRU list, most recent first
-	cprev, cnext *flow // eviction class list (memcap.go)
-	mem          int32 // bytes accounted (memcap.go)
-	cls          uint8 // eviction class, when listed
-	listed       bool  // in a class list
-	evicted      bool  // evicted for memory: no session before a hello
+	key     flowKey
+	links   [2]flowLinks // in the LRU list (lruLinks) and an eviction class list (classLinks, memcap.go)
+	mem     int32        // bytes accounted (memcap.go)
+	cls     uint8        // eviction class, when listed
+	listed  bool         // in a class list
+	evicted bool         // evicted for memory: no session before a hello
 
 	start, last int64 // packet times, ns
 	firstHash   uint64
@@ -102,13 +101,51 @@ type flow struct {
 	absTimeout  bool // the session was emitted at the absolute timeout
 }
 
+// flowLinks link a flow into one flowList.
+type flowLinks struct{ prev, next *flow }
+
+// The lists a flow is in: flow.links[i] links it into list i.
+const (
+	lruLinks   = iota // flowTable, most recently used first
+	classLinks        // memcap's class lists, most recently entered first
+)
+
+// flowList is a doubly linked list of flows through their links[i].
+type flowList struct{ head, tail *flow }
+
+func (l *flowList) pushFront(f *flow, i int) {
+	f.links[i] = flowLinks{nil, l.head}
+	if l.head != nil {
+		l.head.links[i].prev = f
+	}
+	l.head = f
+	if l.tail == nil {
+		l.tail = f
+	}
+}
+
+func (l *flowList) unlink(f *flow, i int) {
+	lk := &f.links[i]
+	if lk.prev != nil {
+		lk.prev.links[i].next = lk.next
+	} else {
+		l.head = lk.next
+	}
+	if lk.next != nil {
+		lk.next.links[i].prev = lk.prev
+	} else {
+		l.tail = lk.prev
+	}
+	*lk = flowLinks{}
+}
+
 // flowTable is one worker's flows: a map plus an LRU list for timeouts and
-// eviction. Flow structs are recycled.
+// eviction (head most recently used). Flow structs are recycled.
 type flowTable struct {
-	m          map[flowKey]*flow
-	head, tail *flow
-	n, max     int
-	free       []*flow
+	m map[flowKey]*flow
+	flowList
+	n, max int
+	free   []*flow
 }
 
 func newFlowTable(max int) flowTable {
@@ -136,32 +173,7 @@ func (t *flowTable) alloc() *flow {
 func (t *flowTable) insert(f *flow) {
 	t.m[f.key] = f
 	t.n++
-	t.pushFront(f)
-}
-
-func (t *flowTable) pushFront(f *flow) {
-	f.prev, f.next = nil, t.head
-	if t.head != nil {
-		t.head.prev = f
-	}
-	t.head = f
-	if t.tail == nil {
-		t.tail = f
-	}
-}
-
-func (t *flowTable) unlink(f *flow) {
-	if f.prev != nil {
-		f.prev.next = f.next
-	} else {
-		t.head = f.next
-	}
-	if f.next != nil {
-		f.next.prev = f.prev
-	} else {
-		t.tail = f.prev
-	}
-	f.prev, f.next = nil, nil
+	t.pushFront(f, lruLinks)
 }
 
 // touch marks f most recently used.
@@ -169,13 +181,13 @@ func (t *flowTable) touch(f *flow) {
 	if t.head == f {
 		return
 	}
-	t.unlink(f)
-	t.pushFront(f)
+	t.unlink(f, lruLinks)
+	t.pushFront(f, lruLinks)
 }
 
 // remove takes f out of the table and recycles it.
 func (t *flowTable) remove(f *flow) {
-	t.unlink(f)
+	t.unlink(f, lruLinks)
 	delete(t.m, f.key)
 	t.n--
 	*f = flow{}

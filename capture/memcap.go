@@ -63,15 +63,12 @@ const (
 	maxPooledConn = 16 << 10
 )
 
-// classList is one class's flows, most recently entered first.
-type classList struct{ head, tail *flow }
-
 // memcap is a worker's budget.
 type memcap struct {
 	limit    int64 // bytes; <= 0: no limit
 	used     int64
 	pressure bool
-	lists    [numClasses]classList
+	lists    [numClasses]flowList // by class, most recently entered first
 }
 
 // defragShare is the bytes one Decoder's defragmenter may buffer under
@@ -219,7 +216,7 @@ func (m *memcap) victim(skip *flow) *flow {
 	for c := range m.lists {
 		f := m.lists[c].tail
 		if f != nil && f == skip {
-			f = f.cprev
+			f = f.links[classLinks].prev
 		}
 		if f != nil {
 			return f
@@ -250,29 +247,11 @@ func (w *worker) suppressed(f *flow, hs *tlsparse.Handshake) bool {
 }
 
 func (m *memcap) pushFront(f *flow) {
-	l := &m.lists[f.cls]
-	f.cprev, f.cnext = nil, l.head
-	if l.head != nil {
-		l.head.cprev = f
-	}
-	l.head = f
-	if l.tail == nil {
-		l.tail = f
-	}
+	m.lists[f.cls].pushFront(f, classLinks)
 	f.listed = true
 }
 
 func (m *memcap) unlink(f *flow) {
-	l := &m.lists[f.cls]
-	if f.cprev != nil {
-		f.cprev.cnext = f.cnext
-	} else {
-		l.head = f.cnext
-	}
-	if f.cnext != nil {
-		f.cnext.cprev = f.cprev
-	} else {
-		l.tail = f.cprev
-	}
-	f.cprev, f.cnext, f.listed = nil, nil, false
+	m.lists[f.cls].unlink(f, classLinks)
+	f.listed = false
 }

@@ -55,7 +55,7 @@ func memWorker(limit int64, h session.Handler) (*Pipeline, *worker) {
 func checkMem(t testing.TB, w *worker) {
 	t.Helper()
 	var sum int64
-	for f := w.tab.head; f != nil; f = f.next {
+	for f := w.tab.head; f != nil; f = f.links[lruLinks].next {
 		if !f.listed {
 			t.Fatalf("flow %v not in a class list", f.key)
 		}
@@ -66,7 +66,7 @@ func checkMem(t testing.TB, w *worker) {
 	}
 	listed := 0
 	for c := range w.mem.lists {
-		for f := w.mem.lists[c].head; f != nil; f = f.cnext {
+		for f := w.mem.lists[c].head; f != nil; f = f.links[classLinks].next {
 			if f.cls != uint8(c) {
 				t.Fatalf("flow of class %d in list %d", f.cls, c)
 			}

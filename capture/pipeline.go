@@ -353,7 +353,7 @@ func (w *worker) sweep() {
 	idle := int64(w.cfg.IdleTimeout)
 	linger := int64(w.cfg.CloseLinger)
 	for f := w.tab.tail; f != nil; {
-		prev := f.prev
+		prev := f.links[lruLinks].prev
 		age := w.now - f.last
 		switch {
 		case f.state == stEmitted && age > w.linger(f):
