@@ -80,14 +80,15 @@ func defragShare(limit int64) int {
 	return int(min(4<<20, max(limit/32, 64<<10)))
 }
 
-// workerLimit is one worker's share of cfg.MemoryLimit, after the
-// defragmenters' shares.
-func workerLimit(cfg *Config) int64 {
-	if cfg.MemoryLimit <= 0 {
+// workerLimit is the share of limit of one of n workers, after the
+// defragmenters' shares (at most one Decoder per worker).
+func workerLimit(limit int64, n int) int64 {
+	if limit <= 0 {
 		return 0
 	}
-	rest := cfg.MemoryLimit - int64(cfg.Workers)*int64(defragShare(cfg.MemoryLimit))
-	return max(rest/int64(cfg.Workers), 64<<10)
+	n = max(n, 1)
+	rest := limit - int64(n)*int64(defragShare(limit))
+	return max(rest/int64(n), 64<<10)
 }
 
 // newDecoderFor returns a Decoder whose defragmenter keeps to its share.

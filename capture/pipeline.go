@@ -84,16 +84,17 @@ func (c *Config) setDefaults() {
 
 // Pipeline turns packets from Sources into Sessions.
 type Pipeline struct {
-	cfg   Config
-	h     session.Handler
-	stats *Stats
+	cfg     Config
+	h       session.Handler
+	stats   *Stats
+	workers int // workers sharing cfg.MemoryLimit
 }
 
 // NewPipeline returns a pipeline delivering sessions to h.
 func NewPipeline(cfg Config, h session.Handler) *Pipeline {
 	cfg.setDefaults()
 	// one counter set per worker and one per reader (at most Workers of each)
-	return &Pipeline{cfg: cfg, h: h, stats: newStats(2 * cfg.Workers)}
+	return &Pipeline{cfg: cfg, h: h, stats: newStats(2 * cfg.Workers), workers: cfg.Workers}
 }
 
 // Stats are the pipeline's live counters.
@@ -123,6 +124,7 @@ func (p *Pipeline) Run(ctx context.Context, srcs []Source) error {
 		if len(srcs) > len(p.stats.sets) {
 			p.stats = newStats(len(srcs))
 		}
+		p.workers = len(srcs)
 		errs := make([]error, len(srcs))
 		var wg sync.WaitGroup
 		for i, src := range srcs {
@@ -285,7 +287,7 @@ func (p *Pipeline) newWorker(i int) *worker {
 		h:     p.h,
 		tab:   newFlowTable(p.cfg.MaxFlows),
 		certs: p.cfg.CertCache,
-		mem:   memcap{limit: workerLimit(&p.cfg)},
+		mem:   memcap{limit: workerLimit(p.cfg.MemoryLimit, p.workers)},
 	}
 	w.r = reasm{
 		maxPendingBytes: p.cfg.MaxPendingBytes,
