@@ -29,7 +29,7 @@ import (
 
 // DefaultMemoryLimit is Config.MemoryLimit's default: with it, a sensor on
 // a 2-core machine stays under about 400 MB (figures of issue 9).
-const DefaultMemoryLimit = 128 << 20
+const DefaultMemoryLimit = 96 << 20
 
 // Eviction classes, lowest (evicted first) to highest.
 const (
