@@ -33,6 +33,7 @@ bench() {
 	fi
 	for workers in 1 2; do
 		local docs=$DIR/$mode-w$workers.ndjson
+		rm -f "$docs" # -w appends
 		/usr/bin/time -o "$DIR/time.out" -f %M "$BIN" -r "$pcap" -workers "$workers" -w "$docs" -progress never 2>"$DIR/stderr.out" || {
 			echo "$mode workers=$workers: tlsentry failed:" >&2
 			cat "$DIR/stderr.out" >&2
