@@ -13,6 +13,7 @@ import (
 
 	"github.com/tlsentry/tlsentry/internal/pcapgen"
 	"github.com/tlsentry/tlsentry/session"
+	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
 // tlsRecord wraps handshake message typ with body in one TLS record.
@@ -41,9 +42,12 @@ func testServerHello() []byte {
 	return tlsRecord(2, append(b, 0, 0xc0, 0x2f, 0))
 }
 
+// memCerts is the certificate cache of memWorkers (cheap fuzz runs).
+var memCerts = tlsparse.NewCertCache(64)
+
 // memWorker is a worker on its own with a budget of limit bytes.
 func memWorker(limit int64, h session.Handler) (*Pipeline, *worker) {
-	p := NewPipeline(Config{Workers: 1, MemoryLimit: -1}, h)
+	p := NewPipeline(Config{Workers: 1, MemoryLimit: -1, MaxFlows: 512, CertCache: memCerts}, h)
 	w := p.newWorker(0)
 	w.mem.limit = limit
 	return p, w
