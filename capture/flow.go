@@ -72,10 +72,13 @@ const (
 // flow is the state of one connection in a worker's table. Side 0 is the
 // sender of the flow's first packet.
 type flow struct {
-	key        flowKey
-	prev, next *flow // LRU list, most recent first
+	key     flowKey
+	links   [2]flowLinks // in the LRU list (lruLinks) and an eviction class list (classLinks, memcap.go)
+	mem     int32        // bytes accounted (memcap.go)
+	cls     uint8        // eviction class, when listed
+	listed  bool         // in a class list
+	evicted bool         // evicted for memory: no session before a hello
 
-	ends        [2]netip.AddrPort
 	start, last int64 // packet times, ns
 	firstHash   uint64
 	vlans       [maxVLANs]uint16
@@ -96,16 +99,55 @@ type flow struct {
 	payload     [2]bool // side sent payload
 	gapNotified [2]bool
 	midstream   bool
+	aFirst      bool // side 0 is the key's end a (see end)
 	absTimeout  bool // the session was emitted at the absolute timeout
 }
 
+// flowLinks link a flow into one flowList.
+type flowLinks struct{ prev, next *flow }
+
+// The lists a flow is in: flow.links[i] links it into list i.
+const (
+	lruLinks   = iota // flowTable, most recently used first
+	classLinks        // memcap's class lists, most recently entered first
+)
+
+// flowList is a doubly linked list of flows through their links[i].
+type flowList struct{ head, tail *flow }
+
+func (l *flowList) pushFront(f *flow, i int) {
+	f.links[i] = flowLinks{nil, l.head}
+	if l.head != nil {
+		l.head.links[i].prev = f
+	}
+	l.head = f
+	if l.tail == nil {
+		l.tail = f
+	}
+}
+
+func (l *flowList) unlink(f *flow, i int) {
+	lk := &f.links[i]
+	if lk.prev != nil {
+		lk.prev.links[i].next = lk.next
+	} else {
+		l.head = lk.next
+	}
+	if lk.next != nil {
+		lk.next.links[i].prev = lk.prev
+	} else {
+		l.tail = lk.prev
+	}
+	*lk = flowLinks{}
+}
+
 // flowTable is one worker's flows: a map plus an LRU list for timeouts and
-// eviction. Flow structs are recycled.
+// eviction (head most recently used). Flow structs are recycled.
 type flowTable struct {
-	m          map[flowKey]*flow
-	head, tail *flow
-	n, max     int
-	free       []*flow
+	m map[flowKey]*flow
+	flowList
+	n, max int
+	free   []*flow
 }
 
 func newFlowTable(max int) flowTable {
@@ -133,32 +175,7 @@ func (t *flowTable) alloc() *flow {
 func (t *flowTable) insert(f *flow) {
 	t.m[f.key] = f
 	t.n++
-	t.pushFront(f)
-}
-
-func (t *flowTable) pushFront(f *flow) {
-	f.prev, f.next = nil, t.head
-	if t.head != nil {
-		t.head.prev = f
-	}
-	t.head = f
-	if t.tail == nil {
-		t.tail = f
-	}
-}
-
-func (t *flowTable) unlink(f *flow) {
-	if f.prev != nil {
-		f.prev.next = f.next
-	} else {
-		t.head = f.next
-	}
-	if f.next != nil {
-		f.next.prev = f.prev
-	} else {
-		t.tail = f.prev
-	}
-	f.prev, f.next = nil, nil
+	t.pushFront(f, lruLinks)
 }
 
 // touch marks f most recently used.
@@ -166,13 +183,13 @@ func (t *flowTable) touch(f *flow) {
 	if t.head == f {
 		return
 	}
-	t.unlink(f)
-	t.pushFront(f)
+	t.unlink(f, lruLinks)
+	t.pushFront(f, lruLinks)
 }
 
 // remove takes f out of the table and recycles it.
 func (t *flowTable) remove(f *flow) {
-	t.unlink(f)
+	t.unlink(f, lruLinks)
 	delete(t.m, f.key)
 	t.n--
 	*f = flow{}
@@ -223,9 +240,7 @@ func (w *worker) newFlowFor(k *flowKey, p *Packet, ts int64, clientSide int8) *f
 		w.endFlow(w.tab.tail, CFlowsEvicted)
 	}
 	f := w.tab.alloc()
-	f.key = *k
-	f.ends[0] = netip.AddrPortFrom(p.Src, p.SrcPort)
-	f.ends[1] = netip.AddrPortFrom(p.Dst, p.DstPort)
+	f.setKey(k, p)
 	f.start, f.last = ts, ts
 	f.firstHash = p.Hash
 	n := min(max(p.NVLANs, 0), maxVLANs)
@@ -237,9 +252,28 @@ func (w *worker) newFlowFor(k *flowKey, p *Packet, ts int64, clientSide int8) *f
 	return f
 }
 
+// setKey sets f's key, k, whose first packet is p (side 0).
+func (f *flow) setKey(k *flowKey, p *Packet) {
+	f.key = *k
+	f.aFirst = p.Src == k.a && p.SrcPort == k.pa
+}
+
+// end is the address and port of flow side i (0 or 1); the key holds
+// them.
+func (f *flow) end(i int8) netip.AddrPort {
+	if (i == 0) == f.aFirst {
+		return netip.AddrPortFrom(f.key.a, f.key.pa)
+	}
+	return netip.AddrPortFrom(f.key.b, f.key.pb)
+}
+
 // side is the flow side that sent p.
 func (f *flow) side(p *Packet) uint8 {
-	if p.SrcPort != f.ends[0].Port() || p.Src != f.ends[0].Addr() {
+	a, pa := f.key.b, f.key.pb // side 0's end
+	if f.aFirst {
+		a, pa = f.key.a, f.key.pa
+	}
+	if p.SrcPort != pa || p.Src != a {
 		return 1
 	}
 	return 0
@@ -271,8 +305,8 @@ func newSession(f *flow, cs int8, tr session.Transport) *session.Session {
 	s := &session.Session{
 		Start:         time.Unix(0, f.start).UTC(),
 		End:           time.Unix(0, f.last).UTC(),
-		Client:        f.ends[cs],
-		Server:        f.ends[1-cs],
+		Client:        f.end(cs),
+		Server:        f.end(1 - cs),
 		Transport:     tr,
 		ClientPackets: f.pkts[cs],
 		ClientBytes:   f.bytes[cs],

@@ -39,6 +39,11 @@ type Config struct {
 	// ChecksumMode); the zero value is ChecksumAuto.
 	Checksums ChecksumMode
 
+	// MemoryLimit bounds, in bytes, the flow, reassembly, defragmentation
+	// and parser state of the whole pipeline, split evenly over the
+	// workers (memcap.go). 0: DefaultMemoryLimit; negative: no limit.
+	MemoryLimit int64
+
 	// VLANInKey makes the innermost VLAN id part of the flow key (see flowKey).
 	VLANInKey bool
 
@@ -81,30 +86,39 @@ func (c *Config) setDefaults() {
 	if c.MaxStreamBytes <= 0 {
 		c.MaxStreamBytes = DefaultMaxStreamBytes
 	}
+	if c.MemoryLimit == 0 {
+		c.MemoryLimit = DefaultMemoryLimit
+	}
 	if c.CertCache == nil {
 		c.CertCache = tlsparse.NewCertCache(4096)
 	}
 }
 
 // newDecoder returns a Decoder validating checksums unless they are off.
+// newDecoder is a Decoder for this configuration: checksum validation,
+// and the defragmenter's share of the memory budget.
 func (c *Config) newDecoder() *Decoder {
 	d := NewDecoder()
 	d.checksums = c.Checksums != ChecksumOff
+	if n := defragShare(c.MemoryLimit); n > 0 {
+		d.defrag.cfg.MaxBytes = n
+	}
 	return d
 }
 
 // Pipeline turns packets from Sources into Sessions.
 type Pipeline struct {
-	cfg   Config
-	h     session.Handler
-	stats *Stats
+	cfg     Config
+	h       session.Handler
+	stats   *Stats
+	workers int // workers sharing cfg.MemoryLimit
 }
 
 // NewPipeline returns a pipeline delivering sessions to h.
 func NewPipeline(cfg Config, h session.Handler) *Pipeline {
 	cfg.setDefaults()
 	// one counter set per worker and one per reader (at most Workers of each)
-	return &Pipeline{cfg: cfg, h: h, stats: newStats(2 * cfg.Workers)}
+	return &Pipeline{cfg: cfg, h: h, stats: newStats(2 * cfg.Workers), workers: cfg.Workers}
 }
 
 // Stats are the pipeline's live counters.
@@ -134,6 +148,7 @@ func (p *Pipeline) Run(ctx context.Context, srcs []Source) error {
 		if len(srcs) > len(p.stats.sets) {
 			p.stats = newStats(len(srcs))
 		}
+		p.workers = len(srcs)
 		errs := make([]error, len(srcs))
 		var wg sync.WaitGroup
 		for i, src := range srcs {
@@ -277,6 +292,7 @@ type worker struct {
 	h     session.Handler
 	tab   flowTable
 	r     reasm
+	mem   memcap // memory budget (memcap.go)
 	certs *tlsparse.CertCache
 	conns []*tlsparse.Conn // reusable Conns (of flows that were not TLS)
 	quic  quicState        // QUIC scratch space (quic.go)
@@ -295,6 +311,7 @@ func (p *Pipeline) newWorker(i int) *worker {
 		h:     p.h,
 		tab:   newFlowTable(p.cfg.MaxFlows),
 		certs: p.cfg.CertCache,
+		mem:   memcap{limit: workerLimit(p.cfg.MemoryLimit, p.workers)},
 	}
 	w.r = reasm{
 		maxPendingBytes: p.cfg.MaxPendingBytes,
@@ -353,6 +370,7 @@ func (w *worker) advance(ts int64) {
 	if w.now-w.lastSweep >= flushEvery {
 		w.lastSweep = w.now
 		w.sweep()
+		w.tick(false)
 	}
 }
 
@@ -361,7 +379,7 @@ func (w *worker) sweep() {
 	idle := int64(w.cfg.IdleTimeout)
 	linger := int64(w.cfg.CloseLinger)
 	for f := w.tab.tail; f != nil; {
-		prev := f.prev
+		prev := f.links[lruLinks].prev
 		age := w.now - f.last
 		switch {
 		case f.state == stEmitted && age > w.linger(f):
@@ -391,6 +409,7 @@ func (w *worker) flushAll() {
 	for w.tab.tail != nil {
 		w.endFlow(w.tab.tail, CFlowsFlushed)
 	}
+	w.tick(true)
 }
 
 // handle processes one decoded packet. p.Payload is not retained.
@@ -406,11 +425,19 @@ func (w *worker) handle(p *Packet) {
 		w.st.inc(CNonTCP)
 		return
 	}
+	if f := w.handleTCP(p); f != nil {
+		w.charge(f)
+	}
+}
+
+// handleTCP processes one TCP packet; it returns the flow it went to, if
+// still in the table.
+func (w *worker) handleTCP(p *Packet) *flow {
 	ts := p.Timestamp.UnixNano()
 	k := makeKey(p, w.cfg.VLANInKey)
 	f, absorbed := w.lookup(&k, ts, p.Flags&(FlagSYN|FlagACK) == FlagSYN)
 	if absorbed {
-		return
+		return nil
 	}
 	if f == nil {
 		f = w.newFlowFor(&k, p, ts, -1)
@@ -421,10 +448,10 @@ func (w *worker) handle(p *Packet) {
 	}
 	side := f.side(p)
 	if !w.checksumOK(f, side, p) {
-		return
+		return f
 	}
 	if !w.account(f, side, p.WireLen, ts) {
-		return
+		return f
 	}
 	f.fragOv.note(p)
 
@@ -475,7 +502,7 @@ func (w *worker) handle(p *Packet) {
 	if p.Flags&FlagRST != 0 {
 		w.st.inc(CFlowsClosed)
 		w.emit(f)
-		return
+		return f
 	}
 	if p.Flags&FlagFIN != 0 {
 		f.fin[side] = true
@@ -484,6 +511,7 @@ func (w *worker) handle(p *Packet) {
 			w.emit(f)
 		}
 	}
+	return f
 }
 
 // checksumOK applies auto mode to p, from side of f: it reports whether
@@ -562,7 +590,7 @@ func defaultClient(f *flow) int8 {
 	if f.synSide >= 0 {
 		return f.synSide
 	}
-	p0, p1 := f.ends[0].Port(), f.ends[1].Port()
+	p0, p1 := f.end(0).Port(), f.end(1).Port()
 	switch {
 	case p1 == 443 && p0 != 443, p1 < 1024 && p0 >= 1024:
 		return 0
@@ -623,7 +651,7 @@ func (w *worker) getConn() *tlsparse.Conn {
 }
 
 func (w *worker) putConn(c *tlsparse.Conn) {
-	if len(w.conns) < 1024 {
+	if len(w.conns) < 1024 && c.RetainedBytes() <= maxPooledConn {
 		c.Reset()
 		w.conns = append(w.conns, c)
 	} // else left to the GC
@@ -639,6 +667,7 @@ func (w *worker) endFlow(f *flow, reason Counter) {
 		w.emit(f)
 	}
 	w.st.inc(CFlowsEnded)
+	w.uncharge(f)
 	w.tab.remove(f)
 }
 
@@ -684,6 +713,13 @@ func (w *worker) emit(f *flow) {
 		return
 	}
 
+	if w.suppressed(f, hs) {
+		if f.conn != nil {
+			w.putConn(f.conn)
+			f.conn = nil
+		}
+		return
+	}
 	cs := f.clientSide
 	if cs < 0 {
 		cs = defaultClient(f)

@@ -546,7 +546,10 @@ func TestDefaultClient(t *testing.T) {
 		{ap("10.0.0.1:443"), ap("10.0.0.2:50000"), 0, 0}, // the SYN sender wins
 	}
 	for _, tc := range tests {
-		f := &flow{ends: [2]netip.AddrPort{tc.first, tc.second}, synSide: tc.syn}
+		f := &flow{synSide: tc.syn}
+		p := Packet{Src: tc.first.Addr(), SrcPort: tc.first.Port(), Dst: tc.second.Addr(), DstPort: tc.second.Port(), Proto: 6}
+		k := makeKey(&p, false)
+		f.setKey(&k, &p)
 		if got := defaultClient(f); got != tc.want {
 			t.Errorf("%v %v syn=%d: client side %d, want %d", tc.first, tc.second, tc.syn, got, tc.want)
 		}

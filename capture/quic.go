@@ -110,6 +110,7 @@ func (w *worker) handleUDP(p *Packet) bool {
 			return isQUIC
 		}
 	}
+	defer w.charge(f) // after the packet: f may be evicted (memcap.go)
 	side := f.side(p)
 	if !w.checksumOK(f, side, p) {
 		return true
@@ -371,6 +372,16 @@ func (w *worker) emitQUIC(f *flow) {
 	f.state = stEmitted
 	if q.off443 {
 		w.quic.off443--
+	}
+	if f.evicted && !q.sawMessage {
+		// evicted for memory before a hello: no session (memcap.go)
+		w.st.inc(CFlowsEvictedNoHello)
+		if q.conn != nil {
+			w.putConn(q.conn)
+			q.conn = nil
+		}
+		w.quic.put(q)
+		return
 	}
 	s := newSession(f, int8(q.clientSide), session.UDP)
 	s.Protocol, s.QUICVersion = session.QUIC, q.version

@@ -1,5 +1,7 @@
 package capture
 
+import "unsafe"
+
 // TCP reassembly, one direction at a time, only as far as the handshake
 // needs.
 //
@@ -188,22 +190,46 @@ func (h *halfStream) push(r *reasm, data []byte, deliver func([]byte) bool) {
 }
 
 func (h *halfStream) remember(r *reasm, data []byte) {
-	if h.hist == nil {
-		h.hist = r.getBuf(0)
-	}
 	if len(data) >= histKeep {
+		h.growHist(r, histKeep)
 		h.hist = append(h.hist[:0], data[len(data)-histKeep:]...)
 		return
 	}
-	if len(h.hist)+len(data) > cap(h.hist) {
-		keep := cap(h.hist) - len(data)
-		if keep > len(h.hist) {
-			keep = len(h.hist)
-		}
+	if len(h.hist)+len(data) > segBufSize {
+		keep := min(segBufSize-len(data), len(h.hist))
 		n := copy(h.hist, h.hist[len(h.hist)-keep:])
 		h.hist = h.hist[:n]
 	}
+	h.growHist(r, len(h.hist)+len(data))
 	h.hist = append(h.hist, data...)
+}
+
+// growHist makes room for need bytes (at most segBufSize) of history. The
+// history grows by need, so a direction that sent 100 bytes holds about
+// 100; past half a pooled buffer it moves to one.
+func (h *halfStream) growHist(r *reasm, need int) {
+	if need <= cap(h.hist) {
+		return
+	}
+	var nb []byte
+	if need > segBufSize/2 {
+		nb = r.getBuf(0)
+	} else {
+		nb = make([]byte, 0, max(need, 2*cap(h.hist), 64))
+	}
+	nb = append(nb, h.hist...)
+	r.putBuf(h.hist)
+	h.hist = nb
+}
+
+// retained is the bytes the direction's buffers hold: out-of-order
+// segments and the history (capacities: what the heap holds).
+func (h *halfStream) retained() int {
+	n := cap(h.hist) + cap(h.pending)*int(unsafe.Sizeof(segment{}))
+	for i := range h.pending {
+		n += cap(h.pending[i].data)
+	}
+	return n
 }
 
 // compareHistory checks retransmitted bytes [seq, seq+len(data)), all

@@ -21,7 +21,7 @@ const (
 	CFlowsClosed                      // ... because of FIN both ways or RST
 	CFlowsTimedOut                    // ... idle timeout (packet time)
 	CFlowsAbsTimeout                  // sessions emitted at the absolute timeout (flow kept as a counting tombstone)
-	CFlowsEvicted                     // ... evicted under pressure (max flows reached)
+	CFlowsEvicted                     // ... evicted under pressure (max flows reached, or the memory budget: see CEvicted*)
 	CFlowsFlushed                     // ... still open at end of input
 	CSessions                         // sessions handed to the handler
 	CSessionsTLS                      // ... of which TLS
@@ -65,6 +65,17 @@ const (
 	CQUICGoogle             // Google QUIC (Q0xx, not TLS) packets on udp/443
 	CQUICNotInitial         // QUIC packets on udp/443 of no known flow that are no client Initial
 	CSessionsQUIC           // sessions of QUIC flows (also in CSessions)
+
+	// Memory budget (memcap.go)
+	CMemoryBytes         // gauge: bytes accounted against Config.MemoryLimit now
+	CMemPressureStarted  // episodes of memory pressure started (a worker over its budget evicted)
+	CMemPressureEnded    // ... ended (started - ended: workers under pressure now)
+	CEvictedClosed       // flows evicted for memory by class: tombstones (session already emitted)
+	CEvictedSYN          // ... one side only, no payload (bare SYN)
+	CEvictedUnanswered   // ... one side only, with payload (no SYN-ACK, no server byte)
+	CEvictedAnswered     // ... both sides sent, no hello parsed
+	CEvictedHello        // ... a hello was parsed (the session is emitted, incomplete)
+	CFlowsEvictedNoHello // sessions not emitted: the flow was evicted for memory before a hello
 	numCounters
 )
 
@@ -121,6 +132,16 @@ var counterNames = [numCounters]string{
 	CQUICGoogle:             "quic_google",
 	CQUICNotInitial:         "quic_not_initial",
 	CSessionsQUIC:           "sessions_quic",
+
+	CMemoryBytes:         "memory_bytes",
+	CMemPressureStarted:  "memory_pressure_started",
+	CMemPressureEnded:    "memory_pressure_ended",
+	CEvictedClosed:       "flows_evicted_closed",
+	CEvictedSYN:          "flows_evicted_syn_only",
+	CEvictedUnanswered:   "flows_evicted_unanswered",
+	CEvictedAnswered:     "flows_evicted_answered",
+	CEvictedHello:        "flows_evicted_hello",
+	CFlowsEvictedNoHello: "flows_evicted_no_hello",
 }
 
 // Name is the counter's snake_case name (for logs and Prometheus).

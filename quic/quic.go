@@ -374,6 +374,9 @@ func (c *CryptoStream) Reset() {
 	*c = CryptoStream{buf: buf, ranges: ranges}
 }
 
+// Retained is the bytes the stream's buffers hold (capacity, not length).
+func (c *CryptoStream) Retained() int { return cap(c.buf) + 8*cap(c.ranges) }
+
 // Add stores data at stream offset off; false when a limit dropped it.
 func (c *CryptoStream) Add(off uint64, data []byte) bool {
 	if len(data) == 0 {

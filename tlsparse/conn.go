@@ -1,6 +1,9 @@
 package tlsparse
 
-import "slices"
+import (
+	"slices"
+	"unsafe"
+)
 
 // Conn parses both directions of one connection as capture reassembles them.
 // The zero value is ready to use; Reset makes it reusable for another flow.
@@ -25,16 +28,19 @@ type Conn struct {
 
 	first     int8 // 1 + direction that sent data first; 0 before any data
 	preTried  bool // the first bytes were checked for a preamble
-	pre       preamble
+	pre       *preamble
 	stopped   bool // not TLS, or a fatal alert: no more bytes wanted
 	midstream bool
 	fatal     bool // a cleartext fatal alert was seen
 	shDone    bool // ServerHelloDone seen (full TLS <= 1.2 handshake)
 
-	ch       ClientHello       // storage of hs.ClientHello
-	ch2      ClientHello       // scratch: the ClientHello after a HelloRetryRequest
-	sh       ServerHello       // storage of hs.ServerHello
-	hrr      ServerHello       // storage of hs.HelloRetryRequest
+	// pre is allocated when a preamble starts (startPreamble). Storage of
+	// hs.ClientHello, the ClientHello after a HelloRetryRequest
+	// (scratch), hs.ServerHello and hs.HelloRetryRequest: allocated when a
+	// hello is parsed (allocHellos), so a Conn still waiting for one is
+	// small; kept across Reset.
+	ch, ch2  *ClientHello
+	sh, hrr  *ServerHello
 	ske      ServerKeyExchange // storage of hs.KeyExchange
 	certBuf  []byte            // backing array of hs.*Certificates
 	v2Cipher uint32            // SSLv2 CLIENT-MASTER-KEY cipher kind
@@ -149,6 +155,9 @@ func (c *Conn) feedSniff(dir Direction, d *half, data []byte) {
 // bytes held so far: d.sniff[:nPrior] and data of dir, and whatever the
 // other direction holds.
 func (c *Conn) startPreamble(dir Direction, d *half, k preKind, nPrior int, data []byte) {
+	if c.pre == nil {
+		c.pre = new(preamble)
+	}
 	c.pre.kind = k
 	c.hs.Protocol = k.fallback()
 	o := &c.dirs[1-dir]
@@ -202,7 +211,7 @@ func (c *Conn) feedMode(dir Direction, d *half, data []byte) {
 // direction is parsed as TLS.
 func (c *Conn) sniffed(dir Direction, d *half, p Protocol) bool {
 	isTLS := p == ProtocolTLS || p == ProtocolSSLv2
-	if c.pre.kind != preNone && isTLS && c.hs.Protocol != ProtocolTLS && c.hs.Protocol != ProtocolSSLv2 {
+	if c.preKind() != preNone && isTLS && c.hs.Protocol != ProtocolTLS && c.hs.Protocol != ProtocolSSLv2 {
 		// TLS after a preamble: the connection is TLS from here on.
 		c.hs.Protocol = ProtocolUndetermined
 		c.anomaly(c.pre.kind.anomaly())
@@ -276,9 +285,57 @@ func (c *Conn) Reset() {
 	d0, d1 := c.dirs[0], c.dirs[1]
 	d0.reset()
 	d1.reset()
-	*c = Conn{hs: hs, dirs: [2]half{d0, d1}, ch: c.ch, ch2: c.ch2, sh: c.sh, hrr: c.hrr, certBuf: certBuf}
-	c.sh.reset()
-	c.hrr.reset()
+	pre := c.pre
+	if pre != nil {
+		*pre = preamble{}
+	}
+	*c = Conn{hs: hs, dirs: [2]half{d0, d1}, pre: pre, ch: c.ch, ch2: c.ch2, sh: c.sh, hrr: c.hrr, certBuf: certBuf}
+	if c.sh != nil {
+		c.sh.reset()
+		c.hrr.reset()
+	}
+}
+
+// preKind is the kind of the preamble seen, if any.
+func (c *Conn) preKind() preKind {
+	if c.pre == nil {
+		return preNone
+	}
+	return c.pre.kind
+}
+
+// allocHellos allocates the hello storage on the first hello.
+func (c *Conn) allocHellos() {
+	if c.ch == nil {
+		c.ch, c.ch2 = new(ClientHello), new(ClientHello)
+		c.sh, c.hrr = new(ServerHello), new(ServerHello)
+	}
+}
+
+// helloBytes is the size of the hello storage (allocHellos).
+const helloBytes = 2*int(unsafe.Sizeof(ClientHello{})) + 2*int(unsafe.Sizeof(ServerHello{}))
+
+// RetainedBytes is the memory the Conn holds: itself, its hello storage
+// and its buffers (partial handshake messages, certificates, alerts). It
+// is what a flow costs while its Conn is attached (capture's memory
+// budget).
+func (c *Conn) RetainedBytes() int {
+	n := int(unsafe.Sizeof(*c)) + cap(c.dirs[0].msg) + cap(c.dirs[1].msg) + cap(c.certBuf)
+	n += 24 * (cap(c.hs.ServerCertificates) + cap(c.hs.ClientCertificates))
+	n += int(unsafe.Sizeof(Alert{}))*cap(c.hs.Alerts) + int(unsafe.Sizeof(Heartbeat{}))*cap(c.hs.Heartbeats)
+	if c.pre != nil {
+		n += int(unsafe.Sizeof(preamble{}))
+	}
+	if c.ch != nil {
+		n += helloBytes
+		for _, ch := range [2]*ClientHello{c.ch, c.ch2} {
+			n += 2*cap(ch.u16) + cap(ch.u8) + 16*cap(ch.alpnBuf)
+		}
+		for _, sh := range [2]*ServerHello{c.sh, c.hrr} {
+			n += 2*cap(sh.u16) + cap(sh.b) + 24*cap(sh.certs)
+		}
+	}
+	return n
 }
 
 // Clone returns a deep copy of h that shares no memory with the Conn.
@@ -366,7 +423,7 @@ func (c *Conn) wantMore() bool {
 	switch c.hs.Protocol {
 	case ProtocolUndetermined, ProtocolTLS, ProtocolSSLv2:
 	default:
-		if c.pre.kind == preNone {
+		if c.preKind() == preNone {
 			return false
 		}
 	}
@@ -494,6 +551,7 @@ func (c *Conn) message(dir Direction, d *half, typ uint8, body []byte) {
 }
 
 func (c *Conn) clientHello(d *half, body []byte, sslv2 bool) {
+	c.allocHellos()
 	c.hs.ClientHelloCount++
 	if c.hs.ClientHelloCount > 1 {
 		// Only the ClientHello answering a HelloRetryRequest is expected.
@@ -525,7 +583,7 @@ func (c *Conn) clientHello(d *half, body []byte, sslv2 bool) {
 		err = c.ch.Unmarshal(body)
 		c.ch.RecordVersion = d.msgRecVer
 	}
-	c.hs.ClientHello = &c.ch
+	c.hs.ClientHello = c.ch
 	if d.hsOnly {
 		// no records (FeedHandshake): the calls so far are its chunks
 		c.hs.ClientHelloRecords = 0
@@ -554,6 +612,7 @@ func (c *Conn) serverHello(body []byte) {
 		c.anomaly(AnomalyDuplicateServerHello)
 		return
 	}
+	c.allocHellos()
 	err := c.sh.Unmarshal(body)
 	if err != nil && !IsExtensionError(err) {
 		c.fail(err, AnomalyMalformedServerHello)
@@ -568,10 +627,10 @@ func (c *Conn) serverHello(body []byte) {
 			return
 		}
 		c.sh, c.hrr = c.hrr, c.sh
-		c.hs.HelloRetryRequest = &c.hrr
+		c.hs.HelloRetryRequest = c.hrr
 		return
 	}
-	c.hs.ServerHello = &c.sh
+	c.hs.ServerHello = c.sh
 	if isTLS13(c.sh.Version()) {
 		// Everything after the ServerHello is encrypted, in both directions
 		// (the client may still send a compatibility CCS, which is skipped).
@@ -630,11 +689,12 @@ func (c *Conn) sslv2Message(dir Direction, d *half, msg []byte) {
 		}
 		c.setEncrypted(dir)
 	case dir == ServerToClient && msg[0] == sslv2ServerHello && c.hs.ServerHello == nil:
+		c.allocHellos()
 		if err := c.sh.unmarshalSSLv2(msg); err != nil {
 			c.fail(err, AnomalyMalformedServerHello)
 			return
 		}
-		c.hs.ServerHello = &c.sh
+		c.hs.ServerHello = c.sh
 		c.hs.Protocol = ProtocolSSLv2
 		c.hs.Resumed = c.sh.SessionIDHit
 		if len(c.sh.Certificates) > 0 {
