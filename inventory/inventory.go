@@ -1,0 +1,496 @@
+// Package inventory keeps what the sensor has seen: client fingerprints
+// (JA4, JA3), server certificates, and which certificate each (server, SNI)
+// showed, each with first and last seen (packet time) and a count. It tells
+// what a session saw first, and whether a server's new certificate looks
+// like a renewal or a change.
+//
+// Items live in memory, bounded per kind (the oldest last seen is evicted
+// first). A background goroutine commits the changed items to a Store (by
+// default bbolt in the state directory) every Options.FlushInterval, so
+// Observe never waits on the disk: a kill -9 loses at most the observations
+// of the last interval plus the commit in progress, and never leaves a
+// half-written batch.
+//
+// All times are packet times; the wall clock only paces the flushes, so a
+// replay gives the same answers.
+package inventory
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/tlsentry/tlsentry/session"
+)
+
+// Defaults for Options.
+const (
+	DefaultLearningPeriod = 24 * time.Hour
+	DefaultMaxItems       = 50000
+	DefaultFlushInterval  = 500 * time.Millisecond
+	DefaultRenewalWindow  = 30 * 24 * time.Hour
+)
+
+// Options configure an Inventory. Zero values take the defaults.
+type Options struct {
+	// LearningPeriod starts at the first session an empty inventory sees
+	// (packet time, kept across restarts). Items first seen before it ends
+	// are recorded but not reported as new. Negative: no learning period.
+	LearningPeriod time.Duration
+	// MaxItems bounds each kind (so at most 4×MaxItems items in all); past
+	// it the item seen longest ago is evicted.
+	MaxItems int
+	// FlushInterval is how often changed items are committed to the store:
+	// the bound on what a kill -9 loses.
+	FlushInterval time.Duration
+	// RenewalWindow: a certificate replaced within this time of its
+	// not_after may be renewed by one with the same not_before.
+	RenewalWindow time.Duration
+	// Store replaces the embedded store in dir (which is then unused).
+	Store Store
+}
+
+func (o *Options) defaults() {
+	if o.LearningPeriod == 0 {
+		o.LearningPeriod = DefaultLearningPeriod
+	}
+	if o.MaxItems <= 0 {
+		o.MaxItems = DefaultMaxItems
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.RenewalWindow <= 0 {
+		o.RenewalWindow = DefaultRenewalWindow
+	}
+}
+
+// Observation is what a session added to the inventory.
+type Observation struct {
+	// Learning: the session fell in the learning period, so nothing below
+	// is reported new (Items still lists what it saw first).
+	Learning bool
+	// NewClientFingerprint: the client's JA4 or JA3 was first seen.
+	NewClientFingerprint bool
+	// NewCertificate: the server's leaf certificate was first seen.
+	NewCertificate bool
+	// ServerCertificate is set when the (server, SNI) → leaf certificate
+	// pair was first seen, with the server's previous certificate if any.
+	ServerCertificate *CertificateChange
+	// Items are the items this session saw first, during learning too: one
+	// tlsentry.inventory document each. Nil when nothing was new.
+	Items []Item
+}
+
+// Stats are the inventory's counters.
+type Stats struct {
+	Items        [numKinds]int    // held now, by Kind
+	New          [numKinds]uint64 // first seen and reported, by Kind
+	Learned      [numKinds]uint64 // first seen during the learning period, by Kind
+	Evicted      [numKinds]uint64 // evicted for the size bound, by Kind
+	Sessions     uint64           // sessions observed
+	Learning     bool             // the learning period has not ended (or not started)
+	LearningEnds time.Time        // zero until the first session
+	Pending      int              // changed items not yet committed
+	Flushes      uint64
+	FlushErrors  uint64
+	LastFlush    time.Duration // duration of the last commit
+	LastError    error
+}
+
+type entry struct {
+	item       Item
+	prev, next *entry // per-kind list, most recently seen first
+	dirty      bool
+	gone       bool // evicted
+}
+
+// Inventory is safe for concurrent use.
+type Inventory struct {
+	opt   Options
+	store Store
+
+	mu        sync.Mutex
+	items     map[Key]*entry
+	heads     [numKinds]*entry // most recently seen
+	tails     [numKinds]*entry // evicted first
+	current   map[Key]*entry   // (server, SNI) with empty Value → its latest pair
+	started   bool             // the learning period has started (or there is none: the inventory was not empty)
+	learnFrom time.Time        // packet time of the first session of an empty inventory
+	learnEnd  time.Time
+	lastT     time.Time // latest packet time observed
+	dirty     []*entry
+	deleted   []Key
+	stateDirt bool
+	closed    bool
+	st        Stats
+
+	flushMu   sync.Mutex
+	closeOnce sync.Once
+	closeErr  error
+	stop      chan struct{}
+	done      chan struct{}
+}
+
+// Open loads the inventory kept in dir (created if need be) and starts its
+// flusher.
+func Open(dir string, opt Options) (*Inventory, error) {
+	opt.defaults()
+	st := opt.Store
+	if st == nil {
+		var err error
+		if st, err = OpenBolt(dir); err != nil {
+			return nil, err
+		}
+	}
+	inv := &Inventory{
+		opt:     opt,
+		store:   st,
+		items:   make(map[Key]*entry),
+		current: make(map[Key]*entry),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	var loaded []*entry
+	state, err := st.Load(func(it Item) error {
+		loaded = append(loaded, &entry{item: it})
+		return nil
+	})
+	if err != nil {
+		if opt.Store == nil {
+			st.Close()
+		}
+		return nil, err
+	}
+	inv.started = !state.LearningStart.IsZero() || len(loaded) > 0
+	inv.setLearning(state.LearningStart)
+	// Oldest last seen first, so that each push to the front leaves the
+	// lists in last-seen order.
+	slices.SortFunc(loaded, func(a, b *entry) int { return a.item.LastSeen.Compare(b.item.LastSeen) })
+	for _, e := range loaded {
+		inv.items[e.item.Key] = e
+		inv.pushFront(e)
+		inv.setCurrent(e)
+		inv.bound(e.item.Kind)
+	}
+	go inv.flusher()
+	return inv, nil
+}
+
+func (inv *Inventory) setLearning(t time.Time) {
+	inv.learnFrom = t
+	if inv.opt.LearningPeriod > 0 {
+		inv.learnEnd = t.Add(inv.opt.LearningPeriod)
+	} else {
+		inv.learnEnd = t
+	}
+}
+
+func endpointKey(k Key) Key { return Key{Kind: ServerCertificate, Server: k.Server, SNI: k.SNI} }
+
+func (inv *Inventory) setCurrent(e *entry) {
+	if e.item.Kind != ServerCertificate {
+		return
+	}
+	ek := endpointKey(e.item.Key)
+	if c := inv.current[ek]; c == nil || !e.item.LastSeen.Before(c.item.LastSeen) {
+		inv.current[ek] = e
+	}
+}
+
+func (inv *Inventory) pushFront(e *entry) {
+	k := e.item.Kind
+	e.prev, e.next = nil, inv.heads[k]
+	if e.next != nil {
+		e.next.prev = e
+	} else {
+		inv.tails[k] = e
+	}
+	inv.heads[k] = e
+	inv.st.Items[k]++
+}
+
+func (inv *Inventory) unlink(e *entry) {
+	k := e.item.Kind
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		inv.heads[k] = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		inv.tails[k] = e.prev
+	}
+	e.prev, e.next = nil, nil
+	inv.st.Items[k]--
+}
+
+// bound evicts the least recently seen items of kind k past MaxItems.
+func (inv *Inventory) bound(k Kind) {
+	for inv.st.Items[k] > inv.opt.MaxItems {
+		e := inv.tails[k]
+		inv.unlink(e)
+		delete(inv.items, e.item.Key)
+		if e.item.Kind == ServerCertificate {
+			if ek := endpointKey(e.item.Key); inv.current[ek] == e {
+				delete(inv.current, ek)
+			}
+		}
+		e.gone = true
+		inv.deleted = append(inv.deleted, e.item.Key)
+		inv.st.Evicted[k]++
+	}
+}
+
+func (inv *Inventory) markDirty(e *entry) {
+	if !e.dirty {
+		e.dirty = true
+		inv.dirty = append(inv.dirty, e)
+	}
+}
+
+// touch records key seen from t to last; it returns the entry and whether
+// it is new. c is the certificate for the kinds that carry one.
+func (inv *Inventory) touch(k Key, t, last time.Time, c func() *CertInfo) (*entry, bool) {
+	if e := inv.items[k]; e != nil {
+		e.item.Count++
+		if t.Before(e.item.FirstSeen) {
+			e.item.FirstSeen = t
+		}
+		if last.After(e.item.LastSeen) {
+			e.item.LastSeen = last
+		}
+		if inv.heads[k.Kind] != e {
+			inv.unlink(e)
+			inv.pushFront(e)
+		}
+		inv.markDirty(e)
+		return e, false
+	}
+	e := &entry{item: Item{Key: k, FirstSeen: t, LastSeen: last, Count: 1}}
+	if c != nil {
+		e.item.Certificate = c()
+	}
+	inv.items[k] = e
+	inv.pushFront(e)
+	inv.markDirty(e)
+	inv.bound(k.Kind)
+	return e, true
+}
+
+// Observe adds a session to the inventory and tells what it saw first.
+func (inv *Inventory) Observe(s *session.Session) Observation {
+	var obs Observation
+	t, last := s.Start, s.End
+	if t.IsZero() {
+		t = last
+	}
+	if last.Before(t) {
+		last = t
+	}
+	ja4, ja3 := s.Fingerprints.JA4, s.Fingerprints.JA3
+	var leaf *CertInfo
+	var leafSHA, sni string
+	if len(s.Certificates) > 0 && s.Certificates[0] != nil {
+		leafSHA = s.Certificates[0].SHA256
+	}
+	if s.TLS != nil && s.TLS.ClientHello != nil {
+		sni = s.TLS.ClientHello.ServerName
+	}
+	certFn := func() *CertInfo {
+		if leaf == nil {
+			leaf = certInfo(s.Certificates[0])
+		}
+		return leaf
+	}
+
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if inv.closed {
+		return obs
+	}
+	inv.st.Sessions++
+	if !inv.started {
+		inv.started = true
+		inv.setLearning(t)
+		inv.stateDirt = true
+	}
+	if last.After(inv.lastT) {
+		inv.lastT = last
+	}
+	obs.Learning = t.Before(inv.learnEnd)
+	report := func(e *entry) {
+		obs.Items = append(obs.Items, e.item)
+		if obs.Learning {
+			inv.st.Learned[e.item.Kind]++
+		} else {
+			inv.st.New[e.item.Kind]++
+		}
+	}
+	if ja4 != "" {
+		if e, isNew := inv.touch(Key{Kind: ClientJA4, Value: ja4}, t, last, nil); isNew {
+			report(e)
+			obs.NewClientFingerprint = !obs.Learning
+		}
+	}
+	if ja3 != "" {
+		if e, isNew := inv.touch(Key{Kind: ClientJA3, Value: ja3}, t, last, nil); isNew {
+			report(e)
+			obs.NewClientFingerprint = !obs.Learning
+		}
+	}
+	if leafSHA != "" {
+		ce, isNew := inv.touch(Key{Kind: Certificate, Value: leafSHA}, t, last, certFn)
+		if isNew {
+			report(ce)
+			obs.NewCertificate = !obs.Learning
+		}
+		leaf = ce.item.Certificate
+		pk := Key{Kind: ServerCertificate, Value: leafSHA, Server: s.Server, SNI: sni}
+		ek := endpointKey(pk)
+		prev := inv.current[ek]
+		pe, isNew := inv.touch(pk, t, last, certFn)
+		if isNew {
+			report(pe)
+			if !obs.Learning {
+				ch := &CertificateChange{Server: s.Server, SNI: sni, Certificate: leaf}
+				if prev != nil && !prev.gone {
+					ch.Previous = prev.item.Certificate
+				}
+				ch.Change, ch.Reasons = classify(ch.Previous, leaf, t, inv.opt.RenewalWindow)
+				obs.ServerCertificate = ch
+			}
+		}
+		inv.setCurrent(pe)
+	}
+	return obs
+}
+
+// Len is the number of items held of kind k.
+func (inv *Inventory) Len(k Kind) int {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if int(k) >= numKinds {
+		return 0
+	}
+	return inv.st.Items[k]
+}
+
+// Lookup returns the item with key k.
+func (inv *Inventory) Lookup(k Key) (Item, bool) {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	if e := inv.items[k]; e != nil {
+		return e.item, true
+	}
+	return Item{}, false
+}
+
+// Snapshot returns a copy of every item, most recently seen first within
+// each kind (for periodic inventory documents).
+func (inv *Inventory) Snapshot() []Item {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	out := make([]Item, 0, len(inv.items))
+	for k := range numKinds {
+		for e := inv.heads[k]; e != nil; e = e.next {
+			out = append(out, e.item)
+		}
+	}
+	return out
+}
+
+// Stats returns the counters.
+func (inv *Inventory) Stats() Stats {
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	st := inv.st
+	st.Pending = len(inv.dirty) + len(inv.deleted)
+	st.Learning = !inv.started || inv.learnEnd.After(inv.lastT)
+	if inv.started {
+		st.LearningEnds = inv.learnEnd
+	}
+	return st
+}
+
+func (inv *Inventory) flusher() {
+	defer close(inv.done)
+	tk := time.NewTicker(inv.opt.FlushInterval)
+	defer tk.Stop()
+	for {
+		select {
+		case <-inv.stop:
+			return
+		case <-tk.C:
+			inv.Flush()
+		}
+	}
+}
+
+// Flush commits the changed items now. The flusher calls it every
+// FlushInterval; Observe never does.
+func (inv *Inventory) Flush() error {
+	inv.flushMu.Lock()
+	defer inv.flushMu.Unlock()
+
+	inv.mu.Lock()
+	if len(inv.dirty) == 0 && len(inv.deleted) == 0 && !inv.stateDirt {
+		inv.mu.Unlock()
+		return nil
+	}
+	b := Batch{Delete: inv.deleted, State: State{LearningStart: inv.learnFrom}}
+	b.Put = make([]Item, 0, len(inv.dirty))
+	for _, e := range inv.dirty {
+		e.dirty = false
+		if !e.gone {
+			b.Put = append(b.Put, e.item)
+		}
+	}
+	inv.dirty, inv.deleted, inv.stateDirt = inv.dirty[:0:0], nil, false
+	inv.mu.Unlock()
+
+	t0 := time.Now()
+	err := inv.store.Commit(b)
+	d := time.Since(t0)
+
+	inv.mu.Lock()
+	defer inv.mu.Unlock()
+	inv.st.Flushes++
+	inv.st.LastFlush = d
+	if err != nil {
+		err = fmt.Errorf("inventory: commit: %w", err)
+		inv.st.FlushErrors++
+		inv.st.LastError = err
+		// Keep what was not written for the next try.
+		inv.stateDirt = true
+		for _, k := range b.Delete {
+			if inv.items[k] == nil {
+				inv.deleted = append(inv.deleted, k)
+			}
+		}
+		for i := range b.Put {
+			if e := inv.items[b.Put[i].Key]; e != nil {
+				inv.markDirty(e)
+			}
+		}
+	}
+	return err
+}
+
+// Close stops the flusher, commits what is left and closes the store.
+// Observe after Close records nothing.
+func (inv *Inventory) Close() error {
+	inv.closeOnce.Do(func() {
+		close(inv.stop)
+		<-inv.done
+		inv.mu.Lock()
+		inv.closed = true
+		inv.mu.Unlock()
+		err := inv.Flush()
+		inv.closeErr = errors.Join(err, inv.store.Close())
+	})
+	return inv.closeErr
+}
