@@ -18,6 +18,7 @@ package inventory
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
 	"sync"
 	"time"
@@ -100,11 +101,23 @@ type Stats struct {
 	LastError    error
 }
 
+type endKey struct {
+	server netip.AddrPort
+	sni    string
+}
+
+// endpoint is a (server, SNI): its pairs, and the one seen last.
+type endpoint struct {
+	cur   *entry
+	pairs []*entry
+}
+
 type entry struct {
 	item       Item
 	prev, next *entry // per-kind list, most recently seen first
 	dirty      bool
 	gone       bool // evicted
+	stored     bool // in the store, or in a batch on its way there
 }
 
 // Inventory is safe for concurrent use.
@@ -112,11 +125,14 @@ type Inventory struct {
 	opt   Options
 	store Store
 
-	mu        sync.Mutex
-	items     map[Key]*entry
+	mu sync.Mutex
+	// byValue indexes JA4, JA3 and certificates by Key.Value (a map keyed
+	// by string hashes faster than one keyed by Key); ends indexes the
+	// pairs by (server, SNI).
+	byValue   [Certificate + 1]map[string]*entry
+	ends      map[endKey]*endpoint
 	heads     [numKinds]*entry // most recently seen
 	tails     [numKinds]*entry // evicted first
-	current   map[Key]*entry   // (server, SNI) with empty Value → its latest pair
 	started   bool             // the learning period has started (or there is none: the inventory was not empty)
 	learnFrom time.Time        // packet time of the first session of an empty inventory
 	learnEnd  time.Time
@@ -146,16 +162,16 @@ func Open(dir string, opt Options) (*Inventory, error) {
 		}
 	}
 	inv := &Inventory{
+		byValue: [Certificate + 1]map[string]*entry{ClientJA4: {}, ClientJA3: {}, Certificate: {}},
 		opt:     opt,
 		store:   st,
-		items:   make(map[Key]*entry),
-		current: make(map[Key]*entry),
+		ends:    make(map[endKey]*endpoint),
 		stop:    make(chan struct{}),
 		done:    make(chan struct{}),
 	}
 	var loaded []*entry
 	state, err := st.Load(func(it Item) error {
-		loaded = append(loaded, &entry{item: it})
+		loaded = append(loaded, &entry{item: it, stored: true})
 		return nil
 	})
 	if err != nil {
@@ -170,9 +186,10 @@ func Open(dir string, opt Options) (*Inventory, error) {
 	// lists in last-seen order.
 	slices.SortFunc(loaded, func(a, b *entry) int { return a.item.LastSeen.Compare(b.item.LastSeen) })
 	for _, e := range loaded {
-		inv.items[e.item.Key] = e
-		inv.pushFront(e)
-		inv.setCurrent(e)
+		if inv.lookup(e.item.Key) != nil || int(e.item.Kind) >= numKinds {
+			continue
+		}
+		inv.insert(e)
 		inv.bound(e.item.Kind)
 	}
 	go inv.flusher()
@@ -188,15 +205,75 @@ func (inv *Inventory) setLearning(t time.Time) {
 	}
 }
 
-func endpointKey(k Key) Key { return Key{Kind: ServerCertificate, Server: k.Server, SNI: k.SNI} }
+func (inv *Inventory) lookup(k Key) *entry {
+	if k.Kind != ServerCertificate {
+		if int(k.Kind) < len(inv.byValue) && inv.byValue[k.Kind] != nil {
+			return inv.byValue[k.Kind][k.Value]
+		}
+		return nil
+	}
+	if ep := inv.ends[endKey{k.Server, k.SNI}]; ep != nil {
+		return ep.find(k.Value)
+	}
+	return nil
+}
 
-func (inv *Inventory) setCurrent(e *entry) {
-	if e.item.Kind != ServerCertificate {
+func (ep *endpoint) find(sha string) *entry {
+	for _, p := range ep.pairs {
+		if p.item.Value == sha {
+			return p
+		}
+	}
+	return nil
+}
+
+// insert indexes a new entry and puts it at the front of its list.
+func (inv *Inventory) insert(e *entry) {
+	k := e.item.Key
+	if k.Kind != ServerCertificate {
+		inv.byValue[k.Kind][k.Value] = e
+	} else {
+		ek := endKey{k.Server, k.SNI}
+		ep := inv.ends[ek]
+		if ep == nil {
+			ep = &endpoint{}
+			inv.ends[ek] = ep
+		}
+		ep.pairs = append(ep.pairs, e)
+		if ep.cur == nil || !e.item.LastSeen.Before(ep.cur.item.LastSeen) {
+			ep.cur = e
+		}
+	}
+	inv.pushFront(e)
+}
+
+// remove drops an entry from the index and its list.
+func (inv *Inventory) remove(e *entry) {
+	inv.unlink(e)
+	k := e.item.Key
+	if k.Kind != ServerCertificate {
+		delete(inv.byValue[k.Kind], k.Value)
 		return
 	}
-	ek := endpointKey(e.item.Key)
-	if c := inv.current[ek]; c == nil || !e.item.LastSeen.Before(c.item.LastSeen) {
-		inv.current[ek] = e
+	ek := endKey{k.Server, k.SNI}
+	ep := inv.ends[ek]
+	if ep == nil {
+		return
+	}
+	if i := slices.Index(ep.pairs, e); i >= 0 {
+		ep.pairs = slices.Delete(ep.pairs, i, i+1)
+	}
+	if len(ep.pairs) == 0 {
+		delete(inv.ends, ek)
+		return
+	}
+	if ep.cur == e {
+		ep.cur = ep.pairs[0]
+		for _, p := range ep.pairs[1:] {
+			if !p.item.LastSeen.Before(ep.cur.item.LastSeen) {
+				ep.cur = p
+			}
+		}
 	}
 }
 
@@ -232,53 +309,74 @@ func (inv *Inventory) unlink(e *entry) {
 func (inv *Inventory) bound(k Kind) {
 	for inv.st.Items[k] > inv.opt.MaxItems {
 		e := inv.tails[k]
-		inv.unlink(e)
-		delete(inv.items, e.item.Key)
-		if e.item.Kind == ServerCertificate {
-			if ek := endpointKey(e.item.Key); inv.current[ek] == e {
-				delete(inv.current, ek)
-			}
-		}
+		inv.remove(e)
 		e.gone = true
-		inv.deleted = append(inv.deleted, e.item.Key)
+		if e.stored {
+			inv.deleted = append(inv.deleted, e.item.Key)
+		}
 		inv.st.Evicted[k]++
 	}
 }
 
 func (inv *Inventory) markDirty(e *entry) {
-	if !e.dirty {
-		e.dirty = true
-		inv.dirty = append(inv.dirty, e)
+	if e.dirty {
+		return
 	}
+	e.dirty = true
+	// Under a flood most dirty entries are evicted before the flusher
+	// gets to them: drop those, so that the list stays within twice the
+	// items held however slow the store is.
+	if len(inv.dirty) >= 1024 && len(inv.dirty) >= 2*inv.held() {
+		inv.dirty = slices.DeleteFunc(inv.dirty, func(e *entry) bool { return e.gone })
+	}
+	inv.dirty = append(inv.dirty, e)
 }
 
-// touch records key seen from t to last; it returns the entry and whether
-// it is new. c is the certificate for the kinds that carry one.
-func (inv *Inventory) touch(k Key, t, last time.Time, c func() *CertInfo) (*entry, bool) {
-	if e := inv.items[k]; e != nil {
-		e.item.Count++
-		if t.Before(e.item.FirstSeen) {
-			e.item.FirstSeen = t
-		}
-		if last.After(e.item.LastSeen) {
-			e.item.LastSeen = last
-		}
-		if inv.heads[k.Kind] != e {
-			inv.unlink(e)
-			inv.pushFront(e)
-		}
-		inv.markDirty(e)
-		return e, false
+func (inv *Inventory) held() int {
+	n := 0
+	for _, c := range inv.st.Items {
+		n += c
 	}
-	e := &entry{item: Item{Key: k, FirstSeen: t, LastSeen: last, Count: 1}}
-	if c != nil {
-		e.item.Certificate = c()
+	return n
+}
+
+// seen records e seen again from t to last.
+func (inv *Inventory) seen(e *entry, t, last time.Time) {
+	e.item.Count++
+	if t.Before(e.item.FirstSeen) {
+		e.item.FirstSeen = t
 	}
-	inv.items[k] = e
-	inv.pushFront(e)
+	if last.After(e.item.LastSeen) {
+		e.item.LastSeen = last
+	}
+	if inv.heads[e.item.Kind] != e {
+		inv.unlink(e)
+		inv.pushFront(e)
+	}
+	inv.markDirty(e)
+}
+
+// add records a new item seen from t to last.
+func (inv *Inventory) add(k Key, t, last time.Time, c *CertInfo) *entry {
+	e := &entry{item: Item{Key: k, Certificate: c, FirstSeen: t, LastSeen: last, Count: 1}}
+	inv.insert(e)
 	inv.markDirty(e)
 	inv.bound(k.Kind)
-	return e, true
+	return e
+}
+
+// touch records the string-keyed item k; it returns the entry and whether
+// it is new.
+func (inv *Inventory) touch(k Kind, v string, t, last time.Time, c func() *CertInfo) (*entry, bool) {
+	if e := inv.byValue[k][v]; e != nil {
+		inv.seen(e, t, last)
+		return e, false
+	}
+	var ci *CertInfo
+	if c != nil {
+		ci = c()
+	}
+	return inv.add(Key{Kind: k, Value: v}, t, last, ci), true
 }
 
 // Observe adds a session to the inventory and tells what it saw first.
@@ -331,40 +429,46 @@ func (inv *Inventory) Observe(s *session.Session) Observation {
 		}
 	}
 	if ja4 != "" {
-		if e, isNew := inv.touch(Key{Kind: ClientJA4, Value: ja4}, t, last, nil); isNew {
+		if e, isNew := inv.touch(ClientJA4, ja4, t, last, nil); isNew {
 			report(e)
 			obs.NewClientFingerprint = !obs.Learning
 		}
 	}
 	if ja3 != "" {
-		if e, isNew := inv.touch(Key{Kind: ClientJA3, Value: ja3}, t, last, nil); isNew {
+		if e, isNew := inv.touch(ClientJA3, ja3, t, last, nil); isNew {
 			report(e)
 			obs.NewClientFingerprint = !obs.Learning
 		}
 	}
 	if leafSHA != "" {
-		ce, isNew := inv.touch(Key{Kind: Certificate, Value: leafSHA}, t, last, certFn)
+		ce, isNew := inv.touch(Certificate, leafSHA, t, last, certFn)
 		if isNew {
 			report(ce)
 			obs.NewCertificate = !obs.Learning
 		}
 		leaf = ce.item.Certificate
-		pk := Key{Kind: ServerCertificate, Value: leafSHA, Server: s.Server, SNI: sni}
-		ek := endpointKey(pk)
-		prev := inv.current[ek]
-		pe, isNew := inv.touch(pk, t, last, certFn)
-		if isNew {
+		ep := inv.ends[endKey{s.Server, sni}]
+		var pe, prev *entry
+		if ep != nil {
+			pe, prev = ep.find(leafSHA), ep.cur
+		}
+		if pe != nil {
+			inv.seen(pe, t, last)
+			if ep.cur != pe && !pe.item.LastSeen.Before(ep.cur.item.LastSeen) {
+				ep.cur = pe
+			}
+		} else {
+			pe = inv.add(Key{Kind: ServerCertificate, Value: leafSHA, Server: s.Server, SNI: sni}, t, last, leaf)
 			report(pe)
 			if !obs.Learning {
 				ch := &CertificateChange{Server: s.Server, SNI: sni, Certificate: leaf}
-				if prev != nil && !prev.gone {
+				if prev != nil {
 					ch.Previous = prev.item.Certificate
 				}
 				ch.Change, ch.Reasons = classify(ch.Previous, leaf, t, inv.opt.RenewalWindow)
 				obs.ServerCertificate = ch
 			}
 		}
-		inv.setCurrent(pe)
 	}
 	return obs
 }
@@ -383,7 +487,7 @@ func (inv *Inventory) Len(k Kind) int {
 func (inv *Inventory) Lookup(k Key) (Item, bool) {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
-	if e := inv.items[k]; e != nil {
+	if e := inv.lookup(k); e != nil {
 		return e.item, true
 	}
 	return Item{}, false
@@ -394,7 +498,7 @@ func (inv *Inventory) Lookup(k Key) (Item, bool) {
 func (inv *Inventory) Snapshot() []Item {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
-	out := make([]Item, 0, len(inv.items))
+	out := make([]Item, 0, inv.held())
 	for k := range numKinds {
 		for e := inv.heads[k]; e != nil; e = e.next {
 			out = append(out, e.item)
@@ -446,6 +550,7 @@ func (inv *Inventory) Flush() error {
 	for _, e := range inv.dirty {
 		e.dirty = false
 		if !e.gone {
+			e.stored = true
 			b.Put = append(b.Put, e.item)
 		}
 	}
@@ -467,12 +572,12 @@ func (inv *Inventory) Flush() error {
 		// Keep what was not written for the next try.
 		inv.stateDirt = true
 		for _, k := range b.Delete {
-			if inv.items[k] == nil {
+			if inv.lookup(k) == nil {
 				inv.deleted = append(inv.deleted, k)
 			}
 		}
 		for i := range b.Put {
-			if e := inv.items[b.Put[i].Key]; e != nil {
+			if e := inv.lookup(b.Put[i].Key); e != nil {
 				inv.markDirty(e)
 			}
 		}

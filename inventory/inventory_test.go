@@ -368,3 +368,67 @@ func TestEncoding(t *testing.T) {
 		t.Errorf("document id %q", id)
 	}
 }
+
+// memStore is a Store in memory whose commits take delay.
+type memStore struct {
+	mu    sync.Mutex
+	items map[Key]Item
+	state State
+	delay time.Duration
+}
+
+func (m *memStore) Load(fn func(Item) error) (State, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, it := range m.items {
+		if err := fn(it); err != nil {
+			return m.state, err
+		}
+	}
+	return m.state, nil
+}
+
+func (m *memStore) Commit(b Batch) error {
+	time.Sleep(m.delay)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, k := range b.Delete {
+		delete(m.items, k)
+	}
+	for _, it := range b.Put {
+		m.items[it.Key] = it
+	}
+	m.state = b.State
+	return nil
+}
+
+func (m *memStore) Close() error { return nil }
+
+// A flood against a slow store: what waits for the store stays bounded,
+// and the store ends up with exactly the items held.
+func TestFloodSlowStore(t *testing.T) {
+	const bound = 1000
+	ms := &memStore{items: map[Key]Item{}, delay: 20 * time.Millisecond}
+	inv := open(t, "", Options{LearningPeriod: -1, MaxItems: bound, FlushInterval: time.Millisecond, Store: ms})
+	worst := 0
+	for i := range 100 * bound {
+		inv.Observe(sess(t0.Add(time.Duration(i)*time.Millisecond), "198.51.100.1:443", "", fmt.Sprintf("ja4-%07d", i), "", nil...))
+		if i%97 == 0 {
+			worst = max(worst, inv.Stats().Pending)
+		}
+	}
+	if worst > 4*bound {
+		t.Errorf("up to %d pending for %d items held", worst, bound)
+	}
+	held := inv.Snapshot()
+	closeInv(t, inv)
+	if len(ms.items) != bound || len(held) != bound {
+		t.Fatalf("%d stored, %d held", len(ms.items), len(held))
+	}
+	for _, it := range held {
+		if st, ok := ms.items[it.Key]; !ok || st.Count != it.Count {
+			t.Errorf("%v: stored %+v", it.Key, st)
+		}
+	}
+	t.Logf("worst pending %d", worst)
+}

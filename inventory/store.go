@@ -1,6 +1,7 @@
 package inventory
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/binary"
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -111,19 +113,30 @@ func (b *boltStore) Load(fn func(Item) error) (State, error) {
 func (b *boltStore) Commit(batch Batch) error {
 	return b.db.Update(func(tx *bolt.Tx) error {
 		items := tx.Bucket(bucketItems)
-		var kb, vb []byte
+		var kb []byte
 		for _, k := range batch.Delete {
 			kb = encodeKey(kb[:0], k)
 			if err := items.Delete(kb); err != nil {
 				return err
 			}
 		}
+		// In key order, which bbolt writes several times faster than
+		// scattered keys. bbolt keeps the slices until the transaction
+		// ends: one buffer for all of them.
+		type kv struct{ k, v []byte }
+		puts := make([]kv, len(batch.Put))
+		buf := make([]byte, 0, 128*len(batch.Put))
 		for i := range batch.Put {
 			it := &batch.Put[i]
-			// bbolt keeps the slices until the transaction ends: fresh ones.
-			kb = encodeKey(nil, it.Key)
-			vb = encodeValue(nil, it)
-			if err := items.Put(kb, vb); err != nil {
+			n := len(buf)
+			buf = encodeKey(buf, it.Key)
+			m := len(buf)
+			buf = encodeValue(buf, it)
+			puts[i] = kv{buf[n:m:m], buf[m:len(buf):len(buf)]}
+		}
+		slices.SortFunc(puts, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+		for _, p := range puts {
+			if err := items.Put(p.k, p.v); err != nil {
 				return err
 			}
 		}
