@@ -5,10 +5,13 @@
 // like a renewal or a change.
 //
 // Items live in memory, bounded per kind (the oldest last seen is evicted
-// first). A background goroutine commits the changed items to a Store (by
-// default bbolt in the state directory) every Options.FlushInterval, so
-// Observe never waits on the disk: a kill -9 loses at most the observations
-// of the last interval plus the commit in progress, and never leaves a
+// first). A background goroutine commits to a Store (by default bbolt in
+// the state directory), so Observe never waits on the disk: new items and
+// evictions every Options.FlushInterval (500 ms), the counts and last-seen
+// times of known items every Options.UpdateInterval (30 s). A kill -9 thus
+// loses at most the new items of the last FlushInterval plus the commit in
+// progress (they would be reported new again after the restart), and the
+// counts and last seen of the last UpdateInterval; it never leaves a
 // half-written batch.
 //
 // All times are packet times; the wall clock only paces the flushes, so a
@@ -31,6 +34,7 @@ const (
 	DefaultLearningPeriod = 24 * time.Hour
 	DefaultMaxItems       = 50000
 	DefaultFlushInterval  = 500 * time.Millisecond
+	DefaultUpdateInterval = 30 * time.Second
 	DefaultRenewalWindow  = 30 * 24 * time.Hour
 )
 
@@ -43,9 +47,13 @@ type Options struct {
 	// MaxItems bounds each kind (so at most 4×MaxItems items in all); past
 	// it the item seen longest ago is evicted.
 	MaxItems int
-	// FlushInterval is how often changed items are committed to the store:
-	// the bound on what a kill -9 loses.
+	// FlushInterval is how often new items and evictions are committed to
+	// the store: the bound on the new items a kill -9 loses.
 	FlushInterval time.Duration
+	// UpdateInterval is how often the counts and last-seen times of known
+	// items are (rounded up to a FlushInterval). Every active item is
+	// rewritten then: 100,000 take some 0.7 s of bbolt here.
+	UpdateInterval time.Duration
 	// RenewalWindow: a certificate replaced within this time of its
 	// not_after may be renewed by one with the same not_before.
 	RenewalWindow time.Duration
@@ -62,6 +70,9 @@ func (o *Options) defaults() {
 	}
 	if o.FlushInterval <= 0 {
 		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.UpdateInterval <= 0 {
+		o.UpdateInterval = DefaultUpdateInterval
 	}
 	if o.RenewalWindow <= 0 {
 		o.RenewalWindow = DefaultRenewalWindow
@@ -94,7 +105,7 @@ type Stats struct {
 	Sessions     uint64           // sessions observed
 	Learning     bool             // the learning period has not ended (or not started)
 	LearningEnds time.Time        // zero until the first session
-	Pending      int              // changed items not yet committed
+	Pending      int              // new, changed and evicted items not yet committed
 	Flushes      uint64
 	FlushErrors  uint64
 	LastFlush    time.Duration // duration of the last commit
@@ -112,12 +123,18 @@ type endpoint struct {
 	pairs []*entry
 }
 
+const (
+	notQueued = iota
+	inFresh   // new, not committed yet
+	inDirty   // committed, seen again since
+)
+
 type entry struct {
 	item       Item
 	prev, next *entry // per-kind list, most recently seen first
-	dirty      bool
-	gone       bool // evicted
-	stored     bool // in the store, or in a batch on its way there
+	queued     uint8  // notQueued, or the list it waits in: inFresh, inDirty
+	gone       bool   // evicted
+	stored     bool   // in the store, or in a batch on its way there
 }
 
 // Inventory is safe for concurrent use.
@@ -137,7 +154,8 @@ type Inventory struct {
 	learnFrom time.Time        // packet time of the first session of an empty inventory
 	learnEnd  time.Time
 	lastT     time.Time // latest packet time observed
-	dirty     []*entry
+	fresh     []*entry  // new items, committed every FlushInterval
+	dirty     []*entry  // items seen again, committed every UpdateInterval
 	deleted   []Key
 	stateDirt bool
 	closed    bool
@@ -318,18 +336,29 @@ func (inv *Inventory) bound(k Kind) {
 	}
 }
 
+// markDirty queues a seen-again item for the next update commit (a new
+// one is in the fresh list already).
 func (inv *Inventory) markDirty(e *entry) {
-	if e.dirty {
-		return
+	if e.queued == notQueued {
+		e.queued = inDirty
+		inv.dirty = inv.queue(inv.dirty, e, inDirty)
 	}
-	e.dirty = true
-	// Under a flood most dirty entries are evicted before the flusher
-	// gets to them: drop those, so that the list stays within twice the
-	// items held however slow the store is.
-	if len(inv.dirty) >= 1024 && len(inv.dirty) >= 2*inv.held() {
-		inv.dirty = slices.DeleteFunc(inv.dirty, func(e *entry) bool { return e.gone })
+}
+
+// markFresh queues a new item for the next commit.
+func (inv *Inventory) markFresh(e *entry) {
+	e.queued = inFresh
+	inv.fresh = inv.queue(inv.fresh, e, inFresh)
+}
+
+// queue appends e to list. Under a flood most queued entries are evicted
+// before the flusher gets to them: those are dropped, so that a list stays
+// within twice the items held however slow the store is.
+func (inv *Inventory) queue(list []*entry, e *entry, q uint8) []*entry {
+	if len(list) >= 1024 && len(list) >= 2*inv.held() {
+		list = slices.DeleteFunc(list, func(e *entry) bool { return e.gone || e.queued != q })
 	}
-	inv.dirty = append(inv.dirty, e)
+	return append(list, e)
 }
 
 func (inv *Inventory) held() int {
@@ -360,7 +389,7 @@ func (inv *Inventory) seen(e *entry, t, last time.Time) {
 func (inv *Inventory) add(k Key, t, last time.Time, c *CertInfo) *entry {
 	e := &entry{item: Item{Key: k, Certificate: c, FirstSeen: t, LastSeen: last, Count: 1}}
 	inv.insert(e)
-	inv.markDirty(e)
+	inv.markFresh(e)
 	inv.bound(k.Kind)
 	return e
 }
@@ -512,7 +541,7 @@ func (inv *Inventory) Stats() Stats {
 	inv.mu.Lock()
 	defer inv.mu.Unlock()
 	st := inv.st
-	st.Pending = len(inv.dirty) + len(inv.deleted)
+	st.Pending = len(inv.fresh) + len(inv.dirty) + len(inv.deleted)
 	st.Learning = !inv.started || inv.learnEnd.After(inv.lastT)
 	if inv.started {
 		st.LearningEnds = inv.learnEnd
@@ -524,37 +553,60 @@ func (inv *Inventory) flusher() {
 	defer close(inv.done)
 	tk := time.NewTicker(inv.opt.FlushInterval)
 	defer tk.Stop()
+	lastUpdate := time.Now()
 	for {
 		select {
 		case <-inv.stop:
 			return
-		case <-tk.C:
-			inv.Flush()
+		case now := <-tk.C:
+			updates := now.Sub(lastUpdate) >= inv.opt.UpdateInterval
+			if updates {
+				lastUpdate = now
+			}
+			inv.flush(updates)
 		}
 	}
 }
 
-// Flush commits the changed items now. The flusher calls it every
-// FlushInterval; Observe never does.
-func (inv *Inventory) Flush() error {
+// Flush commits everything pending now: new items, evictions, counts and
+// last seen. The flusher does it on its own; Observe never does.
+func (inv *Inventory) Flush() error { return inv.flush(true) }
+
+// flush commits the new items and evictions, and with updates the items
+// seen again.
+func (inv *Inventory) flush(updates bool) error {
 	inv.flushMu.Lock()
 	defer inv.flushMu.Unlock()
 
 	inv.mu.Lock()
-	if len(inv.dirty) == 0 && len(inv.deleted) == 0 && !inv.stateDirt {
+	if len(inv.fresh) == 0 && len(inv.deleted) == 0 && !inv.stateDirt && (!updates || len(inv.dirty) == 0) {
 		inv.mu.Unlock()
 		return nil
 	}
 	b := Batch{Delete: inv.deleted, State: State{LearningStart: inv.learnFrom}}
-	b.Put = make([]Item, 0, len(inv.dirty))
-	for _, e := range inv.dirty {
-		e.dirty = false
-		if !e.gone {
+	n := len(inv.fresh)
+	if updates {
+		n += len(inv.dirty)
+	}
+	b.Put = make([]Item, 0, n)
+	for _, e := range inv.fresh {
+		if e.queued == inFresh && !e.gone {
 			e.stored = true
+			e.queued = notQueued
 			b.Put = append(b.Put, e.item)
 		}
 	}
-	inv.dirty, inv.deleted, inv.stateDirt = inv.dirty[:0:0], nil, false
+	inv.fresh = inv.fresh[:0:0]
+	if updates {
+		for _, e := range inv.dirty {
+			if e.queued == inDirty && !e.gone {
+				e.queued = notQueued
+				b.Put = append(b.Put, e.item)
+			}
+		}
+		inv.dirty = inv.dirty[:0:0]
+	}
+	inv.deleted, inv.stateDirt = nil, false
 	inv.mu.Unlock()
 
 	t0 := time.Now()
@@ -569,7 +621,7 @@ func (inv *Inventory) Flush() error {
 		err = fmt.Errorf("inventory: commit: %w", err)
 		inv.st.FlushErrors++
 		inv.st.LastError = err
-		// Keep what was not written for the next try.
+		// Keep what was not written for the next try, first in line.
 		inv.stateDirt = true
 		for _, k := range b.Delete {
 			if inv.lookup(k) == nil {
@@ -577,8 +629,8 @@ func (inv *Inventory) Flush() error {
 			}
 		}
 		for i := range b.Put {
-			if e := inv.lookup(b.Put[i].Key); e != nil {
-				inv.markDirty(e)
+			if e := inv.lookup(b.Put[i].Key); e != nil && e.queued != inFresh {
+				inv.markFresh(e)
 			}
 		}
 	}

@@ -432,3 +432,27 @@ func TestFloodSlowStore(t *testing.T) {
 	}
 	t.Logf("worst pending %d", worst)
 }
+
+// New items are committed every flush, counts and last seen of known items
+// only with updates.
+func TestUpdateInterval(t *testing.T) {
+	ms := &memStore{items: map[Key]Item{}}
+	inv := open(t, "", Options{LearningPeriod: -1, FlushInterval: time.Hour, Store: ms})
+	defer closeInv(t, inv)
+	inv.Observe(sess(t0, "198.51.100.1:443", "", "ja4a", "", nil...))
+	inv.flush(false)
+	inv.Observe(sess(t0.Add(time.Minute), "198.51.100.1:443", "", "ja4a", "", nil...))
+	inv.Observe(sess(t0.Add(time.Minute), "198.51.100.1:443", "", "ja4b", "", nil...))
+	inv.flush(false)
+	a, b := ms.items[Key{Kind: ClientJA4, Value: "ja4a"}], ms.items[Key{Kind: ClientJA4, Value: "ja4b"}]
+	if a.Count != 1 || b.Count != 1 {
+		t.Fatalf("without updates: %+v %+v", a, b)
+	}
+	if st := inv.Stats(); st.Pending != 1 {
+		t.Errorf("pending %d", st.Pending)
+	}
+	inv.flush(true)
+	if a := ms.items[Key{Kind: ClientJA4, Value: "ja4a"}]; a.Count != 2 || !a.LastSeen.Equal(t0.Add(time.Minute+time.Second)) {
+		t.Errorf("with updates: %+v", a)
+	}
+}

@@ -28,7 +28,7 @@ func TestKillChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("the child of TestKill9")
 	}
-	inv, err := Open(dir, Options{LearningPeriod: -1, MaxItems: killMax, FlushInterval: 5 * time.Millisecond})
+	inv, err := Open(dir, Options{LearningPeriod: -1, MaxItems: killMax, FlushInterval: 5 * time.Millisecond, UpdateInterval: time.Nanosecond})
 	if err != nil {
 		fmt.Println("error", err)
 		os.Exit(1)
