@@ -214,9 +214,10 @@ func Open(dir string, opt Options) (*Inventory, error) {
 	// lists in last-seen order.
 	slices.SortFunc(loaded, func(a, b *entry) int { return a.item.LastSeen.Compare(b.item.LastSeen) })
 	for _, e := range loaded {
-		if inv.lookup(e.item.Key) != nil || int(e.item.Kind) >= numKinds {
-			continue
+		if e.item.Kind == 0 || int(e.item.Kind) >= numKinds || inv.lookup(e.item.Key) != nil {
+			continue // from a Store that is not ours
 		}
+		inv.lastT = e.item.LastSeen
 		inv.insert(e)
 		inv.bound(e.item.Kind)
 	}

@@ -3,6 +3,8 @@ package inventory
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"testing"
@@ -454,5 +456,77 @@ func TestUpdateInterval(t *testing.T) {
 	inv.flush(true)
 	if a := ms.items[Key{Kind: ClientJA4, Value: "ja4a"}]; a.Count != 2 || !a.LastSeen.Equal(t0.Add(time.Minute+time.Second)) {
 		t.Errorf("with updates: %+v", a)
+	}
+}
+
+// failStore fails its commits while fail is set.
+type failStore struct {
+	memStore
+	fail bool
+}
+
+func (f *failStore) Commit(b Batch) error {
+	f.mu.Lock()
+	fail := f.fail
+	f.mu.Unlock()
+	if fail {
+		return fmt.Errorf("disk full")
+	}
+	return f.memStore.Commit(b)
+}
+
+// A failed commit keeps its items (and evictions) for the next one.
+func TestCommitFailure(t *testing.T) {
+	fs := &failStore{memStore: memStore{items: map[Key]Item{}}}
+	inv := open(t, "", Options{LearningPeriod: -1, MaxItems: 2, FlushInterval: time.Hour, Store: fs})
+	inv.Observe(sess(t0, "198.51.100.1:443", "", "ja4a", "", nil...))
+	inv.Observe(sess(t0.Add(time.Second), "198.51.100.1:443", "", "ja4b", "", nil...))
+	if err := inv.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	fs.fail = true
+	inv.Observe(sess(t0.Add(2*time.Second), "198.51.100.1:443", "", "ja4c", "", nil...)) // evicts ja4a
+	inv.Observe(sess(t0.Add(3*time.Second), "198.51.100.1:443", "", "ja4b", "", nil...))
+	if err := inv.Flush(); err == nil {
+		t.Fatal("no error")
+	}
+	if st := inv.Stats(); st.FlushErrors != 1 || st.LastError == nil || st.Pending != 3 {
+		t.Errorf("stats %+v", st)
+	}
+	fs.fail = false
+	closeInv(t, inv)
+	if len(fs.items) != 2 || fs.items[Key{Kind: ClientJA4, Value: "ja4b"}].Count != 2 {
+		t.Errorf("stored %+v", fs.items)
+	}
+	if _, ok := fs.items[Key{Kind: ClientJA4, Value: "ja4c"}]; !ok {
+		t.Error("ja4c lost")
+	}
+}
+
+// The bbolt file does not shrink, but reuses its pages: under a long
+// flood it stays near the size it reached for the first bound's worth.
+func TestFloodFileSize(t *testing.T) {
+	const bound = 8000
+	dir := t.TempDir()
+	inv := open(t, dir, Options{LearningPeriod: -1, MaxItems: bound, FlushInterval: time.Hour})
+	defer closeInv(t, inv)
+	var sizes []int64
+	i := 0
+	for range 5 {
+		for range 3 * bound {
+			inv.Observe(sess(t0.Add(time.Duration(i)*time.Millisecond), "198.51.100.1:443", "", fmt.Sprintf("t13d1516h2_flood_%012d", i), fmt.Sprintf("%032d", i), nil...))
+			if i++; i%2000 == 0 {
+				inv.Flush()
+			}
+		}
+		fi, err := os.Stat(filepath.Join(dir, FileName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sizes = append(sizes, fi.Size())
+	}
+	t.Logf("file sizes: %v", sizes)
+	if last := sizes[len(sizes)-1]; last > 2*sizes[0] {
+		t.Errorf("file grew from %d to %d bytes", sizes[0], last)
 	}
 }
