@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/tlsentry/tlsentry/internal/pcapgen"
@@ -15,6 +16,11 @@ type makeFunc = func(g *gen, w *pcapgen.Writer, clk *pcapgen.Clock) error
 
 // captures lists every file gentestdata writes.
 func captures() []capture {
+	return slices.Concat(handshakeCaptures(), framingCaptures(), ruleCaptures(), evasionCaptures())
+}
+
+// handshakeCaptures are versions, certificate types, SNI and ALPN; resumption, HRR, client certificates, failure.
+func handshakeCaptures() []capture {
 	return []capture{
 		// Versions, certificate types, SNI and ALPN.
 		{path: "tls13-rsa-chain.pcap", desc: "TLS 1.3, RSA 2048 leaf + intermediate (chain of 2 sent), SNI rsa.tlsentry.test, ALPN h2/http1.1 → h2",
@@ -71,7 +77,12 @@ func captures() []capture {
 				c.CipherSuites = []uint16{tls.TLS_RSA_WITH_RC4_128_SHA}
 				return conn{client: c, server: tls12(srv(g.chain("ecdsa-p256"))), wantFail: true}
 			})},
+	}
+}
 
+// framingCaptures are framing cases: link types, tunnels, VLANs, fragments, TCP segmentation, QUIC.
+func framingCaptures() []capture {
+	return []capture{
 		// Framing.
 		{path: "tls13-ipv6.pcap", desc: "TLS 1.3 over IPv6, ECDSA P-256 leaf, SNI, ALPN h2",
 			make: lazy(func(g *gen) conn {
@@ -132,7 +143,12 @@ func captures() []capture {
 			make: func(g *gen, w *pcapgen.Writer, clk *pcapgen.Clock) error {
 				return g.raw(w, clk, plainHTTP(), tlsgen.PlayOptions{})
 			}},
+	}
+}
 
+// ruleCaptures are one capture that fires each built-in rule and one that stays quiet.
+func ruleCaptures() []capture {
+	return []capture{
 		// Rules: fire and quiet.
 		certRule("cert.expired", "expired", "expired.tlsentry.test", "leaf expired 2024-03-01, connection on 2024-06-01"),
 		certRule("cert.not_yet_valid", "not-yet-valid", "future.tlsentry.test", "leaf valid from 2024-09-01, connection on 2024-06-01"),
@@ -190,7 +206,12 @@ func captures() []capture {
 				return g.raw(w, clk, ssh(), tlsgen.PlayOptions{})
 			}},
 		quiet("proto.non_tls_on_443"),
+	}
+}
 
+// evasionCaptures are evasion (rules/evasion.yaml) and the cases around it.
+func evasionCaptures() []capture {
+	return []capture{
 		// Evasion (rules/evasion.yaml) and the cases around it.
 		{path: "rules/tcp.overlap_different_data-fire.pcap", desc: "TLS 1.2 ClientHello in 2 segments, then a resend overlapping the first segment's last 48 bytes with different bytes (first-arrived bytes are the real hello)",
 			make: lazy(func(g *gen) conn {
