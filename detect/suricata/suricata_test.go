@@ -369,7 +369,7 @@ func TestParseSyntax(t *testing.T) {
 	file := `# a comment
    # indented comment
 
-alert tls any any -> any any (msg:"semi; in \"quotes\""; \
+alert tls any any -> any any (msg:"semi\; in \"quotes\""; \
     tls.sni; content:"a\;b"; \
     sid:1; rev:3; classtype:trojan-activity; priority:2; \
     reference:url,example.com; metadata:created_at 2024_01_01, signature_severity Major; target:dest_ip; \
@@ -623,5 +623,32 @@ func TestPrefilterExact(t *testing.T) {
 	}
 	if total < 20 {
 		t.Errorf("only %d matches over %d sessions: the test is too weak", total, len(sessions))
+	}
+}
+
+// An option ends at an unescaped ';', not at a quote: Suricata's
+// SigParseOptions looks for the first ';' without a backslash before it, so
+// the quote inside the pcre below does not open a string.
+func TestOptionEndsAtSemicolon(t *testing.T) {
+	rule := `alert tls any any -> any any (msg:"quote in pcre"; tls.sni; content:"post"; nocase; pcre:"/^["']?post/Ri"; sid:42; rev:1;)`
+	r, err := ParseRule(rule, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SID != 42 || r.Rev != 1 || r.Msg != "quote in pcre" {
+		t.Errorf("rule = %+v", r)
+	}
+	// The same pcre, not relative, judged on the SNI.
+	rule = `alert tls any any -> any any (msg:"quote in pcre"; tls.sni; pcre:"/^["']?post/i"; sid:43;)`
+	rs, err := Load(strings.NewReader(rule+"\n"), "q.rules", Config{})
+	if err != nil || len(rs.Rules) != 1 {
+		t.Fatalf("load: %v, %d rules, errors %v", err, len(rs.Rules), rs.Errors)
+	}
+	for sni, want := range map[string]bool{"'post.example": true, "\"POST": true, "post": true, "xpost": false} {
+		s := testSession(t)
+		s.TLS.ClientHello.ServerName = sni
+		if got := len(rs.Match(s)) == 1; got != want {
+			t.Errorf("sni %q: match %v, want %v", sni, got, want)
+		}
 	}
 }
