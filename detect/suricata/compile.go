@@ -128,12 +128,18 @@ func (r *Rule) compile(opts []option) error {
 			}
 			r.Target = t
 		case "threshold":
+			if r.Threshold != nil || r.DetectionFilter != nil {
+				return errors.New("threshold: one threshold or detection_filter per rule (Suricata refuses more)")
+			}
 			t, err := parseThreshold(o.value)
 			if err != nil {
 				return fmt.Errorf("threshold: %v", err)
 			}
 			r.Threshold = t
 		case "detection_filter":
+			if r.Threshold != nil || r.DetectionFilter != nil {
+				return errors.New("detection_filter: one threshold or detection_filter per rule (Suricata refuses more)")
+			}
 			t, err := parseThreshold("type threshold, " + o.value)
 			if err != nil {
 				return fmt.Errorf("detection_filter: %v", err)

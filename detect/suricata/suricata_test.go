@@ -373,7 +373,7 @@ alert tls any any -> any any (msg:"semi\; in \"quotes\""; \
     tls.sni; content:"a\;b"; \
     sid:1; rev:3; classtype:trojan-activity; priority:2; \
     reference:url,example.com; metadata:created_at 2024_01_01, signature_severity Major; target:dest_ip; \
-    threshold: type limit, track by_src, count 1, seconds 60; detection_filter: track by_dst, count 5, seconds 10;)
+    threshold: type limit, track by_src, count 1, seconds 60;)
 alert tls any any -> any any (msg:"no sid"; tls.sni; content:"x";)
 alert tls any any -> any any (msg:"unterminated; tls.sni; content:"x"; sid:3;)
 alert tls any any any any (msg:"bad header"; sid:4;)
@@ -381,12 +381,14 @@ alert tls any any -> any any (msg:"bad"; tls.sni; content:"|4|"; sid:5;)
 alert tls any any -> any any (msg:"depth"; tls.sni; content:"abc"; depth:2; sid:6;)
 alert tls any any -> any any (msg:"nocase first"; nocase; sid:7;)
 alert tls any any -> any any (msg:"no end"; sid:8;
+alert tls any any -> any any (msg:"df"; tls.sni; content:"x"; detection_filter: track by_dst, count 5, seconds 10; sid:9;)
+alert tls any any -> any any (msg:"both"; tls.sni; content:"x"; detection_filter: track by_dst, count 5, seconds 10; threshold: type limit, track by_src, count 1, seconds 60; sid:10;)
 `
 	rs, err := Load(strings.NewReader(file), "p.rules", Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rs.Rules) != 1 {
+	if len(rs.Rules) != 2 {
 		t.Fatalf("%d rules, errors %v", len(rs.Rules), rs.Errors)
 	}
 	r := rs.Rules[0]
@@ -397,13 +399,16 @@ alert tls any any -> any any (msg:"no end"; sid:8;
 	if th := r.Threshold; th == nil || th.Type != "limit" || th.Track != "by_src" || th.Count != 1 || th.Seconds != 60 {
 		t.Errorf("threshold = %+v", r.Threshold)
 	}
-	if df := r.DetectionFilter; df == nil || df.Track != "by_dst" || df.Count != 5 || df.Seconds != 10 {
+	if r.DetectionFilter != nil {
 		t.Errorf("detection_filter = %+v", r.DetectionFilter)
+	}
+	if df := rs.Rules[1].DetectionFilter; df == nil || df.Track != "by_dst" || df.Count != 5 || df.Seconds != 10 {
+		t.Errorf("detection_filter = %+v", rs.Rules[1].DetectionFilter)
 	}
 	if string(r.sections[0].items[0].pat) != "a;b" {
 		t.Errorf("content = %q", r.sections[0].items[0].pat)
 	}
-	wantLines := []int{9, 10, 11, 12, 13, 14, 15}
+	wantLines := []int{9, 10, 11, 12, 13, 14, 15, 17} // 17: threshold and detection_filter
 	if len(rs.Errors) != len(wantLines) {
 		t.Fatalf("errors: %v", rs.Errors)
 	}
