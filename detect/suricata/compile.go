@@ -406,7 +406,7 @@ func (r *Rule) parseFlow(v string) error {
 	return nil
 }
 
-var thresholdRe = regexp.MustCompile(`^\s*(type|track|count|seconds)\s+(\S+)\s*$`)
+var thresholdRe = regexp.MustCompile(`^\s*(type|track|count|seconds|multiplier)\s+(\S+)\s*$`)
 
 func parseThreshold(v string) (*Threshold, error) {
 	t := &Threshold{Raw: strings.TrimSpace(v)}
@@ -432,6 +432,12 @@ func parseThreshold(v string) (*Threshold, error) {
 				return nil, fmt.Errorf("unknown track %q", m[2])
 			}
 			t.Track = m[2]
+		case "multiplier":
+			n, err := strconv.Atoi(m[2])
+			if err != nil || n < 2 {
+				return nil, fmt.Errorf("bad multiplier %q", m[2])
+			}
+			t.Multiplier = n
 		case "count", "seconds":
 			n, err := strconv.Atoi(m[2])
 			if err != nil || n < 0 {
@@ -446,6 +452,9 @@ func parseThreshold(v string) (*Threshold, error) {
 	}
 	if !seen["type"] || !seen["track"] || !seen["count"] || (!seen["seconds"] && t.Type != "backoff") {
 		return nil, errors.New("needs type, track, count and seconds")
+	}
+	if (t.Type == "backoff") != seen["multiplier"] {
+		return nil, errors.New("multiplier goes with type backoff, and only with it")
 	}
 	return t, nil
 }

@@ -66,7 +66,10 @@ type Threshold struct {
 	Track   string // by_src, by_dst, by_rule, by_both, by_flow
 	Count   int
 	Seconds int
-	Raw     string
+	// Multiplier is backoff's (type backoff, track by_flow, count 1,
+	// multiplier 10: alerts on the 1st, 10th, 100th... match).
+	Multiplier int
+	Raw        string
 }
 
 // DetectionFilter is a parsed detection_filter: keyword, kept as data.
