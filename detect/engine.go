@@ -27,8 +27,14 @@ import (
 
 // Config configures an Engine.
 type Config struct {
-	// RuleFiles are user rule files, added to the built-in rules.
+	// RuleFiles are user rule files, added to the built-in rules: YAML,
+	// or Suricata-format when the name ends in .rules (see
+	// suricata_rules.go).
 	RuleFiles []string
+	// RuleVars are the address and port variables of Suricata-format
+	// rules (HOME_NET: "[10.0.0.0/8]"; a leading '$' is dropped). A
+	// variable not set is any.
+	RuleVars map[string]string
 	// NoBuiltin leaves the built-in rules out.
 	NoBuiltin bool
 	// DisableIDs and DisableCategories switch rules off. Naming a rule id or
@@ -81,6 +87,8 @@ type Engine struct {
 
 	limiter  *limiter // nil when no rule has suppress or threshold, or without Config.Suppress
 	suppress bool
+
+	suricata *suricataSet // nil without Suricata-format rule files
 
 	sessions, alerts, evalErrors atomic.Uint64
 
@@ -157,7 +165,12 @@ func New(cfg Config) (*Engine, error) {
 			sources = append(sources, source{"rules/" + n, "builtin", data})
 		}
 	}
+	var suricataFiles []string
 	for _, f := range cfg.RuleFiles {
+		if isSuricataFile(f) {
+			suricataFiles = append(suricataFiles, f)
+			continue
+		}
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("detect: %w", err)
@@ -197,6 +210,9 @@ func New(cfg Config) (*Engine, error) {
 			e.rules = append(e.rules, r)
 		}
 	}
+	if e.suricata, err = newSuricataSet(suricataFiles, cfg.RuleVars, disabledID, disabledCat, usedID, usedCat, where); err != nil {
+		return nil, err
+	}
 	for id := range disabledID {
 		if !usedID[id] {
 			return nil, fmt.Errorf("detect: disable_ids: no rule has id %q", id)
@@ -227,8 +243,14 @@ func New(cfg Config) (*Engine, error) {
 			}
 		}
 	}
+	if cfg.Suppress && e.suricata != nil {
+		e.suricata.bind(e, filters, targets, cfg.SuppressMemory)
+	}
 	if e.intel, e.warnings, err = loadIntel(cfg.Intel, cfg.MaxIntelBytes); err != nil {
 		return nil, err
+	}
+	if e.suricata != nil {
+		e.warnings = append(e.suricata.report.warnings(), e.warnings...)
 	}
 	if e.trust, err = newTrustStore(cfg.CABundle, cfg.Roots, cfg.ChainCacheSize); err != nil {
 		return nil, err
@@ -263,6 +285,11 @@ func (e *Engine) Rules() []*Rule {
 	for i, r := range e.rules {
 		out[i] = &r.Rule
 	}
+	if e.suricata != nil {
+		for _, r := range e.suricata.rules {
+			out = append(out, &r.Rule)
+		}
+	}
 	return out
 }
 
@@ -281,6 +308,13 @@ func (e *Engine) Stats() Stats {
 		st.Suppressed[r.ID] = r.suppressed.Load()
 		st.Filtered[r.ID] = r.filtered.Load()
 	}
+	if e.suricata != nil {
+		for _, r := range e.suricata.rules {
+			st.Fired[r.ID] = r.fired.Load()
+			st.Suppressed[r.ID] = r.suppressed.Load()
+			st.Filtered[r.ID] = r.filtered.Load()
+		}
+	}
 	if e.limiter != nil {
 		st.Limiter = e.limiter.stats()
 	}
@@ -294,6 +328,11 @@ func (e *Engine) SuppressedCounts() map[string]uint64 {
 	m := make(map[string]uint64, len(e.rules))
 	for _, r := range e.rules {
 		m[r.ID] = r.suppressed.Load() + r.filtered.Load()
+	}
+	if e.suricata != nil {
+		for _, r := range e.suricata.rules {
+			m[r.ID] = r.suppressed.Load() + r.filtered.Load()
+		}
 	}
 	return m
 }
@@ -357,6 +396,9 @@ rules:
 			}
 		}
 		v.Alerts = append(v.Alerts, al)
+	}
+	if e.suricata != nil {
+		v.Alerts = e.suricata.evaluate(e, a, s, v.Alerts)
 	}
 	v.Validation = a.validation()
 	e.sessions.Add(1)
