@@ -86,6 +86,43 @@ func genRules(n int) string {
 	return b.String()
 }
 
+// genRulesIPLists is genRules(n-lists) and lists rules shaped like ET
+// Open's CINS / compromised / DShield rules: no content, an address list of
+// perAddr entries in the header (ET's hold 250 or so), so every session
+// evaluates their header.
+func genRulesIPLists(n, lists, perAddr int) string {
+	var b strings.Builder
+	b.WriteString(genRules(n - lists))
+	for l := 0; l < lists; l++ {
+		addrs := make([]string, perAddr)
+		for j := range addrs {
+			k := l*perAddr + j
+			if j%25 == 0 {
+				addrs[j] = fmt.Sprintf("%d.%d.%d.0/24", 20+k%200, (k*7)%256, (k*13)%256)
+			} else {
+				addrs[j] = fmt.Sprintf("%d.%d.%d.%d", 20+k%200, (k*7)%256, (k*13)%256, (k*29)%256)
+			}
+		}
+		fmt.Fprintf(&b, `alert ip [%s] any -> $HOME_NET any (msg:"ET CINS Active Threat Intelligence Poor Reputation IP group %d"; reference:url,www.cinsscore.com; threshold: type limit, track by_src, seconds 3600, count 1; classtype:misc-attack; sid:%d; rev:1;)`+"\n",
+			strings.Join(addrs, ","), l+1, 2403300+l)
+	}
+	return b.String()
+}
+
+// BenchmarkMatch3000IPLists is BenchmarkMatch3000 with 60 of the 3,000
+// rules IP-list rules of 250 addresses each.
+func BenchmarkMatch3000IPLists(b *testing.B) {
+	rs, err := Load(strings.NewReader(genRulesIPLists(3000, 60, 250)), "gen.rules", Config{Vars: benchVars})
+	if err != nil || len(rs.Rules) != 3000 {
+		b.Fatal(err, len(rs.Rules), rs.Errors)
+	}
+	s := testSession(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		rs.Match(s)
+	}
+}
+
 func fakeFP(i int) string {
 	var parts []string
 	for j := 0; j < 20; j++ {

@@ -349,7 +349,13 @@ func parseAddr(s string, vars map[string]string) (*addrExpr, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseAddrExpr(strings.TrimSpace(s), 0)
+	a, err := parseAddrExpr(strings.TrimSpace(s), 0)
+	if err != nil {
+		return nil, err
+	}
+	set := a.toSet()
+	a.set = &set
+	return a, nil
 }
 
 func parseAddrExpr(s string, depth int) (*addrExpr, error) {

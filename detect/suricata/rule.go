@@ -173,9 +173,20 @@ type addrExpr struct {
 	prefixes []netip.Prefix
 	children []*addrExpr
 	negated  bool
+	// set is what the whole expression matches (top-level expressions:
+	// see parseAddr); match is a binary search in it.
+	set *ipSet
 }
 
 func (a *addrExpr) match(ip netip.Addr) bool {
+	if a.set != nil && ip.IsValid() {
+		return a.set.contains(ip)
+	}
+	return a.matchTree(ip)
+}
+
+// matchTree walks the expression: the reference semantics of toSet.
+func (a *addrExpr) matchTree(ip netip.Addr) bool {
 	r := a.matchInner(ip)
 	if a.negated {
 		return !r
