@@ -368,25 +368,8 @@ rules:
 		}
 		r.fired.Add(1)
 		al := Alert{Rule: &r.Rule, Count: 1}
-		if e.suppress {
-			if len(r.filters) > 0 && r.filteredOut(a) {
-				r.filtered.Add(1)
-				continue
-			}
-			if r.limit != nil {
-				now := packetTime(s.End, s.Start)
-				a.keyBuf = r.limit.appendKey(a.keyBuf[:0], r.ID, a)
-				ok, n, since := e.limiter.decide(r.limit, a.keyBuf, now)
-				if !ok {
-					r.suppressed.Add(1)
-					continue
-				}
-				al.Count = n
-				if n > 1 {
-					al.First = time.Unix(0, since).UTC()
-					al.CountText = countText(n, since, now)
-				}
-			}
+		if !e.admit(&al, r.ID, r.limit, r.filters, a, &r.filtered, &r.suppressed) {
+			continue
 		}
 		al.Message = r.render(a)
 		for _, k := range r.intel {
@@ -408,14 +391,36 @@ rules:
 	return v
 }
 
-// filteredOut reports whether a Suppression drops this rule's alert on a's session.
-func (r *compiledRule) filteredOut(a *activation) bool {
-	for _, f := range r.filters {
+// admit applies a rule's suppressions (filters) and suppress or threshold
+// block (l, keyed by key) to a match on a's session, with Config.Suppress:
+// false when the match gives no alert (counted in filtered or
+// suppressed); else it sets al's Count, First and CountText.
+func (e *Engine) admit(al *Alert, key string, l *limitRule, filters []*suppression, a *activation, filtered, suppressed *atomic.Uint64) bool {
+	if !e.suppress {
+		return true
+	}
+	for _, f := range filters {
 		if f.match(a) {
-			return true
+			filtered.Add(1)
+			return false
 		}
 	}
-	return false
+	if l == nil {
+		return true
+	}
+	now := packetTime(a.s.End, a.s.Start)
+	a.keyBuf = l.appendKey(a.keyBuf[:0], key, a)
+	ok, n, since := e.limiter.decide(l, a.keyBuf, now)
+	if !ok {
+		suppressed.Add(1)
+		return false
+	}
+	al.Count = n
+	if n > 1 {
+		al.First = time.Unix(0, since).UTC()
+		al.CountText = countText(n, since, now)
+	}
+	return true
 }
 
 func (r *compiledRule) render(a *activation) string {

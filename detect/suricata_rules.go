@@ -366,38 +366,12 @@ func (set *suricataSet) evaluate(e *Engine, a *activation, s *session.Session, o
 			continue
 		}
 		al := Alert{Rule: &r.Rule, Count: 1, Message: r.src.Msg}
-		if e.suppress {
-			if len(r.filters) > 0 && r.filteredOut(a) {
-				r.filtered.Add(1)
-				continue
-			}
-			if r.limit != nil {
-				now := packetTime(s.End, s.Start)
-				a.keyBuf = r.limit.appendKey(a.keyBuf[:0], r.key, a)
-				ok, n, since := e.limiter.decide(r.limit, a.keyBuf, now)
-				if !ok {
-					r.suppressed.Add(1)
-					continue
-				}
-				al.Count = n
-				if n > 1 {
-					al.First = time.Unix(0, since).UTC()
-					al.CountText = countText(n, since, now)
-				}
-			}
+		if !e.admit(&al, r.key, r.limit, r.filters, a, &r.filtered, &r.suppressed) {
+			continue
 		}
 		out = append(out, al)
 	}
 	return out
-}
-
-func (r *suricataRule) filteredOut(a *activation) bool {
-	for _, f := range r.filters {
-		if f.match(a) {
-			return true
-		}
-	}
-	return false
 }
 
 // SuricataReport returns what loading the Suricata-format rule files found

@@ -111,17 +111,7 @@ func genRulesIPLists(n, lists, perAddr int) string {
 
 // BenchmarkMatch3000IPLists is BenchmarkMatch3000 with 60 of the 3,000
 // rules IP-list rules of 250 addresses each.
-func BenchmarkMatch3000IPLists(b *testing.B) {
-	rs, err := Load(strings.NewReader(genRulesIPLists(3000, 60, 250)), "gen.rules", Config{Vars: benchVars})
-	if err != nil || len(rs.Rules) != 3000 {
-		b.Fatal(err, len(rs.Rules), rs.Errors)
-	}
-	s := testSession(b)
-	b.ReportAllocs()
-	for b.Loop() {
-		rs.Match(s)
-	}
-}
+func BenchmarkMatch3000IPLists(b *testing.B) { benchMatch(b, genRulesIPLists(3000, 60, 250)) }
 
 func fakeFP(i int) string {
 	var parts []string
@@ -144,8 +134,11 @@ func BenchmarkLoad3000(b *testing.B) {
 	}
 }
 
-func BenchmarkMatch3000(b *testing.B) {
-	rs, err := Load(strings.NewReader(genRules(3000)), "gen.rules", Config{Vars: benchVars})
+func BenchmarkMatch3000(b *testing.B) { benchMatch(b, genRules(3000)) }
+
+// benchMatch loads 3,000 rules and matches the test session against them.
+func benchMatch(b *testing.B, rules string) {
+	rs, err := Load(strings.NewReader(rules), "gen.rules", Config{Vars: benchVars})
 	if err != nil || len(rs.Rules) != 3000 {
 		b.Fatal(err, len(rs.Rules), rs.Errors)
 	}
