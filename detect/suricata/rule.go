@@ -32,7 +32,12 @@
 //     packet time (Suricata: the flow's last packet at inspection time).
 //   - pcre runs on Go's RE2; constructs RE2 lacks are refused, see compilePcre.
 //   - threshold, detection_filter and pass rules are data for the caller:
-//     Match reports every matching rule whatever its action.
+//     Match reports every matching rule whatever its action. Package detect
+//     applies them (rules/README.md, "Suricata-format rules").
+//   - An option ends at the first ';' without a backslash before it, as in
+//     Suricata's SigParseOptions: quotes do not protect a ';'.
+//   - Header addresses match by binary search in an interval set computed
+//     once per distinct expression (ipset.go).
 package suricata
 
 import (
