@@ -34,10 +34,11 @@
 //   - threshold, detection_filter and pass rules are data for the caller:
 //     Match reports every matching rule whatever its action. Package detect
 //     applies them (rules/README.md, "Suricata-format rules").
-//   - An option ends at the first ';' without a backslash before it, as in
-//     Suricata's SigParseOptions: quotes do not protect a ';'.
-//   - Header addresses match by binary search in an interval set computed
-//     once per distinct expression (ipset.go).
+//
+// As in Suricata's SigParseOptions, an option ends at the first ';' without
+// a backslash before it: quotes do not protect a ';'. Header addresses
+// match by binary search in an interval set computed once per distinct
+// expression (ipset.go), so IP-list rules cost no more than others.
 package suricata
 
 import (
