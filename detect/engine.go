@@ -27,8 +27,14 @@ import (
 
 // Config configures an Engine.
 type Config struct {
-	// RuleFiles are user rule files, added to the built-in rules.
+	// RuleFiles are user rule files, added to the built-in rules: YAML,
+	// or Suricata-format when the name ends in .rules (see
+	// suricata_rules.go).
 	RuleFiles []string
+	// RuleVars are the address and port variables of Suricata-format
+	// rules (HOME_NET: "[10.0.0.0/8]"; a leading '$' is dropped). A
+	// variable not set is any.
+	RuleVars map[string]string
 	// NoBuiltin leaves the built-in rules out.
 	NoBuiltin bool
 	// DisableIDs and DisableCategories switch rules off. Naming a rule id or
@@ -81,6 +87,8 @@ type Engine struct {
 
 	limiter  *limiter // nil when no rule has suppress or threshold, or without Config.Suppress
 	suppress bool
+
+	suricata *suricataSet // nil without Suricata-format rule files
 
 	sessions, alerts, evalErrors atomic.Uint64
 
@@ -157,7 +165,12 @@ func New(cfg Config) (*Engine, error) {
 			sources = append(sources, source{"rules/" + n, "builtin", data})
 		}
 	}
+	var suricataFiles []string
 	for _, f := range cfg.RuleFiles {
+		if isSuricataFile(f) {
+			suricataFiles = append(suricataFiles, f)
+			continue
+		}
 		data, err := os.ReadFile(f)
 		if err != nil {
 			return nil, fmt.Errorf("detect: %w", err)
@@ -197,6 +210,9 @@ func New(cfg Config) (*Engine, error) {
 			e.rules = append(e.rules, r)
 		}
 	}
+	if e.suricata, err = newSuricataSet(suricataFiles, cfg.RuleVars, disabledID, disabledCat, usedID, usedCat, where); err != nil {
+		return nil, err
+	}
 	for id := range disabledID {
 		if !usedID[id] {
 			return nil, fmt.Errorf("detect: disable_ids: no rule has id %q", id)
@@ -227,8 +243,14 @@ func New(cfg Config) (*Engine, error) {
 			}
 		}
 	}
+	if cfg.Suppress && e.suricata != nil {
+		e.suricata.bind(e, filters, targets, cfg.SuppressMemory)
+	}
 	if e.intel, e.warnings, err = loadIntel(cfg.Intel, cfg.MaxIntelBytes); err != nil {
 		return nil, err
+	}
+	if e.suricata != nil {
+		e.warnings = append(e.suricata.report.warnings(), e.warnings...)
 	}
 	if e.trust, err = newTrustStore(cfg.CABundle, cfg.Roots, cfg.ChainCacheSize); err != nil {
 		return nil, err
@@ -263,6 +285,11 @@ func (e *Engine) Rules() []*Rule {
 	for i, r := range e.rules {
 		out[i] = &r.Rule
 	}
+	if e.suricata != nil {
+		for _, r := range e.suricata.rules {
+			out = append(out, &r.Rule)
+		}
+	}
 	return out
 }
 
@@ -281,6 +308,13 @@ func (e *Engine) Stats() Stats {
 		st.Suppressed[r.ID] = r.suppressed.Load()
 		st.Filtered[r.ID] = r.filtered.Load()
 	}
+	if e.suricata != nil {
+		for _, r := range e.suricata.rules {
+			st.Fired[r.ID] = r.fired.Load()
+			st.Suppressed[r.ID] = r.suppressed.Load()
+			st.Filtered[r.ID] = r.filtered.Load()
+		}
+	}
 	if e.limiter != nil {
 		st.Limiter = e.limiter.stats()
 	}
@@ -294,6 +328,11 @@ func (e *Engine) SuppressedCounts() map[string]uint64 {
 	m := make(map[string]uint64, len(e.rules))
 	for _, r := range e.rules {
 		m[r.ID] = r.suppressed.Load() + r.filtered.Load()
+	}
+	if e.suricata != nil {
+		for _, r := range e.suricata.rules {
+			m[r.ID] = r.suppressed.Load() + r.filtered.Load()
+		}
 	}
 	return m
 }
@@ -329,25 +368,8 @@ rules:
 		}
 		r.fired.Add(1)
 		al := Alert{Rule: &r.Rule, Count: 1}
-		if e.suppress {
-			if len(r.filters) > 0 && r.filteredOut(a) {
-				r.filtered.Add(1)
-				continue
-			}
-			if r.limit != nil {
-				now := packetTime(s.End, s.Start)
-				a.keyBuf = r.limit.appendKey(a.keyBuf[:0], r.ID, a)
-				ok, n, since := e.limiter.decide(r.limit, a.keyBuf, now)
-				if !ok {
-					r.suppressed.Add(1)
-					continue
-				}
-				al.Count = n
-				if n > 1 {
-					al.First = time.Unix(0, since).UTC()
-					al.CountText = countText(n, since, now)
-				}
-			}
+		if !e.admit(&al, r.ID, r.limit, r.filters, a, &r.filtered, &r.suppressed) {
+			continue
 		}
 		al.Message = r.render(a)
 		for _, k := range r.intel {
@@ -358,6 +380,9 @@ rules:
 		}
 		v.Alerts = append(v.Alerts, al)
 	}
+	if e.suricata != nil {
+		v.Alerts = e.suricata.evaluate(e, a, s, v.Alerts)
+	}
 	v.Validation = a.validation()
 	e.sessions.Add(1)
 	e.alerts.Add(uint64(len(v.Alerts)))
@@ -366,14 +391,36 @@ rules:
 	return v
 }
 
-// filteredOut reports whether a Suppression drops this rule's alert on a's session.
-func (r *compiledRule) filteredOut(a *activation) bool {
-	for _, f := range r.filters {
+// admit applies a rule's suppressions (filters) and suppress or threshold
+// block (l, keyed by key) to a match on a's session, with Config.Suppress:
+// false when the match gives no alert (counted in filtered or
+// suppressed); else it sets al's Count, First and CountText.
+func (e *Engine) admit(al *Alert, key string, l *limitRule, filters []*suppression, a *activation, filtered, suppressed *atomic.Uint64) bool {
+	if !e.suppress {
+		return true
+	}
+	for _, f := range filters {
 		if f.match(a) {
-			return true
+			filtered.Add(1)
+			return false
 		}
 	}
-	return false
+	if l == nil {
+		return true
+	}
+	now := packetTime(a.s.End, a.s.Start)
+	a.keyBuf = l.appendKey(a.keyBuf[:0], key, a)
+	ok, n, since := e.limiter.decide(l, a.keyBuf, now)
+	if !ok {
+		suppressed.Add(1)
+		return false
+	}
+	al.Count = n
+	if n > 1 {
+		al.First = time.Unix(0, since).UTC()
+		al.CountText = countText(n, since, now)
+	}
+	return true
 }
 
 func (r *compiledRule) render(a *activation) string {

@@ -37,10 +37,11 @@ const (
 	limitLimit     limitType = iota // the first count matches of a window alert
 	limitThreshold                  // every count-th match of a window alerts
 	limitBoth                       // the count-th match of a window alerts, once
+	limitAfter                      // every match after the count-th of a window alerts (detection_filter)
 )
 
 func (t limitType) String() string {
-	return [...]string{"limit", "threshold", "both"}[t]
+	return [...]string{"limit", "threshold", "both", "after"}[t]
 }
 
 // limitSpec is a suppress or threshold block as written, with its lines.
@@ -185,6 +186,8 @@ func (l *limitRule) String() string {
 		return fmt.Sprintf("the first %d matches per %s %s", l.count, w, per)
 	case l.typ == limitThreshold:
 		return fmt.Sprintf("every %d-th match within %s %s", l.count, w, per)
+	case l.typ == limitAfter:
+		return fmt.Sprintf("every match after the first %d within %s %s", l.count, w, per)
 	}
 	return fmt.Sprintf("one alert per %s once %d matches within it %s", w, l.count, per)
 }
@@ -397,6 +400,8 @@ func (l *limiter) decide(r *limitRule, key []byte, now int64) (alert bool, n uin
 		}
 	case limitBoth:
 		alert = e.count == r.count
+	case limitAfter:
+		alert = e.count > r.count
 	}
 	if !alert {
 		if e.pending == 0 || now < e.since {

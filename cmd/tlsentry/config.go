@@ -62,6 +62,9 @@ type RulesConfig struct {
 	IntelMaxMB int `yaml:"intel_max_mb"`
 	// MaxRuleCost bounds the CEL cost of each rule expression (0: 1,000,000).
 	MaxRuleCost int `yaml:"max_rule_cost"`
+	// Vars are the address and port variables of Suricata-format (.rules)
+	// files: HOME_NET: "[10.0.0.0/8]". One not set is any. File only.
+	Vars map[string]string `yaml:"vars"`
 }
 
 // IntelList is one threat-intel list file.

@@ -28,6 +28,7 @@ func detectConfig(rc RulesConfig) detect.Config {
 		CABundle:          rc.CABundle,
 		MaxIntelBytes:     int64(rc.IntelMaxMB) << 20,
 		MaxRuleCost:       uint64(max(rc.MaxRuleCost, 0)),
+		RuleVars:          rc.Vars,
 	}
 	for _, l := range rc.Intel {
 		dc.Intel = append(dc.Intel, detect.IntelList{Name: l.Name, Type: l.Type, File: l.File})
@@ -82,7 +83,7 @@ func runRules(args []string) error { return rulesMain(args, os.Stdout, os.Stderr
 func rulesMain(args []string, stdout, stderr io.Writer) error {
 	usage := func() error {
 		fmt.Fprint(stderr, `usage:
-  tlsentry rules check FILE...                       validate rule files
+  tlsentry rules check FILE...                       validate rule files (YAML, or Suricata's format for *.rules)
   tlsentry rules list [--rules FILE]...              list the rules in use
   tlsentry rules test -r CAPTURE [--rules FILE]...   show which rules fire on a capture, and why
         [--no-builtin] [--disable ID]... [--ca-bundle FILE] [--intel TYPE:FILE]... [--config FILE]
@@ -100,6 +101,10 @@ func rulesMain(args []string, stdout, stderr io.Writer) error {
 		}
 		var errs []error
 		for _, f := range files {
+			if strings.HasSuffix(strings.ToLower(f), ".rules") {
+				errs = append(errs, checkSuricata(f, stdout)...)
+				continue
+			}
 			n, err := detect.Check(f)
 			if err != nil {
 				errs = append(errs, err)
@@ -115,6 +120,27 @@ func rulesMain(args []string, stdout, stderr io.Writer) error {
 		return rulesRun(args[0], args[1:], stdout, stderr)
 	}
 	return usage()
+}
+
+// checkSuricata reports a Suricata-format file: the rules loaded, every
+// skipped rule (sid, keyword, file:line) on stdout, and every parse error
+// as an error (rules check then exits non-zero; the sensor warns and loads
+// the others, as Suricata does).
+func checkSuricata(f string, stdout io.Writer) []error {
+	rep, err := detect.CheckSuricata(nil, f)
+	if err != nil {
+		return []error{err}
+	}
+	fmt.Fprintf(stdout, "%s: %d rules OK, %d skipped, %d parse %s\n", f, rep.Loaded, len(rep.Skipped), len(rep.Errors),
+		map[bool]string{true: "error", false: "errors"}[len(rep.Errors) == 1])
+	for _, s := range rep.Skipped {
+		fmt.Fprintln(stdout, "  "+s.String())
+	}
+	errs := make([]error, len(rep.Errors))
+	for i, e := range rep.Errors {
+		errs[i] = e
+	}
+	return errs
 }
 
 func rulesRun(cmd string, args []string, stdout, stderr io.Writer) error {

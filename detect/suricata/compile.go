@@ -44,6 +44,27 @@ type check struct {
 	appTLS, appQUIC bool
 }
 
+// ruleCompiler is the state of compiling one rule's options in order.
+type ruleCompiler struct {
+	r           *Rule
+	cur         *section // the current sticky buffer
+	lastContent *item    // the last content of cur
+	haveSID     bool
+}
+
+func (rc *ruleCompiler) newSection(k bufKind) {
+	rc.cur = &section{buf: k, dirs: bufInfos[k].dirs}
+	rc.r.sections = append(rc.r.sections, rc.cur)
+	rc.lastContent = nil
+}
+
+func (rc *ruleCompiler) needContent(kw string) (*item, error) {
+	if rc.lastContent == nil {
+		return nil, fmt.Errorf("%s without a preceding content", kw)
+	}
+	return rc.lastContent, nil
+}
+
 func (r *Rule) compile(opts []option) error {
 	contents := 0
 	for _, o := range opts {
@@ -54,282 +75,13 @@ func (r *Rule) compile(opts []option) error {
 	if contents > maxRuleContents {
 		return fmt.Errorf("%d content and pcre keywords, over the limit of %d", contents, maxRuleContents)
 	}
-	var cur *section
-
-	var lastContent *item // the last content of cur
-	haveSID := false
-	newSection := func(k bufKind) {
-		cur = &section{buf: k, dirs: bufInfos[k].dirs}
-		r.sections = append(r.sections, cur)
-		lastContent = nil
-	}
-	needContent := func(kw string) (*item, error) {
-		if lastContent == nil {
-			return nil, fmt.Errorf("%s without a preceding content", kw)
-		}
-		return lastContent, nil
-	}
+	rc := &ruleCompiler{r: r}
 	for _, o := range opts {
-		name := strings.ToLower(o.name)
-		if k, ok := stickyNames[name]; ok && !o.has {
-			newSection(k)
-			continue
-		}
-		if tr, ok := transformNames[name]; ok {
-			if cur == nil {
-				return skip(name, "transform without a sticky buffer")
-			}
-			if len(cur.items) > 0 {
-				return errors.New(name + ": transform after content (transforms must directly follow the sticky buffer)")
-			}
-			cur.transforms = append(cur.transforms, tr)
-			continue
-		}
-		switch name {
-		case "msg":
-			s, err := unquote(o.value)
-			if err != nil {
-				return fmt.Errorf("msg: %v", err)
-			}
-			r.Msg = s
-		case "sid", "rev", "gid":
-			n, err := strconv.ParseUint(strings.TrimSpace(o.value), 10, 64)
-			if err != nil {
-				return fmt.Errorf("%s: invalid number %q", name, trunc(o.value))
-			}
-			switch name {
-			case "sid":
-				r.SID, haveSID = n, true
-			case "rev":
-				r.Rev = n
-			default:
-				r.GID = n
-			}
-		case "classtype":
-			r.Classtype = strings.TrimSpace(o.value)
-		case "priority":
-			n, err := strconv.Atoi(strings.TrimSpace(o.value))
-			if err != nil {
-				return fmt.Errorf("priority: invalid number %q", trunc(o.value))
-			}
-			r.Priority = n
-		case "reference":
-			r.References = append(r.References, strings.TrimSpace(o.value))
-		case "metadata":
-			for _, m := range strings.Split(o.value, ",") {
-				if m = strings.TrimSpace(m); m != "" {
-					r.Metadata = append(r.Metadata, m)
-				}
-			}
-		case "target":
-			t := strings.TrimSpace(o.value)
-			if t != "src_ip" && t != "dest_ip" {
-				return fmt.Errorf("target: want src_ip or dest_ip, got %q", trunc(t))
-			}
-			r.Target = t
-		case "threshold":
-			t, err := parseThreshold(o.value)
-			if err != nil {
-				return fmt.Errorf("threshold: %v", err)
-			}
-			r.Threshold = t
-		case "detection_filter":
-			t, err := parseThreshold("type threshold, " + o.value)
-			if err != nil {
-				return fmt.Errorf("detection_filter: %v", err)
-			}
-			r.DetectionFilter = &DetectionFilter{Track: t.Track, Count: t.Count, Seconds: t.Seconds, Raw: o.value}
-		case "fast_pattern":
-			if lastContent != nil {
-				lastContent.fastPattern = true
-			}
-		case "prefilter", "requires", "tls_store", "tls.store":
-			// Accepted and ignored: they do not change whether the rule
-			// matches (requires: is not evaluated; this engine stands for
-			// Suricata 8 with JA3 and JA4 enabled).
-		case "content":
-			if cur == nil {
-				return skip("content", "content on the packet payload (no TLS sticky buffer)")
-			}
-			pat, neg, err := parseContentString(o.value)
-			if err != nil {
-				return fmt.Errorf("content: %v", err)
-			}
-			switch bufInfos[cur.buf].fold {
-			case foldLower:
-				pat = []byte(strings.ToLower(string(pat)))
-			case foldUpper:
-				pat = []byte(strings.ToUpper(string(pat)))
-			}
-			it := &item{kind: itemContent, pat: pat, negated: neg}
-			cur.items = append(cur.items, it)
-			lastContent = it
-		case "nocase":
-			it, err := needContent(name)
-			if err != nil {
-				return err
-			}
-			it.nocase = true
-			it.lpat = lowerInto(nil, it.pat)
-		case "startswith":
-			it, err := needContent(name)
-			if err != nil {
-				return err
-			}
-			if it.hasOffset || it.hasDepth || it.isRelative() {
-				return errors.New("startswith: cannot mix with depth, offset, distance or within")
-			}
-			it.startswith, it.hasDepth, it.depth = true, true, len(it.pat)
-		case "endswith":
-			it, err := needContent(name)
-			if err != nil {
-				return err
-			}
-			it.endswith = true
-		case "depth", "offset", "distance", "within":
-			it, err := needContent(name)
-			if err != nil {
-				return err
-			}
-			n, err := strconv.Atoi(strings.TrimSpace(o.value))
-			if err != nil {
-				// byte_extract variables are not supported
-				return skip(name, "non-numeric value %q (byte_extract variable?)", trunc(o.value))
-			}
-			if err := setPos(it, name, n); err != nil {
-				return err
-			}
-		case "rawbytes":
-			// no effect on sticky buffers
-		case "isdataat":
-			if cur == nil {
-				return skip(name, "isdataat on the packet payload (no TLS sticky buffer)")
-			}
-			v := strings.TrimSpace(o.value)
-			it := &item{kind: itemIsdataat}
-			if strings.HasPrefix(v, "!") {
-				it.negated = true
-				v = v[1:]
-			}
-			num, rest, _ := strings.Cut(v, ",")
-			if strings.TrimSpace(rest) == "relative" {
-				it.relative = true
-			} else if strings.TrimSpace(rest) != "" {
-				return fmt.Errorf("isdataat: unknown option %q", trunc(rest))
-			}
-			n, err := strconv.Atoi(strings.TrimSpace(num))
-			if err != nil {
-				return skip(name, "non-numeric value %q (byte_extract variable?)", trunc(num))
-			}
-			if n < 0 || n > 65535 {
-				return fmt.Errorf("isdataat: %d out of range", n)
-			}
-			it.n = n
-			cur.items = append(cur.items, it)
-		case "bsize":
-			if cur == nil {
-				return skip(name, "bsize without a sticky buffer")
-			}
-			u, err := parseUint(o.value, 1<<32)
-			if err != nil {
-				return fmt.Errorf("bsize: %v", err)
-			}
-			cur.items = append(cur.items, &item{kind: itemBsize, cmp: u})
-		case "pcre":
-			if cur == nil {
-				return skip("pcre", "pcre on the packet payload (no TLS sticky buffer)")
-			}
-			re, neg, rel, kw, err := compilePcre(o.value)
-			if err != nil {
-				if kw == "" {
-					return fmt.Errorf("pcre: %v", err)
-				}
-				return skip(kw, "%v", err)
-			}
-			it := &item{kind: itemPcre, re: re, negated: neg, relative: rel}
-			cur.items = append(cur.items, it)
-		case "tls.subject", "tls.issuerdn", "tls.fingerprint":
-			// Legacy value forms. tls.fingerprint is, in Suricata, a content
-			// on tls.cert_fingerprint (so the value is lower-cased by that
-			// buffer's setup callback); tls.subject and tls.issuerdn are a
-			// case-sensitive substring search of cert0's subject / issuer,
-			// with '!' negation. Both are modelled as a one-content section.
-			v := strings.TrimSpace(o.value)
-			neg := strings.HasPrefix(v, "!")
-			if neg {
-				v = strings.TrimSpace(v[1:])
-			}
-			s, err := unquote(v)
-			if err != nil || s == "" || !strings.HasPrefix(v, "\"") {
-				return fmt.Errorf("%s: quoted value required", name)
-			}
-			k := map[string]bufKind{"tls.subject": bufCertSubject, "tls.issuerdn": bufCertIssuer, "tls.fingerprint": bufCertFingerprint}[name]
-			pat := []byte(s)
-			if k == bufCertFingerprint {
-				pat = []byte(strings.ToLower(s))
-			}
-			sec := &section{buf: k, dirs: bufInfos[k].dirs, items: []*item{{kind: itemContent, pat: pat, negated: neg}}}
-			r.sections = append(r.sections, sec) // the active sticky buffer stays
-		case "tls.version":
-			c, err := parseTLSVersion(o.value)
-			if err != nil {
-				return fmt.Errorf("tls.version: %v", err)
-			}
-			r.checks = append(r.checks, c)
-		case "ssl_version":
-			c, err := parseSSLVersion(o.value)
-			if err != nil {
-				return fmt.Errorf("ssl_version: %v", err)
-			}
-			r.checks = append(r.checks, c)
-		case "ssl_state":
-			c, err := parseSSLState(o.value)
-			if err != nil {
-				return fmt.Errorf("ssl_state: %v", err)
-			}
-			r.checks = append(r.checks, c)
-		case "tls_cert_notbefore", "tls_cert_notafter", "tls.cert_notbefore", "tls.cert_notafter":
-			c, err := parseValidity(o.value)
-			if err != nil {
-				return fmt.Errorf("%s: %v", name, err)
-			}
-			c.kind = chkNotBefore
-			if strings.HasSuffix(name, "notafter") {
-				c.kind = chkNotAfter
-			}
-			r.checks = append(r.checks, c)
-		case "tls_cert_expired", "tls.cert_expired":
-			r.checks = append(r.checks, check{kind: chkExpired, dirs: toClient})
-		case "tls_cert_valid", "tls.cert_valid":
-			r.checks = append(r.checks, check{kind: chkValid, dirs: toClient})
-		case "tls.cert_chain_len":
-			u, err := parseUint(o.value, 1<<32-1)
-			if err != nil {
-				return fmt.Errorf("tls.cert_chain_len: %v", err)
-			}
-			r.checks = append(r.checks, check{kind: chkChainLen, dirs: toClient, chain: u})
-		case "app-layer-protocol":
-			v := strings.TrimSpace(o.value)
-			switch v {
-			case "tls":
-				r.checks = append(r.checks, check{kind: chkAppProto, dirs: bothDirs, appTLS: true})
-			case "quic":
-				r.checks = append(r.checks, check{kind: chkAppProto, dirs: bothDirs, appQUIC: true})
-			default:
-				return skip(name, "app-layer-protocol %q", trunc(v))
-			}
-		case "flow":
-			if err := r.parseFlow(o.value); err != nil {
-				return err
-			}
-		default:
-			if _, ok := stickyNames[name]; ok {
-				return fmt.Errorf("%s: sticky buffer takes no value", name)
-			}
-			return skip(name, "keyword not supported")
+		if err := rc.option(o); err != nil {
+			return err
 		}
 	}
-	if !haveSID {
+	if !rc.haveSID {
 		return errors.New("rule has no sid")
 	}
 	for _, sec := range r.sections {
@@ -338,6 +90,314 @@ func (r *Rule) compile(opts []option) error {
 		}
 	}
 	return nil
+}
+
+// option compiles one option: a sticky buffer, a transform, or a keyword
+// of one of the families below.
+func (rc *ruleCompiler) option(o option) error {
+	name := strings.ToLower(o.name)
+	if k, ok := stickyNames[name]; ok && !o.has {
+		rc.newSection(k)
+		return nil
+	}
+	if tr, ok := transformNames[name]; ok {
+		if rc.cur == nil {
+			return skip(name, "transform without a sticky buffer")
+		}
+		if len(rc.cur.items) > 0 {
+			return errors.New(name + ": transform after content (transforms must directly follow the sticky buffer)")
+		}
+		rc.cur.transforms = append(rc.cur.transforms, tr)
+		return nil
+	}
+	for _, family := range [...]func(string, option) (bool, error){rc.meta, rc.content, rc.tls} {
+		if ok, err := family(name, o); ok {
+			return err
+		}
+	}
+	if _, ok := stickyNames[name]; ok {
+		return fmt.Errorf("%s: sticky buffer takes no value", name)
+	}
+	return skip(name, "keyword not supported")
+}
+
+// meta compiles the keywords that describe the rule rather than match:
+// msg, sid, rev, gid, classtype, priority, reference, metadata, target,
+// threshold, detection_filter and the ignored ones. It reports whether
+// name is one of them.
+func (rc *ruleCompiler) meta(name string, o option) (bool, error) {
+	r := rc.r
+	switch name {
+	case "msg":
+		s, err := unquote(o.value)
+		if err != nil {
+			return true, fmt.Errorf("msg: %v", err)
+		}
+		r.Msg = s
+	case "sid", "rev", "gid":
+		n, err := strconv.ParseUint(strings.TrimSpace(o.value), 10, 64)
+		if err != nil {
+			return true, fmt.Errorf("%s: invalid number %q", name, trunc(o.value))
+		}
+		switch name {
+		case "sid":
+			r.SID, rc.haveSID = n, true
+		case "rev":
+			r.Rev = n
+		default:
+			r.GID = n
+		}
+	case "classtype":
+		r.Classtype = strings.TrimSpace(o.value)
+	case "priority":
+		n, err := strconv.Atoi(strings.TrimSpace(o.value))
+		if err != nil {
+			return true, fmt.Errorf("priority: invalid number %q", trunc(o.value))
+		}
+		r.Priority = n
+	case "reference":
+		r.References = append(r.References, strings.TrimSpace(o.value))
+	case "metadata":
+		for _, m := range strings.Split(o.value, ",") {
+			if m = strings.TrimSpace(m); m != "" {
+				r.Metadata = append(r.Metadata, m)
+			}
+		}
+	case "target":
+		t := strings.TrimSpace(o.value)
+		if t != "src_ip" && t != "dest_ip" {
+			return true, fmt.Errorf("target: want src_ip or dest_ip, got %q", trunc(t))
+		}
+		r.Target = t
+	case "threshold":
+		if r.Threshold != nil || r.DetectionFilter != nil {
+			return true, errors.New("threshold: one threshold or detection_filter per rule (Suricata refuses more)")
+		}
+		t, err := parseThreshold(o.value)
+		if err != nil {
+			return true, fmt.Errorf("threshold: %v", err)
+		}
+		r.Threshold = t
+	case "detection_filter":
+		if r.Threshold != nil || r.DetectionFilter != nil {
+			return true, errors.New("detection_filter: one threshold or detection_filter per rule (Suricata refuses more)")
+		}
+		t, err := parseThreshold("type threshold, " + o.value)
+		if err != nil {
+			return true, fmt.Errorf("detection_filter: %v", err)
+		}
+		r.DetectionFilter = &DetectionFilter{Track: t.Track, Count: t.Count, Seconds: t.Seconds, Raw: o.value}
+	case "prefilter", "requires", "tls_store", "tls.store":
+		// Accepted and ignored: they do not change whether the rule
+		// matches (requires: is not evaluated; this engine stands for
+		// Suricata 8 with JA3 and JA4 enabled).
+	default:
+		return false, nil
+	}
+	return true, nil
+}
+
+// content compiles content, pcre, isdataat, bsize and the content
+// modifiers, on the current sticky buffer. It reports whether name is one
+// of them.
+func (rc *ruleCompiler) content(name string, o option) (bool, error) {
+	switch name {
+	case "fast_pattern":
+		if rc.lastContent != nil {
+			rc.lastContent.fastPattern = true
+		}
+	case "content":
+		if rc.cur == nil {
+			return true, skip("content", "content on the packet payload (no TLS sticky buffer)")
+		}
+		pat, neg, err := parseContentString(o.value)
+		if err != nil {
+			return true, fmt.Errorf("content: %v", err)
+		}
+		switch bufInfos[rc.cur.buf].fold {
+		case foldLower:
+			pat = []byte(strings.ToLower(string(pat)))
+		case foldUpper:
+			pat = []byte(strings.ToUpper(string(pat)))
+		}
+		it := &item{kind: itemContent, pat: pat, negated: neg}
+		rc.cur.items = append(rc.cur.items, it)
+		rc.lastContent = it
+	case "nocase":
+		it, err := rc.needContent(name)
+		if err != nil {
+			return true, err
+		}
+		it.nocase = true
+		it.lpat = lowerInto(nil, it.pat)
+	case "startswith":
+		it, err := rc.needContent(name)
+		if err != nil {
+			return true, err
+		}
+		if it.hasOffset || it.hasDepth || it.isRelative() {
+			return true, errors.New("startswith: cannot mix with depth, offset, distance or within")
+		}
+		it.startswith, it.hasDepth, it.depth = true, true, len(it.pat)
+	case "endswith":
+		it, err := rc.needContent(name)
+		if err != nil {
+			return true, err
+		}
+		it.endswith = true
+	case "depth", "offset", "distance", "within":
+		it, err := rc.needContent(name)
+		if err != nil {
+			return true, err
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(o.value))
+		if err != nil {
+			// byte_extract variables are not supported
+			return true, skip(name, "non-numeric value %q (byte_extract variable?)", trunc(o.value))
+		}
+		if err := setPos(it, name, n); err != nil {
+			return true, err
+		}
+	case "rawbytes":
+		// no effect on sticky buffers
+	case "isdataat":
+		if rc.cur == nil {
+			return true, skip(name, "isdataat on the packet payload (no TLS sticky buffer)")
+		}
+		v := strings.TrimSpace(o.value)
+		it := &item{kind: itemIsdataat}
+		if strings.HasPrefix(v, "!") {
+			it.negated = true
+			v = v[1:]
+		}
+		num, rest, _ := strings.Cut(v, ",")
+		if strings.TrimSpace(rest) == "relative" {
+			it.relative = true
+		} else if strings.TrimSpace(rest) != "" {
+			return true, fmt.Errorf("isdataat: unknown option %q", trunc(rest))
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(num))
+		if err != nil {
+			return true, skip(name, "non-numeric value %q (byte_extract variable?)", trunc(num))
+		}
+		if n < 0 || n > 65535 {
+			return true, fmt.Errorf("isdataat: %d out of range", n)
+		}
+		it.n = n
+		rc.cur.items = append(rc.cur.items, it)
+	case "bsize":
+		if rc.cur == nil {
+			return true, skip(name, "bsize without a sticky buffer")
+		}
+		u, err := parseUint(o.value, 1<<32)
+		if err != nil {
+			return true, fmt.Errorf("bsize: %v", err)
+		}
+		rc.cur.items = append(rc.cur.items, &item{kind: itemBsize, cmp: u})
+	case "pcre":
+		if rc.cur == nil {
+			return true, skip("pcre", "pcre on the packet payload (no TLS sticky buffer)")
+		}
+		re, neg, rel, kw, err := compilePcre(o.value)
+		if err != nil {
+			if kw == "" {
+				return true, fmt.Errorf("pcre: %v", err)
+			}
+			return true, skip(kw, "%v", err)
+		}
+		it := &item{kind: itemPcre, re: re, negated: neg, relative: rel}
+		rc.cur.items = append(rc.cur.items, it)
+	default:
+		return false, nil
+	}
+	return true, nil
+}
+
+// tls compiles the TLS keywords that are not sticky buffers (tls.version,
+// ssl_version, ssl_state, certificate validity and chain, the legacy
+// tls.subject forms, app-layer-protocol) and flow. It reports whether name
+// is one of them.
+func (rc *ruleCompiler) tls(name string, o option) (bool, error) {
+	r := rc.r
+	switch name {
+	case "tls.subject", "tls.issuerdn", "tls.fingerprint":
+		// Legacy value forms. tls.fingerprint is, in Suricata, a content
+		// on tls.cert_fingerprint (so the value is lower-cased by that
+		// buffer's setup callback); tls.subject and tls.issuerdn are a
+		// case-sensitive substring search of cert0's subject / issuer,
+		// with '!' negation. Both are modelled as a one-content section.
+		v := strings.TrimSpace(o.value)
+		neg := strings.HasPrefix(v, "!")
+		if neg {
+			v = strings.TrimSpace(v[1:])
+		}
+		s, err := unquote(v)
+		if err != nil || s == "" || !strings.HasPrefix(v, "\"") {
+			return true, fmt.Errorf("%s: quoted value required", name)
+		}
+		k := map[string]bufKind{"tls.subject": bufCertSubject, "tls.issuerdn": bufCertIssuer, "tls.fingerprint": bufCertFingerprint}[name]
+		pat := []byte(s)
+		if k == bufCertFingerprint {
+			pat = []byte(strings.ToLower(s))
+		}
+		sec := &section{buf: k, dirs: bufInfos[k].dirs, items: []*item{{kind: itemContent, pat: pat, negated: neg}}}
+		r.sections = append(r.sections, sec) // the active sticky buffer stays
+	case "tls.version":
+		c, err := parseTLSVersion(o.value)
+		if err != nil {
+			return true, fmt.Errorf("tls.version: %v", err)
+		}
+		r.checks = append(r.checks, c)
+	case "ssl_version":
+		c, err := parseSSLVersion(o.value)
+		if err != nil {
+			return true, fmt.Errorf("ssl_version: %v", err)
+		}
+		r.checks = append(r.checks, c)
+	case "ssl_state":
+		c, err := parseSSLState(o.value)
+		if err != nil {
+			return true, fmt.Errorf("ssl_state: %v", err)
+		}
+		r.checks = append(r.checks, c)
+	case "tls_cert_notbefore", "tls_cert_notafter", "tls.cert_notbefore", "tls.cert_notafter":
+		c, err := parseValidity(o.value)
+		if err != nil {
+			return true, fmt.Errorf("%s: %v", name, err)
+		}
+		c.kind = chkNotBefore
+		if strings.HasSuffix(name, "notafter") {
+			c.kind = chkNotAfter
+		}
+		r.checks = append(r.checks, c)
+	case "tls_cert_expired", "tls.cert_expired":
+		r.checks = append(r.checks, check{kind: chkExpired, dirs: toClient})
+	case "tls_cert_valid", "tls.cert_valid":
+		r.checks = append(r.checks, check{kind: chkValid, dirs: toClient})
+	case "tls.cert_chain_len":
+		u, err := parseUint(o.value, 1<<32-1)
+		if err != nil {
+			return true, fmt.Errorf("tls.cert_chain_len: %v", err)
+		}
+		r.checks = append(r.checks, check{kind: chkChainLen, dirs: toClient, chain: u})
+	case "app-layer-protocol":
+		v := strings.TrimSpace(o.value)
+		switch v {
+		case "tls":
+			r.checks = append(r.checks, check{kind: chkAppProto, dirs: bothDirs, appTLS: true})
+		case "quic":
+			r.checks = append(r.checks, check{kind: chkAppProto, dirs: bothDirs, appQUIC: true})
+		default:
+			return true, skip(name, "app-layer-protocol %q", trunc(v))
+		}
+	case "flow":
+		if err := r.parseFlow(o.value); err != nil {
+			return true, err
+		}
+	default:
+		return false, nil
+	}
+	return true, nil
 }
 
 func setPos(it *item, name string, n int) error {
@@ -400,7 +460,7 @@ func (r *Rule) parseFlow(v string) error {
 	return nil
 }
 
-var thresholdRe = regexp.MustCompile(`^\s*(type|track|count|seconds)\s+(\S+)\s*$`)
+var thresholdRe = regexp.MustCompile(`^\s*(type|track|count|seconds|multiplier)\s+(\S+)\s*$`)
 
 func parseThreshold(v string) (*Threshold, error) {
 	t := &Threshold{Raw: strings.TrimSpace(v)}
@@ -426,6 +486,12 @@ func parseThreshold(v string) (*Threshold, error) {
 				return nil, fmt.Errorf("unknown track %q", m[2])
 			}
 			t.Track = m[2]
+		case "multiplier":
+			n, err := strconv.Atoi(m[2])
+			if err != nil || n < 2 {
+				return nil, fmt.Errorf("bad multiplier %q", m[2])
+			}
+			t.Multiplier = n
 		case "count", "seconds":
 			n, err := strconv.Atoi(m[2])
 			if err != nil || n < 0 {
@@ -440,6 +506,9 @@ func parseThreshold(v string) (*Threshold, error) {
 	}
 	if !seen["type"] || !seen["track"] || !seen["count"] || (!seen["seconds"] && t.Type != "backoff") {
 		return nil, errors.New("needs type, track, count and seconds")
+	}
+	if (t.Type == "backoff") != seen["multiplier"] {
+		return nil, errors.New("multiplier goes with type backoff, and only with it")
 	}
 	return t, nil
 }

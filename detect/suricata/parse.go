@@ -143,11 +143,12 @@ func joinBrackets(f []string) []string {
 	return out
 }
 
-// splitOptions splits "k:v; k2; ..." on ';' outside quotes and not escaped.
+// splitOptions splits "k:v; k2; ..." as Suricata's SigParseOptions does:
+// an option ends at the first ';' not directly preceded by a backslash,
+// whatever quotes come before it (pcre:"/^["']?post/Ri"; is one option).
 // Values keep their escapes; unquote and parseContentString remove them.
 func splitOptions(body string) ([]option, error) {
 	opts := make([]option, 0, 16)
-	inQuote, esc := false, false
 	start := 0
 	flush := func(s string) error {
 		s = strings.TrimSpace(s)
@@ -163,23 +164,13 @@ func splitOptions(body string) ([]option, error) {
 		return nil
 	}
 	for i := 0; i < len(body); i++ {
-		c := body[i]
-		switch {
-		case esc:
-			esc = false
-		case c == '\\':
-			esc = true
-		case c == '"':
-			inQuote = !inQuote
-		case c == ';' && !inQuote:
-			if err := flush(body[start:i]); err != nil {
-				return nil, err
-			}
-			start = i + 1
+		if body[i] != ';' || i > 0 && body[i-1] == '\\' {
+			continue
 		}
-	}
-	if inQuote {
-		return nil, errors.New("unterminated quoted string")
+		if err := flush(body[start:i]); err != nil {
+			return nil, err
+		}
+		start = i + 1
 	}
 	if rest := strings.TrimSpace(body[start:]); rest != "" {
 		return nil, fmt.Errorf("last option %q not terminated by ';'", trunc(rest))
@@ -358,7 +349,13 @@ func parseAddr(s string, vars map[string]string) (*addrExpr, error) {
 	if err != nil {
 		return nil, err
 	}
-	return parseAddrExpr(strings.TrimSpace(s), 0)
+	a, err := parseAddrExpr(strings.TrimSpace(s), 0)
+	if err != nil {
+		return nil, err
+	}
+	set := a.toSet()
+	a.set = &set
+	return a, nil
 }
 
 func parseAddrExpr(s string, depth int) (*addrExpr, error) {

@@ -32,7 +32,13 @@
 //     packet time (Suricata: the flow's last packet at inspection time).
 //   - pcre runs on Go's RE2; constructs RE2 lacks are refused, see compilePcre.
 //   - threshold, detection_filter and pass rules are data for the caller:
-//     Match reports every matching rule whatever its action.
+//     Match reports every matching rule whatever its action. Package detect
+//     applies them (rules/README.md, "Suricata-format rules").
+//
+// As in Suricata's SigParseOptions, an option ends at the first ';' without
+// a backslash before it: quotes do not protect a ';'. Header addresses
+// match by binary search in an interval set computed once per distinct
+// expression (ipset.go), so IP-list rules cost no more than others.
 package suricata
 
 import (
@@ -66,7 +72,10 @@ type Threshold struct {
 	Track   string // by_src, by_dst, by_rule, by_both, by_flow
 	Count   int
 	Seconds int
-	Raw     string
+	// Multiplier is backoff's (type backoff, track by_flow, count 1,
+	// multiplier 10: alerts on the 1st, 10th, 100th... match).
+	Multiplier int
+	Raw        string
 }
 
 // DetectionFilter is a parsed detection_filter: keyword, kept as data.
@@ -170,9 +179,20 @@ type addrExpr struct {
 	prefixes []netip.Prefix
 	children []*addrExpr
 	negated  bool
+	// set is what the whole expression matches (top-level expressions:
+	// see parseAddr); match is a binary search in it.
+	set *ipSet
 }
 
 func (a *addrExpr) match(ip netip.Addr) bool {
+	if a.set != nil && ip.IsValid() {
+		return a.set.contains(ip)
+	}
+	return a.matchTree(ip)
+}
+
+// matchTree walks the expression: the reference semantics of toSet.
+func (a *addrExpr) matchTree(ip netip.Addr) bool {
 	r := a.matchInner(ip)
 	if a.negated {
 		return !r

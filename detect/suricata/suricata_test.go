@@ -369,11 +369,11 @@ func TestParseSyntax(t *testing.T) {
 	file := `# a comment
    # indented comment
 
-alert tls any any -> any any (msg:"semi; in \"quotes\""; \
+alert tls any any -> any any (msg:"semi\; in \"quotes\""; \
     tls.sni; content:"a\;b"; \
     sid:1; rev:3; classtype:trojan-activity; priority:2; \
     reference:url,example.com; metadata:created_at 2024_01_01, signature_severity Major; target:dest_ip; \
-    threshold: type limit, track by_src, count 1, seconds 60; detection_filter: track by_dst, count 5, seconds 10;)
+    threshold: type limit, track by_src, count 1, seconds 60;)
 alert tls any any -> any any (msg:"no sid"; tls.sni; content:"x";)
 alert tls any any -> any any (msg:"unterminated; tls.sni; content:"x"; sid:3;)
 alert tls any any any any (msg:"bad header"; sid:4;)
@@ -381,12 +381,14 @@ alert tls any any -> any any (msg:"bad"; tls.sni; content:"|4|"; sid:5;)
 alert tls any any -> any any (msg:"depth"; tls.sni; content:"abc"; depth:2; sid:6;)
 alert tls any any -> any any (msg:"nocase first"; nocase; sid:7;)
 alert tls any any -> any any (msg:"no end"; sid:8;
+alert tls any any -> any any (msg:"df"; tls.sni; content:"x"; detection_filter: track by_dst, count 5, seconds 10; sid:9;)
+alert tls any any -> any any (msg:"both"; tls.sni; content:"x"; detection_filter: track by_dst, count 5, seconds 10; threshold: type limit, track by_src, count 1, seconds 60; sid:10;)
 `
 	rs, err := Load(strings.NewReader(file), "p.rules", Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(rs.Rules) != 1 {
+	if len(rs.Rules) != 2 {
 		t.Fatalf("%d rules, errors %v", len(rs.Rules), rs.Errors)
 	}
 	r := rs.Rules[0]
@@ -397,13 +399,16 @@ alert tls any any -> any any (msg:"no end"; sid:8;
 	if th := r.Threshold; th == nil || th.Type != "limit" || th.Track != "by_src" || th.Count != 1 || th.Seconds != 60 {
 		t.Errorf("threshold = %+v", r.Threshold)
 	}
-	if df := r.DetectionFilter; df == nil || df.Track != "by_dst" || df.Count != 5 || df.Seconds != 10 {
+	if r.DetectionFilter != nil {
 		t.Errorf("detection_filter = %+v", r.DetectionFilter)
+	}
+	if df := rs.Rules[1].DetectionFilter; df == nil || df.Track != "by_dst" || df.Count != 5 || df.Seconds != 10 {
+		t.Errorf("detection_filter = %+v", rs.Rules[1].DetectionFilter)
 	}
 	if string(r.sections[0].items[0].pat) != "a;b" {
 		t.Errorf("content = %q", r.sections[0].items[0].pat)
 	}
-	wantLines := []int{9, 10, 11, 12, 13, 14, 15}
+	wantLines := []int{9, 10, 11, 12, 13, 14, 15, 17} // 17: threshold and detection_filter
 	if len(rs.Errors) != len(wantLines) {
 		t.Fatalf("errors: %v", rs.Errors)
 	}
@@ -623,5 +628,32 @@ func TestPrefilterExact(t *testing.T) {
 	}
 	if total < 20 {
 		t.Errorf("only %d matches over %d sessions: the test is too weak", total, len(sessions))
+	}
+}
+
+// An option ends at an unescaped ';', not at a quote: Suricata's
+// SigParseOptions looks for the first ';' without a backslash before it, so
+// the quote inside the pcre below does not open a string.
+func TestOptionEndsAtSemicolon(t *testing.T) {
+	rule := `alert tls any any -> any any (msg:"quote in pcre"; tls.sni; content:"post"; nocase; pcre:"/^["']?post/Ri"; sid:42; rev:1;)`
+	r, err := ParseRule(rule, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.SID != 42 || r.Rev != 1 || r.Msg != "quote in pcre" {
+		t.Errorf("rule = %+v", r)
+	}
+	// The same pcre, not relative, judged on the SNI.
+	rule = `alert tls any any -> any any (msg:"quote in pcre"; tls.sni; pcre:"/^["']?post/i"; sid:43;)`
+	rs, err := Load(strings.NewReader(rule+"\n"), "q.rules", Config{})
+	if err != nil || len(rs.Rules) != 1 {
+		t.Fatalf("load: %v, %d rules, errors %v", err, len(rs.Rules), rs.Errors)
+	}
+	for sni, want := range map[string]bool{"'post.example": true, "\"POST": true, "post": true, "xpost": false} {
+		s := testSession(t)
+		s.TLS.ClientHello.ServerName = sni
+		if got := len(rs.Match(s)) == 1; got != want {
+			t.Errorf("sni %q: match %v, want %v", sni, got, want)
+		}
 	}
 }
