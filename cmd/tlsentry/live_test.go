@@ -530,6 +530,8 @@ func checkEncapsulation(t *testing.T, file string, docs []string) {
 	base := filepath.Base(file)
 	var wantVLAN string
 	switch {
+	case strings.Contains(base, "gre-vxlan-vlan"):
+		wantVLAN = "42" // the tag inside the VXLAN payload (internal/cmd/gentestdata)
 	case strings.Contains(base, "vlan"):
 		wantVLAN = "100"
 	case strings.Contains(base, "qinq"):
