@@ -232,13 +232,22 @@ func (w *worker) tick(final bool) {
 	w.st.v[CMemoryBytes].Store(uint64(max(m.used, 0)))
 }
 
-// suppressed reports whether the session of f, which has one, is dropped:
-// f was evicted for memory before a hello was parsed (counted).
+// suppressed reports whether the session of f, which has one, is dropped
+// (counted): no hello was parsed, and f was evicted for memory or one side
+// never sent a packet. Neither endpoint saw a TLS connection, and a flood
+// of half-open flows must not become a flood of documents.
 func (w *worker) suppressed(f *flow, hs *tlsparse.Handshake) bool {
-	if !f.evicted || hs != nil && (hs.ClientHello != nil || hs.ServerHello != nil) {
+	if hs != nil && (hs.ClientHello != nil || hs.ServerHello != nil) {
 		return false
 	}
-	w.st.inc(CFlowsEvictedNoHello)
+	switch {
+	case f.evicted:
+		w.st.inc(CFlowsEvictedNoHello)
+	case f.pkts[0] == 0 || f.pkts[1] == 0:
+		w.st.inc(CFlowsUnanswered)
+	default:
+		return false
+	}
 	return true
 }
 

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/tlsentry/tlsentry/internal/pcapgen"
+	"github.com/tlsentry/tlsentry/internal/tlsgen"
 	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
@@ -521,6 +522,9 @@ func TestTruncatedSegmentIsGap(t *testing.T) {
 	pk := Packet{Timestamp: pcapgen.DefaultBase, WireLen: 60, Src: cli.Addr(), Dst: srv.Addr(),
 		SrcPort: cli.Port(), DstPort: srv.Port(), Proto: 6, Seq: 1000, Flags: FlagSYN}
 	w.handle(&pk)
+	synAck := Packet{Timestamp: pcapgen.DefaultBase, WireLen: 60, Src: srv.Addr(), Dst: cli.Addr(),
+		SrcPort: srv.Port(), DstPort: cli.Port(), Proto: 6, Seq: 5000, Ack: 1001, Flags: FlagSYN | FlagACK}
+	w.handle(&synAck)
 	pk.Flags, pk.Seq, pk.Payload, pk.Truncated = FlagACK, 1001, fakeHello, true
 	w.handle(&pk)
 	w.flushAll()
@@ -529,6 +533,54 @@ func TestTruncatedSegmentIsGap(t *testing.T) {
 	}
 	if s := c.ss[0]; !s.Incomplete || !slices.Contains(s.Anomalies.Names(), "tcp_gap") {
 		t.Fatalf("incomplete %v anomalies %v", s.Incomplete, s.Anomalies)
+	}
+}
+
+// helloRecord is a whole ClientHello in one TLS record.
+func helloRecord(t *testing.T) []byte {
+	h, err := tlsgen.SampleQUICHello()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := h[0]
+	return append([]byte{0x16, 0x03, 0x01, byte(len(ch) >> 8), byte(len(ch))}, ch...)
+}
+
+// TestUnansweredFlowNoSession: a flow the server never answered, whose
+// client sent part of a ClientHello, gives no session but a count (a
+// half-open flood is no flood of documents); once the server answers, or
+// a whole hello was parsed, it gives one.
+func TestUnansweredFlowNoSession(t *testing.T) {
+	tests := []struct {
+		name     string
+		answered bool
+		payload  []byte
+		sessions int
+	}{
+		{"partial hello, unanswered", false, fakeHello, 0},
+		{"partial hello, SYN-ACK", true, fakeHello, 1},
+		{"whole hello, unanswered", false, helloRecord(t), 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var c collector
+			p := NewPipeline(Config{Workers: 1}, &c)
+			w := p.newWorker(0)
+			pk := Packet{Timestamp: pcapgen.DefaultBase, WireLen: 60, Src: cli.Addr(), Dst: srv.Addr(),
+				SrcPort: cli.Port(), DstPort: srv.Port(), Proto: 6, Seq: 1000, Flags: FlagSYN}
+			w.handle(&pk)
+			if tt.answered {
+				w.handle(&Packet{Timestamp: pcapgen.DefaultBase, WireLen: 60, Src: srv.Addr(), Dst: cli.Addr(),
+					SrcPort: srv.Port(), DstPort: cli.Port(), Proto: 6, Seq: 5000, Ack: 1001, Flags: FlagSYN | FlagACK})
+			}
+			pk.Flags, pk.Seq, pk.Payload = FlagACK, 1001, tt.payload
+			w.handle(&pk)
+			w.flushAll()
+			want := uint64(1 - tt.sessions)
+			if len(c.ss) != tt.sessions || p.Stats().Snapshot().Get(CFlowsUnanswered) != want {
+				t.Errorf("%d sessions, %d unanswered counted; want %d, %d", len(c.ss), p.Stats().Snapshot().Get(CFlowsUnanswered), tt.sessions, want)
+			}
+		})
 	}
 }
 

@@ -76,6 +76,7 @@ const (
 	CEvictedAnswered     // ... both sides sent, no hello parsed
 	CEvictedHello        // ... a hello was parsed (the session is emitted, incomplete)
 	CFlowsEvictedNoHello // sessions not emitted: the flow was evicted for memory before a hello
+	CFlowsUnanswered     // sessions not emitted: one side never sent a packet and no hello was parsed (half-open)
 	numCounters
 )
 
@@ -142,6 +143,7 @@ var counterNames = [numCounters]string{
 	CEvictedAnswered:     "flows_evicted_answered",
 	CEvictedHello:        "flows_evicted_hello",
 	CFlowsEvictedNoHello: "flows_evicted_no_hello",
+	CFlowsUnanswered:     "flows_unanswered_no_hello",
 }
 
 // Name is the counter's snake_case name (for logs and Prometheus).
