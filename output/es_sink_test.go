@@ -866,7 +866,9 @@ func TestESSinkErrorsShown(t *testing.T) {
 		}, false, []string{"502 Bad Gateway", "HTML page", "proxy"}},
 		{"truncated json", func(w http.ResponseWriter, _ int) { w.Write([]byte(`{"errors":false,"items":[{"create":{"sta`)) },
 			false, []string{"200 OK", "unreadable answer", "unexpected end of JSON input"}},
-		{"fewer items", func(w http.ResponseWriter, n int) { w.Write([]byte(`{"errors":false,"items":[{"create":{"status":201}}]}`)) },
+		{"fewer items", func(w http.ResponseWriter, n int) {
+			w.Write([]byte(`{"errors":false,"items":[{"create":{"status":201}}]}`))
+		},
 			false, []string{"wrong item count", "1 items for"}},
 		{"more items", func(w http.ResponseWriter, n int) {
 			items := strings.Repeat(`{"create":{"status":201}},`, n+2)
