@@ -36,13 +36,20 @@ func run(args []string) int {
 		err = runSensor(args)
 	}
 	if err == nil {
-		return 0
+		return exitOK
+	}
+	var st *exitStatus
+	if errors.As(err, &st) {
+		if st.err != nil {
+			fmt.Fprintln(os.Stderr, "tlsentry:", st.err)
+		}
+		return st.code
 	}
 	fmt.Fprintln(os.Stderr, "tlsentry:", err)
 	if errors.Is(err, errUsage) {
-		return 2
+		return exitUsage
 	}
-	return 1
+	return exitError
 }
 
 // version is set with -ldflags "-X main.version=...".
