@@ -3,86 +3,27 @@ package sensor
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
-	"io"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/internal/fakees"
 	"github.com/tlsentry/tlsentry/output"
 )
-
-// storeES is a bulk endpoint that creates documents by _id (409 when one
-// exists, as Elasticsearch does), optionally slow, optionally rejecting
-// the ids that reject returns true for.
-type storeES struct {
-	mu     sync.Mutex
-	ids    map[string]int
-	delay  atomic.Int64 // nanoseconds before answering
-	reject func(id string) bool
-}
-
-func newStoreES() *storeES { return &storeES{ids: map[string]int{}} }
-
-func (f *storeES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(r.Body)
-	if d := time.Duration(f.delay.Load()); d > 0 {
-		select {
-		case <-time.After(d):
-		case <-r.Context().Done():
-			return
-		}
-	}
-	w.Header().Set("X-Elastic-Product", "Elasticsearch")
-	w.Header().Set("Content-Type", "application/json")
-	var items []string
-	f.mu.Lock()
-	for _, l := range bytes.Split(body, []byte("\n")) {
-		var a struct {
-			Create *struct {
-				ID string `json:"_id"`
-			} `json:"create"`
-		}
-		if json.Unmarshal(l, &a) != nil || a.Create == nil {
-			continue
-		}
-		id := a.Create.ID
-		switch {
-		case f.reject != nil && f.reject(id):
-			items = append(items, `{"create":{"status":400,"error":{"type":"document_parsing_exception","reason":"test"}}}`)
-		case f.ids[id] > 0:
-			items = append(items, `{"create":{"status":409,"error":{"type":"version_conflict_engine_exception","reason":"exists"}}}`)
-		default:
-			f.ids[id]++
-			items = append(items, `{"create":{"status":201}}`)
-		}
-	}
-	f.mu.Unlock()
-	fmt.Fprintf(w, `{"errors":true,"items":[%s]}`, strings.Join(items, ","))
-}
-
-func (f *storeES) stored() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.ids)
-}
 
 // TestRunFlushDeadline: Elasticsearch answers every bulk after 30 s; the
 // run's flush context ends (the deadline a signal sets): Run returns at
 // once, the documents not delivered are in the spool and said so, and
 // the next sink on the spool delivers every one of them.
 func TestRunFlushDeadline(t *testing.T) {
-	f := newStoreES()
-	f.delay.Store(int64(30 * time.Second))
+	f := fakees.New()
+	f.SetDelay(30 * time.Second)
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	defer srv.CloseClientConnections()
@@ -107,7 +48,7 @@ func TestRunFlushDeadline(t *testing.T) {
 	if !d.ES || d.Written != uint64(n) || d.Undelivered != uint64(n) || d.SpoolBytes == 0 || !d.Lost() {
 		t.Errorf("delivery %+v, want all %d undelivered in the spool", d, n)
 	}
-	f.delay.Store(0)
+	f.SetDelay(0)
 	s2, err := output.NewElasticsearch(*opt)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +56,7 @@ func TestRunFlushDeadline(t *testing.T) {
 	if err := s2.Close(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := f.stored(); got != n {
+	if got := f.Stored(); got != n {
 		t.Errorf("%d documents stored, want %d", got, n)
 	}
 }
@@ -123,9 +64,9 @@ func TestRunFlushDeadline(t *testing.T) {
 // TestDelivery: the counters of a run with rejections, and -w emptied
 // unless Append.
 func TestDelivery(t *testing.T) {
-	f := newStoreES()
+	f := fakees.New()
 	var first atomic.Bool
-	f.reject = func(string) bool { return !first.Swap(true) } // the first document only
+	f.Reject = func(string) bool { return !first.Swap(true) } // the first document only
 	srv := httptest.NewServer(f)
 	defer srv.Close()
 	dir := t.TempDir()
