@@ -661,7 +661,7 @@ func (s *ESSink) watch(ctx context.Context, stop <-chan struct{}, done chan<- st
 		case <-stop:
 			return
 		case <-ctx.Done():
-			if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
 				s.setWhy("the flush deadline passed")
 			} else {
 				s.setWhy("stopped at once")
@@ -928,11 +928,14 @@ func (s *ESSink) retryNote() string {
 	return fmt.Sprintf(" (then spooling after %d attempts)", s.opt.RetryMax+1)
 }
 
-// stop ends delivery for good (401/403): the error is logged once, Write
-// returns it, batches go to the spool, the drainer stops.
+// stop ends delivery for good (401/403): Write and Close return the error
+// (in Live mode it is logged too, once), batches go to the spool, the
+// drainer stops.
 func (s *ESSink) stop(err *ESAuthError) {
 	if s.stopped.CompareAndSwap(nil, err) {
-		s.logf("%s", strings.TrimPrefix(err.Error(), "output: "))
+		if s.opt.Live {
+			s.logf("%s", strings.TrimPrefix(err.Error(), "output: "))
+		}
 		s.wake()
 	}
 }

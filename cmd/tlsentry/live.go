@@ -107,7 +107,7 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 	// Elasticsearch in live mode sheds documents and counts them rather
 	// than stall capture when the cluster cannot keep up.
 	sinks, err := openSinks(cfg, o.es, true, true, stdout, func(format string, args ...any) {
-		log.Warn("elasticsearch: " + fmt.Sprintf(format, args...))
+		log.Warn(fmt.Sprintf(format, args...)) // "elasticsearch: ..."
 	})
 	if err != nil {
 		closeSrcs()

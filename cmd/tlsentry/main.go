@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 )
 
 // errUsage marks errors caused by the command line or input: exit status 2.
@@ -41,15 +42,23 @@ func run(args []string) int {
 	var st *exitStatus
 	if errors.As(err, &st) {
 		if st.err != nil {
-			fmt.Fprintln(os.Stderr, "tlsentry:", st.err)
+			printError(st.err)
 		}
 		return st.code
 	}
-	fmt.Fprintln(os.Stderr, "tlsentry:", err)
+	printError(err)
 	if errors.Is(err, errUsage) {
 		return exitUsage
 	}
 	return exitError
+}
+
+// printError writes err on stderr, "tlsentry: " before each line (joined
+// errors: one a line).
+func printError(err error) {
+	for _, l := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintln(os.Stderr, "tlsentry:", l)
+	}
 }
 
 // version is set with -ldflags "-X main.version=...".

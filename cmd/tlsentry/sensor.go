@@ -217,7 +217,7 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 
-	esLog := log.New(stderr, "tlsentry: elasticsearch: ", 0)
+	esLog := log.New(stderr, "tlsentry: ", 0) // the sink's messages start with "elasticsearch: "
 	sinks, err := openSinks(cfg, o.es, false, o.appendTo, stdout, esLog.Printf)
 	if err != nil {
 		return err
@@ -246,8 +246,10 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 	snap, err := sn.Run(ctx, []capture.Source{src})
 	printSummary(stderr, snap, time.Since(started))
 	printDelivery(stderr, sinks.Delivery())
-	interrupted := stop.Signal() != nil
-	if interrupted && errors.Is(err, context.Canceled) {
+	// Interrupted: the signal came before the end of the input (not
+	// during the final flush).
+	interrupted := stop.Signal() != nil && !src.eof.Load()
+	if stop.Signal() != nil && errors.Is(err, context.Canceled) {
 		err = nil // the pipeline's answer to the stop
 	}
 	if interrupted {
@@ -278,10 +280,14 @@ type progressSource struct {
 	source
 	n   uint32
 	off atomic.Int64
+	eof atomic.Bool // the input was read to its end
 }
 
 func (s *progressSource) ReadPacket() ([]byte, gopacket.CaptureInfo, error) {
 	data, ci, err := s.source.ReadPacket()
+	if errors.Is(err, io.EOF) {
+		s.eof.Store(true)
+	}
 	if s.n++; s.n%256 == 0 || err != nil {
 		s.off.Store(s.source.Offset())
 	}
