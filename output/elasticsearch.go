@@ -11,6 +11,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -240,7 +241,14 @@ func NewElasticsearch(opt ESOptions) (*ESSink, error) {
 	// failed node is known and the bulk goes elsewhere at once.
 	urls := opt.URLs
 	if len(urls) == 0 {
-		urls = []string{""} // the client's default: ELASTICSEARCH_URL, else localhost:9200
+		for _, u := range strings.Split(os.Getenv("ELASTICSEARCH_URL"), ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				urls = append(urls, u)
+			}
+		}
+	}
+	if len(urls) == 0 {
+		urls = []string{""} // the client's default: http://localhost:9200
 	}
 	var nodes []*esNode
 	for _, u := range urls {
