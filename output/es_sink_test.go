@@ -638,6 +638,25 @@ func (l *logRec) String() string {
 	return strings.Join(l.lines, "\n")
 }
 
+// hangUp closes the connection without an answer: a node going away.
+func hangUp(w http.ResponseWriter) {
+	if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
+		c.Close()
+	}
+}
+
+// openSink opens a sink on opt, closed at the end of the test if the
+// test did not.
+func openSink(t *testing.T, opt ESOptions) *ESSink {
+	t.Helper()
+	s, err := NewElasticsearch(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}
+
 // storedOnce checks that every document of docs is stored, exactly once
 // created (the fake refuses a second create with 409, as Elasticsearch does).
 func storedOnce(t *testing.T, f *fakeES, docs []Document) {
@@ -675,10 +694,7 @@ func TestESSinkNodeKilled(t *testing.T) {
 	opt.BackoffMax = time.Second
 	lr := &logRec{}
 	opt.Logf = lr.logf
-	s, err := NewElasticsearch(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openSink(t, opt)
 	docs := testDocs(20000, "k")
 	writeAll(t, s, docs[:5000])
 	srvs[1].Listener.Close()
@@ -713,9 +729,7 @@ func TestESSinkNodeRejoins(t *testing.T) {
 	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if down.Load() {
 			refused.Add(1)
-			if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
-				c.Close()
-			}
+			hangUp(w)
 			return
 		}
 		served.Add(1)
@@ -729,10 +743,7 @@ func TestESSinkNodeRejoins(t *testing.T) {
 	opt.URLs = []string{flaky.URL, good.URL}
 	lr := &logRec{}
 	opt.Logf = lr.logf
-	s, err := NewElasticsearch(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openSink(t, opt)
 	docs := testDocs(6000, "j")
 	writeAll(t, s, docs[:2000])
 	for deadline := time.Now().Add(10 * time.Second); refused.Load() == 0 && time.Now().Before(deadline); {
@@ -769,9 +780,7 @@ func TestESSinkDrainFullBulks(t *testing.T) {
 	var sizes []int64
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if down.Load() {
-			if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
-				c.Close()
-			}
+			hangUp(w)
 			return
 		}
 		mu.Lock()
@@ -785,10 +794,7 @@ func TestESSinkDrainFullBulks(t *testing.T) {
 	opt.FlushBytes = 64 << 10
 	opt.SpoolSegmentBytes = 1 << 20
 	opt.DrainTimeout = 100 * time.Millisecond
-	s, err := NewElasticsearch(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openSink(t, opt)
 	docs := testDocs(40000, "s") // about 6 MB of records
 	writeAll(t, s, docs)
 	if err := s.Close(context.Background()); !errors.Is(err, ErrUndelivered) {
@@ -802,11 +808,7 @@ func TestESSinkDrainFullBulks(t *testing.T) {
 
 	down.Store(false)
 	opt.DrainTimeout = 20 * time.Second
-	s2, err := NewElasticsearch(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s2.Close(context.Background()); err != nil {
+	if err := openSink(t, opt).Close(context.Background()); err != nil {
 		t.Fatalf("drain: %v", err)
 	}
 	storedOnce(t, f, docs)
@@ -893,17 +895,14 @@ func TestESSinkErrorsShown(t *testing.T) {
 			opt.RetryMax = 10
 			lr := &logRec{}
 			opt.Logf = lr.logf
-			s, err := NewElasticsearch(opt)
-			if err != nil {
-				t.Fatal(err)
-			}
+			s := openSink(t, opt)
 			docs := testDocs(300, "e")
 			var werr error
 			for i := 0; i < len(docs) && werr == nil; i += 50 {
 				werr = s.Write(context.Background(), docs[i:i+50]...)
 				time.Sleep(5 * time.Millisecond)
 			}
-			err = s.Close(context.Background())
+			err := s.Close(context.Background())
 			for _, w := range tc.want {
 				if !strings.Contains(lr.String(), w) {
 					t.Errorf("log lacks %q:\n%s", w, lr)
@@ -939,11 +938,7 @@ func TestESSinkErrorsShown(t *testing.T) {
 			// With the right key, the next start delivers the spool.
 			bad.Store(false)
 			opt.Logf = nil
-			s2, err := NewElasticsearch(opt)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := s2.Close(context.Background()); err != nil {
+			if err := openSink(t, opt).Close(context.Background()); err != nil {
 				t.Fatalf("second Close: %v", err)
 			}
 			f.mu.Lock()
@@ -984,10 +979,7 @@ func TestESSinkFlushDeadline(t *testing.T) {
 	opt := fastOptions(srv.URL, dir)
 	opt.RequestTimeout = time.Minute
 	opt.QueueSize = 100
-	s, err := NewElasticsearch(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openSink(t, opt)
 	docs := testDocs(2000, "w")
 	wctx, wcancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer wcancel()
@@ -999,7 +991,7 @@ func TestESSinkFlushDeadline(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	start := time.Now()
-	err = s.Close(ctx)
+	err := s.Close(ctx)
 	if d := time.Since(start); d > 5*time.Second {
 		t.Errorf("Close took %v after its deadline", d)
 	}
@@ -1011,11 +1003,7 @@ func TestESSinkFlushDeadline(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 	slow.Store(false)
-	s2, err := NewElasticsearch(fastOptions(srv.URL, dir))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := s2.Close(context.Background()); err != nil {
+	if err := openSink(t, fastOptions(srv.URL, dir)).Close(context.Background()); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
 	storedOnce(t, f, docs)
@@ -1034,10 +1022,7 @@ func TestESSinkWaitsForSlowCluster(t *testing.T) {
 	opt := fastOptions(srv.URL, t.TempDir())
 	opt.DrainTimeout = 50 * time.Millisecond
 	opt.FlushBytes = 64 << 10
-	s, err := NewElasticsearch(opt)
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := openSink(t, opt)
 	docs := testDocs(3000, "v")
 	writeAll(t, s, docs)
 	if err := s.Close(context.Background()); err != nil {

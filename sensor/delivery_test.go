@@ -22,13 +22,10 @@ import (
 // once, the documents not delivered are in the spool and said so, and
 // the next sink on the spool delivers every one of them.
 func TestRunFlushDeadline(t *testing.T) {
-	f := fakees.New()
+	f, url := fakees.Start(t)
 	f.SetDelay(30 * time.Second)
-	srv := httptest.NewServer(f)
-	defer srv.Close()
-	defer srv.CloseClientConnections()
 	dir := t.TempDir()
-	opt := &output.ESOptions{URLs: []string{srv.URL}, SpoolDir: filepath.Join(dir, "spool"), FlushInterval: 10 * time.Millisecond}
+	opt := &output.ESOptions{URLs: []string{url}, SpoolDir: filepath.Join(dir, "spool"), FlushInterval: 10 * time.Millisecond}
 	sinks, err := OpenSinks(SinkConfig{ES: opt})
 	if err != nil {
 		t.Fatal(err)

@@ -113,14 +113,11 @@ func TestSignalSlowElasticsearch(t *testing.T) {
 		{"second signal", "60s", true, 8 * time.Second},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := fakees.New()
+			f, url := fakees.Start(t)
 			f.SetDelay(30 * time.Second)
-			srv := httptest.NewServer(f)
-			defer srv.Close()
-			defer srv.CloseClientConnections()
 			dir := t.TempDir()
 			out := filepath.Join(dir, "out.ndjson")
-			cmd, stderr := sensorCmd("-r", capFile, "-w", out, "--es", srv.URL, "--config", esConfig(t, dir), "--flush-timeout", tc.timeout)
+			cmd, stderr := sensorCmd("-r", capFile, "-w", out, "--es", url, "--config", esConfig(t, dir), "--flush-timeout", tc.timeout)
 			if err := cmd.Start(); err != nil {
 				t.Fatal(err)
 			}
@@ -157,7 +154,7 @@ func TestSignalSlowElasticsearch(t *testing.T) {
 			}
 			ids := ndjsonIDs(t, out)
 			f.SetDelay(0)
-			drainSpool(t, srv.URL, dir)
+			drainSpool(t, url, dir)
 			for _, id := range ids {
 				if !f.Has(id) {
 					t.Fatalf("document %s lost (%d of %d stored):\n%s", id, f.Stored(), len(ids), stderr)

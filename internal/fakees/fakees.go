@@ -10,9 +10,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"testing"
 	"time"
 )
 
@@ -35,6 +37,18 @@ type Server struct {
 
 // New returns an empty fake.
 func New() *Server { return &Server{ids: map[string]int{}} }
+
+// Start serves a new fake on 127.0.0.1 until the end of the test and
+// returns it and its URL.
+func Start(t testing.TB) (*Server, string) {
+	f := New()
+	srv := httptest.NewServer(f)
+	t.Cleanup(func() {
+		srv.CloseClientConnections() // slow answers end with their client
+		srv.Close()
+	})
+	return f, srv.URL
+}
 
 // SetDelay makes every answer wait d (the request is read first, so a
 // client that goes away is noticed).
