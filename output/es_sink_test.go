@@ -893,6 +893,7 @@ func TestESSinkErrorsShown(t *testing.T) {
 			dir := t.TempDir()
 			opt := fastOptions(srv.URL, dir)
 			opt.RetryMax = 10
+			opt.Live = tc.auth // an auth failure is logged in live mode (a replay gets it as its error)
 			lr := &logRec{}
 			opt.Logf = lr.logf
 			s := openSink(t, opt)
@@ -920,7 +921,7 @@ func TestESSinkErrorsShown(t *testing.T) {
 				return
 			}
 			var ae *ESAuthError
-			if !errors.As(err, &ae) || !errors.Is(err, ErrAuth) || !errors.Is(err, ErrUndelivered) {
+			if !errors.As(err, &ae) || !errors.Is(err, ErrAuth) || !errors.Is(err, ErrUndelivered) || !strings.Contains(err.Error(), tc.want[0]) {
 				t.Fatalf("Close: %v, want an ESAuthError and undelivered documents", err)
 			}
 			if !errors.Is(werr, ErrAuth) {

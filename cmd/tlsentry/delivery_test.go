@@ -234,12 +234,14 @@ func TestExitStatus(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		data, _ := os.ReadFile(capFile)
-		w.Write(data)
+		// Half the capture, the signal, then the rest: the sensor stops
+		// reading before the end.
+		data, _ := os.ReadFile(genCapture(t, 400)) // 4400 packets: the sensor looks at its context every 1024
+		w.Write(data[:len(data)/4])
 		time.Sleep(300 * time.Millisecond)
 		cmd.Process.Signal(syscall.SIGTERM)
 		time.Sleep(300 * time.Millisecond)
-		w.Close()
+		go func() { w.Write(data[len(data)/4:]); w.Close() }()
 		code := exitCode(t, cmd.Wait())
 		if code != exitInterrupted {
 			t.Errorf("exit status %d, want %d:\n%s", code, exitInterrupted, stderr)
@@ -247,9 +249,10 @@ func TestExitStatus(t *testing.T) {
 		if !strings.Contains(stderr.String(), "interrupted") {
 			t.Errorf("stderr:\n%s", stderr)
 		}
-		want := len(ndjsonIDs(t, offline))
-		if n := len(ndjsonIDs(t, out)); n != want {
-			t.Errorf("%d documents, want the %d of the capture", n, want)
+		// What was read was delivered: the summary's count is in the file.
+		n := len(ndjsonIDs(t, out))
+		if n == 0 || n >= 800 || !strings.Contains(stderr.String(), fmt.Sprintf("ndjson: %d documents written", n)) {
+			t.Errorf("%d documents in the file (of 800):\n%s", n, stderr)
 		}
 	})
 	t.Run("-w empties unless --append", func(t *testing.T) {
