@@ -1031,3 +1031,34 @@ func TestESSinkWaitsForSlowCluster(t *testing.T) {
 	}
 	storedOnce(t, f, docs)
 }
+
+// TestESSinkReportRateLimit: a kind of failure is logged once; in live
+// mode again after reportEvery, with how many were not logged.
+func TestESSinkReportRateLimit(t *testing.T) {
+	for _, live := range []bool{false, true} {
+		lr := &logRec{}
+		opt := fastOptions("http://127.0.0.1:1", t.TempDir())
+		opt.SpoolDir, opt.Live, opt.Logf = "", live, lr.logf
+		s := openSink(t, opt)
+		s.reportEvery = 50 * time.Millisecond
+		for range 3 {
+			s.report("status 500", "elasticsearch: boom")
+		}
+		s.report("status 429", "elasticsearch: slow down")
+		time.Sleep(60 * time.Millisecond)
+		s.report("status 500", "elasticsearch: boom")
+		want := 1
+		if live {
+			want = 2
+		}
+		if n := lr.count("boom"); n != want {
+			t.Errorf("live %v: %d lines, want %d:\n%s", live, n, want, lr)
+		}
+		if live && lr.count("(3 more times in the last") != 1 {
+			t.Errorf("no count of the lines left out:\n%s", lr)
+		}
+		if lr.count("slow down") != 1 {
+			t.Errorf("second kind not logged:\n%s", lr)
+		}
+	}
+}

@@ -167,6 +167,13 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 	if o.set["w"] {
 		cfg.Output.File = o.write
 	}
+	if v := cfg.Output.FlushTimeout; v != "" && !o.set["flush-timeout"] {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%w: output.flush_timeout %q is not a positive duration", errUsage, v)
+		}
+		o.flushTime = d
+	}
 	if o.filter != "" {
 		cfg.Capture.Filter = o.filter
 	}
