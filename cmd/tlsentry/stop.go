@@ -49,7 +49,7 @@ func (e *exitStatus) Unwrap() error { return e.err }
 // calls onFirst (stop the sources) and starts the flush deadline: Flush()
 // ends timeout later, and the sinks spool what they could not deliver by
 // then. A second one ends Flush() at once: the sinks stop waiting, spool
-// and sync, and the sensor exits.
+// and sync, and the sensor exits. A third exits on the spot (status 5).
 type stopper struct {
 	flush       context.Context
 	cancelFlush context.CancelCauseFunc
@@ -92,6 +92,15 @@ func (s *stopper) loop(timeout time.Duration, stderr io.Writer, onFirst func(os.
 	case sig = <-s.sigs:
 		fmt.Fprintf(stderr, "tlsentry: %v again: stopping at once; what is not delivered is spooled\n", sig)
 		s.cancelFlush(errStopNow)
+	case <-s.done:
+		return
+	}
+	// A third signal: something hangs (a sink that ignores its context);
+	// exit without waiting for it.
+	select {
+	case sig = <-s.sigs:
+		fmt.Fprintf(stderr, "tlsentry: %v a third time: exiting now\n", sig)
+		os.Exit(exitUndelivered)
 	case <-s.done:
 	}
 }
