@@ -53,8 +53,10 @@ type ESOptions struct {
 	LiveMaxBlock time.Duration
 
 	// RetryMax is how many times a batch (or the items of it that failed with
-	// 429 or 5xx) is retried in memory before it goes to the spool; default 5.
-	// Without a spool, retries go on until Close gives up.
+	// 429 or 5xx, or a whole request answered with an error) is retried in
+	// memory before it goes to the spool; default 5. Network failures do not
+	// count: the batch goes to another node, and to the spool only when no
+	// node is reachable. Without a spool, retries go on until Close gives up.
 	RetryMax   int
 	BackoffMin time.Duration // first backoff; default 100ms
 	BackoffMax time.Duration // backoff cap; default 30s
