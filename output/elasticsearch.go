@@ -11,7 +11,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -51,8 +53,10 @@ type ESOptions struct {
 	LiveMaxBlock time.Duration
 
 	// RetryMax is how many times a batch (or the items of it that failed with
-	// 429 or 5xx) is retried in memory before it goes to the spool; default 5.
-	// Without a spool, retries go on until Close gives up.
+	// 429 or 5xx, or a whole request answered with an error) is retried in
+	// memory before it goes to the spool; default 5. Network failures do not
+	// count: the batch goes to another node, and to the spool only when no
+	// node is reachable. Without a spool, retries go on until Close gives up.
 	RetryMax   int
 	BackoffMin time.Duration // first backoff; default 100ms
 	BackoffMax time.Duration // backoff cap; default 30s
@@ -69,8 +73,11 @@ type ESOptions struct {
 	// "" counts them only.
 	DeadLetter string
 
-	// DrainTimeout bounds how long Close drains the spool; default 30s (and
-	// Close's context bounds it too). What is left stays for the next start.
+	// DrainTimeout is how long Close waits while nothing moves (no document
+	// indexed, rejected or spooled: no node answers) before it gives up;
+	// default 30s. A cluster that answers, however slowly, is waited for;
+	// Close's context bounds the whole (the flush deadline). What is left
+	// stays in the spool for the next start.
 	DrainTimeout time.Duration
 
 	// Logf receives operational messages (outage, recovery, spool full); nil: none.
@@ -135,11 +142,20 @@ func (t tee) Close(ctx context.Context) error {
 // create, _id = Document.ID, index logs-<dataset>-<namespace>) and queues it;
 // workers send batches of about FlushBytes. Per item: 200/201 is indexed, 409
 // a duplicate (success), 429 and 5xx are retried with exponential backoff and
-// full jitter, any other 4xx (a mapping conflict) goes to the dead-letter
-// file. A network error, a garbled answer, or RetryMax failed attempts send
-// the batch to the disk spool and mark Elasticsearch unreachable; while the
-// spool holds anything, new batches go behind it, and one drainer sends the
-// spool oldest first (retrying forever with capped backoff) until it is empty.
+// full jitter, 401/403 stop delivery (see ESAuthError), any other 4xx (a
+// mapping conflict) goes to the dead-letter file. Every kind of failure is
+// logged once with its status and reason (in Live mode again at most once a
+// minute).
+//
+// Nodes: each bulk goes to the next node of URLs (round robin). A node that
+// fails at the network level (refused, reset, EOF, timeout) is marked dead
+// and the bulk goes to another node at once; a dead node is tried again
+// after a backoff (doubling, capped at BackoffMax) and rejoins when it
+// answers ("unreachable" / "reachable again" are logged once each). Only
+// when no node is reachable, or after RetryMax attempts with error answers,
+// does a batch go to the disk spool; while the spool holds anything, new
+// batches go behind it, and the drainer sends the spool oldest first in
+// bulks of FlushBytes through Workers senders, as fast as normal sending.
 //
 // Why not esutil.BulkIndexer: its flush indexes the items of the answer into
 // the items it sent without a length check, so an answer with more items than
@@ -151,11 +167,12 @@ func (t tee) Close(ctx context.Context) error {
 // answer has exactly one item per record, and leaves the client's retry off
 // (DisableRetry) so that one place decides.
 type ESSink struct {
-	opt    ESOptions
-	client *elasticsearch.Client
-	sp     *spool
-	dl     *deadLetter
-	logf   func(string, ...any)
+	opt   ESOptions
+	nodes []*esNode
+	rr    atomic.Uint64
+	sp    *spool
+	dl    *deadLetter
+	logf  func(string, ...any)
 
 	queue   chan []byte // bulk records: action line + body line
 	closing chan struct{}
@@ -170,7 +187,16 @@ type ESSink struct {
 	workers sync.WaitGroup
 	drainWG sync.WaitGroup
 
-	offline atomic.Bool
+	offline  atomic.Bool                 // no node reachable: batches go to the spool
+	stopped  atomic.Pointer[ESAuthError] // delivery stopped for good
+	inflight atomic.Int64
+
+	repMu       sync.Mutex
+	reported    map[string]*reportState
+	reportEvery time.Duration
+
+	whyMu   sync.Mutex
+	whyStop string // why Close stopped waiting
 
 	written, indexed, dups, retried, dead, spooled, corrupt, dropped, shed, requests, failures atomic.Uint64
 
@@ -213,32 +239,59 @@ func NewElasticsearch(opt ESOptions) (*ESSink, error) {
 		}
 		rt = tr
 	}
-	client, err := elasticsearch.NewClient(elasticsearch.Config{
-		Addresses:    opt.URLs,
-		APIKey:       opt.APIKey,
-		Username:     opt.Username,
-		Password:     opt.Password,
-		Transport:    rt,
-		DisableRetry: true,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("output: elasticsearch: %w", err)
+	// One client per node: the sink picks the node (see ESSink), so that a
+	// failed node is known and the bulk goes elsewhere at once.
+	urls := opt.URLs
+	if len(urls) == 0 {
+		for _, u := range strings.Split(os.Getenv("ELASTICSEARCH_URL"), ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				urls = append(urls, u)
+			}
+		}
+	}
+	if len(urls) == 0 {
+		urls = []string{""} // the client's default: http://localhost:9200
+	}
+	var nodes []*esNode
+	for _, u := range urls {
+		cfg := elasticsearch.Config{
+			APIKey:       opt.APIKey,
+			Username:     opt.Username,
+			Password:     opt.Password,
+			Transport:    rt,
+			DisableRetry: true,
+		}
+		if u != "" {
+			cfg.Addresses = []string{u}
+		}
+		client, err := elasticsearch.NewClient(cfg)
+		if err != nil {
+			return nil, fmt.Errorf("output: elasticsearch: %w", err)
+		}
+		name := u
+		if name == "" {
+			name = "the default URL"
+		}
+		nodes = append(nodes, &esNode{url: name, client: client})
 	}
 	s := &ESSink{
-		opt:        opt,
-		client:     client,
-		logf:       opt.Logf,
-		queue:      make(chan []byte, opt.QueueSize),
-		closing:    make(chan struct{}),
-		final:      make(chan struct{}),
-		signal:     make(chan struct{}, 1),
-		indexTLS:   "logs-" + DatasetTLS + "-" + opt.Namespace,
-		indexAlert: "logs-" + DatasetAlert + "-" + opt.Namespace,
+		opt:         opt,
+		nodes:       nodes,
+		reported:    map[string]*reportState{},
+		reportEvery: time.Minute,
+		logf:        opt.Logf,
+		queue:       make(chan []byte, opt.QueueSize),
+		closing:     make(chan struct{}),
+		final:       make(chan struct{}),
+		signal:      make(chan struct{}, 1),
+		indexTLS:    "logs-" + DatasetTLS + "-" + opt.Namespace,
+		indexAlert:  "logs-" + DatasetAlert + "-" + opt.Namespace,
 	}
 	if s.logf == nil {
 		s.logf = func(string, ...any) {}
 	}
 	if opt.SpoolDir != "" {
+		var err error
 		s.sp, err = openSpool(opt.SpoolDir, opt.SpoolMaxBytes, opt.SpoolSegmentBytes)
 		if err != nil {
 			return nil, err
@@ -320,7 +373,11 @@ func esTransport(opt *ESOptions) (*http.Transport, error) {
 
 // Write queues documents. Without Live it blocks while the queue is full
 // (back-pressure); with Live it sheds what does not fit within LiveMaxBlock.
-// The sink copies what it keeps: the caller may reuse d.Body afterwards.
+// When ctx ends while Write waits (a flush deadline), the documents left
+// go to the spool directly (counted dropped without a spool) and Write
+// returns nil: they are accounted for, not lost. After a 401/403 Write
+// returns the *ESAuthError. The sink copies what it keeps: the caller may
+// reuse d.Body afterwards.
 func (s *ESSink) Write(ctx context.Context, docs ...Document) error {
 	s.mu.RLock()
 	if s.closed {
@@ -330,6 +387,9 @@ func (s *ESSink) Write(ctx context.Context, docs ...Document) error {
 	s.writers.Add(1)
 	s.mu.RUnlock()
 	defer s.writers.Done()
+	if err := s.authErr(); err != nil {
+		return err
+	}
 
 	for i := range docs {
 		rec := s.record(&docs[i])
@@ -339,8 +399,8 @@ func (s *ESSink) Write(ctx context.Context, docs ...Document) error {
 			case s.queue <- rec:
 				continue
 			case <-ctx.Done():
-				s.written.Add(^uint64(0))
-				return ctx.Err()
+				s.aside(rec, docs[i+1:])
+				return nil
 			case <-s.closing:
 				s.written.Add(^uint64(0))
 				return ErrClosed
@@ -358,8 +418,8 @@ func (s *ESSink) Write(ctx context.Context, docs ...Document) error {
 			s.shed.Add(1)
 		case <-ctx.Done():
 			t.Stop()
-			s.written.Add(^uint64(0))
-			return ctx.Err()
+			s.aside(rec, docs[i+1:])
+			return nil
 		case <-s.closing:
 			t.Stop()
 			s.written.Add(^uint64(0))
@@ -368,6 +428,18 @@ func (s *ESSink) Write(ctx context.Context, docs ...Document) error {
 		t.Stop()
 	}
 	return nil
+}
+
+// aside spools rec (already counted written) and the rest of docs, past
+// the queue: Write's context ended.
+func (s *ESSink) aside(rec []byte, rest []Document) {
+	buf := append([]byte(nil), rec...)
+	for i := range rest {
+		buf = append(buf, s.record(&rest[i])...)
+	}
+	n := uint64(1 + len(rest))
+	s.written.Add(n - 1)
+	s.spoolRecords(buf, n)
 }
 
 // record encodes one bulk "create" record in a single allocation.
@@ -431,9 +503,15 @@ func (s *ESSink) Stats() ESStats {
 }
 
 // Close stops accepting documents, sends what is queued, then drains the
-// spool for at most DrainTimeout (and until ctx ends). Whatever could not be
-// delivered by then stays in the spool directory and is sent by the next
-// sink opened on it; Close then returns an error saying how much is left.
+// spool. It goes on as long as Elasticsearch makes progress (documents
+// indexed, rejected or spooled): a slow cluster that answers is waited for.
+// It gives up when nothing moved for DrainTimeout (no node answers), or at
+// once when ctx ends (a flush deadline): workers then stop retrying and
+// spool what they hold, without waiting for answers. Whatever is not
+// delivered stays in the spool directory, synced, for the next sink opened
+// on it; Close then returns an *UndeliveredError saying how much and why.
+// After an authentication or authorisation failure Close returns the
+// *ESAuthError too.
 func (s *ESSink) Close(ctx context.Context) error {
 	s.mu.Lock()
 	if s.closed {
@@ -446,47 +524,174 @@ func (s *ESSink) Close(ctx context.Context) error {
 	s.writers.Wait()
 	close(s.queue)
 
-	done := make(chan struct{})
-	go func() { s.workers.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-ctx.Done():
-		s.cancel() // workers stop retrying and spool (or drop) what they hold
-		<-done
-	}
+	stopWatch := make(chan struct{})
+	watched := make(chan struct{})
+	go s.watch(ctx, stopWatch, watched)
 
-	var err error
+	s.workers.Wait()
 	if s.sp != nil {
 		close(s.final)
 		s.wake()
-		t := time.NewTimer(s.opt.DrainTimeout)
-		drained := make(chan struct{})
-		go func() { s.drainWG.Wait(); close(drained) }()
-		select {
-		case <-drained:
-		case <-t.C:
-			s.cancel()
-			<-drained
-		case <-ctx.Done():
-			s.cancel()
-			<-drained
-		}
-		t.Stop()
-		if cerr := s.sp.close(); cerr != nil {
-			err = cerr
-		}
-		if left := s.sp.size(); left > 0 && err == nil {
-			err = fmt.Errorf("output: elasticsearch: %d bytes not delivered stay in spool %s for the next start", left, s.opt.SpoolDir)
-		}
+		s.drainWG.Wait()
 	}
+	close(stopWatch)
+	<-watched
 	s.cancel()
-	if cerr := s.dl.close(); cerr != nil && err == nil {
-		err = fmt.Errorf("output: dead letter: %w", cerr)
+
+	var errs []error
+	if aerr := s.authErr(); aerr != nil {
+		errs = append(errs, aerr)
 	}
-	if n := s.dropped.Load(); n > 0 && err == nil {
-		err = fmt.Errorf("output: elasticsearch: %d documents dropped", n)
+	u := &UndeliveredError{SpoolDir: s.opt.SpoolDir, Dropped: s.dropped.Load(), Reason: s.why()}
+	if s.sp != nil {
+		if cerr := s.sp.close(); cerr != nil {
+			errs = append(errs, cerr)
+		}
+		u.SpoolBytes = s.sp.size()
+		u.Docs = s.Stats().Undelivered()
 	}
-	return err
+	if cerr := s.dl.close(); cerr != nil {
+		errs = append(errs, fmt.Errorf("output: dead letter: %w", cerr))
+	}
+	if u.SpoolBytes > 0 || u.Dropped > 0 {
+		errs = append(errs, u)
+	}
+	return errors.Join(errs...)
+}
+
+// ErrUndelivered is matched (errors.Is) by an *UndeliveredError.
+var ErrUndelivered = errors.New("output: elasticsearch: documents not delivered")
+
+// UndeliveredError is Close's account of what Elasticsearch did not get:
+// bytes left in the spool (sent by the next sink opened on it) and
+// documents dropped (spool full, or no spool).
+type UndeliveredError struct {
+	SpoolDir   string
+	SpoolBytes int64  // left in the spool
+	Docs       uint64 // documents of this run among them (best effort)
+	Dropped    uint64 // lost: spool full or no spool
+	Reason     string // why Close stopped trying ("" : it did not)
+}
+
+func (e *UndeliveredError) Error() string {
+	var parts []string
+	if e.SpoolBytes > 0 {
+		what := strconv.FormatInt(e.SpoolBytes, 10) + " bytes"
+		if e.Docs > 0 {
+			what = strconv.FormatUint(e.Docs, 10) + " documents (" + what + ")"
+		}
+		parts = append(parts, what+" not delivered stay in spool "+e.SpoolDir+" for the next start")
+	}
+	if e.Dropped > 0 {
+		parts = append(parts, strconv.FormatUint(e.Dropped, 10)+" documents dropped (spool full or no spool)")
+	}
+	msg := "output: elasticsearch: " + strings.Join(parts, "; ")
+	if e.Reason != "" {
+		msg += " (" + e.Reason + ")"
+	}
+	return msg
+}
+
+func (e *UndeliveredError) Is(target error) bool { return target == ErrUndelivered }
+
+// ErrAuth is matched (errors.Is) by an *ESAuthError.
+var ErrAuth = errors.New("output: elasticsearch: not authorised")
+
+// ESAuthError is Elasticsearch refusing the sink's credentials (401) or
+// their privileges (403). Delivery stops at the first one: retrying cannot
+// help, and spooling as if the cluster were down would hide the cause.
+// Write returns it from then on.
+type ESAuthError struct {
+	Status int    // 401 or 403
+	Node   string // the node that answered
+	Reason string // Elasticsearch's type and reason
+	Index  string // for a 403 on an item: the data stream refused
+}
+
+func (e *ESAuthError) Error() string {
+	reason := e.Reason
+	if reason == "" {
+		reason = "no reason given"
+	}
+	if e.Status == http.StatusUnauthorized {
+		return "output: elasticsearch: authentication failed (401 Unauthorized) at " + e.Node + ": " + reason +
+			"; check the API key (elasticsearch.api_key or ELASTICSEARCH_API_KEY: the base64 \"id:key\" Kibana shows, not expired or invalidated)" +
+			" or the username and password; delivery stopped"
+	}
+	where := "the data streams logs-tlsentry.tls-<namespace> and logs-tlsentry.alert-<namespace>"
+	if e.Index != "" {
+		where = e.Index
+	}
+	return "output: elasticsearch: not authorised (403 Forbidden) at " + e.Node + ": " + reason +
+		"; check the privileges of the API key or user: create_doc and auto_configure on " + where +
+		" (and the index names: elasticsearch.namespace); delivery stopped"
+}
+
+func (e *ESAuthError) Is(target error) bool { return target == ErrAuth }
+
+// Undelivered is how many of the documents written are neither indexed,
+// duplicates, dead-lettered, dropped nor shed: still queued, in flight or
+// in the spool. Documents an earlier run spooled and this one delivered
+// make the count lower than the truth; it never goes below 0.
+func (st ESStats) Undelivered() uint64 {
+	done := st.Indexed + st.Duplicates + st.DeadLettered + st.Dropped + st.Shed
+	if done >= st.Written {
+		return 0
+	}
+	return st.Written - done
+}
+
+// watch ends the sink's retrying (s.cancel) when ctx ends or when nothing
+// moved for DrainTimeout, until stop is closed.
+func (s *ESSink) watch(ctx context.Context, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	tick := min(max(s.opt.DrainTimeout/20, time.Millisecond), 250*time.Millisecond)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	last, since := s.progress(), time.Now()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			if errors.Is(context.Cause(ctx), context.DeadlineExceeded) {
+				s.setWhy("the flush deadline passed")
+			} else {
+				s.setWhy("stopped at once")
+			}
+			s.cancel()
+			return
+		case now := <-t.C:
+			if p := s.progress(); p != last {
+				last, since = p, now
+				continue
+			}
+			idle := now.Sub(since)
+			if idle >= s.opt.DrainTimeout && (s.inflight.Load() == 0 || idle >= s.opt.DrainTimeout+s.opt.RequestTimeout) {
+				s.setWhy("no progress for " + s.opt.DrainTimeout.String())
+				s.cancel()
+				return
+			}
+		}
+	}
+}
+
+func (s *ESSink) progress() uint64 {
+	return s.indexed.Load() + s.dups.Load() + s.dead.Load() + s.spooled.Load() + s.dropped.Load()
+}
+
+func (s *ESSink) setWhy(r string) {
+	s.whyMu.Lock()
+	if s.whyStop == "" {
+		s.whyStop = r
+	}
+	s.whyMu.Unlock()
+}
+
+func (s *ESSink) why() string {
+	s.whyMu.Lock()
+	defer s.whyMu.Unlock()
+	return s.whyStop
 }
 
 func (s *ESSink) wake() {
@@ -529,7 +734,13 @@ func (b *batch) keep(idx []int) {
 
 // setRecords copies records read from the spool into the batch and frames them.
 func (b *batch) setRecords(buf []byte) {
-	b.buf, b.recs = append(b.buf[:0], buf...), b.recs[:0]
+	b.buf = append(b.buf[:0], buf...)
+	b.frame()
+}
+
+// frame finds the records of b.buf (read from the spool: whole records).
+func (b *batch) frame() {
+	b.recs = b.recs[:0]
 	start, lines := 0, 0
 	for i, c := range b.buf {
 		if c != '\n' {
@@ -565,14 +776,15 @@ func (s *ESSink) worker() {
 	}
 }
 
-// flush delivers a batch, or spools it when Elasticsearch is away or the
-// spool still holds older documents.
+// flush delivers a batch, or spools it when no node is reachable, the
+// spool still holds older documents, delivery was stopped (401/403), or
+// Close gave up waiting.
 func (s *ESSink) flush(b *batch) {
 	if len(b.recs) == 0 {
 		return
 	}
 	defer b.reset()
-	if s.sp != nil && (s.offline.Load() || s.sp.size() > 0) {
+	if s.authErr() != nil || s.ctx.Err() != nil || s.sp != nil && (s.offline.Load() || s.sp.size() > 0) {
 		s.spoolBatch(b)
 		return
 	}
@@ -584,97 +796,203 @@ func (s *ESSink) spoolBatch(b *batch) {
 	if n == 0 {
 		return
 	}
+	s.spoolRecords(b.buf, n)
+	b.recs = b.recs[:0]
+}
+
+// spoolRecords appends n whole records to the spool, or counts them dropped.
+func (s *ESSink) spoolRecords(buf []byte, n uint64) {
 	if s.sp == nil {
 		s.dropped.Add(n)
 		return
 	}
-	if err := s.sp.append(b.buf); err != nil {
+	if err := s.sp.append(buf); err != nil {
 		s.dropped.Add(n)
-		s.logf("elasticsearch: %d documents dropped: %v", n, err)
+		s.report("spool", fmt.Sprintf("elasticsearch: documents dropped: %v", err))
 		return
 	}
 	s.spooled.Add(n)
 	s.wake()
 }
 
-// deliver sends b until every record is resolved. Online (drain false), it
-// gives up after RetryMax attempts or at a network error and spools what is
-// left; draining, it retries until ctx ends and reports whether it finished.
+// deliver sends b until every record is resolved, each attempt to the next
+// live node (round robin); a node that fails at the network level is marked
+// dead and the batch goes to another one at once. Online (drain false) it
+// spools what is left when no node is reachable, after RetryMax attempts
+// that got error answers, when delivery stops (401/403) or when ctx ends;
+// draining, it retries (waiting for a node) until ctx ends or delivery
+// stops, and reports whether it finished.
 func (s *ESSink) deliver(ctx context.Context, b *batch, drain bool) bool {
 	var retry []int
-	for attempt := 0; ; attempt++ {
+	giveUp := func() bool {
+		if !drain {
+			s.spoolBatch(b)
+		}
+		return false
+	}
+	attempt := 0 // attempts that got an answer with failures
+	for {
 		if len(b.recs) == 0 {
 			return true
 		}
-		if attempt > 0 {
-			s.retried.Add(uint64(len(b.recs)))
-			if !sleepCtx(ctx, s.backoff(attempt)) {
-				if !drain {
-					s.spoolBatch(b)
-				}
-				return false
-			}
+		if s.authErr() != nil || ctx.Err() != nil {
+			return giveUp()
 		}
-		items, err := s.bulk(ctx, b)
+		nd, wait := s.pick()
+		if nd == nil {
+			if !drain && s.sp != nil {
+				if !s.offline.Swap(true) {
+					s.logf("elasticsearch: no node reachable; spooling to %s until one answers", s.opt.SpoolDir)
+				}
+				return giveUp()
+			}
+			sleepCtx(ctx, wait)
+			continue
+		}
+		items, err := s.bulk(ctx, nd, b)
 		if err != nil {
 			s.failures.Add(1)
 			var se *esStatusError
-			network := !errors.As(err, &se)
-			if network && ctx.Err() == nil && !s.offline.Swap(true) {
-				s.logf("elasticsearch: unreachable (%v); spooling", err)
+			if !errors.As(err, &se) {
+				if ctx.Err() != nil {
+					nd.release()
+					continue
+				}
+				s.nodeDown(nd, err)
+				s.retried.Add(uint64(len(b.recs)))
+				continue // another node, at once
 			}
-			if !drain && (s.sp != nil && (network || attempt >= s.opt.RetryMax) || ctx.Err() != nil) {
-				s.spoolBatch(b)
-				return false
+			s.nodeUp(nd)
+			if se.status == http.StatusUnauthorized || se.status == http.StatusForbidden {
+				s.stop(&ESAuthError{Status: se.status, Node: nd.url, Reason: se.msg})
+				continue
 			}
-			if ctx.Err() != nil {
-				return false
-			}
-			continue
-		}
-		if s.offline.Load() && s.sp == nil {
-			s.offline.Store(false)
-		}
-		retry = retry[:0]
-		for i, it := range items {
-			switch {
-			case it.Status == 200 || it.Status == 201:
-				s.indexed.Add(1)
-			case it.Status == 409:
-				s.dups.Add(1)
-			case it.Status == 429 || it.Status >= 500 || it.Status < 200:
-				retry = append(retry, i)
-			default:
-				s.deadLetter(b, i, it)
-			}
-		}
-		if len(retry) == len(b.recs) {
-			// nothing changed; keep the batch as it is
+			attempt++
+			s.report("request "+se.kind(), fmt.Sprintf("elasticsearch: bulk request to %s failed: %s; retrying%s", nd.url, se.describe(), s.retryNote()))
 		} else {
-			b.keep(retry)
+			s.nodeUp(nd)
+			retry = retry[:0]
+			var auth *ESAuthError
+			for i, it := range items {
+				switch {
+				case it.Status == 200 || it.Status == 201:
+					s.indexed.Add(1)
+				case it.Status == 409:
+					s.dups.Add(1)
+				case it.Status == http.StatusUnauthorized || it.Status == http.StatusForbidden:
+					retry = append(retry, i)
+					if auth == nil {
+						index, _ := recordMeta(b, i)
+						auth = &ESAuthError{Status: it.Status, Node: nd.url, Reason: it.Error.String(), Index: index}
+					}
+				case it.Status == 429 || it.Status >= 500 || it.Status < 200:
+					retry = append(retry, i)
+					s.report(fmt.Sprintf("item %d %s", it.Status, it.Error.Type), fmt.Sprintf(
+						"elasticsearch: documents refused for now: %d %s; retrying%s", it.Status, it.Error.String(), s.retryNote()))
+				default:
+					s.deadLetter(b, i, it)
+				}
+			}
+			if len(retry) != len(b.recs) {
+				b.keep(retry)
+			}
+			if auth != nil {
+				s.stop(auth)
+				continue
+			}
+			if len(b.recs) == 0 {
+				return true
+			}
+			attempt++
 		}
-		if len(b.recs) > 0 && !drain && s.sp != nil && attempt >= s.opt.RetryMax {
-			s.spoolBatch(b)
-			return false
+		if !drain && s.sp != nil && attempt > s.opt.RetryMax {
+			s.report("give up", fmt.Sprintf("elasticsearch: still failing after %d attempts; spooling to %s", attempt, s.opt.SpoolDir))
+			return giveUp()
 		}
+		s.retried.Add(uint64(len(b.recs)))
+		sleepCtx(ctx, s.backoff(attempt))
 	}
 }
 
-func (s *ESSink) deadLetter(b *batch, i int, it esItemResult) {
-	s.dead.Add(1)
+func (s *ESSink) retryNote() string {
+	if s.sp == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (then spooling after %d attempts)", s.opt.RetryMax+1)
+}
+
+// stop ends delivery for good (401/403): Write and Close return the error
+// (in Live mode it is logged too, once), batches go to the spool, the
+// drainer stops.
+func (s *ESSink) stop(err *ESAuthError) {
+	if s.stopped.CompareAndSwap(nil, err) {
+		if s.opt.Live {
+			s.logf("%s", strings.TrimPrefix(err.Error(), "output: "))
+		}
+		s.wake()
+	}
+}
+
+func (s *ESSink) authErr() error {
+	if e := s.stopped.Load(); e != nil {
+		return e
+	}
+	return nil
+}
+
+// recordMeta returns the index and _id of record i of b.
+func recordMeta(b *batch, i int) (index, id string) {
 	r := b.buf[b.recs[i].start:b.recs[i].end]
 	nl := bytes.IndexByte(r, '\n')
-	action, body := r[:nl], bytes.TrimSuffix(r[nl+1:], []byte{'\n'})
 	var a struct {
 		Create struct {
 			Index string `json:"_index"`
 			ID    string `json:"_id"`
 		} `json:"create"`
 	}
-	_ = json.Unmarshal(action, &a)
-	if err := s.dl.write(a.Create.Index, a.Create.ID, it.Status, it.Error, body, time.Now()); err != nil {
-		s.logf("elasticsearch: %v", err)
+	_ = json.Unmarshal(r[:nl], &a)
+	return a.Create.Index, a.Create.ID
+}
+
+func (s *ESSink) deadLetter(b *batch, i int, it esItemResult) {
+	s.dead.Add(1)
+	r := b.buf[b.recs[i].start:b.recs[i].end]
+	nl := bytes.IndexByte(r, '\n')
+	body := bytes.TrimSuffix(r[nl+1:], []byte{'\n'})
+	index, id := recordMeta(b, i)
+	where := "counted only (no dead-letter file)"
+	if s.dl != nil {
+		where = "kept in the dead-letter file " + s.opt.DeadLetter
 	}
+	s.report(fmt.Sprintf("item %d %s", it.Status, it.Error.Type), fmt.Sprintf(
+		"elasticsearch: documents rejected: %d %s (first: %s/%s); %s", it.Status, it.Error.String(), index, id, where))
+	if err := s.dl.write(index, id, it.Status, it.Error, body, time.Now()); err != nil {
+		s.report("dead letter", fmt.Sprintf("elasticsearch: %v", err))
+	}
+}
+
+// report logs msg the first time a kind of failure happens; in Live mode
+// again at most once a minute per kind, with the count in between.
+func (s *ESSink) report(kind, msg string) {
+	s.repMu.Lock()
+	defer s.repMu.Unlock()
+	now := time.Now()
+	k := s.reported[kind]
+	if k == nil {
+		s.reported[kind] = &reportState{last: now}
+		s.logf("%s", msg)
+		return
+	}
+	k.more++
+	if s.opt.Live && now.Sub(k.last) >= s.reportEvery {
+		s.logf("%s (%d more times in the last %s)", msg, k.more, now.Sub(k.last).Round(time.Second))
+		k.last, k.more = now, 0
+	}
+}
+
+type reportState struct {
+	last time.Time
+	more int
 }
 
 // backoff is exponential with full jitter in [d/2, d).
@@ -700,20 +1018,120 @@ func sleepCtx(ctx context.Context, d time.Duration) bool {
 	}
 }
 
-// drainer sends the spool, oldest segment first.
+// esNode is one node of the cluster. A node that fails at the network
+// level is dead until its backoff passes; then one request (a probe) may
+// try it again, and an answer makes it live.
+type esNode struct {
+	url    string
+	client *elasticsearch.Client
+
+	mu        sync.Mutex
+	dead      bool
+	probing   bool
+	fails     int
+	deadUntil time.Time
+}
+
+// pick returns the next node, round robin: a live one, or a dead one due
+// for a probe. nil when there is none; wait is then how long until one is.
+func (s *ESSink) pick() (*esNode, time.Duration) {
+	n := len(s.nodes)
+	start := int(s.rr.Add(1) % uint64(n))
+	now := time.Now()
+	wait := s.opt.BackoffMax
+	for i := range n {
+		nd := s.nodes[(start+i)%n]
+		nd.mu.Lock()
+		switch {
+		case !nd.dead:
+			nd.mu.Unlock()
+			return nd, 0
+		case !nd.probing && !now.Before(nd.deadUntil):
+			nd.probing = true
+			nd.mu.Unlock()
+			return nd, 0
+		case nd.probing:
+			wait = min(wait, s.opt.BackoffMin)
+		default:
+			wait = min(wait, nd.deadUntil.Sub(now))
+		}
+		nd.mu.Unlock()
+	}
+	return nil, max(wait, time.Millisecond)
+}
+
+func (s *ESSink) nodeDown(nd *esNode, err error) {
+	nd.mu.Lock()
+	was := nd.dead
+	nd.dead, nd.probing = true, false
+	nd.fails++
+	nd.deadUntil = time.Now().Add(s.backoff(nd.fails))
+	nd.mu.Unlock()
+	if !was {
+		others := "; sending to the other nodes"
+		if len(s.nodes) == 1 {
+			others = ""
+		}
+		s.logf("elasticsearch: node %s unreachable (%v)%s", nd.url, err, others)
+	}
+}
+
+func (s *ESSink) nodeUp(nd *esNode) {
+	nd.mu.Lock()
+	was := nd.dead
+	nd.dead, nd.probing, nd.fails = false, false, 0
+	nd.mu.Unlock()
+	if was {
+		s.logf("elasticsearch: node %s reachable again", nd.url)
+	}
+}
+
+// release ends a probe that was cut short by the sink (not the node's fault).
+func (nd *esNode) release() {
+	nd.mu.Lock()
+	nd.probing = false
+	nd.mu.Unlock()
+}
+
+// drainJob is one full-size bulk read from the spool.
+type drainJob struct {
+	b      *batch
+	wg     *sync.WaitGroup
+	failed *atomic.Bool
+}
+
+// drainer sends the spool, oldest segment first, in bulks of FlushBytes
+// through Workers senders (the speed of normal sending). A segment is
+// removed once every record in it was resolved.
 func (s *ESSink) drainer() {
 	defer s.drainWG.Done()
-	var b batch
-	var buf []byte
+	jobs := make(chan drainJob)
+	var senders sync.WaitGroup
+	for range s.opt.Workers {
+		senders.Add(1)
+		go func() {
+			defer senders.Done()
+			for j := range jobs {
+				if !s.deliver(s.ctx, j.b, true) {
+					j.failed.Store(true)
+				}
+				j.wg.Done()
+			}
+		}()
+	}
+	defer func() { close(jobs); senders.Wait() }()
 	failures := 0
 	for {
+		if s.ctx.Err() != nil || s.authErr() != nil {
+			return
+		}
 		seg, ok, err := s.sp.oldest()
 		if err != nil {
-			s.logf("elasticsearch: %v", err)
+			s.report("spool", fmt.Sprintf("elasticsearch: %v", err))
 		}
 		if !ok {
 			if s.offline.Swap(false) {
-				s.logf("elasticsearch: reachable again; spool drained")
+				s.logf("elasticsearch: spool drained; sending directly again")
 			}
 			select {
 			case <-s.signal:
@@ -728,8 +1146,8 @@ func (s *ESSink) drainer() {
 				return
 			}
 		}
-		if !s.drainSegment(seg, &b, &buf) {
-			if s.ctx.Err() != nil {
+		if !s.drainSegment(seg, jobs) {
+			if s.ctx.Err() != nil || s.authErr() != nil {
 				return
 			}
 			failures++
@@ -743,37 +1161,43 @@ func (s *ESSink) drainer() {
 }
 
 // drainSegment sends one segment; true when it is gone.
-func (s *ESSink) drainSegment(seg spoolSegment, b *batch, buf *[]byte) bool {
+func (s *ESSink) drainSegment(seg spoolSegment, jobs chan<- drainJob) bool {
 	r, err := openSpoolReader(seg.path)
 	if err != nil {
-		s.logf("elasticsearch: %v", err)
+		s.report("spool", fmt.Sprintf("elasticsearch: %v", err))
 		return false
 	}
 	defer r.Close()
-	for {
+	var wg sync.WaitGroup
+	var failed atomic.Bool
+	for !failed.Load() && s.ctx.Err() == nil {
+		b := &batch{}
 		var n int
 		var rerr error
-		*buf, n, rerr = r.next((*buf)[:0], s.opt.FlushBytes)
+		b.buf, n, rerr = r.next(nil, s.opt.FlushBytes)
 		if n > 0 {
-			b.setRecords(*buf)
-			if !s.deliver(s.ctx, b, true) {
-				return false
-			}
+			b.frame()
+			wg.Add(1)
+			jobs <- drainJob{b: b, wg: &wg, failed: &failed}
 		}
 		if errors.Is(rerr, io.EOF) {
 			break
 		}
 		if rerr != nil {
-			s.logf("elasticsearch: %v", rerr)
-			return false
+			s.report("spool", fmt.Sprintf("elasticsearch: %v", rerr))
+			failed.Store(true)
 		}
+	}
+	wg.Wait()
+	if failed.Load() || s.ctx.Err() != nil {
+		return false
 	}
 	if r.corrupt > 0 {
 		s.corrupt.Add(uint64(r.corrupt))
 		s.logf("elasticsearch: skipped %d unreadable records in %s", r.corrupt, seg.path)
 	}
 	if err := s.sp.remove(seg); err != nil {
-		s.logf("elasticsearch: %v", err)
+		s.report("spool", fmt.Sprintf("elasticsearch: %v", err))
 	}
 	return true
 }
@@ -781,12 +1205,27 @@ func (s *ESSink) drainSegment(seg spoolSegment, b *batch, buf *[]byte) bool {
 // esStatusError is a bulk request that failed as a whole with an HTTP status
 // or a garbled answer (as opposed to a network error).
 type esStatusError struct {
-	status int
-	msg    string
+	status  int
+	msg     string // Elasticsearch's type and reason, or what is wrong with the answer
+	garbled bool   // a 2xx answer that does not fit the request
 }
 
 func (e *esStatusError) Error() string {
-	return "output: elasticsearch: bulk: status " + strconv.Itoa(e.status) + ": " + e.msg
+	return "output: elasticsearch: bulk: " + e.describe()
+}
+
+// describe is "500 Internal Server Error: type: reason".
+func (e *esStatusError) describe() string {
+	return "status " + strconv.Itoa(e.status) + " " + http.StatusText(e.status) + ": " + e.msg
+}
+
+// kind names the failure for report: the status, or the answer's defect.
+func (e *esStatusError) kind() string {
+	k := strconv.Itoa(e.status)
+	if e.garbled {
+		k += " " + strings.SplitN(e.msg, ":", 2)[0]
+	}
+	return k
 }
 
 type esItemResult struct {
@@ -799,6 +1238,18 @@ type esItemResult struct {
 type esItemError struct {
 	Type   string `json:"type,omitempty"`
 	Reason string `json:"reason,omitempty"`
+}
+
+func (e esItemError) String() string {
+	switch {
+	case e.Type == "" && e.Reason == "":
+		return "no reason given"
+	case e.Type == "":
+		return e.Reason
+	case e.Reason == "":
+		return e.Type
+	}
+	return e.Type + ": " + e.Reason
 }
 
 func (e *esItemError) UnmarshalJSON(data []byte) error {
@@ -824,17 +1275,19 @@ type esBulkResponse struct {
 // maxBulkResponse bounds how much of an answer is read.
 const maxBulkResponse = 256 << 20
 
-// bulk sends one request and returns one result per record, or an error: a
-// *esStatusError for an HTTP error status or an answer that does not match
-// the request, anything else for a network error.
-func (s *ESSink) bulk(ctx context.Context, b *batch) ([]esItemResult, error) {
+// bulk sends one request to nd and returns one result per record, or an
+// error: a *esStatusError for an HTTP error status or an answer that does
+// not match the request, anything else for a network error.
+func (s *ESSink) bulk(ctx context.Context, nd *esNode, b *batch) ([]esItemResult, error) {
 	s.requests.Add(1)
+	s.inflight.Add(1)
+	defer s.inflight.Add(-1)
 	ctx, cancel := context.WithTimeout(ctx, s.opt.RequestTimeout)
 	defer cancel()
 	res, err := esapi.BulkRequest{
 		Body:       bytes.NewReader(b.buf),
 		FilterPath: []string{"errors", "items.*.status", "items.*.error.type", "items.*.error.reason"},
-	}.Do(ctx, s.client)
+	}.Do(ctx, nd.client)
 	if err != nil {
 		return nil, err
 	}
@@ -851,25 +1304,65 @@ func (s *ESSink) bulk(ctx context.Context, b *batch) ([]esItemResult, error) {
 // *esStatusError. It never panics, whatever the bytes.
 func parseBulkAnswer(status int, data []byte, nrec int) ([]esItemResult, error) {
 	if status < 200 || status > 299 {
-		return nil, &esStatusError{status: status, msg: Truncate(data, 300)}
+		return nil, &esStatusError{status: status, msg: describeAnswer(data)}
 	}
 	var br esBulkResponse
 	if err := json.Unmarshal(data, &br); err != nil {
-		return nil, &esStatusError{status: status, msg: "unreadable answer: " + err.Error()}
+		msg := "unreadable answer: " + err.Error()
+		if t := bytes.TrimSpace(data); len(t) > 0 && t[0] == '<' {
+			msg = "unreadable answer: " + describeAnswer(data)
+		} else if len(t) == 0 {
+			msg = "unreadable answer: empty"
+		}
+		return nil, &esStatusError{status: status, msg: msg, garbled: true}
 	}
 	if len(br.Items) != nrec {
-		return nil, &esStatusError{status: status, msg: fmt.Sprintf("answer has %d items for %d records", len(br.Items), nrec)}
+		return nil, &esStatusError{status: status, msg: fmt.Sprintf("wrong item count: answer has %d items for %d records", len(br.Items), nrec), garbled: true}
 	}
 	out := make([]esItemResult, len(br.Items))
 	for i, m := range br.Items {
 		if len(m) != 1 {
-			return nil, &esStatusError{status: status, msg: fmt.Sprintf("item %d has %d operations", i, len(m))}
+			return nil, &esStatusError{status: status, msg: fmt.Sprintf("bad item: item %d has %d operations", i, len(m)), garbled: true}
 		}
 		for _, v := range m {
 			out[i] = v
 		}
 	}
 	return out, nil
+}
+
+// describeAnswer says what an error answer holds: Elasticsearch's error
+// type and reason, "an HTML page (title)" from a proxy or a wrong URL, or
+// the first bytes.
+func describeAnswer(data []byte) string {
+	t := bytes.TrimSpace(data)
+	switch {
+	case len(t) == 0:
+		return "empty answer"
+	case t[0] == '<':
+		title := ""
+		low := bytes.ToLower(t)
+		if i := bytes.Index(low, []byte("<title>")); i >= 0 {
+			if j := bytes.Index(low[i:], []byte("</title>")); j > 0 {
+				title = string(bytes.TrimSpace(t[i+len("<title>") : i+j]))
+			}
+		}
+		if title == "" {
+			title = Truncate(t, 80)
+		}
+		return "an HTML page, not an Elasticsearch answer (" + Truncate([]byte(title), 120) + "): a proxy in the way, or not the Elasticsearch URL?"
+	}
+	var e struct {
+		Error json.RawMessage `json:"error"`
+	}
+	if json.Unmarshal(t, &e) == nil && len(e.Error) > 0 {
+		var ie esItemError
+		_ = ie.UnmarshalJSON(e.Error)
+		if ie.Type != "" || ie.Reason != "" {
+			return Truncate([]byte(ie.String()), 300)
+		}
+	}
+	return Truncate(t, 300)
 }
 
 // Truncate returns b as a string of at most n bytes, with "…" when cut:

@@ -5,7 +5,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -602,5 +604,461 @@ func TestESSinkSpoolFull(t *testing.T) {
 	}
 	if n := len(spoolFiles(t, dir)); n < 4 {
 		t.Errorf("%d segments, want rotation at 8 KiB", n)
+	}
+}
+
+// logRec collects the sink's log lines.
+type logRec struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *logRec) logf(format string, args ...any) {
+	l.mu.Lock()
+	l.lines = append(l.lines, fmt.Sprintf(format, args...))
+	l.mu.Unlock()
+}
+
+// count returns how many lines contain sub.
+func (l *logRec) count(sub string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	n := 0
+	for _, s := range l.lines {
+		if strings.Contains(s, sub) {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *logRec) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Join(l.lines, "\n")
+}
+
+// hangUp closes the connection without an answer: a node going away.
+func hangUp(w http.ResponseWriter) {
+	if c, _, err := w.(http.Hijacker).Hijack(); err == nil {
+		c.Close()
+	}
+}
+
+// openSink opens a sink on opt, closed at the end of the test if the
+// test did not.
+func openSink(t *testing.T, opt ESOptions) *ESSink {
+	t.Helper()
+	s, err := NewElasticsearch(opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close(context.Background()) })
+	return s
+}
+
+// storedOnce checks that every document of docs is stored, exactly once
+// created (the fake refuses a second create with 409, as Elasticsearch does).
+func storedOnce(t *testing.T, f *fakeES, docs []Document) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	missing := 0
+	for _, d := range docs {
+		index := "logs-" + d.Dataset + "-default"
+		if _, ok := f.docs[index+"/"+d.ID]; !ok {
+			missing++
+		}
+	}
+	if missing > 0 || len(f.docs) != len(docs) {
+		t.Errorf("%d of %d documents missing, %d stored", missing, len(docs), len(f.docs))
+	}
+}
+
+// TestESSinkNodeKilled: three nodes of one cluster (one shared store), one
+// killed (listener and connections closed, as kill -9 does) in the middle
+// of the stream. The others take its share at once: nothing is spooled,
+// every document is indexed exactly once, and the node is logged
+// unreachable once.
+func TestESSinkNodeKilled(t *testing.T) {
+	f := newFakeES()
+	var srvs []*httptest.Server
+	for range 3 {
+		srv := httptest.NewServer(f)
+		defer srv.Close()
+		srvs = append(srvs, srv)
+	}
+	dir := t.TempDir()
+	opt := fastOptions(srvs[0].URL, dir)
+	opt.URLs = []string{srvs[0].URL, srvs[1].URL, srvs[2].URL}
+	opt.BackoffMax = time.Second
+	lr := &logRec{}
+	opt.Logf = lr.logf
+	s := openSink(t, opt)
+	docs := testDocs(20000, "k")
+	writeAll(t, s, docs[:5000])
+	srvs[1].Listener.Close()
+	srvs[1].CloseClientConnections()
+	writeAll(t, s, docs[5000:])
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v\n%s", err, lr)
+	}
+	storedOnce(t, f, docs)
+	st := s.Stats()
+	if st.Indexed+st.Duplicates != uint64(len(docs)) || st.Dropped != 0 || st.DeadLettered != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if st.Spooled != 0 {
+		t.Errorf("%d documents spooled although two nodes answered\n%s", st.Spooled, lr)
+	}
+	if n := lr.count("node " + srvs[1].URL + " unreachable"); n != 1 {
+		t.Errorf("node logged unreachable %d times, want 1:\n%s", n, lr)
+	}
+	if n := lr.count("no node reachable"); n != 0 {
+		t.Errorf("sink went offline:\n%s", lr)
+	}
+}
+
+// TestESSinkNodeRejoins: a node that drops every connection is left out,
+// tried again after its backoff, and takes bulks again once it answers.
+func TestESSinkNodeRejoins(t *testing.T) {
+	f := newFakeES()
+	var down atomic.Bool
+	var served, refused atomic.Int64
+	down.Store(true)
+	flaky := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			refused.Add(1)
+			hangUp(w)
+			return
+		}
+		served.Add(1)
+		f.ServeHTTP(w, r)
+	}))
+	defer flaky.Close()
+	good := httptest.NewServer(f)
+	defer good.Close()
+	dir := t.TempDir()
+	opt := fastOptions(good.URL, dir)
+	opt.URLs = []string{flaky.URL, good.URL}
+	lr := &logRec{}
+	opt.Logf = lr.logf
+	s := openSink(t, opt)
+	docs := testDocs(6000, "j")
+	writeAll(t, s, docs[:2000])
+	for deadline := time.Now().Add(10 * time.Second); refused.Load() == 0 && time.Now().Before(deadline); {
+		time.Sleep(5 * time.Millisecond)
+	}
+	down.Store(false)
+	for i := 2000; i < len(docs); i += 500 {
+		writeAll(t, s, docs[i:i+500])
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	storedOnce(t, f, docs)
+	if lr.count("node "+flaky.URL+" unreachable") != 1 || lr.count("node "+flaky.URL+" reachable again") != 1 {
+		t.Errorf("want one unreachable and one reachable again:\n%s", lr)
+	}
+	if served.Load() == 0 {
+		t.Error("the node that came back got no bulk")
+	}
+	if st := s.Stats(); st.Spooled != 0 {
+		t.Errorf("spooled %d", st.Spooled)
+	}
+}
+
+// TestESSinkDrainFullBulks: what was spooled while every node was down is
+// drained in bulks of FlushBytes (not record by record), through the
+// workers, and arrives exactly once. Counted in bulks, not time.
+func TestESSinkDrainFullBulks(t *testing.T) {
+	f := newFakeES()
+	var down atomic.Bool
+	down.Store(true)
+	var mu sync.Mutex
+	var sizes []int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if down.Load() {
+			hangUp(w)
+			return
+		}
+		mu.Lock()
+		sizes = append(sizes, r.ContentLength)
+		mu.Unlock()
+		f.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	dir := t.TempDir()
+	opt := fastOptions(srv.URL, dir)
+	opt.FlushBytes = 64 << 10
+	opt.SpoolSegmentBytes = 1 << 20
+	opt.DrainTimeout = 100 * time.Millisecond
+	s := openSink(t, opt)
+	docs := testDocs(40000, "s") // about 6 MB of records
+	writeAll(t, s, docs)
+	if err := s.Close(context.Background()); !errors.Is(err, ErrUndelivered) {
+		t.Fatalf("Close while down: %v, want ErrUndelivered", err)
+	}
+	segs := len(spoolFiles(t, dir))
+	spooled := s.Stats().SpoolBytes
+	if spooled < 4<<20 {
+		t.Fatalf("only %d bytes spooled", spooled)
+	}
+
+	down.Store(false)
+	opt.DrainTimeout = 20 * time.Second
+	if err := openSink(t, opt).Close(context.Background()); err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+	storedOnce(t, f, docs)
+	mu.Lock()
+	defer mu.Unlock()
+	var total int64
+	small := 0
+	for _, n := range sizes {
+		total += n
+		if n < int64(opt.FlushBytes) {
+			small++
+		}
+	}
+	// Spool frames add 12 bytes a record: the records are less than spooled.
+	maxBulks := int(spooled/int64(opt.FlushBytes)) + segs
+	if len(sizes) > maxBulks || small > segs {
+		t.Errorf("%d bulks (%d below %d bytes) for %d bytes in %d segments; want at most %d bulks, %d short ones",
+			len(sizes), small, opt.FlushBytes, spooled, segs, maxBulks, segs)
+	}
+}
+
+// TestESSinkErrorsShown: every kind of failure is logged once with its
+// status and reason; 401 and 403 (also on an item) stop delivery with an
+// ESAuthError that says what to check, keep the documents in the spool
+// (not the dead-letter file), and a later sink delivers them: none lost.
+func TestESSinkErrorsShown(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fn   func(w http.ResponseWriter, nitems int)
+		auth bool
+		want []string // in the log
+	}{
+		{"401", func(w http.ResponseWriter, _ int) {
+			w.WriteHeader(401)
+			w.Write([]byte(`{"error":{"type":"security_exception","reason":"unable to authenticate with provided credentials"},"status":401}`))
+		}, true, []string{"401 Unauthorized", "security_exception", "unable to authenticate", "API key"}},
+		{"403", func(w http.ResponseWriter, _ int) {
+			w.WriteHeader(403)
+			w.Write([]byte(`{"error":{"type":"security_exception","reason":"action [indices:data/write/bulk] is unauthorized"},"status":403}`))
+		}, true, []string{"403 Forbidden", "is unauthorized", "privileges", "create_doc"}},
+		{"403 item", func(w http.ResponseWriter, n int) {
+			items := strings.Repeat(`{"create":{"status":403,"error":{"type":"security_exception","reason":"action [indices:data/write/bulk[s]] is unauthorized for API key"}}},`, n)
+			fmt.Fprintf(w, `{"errors":true,"items":[%s]}`, strings.TrimSuffix(items, ","))
+		}, true, []string{"403 Forbidden", "unauthorized for API key", "logs-tlsentry"}},
+		{"429", func(w http.ResponseWriter, _ int) {
+			w.WriteHeader(429)
+			w.Write([]byte(`{"error":{"type":"es_rejected_execution_exception","reason":"rejected execution"},"status":429}`))
+		}, false, []string{"429 Too Many Requests", "es_rejected_execution_exception: rejected execution"}},
+		{"500", func(w http.ResponseWriter, _ int) {
+			w.WriteHeader(500)
+			w.Write([]byte(`{"error":{"type":"illegal_state_exception","reason":"boom"},"status":500}`))
+		}, false, []string{"500 Internal Server Error", "illegal_state_exception: boom"}},
+		{"html", func(w http.ResponseWriter, _ int) {
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(502)
+			w.Write([]byte(`<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>`))
+		}, false, []string{"502 Bad Gateway", "HTML page", "proxy"}},
+		{"truncated json", func(w http.ResponseWriter, _ int) { w.Write([]byte(`{"errors":false,"items":[{"create":{"sta`)) },
+			false, []string{"200 OK", "unreadable answer", "unexpected end of JSON input"}},
+		{"fewer items", func(w http.ResponseWriter, n int) {
+			w.Write([]byte(`{"errors":false,"items":[{"create":{"status":201}}]}`))
+		},
+			false, []string{"wrong item count", "1 items for"}},
+		{"more items", func(w http.ResponseWriter, n int) {
+			items := strings.Repeat(`{"create":{"status":201}},`, n+2)
+			fmt.Fprintf(w, `{"errors":false,"items":[%s]}`, strings.TrimSuffix(items, ","))
+		}, false, []string{"wrong item count"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeES()
+			var bad atomic.Bool
+			bad.Store(true)
+			f.request = func(n int64, w http.ResponseWriter, nitems int) bool {
+				if tc.auth && bad.Load() || !tc.auth && n <= 4 {
+					tc.fn(w, nitems)
+					return true
+				}
+				return false
+			}
+			srv := httptest.NewServer(f)
+			defer srv.Close()
+			dir := t.TempDir()
+			opt := fastOptions(srv.URL, dir)
+			opt.RetryMax = 10
+			opt.Live = tc.auth // an auth failure is logged in live mode (a replay gets it as its error)
+			lr := &logRec{}
+			opt.Logf = lr.logf
+			s := openSink(t, opt)
+			docs := testDocs(300, "e")
+			var werr error
+			for i := 0; i < len(docs) && werr == nil; i += 50 {
+				werr = s.Write(context.Background(), docs[i:i+50]...)
+				time.Sleep(5 * time.Millisecond)
+			}
+			err := s.Close(context.Background())
+			for _, w := range tc.want {
+				if !strings.Contains(lr.String(), w) {
+					t.Errorf("log lacks %q:\n%s", w, lr)
+				}
+			}
+			st := s.Stats()
+			if !tc.auth {
+				if err != nil {
+					t.Fatalf("Close: %v", err)
+				}
+				if n := lr.count("status"); n != 1 {
+					t.Errorf("%d log lines with a status, want 1 (once per kind):\n%s", n, lr)
+				}
+				storedOnce(t, f, docs)
+				return
+			}
+			var ae *ESAuthError
+			if !errors.As(err, &ae) || !errors.Is(err, ErrAuth) || !errors.Is(err, ErrUndelivered) || !strings.Contains(err.Error(), tc.want[0]) {
+				t.Fatalf("Close: %v, want an ESAuthError and undelivered documents", err)
+			}
+			if !errors.Is(werr, ErrAuth) {
+				t.Errorf("Write after the stop: %v, want the ESAuthError", werr)
+			}
+			if st.DeadLettered != 0 || len(deadLetters(t, opt.DeadLetter)) != 0 {
+				t.Errorf("auth failures dead-lettered: %+v", st)
+			}
+			if st.Spooled == 0 || st.Dropped != 0 {
+				t.Errorf("stats %+v: want the documents in the spool", st)
+			}
+			if n := lr.count(tc.want[0]); n != 1 {
+				t.Errorf("auth error logged %d times:\n%s", n, lr)
+			}
+			// With the right key, the next start delivers the spool.
+			bad.Store(false)
+			opt.Logf = nil
+			if err := openSink(t, opt).Close(context.Background()); err != nil {
+				t.Fatalf("second Close: %v", err)
+			}
+			f.mu.Lock()
+			stored := len(f.docs)
+			f.mu.Unlock()
+			if uint64(stored) != st.Written {
+				t.Errorf("stored %d of the %d documents written", stored, st.Written)
+			}
+		})
+	}
+}
+
+// TestESSinkFlushDeadline: a node that answers every bulk after seconds;
+// Close's context ends (the flush deadline after a signal): Close returns
+// at once, says what stays in the spool and why, and a later sink delivers
+// all of it: nothing lost. A Write that waits past its context spools too.
+func TestESSinkFlushDeadline(t *testing.T) {
+	f := newFakeES()
+	var slow atomic.Bool
+	slow.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if slow.Load() {
+			// Read the body first: the server notices a client going away
+			// only once the request is read.
+			body, _ := io.ReadAll(r.Body)
+			r.Body = io.NopCloser(bytes.NewReader(body))
+			select {
+			case <-time.After(30 * time.Second):
+			case <-r.Context().Done():
+				return
+			}
+		}
+		f.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	defer srv.CloseClientConnections()
+	dir := t.TempDir()
+	opt := fastOptions(srv.URL, dir)
+	opt.RequestTimeout = time.Minute
+	opt.QueueSize = 100
+	s := openSink(t, opt)
+	docs := testDocs(2000, "w")
+	wctx, wcancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer wcancel()
+	for i := 0; i < len(docs); i += 100 {
+		if err := s.Write(wctx, docs[i:i+100]...); err != nil {
+			t.Fatalf("Write: %v", err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err := s.Close(ctx)
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Close took %v after its deadline", d)
+	}
+	var ue *UndeliveredError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "flush deadline") || ue.SpoolBytes == 0 {
+		t.Fatalf("Close: %v, want the spool and the flush deadline named", err)
+	}
+	if st := s.Stats(); st.Written != uint64(len(docs)) || st.Dropped != 0 || st.Undelivered() == 0 {
+		t.Errorf("stats %+v", st)
+	}
+	slow.Store(false)
+	if err := openSink(t, fastOptions(srv.URL, dir)).Close(context.Background()); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	storedOnce(t, f, docs)
+}
+
+// TestESSinkWaitsForSlowCluster: without a deadline Close waits for a
+// cluster that answers slowly, even past DrainTimeout (which counts time
+// without progress and without a request in flight).
+func TestESSinkWaitsForSlowCluster(t *testing.T) {
+	f := newFakeES()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(300 * time.Millisecond)
+		f.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	opt := fastOptions(srv.URL, t.TempDir())
+	opt.DrainTimeout = 50 * time.Millisecond
+	opt.FlushBytes = 64 << 10
+	s := openSink(t, opt)
+	docs := testDocs(3000, "v")
+	writeAll(t, s, docs)
+	if err := s.Close(context.Background()); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	storedOnce(t, f, docs)
+}
+
+// TestESSinkReportRateLimit: a kind of failure is logged once; in live
+// mode again after reportEvery, with how many were not logged.
+func TestESSinkReportRateLimit(t *testing.T) {
+	for _, live := range []bool{false, true} {
+		lr := &logRec{}
+		opt := fastOptions("http://127.0.0.1:1", t.TempDir())
+		opt.SpoolDir, opt.Live, opt.Logf = "", live, lr.logf
+		s := openSink(t, opt)
+		s.reportEvery = 50 * time.Millisecond
+		for range 3 {
+			s.report("status 500", "elasticsearch: boom")
+		}
+		s.report("status 429", "elasticsearch: slow down")
+		time.Sleep(60 * time.Millisecond)
+		s.report("status 500", "elasticsearch: boom")
+		want := 1
+		if live {
+			want = 2
+		}
+		if n := lr.count("boom"); n != want {
+			t.Errorf("live %v: %d lines, want %d:\n%s", live, n, want, lr)
+		}
+		if live && lr.count("(3 more times in the last") != 1 {
+			t.Errorf("no count of the lines left out:\n%s", lr)
+		}
+		if lr.count("slow down") != 1 {
+			t.Errorf("second kind not logged:\n%s", lr)
+		}
 	}
 }

@@ -48,6 +48,12 @@ type Config struct {
 	// handled and before the sinks are closed: the place to stop a
 	// progress bar or release live sockets.
 	CaptureDone func()
+	// FlushCtx bounds the final flush: the sinks' writes that wait (a slow
+	// Elasticsearch) and their Close end when it ends, and what is not
+	// delivered by then is spooled (see output.ESSink.Close). It is not
+	// Run's ctx, which stops the sources: a stopping sensor still writes
+	// the sessions it holds. nil: no bound.
+	FlushCtx context.Context
 }
 
 // Sensor runs packets from sources to sinks. Run it once.
@@ -110,6 +116,10 @@ func (s *Sensor) Sinks() Sinks { return s.cfg.Sinks }
 // to the judge and the sinks, calls CaptureDone, then closes the sinks and
 // returns the final counters.
 //
+// Sinks write with Config.FlushCtx, not ctx: when ctx ends the sources
+// stop, and the sessions still held are written and flushed within
+// FlushCtx.
+//
 // When a sink fails, the run stops: ctx of the pipeline is cancelled and
 // sources with a Stop method (live sockets) are stopped. They are also
 // stopped when ctx is done. The error is, in this order of precedence, the
@@ -118,10 +128,16 @@ func (s *Sensor) Sinks() Sinks { return s.cfg.Sinks }
 func (s *Sensor) Run(ctx context.Context, srcs []capture.Source) (capture.Snapshot, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	flushCtx := s.cfg.FlushCtx
+	if flushCtx == nil {
+		flushCtx = context.Background()
+	}
+	wctx, wcancel := context.WithCancel(flushCtx)
+	defer wcancel()
 	var sinkErr error
 	var once sync.Once
-	s.ctx = ctx
-	s.fail = func(err error) { once.Do(func() { sinkErr = err; cancel() }) }
+	s.ctx = wctx
+	s.fail = func(err error) { once.Do(func() { sinkErr = err; cancel(); wcancel() }) }
 
 	ended := make(chan struct{})
 	stopped := make(chan struct{})
@@ -143,7 +159,7 @@ func (s *Sensor) Run(ctx context.Context, srcs []capture.Source) (capture.Snapsh
 	if s.cfg.CaptureDone != nil {
 		s.cfg.CaptureDone()
 	}
-	closeErr := s.cfg.Sinks.Close(context.Background())
+	closeErr := s.cfg.Sinks.Close(flushCtx)
 	snap := s.p.Stats().Snapshot()
 	// p.Run waited for every handler: sinkErr is no longer written.
 	switch {

@@ -3,7 +3,10 @@ package sensor
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"sync/atomic"
 
 	"github.com/tlsentry/tlsentry/output"
@@ -18,9 +21,11 @@ const (
 
 // SinkConfig chooses the sinks.
 type SinkConfig struct {
-	// File is the NDJSON file (-w); documents are appended to it. "" and
-	// "-" mean Stdout.
-	File string
+	// File is the NDJSON file (-w); "" and "-" mean Stdout. It is emptied
+	// first unless Append is set (a second replay into the same file must
+	// not double it; a live sensor appends, for shippers that tail it).
+	File   string
+	Append bool
 	// Stdout receives NDJSON when File is "" and Elasticsearch is not
 	// configured, or when File is "-" (NDJSON on stdout besides
 	// Elasticsearch).
@@ -43,6 +48,52 @@ type Sink struct {
 	sink       output.Sink
 	name       string
 	ok, failed atomic.Uint64
+
+	spoolDir, deadLetter string // Elasticsearch, for Delivery
+}
+
+// Delivery is what a sink did with the documents of a run: the summary
+// line and the exit status come from it.
+type Delivery struct {
+	Sink    string // SinkNDJSON or SinkElasticsearch
+	Written uint64 // accepted by Write
+	Failed  uint64 // refused by Write
+
+	// Elasticsearch only (ES true): the sink's account. Every document
+	// written is indexed, a duplicate, rejected, dropped or undelivered;
+	// spooled counts passages through the spool.
+	ES          bool
+	Indexed     uint64
+	Duplicates  uint64 // already there (409 on create)
+	Rejected    uint64 // rejected for themselves, to the dead-letter file
+	Spooled     uint64
+	Dropped     uint64 // lost: spool full, no spool, or shed (live)
+	Undelivered uint64 // still in the spool at the end (sent at the next start)
+	SpoolBytes  int64  // bytes in the spool at the end
+	SpoolDir    string
+	DeadLetter  string // "" none: rejections counted only
+}
+
+// Delivery returns the sink's counters (see Delivery).
+func (s *Sink) Delivery() Delivery {
+	ok, failed := s.Docs()
+	d := Delivery{Sink: s.name, Written: ok, Failed: failed}
+	es, isES := s.sink.(*output.ESSink)
+	if !isES {
+		return d
+	}
+	st := es.Stats()
+	d.ES = true
+	d.Indexed, d.Duplicates, d.Rejected, d.Spooled = st.Indexed, st.Duplicates, st.DeadLettered, st.Spooled
+	d.Dropped = st.Dropped + st.Shed
+	d.Undelivered = st.Undelivered()
+	d.SpoolBytes, d.SpoolDir, d.DeadLetter = st.SpoolBytes, s.spoolDir, s.deadLetter
+	return d
+}
+
+// Lost reports whether documents were dropped or left undelivered.
+func (d Delivery) Lost() bool {
+	return d.Failed > 0 || d.Dropped > 0 || d.Undelivered > 0 || d.SpoolBytes > 0
 }
 
 // NewSink wraps s, named name, with counters.
@@ -81,6 +132,11 @@ func OpenSinks(c SinkConfig) (Sinks, error) {
 	var sinks Sinks
 	switch {
 	case c.File != "" && c.File != "-":
+		if !c.Append {
+			if err := os.Truncate(c.File, 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, &SinkError{SinkNDJSON, fmt.Errorf("output: %w", err)}
+			}
+		}
 		s, err := output.CreateNDJSONFile(c.File)
 		if err != nil {
 			return nil, &SinkError{SinkNDJSON, err}
@@ -95,7 +151,9 @@ func OpenSinks(c SinkConfig) (Sinks, error) {
 			sinks.Close(context.Background())
 			return nil, &SinkError{SinkElasticsearch, err}
 		}
-		sinks = append(sinks, NewSink(SinkElasticsearch, es))
+		sk := NewSink(SinkElasticsearch, es)
+		sk.spoolDir, sk.deadLetter = c.ES.SpoolDir, c.ES.DeadLetter
+		sinks = append(sinks, sk)
 	}
 	return sinks, nil
 }
@@ -110,6 +168,15 @@ func (ss Sinks) Close(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// Delivery returns every sink's Delivery, in order.
+func (ss Sinks) Delivery() []Delivery {
+	out := make([]Delivery, len(ss))
+	for i, s := range ss {
+		out[i] = s.Delivery()
+	}
+	return out
 }
 
 // write writes docs to every sink and returns the first failure.

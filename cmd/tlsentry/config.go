@@ -49,6 +49,9 @@ type CaptureConfig struct {
 // OutputConfig configures the NDJSON sink.
 type OutputConfig struct {
 	File string `yaml:"file"` // "" or "-": stdout
+	// FlushTimeout bounds the final flush after SIGINT/SIGTERM (a Go
+	// duration; default 10s); --flush-timeout wins.
+	FlushTimeout string `yaml:"flush_timeout"`
 }
 
 // RulesConfig configures detection.

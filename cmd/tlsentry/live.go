@@ -106,8 +106,8 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 
 	// Elasticsearch in live mode sheds documents and counts them rather
 	// than stall capture when the cluster cannot keep up.
-	sinks, err := openSinks(cfg, o.es, true, stdout, func(format string, args ...any) {
-		log.Warn("elasticsearch: " + fmt.Sprintf(format, args...))
+	sinks, err := openSinks(cfg, o.es, true, true, stdout, func(format string, args ...any) {
+		log.Warn(fmt.Sprintf(format, args...)) // "elasticsearch: ..."
 	})
 	if err != nil {
 		closeSrcs()
@@ -132,13 +132,41 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 	var bg sync.WaitGroup
 	bgDone := make(chan struct{})
 	var final []capture.LiveStats
-	sn := sensor.New(sensor.Config{Capture: pcfg, Judge: j, ObserverName: cfg.Observer.Name, Sinks: sinks,
+	// Stop: on a signal, read what the kernel still holds, then stop the
+	// sources; the pipeline then flushes every flow, and the sinks deliver
+	// within the flush deadline (a second signal: at once). A failing sink
+	// stops the sources from within the sensor.
+	var sn *sensor.Sensor
+	ready := make(chan struct{}) // sn is set
+	var stopMu sync.Mutex
+	captureOver := false
+	stop := newStopper(o.flushTime, stderr, func(os.Signal) {
+		<-ready
+		stopMu.Lock()
+		defer stopMu.Unlock()
+		if captureOver {
+			return
+		}
+		log.Info("stopping: draining the capture rings", "flush_timeout", o.flushTime)
+		drain(sn.Stats())
+		for _, s := range srcs {
+			s.Stop()
+		}
+	})
+	defer stop.close()
+	sn = sensor.New(sensor.Config{Capture: pcfg, Judge: j, ObserverName: cfg.Observer.Name, Sinks: sinks,
+		FlushCtx: stop.Flush(),
 		CaptureDone: func() {
+			stopMu.Lock()
+			captureOver = true
+			stopMu.Unlock()
 			close(bgDone)
 			bg.Wait()
 			final = ls.freeze()
 			closeSrcs()
 		}})
+
+	close(ready)
 
 	// Listen before dropping privileges (the port may be below 1024), serve
 	// after: nothing is answered while the sensor still runs as root.
@@ -167,8 +195,6 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
-	sigCtx, stopSig := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stopSig()
 
 	log.Info("capturing", "interface", c.Interface, "source", live.Kind, "sockets", len(srcs), "workers", pcfg.Workers,
 		"filter", c.Filter, "version", version)
@@ -179,22 +205,6 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 		bg.Add(1)
 		go logPeriodic(&bg, bgDone, interval, started, sn, ls, log)
 	}
-	// Stop: on a signal, read what the kernel still holds, then stop the
-	// sources; the pipeline then flushes every flow. (A failing sink stops
-	// them from within the sensor.)
-	bg.Add(1)
-	go func() {
-		defer bg.Done()
-		select {
-		case <-sigCtx.Done():
-			log.Info("stopping: draining the capture rings")
-			drain(sn.Stats())
-			for _, s := range srcs {
-				s.Stop()
-			}
-		case <-bgDone:
-		}
-	}()
 
 	snap, err := sn.Run(context.Background(), live.CaptureSources())
 	if ms != nil {
@@ -206,10 +216,8 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 	if d := sumLive(final).Drops; d > 0 {
 		fmt.Fprintf(stderr, "tlsentry: kernel dropped %d packets (ring full): raise --ring-size-mb or --workers\n", d)
 	}
-	if oerr := outputError(err, true); oerr != nil {
-		return oerr
-	}
-	return err
+	printDelivery(stderr, sinks.Delivery())
+	return finish(stderr, err, sinks.Delivery(), false, true, func(err error) error { return err })
 }
 
 // checkLive checks the live settings and returns the stats log interval.

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/debug"
+	"strings"
 )
 
 // errUsage marks errors caused by the command line or input: exit status 2.
@@ -36,13 +37,28 @@ func run(args []string) int {
 		err = runSensor(args)
 	}
 	if err == nil {
-		return 0
+		return exitOK
 	}
-	fmt.Fprintln(os.Stderr, "tlsentry:", err)
+	var st *exitStatus
+	if errors.As(err, &st) {
+		if st.err != nil {
+			printError(st.err)
+		}
+		return st.code
+	}
+	printError(err)
 	if errors.Is(err, errUsage) {
-		return 2
+		return exitUsage
 	}
-	return 1
+	return exitError
+}
+
+// printError writes err on stderr, "tlsentry: " before each line (joined
+// errors: one a line).
+func printError(err error) {
+	for _, l := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintln(os.Stderr, "tlsentry:", l)
+	}
 }
 
 // version is set with -ldflags "-X main.version=...".

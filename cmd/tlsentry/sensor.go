@@ -8,11 +8,9 @@ import (
 	"io"
 	"log"
 	"os"
-	"os/signal"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -56,6 +54,8 @@ type sensorOptions struct {
 	set        map[string]bool // flags given on the command line
 	live       liveFlags       // -i and the live sensor's flags (live.go)
 	es         string          // --es URL[,URL...]
+	appendTo   bool            // --append: -w appends instead of emptying the file
+	flushTime  time.Duration   // --flush-timeout: final flush after the first signal
 	rules      ruleFlags       // --rules, --disable, --disable-category, --ca-bundle
 }
 
@@ -87,7 +87,9 @@ func parseSensorFlags(args []string, stderr io.Writer) (*sensorOptions, error) {
 	fs := flag.NewFlagSet("tlsentry", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.read, "r", "", "read packets from `FILE` (pcap or pcapng, optionally gzip-compressed)")
-	fs.StringVar(&o.write, "w", "", "write NDJSON documents to `FILE` (default stdout)")
+	fs.StringVar(&o.write, "w", "", "write NDJSON documents to `FILE` (default stdout); a replay empties it first unless --append")
+	fs.BoolVar(&o.appendTo, "append", false, "-w appends to the file instead of emptying it (the live sensor always appends)")
+	fs.DurationVar(&o.flushTime, "flush-timeout", defaultFlushTimeout, "after SIGINT/SIGTERM, deliver what is queued for at most `DURATION`, then spool the rest (a second signal: at once)")
 	fs.IntVar(&o.workers, "workers", 0, "worker goroutines (default: number of cores)")
 	fs.StringVar(&o.configPath, "config", "", "YAML configuration `FILE`")
 	fs.StringVar(&o.observer, "observer-name", "", "observer.name in documents")
@@ -123,6 +125,9 @@ func parseSensorFlags(args []string, stderr io.Writer) (*sensorOptions, error) {
 	}
 	if o.workers < 0 {
 		return nil, fmt.Errorf("%w: --workers must be >= 0", errUsage)
+	}
+	if o.flushTime <= 0 {
+		return nil, fmt.Errorf("%w: --flush-timeout must be > 0", errUsage)
 	}
 	return o, nil
 }
@@ -162,6 +167,13 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 	if o.set["w"] {
 		cfg.Output.File = o.write
 	}
+	if v := cfg.Output.FlushTimeout; v != "" && !o.set["flush-timeout"] {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("%w: output.flush_timeout %q is not a positive duration", errUsage, v)
+		}
+		o.flushTime = d
+	}
 	if o.filter != "" {
 		cfg.Capture.Filter = o.filter
 	}
@@ -175,8 +187,12 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: nothing to read: give -r FILE or -i IFACE", errUsage)
 	}
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	// The first SIGINT/SIGTERM stops reading and bounds the final flush;
+	// a second one ends the flush at once (see stopper).
+	ctx, stopRun := context.WithCancel(context.Background())
+	defer stopRun()
+	stop := newStopper(o.flushTime, stderr, func(os.Signal) { stopRun() })
+	defer stop.close()
 
 	src, err := openSource(o.read)
 	if err != nil {
@@ -208,8 +224,8 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 
-	esLog := log.New(stderr, "tlsentry: elasticsearch: ", 0)
-	sinks, err := openSinks(cfg, o.es, false, stdout, esLog.Printf)
+	esLog := log.New(stderr, "tlsentry: ", 0) // the sink's messages start with "elasticsearch: "
+	sinks, err := openSinks(cfg, o.es, false, o.appendTo, stdout, esLog.Printf)
 	if err != nil {
 		return err
 	}
@@ -227,6 +243,7 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 		Judge:        j,
 		ObserverName: cfg.Observer.Name,
 		Sinks:        sinks,
+		FlushCtx:     stop.Flush(),
 		CaptureDone: func() {
 			if bar != nil {
 				bar.stop()
@@ -238,13 +255,17 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 	}
 	snap, err := sn.Run(ctx, []capture.Source{src})
 	printSummary(stderr, snap, time.Since(started))
-	if oerr := outputError(err, false); oerr != nil {
-		return oerr
+	printDelivery(stderr, sinks.Delivery())
+	// Interrupted: the signal came before the end of the input (not
+	// during the final flush).
+	interrupted := stop.Signal() != nil && !src.eof.Load()
+	if stop.Signal() != nil && errors.Is(err, context.Canceled) {
+		err = nil // the pipeline's answer to the stop
 	}
-	if err != nil {
-		return &inputError{err}
+	if interrupted {
+		fmt.Fprintf(stderr, "tlsentry: interrupted (%v) before the end of %s\n", stop.Signal(), o.read)
 	}
-	return nil
+	return finish(stderr, err, sinks.Delivery(), interrupted, false, func(err error) error { return &inputError{err} })
 }
 
 // source is what the sensor reads: a capture.Source that can tell progress.
@@ -269,10 +290,14 @@ type progressSource struct {
 	source
 	n   uint32
 	off atomic.Int64
+	eof atomic.Bool // the input was read to its end
 }
 
 func (s *progressSource) ReadPacket() ([]byte, gopacket.CaptureInfo, error) {
 	data, ci, err := s.source.ReadPacket()
+	if errors.Is(err, io.EOF) {
+		s.eof.Store(true)
+	}
 	if s.n++; s.n%256 == 0 || err != nil {
 		s.off.Store(s.source.Offset())
 	}

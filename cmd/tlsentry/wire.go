@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/tlsentry/tlsentry/sensor"
 )
@@ -13,12 +14,15 @@ import (
 // (--es, ELASTICSEARCH_URL or the config file). live selects shedding over
 // blocking when the Elasticsearch queue is full; logf receives the
 // Elasticsearch sink's messages.
-func openSinks(cfg *Config, esFlag string, live bool, stdout io.Writer, logf func(string, ...any)) (sensor.Sinks, error) {
+//
+// The NDJSON file is emptied first unless appendTo (--append; the live
+// sensor always appends).
+func openSinks(cfg *Config, esFlag string, live, appendTo bool, stdout io.Writer, logf func(string, ...any)) (sensor.Sinks, error) {
 	opt, err := esOptions(cfg, esFlag, live)
 	if err != nil {
 		return nil, err
 	}
-	sc := sensor.SinkConfig{File: cfg.Output.File, Stdout: stdout}
+	sc := sensor.SinkConfig{File: cfg.Output.File, Append: appendTo || live, Stdout: stdout}
 	if len(opt.URLs) > 0 {
 		opt.Logf = logf
 		sc.ES = &opt
@@ -41,6 +45,9 @@ func outputError(err error, named bool) error {
 	}
 	if named {
 		return fmt.Errorf("output: %w", err)
+	}
+	if strings.HasPrefix(se.Err.Error(), "output: ") {
+		return se.Err
 	}
 	return fmt.Errorf("output: %w", se.Err)
 }
