@@ -109,3 +109,15 @@ func TestDelivery(t *testing.T) {
 		t.Errorf("with Append: %d lines, want %d", lines(), 2*n)
 	}
 }
+
+// TestOpenSinksDevice: -w /dev/null (a device, not a regular file) is
+// written as it is, neither truncated nor refused.
+func TestOpenSinksDevice(t *testing.T) {
+	sinks, err := OpenSinks(SinkConfig{File: os.DevNull})
+	if err != nil {
+		t.Fatalf("OpenSinks(%s): %v", os.DevNull, err)
+	}
+	if err := sinks.Close(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+}

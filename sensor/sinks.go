@@ -133,7 +133,7 @@ func OpenSinks(c SinkConfig) (Sinks, error) {
 	switch {
 	case c.File != "" && c.File != "-":
 		if !c.Append {
-			if err := os.Truncate(c.File, 0); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := emptyFile(c.File); err != nil {
 				return nil, &SinkError{SinkNDJSON, fmt.Errorf("output: %w", err)}
 			}
 		}
@@ -188,4 +188,20 @@ func (ss Sinks) write(ctx context.Context, docs []output.Document) error {
 		}
 	}
 	return first
+}
+
+// emptyFile truncates path when it is a regular file; a missing file is
+// created later, and a device or pipe (-w /dev/null, a FIFO) is written as
+// it is.
+func emptyFile(path string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return err
+	case !fi.Mode().IsRegular():
+		return nil
+	}
+	return os.Truncate(path, 0)
 }
