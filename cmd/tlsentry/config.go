@@ -44,6 +44,11 @@ type CaptureConfig struct {
 	Promiscuous *bool  `yaml:"promiscuous"`
 	MaxFlows    int    `yaml:"max_flows"` // per worker; 0: default
 	User        string `yaml:"user"`      // drop privileges to this user after opening sockets
+	// Checksums is TCP/UDP checksum validation: auto (default), on, off.
+	Checksums string `yaml:"checksums"`
+	// MemoryLimitMB is the budget for flow, reassembly, defragmentation
+	// and parser state in MiB (0: 96; -1: none).
+	MemoryLimitMB int `yaml:"memory_limit_mb"`
 }
 
 // OutputConfig configures the NDJSON sink.
@@ -65,6 +70,11 @@ type RulesConfig struct {
 	IntelMaxMB int `yaml:"intel_max_mb"`
 	// MaxRuleCost bounds the CEL cost of each rule expression (0: 1,000,000).
 	MaxRuleCost int `yaml:"max_rule_cost"`
+	// Suppress applies the rules' suppress and threshold blocks (and the
+	// threshold and detection_filter of Suricata-format rules). Off by
+	// default: with several workers, which session of a key carries its
+	// alert follows the order workers finish sessions in.
+	Suppress bool `yaml:"suppress"`
 	// Vars are the address and port variables of Suricata-format (.rules)
 	// files: HOME_NET: "[10.0.0.0/8]". One not set is any. File only.
 	Vars map[string]string `yaml:"vars"`

@@ -28,6 +28,8 @@ var liveFlagKeys = []struct {
 	{"ring-size-mb", "capture.ring_size_mb", "MB", "AF_PACKET ring per worker socket in `MiB` (default 32)"},
 	{"promisc", "capture.promiscuous", "", "promiscuous mode (default true; -promisc=false to turn off)"},
 	{"user", "capture.user", "NAME", "drop privileges to user `NAME` after opening the sockets"},
+	{"checksums", "capture.checksums", "MODE", "TCP/UDP checksum validation `MODE`: auto (default; stops for a sender direction whose checksums show offload), on, off"},
+	{"memory-limit-mb", "capture.memory_limit_mb", "MiB", "memory budget for flows, reassembly, defragmentation and parser state in `MiB` (default 96; -1: none)"},
 	{"metrics-addr", "metrics.addr", "ADDR", "serve Prometheus metrics on `ADDR` (host:port), at /metrics"},
 	{"stats-interval", "metrics.log_interval", "DURATION", "log counters every `DURATION` (live default 1m; 0: never)"},
 }
@@ -125,7 +127,11 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 	for _, w := range judgeWarnings(j) {
 		log.Warn("rules: " + w)
 	}
-	pcfg := capture.Config{Workers: workers, MaxFlows: c.MaxFlows, Filter: filter}
+	pcfg, err := c.pipeline(workers, filter)
+	if err != nil {
+		abort()
+		return err
+	}
 	if len(srcs) > 1 {
 		pcfg.Workers = len(srcs) // the kernel shards by flow: one worker per socket
 	}
@@ -201,6 +207,8 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 	started := time.Now()
 	bg.Add(1)
 	go reloadOnHUP(&bg, bgDone, hup, j, log)
+	bg.Add(1)
+	go watchCapture(&bg, bgDone, sn, log)
 	if interval > 0 {
 		bg.Add(1)
 		go logPeriodic(&bg, bgDone, interval, started, sn, ls, log)

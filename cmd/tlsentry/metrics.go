@@ -23,7 +23,7 @@ import (
 // work for metrics.
 
 // gaugeCounters are capture counters that go down as well as up.
-var gaugeCounters = map[capture.Counter]bool{capture.CFragmentsPending: true}
+var gaugeCounters = map[capture.Counter]bool{capture.CFragmentsPending: true, capture.CMemoryBytes: true}
 
 // metricName is the Prometheus name of a capture counter:
 // tlsentry_packets_total, tlsentry_flows_evicted_total, ...

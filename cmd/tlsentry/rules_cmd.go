@@ -29,6 +29,7 @@ func detectConfig(rc RulesConfig) detect.Config {
 		MaxIntelBytes:     int64(rc.IntelMaxMB) << 20,
 		MaxRuleCost:       uint64(max(rc.MaxRuleCost, 0)),
 		RuleVars:          rc.Vars,
+		Suppress:          rc.Suppress,
 	}
 	for _, l := range rc.Intel {
 		dc.Intel = append(dc.Intel, detect.IntelList{Name: l.Name, Type: l.Type, File: l.File})

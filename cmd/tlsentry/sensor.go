@@ -64,6 +64,7 @@ type sensorOptions struct {
 type ruleFlags struct {
 	files, disableIDs, disableCats stringsFlag
 	caBundle                       string
+	suppress                       *bool // --suppress / --no-suppress; nil: as configured
 }
 
 func (r *ruleFlags) register(fs *flag.FlagSet) {
@@ -71,7 +72,17 @@ func (r *ruleFlags) register(fs *flag.FlagSet) {
 	fs.Var(&r.disableIDs, "disable", "switch off rule `ID` (repeatable)")
 	fs.Var(&r.disableCats, "disable-category", "switch off the rules of `CATEGORY` (repeatable)")
 	fs.StringVar(&r.caBundle, "ca-bundle", "", "PEM `FILE` of trusted roots, replacing the system roots")
+	fs.BoolFunc("suppress", "apply the rules' suppress and threshold blocks (rules.suppress; off by default)", func(string) error {
+		r.suppress = ptr(true)
+		return nil
+	})
+	fs.BoolFunc("no-suppress", "every match is an alert (forensics); wins over rules.suppress", func(string) error {
+		r.suppress = ptr(false)
+		return nil
+	})
 }
+
+func ptr[T any](v T) *T { return &v }
 
 func (r ruleFlags) apply(rc *RulesConfig) {
 	rc.Files = append(rc.Files, r.files...)
@@ -79,6 +90,9 @@ func (r ruleFlags) apply(rc *RulesConfig) {
 	rc.DisableCategories = append(rc.DisableCategories, r.disableCats...)
 	if r.caBundle != "" {
 		rc.CABundle = r.caBundle
+	}
+	if r.suppress != nil {
+		rc.Suppress = *r.suppress
 	}
 }
 
@@ -224,6 +238,10 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 
+	pcfg, err := cfg.Capture.pipeline(cfg.Capture.Workers, filter)
+	if err != nil {
+		return err
+	}
 	esLog := log.New(stderr, "tlsentry: ", 0) // the sink's messages start with "elasticsearch: "
 	sinks, err := openSinks(cfg, o.es, false, o.appendTo, stdout, esLog.Printf)
 	if err != nil {
@@ -239,7 +257,7 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 	}
 	var bar *progressBar
 	sn := sensor.New(sensor.Config{
-		Capture:      capture.Config{Workers: cfg.Capture.Workers, MaxFlows: cfg.Capture.MaxFlows, Filter: filter},
+		Capture:      pcfg,
 		Judge:        j,
 		ObserverName: cfg.Observer.Name,
 		Sinks:        sinks,
@@ -420,5 +438,8 @@ func printSummary(w io.Writer, s capture.Snapshot, el time.Duration) {
 	}
 	if len(extra) > 0 {
 		fmt.Fprintf(w, "tlsentry: %s\n", strings.Join(extra, ", "))
+	}
+	if line := captureSummary(s); line != "" {
+		fmt.Fprintf(w, "tlsentry: %s\n", line)
 	}
 }
