@@ -173,6 +173,32 @@ func (b *scoreboard) check(field, file string, frame int, want, got string) {
 }
 
 // excuse counts a mismatch of field that the caller has checked is excused.
+// checkServerHello scores a tshark ServerHello row (found: whether tshark
+// saw one) against sh: found, version (supported_versions when sent),
+// cipher and JA3S.
+func (b *scoreboard) checkServerHello(file string, frame int, r map[string]string, found string, sh *tlsparse.ServerHello) {
+	got := "no"
+	if sh != nil {
+		got = "yes"
+	}
+	b.check("server_hello", file, frame, found, got)
+	if sh == nil {
+		return
+	}
+	want := r["hs_version"]
+	if r["supported_versions"] != "" {
+		want = r["supported_versions"]
+	}
+	b.check("version", file, frame, want, fmt.Sprintf("0x%04x", sh.Version()))
+	if r["chosen_cipher"] != "" {
+		b.check("cipher", file, frame, r["chosen_cipher"], fmt.Sprintf("0x%04x", sh.CipherSuite))
+	}
+	if r["ja3s"] != "" {
+		_, ja3s := tlsparse.JA3S(sh)
+		b.check("ja3s", file, frame, r["ja3s"], ja3s)
+	}
+}
+
 func (b *scoreboard) excuse(field, file string, frame int, want, got, why string) {
 	b.check(field, file, frame, want, want) // counts the row
 	fs := b.fields[field]
@@ -318,26 +344,7 @@ func TestCorpusAgreement(t *testing.T) {
 					sh = hs.HelloRetryRequest
 				}
 			}
-			got := "no"
-			if sh != nil {
-				got = "yes"
-			}
-			b.check("server_hello", file, frame, found, got)
-			if sh == nil {
-				continue
-			}
-			want := r["hs_version"]
-			if r["supported_versions"] != "" {
-				want = r["supported_versions"]
-			}
-			b.check("version", file, frame, want, fmt.Sprintf("0x%04x", sh.Version()))
-			if r["chosen_cipher"] != "" {
-				b.check("cipher", file, frame, r["chosen_cipher"], fmt.Sprintf("0x%04x", sh.CipherSuite))
-			}
-			if r["ja3s"] != "" {
-				_, ja3s := tlsparse.JA3S(sh)
-				b.check("ja3s", file, frame, r["ja3s"], ja3s)
-			}
+			b.checkServerHello(file, frame, r, found, sh)
 		case "certificate":
 			if r["cert0_sha256"] == "" || s == nil || s.Server.String() != r["src"] {
 				continue // client certificates, or tshark could not split the list

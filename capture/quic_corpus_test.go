@@ -158,26 +158,7 @@ func TestCorpusQUIC(t *testing.T) {
 					continue
 				}
 			}
-			got := "no"
-			if sh != nil {
-				got = "yes"
-			}
-			b.check("server_hello", file, frame, "yes", got)
-			if sh == nil {
-				continue
-			}
-			want := r["hs_version"]
-			if r["supported_versions"] != "" {
-				want = r["supported_versions"]
-			}
-			b.check("version", file, frame, want, fmt.Sprintf("0x%04x", sh.Version()))
-			if r["chosen_cipher"] != "" {
-				b.check("cipher", file, frame, r["chosen_cipher"], fmt.Sprintf("0x%04x", sh.CipherSuite))
-			}
-			if r["ja3s"] != "" {
-				_, ja3s := tlsparse.JA3S(sh)
-				b.check("ja3s", file, frame, r["ja3s"], ja3s)
-			}
+			b.checkServerHello(file, frame, r, "yes", sh)
 		}
 	}
 
