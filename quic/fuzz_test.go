@@ -17,7 +17,7 @@ import (
 func FuzzDatagram(f *testing.F) {
 	f.Add(unhex(f, rfc9001ServerPacket), unhex(f, rfcDCID))
 	f.Add(unhex(f, rfc9369ServerPacket), unhex(f, rfcDCID))
-	if h, err := quicHello(); err == nil {
+	if h, err := tlsgen.SampleQUICHello(); err == nil {
 		for _, p := range []tlsgen.QUICInitial{
 			{Version: V1, DCID: benchDCID, SCID: []byte{1, 2}, Crypto: h[0], PadTo: 1200},
 			{Version: V2, DCID: benchDCID, CryptoOffset: 7, Crypto: h[0][7:90]},

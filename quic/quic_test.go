@@ -322,27 +322,10 @@ func TestWalkInitialFrames(t *testing.T) {
 	}
 }
 
-// quicHello is a crypto/tls QUIC ClientHello and ServerHello (CRYPTO
-// stream bytes, without records).
-var quicHello = tlsgen.SampleQUICHello
+// hellos are crypto/tls's QUIC ClientHello and ServerHello (CRYPTO bytes).
+func hellos(t testing.TB) (ch, sh []byte) { return tlsgen.MustSampleQUICHello(t) }
 
-func hellos(t testing.TB) (ch, sh []byte) {
-	t.Helper()
-	h, err := quicHello()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h[0], h[1]
-}
-
-func seal(t testing.TB, p tlsgen.QUICInitial) []byte {
-	t.Helper()
-	b, err := p.Seal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
+func seal(t testing.TB, p tlsgen.QUICInitial) []byte { return p.MustSeal(t) }
 
 var benchDCID = []byte{0xd1, 0xd2, 0xd3, 0xd4, 0xd5, 0xd6, 0xd7, 0xd8}
 

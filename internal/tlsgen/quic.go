@@ -262,3 +262,30 @@ var SampleQUICHello = sync.OnceValues(func() ([2][]byte, error) {
 		QUICTransportParameters([]byte{1, 2, 3, 4}), 7)
 	return [2][]byte{ch, sh}, err
 })
+
+// T is what the Must helpers need of a *testing.T or *testing.B.
+type T interface {
+	Helper()
+	Fatal(args ...any)
+}
+
+// MustSampleQUICHello returns SampleQUICHello's ClientHello and ServerHello,
+// or fails t.
+func MustSampleQUICHello(t T) (ch, sh []byte) {
+	t.Helper()
+	h, err := SampleQUICHello()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h[0], h[1]
+}
+
+// MustSeal returns p.Seal(), or fails t.
+func (p QUICInitial) MustSeal(t T) []byte {
+	t.Helper()
+	b, err := p.Seal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
