@@ -40,7 +40,7 @@ import (
 type defragmenter struct {
 	cfg   defragConfig
 	m     map[fragKey]*fragDatagram
-	free  []*fragDatagram
+	free  freeList[*fragDatagram]
 	bytes int // payload bytes buffered in m
 	out   []byte
 	sweep time.Time // packet time of the last expiry pass
@@ -332,11 +332,8 @@ func (dg *fragDatagram) insert(off, end int, payload []byte) (overlap, diff bool
 }
 
 func (f *defragmenter) newDatagram(k fragKey, ts time.Time) *fragDatagram {
-	var dg *fragDatagram
-	if n := len(f.free); n > 0 {
-		dg = f.free[n-1]
-		f.free = f.free[:n-1]
-	} else {
+	dg, ok := f.free.get()
+	if !ok {
 		dg = &fragDatagram{}
 	}
 	dg.key, dg.first, dg.hdrLen, dg.total, dg.nfrags = k, ts, 0, -1, 0
@@ -353,12 +350,10 @@ const maxFreeDatagrams = 64
 func (f *defragmenter) remove(dg *fragDatagram) {
 	delete(f.m, dg.key)
 	f.bytes -= len(dg.buf)
-	if len(f.free) < maxFreeDatagrams {
-		if cap(dg.buf) > 16<<10 {
-			dg.buf = nil
-		}
-		f.free = append(f.free, dg)
+	if cap(dg.buf) > 16<<10 {
+		dg.buf = nil
 	}
+	f.free.put(dg, maxFreeDatagrams)
 }
 
 func (f *defragmenter) drop(dg *fragDatagram) {

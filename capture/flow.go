@@ -147,7 +147,7 @@ type flowTable struct {
 	m map[flowKey]*flow
 	flowList
 	n, max int
-	free   []*flow
+	free   freeList[*flow]
 }
 
 func newFlowTable(max int) flowTable {
@@ -164,9 +164,7 @@ func (t *flowTable) full() bool { return t.n >= t.max }
 
 // alloc returns a zeroed flow, recycled when possible.
 func (t *flowTable) alloc() *flow {
-	if k := len(t.free); k > 0 {
-		f := t.free[k-1]
-		t.free = t.free[:k-1]
+	if f, ok := t.free.get(); ok {
 		return f
 	}
 	return new(flow)
@@ -193,9 +191,7 @@ func (t *flowTable) remove(f *flow) {
 	delete(t.m, f.key)
 	t.n--
 	*f = flow{}
-	if len(t.free) < 1024 {
-		t.free = append(t.free, f)
-	}
+	t.free.put(f, 1024)
 }
 
 // The flow lifecycle, shared by TCP (pipeline.go) and QUIC (quic.go):

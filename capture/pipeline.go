@@ -294,8 +294,8 @@ type worker struct {
 	r     reasm
 	mem   memcap // memory budget (memcap.go)
 	certs *tlsparse.CertCache
-	conns []*tlsparse.Conn // reusable Conns (of flows that were not TLS)
-	quic  quicState        // QUIC scratch space (quic.go)
+	conns freeList[*tlsparse.Conn] // reusable Conns
+	quic  quicState                // QUIC scratch space (quic.go)
 
 	now, lastSweep int64
 
@@ -642,18 +642,16 @@ func (w *worker) stopParsing(f *flow) {
 }
 
 func (w *worker) getConn() *tlsparse.Conn {
-	if k := len(w.conns); k > 0 {
-		c := w.conns[k-1]
-		w.conns = w.conns[:k-1]
+	if c, ok := w.conns.get(); ok {
 		return c
 	}
 	return new(tlsparse.Conn)
 }
 
 func (w *worker) putConn(c *tlsparse.Conn) {
-	if len(w.conns) < 1024 && c.RetainedBytes() <= maxPooledConn {
+	if w.conns.len() < 1024 && c.RetainedBytes() <= maxPooledConn {
 		c.Reset()
-		w.conns = append(w.conns, c)
+		w.conns.put(c, 1024)
 	} // else left to the GC
 }
 

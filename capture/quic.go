@@ -63,16 +63,14 @@ type quicFlow struct {
 // are recycled.
 type quicState struct {
 	pkt  []byte
-	free []*quicFlow
+	free freeList[*quicFlow]
 	// off443 counts live QUIC flows on other ports: while there are none,
 	// UDP packets that cannot start one skip the flow table.
 	off443 int
 }
 
 func (q *quicState) get() *quicFlow {
-	if k := len(q.free); k > 0 {
-		f := q.free[k-1]
-		q.free = q.free[:k-1]
+	if f, ok := q.free.get(); ok {
 		return f
 	}
 	return new(quicFlow)
@@ -83,9 +81,7 @@ func (q *quicState) put(f *quicFlow) {
 	c0.Reset()
 	c1.Reset()
 	*f = quicFlow{crypto: [2]quic.CryptoStream{c0, c1}}
-	if len(q.free) < maxFreeQUIC {
-		q.free = append(q.free, f)
-	}
+	q.free.put(f, maxFreeQUIC)
 }
 
 // handleUDP processes one UDP packet; it reports whether the packet

@@ -88,15 +88,13 @@ type reasm struct {
 	maxPendingSegs  int
 	maxStream       int
 	st              *counters
-	free            [][]byte
+	free            freeList[[]byte]
 	scratch         []segment
 }
 
 func (r *reasm) getBuf(n int) []byte {
 	if n <= segBufSize {
-		if k := len(r.free); k > 0 {
-			b := r.free[k-1]
-			r.free = r.free[:k-1]
+		if b, ok := r.free.get(); ok {
 			return b[:n]
 		}
 		return make([]byte, n, segBufSize)
@@ -105,8 +103,8 @@ func (r *reasm) getBuf(n int) []byte {
 }
 
 func (r *reasm) putBuf(b []byte) {
-	if cap(b) == segBufSize && len(r.free) < 4096 {
-		r.free = append(r.free, b[:0])
+	if cap(b) == segBufSize {
+		r.free.put(b[:0], 4096)
 	}
 }
 
