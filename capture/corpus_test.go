@@ -173,15 +173,21 @@ func (b *scoreboard) check(field, file string, frame int, want, got string) {
 }
 
 // excuse counts a mismatch of field that the caller has checked is excused.
+// checkPresent scores a row saying whether a message was found ("yes" or
+// "no") against whether it is present.
+func (b *scoreboard) checkPresent(field, file string, frame int, want string, present bool) {
+	got := "no"
+	if present {
+		got = "yes"
+	}
+	b.check(field, file, frame, want, got)
+}
+
 // checkServerHello scores a tshark ServerHello row (found: whether tshark
 // saw one) against sh: found, version (supported_versions when sent),
 // cipher and JA3S.
 func (b *scoreboard) checkServerHello(file string, frame int, r map[string]string, found string, sh *tlsparse.ServerHello) {
-	got := "no"
-	if sh != nil {
-		got = "yes"
-	}
-	b.check("server_hello", file, frame, found, got)
+	b.checkPresent("server_hello", file, frame, found, sh != nil)
 	if sh == nil {
 		return
 	}
@@ -321,11 +327,7 @@ func TestCorpusAgreement(t *testing.T) {
 			if hs != nil {
 				ch = hs.ClientHello
 			}
-			got := "no"
-			if ch != nil {
-				got = "yes"
-			}
-			b.check("client_hello", file, frame, found, got)
+			b.checkPresent("client_hello", file, frame, found, ch != nil)
 			if ch == nil {
 				continue
 			}
