@@ -49,17 +49,28 @@ func tlsentryCmd(env []string, args ...string) *exec.Cmd {
 
 func runTlsentry(t *testing.T, env []string, args ...string) cmdResult {
 	t.Helper()
+	return startTlsentry(t, env, args...)()
+}
+
+// startTlsentry starts tlsentry and returns the function that waits for it.
+func startTlsentry(t *testing.T, env []string, args ...string) func() cmdResult {
+	t.Helper()
 	c := tlsentryCmd(env, args...)
 	var so, se bytes.Buffer
 	c.Stdout, c.Stderr = &so, &se
-	err := c.Run()
-	r := cmdResult{stdout: so.String(), stderr: se.String()}
-	if ee, ok := err.(*exec.ExitError); ok {
-		r.code = ee.ExitCode()
-	} else if err != nil {
+	if err := c.Start(); err != nil {
 		t.Fatalf("tlsentry %v: %v", args, err)
 	}
-	return r
+	return func() cmdResult {
+		err := c.Wait()
+		r := cmdResult{stdout: so.String(), stderr: se.String(), code: -1}
+		if ee, ok := err.(*exec.ExitError); ok {
+			r.code = ee.ExitCode()
+		} else if err == nil {
+			r.code = 0
+		}
+		return r
+	}
 }
 
 // testCaptures are the repository's generated captures.
@@ -188,6 +199,9 @@ func ndjsonSources(t *testing.T, files ...string) map[string]any {
 // credentials.
 func replayAll(t *testing.T, url, dir string, env []string, captures []string) []string {
 	t.Helper()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	var files []string
 	for i, p := range captures {
 		out := filepath.Join(dir, fmt.Sprintf("%02d.ndjson", i))
