@@ -62,7 +62,7 @@ func TestESClusterNodeKilled(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatal("fewer than 5000 documents after 3 minutes")
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(time.Second)
 	}
 	pidOut, err := exec.Command("bash", append([]string{script, "pid", "--node", strconv.Itoa(victim)}, startOpts...)...).Output()
 	if err != nil {
