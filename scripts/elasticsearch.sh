@@ -372,8 +372,17 @@ start() {
 			(umask 077 && openssl rand -hex 18 >"$inst/elastic.password")
 		fi
 	fi
+	# The nodes start at once: with -d each start waits until its node is up, and a cluster's
+	# first node is up only when enough of the others are there to elect a master.
+	local starting=()
 	for ((i = 0; i < nodes; i++)); do
-		running_pid "$i" >/dev/null || start_node "$i"
+		if ! running_pid "$i" >/dev/null; then
+			start_node "$i" &
+			starting+=($!)
+		fi
+	done
+	for i in "${starting[@]}"; do
+		wait "$i" || die "a node did not start"
 	done
 	local t0=$SECONDS deadline=$((SECONDS + ES_START_TIMEOUT))
 	for ((i = 0; i < nodes; i++)); do
