@@ -8,6 +8,7 @@
 # The instances, started in parallel (internal/estest reads the variables):
 #   TLSENTRY_ES_URL           8.19.x, one node                        (port 9200)
 #   TLSENTRY_ES9_URL          9.x, one node (Java 21+)                (port 9201)
+#   TLSENTRY_ES_OUTAGE_URL    8.19.x, one node the outage test stops  (port 9202)
 #   TLSENTRY_ES_CLUSTER_URLS  8.19.x, three nodes, comma-separated    (ports 9210-9212)
 #   TLSENTRY_ES_SECURE_URL    9.x, one node, TLS + security           (port 9220)
 #   TLSENTRY_ES_SECURE_CA     its CA certificate (PEM file)
@@ -52,11 +53,13 @@ if [ "${TLSENTRY_SKIP_ES:-}" != 1 ]; then
 	t0=$SECONDS
 	[ -n "${TLSENTRY_ES_URL:-}" ] || launch es8 --version 8 --port "$base"
 	[ -n "${TLSENTRY_ES9_URL:-}" ] || launch es9 --version 9 --port $((base + 1))
+	[ -n "${TLSENTRY_ES_OUTAGE_URL:-}" ] || launch outage --version 8 --port $((base + 2))
 	[ -n "${TLSENTRY_ES_CLUSTER_URLS:-}" ] || launch cluster --version 8 --port $((base + 10)) --nodes 3
 	[ -n "${TLSENTRY_ES_SECURE_URL:-}" ] || launch secure --version 9 --port $((base + 20)) --secure
 	wait
 	[ -n "${TLSENTRY_ES_URL:-}" ] || TLSENTRY_ES_URL=$(result es8)
 	[ -n "${TLSENTRY_ES9_URL:-}" ] || TLSENTRY_ES9_URL=$(result es9)
+	[ -n "${TLSENTRY_ES_OUTAGE_URL:-}" ] || TLSENTRY_ES_OUTAGE_URL=$(result outage)
 	[ -n "${TLSENTRY_ES_CLUSTER_URLS:-}" ] || TLSENTRY_ES_CLUSTER_URLS=$(result cluster)
 	if [ -z "${TLSENTRY_ES_SECURE_URL:-}" ]; then
 		TLSENTRY_ES_SECURE_URL=$(result secure)
@@ -67,7 +70,7 @@ if [ "${TLSENTRY_SKIP_ES:-}" != 1 ]; then
 	# The cluster test restarts a node it killed with the same start command.
 	export TLSENTRY_ES_CLUSTER_START="--version 8 --port $((base + 10)) --nodes 3"
 fi
-export TLSENTRY_ES_URL=${TLSENTRY_ES_URL:-} TLSENTRY_ES9_URL=${TLSENTRY_ES9_URL:-}
+export TLSENTRY_ES_URL=${TLSENTRY_ES_URL:-} TLSENTRY_ES9_URL=${TLSENTRY_ES9_URL:-} TLSENTRY_ES_OUTAGE_URL=${TLSENTRY_ES_OUTAGE_URL:-}
 export TLSENTRY_ES_CLUSTER_URLS=${TLSENTRY_ES_CLUSTER_URLS:-} TLSENTRY_ES_SECURE_URL=${TLSENTRY_ES_SECURE_URL:-}
 export TLSENTRY_ES_SECURE_CA=${TLSENTRY_ES_SECURE_CA:-} TLSENTRY_ES_SECURE_PASSWORD_FILE=${TLSENTRY_ES_SECURE_PASSWORD_FILE:-}
 # The integration tests read these variables, not ELASTICSEARCH_URL (which

@@ -42,6 +42,18 @@ func URL(tb testing.TB) string {
 	return ""
 }
 
+// OutageURL returns the 8.19 node that the outage test stops and starts
+// (TLSENTRY_ES_OUTAGE_URL, started by scripts/test.sh on a port of its own
+// so that the tests of other packages, which run at the same time, keep
+// theirs), else URL's node.
+func OutageURL(tb testing.TB) string {
+	tb.Helper()
+	if v := os.Getenv("TLSENTRY_ES_OUTAGE_URL"); v != "" {
+		return strings.TrimRight(strings.Split(v, ",")[0], "/")
+	}
+	return URL(tb)
+}
+
 // URL9 returns the base URL of the Elasticsearch 9.x node (TLSENTRY_ES9_URL).
 func URL9(tb testing.TB) string {
 	tb.Helper()
