@@ -309,9 +309,13 @@ func TestESRealOutage(t *testing.T) {
 			script("start").Run()
 		}
 	}()
+	// Until something is indexed (a fresh node on a busy machine makes the
+	// first indices slowly), at least 3s.
 	time.Sleep(3 * time.Second)
-	if s.Stats().Indexed == 0 {
-		t.Fatalf("nothing indexed before the outage: %+v", s.Stats())
+	for wait := time.Now().Add(time.Minute); s.Stats().Indexed == 0; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatalf("nothing indexed before the outage: %+v", s.Stats())
+		}
 	}
 	run("stop")
 	t.Logf("Elasticsearch stopped after %d documents; starting it again in %v", written.Load(), outage)

@@ -24,7 +24,8 @@
 # modules only transport-netty4, apm, x-pack-core and x-pack-security (no data-streams, ingest,
 # rest-root, ILM...): enough to index, search, use index templates, TLS, users and API keys.
 # Maven Central's metadata for this artifact stops at 8.19.x, so 9.x is named exactly (ES9_VERSION);
-# not every 9.x patch release is there (9.2.0, 9.2.4, 9.2.8, 9.3.2 are; 9.2.1-3, 9.2.5-7, 9.3.0-1, 9.3.3-6, 9.4.0-1 were not on 2026-12-02).
+# not every 9.x patch release is there (on 2026-12-02: 9.2.0, 9.2.4, 9.2.8, 9.3.2, 9.5.0, 9.5.2-4 were;
+# 9.2.1-3, 9.2.5-7, 9.3.0-1, 9.3.3-6, 9.4.0-2, 9.5.1, 9.5.5-6, 9.6.0-1, 9.7.0 were not).
 #
 # Java: 8.19 runs on 17+, 9.x needs 21+. The script takes ES_JAVA_HOME when set, else the oldest JDK
 # new enough among JAVA_HOME, the java on PATH and /usr/lib/jvm/* (Debian 12 has only openjdk-17;
@@ -37,7 +38,7 @@
 # Environment:
 #   ES_HOME           work directory (default <repo>/.es): distributions, instances (i<port>/)
 #   ES_VERSION        exact version for --version 8 (default: newest 8.19.x on Maven Central)
-#   ES9_VERSION       exact version for --version 9 (default 9.3.2, the newest 9.x found there)
+#   ES9_VERSION       exact version for --version 9 (default 9.5.4, the newest 9.x found there)
 #   ES_PORT, ES_HEAP  defaults for --port and --heap
 #   ES_USER           user to run as when started by root (default tlsentry-es)
 #   ES_START_TIMEOUT  seconds to wait for the nodes to answer (default 240)
@@ -48,7 +49,7 @@ repo="$(cd "$here/.." && pwd)"
 ES_HOME="${ES_HOME:-$repo/.es}"
 ES_USER="${ES_USER:-tlsentry-es}"
 ES_START_TIMEOUT="${ES_START_TIMEOUT:-240}"
-ES9_VERSION="${ES9_VERSION:-9.3.2}"
+ES9_VERSION="${ES9_VERSION:-9.5.4}"
 
 log() { echo "elasticsearch.sh[${port:-}]: $*" >&2; }
 die() {
