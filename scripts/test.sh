@@ -30,10 +30,11 @@ cleanup() {
 		bash scripts/elasticsearch.sh stop $a || true &
 	done
 	wait
+	rm -rf "${es_tmp:-}"
 }
 trap cleanup EXIT
 
-es_tmp=$(mktemp -d)
+es_tmp=$(mktemp -d) # each instance's URL and start log
 launch() { # launch NAME OPTIONS...: start an instance in the background
 	local name=$1
 	shift
