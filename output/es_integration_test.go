@@ -228,31 +228,36 @@ func TestESRealDataStreamMappings(t *testing.T) {
 	}
 }
 
-// esScript returns the provisioning script when the node at url is the one it
-// manages (so the outage test may stop and start it).
-func esScript(t *testing.T, url string) string {
+// esScript returns a function running the provisioning script for the node
+// at url (its port), when that is a node the script manages (so the outage
+// test may stop and start it).
+func esScript(t *testing.T, url string) func(args ...string) *exec.Cmd {
 	t.Helper()
 	script, err := filepath.Abs(filepath.Join("..", "scripts", "elasticsearch.sh"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(script, "url").Output()
+	port := url[strings.LastIndex(url, ":")+1:]
+	cmd := func(args ...string) *exec.Cmd { return exec.Command(script, append(args, "--port", port)...) }
+	out, err := cmd("url").Output()
 	if err != nil || strings.TrimSpace(string(out)) != url {
-		msg := fmt.Sprintf("the outage test needs the node started by scripts/elasticsearch.sh at ES_PORT matching %s (script says %q)", url, strings.TrimSpace(string(out)))
+		msg := fmt.Sprintf("the outage test needs a node started by scripts/elasticsearch.sh at %s (script says %q)", url, strings.TrimSpace(string(out)))
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}
 		t.Skip(msg)
 	}
-	return script
+	return cmd
 }
 
 // TestESRealOutage stops Elasticsearch in the middle of a stream of
 // documents and starts it again TLSENTRY_ES_OUTAGE later; at the end every
 // document is there exactly once, the spool is empty and nothing was
 // dead-lettered.
+// It stops its own node (estest.OutageURL), not the one the other packages'
+// tests use at the same time.
 func TestESRealOutage(t *testing.T) {
-	url := estest.URL(t)
+	url := estest.OutageURL(t)
 	script := esScript(t, url)
 	outage := 10 * time.Second
 	if os.Getenv("CI") == "true" {
@@ -292,7 +297,7 @@ func TestESRealOutage(t *testing.T) {
 		done <- nil
 	}()
 	run := func(arg string) {
-		cmd := exec.Command(script, arg)
+		cmd := script(arg)
 		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
 		if err := cmd.Run(); err != nil {
 			t.Fatalf("elasticsearch.sh %s: %v", arg, err)
@@ -300,13 +305,17 @@ func TestESRealOutage(t *testing.T) {
 	}
 	defer func() {
 		// Whatever happens, leave a running node behind for the other tests.
-		if exec.Command(script, "status").Run() != nil {
-			exec.Command(script, "start").Run()
+		if script("status").Run() != nil {
+			script("start").Run()
 		}
 	}()
+	// Until something is indexed (a fresh node on a busy machine makes the
+	// first indices slowly), at least 3s.
 	time.Sleep(3 * time.Second)
-	if s.Stats().Indexed == 0 {
-		t.Fatalf("nothing indexed before the outage: %+v", s.Stats())
+	for wait := time.Now().Add(time.Minute); s.Stats().Indexed == 0; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(wait) {
+			t.Fatalf("nothing indexed before the outage: %+v", s.Stats())
+		}
 	}
 	run("stop")
 	t.Logf("Elasticsearch stopped after %d documents; starting it again in %v", written.Load(), outage)

@@ -108,7 +108,7 @@ type fakeTemplateES struct {
 	mu        sync.Mutex
 	templates map[string][]byte
 	requests  []string
-	noDSAPI   bool
+	noDSAPI   int // 0: data stream API; 405 like 8.19, 400 like 9.x without the data-streams module
 }
 
 func (f *fakeTemplateES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -126,8 +126,14 @@ func (f *fakeTemplateES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.templates[strings.TrimPrefix(r.URL.Path, "/_index_template/")] = body
 		w.Write([]byte(`{"acknowledged":true}`))
 	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/_data_stream/"):
-		if f.noDSAPI {
+		switch f.noDSAPI {
+		case 405:
 			w.WriteHeader(405)
+			w.Write([]byte(`{"error":"Incorrect HTTP method for uri [` + r.URL.Path + `] and method [PUT], allowed: [POST]","status":405}`))
+			return
+		case 400:
+			w.WriteHeader(400)
+			w.Write([]byte(`{"error":"no handler found for uri [` + r.URL.Path + `] and method [PUT]"}`))
 			return
 		}
 		w.WriteHeader(400)
@@ -138,15 +144,15 @@ func (f *fakeTemplateES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func TestSetupTemplates(t *testing.T) {
-	for _, noDS := range []bool{false, true} {
+	for _, noDS := range []int{0, 405, 400} {
 		f := &fakeTemplateES{templates: map[string][]byte{}, noDSAPI: noDS}
 		srv := httptest.NewServer(f)
 		templates := []output.Template{
 			{Name: "logs-tlsentry.tls", Body: []byte(`{"index_patterns":["logs-tlsentry.tls-*"],"data_stream":{},"template":{"mappings":{"properties":{"message":{"type":"text"}}}}}`)},
 			{Name: "logs-tlsentry.alert", Body: []byte(`{"index_patterns":["logs-tlsentry.alert-*"],"data_stream":{}}`)},
 		}
-		var out bytes.Buffer
-		s := &setup{opt: output.ESOptions{URLs: []string{srv.URL}, Namespace: "ns1"}, out: &out}
+		var out, warn bytes.Buffer
+		s := &setup{opt: output.ESOptions{URLs: []string{srv.URL}, Namespace: "ns1"}, out: &out, warn: &warn}
 		// Twice: setup is idempotent.
 		for i := 0; i < 2; i++ {
 			if err := s.elasticsearch(context.Background(), templates); err != nil {
@@ -165,6 +171,13 @@ func TestSetupTemplates(t *testing.T) {
 		}
 		if !strings.Contains(out.String(), "index template logs-tlsentry.tls installed") {
 			t.Errorf("output %q", out.String())
+		}
+		if noDS != 0 && (!strings.Contains(out.String(), "data stream logs-tlsentry.tls-ns1: created on first write") ||
+			strings.Count(warn.String(), "warning: Elasticsearch has no data stream API") != 2) { // once per run
+			t.Errorf("no data stream API (%d): output %q, warnings %q", noDS, out.String(), warn.String())
+		}
+		if noDS == 0 && warn.Len() != 0 {
+			t.Errorf("warnings %q", warn.String())
 		}
 	}
 }

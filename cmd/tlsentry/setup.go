@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -158,9 +159,10 @@ func runSetup(args []string) error {
 		dryRun     = fs.Bool("dry-run", false, "print the requests instead of sending them")
 		namespace  = fs.String("namespace", "", "data stream namespace to create (default: config file, else \"default\")")
 		skipES     = fs.Bool("skip-es", false, "do not touch Elasticsearch (with --kibana: import the Kibana objects only)")
+		apiKeyName = fs.String("create-api-key", "", "also create an API key `NAME` for the sensor (create_doc and auto_configure on logs-tlsentry.* only) and print it once, encoded, for ELASTICSEARCH_API_KEY")
 	)
 	fs.Usage = func() {
-		fmt.Fprintln(os.Stderr, "usage: tlsentry setup [--config FILE] [--es URL[,URL]] [--kibana URL] [--namespace NS] [--dry-run]")
+		fmt.Fprintln(os.Stderr, "usage: tlsentry setup [--config FILE] [--es URL[,URL]] [--kibana URL] [--namespace NS] [--create-api-key NAME] [--dry-run]")
 		fmt.Fprintln(os.Stderr, "credentials: config file or $ELASTICSEARCH_API_KEY, $ELASTICSEARCH_USERNAME/$ELASTICSEARCH_PASSWORD, $ELASTICSEARCH_CA_CERT, $ELASTICSEARCH_CLIENT_CERT/$ELASTICSEARCH_CLIENT_KEY")
 		fs.PrintDefaults()
 	}
@@ -184,11 +186,19 @@ func runSetup(args []string) error {
 	if opt.Namespace == "" {
 		opt.Namespace = "default"
 	}
+	if *apiKeyName != "" && *skipES {
+		return fmt.Errorf("%w: --create-api-key needs Elasticsearch (drop --skip-es)", errUsage)
+	}
 	st := &setup{opt: opt, out: os.Stdout, dryRun: *dryRun}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if !*skipES {
 		if err := st.elasticsearch(ctx, output.IndexTemplates()); err != nil {
+			return err
+		}
+	}
+	if *apiKeyName != "" {
+		if err := st.createAPIKey(ctx, *apiKeyName); err != nil {
 			return err
 		}
 	}
@@ -203,6 +213,7 @@ func runSetup(args []string) error {
 type setup struct {
 	opt    output.ESOptions
 	out    io.Writer
+	warn   io.Writer // warnings; nil: os.Stderr
 	dryRun bool
 	hc     *http.Client // Kibana; nil: built from opt
 }
@@ -243,6 +254,7 @@ func (s *setup) elasticsearch(ctx context.Context, templates []output.Template) 
 		}
 		fmt.Fprintf(s.out, "index template %s installed\n", t.Name)
 	}
+	warned := false
 	for _, ds := range s.dataStreams() {
 		status, body, err := esDo(ctx, client, http.MethodPut, "/_data_stream/"+ds, nil)
 		switch {
@@ -252,14 +264,95 @@ func (s *setup) elasticsearch(ctx context.Context, templates []output.Template) 
 			fmt.Fprintf(s.out, "data stream %s created\n", ds)
 		case bytes.Contains(body, []byte("resource_already_exists_exception")):
 			fmt.Fprintf(s.out, "data stream %s exists\n", ds)
-		case status == http.StatusMethodNotAllowed || status == http.StatusNotFound:
-			// No data stream API (minimal distribution): the stream is
-			// created from the template on the first write.
+		case noHandler(status, body):
+			// No data stream API (a distribution without the data-streams
+			// module, like the integ-test-zip): the index is created from
+			// the template on the first write. 8.19 answers 405 (its core
+			// knows the path, for POST), 9.x 400 "no handler found".
+			if !warned {
+				w := s.warn
+				if w == nil {
+					w = os.Stderr
+				}
+				fmt.Fprintf(w, "tlsentry: setup: warning: Elasticsearch has no data stream API (status %d); the data streams are created from their templates on the first write\n", status)
+				warned = true
+			}
 			fmt.Fprintf(s.out, "data stream %s: created on first write\n", ds)
 		default:
 			return fmt.Errorf("setup: data stream %s: status %d: %s", ds, status, output.Truncate(body, 400))
 		}
 	}
+	return nil
+}
+
+// noHandler tells whether Elasticsearch answered that it has no handler for
+// the request: 404 or 405, or 9.x's 400 "no handler found for uri".
+func noHandler(status int, body []byte) bool {
+	switch status {
+	case http.StatusNotFound, http.StatusMethodNotAllowed:
+		return true
+	case http.StatusBadRequest:
+		return bytes.Contains(body, []byte("no handler found for uri"))
+	}
+	return false
+}
+
+// sensorRole is the API key's only role: write documents into tlsentry's
+// data streams (create_doc: op_type create, which the sink uses; never
+// overwrite or delete) and let the first write create them from the
+// template (auto_configure). No cluster privilege, no read.
+var sensorRole = map[string]any{
+	"cluster": []string{},
+	"indices": []map[string]any{{
+		"names":      []string{"logs-tlsentry.*"},
+		"privileges": []string{"create_doc", "auto_configure"},
+	}},
+}
+
+// createAPIKey creates the sensor's API key (POST /_security/api_key, as the
+// user setup runs as) and prints it once in Elasticsearch's encoded form
+// (base64 of id:api_key), the value ELASTICSEARCH_API_KEY takes.
+func (s *setup) createAPIKey(ctx context.Context, name string) error {
+	body, err := json.Marshal(map[string]any{
+		"name":             name,
+		"role_descriptors": map[string]any{"tlsentry_sensor": sensorRole},
+		"metadata":         map[string]any{"application": "tlsentry"},
+	})
+	if err != nil {
+		return err
+	}
+	if s.dryRun {
+		fmt.Fprintf(s.out, "POST /_security/api_key\n%s\n\n", body)
+		return nil
+	}
+	client, err := s.esClient()
+	if err != nil {
+		return err
+	}
+	status, data, err := esDo(ctx, client, http.MethodPost, "/_security/api_key", body)
+	if err != nil {
+		return fmt.Errorf("setup: api key %s: %w", name, err)
+	}
+	if status != http.StatusOK {
+		hint := ""
+		if bytes.Contains(data, []byte("pattern_capture")) {
+			hint = " (this Elasticsearch cannot create its security index, which holds API keys: it lacks the analysis-common module, as the integ-test-zip distribution does; use a full distribution)"
+		}
+		return fmt.Errorf("setup: api key %s: status %d: %s%s", name, status, output.Truncate(data, 400), hint)
+	}
+	var r struct {
+		ID      string `json:"id"`
+		APIKey  string `json:"api_key"`
+		Encoded string `json:"encoded"`
+	}
+	if err := json.Unmarshal(data, &r); err != nil || r.ID == "" || r.APIKey == "" {
+		// Not the answer's text: it would hold the key.
+		return fmt.Errorf("setup: api key %s: status 200 but no id and api_key in the answer", name)
+	}
+	if r.Encoded == "" { // before 7.16
+		r.Encoded = base64.StdEncoding.EncodeToString([]byte(r.ID + ":" + r.APIKey))
+	}
+	fmt.Fprintf(s.out, "api key %s created (id %s; create_doc and auto_configure on logs-tlsentry.* only). It is shown only this once: set ELASTICSEARCH_API_KEY (or the config file's API key) to\n%s\n", name, r.ID, r.Encoded)
 	return nil
 }
 

@@ -37,6 +37,7 @@ type config struct {
 	v6pct    int
 	quiet    bool
 	maxFlows int
+	bulkMax  int
 }
 
 func main() {
@@ -50,6 +51,7 @@ func main() {
 	flag.BoolVar(&c.gz, "gzip", false, "gzip the output")
 	flag.IntVar(&c.v6pct, "ipv6", 10, "percentage of TLS flows over IPv6")
 	flag.IntVar(&c.maxFlows, "flows", 0, "stop after this many TCP flows (0: size decides)")
+	flag.IntVar(&c.bulkMax, "bulk-max", 0, "cap each TLS flow's application data at this many bytes (0: 2 KB to 512 KB); many small flows")
 	flag.BoolVar(&c.quiet, "q", false, "no summary line")
 	flag.Parse()
 	if c.out == "" || c.mb <= 0 || c.active <= 0 {
@@ -210,6 +212,9 @@ func run(c config) (stats, error) {
 			// Bulk: mostly small transfers, a few large ones.
 			bulk := 2048 << rng.IntN(8) // 2 KB .. 256 KB, some up to 512 KB
 			bulk += rng.IntN(bulk)
+			if c.bulkMax > 0 {
+				bulk = min(bulk, c.bulkMax)
+			}
 			for sent := 0; sent < bulk; {
 				n := min(16384, bulk-sent)
 				off := rng.IntN(len(noise) - n)
