@@ -80,3 +80,11 @@ unset ELASTICSEARCH_URL ELASTICSEARCH_API_KEY ELASTICSEARCH_USERNAME ELASTICSEAR
 
 go vet ./...
 go test -count=1 -timeout 60m "$@" ./...
+
+# The packages that run goroutines, again under the race detector (the
+# Elasticsearch, live and corpus tests, which add nothing racy, are left
+# out of this pass to keep CI's time).
+if [ $# -eq 0 ]; then
+	go test -count=1 -race -timeout 30m -skip 'ES|Elastic|Setup|Live|Netns|Corpus' \
+		./capture ./detect/... ./output ./sensor ./inventory ./quic
+fi
