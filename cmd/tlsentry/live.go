@@ -174,28 +174,10 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 
 	close(ready)
 
-	// Listen before dropping privileges (the port may be below 1024), serve
-	// after: nothing is answered while the sensor still runs as root.
-	var ms *metricsServer
-	if cfg.Metrics.Addr != "" {
-		col := newSensorCollector(func() capture.Snapshot { return sn.Stats().Snapshot() }, ls, sinks, j)
-		if ms, err = listenMetrics(cfg.Metrics.Addr, col, log); err != nil {
-			abort()
-			return fmt.Errorf("metrics: %v", err)
-		}
-	}
-	if c.User != "" {
-		if err := dropPrivileges(c.User); err != nil {
-			abort()
-			if ms != nil {
-				ms.close()
-			}
-			return fmt.Errorf("dropping privileges: %v", err)
-		}
-		log.Info("privileges dropped", "user", c.User, "uid", os.Getuid(), "gid", os.Getgid())
-	}
-	if ms != nil {
-		ms.serve()
+	ms, err := serveUnprivileged(cfg, newSensorCollector(func() capture.Snapshot { return sn.Stats().Snapshot() }, ls, sinks, j), log)
+	if err != nil {
+		abort()
+		return err
 	}
 
 	hup := make(chan os.Signal, 1)
@@ -277,6 +259,32 @@ func reloadOnHUP(wg *sync.WaitGroup, done <-chan struct{}, hup <-chan os.Signal,
 			}
 		}
 	}
+}
+
+// serveUnprivileged listens for metrics (when configured) before dropping
+// privileges, since the port may be below 1024, and serves them after:
+// nothing is answered while the sensor still runs as root.
+func serveUnprivileged(cfg *Config, col *sensorCollector, log *slog.Logger) (*metricsServer, error) {
+	var ms *metricsServer
+	if cfg.Metrics.Addr != "" {
+		var err error
+		if ms, err = listenMetrics(cfg.Metrics.Addr, col, log); err != nil {
+			return nil, fmt.Errorf("metrics: %v", err)
+		}
+	}
+	if u := cfg.Capture.User; u != "" {
+		if err := dropPrivileges(u); err != nil {
+			if ms != nil {
+				ms.close()
+			}
+			return nil, fmt.Errorf("dropping privileges: %v", err)
+		}
+		log.Info("privileges dropped", "user", u, "uid", os.Getuid(), "gid", os.Getgid())
+	}
+	if ms != nil {
+		ms.serve()
+	}
+	return ms, nil
 }
 
 // logPeriodic logs the counters every interval until done is closed.
