@@ -447,6 +447,12 @@ func (w *worker) handleTCP(p *Packet) *flow {
 		}
 	}
 	side := f.side(p)
+	if f.state == stBypass {
+		if !w.handleBypassed(f, side, p, ts) {
+			return nil // nothing to charge
+		}
+		return f
+	}
 	if !w.checksumOK(f, side, p) {
 		return f
 	}
@@ -512,6 +518,44 @@ func (w *worker) handleTCP(p *Packet) *flow {
 		}
 	}
 	return f
+}
+
+// handleBypassed is handleTCP for a flow in stBypass: its halves are done
+// (no reassembly, synAt and ackedAt do nothing), every packet is counted in
+// CBypassedPackets. It reports whether f needs charging: a bypassed flow's
+// bytes do not change per packet (its Conn gets no more bytes), and its
+// class only when one side sends its first packet (clsAnswered), or when
+// the flow is emitted.
+func (w *worker) handleBypassed(f *flow, side uint8, p *Packet, ts int64) bool {
+	if p.Checksum != csUnchecked && !w.checksumOK(f, side, p) {
+		return true
+	}
+	if !w.account(f, side, p.WireLen, ts) {
+		return true
+	}
+	f.fragOv.note(p)
+	if p.Flags&FlagSYN != 0 {
+		if p.Flags&FlagACK == 0 {
+			f.synSide = int8(side)
+		} else if f.synSide < 0 {
+			f.synSide = int8(1 - side) // a SYN-ACK goes to the client
+		}
+	}
+	w.st.inc(CBypassedPackets)
+	if p.Flags&FlagRST != 0 {
+		w.st.inc(CFlowsClosed)
+		w.emit(f)
+		return true
+	}
+	if p.Flags&FlagFIN != 0 {
+		f.fin[side] = true
+		if f.fin[0] && f.fin[1] {
+			w.st.inc(CFlowsClosed)
+			w.emit(f)
+			return true
+		}
+	}
+	return !f.listed || f.pkts[side] == 1
 }
 
 // checksumOK applies auto mode to p, from side of f: it reports whether
