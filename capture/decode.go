@@ -779,18 +779,20 @@ func hash64(b []byte) uint64 {
 		v3 := uint64(0)
 		v4 := uint64(0)
 		v4 -= p1
-		for len(b) >= 32 {
-			v1 = bits.RotateLeft64(v1+binary.LittleEndian.Uint64(b[0:8])*p2, 31) * p1
-			v2 = bits.RotateLeft64(v2+binary.LittleEndian.Uint64(b[8:16])*p2, 31) * p1
-			v3 = bits.RotateLeft64(v3+binary.LittleEndian.Uint64(b[16:24])*p2, 31) * p1
-			v4 = bits.RotateLeft64(v4+binary.LittleEndian.Uint64(b[24:32])*p2, 31) * p1
-			b = b[32:]
+		i := 0
+		for ; n-i >= 32; i += 32 {
+			w := b[i : i+32 : i+32]
+			v1 = bits.RotateLeft64(v1+binary.LittleEndian.Uint64(w[0:8])*p2, 31) * p1
+			v2 = bits.RotateLeft64(v2+binary.LittleEndian.Uint64(w[8:16])*p2, 31) * p1
+			v3 = bits.RotateLeft64(v3+binary.LittleEndian.Uint64(w[16:24])*p2, 31) * p1
+			v4 = bits.RotateLeft64(v4+binary.LittleEndian.Uint64(w[24:32])*p2, 31) * p1
 		}
+		b = b[i:]
 		h = bits.RotateLeft64(v1, 1) + bits.RotateLeft64(v2, 7) + bits.RotateLeft64(v3, 12) + bits.RotateLeft64(v4, 18)
-		for _, v := range [4]uint64{v1, v2, v3, v4} {
-			v = bits.RotateLeft64(v*p2, 31) * p1
-			h = (h^v)*p1 + p4
-		}
+		h = (h^(bits.RotateLeft64(v1*p2, 31)*p1))*p1 + p4
+		h = (h^(bits.RotateLeft64(v2*p2, 31)*p1))*p1 + p4
+		h = (h^(bits.RotateLeft64(v3*p2, 31)*p1))*p1 + p4
+		h = (h^(bits.RotateLeft64(v4*p2, 31)*p1))*p1 + p4
 	} else {
 		h = p5
 	}
