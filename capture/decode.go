@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"net/netip"
-	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -109,9 +108,8 @@ func (f *truncFeedback) SetTruncated() { f.truncated = true }
 
 // decodeState is what Decode carries from one layer to the next.
 type decodeState struct {
-	p           *Packet
-	ts          time.Time // packet time, for the defragmenter
-	ipBytes     []byte    // innermost IP header and what follows, as captured
+	p           *Packet // p.Timestamp: packet time, for the defragmenter
+	ipBytes     []byte  // innermost IP header and what follows, as captured
 	tunnels     int
 	reassembled bool
 }
@@ -131,7 +129,7 @@ func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTyp
 	d.stats.Packets++
 	*p = Packet{Timestamp: ci.Timestamp, WireLen: ci.Length}
 	d.fb.truncated = false
-	st := decodeState{p: p, ts: ci.Timestamp}
+	st := decodeState{p: p}
 	k := linkKind(lt)
 	if k == kNone {
 		d.fail(&d.stats.UnsupportedLinkType, &st)
@@ -370,7 +368,7 @@ func (d *Decoder) ipv4Fragment(ip []byte, st *decodeState) (layerKind, []byte) {
 		d.defrag.stats.Invalid++
 		return d.fail(&d.stats.FragmentsDropped, st)
 	}
-	dg, res := d.defrag.addIPv4(ip, st.ts)
+	dg, res := d.defrag.addIPv4(ip, st.p.Timestamp)
 	return d.defragged(kIPv4, dg, res, st)
 }
 
@@ -432,7 +430,7 @@ func (d *Decoder) ipv6Fragment(hdr, frag, payload []byte, st *decodeState) (laye
 	if d.defrag == nil || st.reassembled || d.fb.truncated {
 		return d.fail(&d.stats.FragmentsDropped, st)
 	}
-	dg, res := d.defrag.addIPv6(hdr, frag, payload, st.ts)
+	dg, res := d.defrag.addIPv6(hdr, frag, payload, st.p.Timestamp)
 	return d.defragged(kIPv6, dg, res, st)
 }
 
