@@ -530,7 +530,17 @@ func (w *worker) handleBypassed(f *flow, side uint8, p *Packet, ts int64) bool {
 	if p.Checksum != csUnchecked && !w.checksumOK(f, side, p) {
 		return true
 	}
-	if !w.account(f, side, p.WireLen, ts) {
+	// w.account, inlined: a call less per bypassed packet.
+	f.pkts[side]++
+	f.bytes[side] += uint64(p.WireLen)
+	if ts > f.last {
+		f.last = ts
+	}
+	w.tab.touch(f)
+	if ts-f.start > int64(w.cfg.AbsoluteTimeout) {
+		w.st.inc(CFlowsAbsTimeout)
+		f.absTimeout = true
+		w.emit(f)
 		return true
 	}
 	f.fragOv.note(p)
