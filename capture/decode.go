@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"math/bits"
 	"net/netip"
-	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -86,8 +85,6 @@ type Decoder struct {
 	// checksums: validate TCP and UDP checksums (Packet.Checksum).
 	checksums bool
 
-	eth    layers.Ethernet
-	dot1q  layers.Dot1Q
 	sll    layers.LinuxSLL
 	sll2   layers.LinuxSLL2
 	loop   layers.Loopback
@@ -95,8 +92,6 @@ type Decoder struct {
 	ip6    layers.IPv6
 	gre    layers.GRE
 	erspan layers.ERSPANII
-	tcp    layers.TCP
-	udp    layers.UDP
 	fb     truncFeedback
 }
 
@@ -113,9 +108,8 @@ func (f *truncFeedback) SetTruncated() { f.truncated = true }
 
 // decodeState is what Decode carries from one layer to the next.
 type decodeState struct {
-	p           *Packet
-	ts          time.Time // packet time, for the defragmenter
-	ipBytes     []byte    // innermost IP header and what follows, as captured
+	p           *Packet // p.Timestamp: packet time, for the defragmenter
+	ipBytes     []byte  // innermost IP header and what follows, as captured
 	tunnels     int
 	reassembled bool
 }
@@ -135,7 +129,7 @@ func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkTyp
 	d.stats.Packets++
 	*p = Packet{Timestamp: ci.Timestamp, WireLen: ci.Length}
 	d.fb.truncated = false
-	st := decodeState{p: p, ts: ci.Timestamp}
+	st := decodeState{p: p}
 	k := linkKind(lt)
 	if k == kNone {
 		d.fail(&d.stats.UnsupportedLinkType, &st)
@@ -213,12 +207,14 @@ func (d *Decoder) layer(k layerKind, data []byte, st *decodeState) (layerKind, [
 	return d.fail(&d.stats.NonIP, st)
 }
 
+// ethernet reads the EtherType of an Ethernet II header. An 802.3 length
+// (below 0x0600: LLC follows) maps to kNone, as every value etherKind does
+// not know.
 func (d *Decoder) ethernet(data []byte, st *decodeState) (layerKind, []byte) {
 	if len(data) < 14 {
 		return d.fail(&d.stats.Truncated, st)
 	}
-	_ = d.eth.DecodeFromBytes(data, &d.fb) // cannot fail with 14 bytes
-	return etherKind(d.eth.EthernetType), d.eth.Payload
+	return etherKind(layers.EthernetType(binary.BigEndian.Uint16(data[12:14]))), data[14:]
 }
 
 // vlan decodes one 802.1Q / 802.1ad tag; more than maxVLANs tags keep the
@@ -227,16 +223,16 @@ func (d *Decoder) vlan(data []byte, st *decodeState) (layerKind, []byte) {
 	if len(data) < 4 {
 		return d.fail(&d.stats.Truncated, st)
 	}
-	_ = d.dot1q.DecodeFromBytes(data, &d.fb) // cannot fail with 4 bytes
+	tci, t := binary.BigEndian.Uint16(data[0:2]), binary.BigEndian.Uint16(data[2:4])
 	p := st.p
 	if p.NVLANs < maxVLANs {
-		p.VLANs[p.NVLANs] = d.dot1q.VLANIdentifier
+		p.VLANs[p.NVLANs] = tci & 0x0fff
 		p.NVLANs++
 	} else if p.NVLANs == maxVLANs {
 		p.NVLANs++ // mark the overflow once; undone by done
 		d.stats.VLANOverflow++
 	}
-	return etherKind(d.dot1q.Type), d.dot1q.Payload
+	return etherKind(layers.EthernetType(t)), data[4:] // an 802.3 length: kNone
 }
 
 func (d *Decoder) linuxSLL(data []byte, st *decodeState) (layerKind, []byte) {
@@ -319,31 +315,46 @@ func (d *Decoder) mpls(data []byte, st *decodeState) (layerKind, []byte) {
 
 // ipv4 decodes an IPv4 header; fragments go to the defragmenter.
 func (d *Decoder) ipv4(data []byte, st *decodeState) (layerKind, []byte) {
-	// Check what layers.IPv4 would reject with an allocated error first.
-	var vihl uint8
-	var tl uint16
-	if s := cryptobyte.String(data); len(data) < 20 || !s.ReadUint8(&vihl) || !s.Skip(1) || !s.ReadUint16(&tl) {
+	if len(data) < 20 {
 		return d.fail(&d.stats.Truncated, st)
 	}
+	vihl, tl := data[0], int(binary.BigEndian.Uint16(data[2:4]))
 	if vihl>>4 != 4 || vihl&0x0f < 5 {
 		return d.fail(&d.stats.Malformed, st)
 	}
-	if ihl := int(vihl&0x0f) * 4; len(data) < ihl {
+	ihl := int(vihl&0x0f) * 4
+	if len(data) < ihl {
 		return d.fail(&d.stats.Truncated, st)
-	} else if tl != 0 && int(tl) < ihl {
+	} else if tl != 0 && tl < ihl {
 		return d.fail(&d.stats.Malformed, st)
 	}
-	if d.ip4.DecodeFromBytes(data, &d.fb) != nil {
-		return d.fail(&d.stats.Malformed, st) // bad options
+	// The packet ends at the total length; 0 (TSO) is the captured length,
+	// as layers.IPv4 reads it (its Length field clamped to 16 bits).
+	end, ipLen := tl, min(tl, len(data))
+	if tl == 0 {
+		end, ipLen = len(data), min(len(data), 0xffff)
 	}
-	ip := data[:min(int(d.ip4.Length), len(data))]
-	if d.ip4.Flags&layers.IPv4MoreFragments != 0 || d.ip4.FragOffset != 0 {
+	var payload []byte
+	if ihl == 20 {
+		if len(data) < end {
+			d.fb.truncated = true
+		} else {
+			data = data[:end]
+		}
+		payload = data[20:]
+	} else if d.ip4.DecodeFromBytes(data, &d.fb) != nil { // options
+		return d.fail(&d.stats.Malformed, st)
+	} else {
+		payload = d.ip4.Payload
+	}
+	ip := data[:ipLen]
+	if binary.BigEndian.Uint16(data[6:8])&0x3fff != 0 { // more fragments, or an offset
 		return d.ipv4Fragment(ip, st)
 	}
 	st.ipBytes = ip
-	st.p.Src = netip.AddrFrom4([4]byte(d.ip4.SrcIP))
-	st.p.Dst = netip.AddrFrom4([4]byte(d.ip4.DstIP))
-	return d.ipNext(uint8(d.ip4.Protocol), d.ip4.Payload, st)
+	st.p.Src = netip.AddrFrom4([4]byte(data[12:16]))
+	st.p.Dst = netip.AddrFrom4([4]byte(data[16:20]))
+	return d.ipNext(data[9], payload, st)
 }
 
 // ipv4Fragment hands an IPv4 fragment (trimmed to its total length) to the
@@ -357,7 +368,7 @@ func (d *Decoder) ipv4Fragment(ip []byte, st *decodeState) (layerKind, []byte) {
 		d.defrag.stats.Invalid++
 		return d.fail(&d.stats.FragmentsDropped, st)
 	}
-	dg, res := d.defrag.addIPv4(ip, st.ts)
+	dg, res := d.defrag.addIPv4(ip, st.p.Timestamp)
 	return d.defragged(kIPv4, dg, res, st)
 }
 
@@ -419,7 +430,7 @@ func (d *Decoder) ipv6Fragment(hdr, frag, payload []byte, st *decodeState) (laye
 	if d.defrag == nil || st.reassembled || d.fb.truncated {
 		return d.fail(&d.stats.FragmentsDropped, st)
 	}
-	dg, res := d.defrag.addIPv6(hdr, frag, payload, st.ts)
+	dg, res := d.defrag.addIPv6(hdr, frag, payload, st.p.Timestamp)
 	return d.defragged(kIPv6, dg, res, st)
 }
 
@@ -504,45 +515,52 @@ func (d *Decoder) erspan3(data []byte, st *decodeState) (layerKind, []byte) {
 	return k, rest
 }
 
-// tcpLayer decodes the TCP header: the end of the packet.
+// tcpLayer reads the TCP header: the end of the packet. Options are not
+// looked at (layers.TCP accepts any option area within the data offset).
 func (d *Decoder) tcpLayer(data []byte, st *decodeState) (layerKind, []byte) {
-	var offByte, flags uint8
-	if s := cryptobyte.String(data); len(data) < 20 || !s.Skip(12) || !s.ReadUint8(&offByte) || !s.ReadUint8(&flags) {
+	if len(data) < 20 {
 		return d.fail(&d.stats.Truncated, st)
 	}
-	if off := int(offByte>>4) * 4; off < 20 {
+	off := int(data[12]>>4) * 4
+	if off < 20 {
 		return d.fail(&d.stats.Malformed, st)
 	} else if off > len(data) {
 		return d.fail(&d.stats.Truncated, st)
 	}
-	if d.tcp.DecodeFromBytes(data, &d.fb) != nil {
-		return d.fail(&d.stats.Malformed, st) // bad options
-	}
 	p := st.p
 	p.Proto = 6
-	p.SrcPort, p.DstPort = uint16(d.tcp.SrcPort), uint16(d.tcp.DstPort)
-	p.Seq, p.Ack = d.tcp.Seq, d.tcp.Ack
-	p.Flags = flags
-	p.Payload = d.tcp.Payload
+	p.SrcPort, p.DstPort = binary.BigEndian.Uint16(data[0:2]), binary.BigEndian.Uint16(data[2:4])
+	p.Seq, p.Ack = binary.BigEndian.Uint32(data[4:8]), binary.BigEndian.Uint32(data[8:12])
+	p.Flags = data[13]
+	p.Payload = data[off:]
 	if d.checksums && !d.fb.truncated {
 		p.Checksum = checksumResult(l4Checksum(p.Src, p.Dst, 6, data), st)
 	}
 	return d.done(st)
 }
 
-// udpLayer decodes the UDP header: the end of the packet, unless it carries
-// a VXLAN or GENEVE tunnel.
+// udpLayer reads the UDP header: the end of the packet, unless it carries
+// a VXLAN or GENEVE tunnel. The payload ends at the length field, 0 is a
+// jumbogram (the rest of data), below 8 is malformed.
 func (d *Decoder) udpLayer(data []byte, st *decodeState) (layerKind, []byte) {
 	if len(data) < 8 {
 		return d.fail(&d.stats.Truncated, st)
 	}
-	if d.udp.DecodeFromBytes(data, &d.fb) != nil {
-		return d.fail(&d.stats.Malformed, st) // length field below 8
-	}
+	ulen := int(binary.BigEndian.Uint16(data[4:6]))
 	p := st.p
+	switch {
+	case ulen > len(data):
+		d.fb.truncated = true
+		p.Payload = data[8:]
+	case ulen >= 8:
+		p.Payload = data[8:ulen]
+	case ulen == 0:
+		p.Payload = data[8:]
+	default:
+		return d.fail(&d.stats.Malformed, st)
+	}
 	p.Proto = 17
-	p.SrcPort, p.DstPort = uint16(d.udp.SrcPort), uint16(d.udp.DstPort)
-	p.Payload = d.udp.Payload
+	p.SrcPort, p.DstPort = binary.BigEndian.Uint16(data[0:2]), binary.BigEndian.Uint16(data[2:4])
 	next, inner, res := udpTunnel(p.DstPort, p.Payload)
 	switch res {
 	case tunnelOK:
@@ -554,8 +572,8 @@ func (d *Decoder) udpLayer(data []byte, st *decodeState) (layerKind, []byte) {
 		return d.fail(&d.stats.Truncated, st)
 	}
 	// Not a tunnel, or not a tunnel header after all: report the UDP packet.
-	if d.checksums && !d.fb.truncated && d.udp.Checksum != 0 && int(d.udp.Length) <= len(data) {
-		p.Checksum = checksumResult(l4Checksum(p.Src, p.Dst, 17, data[:d.udp.Length]), st)
+	if d.checksums && !d.fb.truncated && binary.BigEndian.Uint16(data[6:8]) != 0 && ulen <= len(data) {
+		p.Checksum = checksumResult(l4Checksum(p.Src, p.Dst, 17, data[:ulen]), st)
 	}
 	return d.done(st)
 }
@@ -759,18 +777,20 @@ func hash64(b []byte) uint64 {
 		v3 := uint64(0)
 		v4 := uint64(0)
 		v4 -= p1
-		for len(b) >= 32 {
-			v1 = bits.RotateLeft64(v1+binary.LittleEndian.Uint64(b[0:8])*p2, 31) * p1
-			v2 = bits.RotateLeft64(v2+binary.LittleEndian.Uint64(b[8:16])*p2, 31) * p1
-			v3 = bits.RotateLeft64(v3+binary.LittleEndian.Uint64(b[16:24])*p2, 31) * p1
-			v4 = bits.RotateLeft64(v4+binary.LittleEndian.Uint64(b[24:32])*p2, 31) * p1
-			b = b[32:]
+		i := 0
+		for ; n-i >= 32; i += 32 {
+			w := b[i : i+32 : i+32]
+			v1 = bits.RotateLeft64(v1+binary.LittleEndian.Uint64(w[0:8])*p2, 31) * p1
+			v2 = bits.RotateLeft64(v2+binary.LittleEndian.Uint64(w[8:16])*p2, 31) * p1
+			v3 = bits.RotateLeft64(v3+binary.LittleEndian.Uint64(w[16:24])*p2, 31) * p1
+			v4 = bits.RotateLeft64(v4+binary.LittleEndian.Uint64(w[24:32])*p2, 31) * p1
 		}
+		b = b[i:]
 		h = bits.RotateLeft64(v1, 1) + bits.RotateLeft64(v2, 7) + bits.RotateLeft64(v3, 12) + bits.RotateLeft64(v4, 18)
-		for _, v := range [4]uint64{v1, v2, v3, v4} {
-			v = bits.RotateLeft64(v*p2, 31) * p1
-			h = (h^v)*p1 + p4
-		}
+		h = (h^(bits.RotateLeft64(v1*p2, 31)*p1))*p1 + p4
+		h = (h^(bits.RotateLeft64(v2*p2, 31)*p1))*p1 + p4
+		h = (h^(bits.RotateLeft64(v3*p2, 31)*p1))*p1 + p4
+		h = (h^(bits.RotateLeft64(v4*p2, 31)*p1))*p1 + p4
 	} else {
 		h = p5
 	}

@@ -431,7 +431,7 @@ func (w *worker) handle(p *Packet) {
 }
 
 // handleTCP processes one TCP packet; it returns the flow it went to, if
-// still in the table.
+// still in the table and it may need charging.
 func (w *worker) handleTCP(p *Packet) *flow {
 	ts := p.Timestamp.UnixNano()
 	k := makeKey(p, w.cfg.VLANInKey)
@@ -447,6 +447,56 @@ func (w *worker) handleTCP(p *Packet) *flow {
 		}
 	}
 	side := f.side(p)
+	if f.state == stBypass {
+		// A bypassed flow: its halves are done (no reassembly; synAt and
+		// ackedAt would do nothing), every packet is counted in
+		// CBypassedPackets. Its bytes do not change per packet (its Conn
+		// gets no more bytes), its class only when a side sends its first
+		// packet (clsAnswered) or the flow is emitted: otherwise it returns
+		// nil, nothing to charge.
+		if p.Checksum != csUnchecked && !w.checksumOK(f, side, p) {
+			return f
+		}
+		// w.account, inlined: a call less per bypassed packet.
+		f.pkts[side]++
+		f.bytes[side] += uint64(p.WireLen)
+		if ts > f.last {
+			f.last = ts
+		}
+		w.tab.touch(f)
+		if ts-f.start > int64(w.cfg.AbsoluteTimeout) {
+			w.st.inc(CFlowsAbsTimeout)
+			f.absTimeout = true
+			w.emit(f)
+			return f
+		}
+		f.fragOv.note(p)
+		if p.Flags&FlagSYN != 0 {
+			if p.Flags&FlagACK == 0 {
+				f.synSide = int8(side)
+			} else if f.synSide < 0 {
+				f.synSide = int8(1 - side) // a SYN-ACK goes to the client
+			}
+		}
+		w.st.inc(CBypassedPackets)
+		if p.Flags&FlagRST != 0 {
+			w.st.inc(CFlowsClosed)
+			w.emit(f)
+			return f
+		}
+		if p.Flags&FlagFIN != 0 {
+			f.fin[side] = true
+			if f.fin[0] && f.fin[1] {
+				w.st.inc(CFlowsClosed)
+				w.emit(f)
+				return f
+			}
+		}
+		if !f.listed || f.pkts[side] == 1 {
+			return f
+		}
+		return nil // nothing to charge
+	}
 	if !w.checksumOK(f, side, p) {
 		return f
 	}
