@@ -457,17 +457,7 @@ func (w *worker) handleTCP(p *Packet) *flow {
 		if p.Checksum != csUnchecked && !w.checksumOK(f, side, p) {
 			return f
 		}
-		// w.account, inlined: a call less per bypassed packet.
-		f.pkts[side]++
-		f.bytes[side] += uint64(p.WireLen)
-		if ts > f.last {
-			f.last = ts
-		}
-		w.tab.touch(f)
-		if ts-f.start > int64(w.cfg.AbsoluteTimeout) {
-			w.st.inc(CFlowsAbsTimeout)
-			f.absTimeout = true
-			w.emit(f)
+		if !w.account(f, side, p.WireLen, ts) {
 			return f
 		}
 		f.fragOv.note(p)
@@ -479,18 +469,8 @@ func (w *worker) handleTCP(p *Packet) *flow {
 			}
 		}
 		w.st.inc(CBypassedPackets)
-		if p.Flags&FlagRST != 0 {
-			w.st.inc(CFlowsClosed)
-			w.emit(f)
+		if w.closed(f, side, p.Flags) {
 			return f
-		}
-		if p.Flags&FlagFIN != 0 {
-			f.fin[side] = true
-			if f.fin[0] && f.fin[1] {
-				w.st.inc(CFlowsClosed)
-				w.emit(f)
-				return f
-			}
 		}
 		if !f.listed || f.pkts[side] == 1 {
 			return f
@@ -549,19 +529,27 @@ func (w *worker) handleTCP(p *Packet) *flow {
 		w.st.inc(CBypassedPackets)
 	}
 
-	if p.Flags&FlagRST != 0 {
+	w.closed(f, side, p.Flags)
+	return f
+}
+
+// closed emits f's session when a packet with flags from side closes the
+// connection (RST, or FIN from both sides) and reports whether it did.
+func (w *worker) closed(f *flow, side uint8, flags uint8) bool {
+	if flags&FlagRST != 0 {
 		w.st.inc(CFlowsClosed)
 		w.emit(f)
-		return f
+		return true
 	}
-	if p.Flags&FlagFIN != 0 {
+	if flags&FlagFIN != 0 {
 		f.fin[side] = true
 		if f.fin[0] && f.fin[1] {
 			w.st.inc(CFlowsClosed)
 			w.emit(f)
+			return true
 		}
 	}
-	return f
+	return false
 }
 
 // checksumOK applies auto mode to p, from side of f: it reports whether
