@@ -89,6 +89,7 @@ type flow struct {
 	fragOv      fragOverlap     // first fragment overlap with different bytes (evasion.go)
 	half        [2]halfStream
 	conn        *tlsparse.Conn
+	held        heldSegments      // in-order bytes not yet given to a Conn (held.go)
 	proto       tlsparse.Protocol // recorded when a non-TLS Conn is given back
 	quic        *quicFlow         // UDP flows: QUIC state (quic.go)
 

@@ -373,7 +373,7 @@ func TestHalfOpenFlowBytes(t *testing.T) {
 		allocs := testing.AllocsPerRun(200, func() { flow(i, data); i++ })
 		per := (w.mem.used - before) / 201
 		t.Logf("data=%v: %d bytes accounted, %.0f allocations per flow", data, per, allocs)
-		if limit := int64(1536); data && per > limit {
+		if limit := int64(1024); data && per > limit {
 			t.Errorf("a half-open flow holds %d bytes, want at most %d", per, limit)
 		}
 	}

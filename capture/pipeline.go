@@ -484,6 +484,9 @@ func (w *worker) handleTCP(p *Packet) *flow {
 		return f
 	}
 	f.fragOv.note(p)
+	if f.held.n > 0 && f.held.side != side {
+		w.unhold(f) // the peer answered
+	}
 
 	syn := p.Flags&FlagSYN != 0
 	if syn {
@@ -515,6 +518,7 @@ func (w *worker) handleTCP(p *Packet) *flow {
 				}
 				if h.gap && !f.gapNotified[side] {
 					f.gapNotified[side] = true
+					w.unhold(f)
 					if f.conn != nil && f.state == stParsing {
 						f.conn.Gap(w.tdir(f, side))
 					}
@@ -597,9 +601,16 @@ func (w *worker) deliver(data []byte) bool {
 		return false
 	}
 	if f.conn == nil {
-		f.clientSide = chooseClient(f, w.curSide, data)
-		f.conn = w.getConn()
-		f.state = stParsing
+		if f.state == stNew {
+			f.clientSide = chooseClient(f, w.curSide, data)
+			f.state = stParsing
+		}
+		if f.held.add(f, w.curSide, data) {
+			return true
+		}
+		if !w.unhold(f) {
+			return false
+		}
 	}
 	if f.conn.Feed(w.tdir(f, w.curSide), data) {
 		return true
@@ -716,6 +727,11 @@ func (w *worker) emit(f *flow) {
 	if f.quic != nil {
 		w.emitQUIC(f)
 		return
+	}
+	if f.evicted {
+		f.held = heldSegments{} // no document: no need to parse them
+	} else {
+		w.unhold(f)
 	}
 	wasParsing := f.state == stParsing
 	for i := range f.half {

@@ -178,9 +178,13 @@ func (h *halfStream) push(r *reasm, data []byte, deliver func([]byte) bool) {
 	}
 	h.next += uint32(len(data))
 	h.delivered += len(data)
-	h.remember(r, data)
+	// deliver before remember: bytes the pipeline holds back are the
+	// history up to data (held.go).
 	if len(data) > 0 && !deliver(data) {
 		h.done = true
+	}
+	if !h.done {
+		h.remember(r, data)
 	}
 	if h.done {
 		h.release(r)
@@ -351,7 +355,12 @@ func (h *halfStream) markGap(r *reasm) {
 	}
 	h.gap, h.done = true, true
 	r.st.inc(CReasmGaps)
-	h.release(r)
+	// The history stays until the flow ends or is bypassed: bytes held
+	// back from the parser (held.go) are still to be fed.
+	for _, s := range h.pending {
+		r.putBuf(s.data)
+	}
+	h.pending, h.pendBytes = nil, 0
 }
 
 // finish is called when the flow ends: segments still waiting mean a gap.
