@@ -29,8 +29,8 @@ import (
 
 // DefaultMemoryLimit is Config.MemoryLimit's default: with it, a sensor on
 // a 2-core machine stays well under 400 MB. scripts/flood-bench.sh (issue
-// 9): 300,000 SYNs peak at 190 MB, 400,000 half-open flows at 250 MB, with
-// 1 or 2 workers, and all 50 real sessions in them are found. The Go heap
+// 9): 300,000 SYNs peak at 185-188 MB, 400,000 half-open flows at 206-229 MB,
+// with 1 or 2 workers, and all 50 real sessions in them are found. The Go heap
 // is about twice what is accounted (garbage between collections, pools,
 // the flow maps).
 const DefaultMemoryLimit = 96 << 20
