@@ -21,6 +21,8 @@ type Rule struct {
 	References  []string
 	Version     string
 	Ruleset     string // "builtin" or the file it came from
+	// Techniques are the MITRE ATT&CK techniques the rule names (mitre:).
+	Techniques []Technique
 	// Limit is the rule's suppress or threshold block in words ("one alert
 	// per 1h per (destination.ip, tls.server.hash.sha256)"); "" without.
 	Limit string
