@@ -193,9 +193,11 @@ func TestIntelFingerprints(t *testing.T) {
 		rule  string
 		match IntelMatch
 	}{
-		{"intel.ja3", IntelMatch{List: "ja3-list", Entry: strings.ToUpper(ja3), Field: "ja3", Reason: "TestBot"}},
-		{"intel.ja4", IntelMatch{List: "ja4-list", Entry: ja4, Field: "ja4"}},
-		{"intel.cert_sha1", IntelMatch{List: "sslbl", Entry: strings.ToLower(leafSHA1), Field: "cert_sha1", Reason: "TestC2"}},
+		{"intel.ja3", IntelMatch{List: "ja3-list", Entry: strings.ToUpper(ja3), Field: "ja3", Reason: "TestBot",
+			Value: ja3, DocField: "tls.client.ja3"}},
+		{"intel.ja4", IntelMatch{List: "ja4-list", Entry: ja4, Field: "ja4", Value: ja4, DocField: "tlsentry.client.ja4"}},
+		{"intel.cert_sha1", IntelMatch{List: "sslbl", Entry: strings.ToLower(leafSHA1), Field: "cert_sha1", Reason: "TestC2",
+			Value: leafSHA1, DocField: "tls.server.hash.sha1"}},
 	} {
 		a := got[c.rule]
 		if a == nil {
