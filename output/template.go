@@ -4,6 +4,8 @@ import (
 	"embed"
 	"encoding/json"
 	"strings"
+
+	"github.com/tlsentry/tlsentry/schema"
 )
 
 // Template is one Elasticsearch composable index template: PUT
@@ -82,7 +84,13 @@ func buildTemplate(dataset string) ([]byte, error) {
 			}
 			node = child["properties"].(map[string]any)
 		}
-		node[parts[len(parts)-1]] = m
+		last := parts[len(parts)-1]
+		if f.Type == schema.Nested {
+			// A nested object: its fields are the rows under its path,
+			// which come after it in the table.
+			m["properties"] = map[string]any{}
+		}
+		node[last] = m
 	}
 	body := map[string]any{
 		"index_patterns": []string{TemplateName(dataset) + "-*"},
