@@ -104,6 +104,19 @@ func esOptions(cfg *Config, esFlag string, live bool) (output.ESOptions, error) 
 	return opt, nil
 }
 
+// esNamespace is the data stream namespace documents say they are in
+// (data_stream.namespace), as esOptions reads it: the environment, else the
+// config file, else "default".
+func esNamespace(cfg *Config) string {
+	if v := os.Getenv(envESNamespace); v != "" {
+		return v
+	}
+	if cfg.ES.Namespace != "" {
+		return cfg.ES.Namespace
+	}
+	return "default"
+}
+
 // stateDir is where the Elasticsearch spool and dead-letter file go unless
 // configured: $STATE_DIRECTORY (systemd StateDirectory=), else
 // $XDG_STATE_HOME/tlsentry, else ~/.local/state/tlsentry.
