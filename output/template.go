@@ -21,7 +21,7 @@ type Template struct {
 const TemplatePriority = 200
 
 // TemplateVersion is the template's "version"; raise it when mappings change.
-const TemplateVersion = 1
+const TemplateVersion = 2
 
 //go:embed elasticsearch/*.json
 var templateFiles embed.FS
