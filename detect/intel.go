@@ -395,8 +395,8 @@ func (s *intelSet) match(k intelKind, a *activation) (*IntelMatch, string) {
 				if e, key, ok := s.domainLookup(n); ok {
 					m := s.result(e, key, "cert_name")
 					m.Value, m.DocField = n, "tls.server.x509.alternative_names"
-					if len(a.leaf.AlternativeNames) == 0 {
-						m.DocField = "tls.server.x509.subject.common_name" // names is the CN
+					if c := a.leaf.Cert; c == nil || len(c.DNSNames) == 0 {
+						m.DocField = "tls.server.x509.subject.common_name" // names is the CN (leafNames)
 					}
 					return m, n
 				}
