@@ -515,6 +515,7 @@ func compileRuleCost(env *cel.Env, file, ruleset string, sp *ruleSpec, maxCost u
 	r := &compiledRule{Rule: Rule{
 		ID: sp.ID, Name: sp.Name, Category: sp.Category, Severity: sp.Severity,
 		Description: strings.TrimSpace(sp.Description), References: sp.References, Version: sp.Version, Ruleset: ruleset,
+		Techniques: sp.techniques,
 	}}
 	if r.Name == "" {
 		r.Name = r.ID

@@ -360,43 +360,67 @@ func (s *intelSet) match(k intelKind, a *activation) (*IntelMatch, string) {
 			return nil, ""
 		}
 		if e, ok := s.hashes[k][v]; ok {
-			return s.result(e, v, field), v
+			m := s.result(e, v, field)
+			m.Value, m.DocField = v, "tls.client.ja3"
+			if k == intelJA4 {
+				m.DocField = "tlsentry.client.ja4"
+			}
+			return m, v
 		}
 	case intelCertSHA1:
-		for _, c := range a.s.Certificates {
+		for i, c := range a.s.Certificates {
 			if c == nil || c.SHA1 == "" {
 				continue
 			}
 			if e, ok := s.hashes[k][c.SHA1]; ok {
-				return s.result(e, c.SHA1, "cert_sha1"), c.SHA1
+				m := s.result(e, c.SHA1, "cert_sha1")
+				m.Value, m.DocField = c.SHA1, "tls.server.hash.sha1"
+				if i > 0 {
+					m.DocField = "tlsentry.server.chain.sha1"
+				}
+				return m, c.SHA1
 			}
 		}
 	case intelDomain:
 		if sni := a.sni(); sni != "" {
 			if e, key, ok := s.domainLookup(sni); ok {
-				return s.result(e, key, "sni"), sni
+				m := s.result(e, key, "sni")
+				m.Value, m.DocField = sni, "tls.client.server_name"
+				return m, sni
 			}
 		}
 		if a.leaf != nil {
 			names := a.certNames()
 			for _, n := range names {
 				if e, key, ok := s.domainLookup(n); ok {
-					return s.result(e, key, "cert_name"), n
+					m := s.result(e, key, "cert_name")
+					m.Value, m.DocField = n, "tls.server.x509.alternative_names"
+					if c := a.leaf.Cert; c == nil || len(c.DNSNames) == 0 {
+						m.DocField = "tls.server.x509.subject.common_name" // names is the CN (leafNames)
+					}
+					return m, n
 				}
 			}
 			if cn := a.leaf.SubjectCommonName; cn != "" && (len(names) == 0 || names[0] != cn) {
 				if e, key, ok := s.domainLookup(cn); ok {
-					return s.result(e, key, "cert_name"), cn
+					m := s.result(e, key, "cert_name")
+					m.Value, m.DocField = cn, "tls.server.x509.subject.common_name"
+					return m, cn
 				}
 			}
 		}
 	case intelIP:
-		for _, ap := range [2]netip.AddrPort{a.s.Server, a.s.Client} {
+		for j, ap := range [2]netip.AddrPort{a.s.Server, a.s.Client} {
 			if i, ok := s.ips.lookup(ap.Addr()); ok {
 				r := &s.ips.ranges[i]
 				entry := s.ips.origs[i]
-				m := &IntelMatch{List: s.lists[r.list], Entry: entry, Field: "ip", Reason: r.reason}
-				return m, ap.Addr().String()
+				v := ap.Addr().Unmap().String()
+				m := &IntelMatch{List: s.lists[r.list], Entry: entry, Field: "ip", Reason: r.reason,
+					Value: v, DocField: "destination.ip"}
+				if j == 1 {
+					m.DocField = "source.ip"
+				}
+				return m, v
 			}
 		}
 	}

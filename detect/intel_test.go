@@ -193,9 +193,11 @@ func TestIntelFingerprints(t *testing.T) {
 		rule  string
 		match IntelMatch
 	}{
-		{"intel.ja3", IntelMatch{List: "ja3-list", Entry: strings.ToUpper(ja3), Field: "ja3", Reason: "TestBot"}},
-		{"intel.ja4", IntelMatch{List: "ja4-list", Entry: ja4, Field: "ja4"}},
-		{"intel.cert_sha1", IntelMatch{List: "sslbl", Entry: strings.ToLower(leafSHA1), Field: "cert_sha1", Reason: "TestC2"}},
+		{"intel.ja3", IntelMatch{List: "ja3-list", Entry: strings.ToUpper(ja3), Field: "ja3", Reason: "TestBot",
+			Value: ja3, DocField: "tls.client.ja3"}},
+		{"intel.ja4", IntelMatch{List: "ja4-list", Entry: ja4, Field: "ja4", Value: ja4, DocField: "tlsentry.client.ja4"}},
+		{"intel.cert_sha1", IntelMatch{List: "sslbl", Entry: strings.ToLower(leafSHA1), Field: "cert_sha1", Reason: "TestC2",
+			Value: leafSHA1, DocField: "tls.server.hash.sha1"}},
 	} {
 		a := got[c.rule]
 		if a == nil {
@@ -294,5 +296,48 @@ func TestIntelLimits(t *testing.T) {
 	}
 	if w := e.Warnings(); len(w) != 1 || !strings.Contains(w[0], f) {
 		t.Errorf("Warnings() = %q", w)
+	}
+}
+
+// An intel match names the session's value and the document field that
+// matched, for threat.enrichments.matched.atomic and matched.field.
+func TestIntelMatchedField(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		name, typ, list string
+		mut             func(*session.Session)
+		rule            string
+		want            IntelMatch
+	}{
+		{"sni", "domain", "example.test\n", nil, "intel.domain",
+			IntelMatch{Entry: "example.test", Field: "sni", Value: "www.example.test", DocField: "tls.client.server_name"}},
+		{"cert name", "domain", "example.test\n", func(s *session.Session) { s.TLS.ClientHello.ServerName = "" }, "intel.domain",
+			IntelMatch{Entry: "example.test", Field: "cert_name", Value: "www.example.test", DocField: "tls.server.x509.alternative_names"}},
+		{"server cidr", "ip", "198.51.100.0/24\n", nil, "intel.ip",
+			IntelMatch{Entry: "198.51.100.0/24", Field: "ip", Value: "198.51.100.7", DocField: "destination.ip"}},
+		{"client address", "ip", "192.0.2.10\n", nil, "intel.ip",
+			IntelMatch{Entry: "192.0.2.10", Field: "ip", Value: "192.0.2.10", DocField: "source.ip"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e, err := New(Config{Roots: getPKI(t).pool, Intel: []IntelList{
+				{Name: "l", Type: c.typ, File: writeFile(t, dir, c.name, c.list)},
+			}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var mut []func(*session.Session)
+			if c.mut != nil {
+				mut = append(mut, c.mut)
+			}
+			v := e.Evaluate(testSession(t, mut...))
+			a := fired(v)[c.rule]
+			if a == nil {
+				t.Fatalf("%s did not fire: %s", c.rule, alertList(v))
+			}
+			c.want.List = "l"
+			if *a.Intel != c.want {
+				t.Errorf("intel %+v, want %+v", *a.Intel, c.want)
+			}
+		})
 	}
 }

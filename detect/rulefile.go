@@ -25,6 +25,7 @@ import (
 //	    condition: tlsentry.version.id in [0x0300, 0x0301]   # CEL, must be bool
 //	    message: "TLS ${tls.version} negotiated with ${tlsentry.server.display}"
 //	    enabled: true               # optional
+//	    mitre: [T1573, T1071.001]   # optional: ATT&CK techniques (detect/mitre.go)
 //	    suppress:                   # optional: one alert per key per window
 //	      track: [destination.ip, tls.server.hash.sha256]
 //	      for: 1h
@@ -53,6 +54,8 @@ type ruleSpec struct {
 	Condition   srcText  `yaml:"condition"`
 	Message     srcText  `yaml:"message"`
 	Enabled     *bool    `yaml:"enabled"`
+	Mitre       []string `yaml:"mitre"`
+	techniques  []Technique
 
 	Suppress  *suppressSpec  `yaml:"suppress"`
 	Threshold *thresholdSpec `yaml:"threshold"`
@@ -62,7 +65,7 @@ type ruleSpec struct {
 var ruleKeys = map[string]bool{
 	"id": true, "name": true, "category": true, "severity": true, "risk_score": true, "description": true,
 	"references": true, "version": true, "condition": true, "message": true, "enabled": true,
-	"suppress": true, "threshold": true,
+	"mitre": true, "suppress": true, "threshold": true,
 }
 
 // UnmarshalYAML decodes one rule strictly, remembering its line.
@@ -158,6 +161,12 @@ func parseRuleFile(name string, data []byte) ([]ruleSpec, error) {
 		}
 		if r.RiskScore != nil && (*r.RiskScore < 0 || *r.RiskScore > 100) {
 			return nil, fmt.Errorf("%s: rule %s: risk_score %d is outside 0-100", pos, r.ID, *r.RiskScore)
+		}
+		if len(r.Mitre) > 0 {
+			var err error
+			if r.techniques, err = lookupTechniques(r.Mitre); err != nil {
+				return nil, fmt.Errorf("%s: rule %s: %w", pos, r.ID, err)
+			}
 		}
 		if r.Suppress != nil && r.Threshold != nil {
 			return nil, fmt.Errorf("%s:%d: rule %s: suppress and threshold: use one (suppress is threshold type limit, count 1)",

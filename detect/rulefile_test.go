@@ -50,6 +50,20 @@ func TestRuleFileErrors(t *testing.T) {
     severity: urgent
     condition: "true"
 `, "bad.yaml:2: rule x.a: severity \"urgent\""},
+		{"unknown technique", `rules:
+  - id: x.a
+    category: c
+    severity: low
+    mitre: [T1573, T9999]
+    condition: "true"
+`, "bad.yaml:2: rule x.a: mitre: unknown ATT&CK technique \"T9999\""},
+		{"technique twice", `rules:
+  - id: x.a
+    category: c
+    severity: low
+    mitre: [T1573, T1573]
+    condition: "true"
+`, "bad.yaml:2: rule x.a: mitre: T1573 named twice"},
 		{"risk score", `rules:
   - id: x.a
     category: c
@@ -201,6 +215,32 @@ func TestBuiltinRuleSet(t *testing.T) {
 		if r.Name == "" || r.Description == "" || r.Version == "" || r.Ruleset != "builtin" || r.RiskScore == 0 {
 			t.Errorf("rule %s: incomplete metadata %+v", id, r)
 		}
+	}
+	// The built-in rules that name ATT&CK techniques, with the names of
+	// attack.mitre.org.
+	techniques := map[string]string{
+		"intel.ja3":            "T1573 Encrypted Channel, T1071.001 Web Protocols",
+		"intel.ja4":            "T1573 Encrypted Channel, T1071.001 Web Protocols",
+		"intel.cert_sha1":      "T1573 Encrypted Channel, T1587.003 Digital Certificates",
+		"intel.domain":         "T1573 Encrypted Channel",
+		"intel.ip":             "T1573 Encrypted Channel",
+		"cert.self_signed":     "T1587.003 Digital Certificates",
+		"tls.heartbleed":       "T1190 Exploit Public-Facing Application",
+		"proto.non_tls_on_443": "T1571 Non-Standard Port",
+	}
+	for id, r := range have {
+		var got []string
+		for _, tq := range r.Techniques {
+			got = append(got, tq.ID+" "+tq.Name)
+		}
+		if g := strings.Join(got, ", "); g != techniques[id] {
+			t.Errorf("rule %s: techniques %q, want %q", id, g, techniques[id])
+		}
+	}
+	sub := Technique{ID: "T1071.001", Name: "Web Protocols"}
+	if p := sub.Parent(); p.ID != "T1071" || p.Name != "Application Layer Protocol" || !sub.IsSub() ||
+		sub.Reference() != "https://attack.mitre.org/techniques/T1071/001/" {
+		t.Errorf("sub-technique: parent %+v, reference %s", p, sub.Reference())
 	}
 }
 

@@ -21,6 +21,8 @@ type Rule struct {
 	References  []string
 	Version     string
 	Ruleset     string // "builtin" or the file it came from
+	// Techniques are the MITRE ATT&CK techniques the rule names (mitre:).
+	Techniques []Technique
 	// Limit is the rule's suppress or threshold block in words ("one alert
 	// per 1h per (destination.ip, tls.server.hash.sha256)"); "" without.
 	Limit string
@@ -67,6 +69,11 @@ type IntelMatch struct {
 	Field string // what matched it: "ja3", "ja4", "cert_sha1", "sni", "cert_name", "ip"
 	// Reason is the list's own words for the entry (abuse.ch "Listingreason"), if any.
 	Reason string
+	// Value is the session's value that matched (the address a CIDR
+	// covers, the subdomain a listed domain covers) and DocField the
+	// document field that holds it ("destination.ip", "tls.client.ja3"):
+	// threat.enrichments.matched.atomic and matched.field.
+	Value, DocField string
 }
 
 // Verdict is the judgement of one session.

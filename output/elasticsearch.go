@@ -39,6 +39,8 @@ type ESOptions struct {
 	// Transport replaces the HTTP transport (tests). TLS settings above are
 	// then the transport's business.
 	Transport http.RoundTripper
+	// Now is the clock of event.ingested (ingested.go); default time.Now.
+	Now func() time.Time
 
 	Workers        int           // concurrent bulk requests; default 2 (see DefaultESWorkers)
 	FlushBytes     int           // bulk request size; default 1 MiB (see DefaultESFlushBytes)
@@ -201,6 +203,7 @@ type ESSink struct {
 	written, indexed, dups, retried, dead, spooled, corrupt, dropped, shed, requests, failures atomic.Uint64
 
 	indexTLS, indexAlert string
+	now                  func() time.Time // event.ingested
 }
 
 var _ Sink = (*ESSink)(nil)
@@ -286,6 +289,10 @@ func NewElasticsearch(opt ESOptions) (*ESSink, error) {
 		signal:      make(chan struct{}, 1),
 		indexTLS:    "logs-" + DatasetTLS + "-" + opt.Namespace,
 		indexAlert:  "logs-" + DatasetAlert + "-" + opt.Namespace,
+		now:         opt.Now,
+	}
+	if s.now == nil {
+		s.now = time.Now
 	}
 	if s.logf == nil {
 		s.logf = func(string, ...any) {}
@@ -705,6 +712,7 @@ func (s *ESSink) wake() {
 type batch struct {
 	buf  []byte
 	recs []span
+	wire []byte // buf as sent: with event.ingested (ingested.go)
 	alt  []byte // the other buffer, for rebuilding after partial failures
 	arec []span
 }
@@ -1284,8 +1292,9 @@ func (s *ESSink) bulk(ctx context.Context, nd *esNode, b *batch) ([]esItemResult
 	defer s.inflight.Add(-1)
 	ctx, cancel := context.WithTimeout(ctx, s.opt.RequestTimeout)
 	defer cancel()
+	b.wire = stampIngested(b.wire[:0], b.buf, b.recs, s.now())
 	res, err := esapi.BulkRequest{
-		Body:       bytes.NewReader(b.buf),
+		Body:       bytes.NewReader(b.wire),
 		FilterPath: []string{"errors", "items.*.status", "items.*.error.type", "items.*.error.reason"},
 	}.Do(ctx, nd.client)
 	if err != nil {

@@ -18,11 +18,23 @@ import (
 // ECSVersion is written to ecs.version in every document.
 const ECSVersion = "8.17.0"
 
-// Observer names the sensor in observer.* fields.
+// Observer names the sensor in observer.* fields, and the data stream
+// namespace its documents go to.
 type Observer struct {
 	Name     string // observer.name, from the configuration
 	Hostname string // observer.hostname
+	Version  string // observer.version: the build
+	// Namespace is data_stream.namespace: the sink's namespace ("" is
+	// "default"), so that documents say which data stream they are in.
+	Namespace string
 }
+
+// Vendor is observer.vendor and observer.product.
+const Vendor = "tlsentry"
+
+// clientCertCache bounds the client certificate summaries an Encoder keeps
+// (mutual TLS: a few client certificates, seen again and again).
+const clientCertCache = 256
 
 // Encoder turns finished sessions and their verdicts into ECS documents
 // (fields.go lists every field; FIELDS.md is generated from it). It is
@@ -32,15 +44,30 @@ type Observer struct {
 // the order and with the omissions the reflection encoder it replaced had
 // (json_oracle_test.go keeps that one, and tests require the same bytes).
 type Encoder struct {
-	obs  Observer
-	pool sync.Pool // *encodeState
+	obs   Observer
+	ns    []byte // data_stream.namespace, a JSON string
+	certs *tlsparse.CertCache
+	pool  sync.Pool // *encodeState
 }
 
 // NewEncoder returns an Encoder that stamps documents with obs.
 func NewEncoder(obs Observer) *Encoder {
-	e := &Encoder{obs: obs}
+	if obs.Namespace == "" {
+		obs.Namespace = "default"
+	}
+	e := &Encoder{obs: obs, certs: tlsparse.NewCertCache(clientCertCache)}
+	e.ns = appendJSONString(nil, obs.Namespace)
 	e.pool.New = func() any { return new(encodeState) }
 	return e
+}
+
+// clientLeaf returns the summary of the client's leaf certificate (mutual
+// TLS), or nil.
+func (e *Encoder) clientLeaf(s *session.Session) *tlsparse.CertSummary {
+	if s.TLS == nil || len(s.TLS.ClientCertificates) == 0 {
+		return nil
+	}
+	return e.certs.Summary(s.TLS.ClientCertificates[0])
 }
 
 // timeLayout is RFC 3339 in UTC with a fixed microsecond fraction, the
@@ -70,8 +97,9 @@ type docSpan struct {
 // Encode returns one session document (event.kind "event", dataset
 // tlsentry.tls) followed by one alert document per alert in v (event.kind
 // "alert", dataset tlsentry.alert), which repeats every session field and
-// adds rule.*, event.severity, event.risk_score, message and, for intel
-// matches, tlsentry.intel. Alerts without a rule are skipped. Bodies are
+// adds rule.*, event.severity, event.risk_score, event.reason, message (the
+// rule's name), tlsentry.alert and threat.* (ATT&CK techniques, and for
+// intel matches threat.enrichments). Alerts without a rule are skipped. Bodies are
 // freshly allocated and belong to the caller. A nil session gives nil.
 //
 // The session's fields are encoded once: an alert document is the session
@@ -109,7 +137,7 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 	w = w.key("data_stream")
 	w.b = append(w.b, `{"type":"logs","dataset":`...)
 	head := len(w.b)
-	w = w.startEvent(DatasetTLS, "event", sid)
+	w = w.startEvent(DatasetTLS, e.ns, sessionEvent, sid)
 	st.docs = append(st.docs, docSpan{start: 0, id: len(w.b) - idLen - 1, dataset: DatasetTLS})
 	t0 := len(w.b)
 	w = w.timeOmit("start", s.Start)
@@ -120,7 +148,7 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 	t1 := len(w.b)
 	w = w.close()
 	b0 := len(w.b)
-	w, st.names = w.body(s, &v, &e.obs, st.names)
+	w, st.names = w.body(s, &v, e, st.names)
 	b1 := len(w.b)
 	w.b = append(w.b, "}}"...)
 	st.docs[0].end = len(w.b)
@@ -133,11 +161,12 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 		}
 		start := len(w.b)
 		w.b = append(w.b, w.b[:head]...)
-		w = w.startEvent(DatasetAlert, "alert", alertID(sid, a))
+		w = w.startEvent(DatasetAlert, e.ns, alertEvent, alertID(sid, a))
 		st.docs = append(st.docs, docSpan{start: start, id: len(w.b) - idLen - 1, dataset: DatasetAlert})
 		w.b = append(w.b, w.b[t0:t1]...)
 		w = w.intOmit("severity", r.SeverityScore())
 		w = w.int("risk_score", int64(r.RiskScore))
+		w = w.reason(a)
 		w = w.close()
 		w = w.open("rule")
 		w = w.strOmit("id", r.ID)
@@ -148,33 +177,41 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 		w = w.strOmit("ruleset", r.Ruleset)
 		w = w.strOmit("version", r.Version)
 		w = w.close()
-		msg := a.Message
-		if msg == "" {
-			msg = r.Name
-		}
-		w = w.strOmit("message", msg)
+		w = w.strOmit("message", ruleName(r))
 		w.b = append(w.b, w.b[b0:b1]...)
-		if in := a.Intel; in != nil {
-			w = w.open("intel")
-			w = w.strOmit("list", in.List)
-			w = w.strOmit("entry", in.Entry)
-			w = w.strOmit("field", in.Field)
-			w = w.close()
+		w = w.open("alert")
+		w = w.uint("count", max(a.Count, 1))
+		if a.Count > 1 {
+			w = w.timeOmit("first", a.First)
 		}
-		w.b = append(w.b, "}}"...)
+		w = w.close()
+		w.b = append(w.b, '}')
+		w = w.threat(r, a.Intel)
+		w.b = append(w.b, '}')
 		st.docs[len(st.docs)-1].end = len(w.b)
 	}
 	return st.documents(w, ts)
 }
 
-// startEvent writes a document's dataset, its event object's fields up to
-// event.id, and the id: the last idLen+1 bytes are the id and its quote.
-func (w jsonWriter) startEvent(dataset, kind string, id [sha256.Size]byte) jsonWriter {
+// The event object's kind, category and type of sessions and alerts. ECS
+// allows intrusion_detection with the types allowed, denied and info; a
+// passive sensor neither allows nor denies.
+const (
+	sessionEvent = `"kind":"event","category":["network"],"type":["connection","protocol"]`
+	alertEvent   = `"kind":"alert","category":["network","intrusion_detection"],"type":["info"]`
+)
+
+// startEvent writes a document's dataset and namespace (a JSON string),
+// its event object's fields up to event.id, and the id: the last idLen+1
+// bytes are the id and its quote.
+func (w jsonWriter) startEvent(dataset string, ns []byte, kind string, id [sha256.Size]byte) jsonWriter {
 	w.b = append(w.b, '"')
 	w.b = append(w.b, dataset...)
-	w.b = append(w.b, `"},"event":{"kind":"`...)
+	w.b = append(w.b, `","namespace":`...)
+	w.b = append(w.b, ns...)
+	w.b = append(w.b, `},"event":{`...)
 	w.b = append(w.b, kind...)
-	w.b = append(w.b, `","category":["network"],"type":["connection","protocol"],"module":"tlsentry","dataset":"`...)
+	w.b = append(w.b, `,"module":"tlsentry","dataset":"`...)
 	w.b = append(w.b, dataset...)
 	w.b = append(w.b, `","id":"`...)
 	w.b = appendID(w.b, id)
@@ -217,10 +254,11 @@ func (e *Encoder) put(st *encodeState) {
 // body writes source through tlsentry.quic: every field from the session,
 // none from an alert. It leaves the tlsentry object open. names is scratch
 // space for the anomaly names, returned for reuse.
-func (w jsonWriter) body(s *session.Session, v *detect.Verdict, obs *Observer, names []string) (jsonWriter, []string) {
+func (w jsonWriter) body(s *session.Session, v *detect.Verdict, e *Encoder, names []string) (jsonWriter, []string) {
+	obs := &e.obs
 	ca, sa := s.Client.Addr().Unmap(), s.Server.Addr().Unmap()
-	w = w.endpoint("source", ca, s.Client.Port(), s.ClientBytes, s.ClientPackets)
-	w = w.endpoint("destination", sa, s.Server.Port(), s.ServerBytes, s.ServerPackets)
+	w = w.endpoint("source", ca, s.Client.Port(), "", s.ClientBytes, s.ClientPackets)
+	w = w.endpoint("destination", sa, s.Server.Port(), serverName(s), s.ServerBytes, s.ServerPackets)
 
 	m := len(w.b)
 	w = w.open("network")
@@ -254,14 +292,20 @@ func (w jsonWriter) body(s *session.Session, v *detect.Verdict, obs *Observer, n
 	w = w.closeOmit(m)
 
 	tls := isTLS(s)
+	var cc *tlsparse.CertSummary
 	if tls {
-		w = w.tls(s)
+		cc = e.clientLeaf(s)
+		w = w.tls(s, cc)
 	}
+	w = w.related(s, ca, sa, cc)
 
 	w = w.open("observer")
 	w = w.strOmit("name", obs.Name)
 	w = w.strOmit("hostname", obs.Hostname)
 	w = w.str("type", "ids")
+	w = w.str("vendor", Vendor)
+	w = w.str("product", Vendor)
+	w = w.strOmit("version", obs.Version)
 	w = w.close()
 
 	w = w.open("tlsentry")
@@ -290,7 +334,7 @@ func (w jsonWriter) body(s *session.Session, v *detect.Verdict, obs *Observer, n
 // written: they are counted for every session, and 0 (a silent server) is
 // a measurement, not an absent value; only an endpoint with no address and
 // no traffic is left out.
-func (w jsonWriter) endpoint(k string, a netip.Addr, port uint16, bytes, packets uint64) jsonWriter {
+func (w jsonWriter) endpoint(k string, a netip.Addr, port uint16, domain string, bytes, packets uint64) jsonWriter {
 	if !a.IsValid() && bytes == 0 && packets == 0 {
 		return w
 	}
@@ -306,6 +350,7 @@ func (w jsonWriter) endpoint(k string, a netip.Addr, port uint16, bytes, packets
 		}
 		w = w.intOmit("port", int(port))
 	}
+	w = w.strOmit("domain", domain)
 	w = w.uint("bytes", bytes)
 	w = w.uint("packets", packets)
 	return w.close()
@@ -330,8 +375,63 @@ func leafOf(s *session.Session) *tlsparse.CertSummary {
 	return nil
 }
 
-// tls writes the tls object.
-func (w jsonWriter) tls(s *session.Session) jsonWriter {
+// serverName is the SNI, or "".
+func serverName(s *session.Session) string {
+	if s.TLS != nil && s.TLS.ClientHello != nil {
+		return s.TLS.ClientHello.ServerName
+	}
+	return ""
+}
+
+// related writes related.ip (client and server), related.hosts (the SNI)
+// and related.hash (JA3, JA4, JA3S, the leaf certificates' SHA-256).
+func (w jsonWriter) related(s *session.Session, ca, sa netip.Addr, cc *tlsparse.CertSummary) jsonWriter {
+	m := len(w.b)
+	w = w.open("related")
+	a := len(w.b)
+	w = w.openArray("ip")
+	for i, ip := range [2]netip.Addr{ca, sa} {
+		if ip.IsValid() && (i == 0 || ip != ca) {
+			w = w.elem()
+			if ip.Zone() == "" { // digits, dots and colons only
+				w.b = append(w.b, '"')
+				w.b = ip.AppendTo(w.b)
+				w.b = append(w.b, '"')
+			} else {
+				w.b = appendJSONString(w.b, ip.String())
+			}
+		}
+	}
+	w = w.closeArray(a)
+	if sni := serverName(s); sni != "" {
+		w = w.key("hosts")
+		w.b = append(w.b, '[')
+		w.b = appendJSONString(w.b, sni)
+		w.b = append(w.b, ']')
+	}
+	a = len(w.b)
+	w = w.openArray("hash")
+	fp := &s.Fingerprints
+	leaf := ""
+	if c := leafOf(s); c != nil {
+		leaf = c.SHA256
+	}
+	client := ""
+	if cc != nil {
+		client = cc.SHA256
+	}
+	for _, h := range [5]string{fp.JA3, fp.JA4, fp.JA3S, leaf, client} {
+		if h != "" {
+			w = w.elem()
+			w.b = appendJSONString(w.b, h)
+		}
+	}
+	w = w.closeArray(a)
+	return w.closeOmit(m)
+}
+
+// tls writes the tls object; cc is the client's leaf certificate, or nil.
+func (w jsonWriter) tls(s *session.Session, cc *tlsparse.CertSummary) jsonWriter {
 	hs := s.TLS
 	sh := hs.ServerHello
 	w = w.open("tls")
@@ -366,6 +466,16 @@ func (w jsonWriter) tls(s *session.Session) jsonWriter {
 		w = w.strOmit("ja3", s.Fingerprints.JA3)
 		w = w.names("supported_ciphers", ch.CipherSuites, tlsparse.CipherSuiteName)
 	}
+	if cc != nil {
+		w = w.certHashes(cc)
+		if cc.Err == nil {
+			var d [2 * (len(`,"not_before":""`) + len(timeLayout))]byte
+			dates := jsonWriter{b: append(d[:0], '{')}
+			dates = dates.timeOmit("not_before", cc.NotBefore)
+			dates = dates.timeOmit("not_after", cc.NotAfter)
+			w = w.x509(cc, dates.b[1:])
+		}
+	}
 	w = w.closeOmit(m)
 
 	m = len(w.b)
@@ -374,11 +484,7 @@ func (w jsonWriter) tls(s *session.Session) jsonWriter {
 		w = w.strOmit("ja3s", s.Fingerprints.JA3S)
 	}
 	if c := leafOf(s); c != nil {
-		h := len(w.b)
-		w = w.open("hash")
-		w = w.strOmit("sha1", c.SHA1)
-		w = w.strOmit("sha256", c.SHA256)
-		w = w.closeOmit(h)
+		w = w.certHashes(c)
 		// The validity dates are the same in tls.server.x509: format
 		// them once, and keep them without their leading comma.
 		d0 := len(w.b)
@@ -396,6 +502,15 @@ func (w jsonWriter) tls(s *session.Session) jsonWriter {
 	}
 	w = w.closeOmit(m)
 	return w.close()
+}
+
+// certHashes writes the hash object of a certificate.
+func (w jsonWriter) certHashes(c *tlsparse.CertSummary) jsonWriter {
+	h := len(w.b)
+	w = w.open("hash")
+	w = w.strOmit("sha1", c.SHA1)
+	w = w.strOmit("sha256", c.SHA256)
+	return w.closeOmit(h)
 }
 
 // x509 writes tls.server.x509 for the leaf certificate c; dates are its

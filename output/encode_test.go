@@ -31,6 +31,7 @@ var goldenCases = []struct {
 	{"tls13", sessionTLS13, detect.Verdict{Validation: detect.ValidationNotChecked}},
 	{"ssh443", sessionSSH443, detect.Verdict{}},
 	{"alerts", sessionLegacy, verdictLegacy()},
+	{"mtls", sessionMTLS, verdictMTLS()},
 }
 
 // TestGolden encodes hand-built sessions and compares them with
@@ -110,19 +111,90 @@ func TestEncodeDocuments(t *testing.T) {
 	if get(a, "event.severity") != 47.0 || get(a, "event.risk_score") != 47.0 {
 		t.Errorf("severity/risk: %v %v", get(a, "event.severity"), get(a, "event.risk_score"))
 	}
-	if get(a, "tlsentry.intel") != nil {
-		t.Error("intel on a non-intel alert")
+	if get(a, "threat") != nil {
+		t.Error("threat on a non-intel alert of a rule without techniques")
+	}
+	// Kibana Security names alerts by message: the rule's name; the text
+	// for this session is event.reason.
+	if get(a, "message") != "Deprecated TLS version" || get(a, "event.reason") != "TLS 1.0 negotiated with legacy.example.test (198.51.100.7:443)" {
+		t.Errorf("message %v, reason %v", get(a, "message"), get(a, "event.reason"))
+	}
+	if !jsonEqual(get(a, "event.category"), []string{"network", "intrusion_detection"}) || !jsonEqual(get(a, "event.type"), []string{"info"}) ||
+		get(a, "tlsentry.alert.count") != 1.0 || get(a, "tlsentry.alert.first") != nil {
+		t.Errorf("category %v, type %v, count %v, first %v", get(a, "event.category"), get(a, "event.type"),
+			get(a, "tlsentry.alert.count"), get(a, "tlsentry.alert.first"))
 	}
 	i := decode(t, docs[2].Body)
-	if get(i, "tlsentry.intel.entry") != "e7d705a3286e19ea42f587b344ee6865" || get(i, "tlsentry.intel.list") != "abuse-ch-ja3" || get(i, "tlsentry.intel.field") != "ja3" {
-		t.Errorf("intel: %v", get(i, "tlsentry.intel"))
+	wantThreat := `{"framework":"MITRE ATT&CK","technique":{"id":["T1573","T1071"],"name":["Encrypted Channel","Application Layer Protocol"],` +
+		`"reference":["https://attack.mitre.org/techniques/T1573/","https://attack.mitre.org/techniques/T1071/"],` +
+		`"subtechnique":{"id":["T1071.001","T1573.002"],"name":["Web Protocols","Asymmetric Cryptography"],` +
+		`"reference":["https://attack.mitre.org/techniques/T1071/001/","https://attack.mitre.org/techniques/T1573/002/"]}},` +
+		`"feed":{"name":"abuse-ch-ja3"},"enrichments":[{"indicator":{"type":"software","name":"e7d705a3286e19ea42f587b344ee6865","description":"Dridex"},` +
+		`"feed":{"name":"abuse-ch-ja3"},"matched":{"atomic":"e7d705a3286e19ea42f587b344ee6865","field":"tls.client.ja3","type":"indicator_match_rule"}}]}`
+	var want any
+	if err := json.Unmarshal([]byte(wantThreat), &want); err != nil {
+		t.Fatal(err)
+	}
+	if !jsonEqual(get(i, "threat"), want) {
+		t.Errorf("threat: %v\nwant %v", get(i, "threat"), want)
+	}
+	if get(i, "tlsentry.intel") != nil {
+		t.Error("tlsentry.intel is gone: threat.enrichments replaces it")
 	}
 	h := decode(t, docs[3].Body)
 	if get(h, "event.risk_score") != 0.0 || get(h, "event.severity") != 99.0 {
 		t.Errorf("risk score 0 must be written: %v %v", get(h, "event.risk_score"), get(h, "event.severity"))
 	}
-	if get(h, "message") != "Heartbleed attempt" {
-		t.Errorf("empty message falls back to the rule name, got %v", get(h, "message"))
+	if get(h, "message") != "Heartbleed attempt" || get(h, "event.reason") != "Heartbleed attempt (and 41 more matches in the last 1h)" {
+		t.Errorf("empty message falls back to the rule name, got %v / %v", get(h, "message"), get(h, "event.reason"))
+	}
+	if get(h, "tlsentry.alert.count") != 42.0 || get(h, "tlsentry.alert.first") != "2024-05-01T10:20:00.000000Z" {
+		t.Errorf("count %v, first %v", get(h, "tlsentry.alert.count"), get(h, "tlsentry.alert.first"))
+	}
+	// Session fields ECS asks for.
+	sd := decode(t, docs[0].Body)
+	for p, want := range map[string]any{
+		"destination.domain": "legacy.example.test", "data_stream.namespace": "dmz",
+		"observer.vendor": "tlsentry", "observer.product": "tlsentry", "observer.version": "1.2.3-test",
+		"related.ip": []string{"192.0.2.77", "198.51.100.7"}, "related.hosts": []string{"legacy.example.test"},
+	} {
+		if !jsonEqual(get(sd, p), want) {
+			t.Errorf("%s = %v, want %v", p, get(sd, p), want)
+		}
+	}
+	if get(sd, "event.ingested") != nil {
+		t.Error("the encoder writes event.ingested: that is Elasticsearch's or the sink's")
+	}
+}
+
+// A client certificate (mutual TLS) is described under tls.client.
+func TestEncodeClientCertificate(t *testing.T) {
+	docs := NewEncoder(testObserver).Encode(sessionMTLS(), verdictMTLS())
+	m := decode(t, docs[0].Body)
+	sum := tlsparse.SummarizeCertificate(clientCertDER())
+	for p, want := range map[string]any{
+		"tls.client.hash.sha256":               sum.SHA256,
+		"tls.client.hash.sha1":                 sum.SHA1,
+		"tls.client.x509.subject.common_name":  "device-17.corp.example.test",
+		"tls.client.x509.alternative_names":    []string{"device-17.corp.example.test"},
+		"tls.client.x509.not_after":            "2025-01-01T00:00:00.000000Z",
+		"tls.client.x509.public_key_algorithm": "Ed25519",
+		"tlsentry.client.certificates":         1.0,
+	} {
+		if !jsonEqual(get(m, p), want) {
+			t.Errorf("%s = %v, want %v", p, get(m, p), want)
+		}
+	}
+	if h, _ := get(m, "related.hash").([]any); len(h) != 5 || h[4] != sum.SHA256 {
+		t.Errorf("related.hash %v: want the client certificate's SHA-256 last", h)
+	}
+	a := decode(t, docs[1].Body)
+	if get(a, "threat.enrichments") == nil || !jsonEqual(get(a, "threat.enrichments"), []map[string]any{{
+		"indicator": map[string]any{"type": "ipv4-addr", "name": "198.51.100.0/24", "description": "Dridex C&C"},
+		"feed":      map[string]any{"name": "feodo"},
+		"matched":   map[string]any{"atomic": "198.51.100.7", "field": "destination.ip", "type": "indicator_match_rule"},
+	}}) {
+		t.Errorf("enrichments %v", get(a, "threat.enrichments"))
 	}
 }
 

@@ -221,6 +221,15 @@ func TestESRealDataStreamMappings(t *testing.T) {
 			if port := string(v.Mappings.Properties["source"].Properties["port"]); !strings.Contains(port, `"long"`) {
 				t.Errorf("%s: source.port mapping %s", name, port)
 			}
+			if ev := string(v.Mappings.Properties["event"].Properties["ingested"]); !strings.Contains(ev, `"date"`) {
+				t.Errorf("%s: event.ingested mapping %s, want date", name, ev)
+			}
+			if ns := string(v.Mappings.Properties["data_stream"].Properties["namespace"]); !strings.Contains(ns, `"keyword"`) {
+				t.Errorf("%s: data_stream.namespace mapping %s", name, ns)
+			}
+			if en := string(v.Mappings.Properties["threat"].Properties["enrichments"]); ds == DatasetAlert && !strings.Contains(en, `"nested"`) {
+				t.Errorf("%s: threat.enrichments mapping %s, want nested", name, en)
+			}
 			if fmt.Sprint(v.Mappings.Dynamic) != "false" {
 				t.Errorf("%s: dynamic %v, want false (the template's)", name, v.Mappings.Dynamic)
 			}

@@ -1,7 +1,14 @@
 package output
 
 import (
+	"bytes"
+	"crypto"
+	"crypto/ed25519"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
+	"math/big"
 	"net/netip"
 	"time"
 
@@ -13,7 +20,53 @@ import (
 // Hand-built sessions for golden and field tests. Values are realistic but
 // invented; names in the output come from tlsparse's tables.
 
-var testObserver = Observer{Name: "sensor-1", Hostname: "ids-dmz-01"}
+var testObserver = Observer{Name: "sensor-1", Hostname: "ids-dmz-01", Version: "1.2.3-test", Namespace: "dmz"}
+
+// clientCertDER is a client certificate for mutual TLS sessions: Ed25519
+// from a fixed seed, so the DER (signature included) is the same every run.
+func clientCertDER() []byte {
+	return clientCertWith(ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize)))
+}
+
+// clientCertWith is the client certificate with another key.
+func clientCertWith(key crypto.Signer) []byte {
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(0x1234abcd),
+		Subject:      pkix.Name{CommonName: "device-17.corp.example.test", Organization: []string{"Example Corp"}},
+		Issuer:       pkix.Name{CommonName: "device-17.corp.example.test"},
+		NotBefore:    mustTime("2024-01-01T00:00:00Z"),
+		NotAfter:     mustTime("2025-01-01T00:00:00Z"),
+		DNSNames:     []string{"device-17.corp.example.test"},
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		panic(err) // a fixed template: cannot fail
+	}
+	return der
+}
+
+// sessionMTLS is the TLS 1.2 session with a client certificate.
+func sessionMTLS() *session.Session {
+	s := sessionTLS12()
+	s.TLS.ClientCertificates = [][]byte{clientCertDER()}
+	s.FirstPacket = 9
+	return s
+}
+
+// verdictMTLS has an intel match on a CIDR (with the list's reason), and
+// an alert standing for several matches.
+func verdictMTLS() detect.Verdict {
+	return detect.Verdict{
+		Validation: detect.ValidationTrusted,
+		Alerts: []detect.Alert{
+			{Rule: ruleIntelIP, Message: "198.51.100.7 (www.example.test) is on list feodo", Count: 3,
+				First: mustTime("2024-05-01T09:40:00Z"), CountText: "(and 2 more matches in the last 1h)",
+				Intel: &detect.IntelMatch{List: "feodo", Entry: "198.51.100.0/24", Field: "ip", Reason: "Dridex C&C",
+					Value: "198.51.100.7", DocField: "destination.ip"}},
+		},
+	}
+}
 
 func mustTime(s string) time.Time {
 	t, err := time.Parse(time.RFC3339Nano, s)
@@ -261,6 +314,13 @@ var (
 		ID: "intel.ja3", Name: "JA3 on a threat-intel list", Category: "intel",
 		Severity: "high", RiskScore: 73, Description: "The client fingerprint is on a configured list.",
 		Version: "1", Ruleset: "builtin",
+		Techniques: []detect.Technique{{ID: "T1573", Name: "Encrypted Channel"}, {ID: "T1071.001", Name: "Web Protocols"},
+			{ID: "T1573.002", Name: "Asymmetric Cryptography"}},
+	}
+	ruleIntelIP = &detect.Rule{
+		ID: "intel.ip", Name: "Address on a threat-intel list", Category: "intel",
+		Severity: "high", RiskScore: 73, Version: "1", Ruleset: "builtin",
+		Techniques: []detect.Technique{{ID: "T1573", Name: "Encrypted Channel"}},
 	}
 	ruleHeartbleed = &detect.Rule{
 		ID: "tls.heartbleed", Name: "Heartbleed attempt", Category: "anomaly",
@@ -274,9 +334,11 @@ func verdictLegacy() detect.Verdict {
 		Alerts: []detect.Alert{
 			{Rule: ruleDeprecated, Message: "TLS 1.0 negotiated with legacy.example.test (198.51.100.7:443)"},
 			{Rule: ruleIntel, Message: "JA3 of 192.0.2.77 is on list abuse-ch-ja3",
-				Intel: &detect.IntelMatch{List: "abuse-ch-ja3", Entry: "e7d705a3286e19ea42f587b344ee6865", Field: "ja3"}},
+				Intel: &detect.IntelMatch{List: "abuse-ch-ja3", Entry: "e7d705a3286e19ea42f587b344ee6865", Field: "ja3",
+					Reason: "Dridex", Value: "e7d705a3286e19ea42f587b344ee6865", DocField: "tls.client.ja3"}},
 			{Rule: nil, Message: "skipped: no rule"},
-			{Rule: ruleHeartbleed},
+			{Rule: ruleHeartbleed, Count: 42, First: mustTime("2024-05-01T10:20:00Z"),
+				CountText: "(and 41 more matches in the last 1h)"},
 		},
 	}
 }

@@ -44,8 +44,54 @@ type ecsDoc struct {
 	Destination ecsEndpoint  `json:"destination,omitzero"`
 	Network     ecsNetwork   `json:"network,omitzero"`
 	TLS         *ecsTLS      `json:"tls,omitempty"`
+	Related     ecsRelated   `json:"related,omitzero"`
 	Observer    ecsObserver  `json:"observer,omitzero"`
 	TLSentry    tlsentryInfo `json:"tlsentry"`
+	Threat      *ecsThreat   `json:"threat,omitempty"`
+}
+
+type ecsRelated struct {
+	IP    []string `json:"ip,omitempty"`
+	Hosts []string `json:"hosts,omitempty"`
+	Hash  []string `json:"hash,omitempty"`
+}
+
+type ecsThreat struct {
+	Framework   string          `json:"framework,omitempty"`
+	Technique   *ecsTechnique   `json:"technique,omitempty"`
+	Feed        *ecsFeed        `json:"feed,omitempty"`
+	Enrichments []ecsEnrichment `json:"enrichments,omitempty"`
+}
+
+type ecsTechnique struct {
+	ID           []string         `json:"id"`
+	Name         []string         `json:"name"`
+	Reference    []string         `json:"reference"`
+	Subtechnique *ecsSubtechnique `json:"subtechnique,omitempty"`
+}
+
+type ecsSubtechnique struct {
+	ID        []string `json:"id"`
+	Name      []string `json:"name"`
+	Reference []string `json:"reference"`
+}
+
+type ecsFeed struct {
+	Name string `json:"name,omitempty"`
+}
+
+type ecsEnrichment struct {
+	Indicator struct {
+		Type        string `json:"type"`
+		Name        string `json:"name,omitempty"`
+		Description string `json:"description,omitempty"`
+	} `json:"indicator"`
+	Feed    ecsFeed `json:"feed"`
+	Matched struct {
+		Atomic string `json:"atomic,omitempty"`
+		Field  string `json:"field,omitempty"`
+		Type   string `json:"type"`
+	} `json:"matched"`
 }
 
 type ecsECS struct {
@@ -53,8 +99,9 @@ type ecsECS struct {
 }
 
 type ecsDataStrm struct {
-	Type    string `json:"type"`
-	Dataset string `json:"dataset"`
+	Type      string `json:"type"`
+	Dataset   string `json:"dataset"`
+	Namespace string `json:"namespace"`
 }
 
 type ecsEvent struct {
@@ -69,6 +116,7 @@ type ecsEvent struct {
 	Duration  *int64   `json:"duration,omitempty"`
 	Severity  int      `json:"severity,omitempty"`
 	RiskScore *int     `json:"risk_score,omitempty"`
+	Reason    string   `json:"reason,omitempty"`
 }
 
 type ecsRule struct {
@@ -87,6 +135,7 @@ type ecsRule struct {
 type ecsEndpoint struct {
 	IP      string `json:"ip,omitempty"`
 	Port    int    `json:"port,omitempty"`
+	Domain  string `json:"domain,omitempty"`
 	Bytes   uint64 `json:"bytes"`
 	Packets uint64 `json:"packets"`
 }
@@ -124,6 +173,8 @@ type ecsTLSClient struct {
 	ServerName       string   `json:"server_name,omitempty"`
 	JA3              string   `json:"ja3,omitempty"`
 	SupportedCiphers []string `json:"supported_ciphers,omitempty"`
+	Hash             ecsHash  `json:"hash,omitzero"`
+	X509             *ecsX509 `json:"x509,omitempty"`
 }
 
 type ecsTLSServer struct {
@@ -164,6 +215,9 @@ type ecsObserver struct {
 	Name     string `json:"name,omitempty"`
 	Hostname string `json:"hostname,omitempty"`
 	Type     string `json:"type,omitempty"`
+	Vendor   string `json:"vendor,omitempty"`
+	Product  string `json:"product,omitempty"`
+	Version  string `json:"version,omitempty"`
 }
 
 // tlsentryInfo is what ECS has no field for.
@@ -176,7 +230,13 @@ type tlsentryInfo struct {
 	Heartbeats []tlsentryHeartbeat `json:"heartbeats,omitempty"`
 	ParseError string              `json:"parse_error,omitempty"`
 	QUIC       *tlsentryQUIC       `json:"quic,omitempty"`
-	Intel      *tlsentryIntel      `json:"intel,omitempty"`
+	Alert      *tlsentryAlertInfo  `json:"alert,omitempty"`
+}
+
+// tlsentryAlertInfo is tlsentry.alert: how many matches an alert stands for.
+type tlsentryAlertInfo struct {
+	Count uint64 `json:"count"`
+	First string `json:"first,omitempty"`
 }
 
 // tlsentryQUIC describes a QUIC connection.
@@ -232,15 +292,11 @@ type tlsentryHeartbeat struct {
 	RecordLength   int    `json:"record_length"`
 }
 
-type tlsentryIntel struct {
-	List  string `json:"list,omitempty"`
-	Entry string `json:"entry,omitempty"`
-	Field string `json:"field,omitempty"`
-}
-
 var (
 	categoryNetwork = []string{"network"}
 	typeSession     = []string{"connection", "protocol"}
+	categoryAlert   = []string{"network", "intrusion_detection"}
+	typeAlert       = []string{"info"}
 )
 
 // oracleEncode is Encode as it was, with encoding/json.
@@ -284,7 +340,9 @@ type oracleState struct {
 	tls       ecsTLS
 	x509      ecsX509
 	rule      ecsRule
-	intel     tlsentryIntel
+	alert     tlsentryAlertInfo
+	threat    ecsThreat
+	clientX   ecsX509
 	duration  int64
 	riskScore int
 
@@ -330,7 +388,11 @@ func (st *oracleState) fill(s *session.Session, v *detect.Verdict, obs *Observer
 	d := &st.doc
 	*d = ecsDoc{}
 	d.ECS.Version = ECSVersion
-	d.DataStream = ecsDataStrm{Type: "logs", Dataset: DatasetTLS}
+	ns := obs.Namespace
+	if ns == "" {
+		ns = "default"
+	}
+	d.DataStream = ecsDataStrm{Type: "logs", Dataset: DatasetTLS, Namespace: ns}
 
 	d.Event = ecsEvent{
 		Kind:     "event",
@@ -383,7 +445,15 @@ func (st *oracleState) fill(s *session.Session, v *detect.Verdict, obs *Observer
 		d.Network.Inner.VLAN.ID = strconv.Itoa(int(s.VLANs[1]))
 	}
 
-	d.Observer = ecsObserver{Name: obs.Name, Hostname: obs.Hostname, Type: "ids"}
+	d.Observer = ecsObserver{Name: obs.Name, Hostname: obs.Hostname, Type: "ids", Vendor: "tlsentry", Product: "tlsentry", Version: obs.Version}
+
+	// related: the addresses, the SNI, the fingerprints and leaf hashes.
+	if ca.IsValid() {
+		d.Related.IP = append(d.Related.IP, ca.String())
+	}
+	if sa.IsValid() && sa != ca {
+		d.Related.IP = append(d.Related.IP, sa.String())
+	}
 
 	// tlsentry.* that does not depend on TLS.
 	st.anomalies = s.AllAnomalies().AppendNames(st.anomalies[:0])
@@ -395,6 +465,20 @@ func (st *oracleState) fill(s *session.Session, v *detect.Verdict, obs *Observer
 
 	if hs := s.TLS; isTLS(s) {
 		st.fillTLS(s, hs, v)
+		fp := &s.Fingerprints
+		hashes := []string{fp.JA3, fp.JA4, fp.JA3S, "", ""}
+		if c := leafOf(s); c != nil {
+			hashes[3] = c.SHA256
+		}
+		hashes[4] = st.tls.Client.Hash.SHA256
+		for _, h := range hashes {
+			if h != "" {
+				d.Related.Hash = append(d.Related.Hash, h)
+			}
+		}
+		if sni := d.Destination.Domain; sni != "" {
+			d.Related.Hosts = []string{sni}
+		}
 	}
 }
 
@@ -410,6 +494,7 @@ func (st *oracleState) fillTLS(s *session.Session, hs *tlsparse.Handshake, v *de
 
 	if ch := hs.ClientHello; ch != nil {
 		t.Client.ServerName = ch.ServerName
+		d.Destination.Domain = ch.ServerName
 		fp := &s.Fingerprints
 		te.Client.JA3String, t.Client.JA3 = fp.JA3String, fp.JA3
 		te.Client.JA4 = fp.JA4
@@ -443,6 +528,14 @@ func (st *oracleState) fillTLS(s *session.Session, hs *tlsparse.Handshake, v *de
 		te.Client.HelloSegments = hs.ClientHelloChunks
 	}
 	te.Client.Certificates = len(hs.ClientCertificates)
+	if len(hs.ClientCertificates) > 0 {
+		c := tlsparse.SummarizeCertificate(hs.ClientCertificates[0])
+		t.Client.Hash = ecsHash{SHA1: c.SHA1, SHA256: c.SHA256}
+		if c.Err == nil {
+			st.clientX = st.x509Of(c, st.formatTime(c.NotBefore), st.formatTime(c.NotAfter))
+			t.Client.X509 = &st.clientX
+		}
+	}
 
 	if sh := hs.ServerHello; sh != nil {
 		ver := sh.Version()
@@ -533,14 +626,18 @@ func (st *oracleState) fillLeaf(c *tlsparse.CertSummary) {
 	if c.Err != nil {
 		return // only the hashes are known
 	}
-	x := &st.x509
-	*x = ecsX509{
+	st.x509 = st.x509Of(c, srv.NotBefore, srv.NotAfter)
+	srv.X509 = &st.x509
+}
+
+func (st *oracleState) x509Of(c *tlsparse.CertSummary, notBefore, notAfter string) ecsX509 {
+	x := ecsX509{
 		AlternativeNames:   nilIfEmpty(c.AlternativeNames),
 		Issuer:             ecsX509Name{CommonName: c.IssuerCommonName, DistinguishedName: c.Issuer},
 		Subject:            ecsX509Name{CommonName: c.SubjectCommonName, DistinguishedName: c.Subject},
 		SerialNumber:       c.SerialNumber,
-		NotBefore:          srv.NotBefore,
-		NotAfter:           srv.NotAfter,
+		NotBefore:          notBefore,
+		NotAfter:           notAfter,
 		PublicKeyAlgorithm: c.PublicKeyAlgorithm,
 		PublicKeySize:      c.PublicKeySize,
 		PublicKeyCurve:     c.PublicKeyCurve,
@@ -549,7 +646,7 @@ func (st *oracleState) fillLeaf(c *tlsparse.CertSummary) {
 	if c.VersionNumber > 0 {
 		x.VersionNumber = strconv.Itoa(c.VersionNumber)
 	}
-	srv.X509 = x
+	return x
 }
 
 // setAlert turns the filled session document into the alert document for a.
@@ -557,6 +654,8 @@ func (st *oracleState) setAlert(sid [sha256.Size]byte, a *detect.Alert) {
 	d := &st.doc
 	r := a.Rule
 	d.Event.Kind = "alert"
+	d.Event.Category = categoryAlert
+	d.Event.Type = typeAlert
 	d.Event.Dataset = DatasetAlert
 	d.DataStream.Dataset = DatasetAlert
 	d.Event.ID = string(appendID(nil, alertID(sid, a)))
@@ -573,14 +672,60 @@ func (st *oracleState) setAlert(sid [sha256.Size]byte, a *detect.Alert) {
 		Version:     r.Version,
 	}
 	d.Rule = &st.rule
-	d.Message = a.Message
+	d.Message = r.Name
 	if d.Message == "" {
-		d.Message = r.Name
+		d.Message = r.ID
 	}
-	d.TLSentry.Intel = nil
-	if a.Intel != nil {
-		st.intel = tlsentryIntel{List: a.Intel.List, Entry: a.Intel.Entry, Field: a.Intel.Field}
-		d.TLSentry.Intel = &st.intel
+	d.Event.Reason = a.Message
+	if d.Event.Reason == "" {
+		d.Event.Reason = d.Message
+	}
+	if a.CountText != "" {
+		d.Event.Reason += " " + a.CountText
+	}
+	st.alert = tlsentryAlertInfo{Count: max(a.Count, 1)}
+	if a.Count > 1 {
+		st.alert.First = st.formatTime(a.First)
+	}
+	d.TLSentry.Alert = &st.alert
+
+	st.threat = ecsThreat{}
+	d.Threat = nil
+	if len(r.Techniques) > 0 {
+		st.threat.Framework = "MITRE ATT&CK"
+		tq := &ecsTechnique{}
+		sub := &ecsSubtechnique{}
+		seen := map[string]bool{}
+		for _, x := range r.Techniques {
+			p := x.Parent()
+			if !seen[p.ID] {
+				seen[p.ID] = true
+				tq.ID = append(tq.ID, p.ID)
+				tq.Name = append(tq.Name, p.Name)
+				tq.Reference = append(tq.Reference, p.Reference())
+			}
+			if x.IsSub() {
+				sub.ID = append(sub.ID, x.ID)
+				sub.Name = append(sub.Name, x.Name)
+				sub.Reference = append(sub.Reference, x.Reference())
+			}
+		}
+		if len(sub.ID) > 0 {
+			tq.Subtechnique = sub
+		}
+		st.threat.Technique = tq
+		d.Threat = &st.threat
+	}
+	if in := a.Intel; in != nil {
+		st.threat.Feed = &ecsFeed{Name: in.List}
+		var e ecsEnrichment
+		e.Indicator.Type = indicatorType(in)
+		e.Indicator.Name = in.Entry
+		e.Indicator.Description = in.Reason
+		e.Feed.Name = in.List
+		e.Matched.Atomic, e.Matched.Field, e.Matched.Type = in.Value, in.DocField, "indicator_match_rule"
+		st.threat.Enrichments = []ecsEnrichment{e}
+		d.Threat = &st.threat
 	}
 }
 

@@ -20,7 +20,18 @@ const (
 	kbSearchSession = "tlsentry-sessions"
 	kbSearchAlerts  = "tlsentry-alerts"
 	kbSearchExpiry  = "tlsentry-certificates-expiring"
-	kbDashboard     = "tlsentry-overview"
+	kbLensExpiry    = "tlsentry-lens-certificates-expiring"
+	kbLensByRule    = "tlsentry-lens-alerts-by-rule"
+
+	// kbExpiring is the query of the expiring-certificates objects: a leaf
+	// that expires within 30 days, not one that has expired already.
+	kbExpiring = "event.kind:event and tls.server.x509.not_after >= now and tls.server.x509.not_after < now+30d"
+
+	// KibanaMinVersion is the oldest Kibana the objects import into: their
+	// coreMigrationVersion, and the dashboard's panel references (8.7+)
+	// and Lens's formBased datasource (8.6+) need no newer one.
+	kibanaMinVersion = "8.8.0"
+	kbDashboard      = "tlsentry-overview"
 )
 
 type kbObject struct {
@@ -84,10 +95,14 @@ func colDate() map[string]any {
 }
 
 func colTerms(field, label string, size int, orderBy string) map[string]any {
+	return colTermsBy(field, label, size, orderBy, "desc")
+}
+
+func colTermsBy(field, label string, size int, orderBy, dir string) map[string]any {
 	return map[string]any{"label": label, "dataType": "string", "operationType": "terms",
 		"sourceField": field, "isBucketed": true, "scale": "ordinal",
 		"params": map[string]any{"size": size, "orderBy": map[string]any{"type": "column", "columnId": orderBy},
-			"orderDirection": "desc", "otherBucket": true, "missingBucket": false, "parentFormat": map[string]any{"id": "terms"}}}
+			"orderDirection": dir, "otherBucket": dir == "desc", "missingBucket": false, "parentFormat": map[string]any{"id": "terms"}}}
 }
 
 func kbLens(id, title, visType, query string, columns map[string]any, order []string, vis map[string]any) kbObject {
@@ -119,6 +134,19 @@ func kbLens(id, title, visType, query string, columns map[string]any, order []st
 	}
 }
 
+// colMetric is a metric column (min, max) over field.
+func colMetric(op, field, label, dataType string) map[string]any {
+	return map[string]any{"label": label, "dataType": dataType, "operationType": op, "sourceField": field,
+		"isBucketed": false, "scale": "ratio", "params": map[string]any{"emptyAsNull": true}}
+}
+
+// colLastValue is the newest value of field (by @timestamp).
+func colLastValue(field, label string) map[string]any {
+	return map[string]any{"label": label, "dataType": "string", "operationType": "last_value", "sourceField": field,
+		"isBucketed": false, "scale": "ordinal", "filter": map[string]any{"query": field + ": *", "language": "kuery"},
+		"params": map[string]any{"sortField": "@timestamp", "showArrayValues": true}}
+}
+
 func kbTopTable(id, title, query, field, label string) kbObject {
 	return kbLens(id, title, "lnsDatatable", query,
 		map[string]any{"terms": colTerms(field, label, 10, "count"), "count": colCount()},
@@ -144,11 +172,28 @@ func kibanaObjectList() []kbObject {
 			[]string{"source.ip", "destination.ip", "destination.port", "network.protocol", "tls.client.server_name", "tls.version", "tls.cipher", "tlsentry.client.ja4"},
 			[][]string{{"@timestamp", "desc"}}),
 		kbSearch(kbSearchAlerts, "tlsentry alerts", "event.kind:alert",
-			[]string{"rule.name", "event.severity", "message", "source.ip", "destination.ip", "tls.client.server_name"},
+			[]string{"rule.name", "event.severity", "event.reason", "tlsentry.alert.count", "source.ip", "destination.ip", "tls.client.server_name"},
 			[][]string{{"@timestamp", "desc"}}),
-		kbSearch(kbSearchExpiry, "tlsentry certificates expiring within 30 days", "event.kind:event and tls.server.not_after < now+30d",
-			[]string{"tls.server.not_after", "tls.server.x509.subject.common_name", "tls.server.issuer", "tls.client.server_name", "destination.ip", "destination.port", "tls.server.hash.sha1"},
-			[][]string{{"tls.server.not_after", "asc"}}),
+		// The sessions behind the table below: Discover cannot group rows.
+		kbSearch(kbSearchExpiry, "tlsentry certificates expiring within 30 days (sessions)", kbExpiring,
+			[]string{"tls.server.x509.not_after", "tls.server.x509.subject.common_name", "tls.server.issuer", "tls.client.server_name", "destination.ip", "destination.port", "tls.server.hash.sha256"},
+			[][]string{{"tls.server.x509.not_after", "asc"}}),
+		// One row per certificate (its SHA-256), soonest expiry first.
+		kbLens(kbLensExpiry, "tlsentry certificates expiring within 30 days", "lnsDatatable", kbExpiring,
+			map[string]any{
+				"cert":    colTermsBy("tls.server.hash.sha256", "Certificate (SHA-256)", 100, "expires", "asc"),
+				"expires": colMetric("min", "tls.server.x509.not_after", "Expires", "date"),
+				"subject": colLastValue("tls.server.x509.subject.common_name", "Subject CN"),
+				"sni":     colLastValue("tls.client.server_name", "SNI"),
+				"server":  colLastValue("destination.ip", "Server"),
+				"seen":    colMetric("max", "@timestamp", "Last seen", "date"),
+				"count":   colCount(),
+			},
+			[]string{"cert", "expires", "subject", "sni", "server", "seen", "count"},
+			map[string]any{"layerId": "layer1", "layerType": "data",
+				"columns": []any{map[string]any{"columnId": "cert"}, map[string]any{"columnId": "expires"}, map[string]any{"columnId": "subject"},
+					map[string]any{"columnId": "sni"}, map[string]any{"columnId": "server"}, map[string]any{"columnId": "seen"}, map[string]any{"columnId": "count"}},
+				"sorting": map[string]any{"columnId": "expires", "direction": "asc"}}),
 		kbLens("tlsentry-lens-sessions-by-version", "tlsentry sessions over time by TLS version", "lnsXY", "event.kind:event",
 			map[string]any{"date": colDate(), "count": colCount(), "version": colTerms("tls.version", "TLS version", 6, "count")},
 			[]string{"version", "date", "count"},
@@ -160,7 +205,7 @@ func kibanaObjectList() []kbObject {
 			}),
 		kbTopTable("tlsentry-lens-top-sni", "tlsentry top server names (SNI)", "event.kind:event", "tls.client.server_name", "SNI"),
 		kbTopTable("tlsentry-lens-top-ja4", "tlsentry top JA4 fingerprints", "event.kind:event", "tlsentry.client.ja4", "JA4"),
-		kbLens("tlsentry-lens-alerts-by-rule", "tlsentry alerts by rule", "lnsXY", "event.kind:alert",
+		kbLens(kbLensByRule, "tlsentry alerts by rule", "lnsXY", "event.kind:alert",
 			map[string]any{"rule": colTerms("rule.name", "Rule", 10, "count"), "count": colCount()},
 			[]string{"rule", "count"},
 			map[string]any{
@@ -180,8 +225,8 @@ func kibanaObjectList() []kbObject {
 		{"lens", "tlsentry-lens-sessions-by-version", 0, 0, 48, 14},
 		{"lens", "tlsentry-lens-top-sni", 0, 14, 24, 15},
 		{"lens", "tlsentry-lens-top-ja4", 24, 14, 24, 15},
-		{"lens", "tlsentry-lens-alerts-by-rule", 0, 29, 24, 15},
-		{"search", kbSearchExpiry, 24, 29, 24, 15},
+		{"lens", kbLensByRule, 0, 29, 24, 15},
+		{"lens", kbLensExpiry, 24, 29, 24, 15},
 		{"search", kbSearchAlerts, 0, 44, 48, 15},
 	}
 	var pj []any
@@ -370,9 +415,75 @@ func TestKibanaObjectsShape(t *testing.T) {
 		}
 	}
 	// The brief's required objects are all there.
-	for _, k := range []string{"search/" + kbSearchSession, "search/" + kbSearchAlerts, "search/" + kbSearchExpiry, "dashboard/" + kbDashboard} {
+	for _, k := range []string{"search/" + kbSearchSession, "search/" + kbSearchAlerts, "search/" + kbSearchExpiry,
+		"lens/" + kbLensExpiry, "lens/" + kbLensByRule, "dashboard/" + kbDashboard} {
 		if _, ok := objs[k]; !ok {
 			t.Errorf("missing %s", k)
 		}
 	}
+	// No object claims a migration version newer than the oldest Kibana
+	// the README names: Kibana refuses to import those.
+	for _, o := range order {
+		for _, v := range []string{o.CoreMigrationVersion, o.TypeMigrationVersion} {
+			if v != "" && versionLess(kibanaMinVersion, v) {
+				t.Errorf("%s/%s: migration version %s is newer than %s", o.Type, o.ID, v, kibanaMinVersion)
+			}
+		}
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "Kibana " + strings.TrimSuffix(kibanaMinVersion, ".0") + " or newer"; !bytes.Contains(readme, []byte(want)) {
+		t.Errorf("README.md does not say %q", want)
+	}
+	lensLayer := func(id string) map[string]any {
+		st := objs["lens/"+id].Attributes["state"].(map[string]any)
+		return st["datasourceStates"].(map[string]any)["formBased"].(map[string]any)["layers"].(map[string]any)["layer1"].(map[string]any)
+	}
+	// Alerts by rule: bars per rule.name (message is the rule's name too,
+	// but rule.name is the field that says so).
+	byRule := lensLayer(kbLensByRule)["columns"].(map[string]any)
+	if c := byRule["rule"].(map[string]any); c["operationType"] != "terms" || c["sourceField"] != "rule.name" {
+		t.Errorf("alerts by rule: %v", c)
+	}
+	// Expiring certificates: expired ones excluded, one row per certificate.
+	for _, q := range []string{
+		objs["lens/"+kbLensExpiry].Attributes["state"].(map[string]any)["query"].(map[string]any)["query"].(string),
+		func() string {
+			var ss struct{ Query struct{ Query string } }
+			json.Unmarshal([]byte(objs["search/"+kbSearchExpiry].Attributes["kibanaSavedObjectMeta"].(map[string]any)["searchSourceJSON"].(string)), &ss)
+			return ss.Query.Query
+		}(),
+	} {
+		if !strings.Contains(q, "tls.server.x509.not_after >= now") || !strings.Contains(q, "tls.server.x509.not_after < now+30d") {
+			t.Errorf("expiring certificates query %q does not exclude expired ones", q)
+		}
+	}
+	exp := lensLayer(kbLensExpiry)
+	order0 := exp["columnOrder"].([]any)
+	bucketed := 0
+	for _, c := range exp["columns"].(map[string]any) {
+		if c.(map[string]any)["isBucketed"] == true {
+			bucketed++
+		}
+	}
+	first := exp["columns"].(map[string]any)[order0[0].(string)].(map[string]any)
+	if bucketed != 1 || first["operationType"] != "terms" || first["sourceField"] != "tls.server.hash.sha256" {
+		t.Errorf("expiring certificates: rows are not one per certificate: %d bucket columns, first %v", bucketed, first)
+	}
+}
+
+// versionLess compares dotted versions: 8.8.0 < 8.10.0.
+func versionLess(a, b string) bool {
+	pa, pb := strings.Split(a, "."), strings.Split(b, ".")
+	for i := 0; i < len(pa) && i < len(pb); i++ {
+		var x, y int
+		fmt.Sscan(pa[i], &x)
+		fmt.Sscan(pb[i], &y)
+		if x != y {
+			return x < y
+		}
+	}
+	return len(pa) < len(pb)
 }

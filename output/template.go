@@ -3,7 +3,10 @@ package output
 import (
 	"embed"
 	"encoding/json"
+	"fmt"
 	"strings"
+
+	"github.com/tlsentry/tlsentry/schema"
 )
 
 // Template is one Elasticsearch composable index template: PUT
@@ -18,7 +21,7 @@ type Template struct {
 const TemplatePriority = 200
 
 // TemplateVersion is the template's "version"; raise it when mappings change.
-const TemplateVersion = 1
+const TemplateVersion = 2
 
 //go:embed elasticsearch/*.json
 var templateFiles embed.FS
@@ -82,7 +85,13 @@ func buildTemplate(dataset string) ([]byte, error) {
 			}
 			node = child["properties"].(map[string]any)
 		}
-		node[parts[len(parts)-1]] = m
+		last := parts[len(parts)-1]
+		if f.Type == schema.Nested {
+			// A nested object: its fields are the rows under its path,
+			// which come after it in the table.
+			m["properties"] = map[string]any{}
+		}
+		node[last] = m
 	}
 	body := map[string]any{
 		"index_patterns": []string{TemplateName(dataset) + "-*"},
@@ -102,6 +111,39 @@ func buildTemplate(dataset string) ([]byte, error) {
 		},
 	}
 	b, err := json.MarshalIndent(body, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// WithDefaultPipeline returns the template body with
+// template.settings.index.default_pipeline set to pipeline: every document
+// indexed into its data streams goes through it (IngestPipeline sets
+// event.ingested). "tlsentry setup" uses it when the cluster can run the
+// pipeline.
+func WithDefaultPipeline(body []byte, pipeline string) ([]byte, error) {
+	var m map[string]any
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("output: index template: %w", err)
+	}
+	tpl, _ := m["template"].(map[string]any)
+	if tpl == nil {
+		tpl = map[string]any{}
+		m["template"] = tpl
+	}
+	settings, _ := tpl["settings"].(map[string]any)
+	if settings == nil {
+		settings = map[string]any{}
+		tpl["settings"] = settings
+	}
+	index, _ := settings["index"].(map[string]any)
+	if index == nil {
+		index = map[string]any{}
+		settings["index"] = index
+	}
+	index["default_pipeline"] = pipeline
+	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {
 		return nil, err
 	}

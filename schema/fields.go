@@ -60,6 +60,9 @@ const (
 	Float   = "float"
 	Bool    = "boolean"
 	Text    = "text"
+	// Nested is a list of objects queried each on its own
+	// (threat.enrichments); its fields are the rows under its path.
+	Nested = "nested"
 )
 
 // All returns every field, document fields first, in table order.
@@ -100,12 +103,13 @@ var fields = []Field{
 
 	{Path: "@timestamp", Type: Date, Doc: "time of the connection's first packet (packet time), RFC 3339 UTC with microseconds"},
 	{Path: "data_stream.type", Type: Keyword, Doc: "`logs`"},
-	{Path: "data_stream.dataset", Type: Keyword, Doc: "`tlsentry.tls` or `tlsentry.alert`, as event.dataset (the namespace is the sink's: not written)"},
+	{Path: "data_stream.dataset", Type: Keyword, Doc: "`tlsentry.tls` or `tlsentry.alert`, as event.dataset"},
+	{Path: "data_stream.namespace", Type: Keyword, Doc: "the data stream's namespace: `elasticsearch.namespace` (or TLSENTRY_ES_NAMESPACE), default `default`; written in NDJSON too"},
 	{Path: "ecs.version", Type: Keyword, Doc: "ECS version the document follows"},
 
 	{Path: "event.kind", Type: Keyword, Doc: "`event` (session) or `alert`"},
-	{Path: "event.category", Type: Keyword, List: true, Doc: "`[\"network\"]`"},
-	{Path: "event.type", Type: Keyword, List: true, Doc: "`[\"connection\",\"protocol\"]`"},
+	{Path: "event.category", Type: Keyword, List: true, Doc: "`[\"network\"]`; alerts `[\"network\",\"intrusion_detection\"]`"},
+	{Path: "event.type", Type: Keyword, List: true, Doc: "`[\"connection\",\"protocol\"]`; alerts `[\"info\"]` (the ECS value both categories allow: a passive sensor neither allows nor denies)"},
 	{Path: "event.module", Type: Keyword, Doc: "`tlsentry`"},
 	{Path: "event.dataset", Type: Keyword, Doc: "`tlsentry.tls` or `tlsentry.alert`"},
 	{Path: "event.id", Type: Keyword, Doc: "deterministic id (22 base64url characters, 128 bits of SHA-256): session from flow, start and first packet; alert from session id, rule id and intel match. Also the Elasticsearch _id"},
@@ -114,6 +118,8 @@ var fields = []Field{
 	{Path: "event.duration", Type: Long, Doc: "end - start in nanoseconds"},
 	{Path: "event.severity", Type: Long, Alert: true, Doc: "21 low, 47 medium, 73 high, 99 critical"},
 	{Path: "event.risk_score", Type: Float, Alert: true, Doc: "the rule's risk score, 0-100"},
+	{Path: "event.reason", Type: Keyword, Alert: true, Doc: "why the rule fired on this session, in words (the rule's message), with the matches the alert stands for: `... (and 41 more matches in the last 1h)`"},
+	{Path: "event.ingested", Type: Date, Doc: "when Elasticsearch took the document: set by the ingest pipeline `tlsentry setup` installs (`tlsentry-ingested`), else by the sink when it sends (also from the spool); not in NDJSON (the shipper's pipeline sets it)"},
 
 	{Path: "rule.id", Type: Keyword, Alert: true, Doc: "e.g. `tls.deprecated_version`"},
 	{Path: "rule.name", Type: Keyword, Alert: true, Doc: "rule name"},
@@ -122,7 +128,7 @@ var fields = []Field{
 	{Path: "rule.reference", Type: Keyword, List: true, Alert: true, Doc: "reference URLs (array)"},
 	{Path: "rule.ruleset", Type: Keyword, Alert: true, Doc: "`builtin` or the rule file"},
 	{Path: "rule.version", Type: Keyword, Alert: true, Doc: "rule version"},
-	{Path: "message", Type: Text, Alert: true, Doc: "why the rule fired, in words"},
+	{Path: "message", Type: Text, Alert: true, Doc: "the rule's name, as rule.name: Kibana Security names alerts by it (the per-session text is event.reason)"},
 
 	{Path: "source.ip", Type: IP, Rule: RuleRead, Doc: "the client (sent the ClientHello, else opened the flow)"},
 	{Path: "source.port", Type: Long, Rule: RuleRead, Doc: "client port"},
@@ -130,6 +136,7 @@ var fields = []Field{
 	{Path: "source.packets", Type: Long, Doc: "packets client to server; always written"},
 	{Path: "destination.ip", Type: IP, Rule: RuleRead, Doc: "the server"},
 	{Path: "destination.port", Type: Long, Rule: RuleRead, Doc: "server port"},
+	{Path: "destination.domain", Type: Keyword, Doc: "the SNI (tls.client.server_name), as ECS asks"},
 	{Path: "destination.bytes", Type: Long, Rule: RuleRead, Doc: "bytes server to client; always written (0: the server sent nothing)"},
 	{Path: "destination.packets", Type: Long, Doc: "packets server to client; always written"},
 
@@ -150,6 +157,21 @@ var fields = []Field{
 	{Path: "tls.client.server_name", Type: Keyword, Rule: RuleRead, Doc: "SNI"},
 	{Path: "tls.client.ja3", Type: Keyword, Rule: RuleRead, Doc: "JA3, MD5 hex"},
 	{Path: "tls.client.supported_ciphers", Type: Keyword, List: true, Doc: "offered cipher suites, IANA names, wire order, GREASE left out"},
+	{Path: "tls.client.hash.sha1", Type: Keyword, Doc: "SHA-1 of the client's leaf certificate DER (mutual TLS), upper-case hex"},
+	{Path: "tls.client.hash.sha256", Type: Keyword, Doc: "SHA-256 of the client's leaf certificate DER, upper-case hex"},
+	{Path: "tls.client.x509.alternative_names", Type: Keyword, List: true, Doc: "client leaf SANs"},
+	{Path: "tls.client.x509.issuer.common_name", Type: Keyword, Doc: "client leaf issuer CN"},
+	{Path: "tls.client.x509.issuer.distinguished_name", Type: Keyword, Doc: "client leaf issuer DN"},
+	{Path: "tls.client.x509.subject.common_name", Type: Keyword, Doc: "client leaf subject CN"},
+	{Path: "tls.client.x509.subject.distinguished_name", Type: Keyword, Doc: "client leaf subject DN"},
+	{Path: "tls.client.x509.serial_number", Type: Keyword, Doc: "upper-case hex"},
+	{Path: "tls.client.x509.not_before", Type: Date, Doc: "client leaf validity start"},
+	{Path: "tls.client.x509.not_after", Type: Date, Doc: "client leaf validity end"},
+	{Path: "tls.client.x509.public_key_algorithm", Type: Keyword, Doc: "RSA, ECDSA, Ed25519, DSA"},
+	{Path: "tls.client.x509.public_key_size", Type: Long, Doc: "bits"},
+	{Path: "tls.client.x509.public_key_curve", Type: Keyword, Doc: "e.g. P-256"},
+	{Path: "tls.client.x509.signature_algorithm", Type: Keyword, Doc: "e.g. SHA256-RSA"},
+	{Path: "tls.client.x509.version_number", Type: Keyword, Doc: "X.509 version, e.g. `3`"},
 	{Path: "tls.server.ja3s", Type: Keyword, Rule: RuleRead, Doc: "JA3S, MD5 hex"},
 	{Path: "tls.server.hash.sha1", Type: Keyword, Rule: RuleRead, Doc: "SHA-1 of the leaf certificate DER, upper-case hex"},
 	{Path: "tls.server.hash.sha256", Type: Keyword, Rule: RuleRead, Doc: "SHA-256 of the leaf certificate DER, upper-case hex"},
@@ -207,13 +229,36 @@ var fields = []Field{
 	{Path: "tlsentry.heartbeats.declared_length", Type: Long, List: true, Doc: "payload_length field"},
 	{Path: "tlsentry.heartbeats.record_length", Type: Long, List: true, Doc: "bytes in the record (declared > record: Heartbleed)"},
 	{Path: "tlsentry.parse_error", Type: Keyword, Doc: "first TLS parse error; parsing stopped there"},
-	{Path: "tlsentry.intel.list", Type: Keyword, Alert: true, Doc: "threat-intel list that matched (name from the configuration)"},
-	{Path: "tlsentry.intel.entry", Type: Keyword, Alert: true, Doc: "the list entry as written"},
-	{Path: "tlsentry.intel.field", Type: Keyword, Alert: true, Doc: "what matched: ja3, ja4, cert_sha1, sni, cert_name, ip"},
+	{Path: "tlsentry.alert.count", Type: Long, Alert: true, Doc: "matches of the rule the alert stands for: 1, plus those of the same key its suppress or threshold block held back (rules/README.md); always written"},
+	{Path: "tlsentry.alert.first", Type: Date, Alert: true, Doc: "packet time of the first match counted in tlsentry.alert.count, when it is over 1"},
+
+	{Path: "related.ip", Type: IP, List: true, Doc: "client and server addresses"},
+	{Path: "related.hosts", Type: Keyword, List: true, Doc: "the SNI"},
+	{Path: "related.hash", Type: Keyword, List: true, Doc: "JA3, JA4, JA3S, and the SHA-256 of the server's and the client's leaf certificates"},
+
+	{Path: "threat.framework", Type: Keyword, Alert: true, Doc: "`MITRE ATT&CK`, when the rule names techniques (`mitre:` in rule files)"},
+	{Path: "threat.technique.id", Type: Keyword, List: true, Alert: true, Doc: "ATT&CK technique ids, e.g. `T1573`; the parent of a sub-technique"},
+	{Path: "threat.technique.name", Type: Keyword, List: true, Alert: true, Doc: "technique names, e.g. `Encrypted Channel`"},
+	{Path: "threat.technique.reference", Type: Keyword, List: true, Alert: true, Doc: "attack.mitre.org pages of the techniques"},
+	{Path: "threat.technique.subtechnique.id", Type: Keyword, List: true, Alert: true, Doc: "sub-technique ids, e.g. `T1071.001`"},
+	{Path: "threat.technique.subtechnique.name", Type: Keyword, List: true, Alert: true, Doc: "sub-technique names"},
+	{Path: "threat.technique.subtechnique.reference", Type: Keyword, List: true, Alert: true, Doc: "attack.mitre.org pages of the sub-techniques"},
+	{Path: "threat.feed.name", Type: Keyword, Alert: true, Doc: "intel alerts: the list that matched (name from the configuration)"},
+	{Path: "threat.enrichments", Type: Nested, List: true, Alert: true, Doc: "intel alerts: one enrichment, the list entry that matched"},
+	{Path: "threat.enrichments.indicator.type", Type: Keyword, List: true, Alert: true, Doc: "`software` (JA3, JA4), `x509-certificate` (cert_sha1), `domain-name`, `ipv4-addr` or `ipv6-addr`"},
+	{Path: "threat.enrichments.indicator.name", Type: Keyword, List: true, Alert: true, Doc: "the list entry as written (an address, a CIDR, a domain, a hash)"},
+	{Path: "threat.enrichments.indicator.description", Type: Keyword, List: true, Alert: true, Doc: "the list's reason for the entry (abuse.ch Listingreason), if any"},
+	{Path: "threat.enrichments.feed.name", Type: Keyword, List: true, Alert: true, Doc: "the list that matched"},
+	{Path: "threat.enrichments.matched.atomic", Type: Keyword, List: true, Alert: true, Doc: "the session's value that matched the entry (the address a CIDR covers, the subdomain a listed domain covers)"},
+	{Path: "threat.enrichments.matched.field", Type: Keyword, List: true, Alert: true, Doc: "the document field holding it: tls.client.ja3, tlsentry.client.ja4, tls.server.hash.sha1, tlsentry.server.chain.sha1, tls.client.server_name, tls.server.x509.alternative_names, tls.server.x509.subject.common_name, destination.ip or source.ip"},
+	{Path: "threat.enrichments.matched.type", Type: Keyword, List: true, Alert: true, Doc: "`indicator_match_rule`"},
 
 	{Path: "observer.name", Type: Keyword, Doc: "sensor name from the configuration"},
 	{Path: "observer.hostname", Type: Keyword, Doc: "sensor host name"},
 	{Path: "observer.type", Type: Keyword, Doc: "`ids`"},
+	{Path: "observer.vendor", Type: Keyword, Doc: "`tlsentry`"},
+	{Path: "observer.product", Type: Keyword, Doc: "`tlsentry`"},
+	{Path: "observer.version", Type: Keyword, Doc: "the build (`tlsentry version`)"},
 
 	// Rule-only: not in documents.
 	{Path: "tlsentry.network.protocol_name", Type: Keyword, Rule: RuleOnly, Doc: "display name of network.protocol: \"TLS\", \"QUIC\", \"SSH\", \"HTTP\", \"OpenVPN\", \"unknown\""},

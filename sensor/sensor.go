@@ -38,6 +38,9 @@ type Config struct {
 	// ObserverName is observer.name in documents (observer.hostname is
 	// this host's name).
 	ObserverName string
+	// Version is observer.version (the build); Namespace is
+	// data_stream.namespace ("" is "default"), the Elasticsearch sink's.
+	Version, Namespace string
 	// Sinks receive the documents and are closed by Run. Without sinks
 	// sessions are judged but not encoded.
 	Sinks Sinks
@@ -74,7 +77,7 @@ func New(c Config) *Sensor {
 	s := &Sensor{
 		cfg:   c,
 		judge: c.Judge,
-		enc:   output.NewEncoder(output.Observer{Name: c.ObserverName, Hostname: host}),
+		enc:   output.NewEncoder(output.Observer{Name: c.ObserverName, Hostname: host, Version: c.Version, Namespace: c.Namespace}),
 		ctx:   context.Background(),
 		fail:  func(error) {},
 	}

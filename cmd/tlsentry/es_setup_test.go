@@ -109,6 +109,11 @@ type fakeTemplateES struct {
 	templates map[string][]byte
 	requests  []string
 	noDSAPI   int // 0: data stream API; 405 like 8.19, 400 like 9.x without the data-streams module
+	// ingest: "" has ingest nodes and processors; "no-processors" answers
+	// PUT _ingest/pipeline as the integ-test-zip does (no ingest-common
+	// module); "no-nodes" has no ingest node; "401" refuses credentials.
+	ingest    string
+	pipelines map[string][]byte
 }
 
 func (f *fakeTemplateES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -118,6 +123,31 @@ func (f *fakeTemplateES) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	defer f.mu.Unlock()
 	f.requests = append(f.requests, r.Method+" "+r.URL.Path)
 	switch {
+	case r.Method == http.MethodGet && r.URL.Path == "/_nodes/ingest:true/_none":
+		switch f.ingest {
+		case "401":
+			w.WriteHeader(401)
+			w.Write([]byte(`{"error":{"type":"security_exception"}}`))
+		case "no-nodes":
+			w.Write([]byte(`{"_nodes":{"total":0}}`))
+		default:
+			w.Write([]byte(`{"_nodes":{"total":1}}`))
+		}
+	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/_ingest/pipeline/"):
+		if f.ingest == "no-processors" {
+			w.WriteHeader(400)
+			w.Write([]byte(`{"error":{"root_cause":[{"type":"parse_exception","reason":"No processor type exists with name [set]"}],"type":"parse_exception","reason":"No processor type exists with name [set]"},"status":400}`))
+			return
+		}
+		if !json.Valid(body) {
+			w.WriteHeader(400)
+			return
+		}
+		if f.pipelines == nil {
+			f.pipelines = map[string][]byte{}
+		}
+		f.pipelines[strings.TrimPrefix(r.URL.Path, "/_ingest/pipeline/")] = body
+		w.Write([]byte(`{"acknowledged":true}`))
 	case r.Method == http.MethodPut && strings.HasPrefix(r.URL.Path, "/_index_template/"):
 		if !json.Valid(body) {
 			w.WriteHeader(400)
@@ -160,7 +190,11 @@ func TestSetupTemplates(t *testing.T) {
 			}
 		}
 		srv.Close()
-		if got, want := f.templates["logs-tlsentry.tls"], templates[0].Body; !bytes.Equal(got, want) {
+		want, err := output.WithDefaultPipeline(templates[0].Body, output.IngestPipeline)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := f.templates["logs-tlsentry.tls"]; !bytes.Equal(got, want) {
 			t.Errorf("template installed as %s, want %s", got, want)
 		}
 		if f.templates["logs-tlsentry.alert"] == nil {
@@ -182,6 +216,79 @@ func TestSetupTemplates(t *testing.T) {
 	}
 }
 
+// TestSetupIngestPipeline: setup installs the event.ingested pipeline and
+// names it as the templates' default pipeline where the cluster can run it;
+// without ingest nodes or processors (the integ-test-zip) it warns and the
+// templates name none, so that documents are not rejected.
+func TestSetupIngestPipeline(t *testing.T) {
+	for _, c := range []struct {
+		ingest   string
+		pipeline bool   // the templates name the pipeline
+		warning  string // "" none
+		err      bool
+	}{
+		{"", true, "", false},
+		{"no-processors", false, "No processor type exists with name [set]", false},
+		{"no-nodes", false, "the cluster has no ingest node", false},
+		{"401", false, "", true},
+	} {
+		t.Run("ingest="+c.ingest, func(t *testing.T) {
+			f := &fakeTemplateES{templates: map[string][]byte{}, ingest: c.ingest}
+			srv := httptest.NewServer(f)
+			defer srv.Close()
+			var out, warn bytes.Buffer
+			s := &setup{opt: output.ESOptions{URLs: []string{srv.URL}, Namespace: "default"}, out: &out, warn: &warn}
+			err := s.elasticsearch(context.Background(), output.IndexTemplates())
+			if (err != nil) != c.err {
+				t.Fatalf("err %v, want error %v", err, c.err)
+			}
+			if c.err {
+				if len(f.templates) != 0 {
+					t.Error("templates installed after a refused request")
+				}
+				return
+			}
+			if c.pipeline {
+				var p struct {
+					Processors []map[string]struct {
+						Field, Value string
+						Override     bool
+					}
+				}
+				if err := json.Unmarshal(f.pipelines[output.IngestPipeline], &p); err != nil || len(p.Processors) != 1 ||
+					p.Processors[0]["set"].Field != "event.ingested" || p.Processors[0]["set"].Value != "{{{_ingest.timestamp}}}" || !p.Processors[0]["set"].Override {
+					t.Errorf("pipeline %s (%v)", f.pipelines[output.IngestPipeline], err)
+				}
+			}
+			for name, body := range f.templates {
+				var tpl struct {
+					Template struct {
+						Settings struct {
+							Index struct {
+								DefaultPipeline string `json:"default_pipeline"`
+							} `json:"index"`
+						} `json:"settings"`
+						Mappings map[string]any `json:"mappings"`
+					} `json:"template"`
+				}
+				if err := json.Unmarshal(body, &tpl); err != nil {
+					t.Fatal(err)
+				}
+				want := ""
+				if c.pipeline {
+					want = output.IngestPipeline
+				}
+				if tpl.Template.Settings.Index.DefaultPipeline != want || tpl.Template.Mappings == nil {
+					t.Errorf("%s: default_pipeline %q, want %q", name, tpl.Template.Settings.Index.DefaultPipeline, want)
+				}
+			}
+			if !strings.Contains(warn.String(), c.warning) || (c.warning == "") != (warn.Len() == 0) {
+				t.Errorf("warnings %q, want %q", warn.String(), c.warning)
+			}
+		})
+	}
+}
+
 func TestSetupDryRunSendsNothing(t *testing.T) {
 	var out bytes.Buffer
 	s := &setup{opt: output.ESOptions{URLs: []string{"http://127.0.0.1:1"}, Namespace: "default", Password: "hunter2"}, out: &out, dryRun: true}
@@ -197,7 +304,7 @@ func TestSetupDryRunSendsNothing(t *testing.T) {
 			t.Errorf("dry run lacks %s", tpl.Name)
 		}
 	}
-	for _, want := range []string{"PUT /_data_stream/logs-tlsentry.tls-default", "POST http://127.0.0.1:1/api/saved_objects/_import?overwrite=true"} {
+	for _, want := range []string{"PUT /_ingest/pipeline/tlsentry-ingested\n", `"default_pipeline": "tlsentry-ingested"`, "PUT /_data_stream/logs-tlsentry.tls-default", "POST http://127.0.0.1:1/api/saved_objects/_import?overwrite=true"} {
 		if !strings.Contains(o, want) {
 			t.Errorf("dry run lacks %q", want)
 		}
@@ -248,7 +355,7 @@ func TestESOptionsFromEnv(t *testing.T) {
 // distribution has, so setup installs them as they are (there is no
 // fallback that rewrites x-pack types).
 func TestTemplatesUseCoreTypes(t *testing.T) {
-	core := map[string]bool{"boolean": true, "date": true, "float": true, "ip": true, "keyword": true, "long": true, "text": true}
+	core := map[string]bool{"boolean": true, "date": true, "float": true, "ip": true, "keyword": true, "long": true, "text": true, "nested": true}
 	typeRE := regexp.MustCompile(`"type"\s*:\s*"([a-z_]+)"`)
 	for _, tp := range output.IndexTemplates() {
 		for _, m := range typeRE.FindAllSubmatch(tp.Body, -1) {

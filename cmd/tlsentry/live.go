@@ -161,6 +161,7 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 	})
 	defer stop.close()
 	sn = sensor.New(sensor.Config{Capture: pcfg, Judge: j, ObserverName: cfg.Observer.Name, Sinks: sinks,
+		Version: version, Namespace: esNamespace(cfg),
 		FlushCtx: stop.Flush(),
 		CaptureDone: func() {
 			stopMu.Lock()

@@ -260,6 +260,8 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 		Capture:      pcfg,
 		Judge:        j,
 		ObserverName: cfg.Observer.Name,
+		Version:      version,
+		Namespace:    esNamespace(cfg),
 		Sinks:        sinks,
 		FlushCtx:     stop.Flush(),
 		CaptureDone: func() {

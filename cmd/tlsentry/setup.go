@@ -104,6 +104,19 @@ func esOptions(cfg *Config, esFlag string, live bool) (output.ESOptions, error) 
 	return opt, nil
 }
 
+// esNamespace is the data stream namespace documents say they are in
+// (data_stream.namespace), as esOptions reads it: the environment, else the
+// config file, else "default".
+func esNamespace(cfg *Config) string {
+	if v := os.Getenv(envESNamespace); v != "" {
+		return v
+	}
+	if cfg.ES.Namespace != "" {
+		return cfg.ES.Namespace
+	}
+	return "default"
+}
+
 // stateDir is where the Elasticsearch spool and dead-letter file go unless
 // configured: $STATE_DIRECTORY (systemd StateDirectory=), else
 // $XDG_STATE_HOME/tlsentry, else ~/.local/state/tlsentry.
@@ -232,9 +245,15 @@ func (s *setup) elasticsearch(ctx context.Context, templates []output.Template) 
 		return errors.New("setup: no index templates built in")
 	}
 	if s.dryRun {
+		fmt.Fprintf(s.out, "GET /_nodes/ingest:true/_none\n\nPUT /_ingest/pipeline/%s\n%s\n\n", output.IngestPipeline, output.IngestPipelineBody())
 		for _, t := range templates {
-			fmt.Fprintf(s.out, "PUT /_index_template/%s\n%s\n\n", t.Name, bytes.TrimSpace(t.Body))
+			body, err := output.WithDefaultPipeline(t.Body, output.IngestPipeline)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(s.out, "PUT /_index_template/%s\n%s\n\n", t.Name, bytes.TrimSpace(body))
 		}
+		fmt.Fprintf(s.out, "(without ingest: the templates without index.default_pipeline; the sensor sets event.ingested)\n\n")
 		for _, ds := range s.dataStreams() {
 			fmt.Fprintf(s.out, "PUT /_data_stream/%s\n\n", ds)
 		}
@@ -244,7 +263,16 @@ func (s *setup) elasticsearch(ctx context.Context, templates []output.Template) 
 	if err != nil {
 		return err
 	}
+	pipeline, err := s.ingestPipeline(ctx, client)
+	if err != nil {
+		return err
+	}
 	for _, t := range templates {
+		if pipeline {
+			if t.Body, err = output.WithDefaultPipeline(t.Body, output.IngestPipeline); err != nil {
+				return err
+			}
+		}
 		status, body, err := esDo(ctx, client, http.MethodPut, "/_index_template/"+t.Name, t.Body)
 		if err != nil {
 			return fmt.Errorf("setup: index template %s: %w", t.Name, err)
@@ -283,6 +311,56 @@ func (s *setup) elasticsearch(ctx context.Context, templates []output.Template) 
 		}
 	}
 	return nil
+}
+
+// ingestPipeline installs output.IngestPipeline (event.ingested) and
+// reports whether the cluster can run it: it has an ingest node, and the
+// pipeline's set processor exists (the integ-test-zip distribution has no
+// ingest-common module, so no processors). Without, setup warns and the
+// templates name no default pipeline: a default pipeline that cannot run
+// would reject every document. The sensor's stamp (output/ingested.go)
+// then stays.
+func (s *setup) ingestPipeline(ctx context.Context, client *elasticsearch.Client) (bool, error) {
+	warn := func(why string) {
+		w := s.warn
+		if w == nil {
+			w = os.Stderr
+		}
+		fmt.Fprintf(w, "tlsentry: setup: warning: no ingest pipeline (%s); event.ingested is set by the sensor when it sends\n", why)
+	}
+	status, body, err := esDo(ctx, client, http.MethodGet, "/_nodes/ingest:true/_none?filter_path=_nodes.total", nil)
+	if err != nil {
+		return false, fmt.Errorf("setup: ingest nodes: %w", err)
+	}
+	var nodes struct {
+		Nodes struct {
+			Total *int `json:"total"`
+		} `json:"_nodes"`
+	}
+	switch {
+	case status == http.StatusUnauthorized:
+		return false, fmt.Errorf("setup: ingest nodes: status %d: %s", status, output.Truncate(body, 400))
+	case status != http.StatusOK || json.Unmarshal(body, &nodes) != nil || nodes.Nodes.Total == nil:
+		warn(fmt.Sprintf("cannot list ingest nodes: status %d: %s", status, output.Truncate(body, 200)))
+		return false, nil
+	case *nodes.Nodes.Total == 0:
+		warn("the cluster has no ingest node")
+		return false, nil
+	}
+	status, body, err = esDo(ctx, client, http.MethodPut, "/_ingest/pipeline/"+output.IngestPipeline, output.IngestPipelineBody())
+	switch {
+	case err != nil:
+		return false, fmt.Errorf("setup: ingest pipeline %s: %w", output.IngestPipeline, err)
+	case status == http.StatusOK:
+		fmt.Fprintf(s.out, "ingest pipeline %s installed (sets event.ingested)\n", output.IngestPipeline)
+		return true, nil
+	case status == http.StatusUnauthorized:
+		return false, fmt.Errorf("setup: ingest pipeline %s: status %d: %s", output.IngestPipeline, status, output.Truncate(body, 400))
+	}
+	// 400 "No processor type exists with name [set]" without ingest-common;
+	// 403 without manage_pipeline; no handler without ingest at all.
+	warn(fmt.Sprintf("PUT /_ingest/pipeline/%s: status %d: %s", output.IngestPipeline, status, output.Truncate(body, 200)))
+	return false, nil
 }
 
 // noHandler tells whether Elasticsearch answered that it has no handler for
