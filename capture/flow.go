@@ -321,5 +321,9 @@ func newSession(f *flow, cs int8, tr session.Transport) *session.Session {
 func (w *worker) deliverSession(s *session.Session) {
 	w.st.inc(CSessions)
 	s.Finish()
+	if w.oh != nil {
+		w.oh.HandleOrdered(w.id, w.key, s)
+		return
+	}
 	w.h.HandleSession(s)
 }
