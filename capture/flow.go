@@ -246,6 +246,7 @@ func (w *worker) newFlowFor(k *flowKey, p *Packet, ts int64, clientSide int8) *f
 	f.clientSide, f.synSide = clientSide, -1
 	w.tab.insert(f)
 	w.st.inc(CFlowsCreated)
+	w.nextExpiry = min(w.nextExpiry, w.expiry(f)) // the watermark's bound (order.go)
 	return f
 }
 
