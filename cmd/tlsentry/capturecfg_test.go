@@ -83,13 +83,15 @@ func TestCaptureWatch(t *testing.T) {
 func TestSuppressFlags(t *testing.T) {
 	tests := []struct {
 		args []string
-		file bool
+		file *bool // nil: not in the file
 		want bool
 	}{
-		{nil, false, false},
-		{nil, true, true},
-		{[]string{"--suppress"}, false, true},
-		{[]string{"--no-suppress"}, true, false},
+		{nil, nil, true}, // on by default
+		{nil, ptr(false), false},
+		{nil, ptr(true), true},
+		{[]string{"--suppress"}, ptr(false), true},
+		{[]string{"--no-suppress"}, ptr(true), false},
+		{[]string{"--no-suppress"}, nil, false},
 	}
 	for _, tt := range tests {
 		o, err := parseSensorFlags(append([]string{"-r", "x.pcap"}, tt.args...), io.Discard)
@@ -98,8 +100,8 @@ func TestSuppressFlags(t *testing.T) {
 		}
 		rc := RulesConfig{Suppress: tt.file}
 		o.rules.apply(&rc)
-		if rc.Suppress != tt.want || detectConfig(rc).Suppress != tt.want {
-			t.Errorf("%v over file %v: suppress %v, want %v", tt.args, tt.file, rc.Suppress, tt.want)
+		if rc.suppress() != tt.want || detectConfig(rc).Suppress != tt.want {
+			t.Errorf("%v over file %v: suppress %v, want %v", tt.args, tt.file, rc.suppress(), tt.want)
 		}
 	}
 }
