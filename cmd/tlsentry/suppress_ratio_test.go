@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,12 +32,15 @@ func TestSuppressRatio(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var summary string
 	replay := func(workers int, args ...string) (raw []byte, alerts int, combos map[string]int) {
 		t.Helper()
 		out := filepath.Join(dir, fmt.Sprintf("out-%d-%d.ndjson", workers, len(args)))
-		if code := run(append([]string{"-r", in, "-w", out, "-progress", "never", "-workers", fmt.Sprint(workers)}, args...)); code != 0 {
-			t.Fatalf("tlsentry -r %s %v exited %d", in, args, code)
+		var stderr bytes.Buffer
+		if err := sensorMain(append([]string{"-r", in, "-w", out, "-progress", "never", "-workers", fmt.Sprint(workers)}, args...), io.Discard, &stderr); err != nil {
+			t.Fatalf("tlsentry -r %s %v: %v\n%s", in, args, err, stderr.String())
 		}
+		summary = stderr.String()
 		raw, err := os.ReadFile(out)
 		if err != nil {
 			t.Fatal(err)
@@ -57,6 +62,17 @@ func TestSuppressRatio(t *testing.T) {
 	start := time.Now()
 	_, all, allCombos := replay(2, "--no-suppress")
 	one, sup, supCombos := replay(1)
+	// the summary counts per rule the matches that gave no alert
+	i := strings.Index(summary, "tlsentry: suppressed ")
+	if i < 0 {
+		t.Fatalf("no suppressed line in the summary:\n%s", summary)
+	}
+	line, _, _ := strings.Cut(summary[i:], "\n")
+	var total uint64
+	if _, err := fmt.Sscanf(line, "tlsentry: suppressed %d matches", &total); err != nil || int(total) != all-sup {
+		t.Errorf("summary %q: want %d - %d matches suppressed", line, all, sup)
+	}
+	t.Log(line)
 	two, _, _ := replay(2)
 	el := time.Since(start)
 
