@@ -1,7 +1,9 @@
 package capture
 
 import (
+	"cmp"
 	"math"
+	"slices"
 
 	"github.com/tlsentry/tlsentry/session"
 )
@@ -20,7 +22,8 @@ import (
 //   - a session ended by the idle timeout has its last packet's time plus
 //     IdleTimeout, whether the sweep or a later packet of the flow ended it
 //     (also at the end of input, when the input's clock had passed it);
-//   - a session still open at the end of input has math.MaxInt64.
+//   - a session still open at the end of input has the time it would
+//     have timed out too (the end of input stands for the idle timeout).
 //
 // Flows evicted for a full table or for memory are the exception: which
 // flows share a worker decides them.
@@ -38,8 +41,27 @@ type OrderedHandler interface {
 	Watermark(worker int, t int64)
 }
 
-// NoKey is the order key of a session flushed at the end of input.
+// NoKey is the largest order key, and the watermark of a worker that is
+// done.
 const NoKey = math.MaxInt64
+
+// flushOrdered ends every flow in the order of their idle timeouts
+// (expiry), publishing each as the watermark: no later one is below it.
+func (w *worker) flushOrdered() {
+	var fs []*flow
+	for f := w.tab.tail; f != nil; f = f.links[lruLinks].prev {
+		fs = append(fs, f)
+	}
+	slices.SortStableFunc(fs, func(a, b *flow) int { return cmp.Compare(a.last, b.last) })
+	for _, f := range fs {
+		w.key = w.expiry(f)
+		w.endFlow(f, CFlowsFlushed)
+		if w.key > w.wm {
+			w.wm = w.key
+			w.oh.Watermark(w.id, w.key)
+		}
+	}
+}
 
 // expiry is the order key of f's session ended by the idle timeout.
 func (w *worker) expiry(f *flow) int64 {

@@ -450,15 +450,16 @@ func (w *worker) linger(f *flow) int64 {
 	return int64(w.cfg.CloseLinger)
 }
 
-// flushAll ends every flow (end of input). The order key of a session is
-// its idle timeout when the input's clock had passed it, else NoKey.
+// flushAll ends every flow (end of input). For an ordered handler the
+// order key of such a session is the time it would have timed out, and
+// flows end in that order, the watermark following (order.go), so that the
+// judging stage need not hold them all.
 func (w *worker) flushAll() {
-	for f := w.tab.tail; f != nil; f = w.tab.tail {
-		w.key = NoKey
-		if w.now-f.last > int64(w.cfg.IdleTimeout) {
-			w.key = w.expiry(f)
-		}
-		w.endFlow(f, CFlowsFlushed)
+	if w.oh != nil {
+		w.flushOrdered()
+	}
+	for w.tab.tail != nil {
+		w.endFlow(w.tab.tail, CFlowsFlushed)
 	}
 	w.tick(true)
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -14,11 +15,10 @@ import (
 
 	"github.com/tlsentry/tlsentry/capture"
 	"github.com/tlsentry/tlsentry/detect"
+	"github.com/tlsentry/tlsentry/internal/alertgen"
 	"github.com/tlsentry/tlsentry/session"
 )
 
-// stagesCapture has several sessions of distinct clients.
-const stagesCapture = "../testdata/tls12-tcp-messy.pcap"
 
 var t0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
@@ -215,6 +215,10 @@ func (j *stageJudge) Evaluate(s *session.Session) detect.Verdict {
 // time, in judging order; ordered, that order does not depend on the
 // number of workers.
 func TestStages(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.pcap")
+	if _, err := alertgen.Write(path, alertgen.Config{Sessions: 60, Servers: 4, Clients: 20, Span: time.Minute}); err != nil {
+		t.Fatal(err)
+	}
 	var base []string
 	for _, tc := range []struct {
 		workers int
@@ -238,12 +242,12 @@ func TestStages(t *testing.T) {
 			Ordered: tc.ordered,
 			Stages:  []Stage{observe("a"), observe("b")},
 		})
-		snap, err := sn.Run(context.Background(), openCapture(t, stagesCapture))
+		snap, err := sn.Run(context.Background(), openCapture(t, path))
 		if err != nil {
 			t.Fatal(err)
 		}
 		n := int(snap.Get(capture.CSessions))
-		if n < 3 || len(log.evs) != 3*n {
+		if n != 60 || len(log.evs) != 3*n {
 			t.Fatalf("workers=%d: %d events for %d sessions", tc.workers, len(log.evs), n)
 		}
 		if overlaps.Load() != 0 {
