@@ -19,7 +19,6 @@ import (
 	"github.com/tlsentry/tlsentry/session"
 )
 
-
 var t0 = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // sess is a session told apart by its client port.
