@@ -274,3 +274,40 @@ func TestStages(t *testing.T) {
 		}
 	}
 }
+
+// TestOrderMemoryLimit: a stage over its bound judges the oldest early,
+// counted, and still judges every session once.
+func TestOrderMemoryLimit(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.pcap")
+	if _, err := alertgen.Write(path, alertgen.Config{Sessions: 200, Servers: 4, Clients: 50, Span: time.Minute, Active: 40}); err != nil {
+		t.Fatal(err)
+	}
+	seen := map[*session.Session]int{}
+	var mu sync.Mutex
+	sn := New(Config{
+		Capture:     capture.Config{Workers: 2},
+		Ordered:     true,
+		OrderMemory: 3 * 2048, // some three sessions
+		OnVerdict: func(s *session.Session, _ detect.Verdict) {
+			mu.Lock()
+			seen[s]++
+			mu.Unlock()
+		},
+	})
+	if _, err := sn.Run(context.Background(), openCapture(t, path)); err != nil {
+		t.Fatal(err)
+	}
+	st := sn.OrderStats()
+	if len(seen) != 200 {
+		t.Errorf("%d sessions judged, want 200", len(seen))
+	}
+	for s, n := range seen {
+		if n != 1 {
+			t.Errorf("%v judged %d times", s.Client, n)
+		}
+	}
+	if st.ReleasedEarly == 0 || st.Released+st.ReleasedEarly+st.ArrivedLate != 200 || st.Held != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	t.Logf("%+v", st)
+}
