@@ -297,7 +297,7 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 	}
 	st.storeDecodeStats(&dec.stats)
 	for i := range cur {
-		if cur[i] == nil { // the final clock, for flushAll
+		if cur[i] == nil { // the final clock: idle workers sweep once more
 			cur[i] = <-free
 		}
 		send(i)
@@ -323,8 +323,8 @@ type worker struct {
 
 	// Ordering (order.go): id is the worker's number, oh the handler when
 	// it orders sessions, key the order key of a session emitted now, wm
-	// the last watermark published, nextExpiry the earliest idle timeout
-	// of a flow at the last sweep.
+	// the last watermark published, nextExpiry a lower bound of its
+	// flows' idle timeouts (set by sweep, lowered by new flows).
 	id             int
 	oh             OrderedHandler
 	key            int64
