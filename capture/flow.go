@@ -246,6 +246,7 @@ func (w *worker) newFlowFor(k *flowKey, p *Packet, ts int64, clientSide int8) *f
 	f.clientSide, f.synSide = clientSide, -1
 	w.tab.insert(f)
 	w.st.inc(CFlowsCreated)
+	w.nextExpiry = min(w.nextExpiry, w.expiry(f)) // the watermark's bound (order.go)
 	return f
 }
 
@@ -321,5 +322,9 @@ func newSession(f *flow, cs int8, tr session.Transport) *session.Session {
 func (w *worker) deliverSession(s *session.Session) {
 	w.st.inc(CSessions)
 	s.Finish()
+	if w.oh != nil {
+		w.oh.HandleOrdered(w.id, w.key, s)
+		return
+	}
 	w.h.HandleSession(s)
 }

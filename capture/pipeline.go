@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"runtime"
 	"sync"
 	"time"
@@ -111,14 +112,17 @@ type Pipeline struct {
 	cfg     Config
 	h       session.Handler
 	stats   *Stats
-	workers int // workers sharing cfg.MemoryLimit
+	workers int            // workers sharing cfg.MemoryLimit
+	oh      OrderedHandler // h, when it orders sessions (order.go)
 }
 
 // NewPipeline returns a pipeline delivering sessions to h.
 func NewPipeline(cfg Config, h session.Handler) *Pipeline {
 	cfg.setDefaults()
 	// one counter set per worker and one per reader (at most Workers of each)
-	return &Pipeline{cfg: cfg, h: h, stats: newStats(2 * cfg.Workers), workers: cfg.Workers}
+	p := &Pipeline{cfg: cfg, h: h, stats: newStats(2 * cfg.Workers), workers: cfg.Workers}
+	p.oh, _ = h.(OrderedHandler)
+	return p
 }
 
 // Stats are the pipeline's live counters.
@@ -149,6 +153,9 @@ func (p *Pipeline) Run(ctx context.Context, srcs []Source) error {
 			p.stats = newStats(len(srcs))
 		}
 		p.workers = len(srcs)
+		if p.oh != nil {
+			p.oh.Begin(len(srcs))
+		}
 		errs := make([]error, len(srcs))
 		var wg sync.WaitGroup
 		for i, src := range srcs {
@@ -161,6 +168,9 @@ func (p *Pipeline) Run(ctx context.Context, srcs []Source) error {
 		}
 		wg.Wait()
 		return errors.Join(errs...)
+	}
+	if p.oh != nil {
+		p.oh.Begin(p.cfg.Workers)
 	}
 	return p.runSharded(ctx, srcs[0])
 }
@@ -175,16 +185,17 @@ const (
 // batch carries decoded packets from the reader to one worker. Payloads are
 // copied into arena; batches are recycled through a free list.
 type batch struct {
-	pkts  []Packet
-	arena []byte
-	now   int64 // reader's packet clock when sent
+	pkts   []Packet
+	clocks []int64 // reader's packet clock at each packet (order keys, order.go)
+	arena  []byte
+	now    int64 // reader's packet clock when sent
 }
 
 func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 	n := p.cfg.Workers
 	free := make(chan *batch, 4*n)
 	for range 4 * n {
-		free <- &batch{pkts: make([]Packet, 0, batchPackets), arena: make([]byte, 0, batchArena)}
+		free <- &batch{pkts: make([]Packet, 0, batchPackets), clocks: make([]int64, 0, batchPackets), arena: make([]byte, 0, batchArena)}
 	}
 	ins := make([]chan *batch, n)
 	var wg sync.WaitGroup
@@ -197,14 +208,17 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 			for b := range ins[i] {
 				for j := range b.pkts {
 					w.advance(b.pkts[j].Timestamp.UnixNano())
+					w.key = b.clocks[j]
 					w.handle(&b.pkts[j])
 				}
 				// the reader's clock: lets idle workers time flows out
 				w.advance(b.now)
-				b.pkts, b.arena = b.pkts[:0], b.arena[:0]
+				w.publish()
+				b.pkts, b.clocks, b.arena = b.pkts[:0], b.clocks[:0], b.arena[:0]
 				free <- b
 			}
 			w.flushAll()
+			w.done()
 		}()
 	}
 
@@ -214,7 +228,7 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 	var pkt Packet
 	var now, lastFlush int64
 	send := func(i int) {
-		if b := cur[i]; b != nil && len(b.pkts) > 0 {
+		if b := cur[i]; b != nil {
 			b.now = now
 			ins[i] <- b
 			cur[i] = nil
@@ -268,16 +282,24 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 		b.arena = append(b.arena, pkt.Payload...)
 		pkt.Payload = b.arena[off:len(b.arena):len(b.arena)]
 		b.pkts = append(b.pkts, pkt)
+		b.clocks = append(b.clocks, now)
 		if now-lastFlush >= flushEvery {
-			// let every worker see the clock move, so idle ones sweep
+			// let every worker see the clock move, so idle ones sweep (an
+			// empty batch for one that got no packet)
 			lastFlush = now
 			for i := range cur {
+				if cur[i] == nil {
+					cur[i] = <-free
+				}
 				send(i)
 			}
 		}
 	}
 	st.storeDecodeStats(&dec.stats)
 	for i := range cur {
+		if cur[i] == nil { // the final clock: idle workers sweep once more
+			cur[i] = <-free
+		}
 		send(i)
 		close(ins[i])
 	}
@@ -299,6 +321,15 @@ type worker struct {
 
 	now, lastSweep int64
 
+	// Ordering (order.go): id is the worker's number, oh the handler when
+	// it orders sessions, key the order key of a session emitted now, wm
+	// the last watermark published, nextExpiry a lower bound of its
+	// flows' idle timeouts (set by sweep, lowered by new flows).
+	id             int
+	oh             OrderedHandler
+	key            int64
+	wm, nextExpiry int64
+
 	cur       *flow // flow and side deliver works on
 	curSide   uint8
 	deliverFn func([]byte) bool
@@ -312,6 +343,11 @@ func (p *Pipeline) newWorker(i int) *worker {
 		tab:   newFlowTable(p.cfg.MaxFlows),
 		certs: p.cfg.CertCache,
 		mem:   memcap{limit: workerLimit(p.cfg.MemoryLimit, p.workers)},
+		id:    i,
+		oh:    p.oh,
+		wm:    math.MinInt64,
+
+		nextExpiry: NoKey,
 	}
 	w.r = reasm{
 		maxPendingBytes: p.cfg.MaxPendingBytes,
@@ -354,10 +390,13 @@ func (w *worker) runInline(ctx context.Context, src Source, filter PacketFilter)
 			continue
 		}
 		w.advance(pkt.Timestamp.UnixNano())
+		w.key = w.now // the worker is its own reader
 		w.handle(&pkt)
+		w.publish()
 	}
 	w.st.storeDecodeStats(&dec.stats)
 	w.flushAll()
+	w.done()
 	return err
 }
 
@@ -374,10 +413,12 @@ func (w *worker) advance(ts int64) {
 	}
 }
 
-// sweep ends flows idle for longer than their timeout, oldest first.
+// sweep ends flows idle for longer than their timeout, oldest first, and
+// notes the earliest timeout of those left (nextExpiry).
 func (w *worker) sweep() {
 	idle := int64(w.cfg.IdleTimeout)
 	linger := int64(w.cfg.CloseLinger)
+	w.nextExpiry = NoKey
 	for f := w.tab.tail; f != nil; {
 		prev := f.links[lruLinks].prev
 		age := w.now - f.last
@@ -387,8 +428,13 @@ func (w *worker) sweep() {
 		case age > idle:
 			w.endFlow(f, CFlowsTimedOut)
 		default:
+			if f.state != stEmitted {
+				w.nextExpiry = min(w.nextExpiry, w.expiry(f))
+			}
 			if age <= linger {
-				return // everything before is younger still
+				// everything before is younger still
+				w.nextExpiry = min(w.nextExpiry, w.now-linger+idle)
+				return
 			}
 		}
 		f = prev
@@ -404,8 +450,14 @@ func (w *worker) linger(f *flow) int64 {
 	return int64(w.cfg.CloseLinger)
 }
 
-// flushAll ends every flow (end of input).
+// flushAll ends every flow (end of input). For an ordered handler the
+// order key of such a session is the time it would have timed out, and
+// flows end in that order, the watermark following (order.go), so that the
+// judging stage need not hold them all.
 func (w *worker) flushAll() {
+	if w.oh != nil {
+		w.flushOrdered()
+	}
 	for w.tab.tail != nil {
 		w.endFlow(w.tab.tail, CFlowsFlushed)
 	}
@@ -711,7 +763,12 @@ func (w *worker) endFlow(f *flow, reason Counter) {
 		w.st.inc(reason)
 	}
 	if f.state != stEmitted {
+		key := w.key
+		if reason == CFlowsTimedOut {
+			w.key = w.expiry(f)
+		}
 		w.emit(f)
+		w.key = key
 	}
 	w.st.inc(CFlowsEnded)
 	w.uncharge(f)

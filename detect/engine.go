@@ -61,11 +61,12 @@ type Config struct {
 
 	// Suppress applies the rules' suppress and threshold blocks and
 	// Suppressions; without it every match is an alert (Count 1) and they
-	// are only checked. The sensor sets it unless --no-suppress. It is not
-	// the default because the blocks keep state: which session of a key
-	// carries its alert follows the order sessions are judged in, so with
-	// several capture workers a replay's alert documents can differ from a
-	// one-worker replay (the same keys alert, on other sessions).
+	// are only checked. The command sets it unless --no-suppress
+	// (rules.suppress is on by default). The blocks keep state: which
+	// session of a key carries its alert follows the order sessions are
+	// judged in, so the sensor judges a replay in packet-time order
+	// (sensor.Config.Ordered), whatever the number of capture workers;
+	// live capture judges in arrival order.
 	Suppress bool
 	// Suppressions drop alerts of some rules for some addresses, SNIs or
 	// certificates (Suricata's threshold.config suppress).

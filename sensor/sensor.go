@@ -24,10 +24,25 @@ import (
 )
 
 // Judge gives a session its verdict: a *detect.Reloader or *detect.Engine.
-// It is called from several goroutines at once.
+// It is called from several goroutines at once, unless Config.Ordered.
 type Judge interface {
 	Evaluate(*session.Session) detect.Verdict
 }
+
+// A Stage sees every session before the judge, in judging order and one
+// session at a time (never concurrently): an inventory that sets facts
+// rules read plugs in here. With Config.Ordered the order does not depend
+// on the number of workers; without it (live capture) it is the order
+// sessions arrive in.
+type Stage interface {
+	Observe(*session.Session)
+}
+
+// StageFunc adapts a function to Stage.
+type StageFunc func(*session.Session)
+
+// Observe calls f(s).
+func (f StageFunc) Observe(s *session.Session) { f(s) }
 
 // Config assembles a Sensor.
 type Config struct {
@@ -44,6 +59,16 @@ type Config struct {
 	// Sinks receive the documents and are closed by Run. Without sinks
 	// sessions are judged but not encoded.
 	Sinks Sinks
+	// Ordered judges sessions in the order of their packet-time order keys
+	// (order.go), so that a replay's documents do not depend on the number
+	// of workers even where rules keep state (suppress and threshold
+	// blocks). Replay sets it; live capture judges in arrival order.
+	Ordered bool
+	// OrderMemory bounds the sessions the ordering holds, in bytes
+	// (default DefaultOrderMemory); past it the oldest are judged early.
+	OrderMemory int64
+	// Stages see every session, in judging order, before the judge.
+	Stages []Stage
 	// OnVerdict, when set, sees every session and its verdict before the
 	// documents are written ("rules test" collects alerts with it).
 	OnVerdict func(*session.Session, detect.Verdict)
@@ -65,6 +90,10 @@ type Sensor struct {
 	judge Judge
 	enc   *output.Encoder
 	p     *capture.Pipeline
+	order *orderStage // with Config.Ordered
+	// stageMu serialises the Stages when sessions are not ordered (they
+	// come from several workers then).
+	stageMu sync.Mutex
 
 	ctx  context.Context // Run's, for the sinks' writes
 	fail func(error)     // records the first sink failure and ends the run
@@ -84,7 +113,12 @@ func New(c Config) *Sensor {
 	if s.judge == nil {
 		s.judge = noJudge{}
 	}
-	s.p = capture.NewPipeline(c.Capture, session.HandlerFunc(s.handle))
+	if c.Ordered {
+		s.order = newOrderStage(s.handle, c.OrderMemory)
+		s.p = capture.NewPipeline(c.Capture, s.order)
+	} else {
+		s.p = capture.NewPipeline(c.Capture, session.HandlerFunc(s.handle))
+	}
 	return s
 }
 
@@ -94,9 +128,20 @@ func (noJudge) Evaluate(*session.Session) detect.Verdict {
 	return detect.Verdict{Validation: detect.ValidationNotChecked}
 }
 
-// handle is the session handler: evaluate, then encode, then write to
-// every sink in order.
+// handle is the session handler: the stages, then evaluate, then encode,
+// then write to every sink in order.
 func (s *Sensor) handle(ss *session.Session) {
+	if len(s.cfg.Stages) > 0 {
+		if s.order == nil {
+			s.stageMu.Lock()
+		}
+		for _, st := range s.cfg.Stages {
+			st.Observe(ss)
+		}
+		if s.order == nil {
+			s.stageMu.Unlock()
+		}
+	}
 	v := s.judge.Evaluate(ss)
 	if s.cfg.OnVerdict != nil {
 		s.cfg.OnVerdict(ss, v)
@@ -111,6 +156,15 @@ func (s *Sensor) handle(ss *session.Session) {
 
 // Stats are the pipeline's live counters (for progress, logs and metrics).
 func (s *Sensor) Stats() *capture.Stats { return s.p.Stats() }
+
+// OrderStats are the judging stage's counters (zero without
+// Config.Ordered).
+func (s *Sensor) OrderStats() OrderStats {
+	if s.order == nil {
+		return OrderStats{}
+	}
+	return s.order.o.stats()
+}
 
 // Sinks are the sensor's sinks (for logs and metrics).
 func (s *Sensor) Sinks() Sinks { return s.cfg.Sinks }
@@ -157,6 +211,9 @@ func (s *Sensor) Run(ctx context.Context, srcs []capture.Source) (capture.Snapsh
 		}
 	}()
 	runErr := s.p.Run(ctx, srcs)
+	if s.order != nil {
+		s.order.finish()
+	}
 	close(ended)
 	<-stopped
 	if s.cfg.CaptureDone != nil {

@@ -3,6 +3,8 @@ package main
 import (
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -83,13 +85,15 @@ func TestCaptureWatch(t *testing.T) {
 func TestSuppressFlags(t *testing.T) {
 	tests := []struct {
 		args []string
-		file bool
+		file *bool // nil: not in the file
 		want bool
 	}{
-		{nil, false, false},
-		{nil, true, true},
-		{[]string{"--suppress"}, false, true},
-		{[]string{"--no-suppress"}, true, false},
+		{nil, nil, true}, // on by default
+		{nil, ptr(false), false},
+		{nil, ptr(true), true},
+		{[]string{"--suppress"}, ptr(false), true},
+		{[]string{"--no-suppress"}, ptr(true), false},
+		{[]string{"--no-suppress"}, nil, false},
 	}
 	for _, tt := range tests {
 		o, err := parseSensorFlags(append([]string{"-r", "x.pcap"}, tt.args...), io.Discard)
@@ -98,8 +102,44 @@ func TestSuppressFlags(t *testing.T) {
 		}
 		rc := RulesConfig{Suppress: tt.file}
 		o.rules.apply(&rc)
-		if rc.Suppress != tt.want || detectConfig(rc).Suppress != tt.want {
-			t.Errorf("%v over file %v: suppress %v, want %v", tt.args, tt.file, rc.Suppress, tt.want)
+		if rc.suppress() != tt.want || detectConfig(rc).Suppress != tt.want {
+			t.Errorf("%v over file %v: suppress %v, want %v", tt.args, tt.file, rc.suppress(), tt.want)
+		}
+	}
+}
+
+// TestSuppressDefault: rules.suppress is on when the file does not say,
+// off with rules.suppress: false or TLSENTRY_RULES_SUPPRESS=false;
+// rules.order_memory_mb is read from the file.
+func TestSuppressDefault(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		file, env string
+		want      bool
+	}{
+		{"rules: {}\n", "", true},
+		{"rules:\n  suppress: false\n", "", false},
+		{"rules:\n  suppress: true\n", "TLSENTRY_RULES_SUPPRESS=false", false},
+		{"rules:\n  order_memory_mb: 3\n", "TLSENTRY_RULES_SUPPRESS=true", true},
+	} {
+		p := filepath.Join(dir, "c.yaml")
+		if err := os.WriteFile(p, []byte(tc.file), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := loadConfig(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tc.env != "" {
+			if err := applyEnv(cfg, []string{tc.env}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := detectConfig(cfg.Rules).Suppress; got != tc.want {
+			t.Errorf("%q %s: suppress %v, want %v", tc.file, tc.env, got, tc.want)
+		}
+		if strings.Contains(tc.file, "order_memory_mb") && cfg.Rules.OrderMemoryMB != 3 {
+			t.Errorf("order_memory_mb %d", cfg.Rules.OrderMemoryMB)
 		}
 	}
 }

@@ -71,14 +71,20 @@ type RulesConfig struct {
 	// MaxRuleCost bounds the CEL cost of each rule expression (0: 1,000,000).
 	MaxRuleCost int `yaml:"max_rule_cost"`
 	// Suppress applies the rules' suppress and threshold blocks (and the
-	// threshold and detection_filter of Suricata-format rules). Off by
-	// default: with several workers, which session of a key carries its
-	// alert follows the order workers finish sessions in.
-	Suppress bool `yaml:"suppress"`
+	// threshold and detection_filter of Suricata-format rules) and the
+	// suppressions. On when not set; --no-suppress turns it off.
+	Suppress *bool `yaml:"suppress"`
+	// OrderMemoryMB bounds, in MiB, the sessions a replay holds to judge
+	// them in an order that does not depend on the number of workers
+	// (0: 8). Past it the oldest are judged early (counted).
+	OrderMemoryMB int `yaml:"order_memory_mb"`
 	// Vars are the address and port variables of Suricata-format (.rules)
 	// files: HOME_NET: "[10.0.0.0/8]". One not set is any. File only.
 	Vars map[string]string `yaml:"vars"`
 }
+
+// suppress is rules.suppress: on unless set to false.
+func (rc *RulesConfig) suppress() bool { return rc.Suppress == nil || *rc.Suppress }
 
 // IntelList is one threat-intel list file.
 type IntelList struct {

@@ -175,7 +175,9 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 
 	close(ready)
 
-	ms, err := serveUnprivileged(cfg, newSensorCollector(func() capture.Snapshot { return sn.Stats().Snapshot() }, ls, sinks, j), log)
+	col := newSensorCollector(func() capture.Snapshot { return sn.Stats().Snapshot() }, ls, sinks, j)
+	col.order = sn.OrderStats
+	ms, err := serveUnprivileged(cfg, col, log)
 	if err != nil {
 		abort()
 		return err
@@ -204,6 +206,7 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 	el := time.Since(started)
 	logStats(log, "final", snap, sumLive(final), capture.Snapshot{}, capture.LiveStats{}, el, sinks)
 	printSummary(stderr, snap, el)
+	printJudging(stderr, j, sn.OrderStats())
 	if d := sumLive(final).Drops; d > 0 {
 		fmt.Fprintf(stderr, "tlsentry: kernel dropped %d packets (ring full): raise --ring-size-mb or --workers\n", d)
 	}

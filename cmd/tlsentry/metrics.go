@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/detect"
 	"github.com/tlsentry/tlsentry/output"
 	"github.com/tlsentry/tlsentry/sensor"
 )
@@ -91,7 +92,8 @@ type sensorCollector struct {
 	live     *liveStats // nil when not live
 	sinks    sensor.Sinks
 	judge    sensor.Judge
-	info     string // version string
+	order    func() sensor.OrderStats // the judging stage; nil: none
+	info     string                   // version string
 
 	counters   [len(capture.Snapshot{})]*prometheus.Desc
 	flowsAct   *prometheus.Desc
@@ -105,6 +107,11 @@ type sensorCollector struct {
 	reloads    *prometheus.Desc
 	buildInfo  *prometheus.Desc
 	liveSocket *prometheus.Desc
+	suppressed *prometheus.Desc
+	jHeld      *prometheus.Desc
+	jHeldBytes *prometheus.Desc
+	jEarly     *prometheus.Desc
+	jLate      *prometheus.Desc
 }
 
 func newSensorCollector(pipeline func() capture.Snapshot, live *liveStats, sinks sensor.Sinks, j sensor.Judge) *sensorCollector {
@@ -123,6 +130,11 @@ func newSensorCollector(pipeline func() capture.Snapshot, live *liveStats, sinks
 	c.esSpool = prometheus.NewDesc("tlsentry_elasticsearch_spool_bytes", "bytes in the Elasticsearch spool now", nil, nil)
 	c.reloads = prometheus.NewDesc("tlsentry_rules_reloads_total", "rule reloads (SIGHUP), by result", []string{"result"}, nil)
 	c.buildInfo = prometheus.NewDesc("tlsentry_build_info", "the build, as a label", []string{"version"}, nil)
+	c.suppressed = prometheus.NewDesc("tlsentry_rule_suppressed_total", "matches that gave no alert of their own (suppress/threshold blocks, suppressions), by rule", []string{"rule"}, nil)
+	c.jHeld = prometheus.NewDesc("tlsentry_judging_held_sessions", "sessions the judging stage holds now, waiting for their turn", nil, nil)
+	c.jHeldBytes = prometheus.NewDesc("tlsentry_judging_held_bytes", "estimated memory of the sessions the judging stage holds (rules.order_memory_mb bounds it)", nil, nil)
+	c.jEarly = prometheus.NewDesc("tlsentry_judging_released_early_total", "sessions judged before their turn because the judging stage was full", nil, nil)
+	c.jLate = prometheus.NewDesc("tlsentry_judging_arrived_late_total", "sessions that reached the judging stage after a later one was judged", nil, nil)
 	c.liveSocket = prometheus.NewDesc("tlsentry_capture_sockets", "live capture sockets (AF_PACKET fanout members or one libpcap handle)", nil, nil)
 	return c
 }
@@ -132,7 +144,8 @@ func (c *sensorCollector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- d
 	}
 	for _, d := range []*prometheus.Desc{c.flowsAct, c.kPackets, c.kDrops, c.kFreezes, c.sinkDocs,
-		c.sinkQueue, c.esDocs, c.esSpool, c.reloads, c.buildInfo, c.liveSocket} {
+		c.sinkQueue, c.esDocs, c.esSpool, c.reloads, c.buildInfo, c.liveSocket, c.suppressed,
+		c.jHeld, c.jHeldBytes, c.jEarly, c.jLate} {
 		ch <- d
 	}
 }
@@ -179,6 +192,18 @@ func (c *sensorCollector) Collect(ch chan<- prometheus.Metric) {
 		okN, failed := r.ReloadStats()
 		ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(okN), "ok")
 		ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(failed), "error")
+	}
+	if e, ok := c.judge.(interface{ Engine() *detect.Engine }); ok {
+		for id, n := range e.Engine().SuppressedCounts() {
+			ch <- prometheus.MustNewConstMetric(c.suppressed, prometheus.CounterValue, float64(n), id)
+		}
+	}
+	if c.order != nil {
+		st := c.order()
+		ch <- prometheus.MustNewConstMetric(c.jHeld, prometheus.GaugeValue, float64(st.Held))
+		ch <- prometheus.MustNewConstMetric(c.jHeldBytes, prometheus.GaugeValue, float64(st.HeldBytes))
+		ch <- prometheus.MustNewConstMetric(c.jEarly, prometheus.CounterValue, float64(st.ReleasedEarly))
+		ch <- prometheus.MustNewConstMetric(c.jLate, prometheus.CounterValue, float64(st.ArrivedLate))
 	}
 	ch <- prometheus.MustNewConstMetric(c.buildInfo, prometheus.GaugeValue, 1, c.info)
 }

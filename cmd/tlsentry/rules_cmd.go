@@ -29,7 +29,7 @@ func detectConfig(rc RulesConfig) detect.Config {
 		MaxIntelBytes:     int64(rc.IntelMaxMB) << 20,
 		MaxRuleCost:       uint64(max(rc.MaxRuleCost, 0)),
 		RuleVars:          rc.Vars,
-		Suppress:          rc.Suppress,
+		Suppress:          rc.suppress(),
 	}
 	for _, l := range rc.Intel {
 		dc.Intel = append(dc.Intel, detect.IntelList{Name: l.Name, Type: l.Type, File: l.File})
@@ -242,6 +242,7 @@ func rulesTest(e *detect.Engine, path string, workers int, stdout io.Writer) err
 	sn := sensor.New(sensor.Config{
 		Capture: capture.Config{Workers: workers},
 		Judge:   e,
+		Ordered: true, // as a replay: suppression does not depend on --workers
 		OnVerdict: func(s *session.Session, v detect.Verdict) {
 			mu.Lock()
 			defer mu.Unlock()

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/detect"
 	"github.com/tlsentry/tlsentry/sensor"
 )
 
@@ -72,11 +74,11 @@ func (r *ruleFlags) register(fs *flag.FlagSet) {
 	fs.Var(&r.disableIDs, "disable", "switch off rule `ID` (repeatable)")
 	fs.Var(&r.disableCats, "disable-category", "switch off the rules of `CATEGORY` (repeatable)")
 	fs.StringVar(&r.caBundle, "ca-bundle", "", "PEM `FILE` of trusted roots, replacing the system roots")
-	fs.BoolFunc("suppress", "apply the rules' suppress and threshold blocks (rules.suppress; off by default)", func(string) error {
+	fs.BoolFunc("suppress", "apply the rules' suppress and threshold blocks and the suppressions (rules.suppress; the default)", func(string) error {
 		r.suppress = ptr(true)
 		return nil
 	})
-	fs.BoolFunc("no-suppress", "every match is an alert (forensics); wins over rules.suppress", func(string) error {
+	fs.BoolFunc("no-suppress", "every match is an alert (forensics): suppress and threshold blocks and suppressions are off; wins over rules.suppress", func(string) error {
 		r.suppress = ptr(false)
 		return nil
 	})
@@ -92,7 +94,7 @@ func (r ruleFlags) apply(rc *RulesConfig) {
 		rc.CABundle = r.caBundle
 	}
 	if r.suppress != nil {
-		rc.Suppress = *r.suppress
+		rc.Suppress = ptr(*r.suppress)
 	}
 }
 
@@ -255,6 +257,10 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 	for _, w := range judgeWarnings(j) {
 		fmt.Fprintln(stderr, "tlsentry: warning:", w)
 	}
+	if cfg.Rules.OrderMemoryMB < 0 {
+		sinks.Close(ctx)
+		return fmt.Errorf("%w: rules.order_memory_mb %d is negative", errUsage, cfg.Rules.OrderMemoryMB)
+	}
 	var bar *progressBar
 	sn := sensor.New(sensor.Config{
 		Capture:      pcfg,
@@ -264,6 +270,10 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 		Namespace:    esNamespace(cfg),
 		Sinks:        sinks,
 		FlushCtx:     stop.Flush(),
+		// a replay judges in packet-time order: its documents do not
+		// depend on the number of workers, suppression included
+		Ordered:     true,
+		OrderMemory: int64(cfg.Rules.OrderMemoryMB) << 20,
 		CaptureDone: func() {
 			if bar != nil {
 				bar.stop()
@@ -275,6 +285,7 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 	}
 	snap, err := sn.Run(ctx, []capture.Source{src})
 	printSummary(stderr, snap, time.Since(started))
+	printJudging(stderr, j, sn.OrderStats())
 	printDelivery(stderr, sinks.Delivery())
 	// Interrupted: the signal came before the end of the input (not
 	// during the final flush).
@@ -423,6 +434,50 @@ func humanBytes(n uint64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// printJudging writes what the rules held back, per rule, and what the
+// judging stage could not keep in order.
+func printJudging(w io.Writer, j sensor.Judge, st sensor.OrderStats) {
+	if line := suppressedLine(j); line != "" {
+		fmt.Fprintf(w, "tlsentry: %s\n", line)
+	}
+	if st.ReleasedEarly > 0 || st.ArrivedLate > 0 {
+		fmt.Fprintf(w, "tlsentry: judging order not kept for %d sessions: %d judged early (rules.order_memory_mb %d MiB full), %d arrived late\n",
+			st.ReleasedEarly+st.ArrivedLate, st.ReleasedEarly, st.Limit>>20, st.ArrivedLate)
+	}
+}
+
+// suppressedLine is "suppressed 1234 matches: cert.untrusted 1200, ..."
+// (rules by count, then id), or "" when nothing was suppressed.
+func suppressedLine(j sensor.Judge) string {
+	e, ok := j.(interface{ Engine() *detect.Engine })
+	if !ok {
+		return ""
+	}
+	m := e.Engine().SuppressedCounts()
+	var total uint64
+	ids := make([]string, 0, len(m))
+	for id, n := range m {
+		if n > 0 {
+			ids = append(ids, id)
+			total += n
+		}
+	}
+	if total == 0 {
+		return ""
+	}
+	sort.Slice(ids, func(a, b int) bool {
+		if m[ids[a]] != m[ids[b]] {
+			return m[ids[a]] > m[ids[b]]
+		}
+		return ids[a] < ids[b]
+	})
+	parts := make([]string, len(ids))
+	for i, id := range ids {
+		parts[i] = fmt.Sprintf("%s %d", id, m[id])
+	}
+	return fmt.Sprintf("suppressed %d matches (--no-suppress: every match alerts): %s", total, strings.Join(parts, ", "))
 }
 
 // printSummary writes the end-of-run line(s) on stderr.

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tlsentry/tlsentry/internal/alertgen"
+)
+
+// TestSuppressRatio is the figure of issue #11: on the synthetic handshake
+// workload (internal/alertgen: 3,000 connections to 30 servers over 3
+// hours, most certificates reported by a built-in rule whose suppress
+// block allows one alert per hour and certificate), suppression on
+// (the default) cuts alert documents at least 20-fold against
+// --no-suppress, while every (rule.id, destination.ip,
+// tls.server.hash.sha256) that alerted without suppression still has an
+// alert; and the documents of --workers 1 and --workers 2 are the same.
+//
+//	go test ./cmd/tlsentry -run TestSuppressRatio -v
+func TestSuppressRatio(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "workload.pcap")
+	gen, err := alertgen.Write(in, alertgen.Config{Span: 3 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var summary string
+	replay := func(workers int, args ...string) (raw []byte, alerts int, combos map[string]int) {
+		t.Helper()
+		out := filepath.Join(dir, fmt.Sprintf("out-%d-%d.ndjson", workers, len(args)))
+		var stderr bytes.Buffer
+		if err := sensorMain(append([]string{"-r", in, "-w", out, "-progress", "never", "-workers", fmt.Sprint(workers)}, args...), io.Discard, &stderr); err != nil {
+			t.Fatalf("tlsentry -r %s %v: %v\n%s", in, args, err, stderr.String())
+		}
+		summary = stderr.String()
+		raw, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		combos = map[string]int{}
+		for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
+			var m map[string]any
+			if err := json.Unmarshal(line, &m); err != nil {
+				t.Fatal(err)
+			}
+			if lookup(m, "event.kind") != "alert" {
+				continue
+			}
+			alerts++
+			combos[fmt.Sprintf("%v %v %v", lookup(m, "rule.id"), lookup(m, "destination.ip"), lookup(m, "tls.server.hash.sha256"))]++
+		}
+		return raw, alerts, combos
+	}
+	start := time.Now()
+	_, all, allCombos := replay(2, "--no-suppress")
+	one, sup, supCombos := replay(1)
+	// the summary counts per rule the matches that gave no alert
+	i := strings.Index(summary, "tlsentry: suppressed ")
+	if i < 0 {
+		t.Fatalf("no suppressed line in the summary:\n%s", summary)
+	}
+	line, _, _ := strings.Cut(summary[i:], "\n")
+	var total uint64
+	if _, err := fmt.Sscanf(line, "tlsentry: suppressed %d matches", &total); err != nil || int(total) != all-sup {
+		t.Errorf("summary %q: want %d - %d matches suppressed", line, all, sup)
+	}
+	t.Log(line)
+	two, _, _ := replay(2)
+	el := time.Since(start)
+
+	if all == 0 || sup == 0 {
+		t.Fatalf("%d alerts without suppression, %d with", all, sup)
+	}
+	ratio := float64(all) / float64(sup)
+	t.Logf("%d connections to %d servers: %d alert documents with --no-suppress, %d with suppression (%.1f-fold), %d (rule, destination.ip, certificate) combinations; 3 replays in %s",
+		gen.Sessions, len(gen.PerServer), all, sup, ratio, len(allCombos), el.Round(time.Millisecond))
+	var ids []string
+	for k, n := range allCombos {
+		ids = append(ids, fmt.Sprintf("%-60s %5d -> %d", k, n, supCombos[k]))
+	}
+	sort.Strings(ids)
+	for _, l := range ids {
+		t.Log(l)
+	}
+	if ratio < 20 {
+		t.Errorf("suppression cut alerts %.1f-fold, want >= 20", ratio)
+	}
+	for k := range allCombos {
+		if supCombos[k] == 0 {
+			t.Errorf("%s alerted without suppression, not with it", k)
+		}
+	}
+	for k := range supCombos {
+		if allCombos[k] == 0 {
+			t.Errorf("%s alerted with suppression only", k)
+		}
+	}
+	if !bytes.Equal(one, two) {
+		a, _ := normalize(one)
+		b, _ := normalize(two)
+		t.Fatalf("--workers 1 and --workers 2 write different documents with suppression:\n%s", firstDiff(a, b))
+	}
+}
