@@ -54,6 +54,11 @@ type Config struct {
 	// Run's ctx, which stops the sources: a stopping sensor still writes
 	// the sessions it holds. nil: no bound.
 	FlushCtx context.Context
+	// Inventory, when set, observes every session before it is judged
+	// (an *inventory.Inventory: it sets session.Inventory).
+	// TODO(ordered stage): becomes one of Config.Stages when the ordered
+	// stage hook lands; the mutex in handle goes with it.
+	Inventory interface{ Observe(*session.Session) }
 }
 
 // Sensor runs packets from sources to sinks. Run it once.
@@ -65,6 +70,8 @@ type Sensor struct {
 
 	ctx  context.Context // Run's, for the sinks' writes
 	fail func(error)     // records the first sink failure and ends the run
+
+	invMu sync.Mutex // TODO(ordered stage): one goroutine observes, in judging order
 }
 
 // New assembles a sensor: the judge, the encoder, the sinks and a
@@ -94,6 +101,11 @@ func (noJudge) Evaluate(*session.Session) detect.Verdict {
 // handle is the session handler: evaluate, then encode, then write to
 // every sink in order.
 func (s *Sensor) handle(ss *session.Session) {
+	if s.cfg.Inventory != nil { // TODO(ordered stage)
+		s.invMu.Lock()
+		s.cfg.Inventory.Observe(ss)
+		s.invMu.Unlock()
+	}
 	v := s.judge.Evaluate(ss)
 	if s.cfg.OnVerdict != nil {
 		s.cfg.OnVerdict(ss, v)
