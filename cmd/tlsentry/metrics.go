@@ -105,6 +105,7 @@ type sensorCollector struct {
 	reloads    *prometheus.Desc
 	buildInfo  *prometheus.Desc
 	liveSocket *prometheus.Desc
+	extra      prometheus.Collector // the inventory's, when there is one
 }
 
 func newSensorCollector(pipeline func() capture.Snapshot, live *liveStats, sinks sensor.Sinks, j sensor.Judge) *sensorCollector {
@@ -134,6 +135,9 @@ func (c *sensorCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.flowsAct, c.kPackets, c.kDrops, c.kFreezes, c.sinkDocs,
 		c.sinkQueue, c.esDocs, c.esSpool, c.reloads, c.buildInfo, c.liveSocket} {
 		ch <- d
+	}
+	if c.extra != nil {
+		c.extra.Describe(ch)
 	}
 }
 
@@ -181,6 +185,9 @@ func (c *sensorCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.reloads, prometheus.CounterValue, float64(failed), "error")
 	}
 	ch <- prometheus.MustNewConstMetric(c.buildInfo, prometheus.GaugeValue, 1, c.info)
+	if c.extra != nil {
+		c.extra.Collect(ch)
+	}
 }
 
 // metricsServer serves /metrics on a listener opened early (before the

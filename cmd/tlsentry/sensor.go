@@ -255,8 +255,13 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 	for _, w := range judgeWarnings(j) {
 		fmt.Fprintln(stderr, "tlsentry: warning:", w)
 	}
+	inv, err := openInventory(cfg.Inventory)
+	if err != nil {
+		sinks.Close(ctx)
+		return err
+	}
 	var bar *progressBar
-	sn := sensor.New(sensor.Config{
+	scfg := sensor.Config{
 		Capture:      pcfg,
 		Judge:        j,
 		ObserverName: cfg.Observer.Name,
@@ -267,13 +272,20 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 				bar.stop()
 			}
 		},
-	})
+	}
+	if inv != nil {
+		scfg.Inventory = inv
+	}
+	sn := sensor.New(scfg)
 	if showProgress {
 		bar = startProgress(stderr, src, sn.Stats())
 	}
 	snap, err := sn.Run(ctx, []capture.Source{src})
 	printSummary(stderr, snap, time.Since(started))
 	printDelivery(stderr, sinks.Delivery())
+	if ierr := closeInventory(inv, stderr); ierr != nil && err == nil {
+		err = ierr
+	}
 	// Interrupted: the signal came before the end of the input (not
 	// during the final flush).
 	interrupted := stop.Signal() != nil && !src.eof.Load()
