@@ -65,8 +65,8 @@ func KibanaObjects() []byte { return kibanaObjects }
 func buildTemplate(dataset string) ([]byte, error) {
 	props := map[string]any{}
 	for _, f := range fields {
-		if f.Alert && dataset != DatasetAlert {
-			continue
+		if f.Alert && dataset != DatasetAlert || f.Inventory {
+			continue // TODO(inventory template): a logs-tlsentry.inventory template
 		}
 		m := map[string]any{"type": f.Type}
 		if f.Type == tKeyword {

@@ -49,7 +49,9 @@ func fieldsMarkdown() []byte {
 	b.WriteString("# tlsentry document fields\n\n")
 	b.WriteString("Generated from schema/fields.go by `go test ./output -run TestGeneratedFiles -update`. DO NOT EDIT.\n\n")
 	b.WriteString("Documents: `event.kind: event` (dataset `tlsentry.tls`, one per session) and `event.kind: alert`\n")
-	b.WriteString("(dataset `tlsentry.alert`, one per rule that fired: every session field plus the alert-only ones).\n")
+	b.WriteString("(dataset `tlsentry.alert`, one per rule that fired: every session field plus the alert-only ones);\n")
+	b.WriteString("with an inventory, `event.kind: state` (dataset `tlsentry.inventory`, one per item first seen: the\n")
+	b.WriteString("`inventory` fields, and the destination, SNI, fingerprint and certificate fields that describe the item).\n")
 	b.WriteString("Absent values are left out. Elasticsearch types are those of the index templates in output/elasticsearch/.\n\n")
 	b.WriteString("Rules (rules/README.md) read fields by these names: `rules` says which (`read`). Fields marked\n")
 	b.WriteString("`rules only` are values only rules need; documents never carry them (`in`: none) and the templates\n")
@@ -62,6 +64,8 @@ func fieldsMarkdown() []byte {
 			in = "none"
 		case f.Alert:
 			in = "alert"
+		case f.Inventory:
+			in = "inventory"
 		}
 		rules := ""
 		switch f.Rule {

@@ -20,8 +20,11 @@ type Field struct {
 	Type  string // Elasticsearch mapping type: keyword, ip, date, long, float, boolean, text
 	List  bool   // a list of Type: an array in documents, list(T) for rules
 	Alert bool   // only in alert documents (dataset tlsentry.alert)
-	Rule  Access // whether rules read it, and whether documents carry it
-	Doc   string
+	// Inventory fields are only in inventory documents (dataset
+	// tlsentry.inventory, one per item when first seen).
+	Inventory bool
+	Rule      Access // whether rules read it, and whether documents carry it
+	Doc       string
 }
 
 // Access says whether rules can read a field.
@@ -210,6 +213,14 @@ var fields = []Field{
 	{Path: "tlsentry.intel.list", Type: Keyword, Alert: true, Doc: "threat-intel list that matched (name from the configuration)"},
 	{Path: "tlsentry.intel.entry", Type: Keyword, Alert: true, Doc: "the list entry as written"},
 	{Path: "tlsentry.intel.field", Type: Keyword, Alert: true, Doc: "what matched: ja3, ja4, cert_sha1, sni, cert_name, ip"},
+
+	{Path: "tlsentry.inventory.kind", Type: Keyword, Inventory: true, Doc: "inventory documents (dataset `tlsentry.inventory`, `event.kind: state`, one per item when first seen): `client_ja4`, `client_ja3`, `certificate` (a leaf certificate, on any server) or `server_certificate` (a certificate on one destination.ip, destination.port and tls.client.server_name)"},
+	{Path: "tlsentry.inventory.value", Type: Keyword, Inventory: true, Doc: "the fingerprint (also in tlsentry.client.ja4 or tls.client.ja3), or the certificate's SHA-256 (also in tls.server.hash.sha256)"},
+	{Path: "tlsentry.inventory.first_seen", Type: Date, Inventory: true, Doc: "packet time the item was first seen (also @timestamp)"},
+	{Path: "tlsentry.inventory.last_seen", Type: Date, Inventory: true, Doc: "packet time it was last seen when the document was written (the end of the first session)"},
+	{Path: "tlsentry.inventory.count", Type: Long, Inventory: true, Doc: "sessions that showed it when the document was written (1)"},
+	{Path: "tlsentry.inventory.learned", Type: Bool, Inventory: true, Doc: "first seen during the learning period (no alert was raised)"},
+	{Path: "tlsentry.inventory.self_signed", Type: Bool, Inventory: true, Doc: "certificates: subject equals issuer (and the key ids agree)"},
 
 	{Path: "observer.name", Type: Keyword, Doc: "sensor name from the configuration"},
 	{Path: "observer.hostname", Type: Keyword, Doc: "sensor host name"},
