@@ -28,7 +28,8 @@ const (
 	// (plus the outer record's overhead), a server flight as large as an
 	// inner server flight with certificates, then a client flight as small
 	// as an inner Finished (TLS 1.3) or ClientKeyExchange, ChangeCipherSpec
-	// and Finished (TLS 1.2).
+	// and Finished (TLS 1.2) in the first packet of its flight, and more
+	// packets after it (the inner connection's data).
 	innerHelloMin, innerHelloMax       = 200, 1800
 	innerServerMin                     = 800
 	innerFinishedMin, innerFinishedMax = 40, 200
@@ -72,6 +73,7 @@ type flight struct {
 	client  bool
 	packets int
 	bytes   int
+	first   int // the first packet's payload bytes
 }
 
 func flights(p *session.Profile) []flight {
@@ -87,7 +89,7 @@ func flights(p *session.Profile) []flight {
 			out[len(out)-1].bytes += n
 			continue
 		}
-		out = append(out, flight{client: c, packets: 1, bytes: n})
+		out = append(out, flight{client: c, packets: 1, bytes: n, first: n})
 	}
 	return out
 }
@@ -99,15 +101,15 @@ func innerHandshake(p *session.Profile) string {
 		if !h.client || h.packets != 1 || h.bytes < innerHelloMin || h.bytes > innerHelloMax {
 			continue
 		}
-		if sf.bytes < innerServerMin || fin.bytes < innerFinishedMin || fin.bytes > innerFinishedMax || fin.packets != 1 {
+		if sf.bytes < innerServerMin || fin.first < innerFinishedMin || fin.first > innerFinishedMax {
 			continue
 		}
-		// The inner connection carries data afterwards: more flights.
-		if i+3 >= len(fl) {
+		// The inner connection carries data afterwards: more packets.
+		if fin.packets == 1 && i+3 >= len(fl) {
 			continue
 		}
 		return fmt.Sprintf("TLS inside TLS: after the handshake, a %d-byte client packet (an inner ClientHello), %d server bytes in %d packets (an inner server flight), a %d-byte client packet (an inner Finished), then data",
-			h.bytes, sf.bytes, sf.packets, fin.bytes)
+			h.bytes, sf.bytes, sf.packets, fin.first)
 	}
 	return ""
 }
