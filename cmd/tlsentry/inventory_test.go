@@ -1,0 +1,81 @@
+package main
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// countLines counts the NDJSON lines of out that contain all of subs.
+func countLines(out string, subs ...string) int {
+	n := 0
+	for _, l := range strings.Split(out, "\n") {
+		ok := l != ""
+		for _, s := range subs {
+			ok = ok && strings.Contains(l, s)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n
+}
+
+// A replay with --state-dir writes inventory documents and first-seen
+// alerts; the second replay into the same directory writes neither.
+func TestStateDirReplayTwice(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	cfg := filepath.Join(t.TempDir(), "tlsentry.yaml")
+	if err := os.WriteFile(cfg, []byte("inventory:\n  learning_period: 0s\n  max_items: 1000\n  renewal_window: 240h\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, stderr, err := runCLI(t, "--config", cfg, "--state-dir", dir, "-r", "../../testdata/tls12-ecdsa.pcap")
+	if err != nil {
+		t.Fatalf("%v: %s", err, stderr)
+	}
+	if n := countLines(out, `"dataset":"tlsentry.inventory"`); n != 4 {
+		t.Errorf("first replay: %d inventory documents, want 4 (JA4, JA3, certificate, server certificate)\n%s", n, out)
+	}
+	if n := countLines(out, `"rule":{"id":"inventory.`); n != 2 {
+		t.Errorf("first replay: %d first-seen alerts, want 2", n)
+	}
+	if !strings.Contains(stderr, "tlsentry: inventory: 4 items, 4 new, 0 learned, 0 evicted") {
+		t.Errorf("summary: %s", stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "inventory.db")); err != nil {
+		t.Error(err)
+	}
+	out, stderr, err = runCLI(t, "--config", cfg, "--state-dir", dir, "-r", "../../testdata/tls12-ecdsa.pcap")
+	if err != nil {
+		t.Fatalf("%v: %s", err, stderr)
+	}
+	if n := countLines(out, `"dataset":"tlsentry.inventory"`) + countLines(out, `"rule":{"id":"inventory.`); n != 0 {
+		t.Errorf("second replay: %d inventory documents and alerts, want 0", n)
+	}
+	if !strings.Contains(stderr, "tlsentry: inventory: 4 items, 0 new") {
+		t.Errorf("summary: %s", stderr)
+	}
+	// Without --state-dir: no inventory.
+	out, _, err = runCLI(t, "-r", "../../testdata/tls12-ecdsa.pcap")
+	if err != nil || countLines(out, `tlsentry.inventory`) != 0 {
+		t.Errorf("without a state dir: %v, %d inventory documents", err, countLines(out, `tlsentry.inventory`))
+	}
+}
+
+func TestInventoryConfigErrors(t *testing.T) {
+	for _, c := range []struct{ yaml, want string }{
+		{"inventory:\n  learning_perod: 1h\n", "learning_perod"},
+		{"inventory:\n  state_dir: /tmp/x\n  learning_period: soon\n", `inventory.learning_period "soon"`},
+		{"inventory:\n  state_dir: /tmp/x\n  renewal_window: -1h\n", `inventory.renewal_window "-1h"`},
+		{"inventory:\n  state_dir: /tmp/x\n  max_items: -3\n", "inventory.max_items -3"},
+	} {
+		cfg := filepath.Join(t.TempDir(), "tlsentry.yaml")
+		os.WriteFile(cfg, []byte(c.yaml), 0o644)
+		_, _, err := runCLI(t, "--config", cfg, "-r", "../../testdata/tls12-ecdsa.pcap")
+		if err == nil || !strings.Contains(err.Error(), c.want) || !errors.Is(err, errUsage) {
+			t.Errorf("%q: %v, want a usage error naming %s", c.yaml, err, c.want)
+		}
+	}
+}
