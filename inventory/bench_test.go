@@ -117,3 +117,26 @@ func BenchmarkObserveFlood(b *testing.B) {
 		b.Fatalf("past the bound: %+v", st.Items)
 	}
 }
+
+// BenchmarkStageWarm is BenchmarkObserveWarm through the sensor stage,
+// Observe, which also sets session.Inventory (the facts rules read).
+func BenchmarkStageWarm(b *testing.B) {
+	ss := warmSessions(2500)
+	inv := open(b, b.TempDir(), Options{LearningPeriod: -1, FlushInterval: benchFlush})
+	defer closeInv(b, inv)
+	for _, s := range ss {
+		inv.Observe(s)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	defer reportCPU(b, cpuTime())
+	for i := 0; b.Loop(); i++ {
+		s := ss[i%len(ss)]
+		s.Start = t0.Add(time.Duration(i) * time.Microsecond)
+		s.End = s.Start
+		inv.Observe(s)
+		if s.Inventory.Items != nil {
+			b.Fatal("new")
+		}
+	}
+}

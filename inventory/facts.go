@@ -4,7 +4,15 @@ import "github.com/tlsentry/tlsentry/session"
 
 // Facts is the observation as the session carries it (session.Inventory):
 // what rules read and the items the encoder writes.
+// When nothing was new it is one of two shared values (read-only, like
+// the session): the common case allocates nothing.
 func (o Observation) Facts() *session.Inventory {
+	if len(o.Items) == 0 && o.ServerCertificate == nil {
+		if o.Learning {
+			return &nothingNewLearning
+		}
+		return &nothingNew
+	}
 	f := &session.Inventory{Learning: o.Learning, NewCertificate: o.NewCertificate}
 	for _, it := range o.Items {
 		switch it.Kind {
@@ -30,6 +38,8 @@ func (o Observation) Facts() *session.Inventory {
 	}
 	return f
 }
+
+var nothingNew, nothingNewLearning = session.Inventory{}, session.Inventory{Learning: true}
 
 // Document is the item as a tlsentry.inventory document describes it.
 func (it *Item) Document() session.InventoryItem {
