@@ -79,3 +79,18 @@ func TestInventoryConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// The example configuration decodes, and its inventory block is valid.
+func TestDeployConfigInventory(t *testing.T) {
+	cfg, err := loadConfig("../../deploy/tlsentry.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir, opt, err := cfg.Inventory.options()
+	if err != nil || dir != DefaultStateDir || opt.LearningPeriod.Hours() != 24 || opt.MaxItems != 50000 {
+		t.Errorf("%q %+v %v", dir, opt, err)
+	}
+	if cfg.Rules.ExpiringDays != 30 {
+		t.Errorf("expiring_days %d", cfg.Rules.ExpiringDays)
+	}
+}
