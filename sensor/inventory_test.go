@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -483,5 +484,43 @@ func writeFile(t *testing.T, path, s string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// With several workers the inventory is observed from one goroutine at a
+// time: each new item is reported once, whichever session carries it.
+func TestInventoryWorkers(t *testing.T) {
+	cs := newCerts(t)
+	var convs []gconv
+	for i := range 24 {
+		c := gconv{name: fmt.Sprint(i), at: time.Duration(i) * time.Second, server: fmt.Sprintf("198.51.100.%d:443", 1+i%4), sni: "www.example.com"}
+		if i%2 == 1 {
+			c.client = otherSuites
+		}
+		convs = append(convs, c)
+	}
+	path := writeCapture(t, cs, convs)
+	inv := openInv(t, t.TempDir(), -1)
+	defer inv.Close()
+	e, err := detect.New(detect.Config{Roots: []*x509.Certificate{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	counts := map[string]int{}
+	_, err = New(Config{Capture: capture.Config{Workers: 4}, Judge: e, Inventory: inv,
+		OnVerdict: func(s *session.Session, v detect.Verdict) {
+			mu.Lock()
+			defer mu.Unlock()
+			for _, a := range v.Alerts {
+				counts[a.Rule.ID]++
+			}
+		}}).Run(context.Background(), openCapture(t, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Two client fingerprints; one certificate on four servers.
+	if counts["inventory.new_client_fingerprint"] != 2 || counts["inventory.new_server_certificate"] != 4 {
+		t.Errorf("alerts %v, want 2 new_client_fingerprint and 4 new_server_certificate", counts)
 	}
 }
