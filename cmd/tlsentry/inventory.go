@@ -3,13 +3,18 @@ package main
 import (
 	"fmt"
 	"io"
+	"net/http"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/tlsentry/tlsentry/inventory"
+	"github.com/tlsentry/tlsentry/output"
 )
 
 // DefaultStateDir is where the inventory lives when inventory.enabled is
-// true and no state directory is given.
+// true and no state directory is given, unless systemd's STATE_DIRECTORY
+// (StateDirectory=tlsentry: the same directory) names another.
 const DefaultStateDir = "/var/lib/tlsentry"
 
 // InventoryConfig configures the TLS inventory (first-seen client
@@ -30,6 +35,13 @@ type InventoryConfig struct {
 	// RenewalWindow is a Go duration: a certificate replaced within it of
 	// its not_after may be renewed (default 720h, 30 days).
 	RenewalWindow string `yaml:"renewal_window"`
+	// Shared also records every item in an Elasticsearch index shared by
+	// the sensors of a cluster (inventory.ESStore), with the connection
+	// of the elasticsearch block: 201 new to the cluster, 409 seen by
+	// another sensor first. The API key needs create_doc on SharedIndex.
+	Shared bool `yaml:"shared"`
+	// SharedIndex is that index (default tlsentry-inventory).
+	SharedIndex string `yaml:"shared_index"`
 }
 
 // options checks ic and returns the state directory and the inventory's
@@ -45,6 +57,9 @@ func (ic InventoryConfig) options() (dir string, opt inventory.Options, err erro
 	dir = ic.StateDir
 	if dir == "" {
 		dir = DefaultStateDir
+		if v := os.Getenv("STATE_DIRECTORY"); v != "" {
+			dir = strings.Split(v, ":")[0]
+		}
 	}
 	if ic.LearningPeriod != "" {
 		d, err := time.ParseDuration(ic.LearningPeriod)
@@ -70,13 +85,48 @@ func (ic InventoryConfig) options() (dir string, opt inventory.Options, err erro
 	return dir, opt, nil
 }
 
-// openInventory opens the configured inventory; nil when it is off.
-func openInventory(ic InventoryConfig) (*inventory.Inventory, error) {
+// openInventory opens the configured inventory; nil when it is off. esFlag
+// is --es, for a shared inventory.
+func openInventory(cfg *Config, esFlag string) (*inventory.Inventory, error) {
+	ic := cfg.Inventory
 	dir, opt, err := ic.options()
 	if err != nil || dir == "" {
 		return nil, err
 	}
-	return inventory.Open(dir, opt)
+	if !ic.Shared {
+		return inventory.Open(dir, opt)
+	}
+	eo, err := esOptions(cfg, esFlag, false)
+	if err != nil {
+		return nil, err
+	}
+	if len(eo.URLs) == 0 {
+		return nil, fmt.Errorf("%w: inventory.shared needs an Elasticsearch URL (elasticsearch.urls, --es)", errUsage)
+	}
+	tr, err := output.NewESTransport(eo)
+	if err != nil {
+		return nil, err
+	}
+	h := http.Header{}
+	switch {
+	case eo.APIKey != "":
+		h.Set("Authorization", "ApiKey "+eo.APIKey)
+	case eo.Username != "":
+		r := &http.Request{Header: h}
+		r.SetBasicAuth(eo.Username, eo.Password)
+	}
+	local, err := inventory.OpenBolt(dir)
+	if err != nil {
+		return nil, err
+	}
+	opt.Store = inventory.NewESStore(local, inventory.ESOptions{URL: eo.URLs[0], Index: ic.SharedIndex,
+		Client: &http.Client{Transport: tr}, Header: h, Sensor: cfg.Observer.Name})
+	inv, err := inventory.Open(dir, opt)
+	if err != nil {
+		local.Close()
+		return nil, err
+	}
+	return inv, nil
 }
 
 // closeInventory commits and closes inv and prints its summary line.

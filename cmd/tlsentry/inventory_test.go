@@ -1,11 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+
+	"github.com/tlsentry/tlsentry/internal/fakees"
 )
 
 // countLines counts the NDJSON lines of out that contain all of subs.
@@ -92,5 +99,38 @@ func TestDeployConfigInventory(t *testing.T) {
 	}
 	if cfg.Rules.ExpiringDays != 30 {
 		t.Errorf("expiring_days %d", cfg.Rules.ExpiringDays)
+	}
+}
+
+// inventory.shared records the items in the cluster's shared index, with
+// the elasticsearch block's connection.
+func TestSharedInventory(t *testing.T) {
+	t.Setenv(envESURL, "")
+	f := fakees.New()
+	var mu sync.Mutex
+	shared := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		shared += bytes.Count(body, []byte(`"_index":"inv-test"`))
+		mu.Unlock()
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		f.ServeHTTP(w, r)
+	}))
+	defer srv.Close()
+	cfg := filepath.Join(t.TempDir(), "tlsentry.yaml")
+	os.WriteFile(cfg, []byte("inventory:\n  shared: true\n  shared_index: inv-test\n  learning_period: 0s\n"), 0o644)
+	_, stderr, err := runCLI(t, "--config", cfg, "--state-dir", t.TempDir(), "--es", srv.URL, "-r", "../../testdata/tls12-ecdsa.pcap")
+	if err != nil {
+		t.Fatalf("%v: %s", err, stderr)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if shared != 4 {
+		t.Errorf("%d items in the shared index, want 4", shared)
+	}
+	// Without Elasticsearch: a usage error.
+	if _, _, err := runCLI(t, "--config", cfg, "--state-dir", t.TempDir(), "-r", "../../testdata/tls12-ecdsa.pcap"); !errors.Is(err, errUsage) {
+		t.Errorf("shared without a URL: %v", err)
 	}
 }

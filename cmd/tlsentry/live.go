@@ -133,7 +133,7 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 		abort()
 		return err
 	}
-	inv, err := openInventory(cfg.Inventory) // before the privileges are dropped
+	inv, err := openInventory(cfg, o.es) // before the privileges are dropped
 	if err != nil {
 		abort()
 		return err

@@ -255,7 +255,7 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 	for _, w := range judgeWarnings(j) {
 		fmt.Fprintln(stderr, "tlsentry: warning:", w)
 	}
-	inv, err := openInventory(cfg.Inventory)
+	inv, err := openInventory(cfg, o.es)
 	if err != nil {
 		sinks.Close(ctx)
 		return err
