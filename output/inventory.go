@@ -6,6 +6,21 @@ import (
 	"github.com/tlsentry/tlsentry/session"
 )
 
+// inventoryShared are the session document fields inventory documents
+// carry too (the logs-tlsentry.inventory template maps them and the
+// Inventory fields).
+var inventoryShared = map[string]bool{
+	"@timestamp": true, "data_stream.type": true, "data_stream.dataset": true, "ecs.version": true,
+	"event.kind": true, "event.category": true, "event.type": true, "event.module": true, "event.dataset": true, "event.id": true,
+	"destination.ip": true, "destination.port": true,
+	"tls.client.server_name": true, "tls.client.ja3": true, "tlsentry.client.ja4": true,
+	"tls.server.hash.sha256": true, "tls.server.not_before": true, "tls.server.not_after": true,
+	"tls.server.subject": true, "tls.server.issuer": true, "tls.server.x509.alternative_names": true,
+	"observer.name": true, "observer.hostname": true, "observer.type": true,
+}
+
+func inventoryDocField(f field) bool { return f.Inventory || inventoryShared[f.Path] }
+
 // inventoryDocs appends one tlsentry.inventory document (event.kind
 // "state") per item s saw first (s.Inventory.Items): what the item is, when
 // it was first and last seen and how often, and the destination, SNI,

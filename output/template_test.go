@@ -85,7 +85,7 @@ func fieldsMarkdown() []byte {
 
 func TestIndexTemplates(t *testing.T) {
 	ts := IndexTemplates()
-	if len(ts) != 2 || ts[0].Name != "logs-tlsentry.tls" || ts[1].Name != "logs-tlsentry.alert" {
+	if len(ts) != 3 || ts[0].Name != "logs-tlsentry.tls" || ts[1].Name != "logs-tlsentry.alert" || ts[2].Name != "logs-tlsentry.inventory" {
 		t.Fatalf("templates: %v", ts)
 	}
 	for _, tpl := range ts {
@@ -172,6 +172,7 @@ func fullSession() *session.Session {
 	s.VLANs = []uint16{300, 301}
 	s.QUICVersion = 1 // not a real combination, but every field once
 	s.FirstPacket = 8 // another session: another id
+	s.Inventory = inventorySession().Inventory
 	return s
 }
 
@@ -204,7 +205,7 @@ func placeholderFields(t *testing.T, s *session.Session) map[string]bool {
 func TestTemplateMatchesEncoder(t *testing.T) {
 	s := fullSession()
 	docs := NewEncoder(testObserver).Encode(s, verdictLegacy())
-	emitted := map[string]map[string][]any{DatasetTLS: {}, DatasetAlert: {}}
+	emitted := map[string]map[string][]any{DatasetTLS: {}, DatasetAlert: {}, DatasetInventory: {}}
 	arrays := map[string]bool{} // paths of arrays
 	for _, d := range docs {
 		m := decode(t, d.Body)
