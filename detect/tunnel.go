@@ -26,12 +26,17 @@ const (
 	// TLS in TLS: among the first flights after the outer handshake, a
 	// client flight of one packet the size of an inner ClientHello record
 	// (plus the outer record's overhead), a server flight as large as an
-	// inner server flight with certificates, then a client flight as small
+	// inner server flight with certificates (its first packet full),
+	// then a client flight as small
 	// as an inner Finished (TLS 1.3) or ClientKeyExchange, ChangeCipherSpec
 	// and Finished (TLS 1.2) in the first packet of its flight, and more
-	// packets after it (the inner connection's data).
+	// packets after it (the inner connection's data). Known false
+	// positives: an HTTP/2 or HTTP/1.1 exchange of the same shape (a
+	// request of ClientHello size, a response whose first packet is full,
+	// then a small client frame such as WINDOW_UPDATE, then more data).
 	innerHelloMin, innerHelloMax       = 200, 1800
 	innerServerMin                     = 800
+	innerServerFirstMin                = 600 // its first packet: ServerHello and certificates leave in one write
 	innerFinishedMin, innerFinishedMax = 40, 200
 	innerSearchFlights                 = 4 // the client hello flight starts among the first flights
 )
@@ -76,8 +81,10 @@ type flight struct {
 	first   int // the first packet's payload bytes
 }
 
-func flights(p *session.Profile) []flight {
-	var out []flight
+// flights groups p's first payloads by direction into buf (no allocation:
+// at most ProfileLen flights).
+func flights(p *session.Profile, buf *[session.ProfileLen]flight) []flight {
+	out := buf[:0]
 	for _, v := range p.First[:p.N] {
 		c := v > 0
 		n := int(v)
@@ -95,13 +102,14 @@ func flights(p *session.Profile) []flight {
 }
 
 func innerHandshake(p *session.Profile) string {
-	fl := flights(p)
+	var buf [session.ProfileLen]flight
+	fl := flights(p, &buf)
 	for i := 0; i+2 < len(fl) && i < innerSearchFlights; i++ {
 		h, sf, fin := fl[i], fl[i+1], fl[i+2]
 		if !h.client || h.packets != 1 || h.bytes < innerHelloMin || h.bytes > innerHelloMax {
 			continue
 		}
-		if sf.bytes < innerServerMin || fin.first < innerFinishedMin || fin.first > innerFinishedMax {
+		if sf.bytes < innerServerMin || sf.first < innerServerFirstMin || fin.first < innerFinishedMin || fin.first > innerFinishedMax {
 			continue
 		}
 		// The inner connection carries data afterwards: more packets.

@@ -51,6 +51,8 @@ func TestTunnelHeuristics(t *testing.T) {
 		{"after the outer TLS 1.3 ticket", profileOf(-250, 517, -3000, 120, -60), time.Second, session.TCP, session.TLS, "tls_in_tls"},
 		{"web: request, response, next request", profileOf(420, -5000, 380, -4000), time.Second, session.TCP, session.TLS, ""},
 		{"web: one exchange", profileOf(300, -1200, 80), time.Second, session.TCP, session.TLS, ""},
+		{"h2: headers apart from data, window update", profileOf(300, -150, -4000, 60, -3000), time.Second, session.TCP, session.TLS, ""},
+		{"h2 of the inner-handshake shape (a known false positive)", profileOf(420, -5000, 380, -4000, 100, -90), time.Second, session.TCP, session.TLS, "tls_in_tls"},
 		{"hello split in two packets", profileOf(300, 200, -1200, 80, -40), time.Second, session.TCP, session.TLS, ""},
 		{"too late", profileOf(50, -50, 50, -50, 50, -50, 50, -50, 300, -1200, 80, -40), time.Second, session.TCP, session.TLS, ""},
 		{"empty", session.Profile{}, time.Hour, session.TCP, session.TLS, ""},
@@ -105,5 +107,12 @@ func TestDoHList(t *testing.T) {
 func TestExpiringWindow(t *testing.T) {
 	if _, err := New(Config{ExpiringWindow: -time.Hour}); err == nil {
 		t.Error("negative window accepted")
+	}
+}
+
+func TestTunnelNoAlloc(t *testing.T) {
+	s := &session.Session{Transport: session.TCP, Protocol: session.TLS, Profile: profileOf(420, -5000, 380, -4000)}
+	if n := testing.AllocsPerRun(100, func() { tunnel(s) }); n != 0 {
+		t.Errorf("%v allocations a session without a tunnel", n)
 	}
 }
