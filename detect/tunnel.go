@@ -26,11 +26,11 @@ const (
 	// TLS in TLS: among the first flights after the outer handshake, a
 	// client flight of one packet the size of an inner ClientHello record
 	// (plus the outer record's overhead), a server flight as large as an
-	// inner server flight with certificates (its first packet full),
-	// then a client flight as small
-	// as an inner Finished (TLS 1.3) or ClientKeyExchange, ChangeCipherSpec
-	// and Finished (TLS 1.2) in the first packet of its flight, and more
-	// packets after it (the inner connection's data). Known false
+	// inner server flight with certificates (its first packet full), then
+	// a client flight whose first packet is as small as an inner Finished
+	// (TLS 1.3) or ClientKeyExchange, ChangeCipherSpec and Finished (TLS
+	// 1.2), and more packets after it (the inner connection's data). Known
+	// false
 	// positives: an HTTP/2 or HTTP/1.1 exchange of the same shape (a
 	// request of ClientHello size, a response whose first packet is full,
 	// then a small client frame such as WINDOW_UPDATE, then more data).
