@@ -20,6 +20,7 @@ const (
 	kbSearchSession = "tlsentry-sessions"
 	kbSearchAlerts  = "tlsentry-alerts"
 	kbSearchExpiry  = "tlsentry-certificates-expiring"
+	kbSearchNew     = "tlsentry-inventory-first-seen"
 	kbDashboard     = "tlsentry-overview"
 )
 
@@ -149,6 +150,9 @@ func kibanaObjectList() []kbObject {
 		kbSearch(kbSearchExpiry, "tlsentry certificates expiring within 30 days", "event.kind:event and tls.server.not_after < now+30d",
 			[]string{"tls.server.not_after", "tls.server.x509.subject.common_name", "tls.server.issuer", "tls.client.server_name", "destination.ip", "destination.port", "tls.server.hash.sha1"},
 			[][]string{{"tls.server.not_after", "asc"}}),
+		kbSearch(kbSearchNew, "tlsentry inventory: first seen (pick the week in the time picker)", "event.dataset:tlsentry.inventory",
+			[]string{"tlsentry.inventory.kind", "tlsentry.inventory.value", "tls.client.server_name", "destination.ip", "destination.port", "tls.server.subject", "tls.server.issuer", "tlsentry.inventory.learned"},
+			[][]string{{"@timestamp", "desc"}}),
 		kbLens("tlsentry-lens-sessions-by-version", "tlsentry sessions over time by TLS version", "lnsXY", "event.kind:event",
 			map[string]any{"date": colDate(), "count": colCount(), "version": colTerms("tls.version", "TLS version", 6, "count")},
 			[]string{"version", "date", "count"},
