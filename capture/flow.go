@@ -87,6 +87,7 @@ type flow struct {
 	pkts, bytes [2]uint64
 	csums       [2]dirChecksums // auto mode: checked packets per side (checksum.go)
 	fragOv      fragOverlap     // first fragment overlap with different bytes (evasion.go)
+	prof        sizeProfile     // payload shape once bypassed (profile.go)
 	half        [2]halfStream
 	conn        *tlsparse.Conn
 	held        heldSegments      // in-order bytes not yet given to a Conn (held.go)
@@ -311,6 +312,9 @@ func newSession(f *flow, cs int8, tr session.Transport) *session.Session {
 		ServerPackets: f.pkts[1-cs],
 		ServerBytes:   f.bytes[1-cs],
 		FirstPacket:   f.firstHash,
+	}
+	if f.prof.n > 0 || f.prof.payloads != [2]uint32{} {
+		s.Profile = f.prof.profile(cs)
 	}
 	if f.nvlans > 0 {
 		s.VLANs = append([]uint16(nil), f.vlans[:f.nvlans]...)

@@ -513,6 +513,7 @@ func (w *worker) handleTCP(p *Packet) *flow {
 			return f
 		}
 		f.fragOv.note(p)
+		f.prof.note(side, len(p.Payload))
 		if p.Flags&FlagSYN != 0 {
 			if p.Flags&FlagACK == 0 {
 				f.synSide = int8(side)

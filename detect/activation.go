@@ -37,6 +37,7 @@ type activation struct {
 	intelDone [numIntelKinds]bool
 	intelv    [numIntelKinds]*IntelMatch
 	intelVal  [numIntelKinds]string
+	tunnelv   tunnelFacts
 
 	vals [len0]ref.Val // per-variable cache, see variables
 
@@ -44,7 +45,7 @@ type activation struct {
 }
 
 // len0 is len(variables), checked in init.
-const len0 = 96
+const len0 = 112
 
 func init() {
 	if len(variables) > len0 {
@@ -59,6 +60,7 @@ const (
 	doneChain
 	doneAnom
 	doneNames
+	doneTunnel
 )
 
 type heartbeatFacts struct {

@@ -76,7 +76,19 @@ type Config struct {
 	// keys of the size the built-in rules make); past it the least
 	// recently matched keys are evicted.
 	SuppressMemory int64
+
+	// ExpiringWindow is how close to its not_after a valid leaf makes
+	// tlsentry.server.x509.expiring_soon true (cert.expiring_soon);
+	// default DefaultExpiringWindow.
+	ExpiringWindow time.Duration
+	// DoHResolvers is a file of DNS-over-HTTPS resolver names and
+	// addresses replacing the shipped rules/doh-resolvers.txt
+	// (policy.dns_over_https); "" keeps the shipped list.
+	DoHResolvers string
 }
+
+// DefaultExpiringWindow is Config.ExpiringWindow's default: 30 days.
+const DefaultExpiringWindow = 30 * 24 * time.Hour
 
 // Engine judges sessions. It is immutable once built and safe for
 // concurrent use; Reloader swaps whole engines.
@@ -90,6 +102,9 @@ type Engine struct {
 	suppress bool
 
 	suricata *suricataSet // nil without Suricata-format rule files
+
+	doh            *dohSet
+	expiringWindow time.Duration
 
 	sessions, alerts, evalErrors atomic.Uint64
 
@@ -255,6 +270,15 @@ func New(cfg Config) (*Engine, error) {
 	}
 	if e.trust, err = newTrustStore(cfg.CABundle, cfg.Roots, cfg.ChainCacheSize); err != nil {
 		return nil, err
+	}
+	if e.doh, err = loadDoH(cfg.DoHResolvers); err != nil {
+		return nil, err
+	}
+	switch e.expiringWindow = cfg.ExpiringWindow; {
+	case e.expiringWindow < 0:
+		return nil, fmt.Errorf("detect: expiring window %v is negative", cfg.ExpiringWindow)
+	case e.expiringWindow == 0:
+		e.expiringWindow = DefaultExpiringWindow
 	}
 	e.pool.New = func() any { return new(activation) }
 	return e, nil

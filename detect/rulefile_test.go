@@ -198,7 +198,9 @@ func TestBuiltinRuleSet(t *testing.T) {
 		"cert.expired", "cert.not_yet_valid", "cert.self_signed", "cert.weak_key", "cert.weak_signature",
 		"cert.name_mismatch", "cert.untrusted", "cert.long_validity", "intel.ja3", "intel.ja4",
 		"intel.cert_sha1", "intel.domain", "intel.ip",
-		"tcp.overlap_different_data", "ip.fragment_overlap", "tls.unexpected_client_hello"}
+		"tcp.overlap_different_data", "ip.fragment_overlap", "tls.unexpected_client_hello",
+		"inventory.new_client_fingerprint", "inventory.new_server_certificate", "cert.expiring_soon",
+		"policy.dns_over_https", "anomaly.tls_tunnel"}
 	have := map[string]*Rule{}
 	for _, r := range e.Rules() {
 		have[r.ID] = r

@@ -261,6 +261,26 @@ var variables = []variable{
 	{"tls.server.hash.sha1", cel.StringType, func(a *activation) ref.Val { return str(a.leafStr(func(c *leafView) string { return c.SHA1 })) }},
 	{"tls.server.hash.sha256", cel.StringType, func(a *activation) ref.Val { return str(a.leafStr(func(c *leafView) string { return c.SHA256 })) }},
 	{"tlsentry.server.chain.length", cel.IntType, func(a *activation) ref.Val { return types.Int(len(a.s.Certificates)) }},
+	{"tlsentry.server.x509.expiring_soon", cel.BoolType, func(a *activation) ref.Val { return types.Bool(a.expiring()) }},
+	{"tlsentry.server.x509.days_left", cel.DoubleType, func(a *activation) ref.Val { return types.Double(a.daysLeft()) }},
+
+	// Inventory (session.Inventory, set before the judge; all false or
+	// empty without an inventory).
+	{"tlsentry.inventory.learning", cel.BoolType, func(a *activation) ref.Val { return types.Bool(a.inv().Learning) }},
+	{"tlsentry.inventory.new_client_ja4", cel.BoolType, func(a *activation) ref.Val { return types.Bool(a.inv().NewClientJA4) }},
+	{"tlsentry.inventory.new_client_ja3", cel.BoolType, func(a *activation) ref.Val { return types.Bool(a.inv().NewClientJA3) }},
+	{"tlsentry.inventory.new_certificate", cel.BoolType, func(a *activation) ref.Val { return types.Bool(a.inv().NewCertificate) }},
+	{"tlsentry.inventory.new_server_certificate", cel.BoolType, func(a *activation) ref.Val {
+		return types.Bool(a.inv().NewServerCertificate)
+	}},
+	{"tlsentry.inventory.change", cel.StringType, func(a *activation) ref.Val { return str(a.inv().Change) }},
+	{"tlsentry.inventory.change_reasons", listOfStrings, func(a *activation) ref.Val { return strList(a.inv().ChangeReasons) }},
+	{"tlsentry.inventory.previous_issuer", cel.StringType, func(a *activation) ref.Val { return str(a.inv().PreviousIssuer) }},
+
+	// Policy and tunnels.
+	{"tlsentry.doh.resolver", cel.StringType, func(a *activation) ref.Val { return str(a.doh()) }},
+	{"tlsentry.tunnel.kind", cel.StringType, func(a *activation) ref.Val { return str(a.tunnelFacts().kind) }},
+	{"tlsentry.tunnel.reason", cel.StringType, func(a *activation) ref.Val { return str(a.tunnelFacts().reason) }},
 
 	// Threat intel: the name of the list that matched, "" when none did.
 	{"tlsentry.intel.ja3.list", cel.StringType, func(a *activation) ref.Val { return str(a.intelList(intelJA3)) }},

@@ -54,7 +54,7 @@ func BenchmarkObserveWarm(b *testing.B) {
 	inv := open(b, b.TempDir(), Options{LearningPeriod: -1, FlushInterval: benchFlush})
 	defer closeInv(b, inv)
 	for _, s := range ss {
-		inv.Observe(s)
+		inv.Record(s)
 	}
 	inv.Flush()
 	if n := len(inv.Snapshot()); n != 10000 {
@@ -67,7 +67,7 @@ func BenchmarkObserveWarm(b *testing.B) {
 		s := ss[i%len(ss)]
 		s.Start = t0.Add(time.Duration(i) * time.Microsecond)
 		s.End = s.Start
-		if obs := inv.Observe(s); obs.Items != nil {
+		if obs := inv.Record(s); obs.Items != nil {
 			b.Fatal("new")
 		}
 	}
@@ -80,7 +80,7 @@ func BenchmarkObserveWarmParallel(b *testing.B) {
 	inv := open(b, b.TempDir(), noLearning)
 	defer closeInv(b, inv)
 	for _, s := range ss {
-		inv.Observe(s)
+		inv.Record(s)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -88,7 +88,7 @@ func BenchmarkObserveWarmParallel(b *testing.B) {
 	b.RunParallel(func(pb *testing.PB) {
 		i := 0
 		for pb.Next() {
-			inv.Observe(ss[i%len(ss)])
+			inv.Record(ss[i%len(ss)])
 			i++
 		}
 	})
@@ -110,10 +110,33 @@ func BenchmarkObserveFlood(b *testing.B) {
 	b.ResetTimer()
 	defer reportCPU(b, cpuTime())
 	for i := 0; b.Loop(); i++ {
-		inv.Observe(ss[i%n])
+		inv.Record(ss[i%n])
 	}
 	b.StopTimer()
 	if st := inv.Stats(); st.Items[ClientJA4] > 10000 || st.Items[ClientJA3] > 10000 {
 		b.Fatalf("past the bound: %+v", st.Items)
+	}
+}
+
+// BenchmarkStageWarm is BenchmarkObserveWarm through the sensor stage,
+// Observe, which also sets session.Inventory (the facts rules read).
+func BenchmarkStageWarm(b *testing.B) {
+	ss := warmSessions(2500)
+	inv := open(b, b.TempDir(), Options{LearningPeriod: -1, FlushInterval: benchFlush})
+	defer closeInv(b, inv)
+	for _, s := range ss {
+		inv.Observe(s)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	defer reportCPU(b, cpuTime())
+	for i := 0; b.Loop(); i++ {
+		s := ss[i%len(ss)]
+		s.Start = t0.Add(time.Duration(i) * time.Microsecond)
+		s.End = s.Start
+		inv.Observe(s)
+		if s.Inventory.Items != nil {
+			b.Fatal("new")
+		}
 	}
 }

@@ -6,7 +6,7 @@
 //
 // Items live in memory, bounded per kind (the oldest last seen is evicted
 // first). A background goroutine commits to a Store (by default bbolt in
-// the state directory), so Observe never waits on the disk: new items and
+// the state directory), so Record never waits on the disk: new items and
 // evictions every Options.FlushInterval (500 ms), the counts and last-seen
 // times of known items every Options.UpdateInterval (30 s). A kill -9 thus
 // loses at most the new items of the last FlushInterval plus the commit in
@@ -16,7 +16,7 @@
 //
 // All times are packet times; the wall clock only paces the flushes, so a
 // replay gives the same answers. The learning period starts at the first
-// session handed to Observe; with several capture workers, which of two
+// session handed to Record; with several capture workers, which of two
 // sessions carrying the same new item reports it depends on their order.
 //
 // Memory: some 270 bytes an item besides the strings it shares with the
@@ -425,8 +425,15 @@ func (inv *Inventory) touch(k Kind, v string, t, last time.Time, c func() *CertI
 	return inv.add(Key{Kind: k, Value: v}, t, last, ci), true
 }
 
-// Observe adds a session to the inventory and tells what it saw first.
-func (inv *Inventory) Observe(s *session.Session) Observation {
+// Observe is the sensor stage: it records s and sets s.Inventory to what
+// s saw first. It is called before s is judged.
+func (inv *Inventory) Observe(s *session.Session) {
+	obs := inv.Record(s)
+	s.Inventory = obs.Facts()
+}
+
+// Record adds a session to the inventory and tells what it saw first.
+func (inv *Inventory) Record(s *session.Session) Observation {
 	var obs Observation
 	t, last := s.Start, s.End
 	if t.IsZero() {

@@ -73,7 +73,7 @@ func TestFirstSeen(t *testing.T) {
 			want{fp: true, items: []Kind{ClientJA4}}},
 	}
 	for _, st := range steps {
-		check(t, st.name, inv.Observe(st.s), st.w)
+		check(t, st.name, inv.Record(st.s), st.w)
 	}
 
 	it, ok := inv.Lookup(Key{Kind: ClientJA4, Value: "ja4a"})
@@ -102,7 +102,7 @@ func TestLearningPeriod(t *testing.T) {
 	opt := Options{LearningPeriod: time.Hour}
 
 	inv := open(t, dir, opt)
-	obs := inv.Observe(sess(t0, "198.51.100.1:443", "a.example", "ja4a", "ja3a", a))
+	obs := inv.Record(sess(t0, "198.51.100.1:443", "a.example", "ja4a", "ja3a", a))
 	if !obs.Learning || obs.NewClientFingerprint || obs.NewCertificate || obs.ServerCertificate != nil || len(obs.Items) != 4 {
 		t.Fatalf("during learning: %+v", obs)
 	}
@@ -113,7 +113,7 @@ func TestLearningPeriod(t *testing.T) {
 
 	// Restart within the period: still learning, counted from t0.
 	inv = open(t, dir, opt)
-	obs = inv.Observe(sess(t0.Add(30*time.Minute), "198.51.100.2:443", "b.example", "ja4b", "ja3b", b))
+	obs = inv.Record(sess(t0.Add(30*time.Minute), "198.51.100.2:443", "b.example", "ja4b", "ja3b", b))
 	if !obs.Learning || obs.NewClientFingerprint || len(obs.Items) != 4 {
 		t.Fatalf("after restart, during learning: %+v", obs)
 	}
@@ -126,11 +126,11 @@ func TestLearningPeriod(t *testing.T) {
 		sess(t0.Add(time.Hour), "198.51.100.1:443", "a.example", "ja4a", "ja3a", a),
 		sess(t0.Add(2*time.Hour), "198.51.100.2:443", "b.example", "ja4b", "ja3b", b),
 	} {
-		if obs := inv.Observe(s); obs.Learning || len(obs.Items) != 0 || obs.NewClientFingerprint {
+		if obs := inv.Record(s); obs.Learning || len(obs.Items) != 0 || obs.NewClientFingerprint {
 			t.Errorf("%d: learned item reported: %+v", i, obs)
 		}
 	}
-	obs = inv.Observe(sess(t0.Add(3*time.Hour), "198.51.100.2:443", "b.example", "ja4c", "ja3b", b))
+	obs = inv.Record(sess(t0.Add(3*time.Hour), "198.51.100.2:443", "b.example", "ja4c", "ja3b", b))
 	if obs.Learning || !obs.NewClientFingerprint || len(obs.Items) != 1 {
 		t.Errorf("after learning: %+v", obs)
 	}
@@ -145,13 +145,13 @@ func TestLearningPeriod(t *testing.T) {
 func TestLearningStartKept(t *testing.T) {
 	dir := t.TempDir()
 	inv := open(t, dir, noLearning)
-	inv.Observe(sess(t0, "198.51.100.1:443", "", "ja4a", "", nil...))
+	inv.Record(sess(t0, "198.51.100.1:443", "", "ja4a", "", nil...))
 	closeInv(t, inv)
 	// The first session set the start even without learning; with a
 	// period now configured it counts from that start.
 	inv = open(t, dir, Options{LearningPeriod: time.Hour})
 	defer closeInv(t, inv)
-	if obs := inv.Observe(sess(t0.Add(2*time.Hour), "198.51.100.1:443", "", "ja4b", "", nil...)); obs.Learning || !obs.NewClientFingerprint {
+	if obs := inv.Record(sess(t0.Add(2*time.Hour), "198.51.100.1:443", "", "ja4b", "", nil...)); obs.Learning || !obs.NewClientFingerprint {
 		t.Errorf("%+v", obs)
 	}
 }
@@ -191,12 +191,12 @@ func TestCertificateChange(t *testing.T) {
 				dir := t.TempDir()
 				server := fmt.Sprintf("198.51.100.%d:443", i+1)
 				inv := open(t, dir, noLearning)
-				inv.Observe(sess(now.Add(-time.Hour), server, "shop.example", "ja4", "ja3", c.prev))
+				inv.Record(sess(now.Add(-time.Hour), server, "shop.example", "ja4", "ja3", c.prev))
 				if restart {
 					closeInv(t, inv)
 					inv = open(t, dir, noLearning)
 				}
-				obs := inv.Observe(sess(now, server, "shop.example", "ja4", "ja3", c.cur))
+				obs := inv.Record(sess(now, server, "shop.example", "ja4", "ja3", c.cur))
 				closeInv(t, inv)
 				ch := obs.ServerCertificate
 				if ch == nil || ch.Previous == nil || ch.Previous.SHA256 != c.prev.SHA256 || ch.Certificate.SHA256 != c.cur.SHA256 {
@@ -216,7 +216,7 @@ func TestSurvivesRestart(t *testing.T) {
 	dir := t.TempDir()
 	inv := open(t, dir, noLearning)
 	for i := range 5 {
-		inv.Observe(sess(t0.Add(time.Duration(i)*time.Minute), "[2001:db8::1]:443", "a.example", "ja4a", "ja3a", a))
+		inv.Record(sess(t0.Add(time.Duration(i)*time.Minute), "[2001:db8::1]:443", "a.example", "ja4a", "ja3a", a))
 	}
 	before := inv.Snapshot()
 	closeInv(t, inv)
@@ -239,7 +239,7 @@ func TestSurvivesRestart(t *testing.T) {
 			t.Errorf("%d: certificate %+v, want %+v", i, a.Certificate, b.Certificate)
 		}
 	}
-	if obs := inv.Observe(sess(t0.Add(time.Hour), "[2001:db8::1]:443", "a.example", "ja4a", "ja3a", a)); len(obs.Items) != 0 {
+	if obs := inv.Record(sess(t0.Add(time.Hour), "[2001:db8::1]:443", "a.example", "ja4a", "ja3a", a)); len(obs.Items) != 0 {
 		t.Errorf("known after restart: %+v", obs)
 	}
 }
@@ -254,10 +254,10 @@ func TestFloodBound(t *testing.T) {
 	keep := sess(t0, "198.51.100.1:443", "", "ja4-keep", "", nil...)
 	for i := range 10 * max {
 		at := t0.Add(time.Duration(i) * time.Second)
-		inv.Observe(sess(at, "198.51.100.1:443", "", fmt.Sprintf("ja4-%06d", i), fmt.Sprintf("ja3-%06d", i), nil...))
+		inv.Record(sess(at, "198.51.100.1:443", "", fmt.Sprintf("ja4-%06d", i), fmt.Sprintf("ja3-%06d", i), nil...))
 		if i%100 == 0 {
 			keep.Start, keep.End = at, at
-			inv.Observe(keep) // seen often: never the oldest
+			inv.Record(keep) // seen often: never the oldest
 		}
 		if i%(2*max) == 0 {
 			inv.Flush()
@@ -314,7 +314,7 @@ func TestConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range per {
 				c := certs[(i+w)%len(certs)]
-				obs := inv.Observe(sess(t0.Add(time.Duration(i)*time.Millisecond), fmt.Sprintf("198.51.100.%d:443", i%16), "", fmt.Sprintf("ja4-%d", i%100), "", c))
+				obs := inv.Record(sess(t0.Add(time.Duration(i)*time.Millisecond), fmt.Sprintf("198.51.100.%d:443", i%16), "", fmt.Sprintf("ja4-%d", i%100), "", c))
 				mu.Lock()
 				for _, it := range obs.Items {
 					newItems[it.Key]++
@@ -339,7 +339,7 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("counted %d, want %d", total, workers*per)
 	}
 	closeInv(t, inv)
-	inv.Observe(sess(t0, "198.51.100.1:443", "", "late", "", nil...)) // after Close: ignored
+	inv.Record(sess(t0, "198.51.100.1:443", "", "late", "", nil...)) // after Close: ignored
 }
 
 func TestEncoding(t *testing.T) {
@@ -414,7 +414,7 @@ func TestFloodSlowStore(t *testing.T) {
 	inv := open(t, "", Options{LearningPeriod: -1, MaxItems: bound, FlushInterval: time.Millisecond, Store: ms})
 	worst := 0
 	for i := range 100 * bound {
-		inv.Observe(sess(t0.Add(time.Duration(i)*time.Millisecond), "198.51.100.1:443", "", fmt.Sprintf("ja4-%07d", i), "", nil...))
+		inv.Record(sess(t0.Add(time.Duration(i)*time.Millisecond), "198.51.100.1:443", "", fmt.Sprintf("ja4-%07d", i), "", nil...))
 		if i%97 == 0 {
 			worst = max(worst, inv.Stats().Pending)
 		}
@@ -441,10 +441,10 @@ func TestUpdateInterval(t *testing.T) {
 	ms := &memStore{items: map[Key]Item{}}
 	inv := open(t, "", Options{LearningPeriod: -1, FlushInterval: time.Hour, Store: ms})
 	defer closeInv(t, inv)
-	inv.Observe(sess(t0, "198.51.100.1:443", "", "ja4a", "", nil...))
+	inv.Record(sess(t0, "198.51.100.1:443", "", "ja4a", "", nil...))
 	inv.flush(false)
-	inv.Observe(sess(t0.Add(time.Minute), "198.51.100.1:443", "", "ja4a", "", nil...))
-	inv.Observe(sess(t0.Add(time.Minute), "198.51.100.1:443", "", "ja4b", "", nil...))
+	inv.Record(sess(t0.Add(time.Minute), "198.51.100.1:443", "", "ja4a", "", nil...))
+	inv.Record(sess(t0.Add(time.Minute), "198.51.100.1:443", "", "ja4b", "", nil...))
 	inv.flush(false)
 	a, b := ms.items[Key{Kind: ClientJA4, Value: "ja4a"}], ms.items[Key{Kind: ClientJA4, Value: "ja4b"}]
 	if a.Count != 1 || b.Count != 1 {
@@ -479,14 +479,14 @@ func (f *failStore) Commit(b Batch) error {
 func TestCommitFailure(t *testing.T) {
 	fs := &failStore{memStore: memStore{items: map[Key]Item{}}}
 	inv := open(t, "", Options{LearningPeriod: -1, MaxItems: 2, FlushInterval: time.Hour, Store: fs})
-	inv.Observe(sess(t0, "198.51.100.1:443", "", "ja4a", "", nil...))
-	inv.Observe(sess(t0.Add(time.Second), "198.51.100.1:443", "", "ja4b", "", nil...))
+	inv.Record(sess(t0, "198.51.100.1:443", "", "ja4a", "", nil...))
+	inv.Record(sess(t0.Add(time.Second), "198.51.100.1:443", "", "ja4b", "", nil...))
 	if err := inv.Flush(); err != nil {
 		t.Fatal(err)
 	}
 	fs.fail = true
-	inv.Observe(sess(t0.Add(2*time.Second), "198.51.100.1:443", "", "ja4c", "", nil...)) // evicts ja4a
-	inv.Observe(sess(t0.Add(3*time.Second), "198.51.100.1:443", "", "ja4b", "", nil...))
+	inv.Record(sess(t0.Add(2*time.Second), "198.51.100.1:443", "", "ja4c", "", nil...)) // evicts ja4a
+	inv.Record(sess(t0.Add(3*time.Second), "198.51.100.1:443", "", "ja4b", "", nil...))
 	if err := inv.Flush(); err == nil {
 		t.Fatal("no error")
 	}
@@ -514,7 +514,7 @@ func TestFloodFileSize(t *testing.T) {
 	i := 0
 	for range 5 {
 		for range 3 * bound {
-			inv.Observe(sess(t0.Add(time.Duration(i)*time.Millisecond), "198.51.100.1:443", "", fmt.Sprintf("t13d1516h2_flood_%012d", i), fmt.Sprintf("%032d", i), nil...))
+			inv.Record(sess(t0.Add(time.Duration(i)*time.Millisecond), "198.51.100.1:443", "", fmt.Sprintf("t13d1516h2_flood_%012d", i), fmt.Sprintf("%032d", i), nil...))
 			if i++; i%2000 == 0 {
 				inv.Flush()
 			}
@@ -528,5 +528,36 @@ func TestFloodFileSize(t *testing.T) {
 	t.Logf("file sizes: %v", sizes)
 	if last := sizes[len(sizes)-1]; last > 2*sizes[0] {
 		t.Errorf("file grew from %d to %d bytes", sizes[0], last)
+	}
+}
+
+func TestObserveSetsFacts(t *testing.T) {
+	ca := newCA(t, "CA 1")
+	ca2 := newCA(t, "CA 2")
+	a := leaf(t, ca, "a.example", []string{"a.example"}, t0.AddDate(0, -1, 0), 90)
+	b := leaf(t, ca2, "a.example", []string{"a.example"}, t0.AddDate(0, -1, 0), 90)
+	inv := open(t, t.TempDir(), noLearning)
+	defer closeInv(t, inv)
+
+	s := sess(t0, "198.51.100.1:443", "a.example", "ja4a", "ja3a", a)
+	inv.Observe(s)
+	f := s.Inventory
+	if f == nil || f.Learning || !f.NewClientJA4 || !f.NewClientJA3 || !f.NewCertificate || !f.NewServerCertificate || f.Change != "first" || len(f.Items) != 4 {
+		t.Fatalf("first: %+v", f)
+	}
+	if it := f.Items[3]; it.Kind != "server_certificate" || it.SNI != "a.example" || it.Certificate == nil || it.Certificate.Issuer == "" || it.Count != 1 {
+		t.Errorf("pair item: %+v", it)
+	}
+	s = sess(t0.Add(time.Minute), "198.51.100.1:443", "a.example", "ja4a", "ja3a", b)
+	inv.Observe(s)
+	f = s.Inventory
+	if f.NewClientJA4 || f.NewClientJA3 || !f.NewServerCertificate || f.Change != "change" ||
+		!slices.Contains(f.ChangeReasons, "issuer_changed") || f.PreviousIssuer == "" || f.PreviousSHA256 != a.SHA256 {
+		t.Fatalf("changed: %+v", f)
+	}
+	s = sess(t0.Add(2*time.Minute), "198.51.100.1:443", "a.example", "ja4a", "ja3a", b)
+	inv.Observe(s)
+	if f = s.Inventory; f == nil || f.NewServerCertificate || f.NewCertificate || f.Items != nil {
+		t.Fatalf("seen: %+v", f)
 	}
 }

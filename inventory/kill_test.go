@@ -36,7 +36,7 @@ func TestKillChild(t *testing.T) {
 	start := inv.Len(ClientJA4)
 	fmt.Println("started", start)
 	for i := start; ; i++ {
-		inv.Observe(sess(t0.Add(time.Duration(i)*time.Millisecond), "198.51.100.1:443", "", fmt.Sprintf("ja4-kill-%09d", i), "shared", nil...))
+		inv.Record(sess(t0.Add(time.Duration(i)*time.Millisecond), "198.51.100.1:443", "", fmt.Sprintf("ja4-kill-%09d", i), "shared", nil...))
 		if i%64 == 0 {
 			fmt.Println("at", i, time.Now().UnixNano())
 		}

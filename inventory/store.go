@@ -33,8 +33,9 @@ type Batch struct {
 // in memory and decides what is new itself; the store only persists. Commit
 // is called from one background goroutine at a time, never from Observe.
 //
-// The embedded implementation is OpenBolt. A multi-sensor implementation
-// that keeps the inventory in Elasticsearch is a TODO: see DocumentID.
+// The embedded implementation is OpenBolt. ESStore wraps it and records
+// every item in an Elasticsearch index shared by several sensors (see
+// DocumentID for what is left to do).
 type Store interface {
 	// Load calls fn for every stored item and returns the stored state.
 	Load(fn func(Item) error) (State, error)
@@ -309,12 +310,12 @@ func decodeItem(kb, vb []byte) (Item, error) {
 // NUL). Sensors that index tlsentry.inventory documents with it share one
 // inventory.
 //
-// TODO(multi-sensor): an Elasticsearch Store. Where several sensors ship to
-// one cluster the inventory can live there: a first-seen item is indexed
-// with op_type=create and _id = DocumentID(key); 201 means new to the whole
-// cluster, 409 means some sensor saw it first. Last seen and count are
-// bulk updates with a painless script (max last_seen, count += n) on the
-// same _id, batched like Commit. The local inventory stays the hot-path
+// ESStore does the first half of the multi-sensor design: a first-seen
+// item is indexed with op_type=create and _id = DocumentID(key); 201 means
+// new to the whole cluster, 409 means some sensor saw it first (counted).
+// TODO(multi-sensor): last seen and count as bulk updates with a painless
+// script (max last_seen, count += n) on the same _id, batched like Commit;
+// the sensor's configuration to turn ESStore on. The local inventory stays the hot-path
 // cache (Observe never waits on the network); "new" then needs the cluster's
 // answer, so the new-item report becomes asynchronous (a callback or a
 // channel of Observations) instead of Observe's return value.

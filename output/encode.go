@@ -190,6 +190,7 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 		w.b = append(w.b, '}')
 		st.docs[len(st.docs)-1].end = len(w.b)
 	}
+	w = w.inventoryDocs(st, s, &e.obs, e.ns) // then one tlsentry.inventory document per item s saw first (inventory.go)
 	return st.documents(w, ts)
 }
 

@@ -2,6 +2,7 @@ package output
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/json"
 	"strconv"
@@ -329,6 +330,12 @@ func oracleEncode(obs Observer, s *session.Session, v detect.Verdict) []Document
 		}
 		st.setAlert(sid, a)
 		docs = append(docs, Document{ID: st.doc.Event.ID, Dataset: DatasetAlert, Timestamp: ts, Body: st.marshal()})
+	}
+	if s.Inventory != nil {
+		for i := range s.Inventory.Items {
+			id, body := oracleInventory(obs, &s.Inventory.Items[i], s.Inventory.Learning)
+			docs = append(docs, Document{ID: id, Dataset: DatasetInventory, Timestamp: ts, Body: body})
+		}
 	}
 	return docs
 }
@@ -744,4 +751,119 @@ func appendNames(dst []string, ids []uint16, name func(uint16) string) []string 
 		}
 	}
 	return dst
+}
+
+// The oracle of an inventory document (output/inventory.go).
+type invDoc struct {
+	Timestamp   string      `json:"@timestamp,omitempty"`
+	ECS         ecsECS      `json:"ecs"`
+	DataStream  ecsDataStrm `json:"data_stream"`
+	Event       invEvent    `json:"event"`
+	Destination *invDest    `json:"destination,omitempty"`
+	TLS         *invTLS     `json:"tls,omitempty"`
+	Observer    ecsObserver `json:"observer"`
+	TLSentry    invTLSentry `json:"tlsentry"`
+}
+
+type invEvent struct {
+	Kind     string   `json:"kind"`
+	Category []string `json:"category"`
+	Type     []string `json:"type"`
+	Module   string   `json:"module"`
+	Dataset  string   `json:"dataset"`
+	ID       string   `json:"id"`
+}
+
+type invDest struct {
+	IP   string `json:"ip"`
+	Port int    `json:"port"`
+}
+
+type invTLS struct {
+	Client *invClient `json:"client,omitempty"`
+	Server *invServer `json:"server,omitempty"`
+}
+
+type invClient struct {
+	ServerName string `json:"server_name,omitempty"`
+	JA3        string `json:"ja3,omitempty"`
+}
+
+type invServer struct {
+	Hash struct {
+		SHA256 string `json:"sha256"`
+	} `json:"hash"`
+	NotBefore string `json:"not_before,omitempty"`
+	NotAfter  string `json:"not_after,omitempty"`
+	Subject   string `json:"subject,omitempty"`
+	Issuer    string `json:"issuer,omitempty"`
+	X509      *struct {
+		AlternativeNames []string `json:"alternative_names,omitempty"`
+	} `json:"x509,omitempty"`
+}
+
+type invTLSentry struct {
+	Client *struct {
+		JA4 string `json:"ja4"`
+	} `json:"client,omitempty"`
+	Inventory struct {
+		Kind       string `json:"kind"`
+		Value      string `json:"value"`
+		FirstSeen  string `json:"first_seen,omitempty"`
+		LastSeen   string `json:"last_seen,omitempty"`
+		Count      uint64 `json:"count"`
+		Learning   bool   `json:"learned"`
+		SelfSigned *bool  `json:"self_signed,omitempty"`
+	} `json:"inventory"`
+}
+
+func oracleInventory(obs Observer, it *session.InventoryItem, learning bool) (string, []byte) {
+	st := newOracleState()
+	d := invDoc{
+		Timestamp:  st.formatTime(it.FirstSeen),
+		ECS:        ecsECS{Version: ECSVersion},
+		DataStream: ecsDataStrm{Type: "logs", Dataset: DatasetInventory, Namespace: cmp.Or(obs.Namespace, "default")},
+		Event: invEvent{Kind: "state", Category: []string{"network"}, Type: []string{"info"}, Module: "tlsentry",
+			Dataset: DatasetInventory, ID: string(appendID(nil, inventoryID(it)))},
+		Observer: ecsObserver{Name: obs.Name, Hostname: obs.Hostname, Type: "ids", Vendor: "tlsentry", Product: "tlsentry", Version: obs.Version},
+	}
+	if it.Kind == "server_certificate" {
+		d.Destination = &invDest{IP: it.Server.Addr().Unmap().String(), Port: int(it.Server.Port())}
+	}
+	var tls invTLS
+	if it.SNI != "" || it.Kind == "client_ja3" {
+		tls.Client = &invClient{ServerName: it.SNI}
+		if it.Kind == "client_ja3" {
+			tls.Client.JA3 = it.Value
+		}
+	}
+	if c := it.Certificate; c != nil {
+		sv := &invServer{NotBefore: st.formatTime(c.NotBefore), NotAfter: st.formatTime(c.NotAfter), Subject: c.Subject, Issuer: c.Issuer}
+		sv.Hash.SHA256 = c.SHA256
+		if len(c.AlternativeNames) > 0 {
+			sv.X509 = &struct {
+				AlternativeNames []string `json:"alternative_names,omitempty"`
+			}{c.AlternativeNames}
+		}
+		tls.Server = sv
+	}
+	if tls.Client != nil || tls.Server != nil {
+		d.TLS = &tls
+	}
+	if it.Kind == "client_ja4" {
+		d.TLSentry.Client = &struct {
+			JA4 string `json:"ja4"`
+		}{it.Value}
+	}
+	inv := &d.TLSentry.Inventory
+	inv.Kind, inv.Value, inv.Count, inv.Learning = it.Kind, it.Value, it.Count, learning
+	inv.FirstSeen, inv.LastSeen = st.formatTime(it.FirstSeen), st.formatTime(it.LastSeen)
+	if it.Certificate != nil {
+		inv.SelfSigned = boolPtr(it.Certificate.SelfSigned)
+	}
+	st.buf.Reset()
+	if err := st.enc.Encode(&d); err != nil {
+		return "", nil
+	}
+	return d.Event.ID, bytes.Clone(bytes.TrimSuffix(st.buf.Bytes(), []byte{'\n'}))
 }

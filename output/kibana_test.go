@@ -31,6 +31,7 @@ const (
 	// coreMigrationVersion, and the dashboard's panel references (8.7+)
 	// and Lens's formBased datasource (8.6+) need no newer one.
 	kibanaMinVersion = "8.8.0"
+	kbSearchNew      = "tlsentry-inventory-first-seen"
 	kbDashboard      = "tlsentry-overview"
 )
 
@@ -194,6 +195,9 @@ func kibanaObjectList() []kbObject {
 				"columns": []any{map[string]any{"columnId": "cert"}, map[string]any{"columnId": "expires"}, map[string]any{"columnId": "subject"},
 					map[string]any{"columnId": "sni"}, map[string]any{"columnId": "server"}, map[string]any{"columnId": "seen"}, map[string]any{"columnId": "count"}},
 				"sorting": map[string]any{"columnId": "expires", "direction": "asc"}}),
+		kbSearch(kbSearchNew, "tlsentry inventory: first seen (pick the week in the time picker)", "event.dataset:tlsentry.inventory",
+			[]string{"tlsentry.inventory.kind", "tlsentry.inventory.value", "tls.client.server_name", "destination.ip", "destination.port", "tls.server.subject", "tls.server.issuer", "tlsentry.inventory.learned"},
+			[][]string{{"@timestamp", "desc"}}),
 		kbLens("tlsentry-lens-sessions-by-version", "tlsentry sessions over time by TLS version", "lnsXY", "event.kind:event",
 			map[string]any{"date": colDate(), "count": colCount(), "version": colTerms("tls.version", "TLS version", 6, "count")},
 			[]string{"version", "date", "count"},

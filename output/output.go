@@ -11,12 +11,15 @@ import (
 const (
 	DatasetTLS   = "tlsentry.tls"
 	DatasetAlert = "tlsentry.alert"
+	// DatasetInventory documents are inventory items first seen
+	// (session.Inventory.Items), one each.
+	DatasetInventory = "tlsentry.inventory"
 )
 
 // Document is one encoded ECS document.
 type Document struct {
 	ID        string    // event.id, deterministic; the Elasticsearch _id
-	Dataset   string    // DatasetTLS or DatasetAlert
+	Dataset   string    // DatasetTLS, DatasetAlert or DatasetInventory
 	Timestamp time.Time // @timestamp
 	Body      []byte    // one JSON object, no trailing newline
 }

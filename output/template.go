@@ -30,7 +30,7 @@ var templateFiles embed.FS
 var kibanaObjects []byte
 
 // templateDatasets are the datasets with a template, in IndexTemplates order.
-var templateDatasets = []string{DatasetTLS, DatasetAlert}
+var templateDatasets = []string{DatasetTLS, DatasetAlert, DatasetInventory}
 
 // TemplateName returns the index template name of a dataset, which is also
 // the data stream prefix: "logs-tlsentry.tls".
@@ -68,7 +68,11 @@ func KibanaObjects() []byte { return kibanaObjects }
 func buildTemplate(dataset string) ([]byte, error) {
 	props := map[string]any{}
 	for _, f := range fields {
-		if f.Alert && dataset != DatasetAlert {
+		if dataset == DatasetInventory {
+			if !inventoryDocField(f) {
+				continue
+			}
+		} else if f.Alert && dataset != DatasetAlert || f.Inventory {
 			continue
 		}
 		m := map[string]any{"type": f.Type}

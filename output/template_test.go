@@ -52,7 +52,9 @@ func fieldsMarkdown() []byte {
 	b.WriteString("# tlsentry document fields\n\n")
 	b.WriteString("Generated from schema/fields.go by `go test ./output -run TestGeneratedFiles -update`. DO NOT EDIT.\n\n")
 	b.WriteString("Documents: `event.kind: event` (dataset `tlsentry.tls`, one per session) and `event.kind: alert`\n")
-	b.WriteString("(dataset `tlsentry.alert`, one per rule that fired: every session field plus the alert-only ones).\n")
+	b.WriteString("(dataset `tlsentry.alert`, one per rule that fired: every session field plus the alert-only ones);\n")
+	b.WriteString("with an inventory, `event.kind: state` (dataset `tlsentry.inventory`, one per item first seen: the\n")
+	b.WriteString("`inventory` fields, and the destination, SNI, fingerprint and certificate fields that describe the item).\n")
 	b.WriteString("Absent values are left out. Elasticsearch types are those of the index templates in output/elasticsearch/.\n\n")
 	b.WriteString("Rules (rules/README.md) read fields by these names: `rules` says which (`read`). Fields marked\n")
 	b.WriteString("`rules only` are values only rules need; documents never carry them (`in`: none) and the templates\n")
@@ -65,6 +67,8 @@ func fieldsMarkdown() []byte {
 			in = "none"
 		case f.Alert:
 			in = "alert"
+		case f.Inventory:
+			in = "inventory"
 		}
 		rules := ""
 		switch f.Rule {
@@ -84,7 +88,7 @@ func fieldsMarkdown() []byte {
 
 func TestIndexTemplates(t *testing.T) {
 	ts := IndexTemplates()
-	if len(ts) != 2 || ts[0].Name != "logs-tlsentry.tls" || ts[1].Name != "logs-tlsentry.alert" {
+	if len(ts) != 3 || ts[0].Name != "logs-tlsentry.tls" || ts[1].Name != "logs-tlsentry.alert" || ts[2].Name != "logs-tlsentry.inventory" {
 		t.Fatalf("templates: %v", ts)
 	}
 	for _, tpl := range ts {
@@ -177,6 +181,7 @@ func fullSession() *session.Session {
 		panic(err)
 	}
 	s.TLS.ClientCertificates = [][]byte{clientCertWith(key)}
+	s.Inventory = inventorySession().Inventory
 	return s
 }
 
@@ -211,7 +216,7 @@ func placeholderFields(t *testing.T, s *session.Session) map[string]bool {
 func TestTemplateMatchesEncoder(t *testing.T) {
 	s := fullSession()
 	docs := NewEncoder(testObserver).Encode(s, verdictLegacy())
-	emitted := map[string]map[string][]any{DatasetTLS: {}, DatasetAlert: {}}
+	emitted := map[string]map[string][]any{DatasetTLS: {}, DatasetAlert: {}, DatasetInventory: {}}
 	arrays := map[string]bool{} // paths of arrays
 	for _, d := range docs {
 		m := decode(t, d.Body)

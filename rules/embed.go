@@ -10,3 +10,10 @@ import "embed"
 //
 //go:embed *.yaml
 var FS embed.FS
+
+// DoHResolvers is the shipped list of well-known public DNS-over-HTTPS
+// resolvers (doh-resolvers.txt: names and addresses, its sources named in
+// its header), read by the policy.dns_over_https rule.
+//
+//go:embed doh-resolvers.txt
+var DoHResolvers []byte

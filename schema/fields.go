@@ -20,8 +20,11 @@ type Field struct {
 	Type  string // Elasticsearch mapping type: keyword, ip, date, long, float, boolean, text
 	List  bool   // a list of Type: an array in documents, list(T) for rules
 	Alert bool   // only in alert documents (dataset tlsentry.alert)
-	Rule  Access // whether rules read it, and whether documents carry it
-	Doc   string
+	// Inventory fields are only in inventory documents (dataset
+	// tlsentry.inventory, one per item when first seen).
+	Inventory bool
+	Rule      Access // whether rules read it, and whether documents carry it
+	Doc       string
 }
 
 // Access says whether rules can read a field.
@@ -253,6 +256,14 @@ var fields = []Field{
 	{Path: "threat.enrichments.matched.field", Type: Keyword, List: true, Alert: true, Doc: "the document field holding it: tls.client.ja3, tlsentry.client.ja4, tls.server.hash.sha1, tlsentry.server.chain.sha1, tls.client.server_name, tls.server.x509.alternative_names, tls.server.x509.subject.common_name, destination.ip or source.ip"},
 	{Path: "threat.enrichments.matched.type", Type: Keyword, List: true, Alert: true, Doc: "`indicator_match_rule`"},
 
+	{Path: "tlsentry.inventory.kind", Type: Keyword, Inventory: true, Doc: "inventory documents (dataset `tlsentry.inventory`, `event.kind: state`, one per item when first seen): `client_ja4`, `client_ja3`, `certificate` (a leaf certificate, on any server) or `server_certificate` (a certificate on one destination.ip, destination.port and tls.client.server_name)"},
+	{Path: "tlsentry.inventory.value", Type: Keyword, Inventory: true, Doc: "the fingerprint (also in tlsentry.client.ja4 or tls.client.ja3), or the certificate's SHA-256 (also in tls.server.hash.sha256)"},
+	{Path: "tlsentry.inventory.first_seen", Type: Date, Inventory: true, Doc: "packet time the item was first seen (also @timestamp)"},
+	{Path: "tlsentry.inventory.last_seen", Type: Date, Inventory: true, Doc: "packet time it was last seen when the document was written (the end of the first session)"},
+	{Path: "tlsentry.inventory.count", Type: Long, Inventory: true, Doc: "sessions that showed it when the document was written (1)"},
+	{Path: "tlsentry.inventory.learned", Type: Bool, Inventory: true, Doc: "first seen during the learning period (no alert was raised)"},
+	{Path: "tlsentry.inventory.self_signed", Type: Bool, Inventory: true, Doc: "certificates: subject equals issuer (and the key ids agree)"},
+
 	{Path: "observer.name", Type: Keyword, Doc: "sensor name from the configuration"},
 	{Path: "observer.hostname", Type: Keyword, Doc: "sensor host name"},
 	{Path: "observer.type", Type: Keyword, Doc: "`ids`"},
@@ -300,6 +311,19 @@ var fields = []Field{
 	{Path: "tlsentry.server.x509.names", Type: Keyword, List: true, Rule: RuleOnly, Doc: "SAN DNS names, or the subject CN when the leaf has no SAN DNS names (RFC 6125 reference identifiers)"},
 	{Path: "tlsentry.server.untrusted_reason", Type: Keyword, Rule: RuleOnly, Doc: "why validation failed: \"unknown_authority\", \"expired\", \"not_yet_valid\", \"invalid_signature\", \"insecure_algorithm\", \"constraint\", \"other\""},
 	{Path: "tlsentry.server.chain.length", Type: Long, Rule: RuleOnly, Doc: "certificates the server sent"},
+	{Path: "tlsentry.server.x509.expiring_soon", Type: Bool, Rule: RuleOnly, Doc: "the leaf is valid at the session's start (packet time) and its not_after is within the expiring window (rules.expiring_days, default 30 days)"},
+	{Path: "tlsentry.server.x509.days_left", Type: Float, Rule: RuleOnly, Doc: "days from the session's start (packet time) to the leaf's not_after; negative once expired, 0 without a leaf"},
+	{Path: "tlsentry.inventory.learning", Type: Bool, Rule: RuleOnly, Doc: "the session fell in the inventory's learning period (nothing is reported new then); false without an inventory"},
+	{Path: "tlsentry.inventory.new_client_ja4", Type: Bool, Rule: RuleOnly, Doc: "the inventory had never seen the client's JA4 (false during learning)"},
+	{Path: "tlsentry.inventory.new_client_ja3", Type: Bool, Rule: RuleOnly, Doc: "the inventory had never seen the client's JA3 (false during learning)"},
+	{Path: "tlsentry.inventory.new_certificate", Type: Bool, Rule: RuleOnly, Doc: "the inventory had never seen the server's leaf certificate, on any server (false during learning)"},
+	{Path: "tlsentry.inventory.new_server_certificate", Type: Bool, Rule: RuleOnly, Doc: "the inventory had never seen this leaf certificate on this (server address, port, SNI) (false during learning)"},
+	{Path: "tlsentry.inventory.change", Type: Keyword, Rule: RuleOnly, Doc: "with new_server_certificate: \"first\" (no certificate known for the server and SNI), \"renewal\" (same issuer, subject and names, newer or replacing one near expiry) or \"change\"; \"\" otherwise"},
+	{Path: "tlsentry.inventory.change_reasons", Type: Keyword, List: true, Rule: RuleOnly, Doc: "how a \"change\" differs from the certificate before: issuer_changed, subject_changed, names_changed, became_self_signed, not_newer"},
+	{Path: "tlsentry.inventory.previous_issuer", Type: Keyword, Rule: RuleOnly, Doc: "issuer DN of the certificate the server and SNI showed before (\"renewal\" and \"change\")"},
+	{Path: "tlsentry.doh.resolver", Type: Keyword, Rule: RuleOnly, Doc: "the DNS-over-HTTPS resolver list entry (name, or address) a TLS or QUIC session's SNI (or a parent domain of it) or server address matches; \"\" when none (list: rules/doh-resolvers.txt or rules.doh_resolvers)"},
+	{Path: "tlsentry.tunnel.kind", Type: Keyword, Rule: RuleOnly, Doc: "\"long_flow\" or \"tls_in_tls\" when a TLS session's shape after its handshake says tunnel (detect/tunnel.go); \"\" otherwise"},
+	{Path: "tlsentry.tunnel.reason", Type: Keyword, Rule: RuleOnly, Doc: "the evidence for tlsentry.tunnel.kind, in words (durations, packet counts and sizes)"},
 	{Path: "tlsentry.intel.ja3.list", Type: Keyword, Rule: RuleOnly, Doc: "threat-intel list that holds the client's JA3; \"\" when none does"},
 	{Path: "tlsentry.intel.ja3.entry", Type: Keyword, Rule: RuleOnly, Doc: "the entry, as written in the list"},
 	{Path: "tlsentry.intel.ja4.list", Type: Keyword, Rule: RuleOnly, Doc: "list that holds the client's JA4"},

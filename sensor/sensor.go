@@ -67,7 +67,8 @@ type Config struct {
 	// OrderMemory bounds the sessions the ordering holds, in bytes
 	// (default DefaultOrderMemory); past it the oldest are judged early.
 	OrderMemory int64
-	// Stages see every session, in judging order, before the judge.
+	// Stages see every session, in judging order, before the judge (an
+	// *inventory.Inventory, which sets session.Inventory).
 	Stages []Stage
 	// OnVerdict, when set, sees every session and its verdict before the
 	// documents are written ("rules test" collects alerts with it).

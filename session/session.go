@@ -49,6 +49,13 @@ type Session struct {
 
 	// Fingerprints are computed by Finish, once.
 	Fingerprints Fingerprints
+
+	// Profile is the flow's shape after bypass (TCP only).
+	Profile Profile
+	// Inventory is set by the inventory stage, before the judge; nil
+	// without one. It is the one field set after capture hands the
+	// session over, by the one goroutine that then judges it.
+	Inventory *Inventory
 }
 
 // Evasion holds where capture saw overlaps with different bytes. The first

@@ -20,6 +20,8 @@ type Config struct {
 	Rules    RulesConfig    `yaml:"rules"`
 	ES       ESConfig       `yaml:"elasticsearch"`
 	Metrics  MetricsConfig  `yaml:"metrics"`
+	// Inventory is the TLS inventory (inventory.go).
+	Inventory InventoryConfig `yaml:"inventory"`
 
 	path string // the file it was read from ("" for none), for reloads
 	// ruleFlags applies the rule flags of the command line; kept so that a
@@ -81,6 +83,11 @@ type RulesConfig struct {
 	// Vars are the address and port variables of Suricata-format (.rules)
 	// files: HOME_NET: "[10.0.0.0/8]". One not set is any. File only.
 	Vars map[string]string `yaml:"vars"`
+	// ExpiringDays is cert.expiring_soon's window in days (0: 30).
+	ExpiringDays int `yaml:"expiring_days"`
+	// DoHResolvers replaces the shipped list of DNS-over-HTTPS resolvers
+	// (rules/doh-resolvers.txt) with this file, of the same format.
+	DoHResolvers string `yaml:"doh_resolvers"`
 }
 
 // suppress is rules.suppress: on unless set to false.

@@ -32,6 +32,7 @@ var liveFlagKeys = []struct {
 	{"memory-limit-mb", "capture.memory_limit_mb", "MiB", "memory budget for flows, reassembly, defragmentation and parser state in `MiB` (default 96; -1: none)"},
 	{"metrics-addr", "metrics.addr", "ADDR", "serve Prometheus metrics on `ADDR` (host:port), at /metrics"},
 	{"stats-interval", "metrics.log_interval", "DURATION", "log counters every `DURATION` (live default 1m; 0: never)"},
+	{"state-dir", "inventory.state_dir", "DIR", "keep the TLS inventory (first-seen fingerprints and certificates) in `DIR` (turns it on; default when inventory.enabled: " + DefaultStateDir + ")"},
 }
 
 // liveFlags holds the live flags given on the command line, as text, until
@@ -132,6 +133,15 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 		abort()
 		return err
 	}
+	inv, err := openInventory(cfg, o.es) // before the privileges are dropped
+	if err != nil {
+		abort()
+		return err
+	}
+	if inv != nil {
+		abort0 := abort
+		abort = func() { abort0(); inv.Close() }
+	}
 	if len(srcs) > 1 {
 		pcfg.Workers = len(srcs) // the kernel shards by flow: one worker per socket
 	}
@@ -160,7 +170,7 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 		}
 	})
 	defer stop.close()
-	sn = sensor.New(sensor.Config{Capture: pcfg, Judge: j, ObserverName: cfg.Observer.Name, Sinks: sinks,
+	scfg := sensor.Config{Capture: pcfg, Judge: j, ObserverName: cfg.Observer.Name, Sinks: sinks,
 		Version: version, Namespace: esNamespace(cfg),
 		FlushCtx: stop.Flush(),
 		CaptureDone: func() {
@@ -171,12 +181,19 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 			bg.Wait()
 			final = ls.freeze()
 			closeSrcs()
-		}})
+		}}
+	if inv != nil {
+		scfg.Stages = []sensor.Stage{inv}
+	}
+	sn = sensor.New(scfg)
 
 	close(ready)
 
 	col := newSensorCollector(func() capture.Snapshot { return sn.Stats().Snapshot() }, ls, sinks, j)
 	col.order = sn.OrderStats
+	if inv != nil {
+		col.extra = inv.Collector()
+	}
 	ms, err := serveUnprivileged(cfg, col, log)
 	if err != nil {
 		abort()
@@ -211,6 +228,9 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "tlsentry: kernel dropped %d packets (ring full): raise --ring-size-mb or --workers\n", d)
 	}
 	printDelivery(stderr, sinks.Delivery())
+	if ierr := closeInventory(inv, stderr); ierr != nil && err == nil {
+		err = ierr
+	}
 	return finish(stderr, err, sinks.Delivery(), false, true, func(err error) error { return err })
 }
 

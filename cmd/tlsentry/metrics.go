@@ -112,6 +112,7 @@ type sensorCollector struct {
 	jHeldBytes *prometheus.Desc
 	jEarly     *prometheus.Desc
 	jLate      *prometheus.Desc
+	extra      prometheus.Collector // the inventory's, when there is one
 }
 
 func newSensorCollector(pipeline func() capture.Snapshot, live *liveStats, sinks sensor.Sinks, j sensor.Judge) *sensorCollector {
@@ -147,6 +148,9 @@ func (c *sensorCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.sinkQueue, c.esDocs, c.esSpool, c.reloads, c.buildInfo, c.liveSocket, c.suppressed,
 		c.jHeld, c.jHeldBytes, c.jEarly, c.jLate} {
 		ch <- d
+	}
+	if c.extra != nil {
+		c.extra.Describe(ch)
 	}
 }
 
@@ -206,6 +210,9 @@ func (c *sensorCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.jLate, prometheus.CounterValue, float64(st.ArrivedLate))
 	}
 	ch <- prometheus.MustNewConstMetric(c.buildInfo, prometheus.GaugeValue, 1, c.info)
+	if c.extra != nil {
+		c.extra.Collect(ch)
+	}
 }
 
 // metricsServer serves /metrics on a listener opened early (before the

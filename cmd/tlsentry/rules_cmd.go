@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"text/tabwriter"
+	"time"
 
 	"github.com/tlsentry/tlsentry/capture"
 	"github.com/tlsentry/tlsentry/detect"
@@ -30,6 +31,8 @@ func detectConfig(rc RulesConfig) detect.Config {
 		MaxRuleCost:       uint64(max(rc.MaxRuleCost, 0)),
 		RuleVars:          rc.Vars,
 		Suppress:          rc.suppress(),
+		ExpiringWindow:    time.Duration(max(rc.ExpiringDays, 0)) * 24 * time.Hour,
+		DoHResolvers:      rc.DoHResolvers,
 	}
 	for _, l := range rc.Intel {
 		dc.Intel = append(dc.Intel, detect.IntelList{Name: l.Name, Type: l.Type, File: l.File})

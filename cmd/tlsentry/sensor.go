@@ -261,8 +261,13 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 		sinks.Close(ctx)
 		return fmt.Errorf("%w: rules.order_memory_mb %d is negative", errUsage, cfg.Rules.OrderMemoryMB)
 	}
+	inv, err := openInventory(cfg, o.es)
+	if err != nil {
+		sinks.Close(ctx)
+		return err
+	}
 	var bar *progressBar
-	sn := sensor.New(sensor.Config{
+	scfg := sensor.Config{
 		Capture:      pcfg,
 		Judge:        j,
 		ObserverName: cfg.Observer.Name,
@@ -279,7 +284,11 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 				bar.stop()
 			}
 		},
-	})
+	}
+	if inv != nil {
+		scfg.Stages = []sensor.Stage{inv}
+	}
+	sn := sensor.New(scfg)
 	if showProgress {
 		bar = startProgress(stderr, src, sn.Stats())
 	}
@@ -287,6 +296,9 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 	printSummary(stderr, snap, time.Since(started))
 	printJudging(stderr, j, sn.OrderStats())
 	printDelivery(stderr, sinks.Delivery())
+	if ierr := closeInventory(inv, stderr); ierr != nil && err == nil {
+		err = ierr
+	}
 	// Interrupted: the signal came before the end of the input (not
 	// during the final flush).
 	interrupted := stop.Signal() != nil && !src.eof.Load()

@@ -237,6 +237,7 @@ func (s *setup) dataStreams() []string {
 	return []string{
 		"logs-" + output.DatasetTLS + "-" + s.opt.Namespace,
 		"logs-" + output.DatasetAlert + "-" + s.opt.Namespace,
+		"logs-" + output.DatasetInventory + "-" + s.opt.Namespace,
 	}
 }
 
