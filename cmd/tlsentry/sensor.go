@@ -57,6 +57,7 @@ type sensorOptions struct {
 	appendTo   bool            // --append: -w appends instead of emptying the file
 	flushTime  time.Duration   // --flush-timeout: final flush after the first signal
 	rules      ruleFlags       // --rules, --disable, --disable-category, --ca-bundle
+	profile    profileFlags    // --cpuprofile, --memprofile (replays)
 }
 
 // ruleFlags are the sensor's rule flags; they add to (files, disabled rules)
@@ -112,6 +113,7 @@ func parseSensorFlags(args []string, stderr io.Writer) (*sensorOptions, error) {
 	fs.StringVar(&o.es, "es", "", "also ship documents to Elasticsearch at `URL[,URL...]` (credentials only in the config file or ELASTICSEARCH_* environment)")
 	o.rules.register(fs)
 	o.live.register(fs)
+	o.profile.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: tlsentry -r FILE [-w FILE] [--workers N] [--config FILE] [--observer-name NAME] [BPF filter ...]")
 		fmt.Fprintln(stderr, "       tlsentry -i IFACE [-w FILE] [--workers N] [--metrics-addr ADDR] [--user NAME] [--config FILE] [BPF filter ...]")
@@ -151,7 +153,7 @@ func runSensor(args []string) error {
 	return sensorMain(args, os.Stdout, os.Stderr)
 }
 
-func sensorMain(args []string, stdout, stderr io.Writer) error {
+func sensorMain(args []string, stdout, stderr io.Writer) (err error) {
 	o, err := parseSensorFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -222,6 +224,16 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 		}
 		filter = f
 	}
+
+	stopProfile, err := o.profile.start()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if perr := stopProfile(); perr != nil && err == nil {
+			err = perr
+		}
+	}()
 
 	showProgress := o.progress == "always" ||
 		(o.progress == "auto" && isTerminal(stderr))
