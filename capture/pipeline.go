@@ -791,11 +791,9 @@ func (w *worker) emit(f *flow) {
 	}
 	if isTLS {
 		// The session keeps a copy; the Conn (and its buffers) is reused.
-		s.TLS = hs.Clone()
+		// Certificates are the copies the cache keeps, beside their summaries.
+		s.TLS, s.Certificates = hs.CloneShared(w.certs)
 		hs = s.TLS
-		for _, der := range hs.ServerCertificates {
-			s.Certificates = append(s.Certificates, w.certs.Summary(der))
-		}
 		if hs.Err != nil {
 			w.st.inc(CParseErrors)
 		}

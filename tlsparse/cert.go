@@ -473,18 +473,37 @@ func NewCertCache(size int) *CertCache {
 // is shared and must not be modified. der is not retained (the cache keeps
 // its own copy).
 func (c *CertCache) Summary(der []byte) *CertSummary {
+	sum, _ := c.summary(der, false)
+	return sum
+}
+
+// SummaryDER is Summary that also returns a copy of der that stays valid:
+// the cache's own when it keeps the certificate (shared: it must not be
+// modified), else a new one.
+func (c *CertCache) SummaryDER(der []byte) (*CertSummary, []byte) {
+	return c.summary(der, true)
+}
+
+// summary returns der's summary and, when keep is true, a copy of der.
+func (c *CertCache) summary(der []byte, keep bool) (*CertSummary, []byte) {
+	copyOf := func() []byte {
+		if keep {
+			return bytes.Clone(der)
+		}
+		return nil
+	}
 	if c == nil {
-		return SummarizeCertificate(der)
+		return SummarizeCertificate(der), copyOf()
 	}
 	key := c.key(der)
 	sh := &c.shards[key%certCacheShards]
 	sh.mu.Lock()
 	if e := sh.m[key]; e != nil && bytes.Equal(e.der, der) {
 		sh.moveFront(e)
-		sum := e.sum
+		sum, kept := e.sum, e.der
 		sh.mu.Unlock()
 		c.hits.Add(1)
-		return sum
+		return sum, kept
 	}
 	sh.mu.Unlock()
 	c.misses.Add(1)
@@ -493,7 +512,7 @@ func (c *CertCache) Summary(der []byte) *CertSummary {
 	// at once both parse it, which is harmless.
 	sum := SummarizeCertificate(der)
 	if sh.limit == 0 {
-		return sum
+		return sum, copyOf()
 	}
 	e := &certEntry{key: key, der: bytes.Clone(der), sum: sum}
 	sh.mu.Lock()
@@ -501,7 +520,7 @@ func (c *CertCache) Summary(der []byte) *CertSummary {
 		if bytes.Equal(old.der, der) { // raced with another miss
 			sh.moveFront(old)
 			sh.mu.Unlock()
-			return old.sum
+			return old.sum, old.der
 		}
 		sh.unlink(old) // maphash collision: the newer certificate wins
 		delete(sh.m, key)
@@ -519,7 +538,7 @@ func (c *CertCache) Summary(der []byte) *CertSummary {
 	if evicted > 0 {
 		c.evictions.Add(evicted)
 	}
-	return sum
+	return sum, e.der
 }
 
 // key hashes the length, the first 64 and the last 192 bytes of der. A
