@@ -365,33 +365,43 @@ func (h *Handshake) CloneShared(certs *CertCache) (*Handshake, []*CertSummary) {
 	return n, sums
 }
 
-// handshakeCopy holds a cloned Handshake and its hellos: one allocation.
-type handshakeCopy struct {
-	h  Handshake
-	ch ClientHello
-	sh ServerHello
-	ke ServerKeyExchange
-}
-
-// clone copies everything but ServerCertificates (left nil).
+// clone copies everything but ServerCertificates (left nil). A handshake
+// with both hellos (the common case) takes one allocation for the three
+// structures; one with fewer takes only what it needs.
 func (h *Handshake) clone() *Handshake {
 	if h == nil {
 		return nil
 	}
-	c := &handshakeCopy{h: *h}
-	n := &c.h
-	if h.ClientHello != nil {
-		n.ClientHello = h.ClientHello.cloneInto(&c.ch)
-	}
-	if h.ServerHello != nil {
-		n.ServerHello = h.ServerHello.cloneInto(&c.sh)
+	var n *Handshake
+	switch ch, sh := h.ClientHello, h.ServerHello; {
+	case ch != nil && sh != nil:
+		c := &struct {
+			h  Handshake
+			ch ClientHello
+			sh ServerHello
+		}{h: *h}
+		n = &c.h
+		n.ClientHello, n.ServerHello = ch.cloneInto(&c.ch), sh.cloneInto(&c.sh)
+	case ch != nil:
+		c := &struct {
+			h  Handshake
+			ch ClientHello
+		}{h: *h}
+		n = &c.h
+		n.ClientHello = ch.cloneInto(&c.ch)
+	default:
+		c := *h
+		n = &c
+		if sh != nil {
+			n.ServerHello = sh.Clone()
+		}
 	}
 	if h.HelloRetryRequest != nil {
 		n.HelloRetryRequest = h.HelloRetryRequest.Clone()
 	}
 	if h.KeyExchange != nil {
-		c.ke = *h.KeyExchange
-		n.KeyExchange = &c.ke
+		ke := *h.KeyExchange
+		n.KeyExchange = &ke
 	}
 	n.ServerCertificates = nil
 	n.ClientCertificates = cloneCerts(h.ClientCertificates)
