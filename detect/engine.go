@@ -667,7 +667,7 @@ func (g *gate) pass(a *activation) bool {
 	if g.op == gateIntel {
 		return a.intel(g.intel) != nil
 	}
-	v, _ := a.ResolveName(variables[g.variable].name)
+	v := a.value(g.variable) // the index is known: no name lookup
 	switch g.op {
 	case gateTrue:
 		return v == types.True
