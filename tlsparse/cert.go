@@ -484,16 +484,13 @@ func (c *CertCache) SummaryDER(der []byte) (*CertSummary, []byte) {
 	return c.summary(der, true)
 }
 
-// summary returns der's summary and, when keep is true, a copy of der.
+// summary returns der's summary and, when keep is true, a copy of der. A
+// summary is made from a copy of der: its x509.Certificate points into the
+// bytes it was parsed from, and der may be a buffer the caller reuses.
 func (c *CertCache) summary(der []byte, keep bool) (*CertSummary, []byte) {
-	copyOf := func() []byte {
-		if keep {
-			return bytes.Clone(der)
-		}
-		return nil
-	}
 	if c == nil {
-		return SummarizeCertificate(der), copyOf()
+		own := bytes.Clone(der)
+		return SummarizeCertificate(own), own
 	}
 	key := c.key(der)
 	sh := &c.shards[key%certCacheShards]
@@ -510,11 +507,12 @@ func (c *CertCache) summary(der []byte, keep bool) (*CertSummary, []byte) {
 
 	// Parse outside the lock; two goroutines missing on the same certificate
 	// at once both parse it, which is harmless.
-	sum := SummarizeCertificate(der)
+	own := bytes.Clone(der)
+	sum := SummarizeCertificate(own)
 	if sh.limit == 0 {
-		return sum, copyOf()
+		return sum, own
 	}
-	e := &certEntry{key: key, der: bytes.Clone(der), sum: sum}
+	e := &certEntry{key: key, der: own, sum: sum}
 	sh.mu.Lock()
 	if old := sh.m[key]; old != nil {
 		if bytes.Equal(old.der, der) { // raced with another miss

@@ -102,3 +102,23 @@ func BenchmarkHandshakeClone(b *testing.B) {
 		}
 	})
 }
+
+// TestCertCacheOwnsDER: a summary does not point into the caller's buffer,
+// which capture reuses for the next connection (the x509.Certificate of a
+// summary made from it would change under the cache).
+func TestCertCacheOwnsDER(t *testing.T) {
+	cert, err := connTestCertOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	der := cert.Certificate[0]
+	for name, c := range map[string]*CertCache{"cache": NewCertCache(16), "no cache": nil, "size 0": NewCertCache(0)} {
+		buf := bytes.Clone(der)
+		sum, kept := c.SummaryDER(buf)
+		plain := c.Summary(bytes.Clone(der))
+		clear(buf)
+		if sum.Cert == nil || !bytes.Equal(sum.Cert.Raw, der) || !bytes.Equal(kept, der) || plain.Cert == nil || !bytes.Equal(plain.Cert.Raw, der) {
+			t.Errorf("%s: the summary or the kept copy changed with the caller's buffer", name)
+		}
+	}
+}
