@@ -38,6 +38,8 @@ type Config struct {
 	// ObserverName is observer.name in documents (observer.hostname is
 	// this host's name).
 	ObserverName string
+	// Detail is the documents' detail level ("" is output.DetailLean).
+	Detail output.Detail
 	// Sinks receive the documents and are closed by Run. Without sinks
 	// sessions are judged but not encoded.
 	Sinks Sinks
@@ -78,6 +80,7 @@ func New(c Config) *Sensor {
 		ctx:   context.Background(),
 		fail:  func(error) {},
 	}
+	s.enc.SetDetail(c.Detail)
 	if s.judge == nil {
 		s.judge = noJudge{}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/output"
 	"github.com/tlsentry/tlsentry/sensor"
 )
 
@@ -160,7 +161,7 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 		}
 	})
 	defer stop.close()
-	sn = sensor.New(sensor.Config{Capture: pcfg, Judge: j, ObserverName: cfg.Observer.Name, Sinks: sinks,
+	sn = sensor.New(sensor.Config{Capture: pcfg, Judge: j, ObserverName: cfg.Observer.Name, Detail: output.Detail(cfg.Output.Detail), Sinks: sinks,
 		FlushCtx: stop.Flush(),
 		CaptureDone: func() {
 			stopMu.Lock()

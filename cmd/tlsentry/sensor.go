@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/output"
 	"github.com/tlsentry/tlsentry/sensor"
 )
 
@@ -58,6 +59,7 @@ type sensorOptions struct {
 	flushTime  time.Duration   // --flush-timeout: final flush after the first signal
 	rules      ruleFlags       // --rules, --disable, --disable-category, --ca-bundle
 	profile    profileFlags    // --cpuprofile, --memprofile (replays)
+	detail     string          // --detail lean|full
 }
 
 // ruleFlags are the sensor's rule flags; they add to (files, disabled rules)
@@ -110,6 +112,7 @@ func parseSensorFlags(args []string, stderr io.Writer) (*sensorOptions, error) {
 	fs.StringVar(&o.observer, "observer-name", "", "observer.name in documents")
 	fs.StringVar(&o.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal), always, never")
 	fs.BoolVar(&o.decodeOnly, "decode-only", false, "benchmark baseline: read and decode packets, nothing else")
+	fs.StringVar(&o.detail, "detail", "", "documents: `lean` (default: no field that repeats what others carry) or full (output.detail)")
 	fs.StringVar(&o.es, "es", "", "also ship documents to Elasticsearch at `URL[,URL...]` (credentials only in the config file or ELASTICSEARCH_* environment)")
 	o.rules.register(fs)
 	o.live.register(fs)
@@ -182,6 +185,12 @@ func sensorMain(args []string, stdout, stderr io.Writer) (err error) {
 	}
 	if o.set["w"] {
 		cfg.Output.File = o.write
+	}
+	if o.set["detail"] {
+		cfg.Output.Detail = o.detail
+	}
+	if _, err := output.ParseDetail(cfg.Output.Detail); err != nil {
+		return fmt.Errorf("%w: output.detail %q: want lean or full", errUsage, cfg.Output.Detail)
 	}
 	if v := cfg.Output.FlushTimeout; v != "" && !o.set["flush-timeout"] {
 		d, err := time.ParseDuration(v)
@@ -272,6 +281,7 @@ func sensorMain(args []string, stdout, stderr io.Writer) (err error) {
 		Capture:      pcfg,
 		Judge:        j,
 		ObserverName: cfg.Observer.Name,
+		Detail:       output.Detail(cfg.Output.Detail),
 		Sinks:        sinks,
 		FlushCtx:     stop.Flush(),
 		CaptureDone: func() {
