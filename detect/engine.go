@@ -115,6 +115,9 @@ type compiledRule struct {
 type msgPart struct {
 	text string
 	prg  cel.Program // nil for literal text
+	// variable is the index+1 of the variable a ${placeholder} names and
+	// nothing else (render reads it without running prg); 0 otherwise.
+	variable int
 }
 
 // Stats are the engine's counters.
@@ -433,6 +436,15 @@ func (r *compiledRule) render(a *activation) string {
 			b.WriteString(p.text)
 			continue
 		}
+		if p.variable > 0 { // what p.prg.Eval would return, without CEL
+			v := a.value(p.variable - 1)
+			if e, ok := v.(*types.Err); ok {
+				b.WriteString("<" + e.Error() + ">")
+			} else {
+				b.WriteString(valueString(v))
+			}
+			continue
+		}
 		out, _, err := p.prg.Eval(a)
 		if err != nil {
 			b.WriteString("<" + err.Error() + ">")
@@ -620,7 +632,11 @@ func compileMessage(env *cel.Env, file, id string, src srcText, maxCost uint64, 
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: rule %s: message: %w", file, src.Line, id, err)
 		}
-		parts = append(parts, msgPart{prg: limitProgram(prg, costOpts, exceeded)})
+		part := msgPart{prg: limitProgram(prg, costOpts, exceeded)}
+		if i, ok := lookupVariable(strings.TrimSpace(expr)); ok {
+			part.variable = i + 1
+		}
+		parts = append(parts, part)
 		s = s[i+j+1:]
 	}
 	if len(parts) == 0 {
