@@ -186,16 +186,20 @@ const (
 // copied into arena; batches are recycled through a free list.
 type batch struct {
 	pkts   []Packet
-	clocks []int64 // reader's packet clock at each packet (order keys, order.go)
+	clocks []int64           // reader's packet clock at each packet (order keys, order.go)
+	raw    []layers.LinkType // per packet: the link type of a frame for the worker to decode; rawDecoded: decoded
 	arena  []byte
 	now    int64 // reader's packet clock when sent
 }
+
+// rawDecoded marks a batch packet the reader decoded itself.
+const rawDecoded layers.LinkType = 0xffff
 
 func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 	n := p.cfg.Workers
 	free := make(chan *batch, 4*n)
 	for range 4 * n {
-		free <- &batch{pkts: make([]Packet, 0, batchPackets), clocks: make([]int64, 0, batchPackets), arena: make([]byte, 0, batchArena)}
+		free <- &batch{pkts: make([]Packet, 0, batchPackets), clocks: make([]int64, 0, batchPackets), raw: make([]layers.LinkType, 0, batchPackets), arena: make([]byte, 0, batchArena)}
 	}
 	ins := make([]chan *batch, n)
 	var wg sync.WaitGroup
@@ -205,16 +209,27 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			dec := p.cfg.newDecoder() // for the frames the reader only peeked at
+			var pkt Packet
 			for b := range ins[i] {
 				for j := range b.pkts {
-					w.advance(b.pkts[j].Timestamp.UnixNano())
+					q := &b.pkts[j]
+					if lt := b.raw[j]; lt != rawDecoded {
+						ci := gopacket.CaptureInfo{Timestamp: q.Timestamp, Length: q.WireLen, CaptureLength: len(q.Payload)}
+						if !dec.Decode(q.Payload, ci, lt, &pkt) {
+							continue
+						}
+						q = &pkt
+					}
+					w.advance(q.Timestamp.UnixNano())
 					w.key = b.clocks[j]
-					w.handle(&b.pkts[j])
+					w.handle(q)
 				}
+				w.st.storeDecodeStats(&dec.stats)
 				// the reader's clock: lets idle workers time flows out
 				w.advance(b.now)
 				w.publish()
-				b.pkts, b.clocks, b.arena = b.pkts[:0], b.clocks[:0], b.arena[:0]
+				b.pkts, b.clocks, b.raw, b.arena = b.pkts[:0], b.clocks[:0], b.raw[:0], b.arena[:0]
 				free <- b
 			}
 			w.flushAll()
@@ -256,15 +271,23 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 			st.inc(CFiltered)
 			continue
 		}
-		pkt = Packet{}
-		if !dec.Decode(data, ci, lt, &pkt) {
-			continue
+		// Plain Ethernet/IP/TCP frames go to their worker as they are, to be
+		// decoded (checksums included) there; the rest is decoded here.
+		k, peeked := peekTCPKey(data, lt)
+		if peeked {
+			pkt = Packet{Timestamp: ci.Timestamp, WireLen: ci.Length, Payload: data}
+		} else {
+			pkt = Packet{}
+			if !dec.Decode(data, ci, lt, &pkt) {
+				continue
+			}
+			k = makeKey(&pkt, p.cfg.VLANInKey)
+			lt = rawDecoded
 		}
 		ts := pkt.Timestamp.UnixNano()
 		if ts > now {
 			now = ts
 		}
-		k := makeKey(&pkt, p.cfg.VLANInKey)
 		i := int(k.hash() % uint64(n))
 		b := cur[i]
 		if b != nil && (len(b.pkts) == cap(b.pkts) || len(b.arena)+len(pkt.Payload) > cap(b.arena)) {
@@ -283,6 +306,7 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 		pkt.Payload = b.arena[off:len(b.arena):len(b.arena)]
 		b.pkts = append(b.pkts, pkt)
 		b.clocks = append(b.clocks, now)
+		b.raw = append(b.raw, lt)
 		if now-lastFlush >= flushEvery {
 			// let every worker see the clock move, so idle ones sweep (an
 			// empty batch for one that got no packet)
@@ -849,11 +873,9 @@ func (w *worker) emit(f *flow) {
 	}
 	if isTLS {
 		// The session keeps a copy; the Conn (and its buffers) is reused.
-		s.TLS = hs.Clone()
+		// Certificates are the copies the cache keeps, beside their summaries.
+		s.TLS, s.Certificates = hs.CloneShared(w.certs)
 		hs = s.TLS
-		for _, der := range hs.ServerCertificates {
-			s.Certificates = append(s.Certificates, w.certs.Summary(der))
-		}
 		if hs.Err != nil {
 			w.st.inc(CParseErrors)
 		}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/tlsentry/tlsentry/rules"
 	"github.com/tlsentry/tlsentry/session"
+	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
 // Config configures an Engine.
@@ -131,6 +132,9 @@ type compiledRule struct {
 type msgPart struct {
 	text string
 	prg  cel.Program // nil for literal text
+	// variable is the index+1 of the variable a ${placeholder} names and
+	// nothing else (render reads it without running prg); 0 otherwise.
+	variable int
 }
 
 // Stats are the engine's counters.
@@ -458,6 +462,15 @@ func (r *compiledRule) render(a *activation) string {
 			b.WriteString(p.text)
 			continue
 		}
+		if p.variable > 0 { // what p.prg.Eval would return, without CEL
+			v := a.value(p.variable - 1)
+			if e, ok := v.(*types.Err); ok {
+				b.WriteString("<" + e.Error() + ">")
+			} else {
+				b.WriteString(valueString(v))
+			}
+			continue
+		}
 		out, _, err := p.prg.Eval(a)
 		if err != nil {
 			b.WriteString("<" + err.Error() + ">")
@@ -646,7 +659,11 @@ func compileMessage(env *cel.Env, file, id string, src srcText, maxCost uint64, 
 		if err != nil {
 			return nil, fmt.Errorf("%s:%d: rule %s: message: %w", file, src.Line, id, err)
 		}
-		parts = append(parts, msgPart{prg: limitProgram(prg, costOpts, exceeded)})
+		part := msgPart{prg: limitProgram(prg, costOpts, exceeded)}
+		if i, ok := lookupVariable(strings.TrimSpace(expr)); ok {
+			part.variable = i + 1
+		}
+		parts = append(parts, part)
 		s = s[i+j+1:]
 	}
 	if len(parts) == 0 {
@@ -661,7 +678,8 @@ var errNoRules = errors.New("detect: no rules")
 // without running CEL: a bool variable ("tlsentry.server.x509.present &&
 // ..."), a variable compared with a constant ("tls.client.server_name ==
 // ”", "tlsentry.server.dh_prime_bits > 0", "tlsentry.intel.ja3.list !=
-// ”"), or a variable in a constant list. When a gate fails
+// ”"), a variable in a constant list, or an anomaly in tlsentry.anomalies
+// ("\"tcp_overlap\" in tlsentry.anomalies"). When a gate fails
 // the condition is false, whatever the rest says (CEL's && is false if any
 // operand is false), so the rule is skipped: most rules are gated on
 // something most sessions lack (a certificate, a weak suite, a listed
@@ -670,30 +688,35 @@ type gate struct {
 	variable int    // index in variables
 	op       gateOp // what to check
 	intel    intelKind
-	str      string   // gateEq, gateNe
-	strs     []string // gateIn
-	num      int64    // integer comparisons
+	str      string           // gateEq, gateNe
+	strs     []string         // gateIn
+	num      int64            // integer comparisons
+	anomaly  tlsparse.Anomaly // gateAnomaly
 }
 
 type gateOp uint8
 
 const (
-	gateTrue  gateOp = iota // bool variable is true
-	gateIntel               // intel list of kind matched (intel.X != "")
-	gateEq                  // string variable == str
-	gateNe                  // string variable != str
-	gateIn                  // string variable in strs
-	gateGt                  // int variable > num
-	gateGe                  // >=
-	gateLt                  // <
-	gateLe                  // <=
+	gateTrue    gateOp = iota // bool variable is true
+	gateIntel                 // intel list of kind matched (intel.X != "")
+	gateEq                    // string variable == str
+	gateNe                    // string variable != str
+	gateIn                    // string variable in strs
+	gateGt                    // int variable > num
+	gateGe                    // >=
+	gateLt                    // <
+	gateLe                    // <=
+	gateAnomaly               // the session has anomaly (its name in tlsentry.anomalies)
 )
 
 func (g *gate) pass(a *activation) bool {
-	if g.op == gateIntel {
+	switch g.op {
+	case gateIntel:
 		return a.intel(g.intel) != nil
+	case gateAnomaly:
+		return a.s.AllAnomalies().Has(g.anomaly)
 	}
-	v, _ := a.ResolveName(variables[g.variable].name)
+	v := a.value(g.variable) // the index is known: no name lookup
 	switch g.op {
 	case gateTrue:
 		return v == types.True
@@ -761,6 +784,16 @@ func gatesOf(a *celast.AST) []gate {
 			return
 		}
 		if len(args) != 2 {
+			return
+		}
+		if c.FunctionName() == operators.In && args[0].Kind() == celast.LiteralKind {
+			// "name" in tlsentry.anomalies: a bit test instead of a list.
+			name, isStr := args[0].AsLiteral().(types.String)
+			if i, ok := varOf(args[1]); ok && isStr && variables[i].name == "tlsentry.anomalies" {
+				if an, ok := tlsparse.AnomalyByName(string(name)); ok {
+					gates = append(gates, gate{variable: i, op: gateAnomaly, anomaly: an})
+				}
+			}
 			return
 		}
 		i, ok := varOf(args[0])

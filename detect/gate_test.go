@@ -20,6 +20,8 @@ func TestGatesAgreeWithCEL(t *testing.T) {
 		`tlsentry.cipher.enc in ["AES-GCM", "3DES"] && tlsentry.server.dh_prime_bits < 2048`,
 		`tlsentry.server.dh_prime_bits > 0 && tlsentry.server.dh_prime_bits <= 1024`,
 		`source.port > 1024 && destination.port == 443`,
+		`"tcp_overlap" in tlsentry.anomalies`,
+		`"midstream" in tlsentry.anomalies && source.port > 1024`,
 	}
 	var rs []*compiledRule
 	env, err := newEnv()
@@ -37,6 +39,17 @@ func TestGatesAgreeWithCEL(t *testing.T) {
 		}
 		rs = append(rs, r)
 	}
+	anomalyGates := 0
+	for _, r := range rs {
+		for _, g := range r.gates {
+			if g.op == gateAnomaly {
+				anomalyGates++
+			}
+		}
+	}
+	if anomalyGates != 2 {
+		t.Errorf("%d anomaly gates among the test conditions, want 2", anomalyGates)
+	}
 	for _, r := range e.rules {
 		rs = append(rs, r)
 	}
@@ -50,6 +63,8 @@ func TestGatesAgreeWithCEL(t *testing.T) {
 		}),
 		testSession(t, func(s *session.Session) { s.TLS.ServerHello.LegacyVersion = 0x0301 }),
 		testSession(t, func(s *session.Session) { s.Protocol, s.TLS, s.Certificates = session.SSH, nil, nil }),
+		testSession(t, func(s *session.Session) { s.Anomalies.Add(tlsparse.AnomalyTCPOverlap) }),
+		testSession(t, func(s *session.Session) { s.TLS.Anomalies.Add(tlsparse.AnomalyMidstream) }),
 	}
 	for si, s := range sessions {
 		for _, r := range rs {

@@ -46,11 +46,13 @@ const clientCertCache = 256
 type Encoder struct {
 	obs   Observer
 	ns    []byte // data_stream.namespace, a JSON string
+	full  bool   // Detail is DetailFull
 	certs *tlsparse.CertCache
 	pool  sync.Pool // *encodeState
 }
 
-// NewEncoder returns an Encoder that stamps documents with obs.
+// NewEncoder returns an Encoder that stamps documents with obs and writes
+// lean documents (SetDetail changes that).
 func NewEncoder(obs Observer) *Encoder {
 	if obs.Namespace == "" {
 		obs.Namespace = "default"
@@ -117,7 +119,7 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 	}
 	st := e.pool.Get().(*encodeState)
 	defer e.put(st)
-	w := jsonWriter{b: st.buf[:0]}
+	w := jsonWriter{b: st.buf[:0], full: e.full}
 	st.docs = st.docs[:0]
 
 	ts := s.Start
@@ -552,7 +554,9 @@ func (w jsonWriter) tlsentryClient(s *session.Session) jsonWriter {
 	if ch := hs.ClientHello; ch != nil {
 		fp := &s.Fingerprints
 		w = w.strOmit("ja4", fp.JA4)
-		w = w.strOmit("ja3_string", fp.JA3String)
+		if w.full {
+			w = w.strOmit("ja3_string", fp.JA3String)
+		}
 		a := len(w.b)
 		w = w.openArray("versions")
 		if len(ch.SupportedVersions) > 0 {
@@ -566,10 +570,14 @@ func (w jsonWriter) tlsentryClient(s *session.Session) jsonWriter {
 		}
 		w = w.closeArray(a)
 		w = w.strs("alpn", ch.ALPN)
-		w = w.names("extensions", ch.Extensions, tlsparse.ExtensionName)
-		w = w.names("groups", ch.SupportedGroups, tlsparse.GroupName)
+		if w.full { // lean: the JA3 and JA4 fingerprints carry them
+			w = w.names("extensions", ch.Extensions, tlsparse.ExtensionName)
+			w = w.names("groups", ch.SupportedGroups, tlsparse.GroupName)
+		}
 		w = w.names("key_share_groups", ch.KeyShareGroups, tlsparse.GroupName)
-		w = w.names("signature_algorithms", ch.SignatureAlgorithms, tlsparse.SignatureSchemeName)
+		if w.full {
+			w = w.names("signature_algorithms", ch.SignatureAlgorithms, tlsparse.SignatureSchemeName)
+		}
 		w = w.bool("ech", ch.ECH)
 		w = w.intOmit("hello_count", hs.ClientHelloCount)
 		w = w.intOmit("hello_records", hs.ClientHelloRecords)
@@ -584,13 +592,13 @@ func (w jsonWriter) tlsentryServer(s *session.Session, v *detect.Verdict) jsonWr
 	hs := s.TLS
 	m := len(w.b)
 	w = w.open("server")
-	if hs.ServerHello != nil {
+	if hs.ServerHello != nil && w.full {
 		w = w.strOmit("ja3s_string", s.Fingerprints.JA3SString)
 	}
 	a := len(w.b)
 	w = w.openArray("chain")
-	for _, c := range s.Certificates {
-		if c == nil {
+	for i, c := range s.Certificates {
+		if c == nil || (i == 0 && !w.full && c.Err == nil) { // lean: tls.server.* describes the leaf
 			continue
 		}
 		w = w.elem()

@@ -164,6 +164,10 @@ func FuzzEncode(f *testing.F) {
 		obs := Observer{Name: "fuzz", Hostname: str3}
 		docs := NewEncoder(obs).Encode(s, v)
 		compareWithOracle(t, "fuzz", oracleEncode(obs, s, v), docs)
+		full := NewEncoder(obs)
+		full.SetDetail(DetailFull)
+		docs = full.Encode(s, v) // full documents: every field, checked below
+		compareWithOracle(t, "fuzz full", oracleEncodeDetail(obs, s, v, true), docs)
 		if len(docs) != 1+nRules {
 			t.Fatalf("%d documents for %d alerts with rules", len(docs), nRules)
 		}

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/tlsentry/tlsentry/detect"
+	"github.com/tlsentry/tlsentry/schema"
 	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
@@ -302,6 +303,7 @@ func TestEncodeBooleans(t *testing.T) {
 
 func TestEncodeValues(t *testing.T) {
 	enc := NewEncoder(testObserver)
+	enc.SetDetail(DetailFull) // every list, to check them all
 	m := decode(t, enc.Encode(sessionTLS12(), detect.Verdict{Validation: detect.ValidationTrusted})[0].Body)
 	want := map[string]any{
 		"@timestamp":                          "2024-05-01T10:00:00.123456Z",
@@ -620,9 +622,11 @@ func TestEncodeMatchesOracle(t *testing.T) {
 		cases = append(cases, tc{fmt.Sprintf("hostile%d", i), s, verdictLegacy()})
 	}
 	for _, obs := range []Observer{testObserver, {}, {Name: oddStrings[0], Hostname: oddStrings[1]}} {
-		enc := NewEncoder(obs)
+		enc, full := NewEncoder(obs), NewEncoder(obs)
+		full.SetDetail(DetailFull)
 		for _, c := range cases {
 			compareWithOracle(t, c.name, oracleEncode(obs, c.s, c.v), enc.Encode(c.s, c.v))
+			compareWithOracle(t, c.name+" full", oracleEncodeDetail(obs, c.s, c.v, true), full.Encode(c.s, c.v))
 		}
 	}
 }
@@ -678,5 +682,75 @@ func TestEncodeAllocs(t *testing.T) {
 		if n > 2 {
 			t.Errorf("%s: %v allocations per Encode, want at most 2", c.name, n)
 		}
+	}
+}
+
+// TestEncodeDetail: a lean document is the full one without the fields
+// schema marks Full and without the chain's leaf (tls.server.* has it),
+// unless the leaf did not parse; nothing else differs.
+func TestEncodeDetail(t *testing.T) {
+	lean, full := NewEncoder(testObserver), NewEncoder(testObserver)
+	full.SetDetail(DetailFull)
+	fullOnly := map[string]bool{}
+	for _, f := range schema.All() {
+		if f.Full {
+			fullOnly[f.Path] = true
+		}
+	}
+	if len(fullOnly) == 0 {
+		t.Fatal("schema marks no field Full")
+	}
+	for _, c := range goldenCases {
+		ld, fd := lean.Encode(c.session(), c.verdict), full.Encode(c.session(), c.verdict)
+		if len(ld) != len(fd) {
+			t.Fatalf("%s: %d lean documents, %d full", c.name, len(ld), len(fd))
+		}
+		for i := range ld {
+			if ld[i].ID != fd[i].ID || len(ld[i].Body) > len(fd[i].Body) {
+				t.Errorf("%s doc %d: ids %s/%s, %d bytes lean, %d full", c.name, i, ld[i].ID, fd[i].ID, len(ld[i].Body), len(fd[i].Body))
+			}
+			lm, fm := decode(t, ld[i].Body), decode(t, fd[i].Body)
+			sawFull := false
+			for p := range fullOnly {
+				if get(lm, p) != nil {
+					t.Errorf("%s doc %d: lean document has %s", c.name, i, p)
+				}
+				sawFull = sawFull || get(fm, p) != nil
+			}
+			if i == 0 && c.session().TLS != nil && c.session().TLS.ClientHello != nil && !sawFull {
+				t.Errorf("%s: the full document has none of the full-only fields", c.name)
+			}
+			// Drop what lean leaves out from the full document: the rest is equal.
+			if te, ok := fm["tlsentry"].(map[string]any); ok {
+				for p := range fullOnly {
+					parts := strings.Split(strings.TrimPrefix(p, "tlsentry."), ".")
+					if o, ok := te[parts[0]].(map[string]any); ok && len(parts) == 2 {
+						delete(o, parts[1])
+					}
+				}
+				if sv, ok := te["server"].(map[string]any); ok {
+					if chain, ok := sv["chain"].([]any); ok && len(chain) > 0 && len(c.session().Certificates) > 0 {
+						if leaf := c.session().Certificates[0]; leaf != nil && leaf.Err == nil {
+							if chain = chain[1:]; len(chain) == 0 {
+								delete(sv, "chain")
+							} else {
+								sv["chain"] = chain
+							}
+						}
+					}
+				}
+			}
+			if !jsonEqual(lm, fm) {
+				t.Errorf("%s doc %d: lean differs from full beyond the full-only fields:\nlean %s\nfull %s", c.name, i, ld[i].Body, fd[i].Body)
+			}
+		}
+	}
+	for _, in := range []string{"", "lean", "full"} {
+		if _, err := ParseDetail(in); err != nil {
+			t.Errorf("ParseDetail(%q): %v", in, err)
+		}
+	}
+	if _, err := ParseDetail("verbose"); err == nil {
+		t.Error("ParseDetail(verbose): no error")
 	}
 }

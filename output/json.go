@@ -88,7 +88,8 @@ func appendJSONString[S string | []byte](dst []byte, s S) []byte {
 // then lives in the caller's registers and locals, and growing it never
 // stores a pointer through a pointer (no GC write barriers).
 type jsonWriter struct {
-	b []byte
+	b    []byte
+	full bool // output.detail: full; lean leaves out the fields schema marks Full
 }
 
 func (w jsonWriter) sep() jsonWriter {

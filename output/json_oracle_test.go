@@ -300,12 +300,18 @@ var (
 	typeAlert       = []string{"info"}
 )
 
-// oracleEncode is Encode as it was, with encoding/json.
+// oracleEncode is Encode as it was, with encoding/json: lean documents.
 func oracleEncode(obs Observer, s *session.Session, v detect.Verdict) []Document {
+	return oracleEncodeDetail(obs, s, v, false)
+}
+
+// oracleEncodeDetail is oracleEncode for lean (full false) or full documents.
+func oracleEncodeDetail(obs Observer, s *session.Session, v detect.Verdict, full bool) []Document {
 	if s == nil {
 		return nil
 	}
 	st := newOracleState()
+	st.full = full
 	st.fill(s, &v, &obs)
 	sid := sessionID(s)
 	st.doc.Event.ID = string(appendID(nil, sid))
@@ -358,6 +364,8 @@ type oracleState struct {
 	chain                                                     []tlsentryChain
 	alerts                                                    []tlsentryAlert
 	heartbeats                                                []tlsentryHeartbeat
+
+	full bool // DetailFull
 
 	tbuf []byte
 	buf  bytes.Buffer
@@ -503,7 +511,10 @@ func (st *oracleState) fillTLS(s *session.Session, hs *tlsparse.Handshake, v *de
 		t.Client.ServerName = ch.ServerName
 		d.Destination.Domain = ch.ServerName
 		fp := &s.Fingerprints
-		te.Client.JA3String, t.Client.JA3 = fp.JA3String, fp.JA3
+		t.Client.JA3 = fp.JA3
+		if st.full {
+			te.Client.JA3String = fp.JA3String
+		}
 		te.Client.JA4 = fp.JA4
 		st.ciphers = appendNames(st.ciphers[:0], ch.CipherSuites, tlsparse.CipherSuiteName)
 		t.Client.SupportedCiphers = nilIfEmpty(st.ciphers)
@@ -521,14 +532,18 @@ func (st *oracleState) fillTLS(s *session.Session, hs *tlsparse.Handshake, v *de
 		te.Client.Versions = nilIfEmpty(st.versions)
 		st.alpn = append(st.alpn[:0], ch.ALPN...)
 		te.Client.ALPN = nilIfEmpty(st.alpn)
-		st.exts = appendNames(st.exts[:0], ch.Extensions, tlsparse.ExtensionName)
-		te.Client.Extensions = nilIfEmpty(st.exts)
-		st.groups = appendNames(st.groups[:0], ch.SupportedGroups, tlsparse.GroupName)
-		te.Client.Groups = nilIfEmpty(st.groups)
+		if st.full {
+			st.exts = appendNames(st.exts[:0], ch.Extensions, tlsparse.ExtensionName)
+			te.Client.Extensions = nilIfEmpty(st.exts)
+			st.groups = appendNames(st.groups[:0], ch.SupportedGroups, tlsparse.GroupName)
+			te.Client.Groups = nilIfEmpty(st.groups)
+		}
 		st.keyShares = appendNames(st.keyShares[:0], ch.KeyShareGroups, tlsparse.GroupName)
 		te.Client.KeyShareGroups = nilIfEmpty(st.keyShares)
-		st.sigalgs = appendNames(st.sigalgs[:0], ch.SignatureAlgorithms, tlsparse.SignatureSchemeName)
-		te.Client.SignatureAlgorithms = nilIfEmpty(st.sigalgs)
+		if st.full {
+			st.sigalgs = appendNames(st.sigalgs[:0], ch.SignatureAlgorithms, tlsparse.SignatureSchemeName)
+			te.Client.SignatureAlgorithms = nilIfEmpty(st.sigalgs)
+		}
 		te.Client.ECH = boolPtr(ch.ECH)
 		te.Client.HelloCount = hs.ClientHelloCount
 		te.Client.HelloRecords = hs.ClientHelloRecords
@@ -555,7 +570,10 @@ func (st *oracleState) fillTLS(s *session.Session, hs *tlsparse.Handshake, v *de
 		}
 		t.NextProtocol = sh.ALPN
 		fp := &s.Fingerprints
-		te.Server.JA3SString, t.Server.JA3S = fp.JA3SString, fp.JA3S
+		t.Server.JA3S = fp.JA3S
+		if st.full {
+			te.Server.JA3SString = fp.JA3SString
+		}
 		te.Server.OCSPStapled = boolPtr(hs.CertificateStatus)
 	}
 	if hs.ServerHello != nil || hs.HelloRetryRequest != nil {
@@ -571,15 +589,16 @@ func (st *oracleState) fillTLS(s *session.Session, hs *tlsparse.Handshake, v *de
 		te.Server.DHPrimeBits = hs.KeyExchange.DHPrimeBits
 	}
 
-	// Certificates: the leaf in tls.server.*, every one in the chain.
+	// Certificates: the leaf in tls.server.*, every one in the chain (lean:
+	// the leaf only when it did not parse).
 	var leaf *tlsparse.CertSummary
 	if len(s.Certificates) > 0 && s.Certificates[0] != nil {
 		leaf = s.Certificates[0]
 		st.fillLeaf(leaf)
 	}
 	st.chain = st.chain[:0]
-	for _, c := range s.Certificates {
-		if c == nil {
+	for i, c := range s.Certificates {
+		if c == nil || (i == 0 && !st.full && c.Err == nil) {
 			continue
 		}
 		e := tlsentryChain{Subject: c.Subject, Issuer: c.Issuer, SHA1: c.SHA1, SHA256: c.SHA256}

@@ -59,6 +59,9 @@ func fieldsMarkdown() []byte {
 	b.WriteString("Rules (rules/README.md) read fields by these names: `rules` says which (`read`). Fields marked\n")
 	b.WriteString("`rules only` are values only rules need; documents never carry them (`in`: none) and the templates\n")
 	b.WriteString("do not map them. A list is marked `[]`.\n\n")
+	b.WriteString("Documents are lean by default (`output.detail: lean`): fields marked `full` in `in` repeat what other\n")
+	b.WriteString("fields carry (the JA3/JA4 strings, the named lists behind them) and are written only with\n")
+	b.WriteString("`output.detail: full` (`--detail full`).\n\n")
 	b.WriteString("| field | type | in | rules | description |\n|---|---|---|---|---|\n")
 	for _, f := range schema.All() {
 		in := "both"
@@ -69,6 +72,9 @@ func fieldsMarkdown() []byte {
 			in = "alert"
 		case f.Inventory:
 			in = "inventory"
+		}
+		if f.Full {
+			in += ", full"
 		}
 		rules := ""
 		switch f.Rule {
@@ -215,7 +221,9 @@ func placeholderFields(t *testing.T, s *session.Session) map[string]bool {
 // type its values fit, and that every mapping is emitted (no stale ones).
 func TestTemplateMatchesEncoder(t *testing.T) {
 	s := fullSession()
-	docs := NewEncoder(testObserver).Encode(s, verdictLegacy())
+	enc := NewEncoder(testObserver)
+	enc.SetDetail(DetailFull) // the templates map the full-only fields too
+	docs := enc.Encode(s, verdictLegacy())
 	emitted := map[string]map[string][]any{DatasetTLS: {}, DatasetAlert: {}, DatasetInventory: {}}
 	arrays := map[string]bool{} // paths of arrays
 	for _, d := range docs {

@@ -23,6 +23,7 @@ type Field struct {
 	// Inventory fields are only in inventory documents (dataset
 	// tlsentry.inventory, one per item when first seen).
 	Inventory bool
+	Full      bool   // only in full documents (output.detail: full); lean ones, the default, leave it out
 	Rule      Access // whether rules read it, and whether documents carry it
 	Doc       string
 }
@@ -197,20 +198,20 @@ var fields = []Field{
 	{Path: "tls.server.x509.version_number", Type: Keyword, Doc: "X.509 version, e.g. `3`"},
 
 	{Path: "tlsentry.client.ja4", Type: Keyword, Rule: RuleRead, Doc: "JA4 (QUIC form starts with `q`)"},
-	{Path: "tlsentry.client.ja3_string", Type: Keyword, Doc: "JA3 string before hashing"},
+	{Path: "tlsentry.client.ja3_string", Type: Keyword, Full: true, Doc: "JA3 string before hashing"},
 	{Path: "tlsentry.client.versions", Type: Keyword, List: true, Doc: "offered versions (`TLS 1.3`, `SSL 3.0`): supported_versions, else the legacy version; GREASE left out"},
 	{Path: "tlsentry.client.alpn", Type: Keyword, List: true, Rule: RuleRead, Doc: "offered ALPN protocols, wire order"},
-	{Path: "tlsentry.client.extensions", Type: Keyword, List: true, Doc: "extension names, wire order, GREASE left out"},
-	{Path: "tlsentry.client.groups", Type: Keyword, List: true, Doc: "supported_groups names, wire order, GREASE left out"},
+	{Path: "tlsentry.client.extensions", Type: Keyword, List: true, Full: true, Doc: "extension names, wire order, GREASE left out"},
+	{Path: "tlsentry.client.groups", Type: Keyword, List: true, Full: true, Doc: "supported_groups names, wire order, GREASE left out"},
 	{Path: "tlsentry.client.key_share_groups", Type: Keyword, List: true, Doc: "groups with a key share in the ClientHello"},
-	{Path: "tlsentry.client.signature_algorithms", Type: Keyword, List: true, Doc: "signature scheme names, wire order"},
+	{Path: "tlsentry.client.signature_algorithms", Type: Keyword, List: true, Full: true, Doc: "signature scheme names, wire order"},
 	{Path: "tlsentry.client.ech", Type: Bool, Rule: RuleRead, Doc: "encrypted_client_hello present; written whenever a ClientHello was seen"},
 	{Path: "tlsentry.client.hello_count", Type: Long, Rule: RuleRead, Doc: "ClientHellos seen (2 after a HelloRetryRequest)"},
 	{Path: "tlsentry.client.hello_records", Type: Long, Rule: RuleRead, Doc: "records the first ClientHello spanned"},
 	{Path: "tlsentry.client.hello_segments", Type: Long, Rule: RuleRead, Doc: "TCP segments (or QUIC packets) the first ClientHello spanned"},
 	{Path: "tlsentry.client.certificates", Type: Long, Doc: "client certificates sent (mutual TLS)"},
-	{Path: "tlsentry.server.ja3s_string", Type: Keyword, Doc: "JA3S string before hashing"},
-	{Path: "tlsentry.server.chain.subject", Type: Keyword, List: true, Doc: "every certificate the server sent, in order: subject"},
+	{Path: "tlsentry.server.ja3s_string", Type: Keyword, Full: true, Doc: "JA3S string before hashing"},
+	{Path: "tlsentry.server.chain.subject", Type: Keyword, List: true, Doc: "the certificates the server sent, in order: subject. Lean documents leave out the leaf, which tls.server.* describes (unless it did not parse); full ones list every certificate"},
 	{Path: "tlsentry.server.chain.issuer", Type: Keyword, List: true, Doc: "chain certificate issuer"},
 	{Path: "tlsentry.server.chain.sha1", Type: Keyword, List: true, Doc: "chain certificate SHA-1 (upper-case hex)"},
 	{Path: "tlsentry.server.chain.sha256", Type: Keyword, List: true, Doc: "chain certificate SHA-256 (upper-case hex)"},

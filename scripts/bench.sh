@@ -1,71 +1,110 @@
 #!/usr/bin/env bash
-# Whole-process benchmark of `tlsentry -r` on a large generated capture,
-# beside a decode-only baseline (read and decode, nothing else) in the same
-# run. Prints packets/s, MB/s, max RSS and the ratio of the two.
+# Whole-process benchmark of `tlsentry -r` on two generated workloads, beside
+# a decode-only baseline (read and decode, nothing else) and nDPI
+# (`ndpiReader -i FILE -q`, Debian libndpi-bin) on the same files:
 #
-#   scripts/bench.sh [MB] [WORKERS]      defaults: 600 MB, number of cores
+#   handshake  genlarge -mode handshake: 50,000 TLS connections, 1 KB each way (~270 MB)
+#   bulk       genlarge (bulk mode): handshakes then bulk data (600 MB)
 #
-# Environment: BENCH_DIR (default /tmp/tlsentry-bench) holds the capture and
-# the binary; the capture is reused when it exists with the same size.
-# Uses hyperfine when installed (3 runs each), else /usr/bin/time -v (1 run).
+# Cases per workload: decode-only, ndpiReader, tlsentry --workers 1 and
+# --workers 2, run in turn (alternating) for ROUNDS rounds after one warm-up
+# of each; prints the medians of wall, CPU (user+sys) and max RSS, and the
+# ratios issue #10 sets targets for.
+#
+#   scripts/bench.sh                      (the real run: ≥ 250 MB per workload)
+#   HS_CONNS=5000 BULK_MB=60 ROUNDS=1 scripts/bench.sh   (a quick look)
+#
+# Environment: BENCH_DIR (default /tmp/tlsentry-bench) holds the captures
+# and the binary; a capture is reused when it exists. WORKLOADS="handshake
+# bulk" picks the workloads. Without ndpiReader its rows and ratios are left
+# out (scripts/deps.sh installs it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-MB=${1:-600}
-WORKERS=${2:-$(nproc)}
+HS_CONNS=${HS_CONNS:-50000}
+BULK_MB=${BULK_MB:-600}
+ROUNDS=${ROUNDS:-3}
+WORKLOADS=${WORKLOADS:-handshake bulk}
 DIR=${BENCH_DIR:-/tmp/tlsentry-bench}
-PCAP=$DIR/large-${MB}mb.pcap
 BIN=$DIR/tlsentry
 mkdir -p "$DIR"
 
 go build -o "$BIN" ./cmd/tlsentry
-if [ ! -s "$PCAP" ]; then
-	echo "generating $PCAP ($MB MB) ..." >&2
-	go run ./internal/cmd/genlarge -o "$PCAP" -mb "$MB" >&2
-fi
-SIZE=$(stat -c %s "$PCAP")
+NDPI=$(command -v ndpiReader || true)
+[ -n "$NDPI" ] || echo "bench: ndpiReader not found (apt-get install libndpi-bin): nDPI left out" >&2
 
-# measure CMD...: prints "seconds max_rss_kb" of one run (wall clock)
-measure() {
-	/usr/bin/time -o "$DIR/time.out" -f '%e %M %U %S' "$@" >/dev/null 2>/dev/null || true
-	tail -1 "$DIR/time.out"
+capture() { # capture WORKLOAD: prints the path, generating it when missing
+	local p
+	case $1 in
+	handshake)
+		p=$DIR/handshake-${HS_CONNS}.pcap
+		[ -s "$p" ] || go run ./internal/cmd/genlarge -mode handshake -conns "$HS_CONNS" -o "$p" >&2
+		;;
+	bulk)
+		p=$DIR/bulk-${BULK_MB}mb.pcap
+		[ -s "$p" ] || go run ./internal/cmd/genlarge -mb "$BULK_MB" -o "$p" >&2
+		;;
+	*)
+		echo "bench: unknown workload $1" >&2
+		exit 2
+		;;
+	esac
+	echo "$p"
 }
 
-declare -A SECS RSS CPU
-run_case() {
-	local name=$1; shift
-	if command -v hyperfine >/dev/null; then
-		hyperfine --warmup 1 --runs 3 --export-json "$DIR/$name.json" -N "$*" >&2
-		SECS[$name]=$(python3 -c "import json;print(json.load(open('$DIR/$name.json'))['results'][0]['mean'])")
-		read -r _ r u sy < <(measure "$@")
-		RSS[$name]=$r
-		CPU[$name]=$(python3 -c "print($u+$sy)")
-	else
-		"$@" >/dev/null 2>/dev/null || true # warm the page cache
-		read -r s r u sy < <(measure "$@")
-		SECS[$name]=$s
-		RSS[$name]=$r
-		CPU[$name]=$(python3 -c "print($u+$sy)")
-	fi
+# once NAME PCAP: one run of case NAME; appends "wall cpu rss_kb" to $DIR/NAME.runs
+once() {
+	local name=$1 pcap=$2 cmd
+	case $name in
+	decode) cmd=("$BIN" -progress never -decode-only -r "$pcap") ;;
+	ndpi) cmd=("$NDPI" -i "$pcap" -q) ;;
+	w1) cmd=("$BIN" -progress never --workers 1 -r "$pcap" -w /dev/null) ;;
+	w2) cmd=("$BIN" -progress never --workers 2 -r "$pcap" -w /dev/null) ;;
+	esac
+	/usr/bin/time -o "$DIR/time.out" -f '%e %U %S %M' "${cmd[@]}" >/dev/null 2>"$DIR/$name.err" ||
+		{ echo "bench: $name failed:" >&2; tail -3 "$DIR/$name.err" >&2; exit 1; }
+	read -r e u s m <"$DIR/time.out"
+	echo "$e $(python3 -c "print($u+$s)") $m" >>"$DIR/$name.runs"
 }
 
-run_case decode "$BIN" -progress never -decode-only -r "$PCAP"
-run_case full "$BIN" -progress never --workers "$WORKERS" -r "$PCAP" -w /dev/null
-
-# packet count from the summary line of one run
-PKTS=$("$BIN" -progress never -decode-only -r "$PCAP" 2>&1 >/dev/null | sed -n 's/.*decode only: \([0-9]*\) packets.*/\1/p')
-SUMMARY=$("$BIN" -progress never --workers "$WORKERS" -r "$PCAP" -w /dev/null 2>&1 >/dev/null | head -2)
-
-python3 - "$SIZE" "$PKTS" "${SECS[decode]}" "${RSS[decode]}" "${SECS[full]}" "${RSS[full]}" "$WORKERS" "$(nproc)" "${CPU[decode]}" "${CPU[full]}" <<'PY'
-import sys
-size, pkts = int(sys.argv[1]), int(sys.argv[2])
-ds, dr, fs, fr = float(sys.argv[3]), int(sys.argv[4]), float(sys.argv[5]), int(sys.argv[6])
-workers, cores = sys.argv[7], sys.argv[8]
-dc, fc = float(sys.argv[9]), float(sys.argv[10])
-print(f"capture: {size/1e6:.0f} MB, {pkts} packets; {cores} cores, --workers {workers}")
-print(f"{'':12} {'wall s':>7} {'Mpkt/s':>7} {'MB/s':>6} {'CPU s':>6} {'MB/CPU-s':>8} {'max RSS MB':>10}")
-for name, s, r, c in (("decode-only", ds, dr, dc), ("tlsentry -r", fs, fr, fc)):
-    print(f"{name:12} {s:7.2f} {pkts/s/1e6:7.2f} {size/s/1e6:6.0f} {c:6.2f} {size/max(c,0.01)/1e6:8.0f} {r/1024:10.0f}")
-print(f"ratio full / decode-only: wall {fs/ds:.2f}, CPU {fc/max(dc,0.01):.2f}")
+for wl in $WORKLOADS; do
+	PCAP=$(capture "$wl")
+	cases=(decode w1 w2)
+	[ -n "$NDPI" ] && cases=(decode ndpi w1 w2)
+	for c in "${cases[@]}"; do
+		rm -f "$DIR/$c.runs"
+		once "$c" "$PCAP" # warm-up (page cache), not counted
+		rm -f "$DIR/$c.runs"
+	done
+	for ((r = 1; r <= ROUNDS; r++)); do
+		for c in "${cases[@]}"; do
+			once "$c" "$PCAP"
+		done
+	done
+	SUMMARY=$("$BIN" -progress never --workers 1 -r "$PCAP" -w /dev/null 2>&1 >/dev/null | head -1)
+	python3 - "$wl" "$PCAP" "$(stat -c %s "$PCAP")" "$DIR" "$ROUNDS" "$(nproc)" "${cases[@]}" <<'PY'
+import statistics, sys
+wl, pcap, size, d, rounds, cores, cases = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7:]
+names = {"decode": "decode-only", "ndpi": "ndpiReader -q", "w1": "tlsentry -w1", "w2": "tlsentry -w2"}
+med = {}
+for c in cases:
+    runs = [tuple(map(float, l.split())) for l in open(f"{d}/{c}.runs")]
+    med[c] = tuple(statistics.median(r[i] for r in runs) for i in range(3))
+print(f"\n{wl}: {pcap}, {size/1e6:.0f} MB; {cores} cores; medians of {rounds} alternating rounds")
+print(f"{'':15} {'wall s':>7} {'CPU s':>7} {'MB/s':>7} {'max RSS MB':>10}")
+for c in cases:
+    w, cpu, rss = med[c]
+    print(f"{names[c]:15} {w:7.2f} {cpu:7.2f} {size/max(w,1e-3)/1e6:7.0f} {rss/1024:10.0f}")
+w1, w2, dec = med["w1"], med["w2"], med["decode"]
+r = []
+if "ndpi" in med:
+    n = med["ndpi"]
+    r.append(f"CPU tlsentry-w1/nDPI {w1[1]/n[1]:.2f} (target <= 0.33)")
+    r.append(f"wall tlsentry-w2/nDPI {w2[0]/n[0]:.2f} (target <= 0.20)")
+r.append(f"throughput vs decode-only: w1 {dec[0]/w1[0]:.2f}, w2 {dec[0]/w2[0]:.2f} (targets: handshake >= 0.40, bulk w1 >= 0.75)")
+r.append(f"wall w2/w1 {w2[0]/w1[0]:.2f} (target <= 0.65)")
+r.append(f"max RSS w1 {w1[2]/1024:.0f} MB, w2 {w2[2]/1024:.0f} MB (target <= 100)")
+print("ratios: " + "\n        ".join(r))
 PY
-echo "$SUMMARY"
+	echo "$SUMMARY"
+done

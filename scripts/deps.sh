@@ -5,7 +5,7 @@ set -euo pipefail
 
 need=()
 have_pkg() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
-for pkg in libpcap-dev tshark tcpreplay iproute2 unzip curl ca-certificates time openssl; do
+for pkg in libpcap-dev tshark tcpreplay iproute2 unzip curl ca-certificates time openssl libndpi-bin; do
 	have_pkg "$pkg" || need+=("$pkg")
 done
 command -v java >/dev/null 2>&1 || need+=(openjdk-17-jre-headless)

@@ -56,6 +56,8 @@ type Config struct {
 	// Version is observer.version (the build); Namespace is
 	// data_stream.namespace ("" is "default"), the Elasticsearch sink's.
 	Version, Namespace string
+	// Detail is the documents' detail level ("" is output.DetailLean).
+	Detail output.Detail
 	// Sinks receive the documents and are closed by Run. Without sinks
 	// sessions are judged but not encoded.
 	Sinks Sinks
@@ -111,6 +113,7 @@ func New(c Config) *Sensor {
 		ctx:   context.Background(),
 		fail:  func(error) {},
 	}
+	s.enc.SetDetail(c.Detail)
 	if s.judge == nil {
 		s.judge = noJudge{}
 	}

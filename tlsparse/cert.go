@@ -473,35 +473,52 @@ func NewCertCache(size int) *CertCache {
 // is shared and must not be modified. der is not retained (the cache keeps
 // its own copy).
 func (c *CertCache) Summary(der []byte) *CertSummary {
+	sum, _ := c.summary(der, false)
+	return sum
+}
+
+// SummaryDER is Summary that also returns a copy of der that stays valid:
+// the cache's own when it keeps the certificate (shared: it must not be
+// modified), else a new one.
+func (c *CertCache) SummaryDER(der []byte) (*CertSummary, []byte) {
+	return c.summary(der, true)
+}
+
+// summary returns der's summary and, when keep is true, a copy of der. A
+// summary is made from a copy of der: its x509.Certificate points into the
+// bytes it was parsed from, and der may be a buffer the caller reuses.
+func (c *CertCache) summary(der []byte, keep bool) (*CertSummary, []byte) {
 	if c == nil {
-		return SummarizeCertificate(der)
+		own := bytes.Clone(der)
+		return SummarizeCertificate(own), own
 	}
 	key := c.key(der)
 	sh := &c.shards[key%certCacheShards]
 	sh.mu.Lock()
 	if e := sh.m[key]; e != nil && bytes.Equal(e.der, der) {
 		sh.moveFront(e)
-		sum := e.sum
+		sum, kept := e.sum, e.der
 		sh.mu.Unlock()
 		c.hits.Add(1)
-		return sum
+		return sum, kept
 	}
 	sh.mu.Unlock()
 	c.misses.Add(1)
 
 	// Parse outside the lock; two goroutines missing on the same certificate
 	// at once both parse it, which is harmless.
-	sum := SummarizeCertificate(der)
+	own := bytes.Clone(der)
+	sum := SummarizeCertificate(own)
 	if sh.limit == 0 {
-		return sum
+		return sum, own
 	}
-	e := &certEntry{key: key, der: bytes.Clone(der), sum: sum}
+	e := &certEntry{key: key, der: own, sum: sum}
 	sh.mu.Lock()
 	if old := sh.m[key]; old != nil {
 		if bytes.Equal(old.der, der) { // raced with another miss
 			sh.moveFront(old)
 			sh.mu.Unlock()
-			return old.sum
+			return old.sum, old.der
 		}
 		sh.unlink(old) // maphash collision: the newer certificate wins
 		delete(sh.m, key)
@@ -519,7 +536,7 @@ func (c *CertCache) Summary(der []byte) *CertSummary {
 	if evicted > 0 {
 		c.evictions.Add(evicted)
 	}
-	return sum
+	return sum, e.der
 }
 
 // key hashes the length, the first 64 and the last 192 bytes of der. A

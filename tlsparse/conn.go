@@ -340,15 +340,61 @@ func (c *Conn) RetainedBytes() int {
 
 // Clone returns a deep copy of h that shares no memory with the Conn.
 func (h *Handshake) Clone() *Handshake {
+	n := h.clone()
+	if n != nil {
+		n.ServerCertificates = cloneCerts(h.ServerCertificates)
+	}
+	return n
+}
+
+// CloneShared is Clone, except that the clone's ServerCertificates are the
+// copies certs keeps (shared and read-only; see CertCache.SummaryDER), not
+// new ones; their summaries come back too, in the same order. This is what
+// a session needs: the certificates of busy servers are copied once, not
+// once per connection.
+func (h *Handshake) CloneShared(certs *CertCache) (*Handshake, []*CertSummary) {
+	n := h.clone()
+	if n == nil || len(h.ServerCertificates) == 0 {
+		return n, nil
+	}
+	n.ServerCertificates = make([][]byte, len(h.ServerCertificates))
+	sums := make([]*CertSummary, len(h.ServerCertificates))
+	for i, der := range h.ServerCertificates {
+		sums[i], n.ServerCertificates[i] = certs.SummaryDER(der)
+	}
+	return n, sums
+}
+
+// clone copies everything but ServerCertificates (left nil). A handshake
+// with both hellos (the common case) takes one allocation for the three
+// structures; one with fewer takes only what it needs.
+func (h *Handshake) clone() *Handshake {
 	if h == nil {
 		return nil
 	}
-	n := *h
-	if h.ClientHello != nil {
-		n.ClientHello = h.ClientHello.Clone()
-	}
-	if h.ServerHello != nil {
-		n.ServerHello = h.ServerHello.Clone()
+	var n *Handshake
+	switch ch, sh := h.ClientHello, h.ServerHello; {
+	case ch != nil && sh != nil:
+		c := &struct {
+			h  Handshake
+			ch ClientHello
+			sh ServerHello
+		}{h: *h}
+		n = &c.h
+		n.ClientHello, n.ServerHello = ch.cloneInto(&c.ch), sh.cloneInto(&c.sh)
+	case ch != nil:
+		c := &struct {
+			h  Handshake
+			ch ClientHello
+		}{h: *h}
+		n = &c.h
+		n.ClientHello = ch.cloneInto(&c.ch)
+	default:
+		c := *h
+		n = &c
+		if sh != nil {
+			n.ServerHello = sh.Clone()
+		}
 	}
 	if h.HelloRetryRequest != nil {
 		n.HelloRetryRequest = h.HelloRetryRequest.Clone()
@@ -357,11 +403,11 @@ func (h *Handshake) Clone() *Handshake {
 		ke := *h.KeyExchange
 		n.KeyExchange = &ke
 	}
-	n.ServerCertificates = cloneCerts(h.ServerCertificates)
+	n.ServerCertificates = nil
 	n.ClientCertificates = cloneCerts(h.ClientCertificates)
 	n.Alerts = cloneList(h.Alerts)
 	n.Heartbeats = cloneList(h.Heartbeats)
-	return &n
+	return n
 }
 
 // cloneList copies s; empty lists become nil, so clones compare equal
@@ -384,33 +430,63 @@ func cloneCerts(certs [][]byte) [][]byte {
 	return n
 }
 
+// packer copies lists into one backing array: take returns each list's
+// copy, capped (appending to one never reaches the next); empty lists
+// become nil, as with cloneList.
+type packer[T any] struct{ buf []T }
+
+func newPacker[T any](lists ...[]T) packer[T] {
+	n := 0
+	for _, l := range lists {
+		n += len(l)
+	}
+	return packer[T]{buf: make([]T, 0, n)}
+}
+
+func (p *packer[T]) take(s []T) []T {
+	if len(s) == 0 {
+		return nil
+	}
+	off := len(p.buf)
+	p.buf = append(p.buf, s...)
+	return p.buf[off:len(p.buf):len(p.buf)]
+}
+
 // Clone returns a deep copy of ch.
-func (ch *ClientHello) Clone() *ClientHello {
-	n := &ClientHello{}
+func (ch *ClientHello) Clone() *ClientHello { return ch.cloneInto(&ClientHello{}) }
+
+// cloneInto makes n a deep copy of ch: the lists share two new backing
+// arrays (one of uint16, one of bytes) instead of one allocation each.
+func (ch *ClientHello) cloneInto(n *ClientHello) *ClientHello {
 	*n = *ch
 	n.u16, n.u8, n.lastName, n.sp, n.alpnBuf = nil, nil, "", chSpans{}, nil
-	n.Random = cloneList(ch.Random)
-	n.SessionID = cloneList(ch.SessionID)
-	n.CipherSuites = cloneList(ch.CipherSuites)
-	n.CompressionMethods = cloneList(ch.CompressionMethods)
-	n.Extensions = cloneList(ch.Extensions)
-	n.SupportedGroups = cloneList(ch.SupportedGroups)
-	n.ECPointFormats = cloneList(ch.ECPointFormats)
-	n.SignatureAlgorithms = cloneList(ch.SignatureAlgorithms)
+	p16 := newPacker(ch.CipherSuites, ch.Extensions, ch.SupportedGroups, ch.SignatureAlgorithms,
+		ch.SupportedVersions, ch.KeyShareGroups)
+	n.CipherSuites = p16.take(ch.CipherSuites)
+	n.Extensions = p16.take(ch.Extensions)
+	n.SupportedGroups = p16.take(ch.SupportedGroups)
+	n.SignatureAlgorithms = p16.take(ch.SignatureAlgorithms)
+	n.SupportedVersions = p16.take(ch.SupportedVersions)
+	n.KeyShareGroups = p16.take(ch.KeyShareGroups)
+	p8 := newPacker(ch.Random, ch.SessionID, ch.CompressionMethods, ch.ECPointFormats, ch.PSKModes)
+	n.Random = p8.take(ch.Random)
+	n.SessionID = p8.take(ch.SessionID)
+	n.CompressionMethods = p8.take(ch.CompressionMethods)
+	n.ECPointFormats = p8.take(ch.ECPointFormats)
+	n.PSKModes = p8.take(ch.PSKModes)
 	n.ALPN = cloneList(ch.ALPN)
-	n.SupportedVersions = cloneList(ch.SupportedVersions)
-	n.KeyShareGroups = cloneList(ch.KeyShareGroups)
-	n.PSKModes = cloneList(ch.PSKModes)
 	return n
 }
 
 // Clone returns a deep copy of sh.
-func (sh *ServerHello) Clone() *ServerHello {
-	n := &ServerHello{}
+func (sh *ServerHello) Clone() *ServerHello { return sh.cloneInto(&ServerHello{}) }
+
+func (sh *ServerHello) cloneInto(n *ServerHello) *ServerHello {
 	*n = *sh
 	n.u16, n.b, n.extSpan, n.certs = nil, nil, span{}, nil
-	n.Random = cloneList(sh.Random)
-	n.SessionID = cloneList(sh.SessionID)
+	p8 := newPacker(sh.Random, sh.SessionID)
+	n.Random = p8.take(sh.Random)
+	n.SessionID = p8.take(sh.SessionID)
 	n.Extensions = cloneList(sh.Extensions)
 	n.Certificates = cloneCerts(sh.Certificates)
 	return n

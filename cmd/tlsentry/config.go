@@ -59,6 +59,9 @@ type OutputConfig struct {
 	// FlushTimeout bounds the final flush after SIGINT/SIGTERM (a Go
 	// duration; default 10s); --flush-timeout wins.
 	FlushTimeout string `yaml:"flush_timeout"`
+	// Detail is lean (the default: no field that repeats what others carry)
+	// or full (output/FIELDS.md marks the full-only fields); --detail wins.
+	Detail string `yaml:"detail"`
 }
 
 // RulesConfig configures detection.

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/tlsentry/tlsentry/capture"
+	"github.com/tlsentry/tlsentry/output"
 	"github.com/tlsentry/tlsentry/sensor"
 )
 
@@ -170,7 +171,7 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 		}
 	})
 	defer stop.close()
-	scfg := sensor.Config{Capture: pcfg, Judge: j, ObserverName: cfg.Observer.Name, Sinks: sinks,
+	scfg := sensor.Config{Capture: pcfg, Judge: j, ObserverName: cfg.Observer.Name, Detail: output.Detail(cfg.Output.Detail), Sinks: sinks,
 		Version: version, Namespace: esNamespace(cfg),
 		FlushCtx: stop.Flush(),
 		CaptureDone: func() {

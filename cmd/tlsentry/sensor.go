@@ -19,6 +19,7 @@ import (
 
 	"github.com/tlsentry/tlsentry/capture"
 	"github.com/tlsentry/tlsentry/detect"
+	"github.com/tlsentry/tlsentry/output"
 	"github.com/tlsentry/tlsentry/sensor"
 )
 
@@ -59,6 +60,8 @@ type sensorOptions struct {
 	appendTo   bool            // --append: -w appends instead of emptying the file
 	flushTime  time.Duration   // --flush-timeout: final flush after the first signal
 	rules      ruleFlags       // --rules, --disable, --disable-category, --ca-bundle
+	profile    profileFlags    // --cpuprofile, --memprofile (replays)
+	detail     string          // --detail lean|full
 }
 
 // ruleFlags are the sensor's rule flags; they add to (files, disabled rules)
@@ -111,9 +114,11 @@ func parseSensorFlags(args []string, stderr io.Writer) (*sensorOptions, error) {
 	fs.StringVar(&o.observer, "observer-name", "", "observer.name in documents")
 	fs.StringVar(&o.progress, "progress", "auto", "progress bar on stderr: auto (on a terminal), always, never")
 	fs.BoolVar(&o.decodeOnly, "decode-only", false, "benchmark baseline: read and decode packets, nothing else")
+	fs.StringVar(&o.detail, "detail", "", "documents: `lean` (default: no field that repeats what others carry) or full (output.detail)")
 	fs.StringVar(&o.es, "es", "", "also ship documents to Elasticsearch at `URL[,URL...]` (credentials only in the config file or ELASTICSEARCH_* environment)")
 	o.rules.register(fs)
 	o.live.register(fs)
+	o.profile.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: tlsentry -r FILE [-w FILE] [--workers N] [--config FILE] [--observer-name NAME] [BPF filter ...]")
 		fmt.Fprintln(stderr, "       tlsentry -i IFACE [-w FILE] [--workers N] [--metrics-addr ADDR] [--user NAME] [--config FILE] [BPF filter ...]")
@@ -153,7 +158,7 @@ func runSensor(args []string) error {
 	return sensorMain(args, os.Stdout, os.Stderr)
 }
 
-func sensorMain(args []string, stdout, stderr io.Writer) error {
+func sensorMain(args []string, stdout, stderr io.Writer) (err error) {
 	o, err := parseSensorFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -182,6 +187,12 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 	}
 	if o.set["w"] {
 		cfg.Output.File = o.write
+	}
+	if o.set["detail"] {
+		cfg.Output.Detail = o.detail
+	}
+	if _, err := output.ParseDetail(cfg.Output.Detail); err != nil {
+		return fmt.Errorf("%w: output.detail %q: want lean or full", errUsage, cfg.Output.Detail)
 	}
 	if v := cfg.Output.FlushTimeout; v != "" && !o.set["flush-timeout"] {
 		d, err := time.ParseDuration(v)
@@ -224,6 +235,16 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 		}
 		filter = f
 	}
+
+	stopProfile, err := o.profile.start()
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if perr := stopProfile(); perr != nil && err == nil {
+			err = perr
+		}
+	}()
 
 	showProgress := o.progress == "always" ||
 		(o.progress == "auto" && isTerminal(stderr))
@@ -273,6 +294,7 @@ func sensorMain(args []string, stdout, stderr io.Writer) error {
 		ObserverName: cfg.Observer.Name,
 		Version:      version,
 		Namespace:    esNamespace(cfg),
+		Detail:       output.Detail(cfg.Output.Detail),
 		Sinks:        sinks,
 		FlushCtx:     stop.Flush(),
 		// a replay judges in packet-time order: its documents do not

@@ -10,6 +10,17 @@
 // (opaque bytes: the sensor bypasses flows after the handshake); plus some
 // non-TLS flows on 443 (HTTP, SSH) and UDP noise (DNS-like and random
 // datagrams to 443). The output is deterministic for a given -seed.
+//
+// With -mode handshake it writes a handshake-heavy capture instead:
+//
+//	go run ./internal/cmd/genlarge -mode handshake -conns 50000 -o /tmp/hs.pcap
+//
+// -conns TLS connections, each a whole crypto/tls conversation (handshake,
+// 1 KB of application data each way, -data changes it, closing FINs) and
+// nothing else. A pool of -pool real handshakes (varied SNI, versions, key
+// types) is recorded once and each connection replays one of them over its
+// own addresses, ports and sequence numbers: -conns handshakes cost the time
+// of -pool.
 package main
 
 import (
@@ -38,6 +49,9 @@ type config struct {
 	quiet    bool
 	maxFlows int
 	bulkMax  int
+	mode     string // "bulk" or "handshake"
+	pool     int    // handshake mode: distinct handshakes recorded
+	data     int    // handshake mode: application bytes each way
 }
 
 func main() {
@@ -53,9 +67,18 @@ func main() {
 	flag.IntVar(&c.maxFlows, "flows", 0, "stop after this many TCP flows (0: size decides)")
 	flag.IntVar(&c.bulkMax, "bulk-max", 0, "cap each TLS flow's application data at this many bytes (0: 2 KB to 512 KB); many small flows")
 	flag.BoolVar(&c.quiet, "q", false, "no summary line")
+	flag.StringVar(&c.mode, "mode", "bulk", "bulk: handshakes then bulk data, sized by -mb; handshake: -conns short TLS connections")
+	conns := flag.Int("conns", 50000, "handshake mode: TLS connections to write")
+	flag.IntVar(&c.pool, "pool", 256, "handshake mode: distinct real handshakes the connections replay")
+	flag.IntVar(&c.data, "data", 1024, "handshake mode: application data bytes each way")
 	flag.Parse()
-	if c.out == "" || c.mb <= 0 || c.active <= 0 {
-		fmt.Fprintln(os.Stderr, "usage: genlarge -o FILE [-mb 600] [-seed N] [-active 256] [-pcapng] [-gzip]")
+	if c.mode == "handshake" {
+		c.maxFlows = *conns
+	}
+	if c.out == "" || c.mb <= 0 || c.active <= 0 || (c.mode != "bulk" && c.mode != "handshake") ||
+		(c.mode == "handshake" && (c.maxFlows <= 0 || c.pool <= 0 || c.data < 0)) {
+		fmt.Fprintln(os.Stderr, "usage: genlarge -o FILE [-mb 600] [-seed N] [-active 256] [-pcapng] [-gzip]\n"+
+			"       genlarge -mode handshake -o FILE [-conns 50000] [-pool 256] [-data 1024] [-seed N] [-active 256]")
 		os.Exit(2)
 	}
 	start := time.Now()
@@ -76,10 +99,11 @@ type stats struct {
 	packets, bytes  uint64
 }
 
-// handshakes records the transcripts replayed by every flow: each is the
-// list of writes up to and including the first application data, without
-// the closing alerts and FINs.
-func handshakes(certDir string) ([][]tlsgen.Event, error) {
+// handshakes records n transcripts replayed by the flows: each is the list
+// of writes up to and including the application data (req and resp), without
+// the closing alerts and FINs. The first six are the bulk mode's; the rest
+// vary the first six's SNI.
+func handshakes(certDir string, n int, req, resp []byte) ([][]tlsgen.Event, error) {
 	dir := certDir
 	if _, err := os.Stat(filepath.Join(dir, "ecdsa-p256.crt")); err != nil {
 		tmp, err := os.MkdirTemp("", "genlarge-certs")
@@ -123,9 +147,14 @@ func handshakes(certDir string) ([][]tlsgen.Event, error) {
 		{cli("mail.example.test", tls.VersionTLS12, "http/1.1"), srv(rsaC)},
 	}
 	var out [][]tlsgen.Event
-	for i, p := range pairs {
-		tr, err := tlsgen.Run(tlsgen.Options{Client: p.c, Server: p.s, Seed: uint64(i + 1),
-			Request: []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), Response: []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")})
+	for i := range n {
+		p := pairs[i%len(pairs)]
+		if i >= len(pairs) && p.c.ServerName != "" {
+			c := p.c.Clone()
+			c.ServerName = fmt.Sprintf("h%d.%s", i, c.ServerName)
+			p.c = c
+		}
+		tr, err := tlsgen.Run(tlsgen.Options{Client: p.c, Server: p.s, Seed: uint64(i + 1), Request: req, Response: resp})
 		if err != nil {
 			return nil, err
 		}
@@ -154,7 +183,17 @@ type flow struct {
 
 func run(c config) (stats, error) {
 	var st stats
-	hs, err := handshakes(c.certs)
+	var hs [][]tlsgen.Event
+	var err error
+	handshakeMode := c.mode == "handshake"
+	if handshakeMode {
+		// Application data each way: an HTTP request and response padded to c.data bytes.
+		req := padded("GET / HTTP/1.1\r\nHost: x\r\n\r\n", c.data)
+		resp := padded("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", c.data)
+		hs, err = handshakes(c.certs, c.pool, req, resp)
+	} else {
+		hs, err = handshakes(c.certs, 6, []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), []byte("HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"))
+	}
 	if err != nil {
 		return st, err
 	}
@@ -174,6 +213,9 @@ func run(c config) (stats, error) {
 		noise[i] = byte(rng.Uint32())
 	}
 	target := uint64(c.mb) * 1_000_000
+	if handshakeMode {
+		target = ^uint64(0) // -conns decides
+	}
 	var active []*flow
 	var planned uint64 // frame bytes of every flow started, written or not
 	started := map[[2]netip.AddrPort]bool{}
@@ -200,6 +242,9 @@ func run(c config) (stats, error) {
 		}
 		var ev []tlsgen.Event
 		switch r := rng.IntN(100); {
+		case handshakeMode:
+			st.tls++
+			ev = append(ev, hs[rng.IntN(len(hs))]...)
 		case r < 2 && !v6:
 			ev = []tlsgen.Event{{From: tlsgen.Client, Data: []byte("GET /index.html HTTP/1.1\r\nHost: " + sv.Addr().String() + "\r\n\r\n")},
 				{From: tlsgen.Server, Data: append([]byte("HTTP/1.1 200 OK\r\nContent-Length: 4096\r\n\r\n"), noise[:4096]...)}}
@@ -276,7 +321,7 @@ func run(c config) (stats, error) {
 			active[i] = active[len(active)-1]
 			active = active[:len(active)-1]
 		}
-		if rng.IntN(64) == 0 {
+		if !handshakeMode && rng.IntN(64) == 0 {
 			if err := udp(); err != nil {
 				return st, err
 			}
@@ -284,4 +329,13 @@ func run(c config) (stats, error) {
 	}
 	st.packets, st.bytes = w.Packets, w.Bytes
 	return st, errors.Join(w.Close())
+}
+
+// padded returns s followed by 'x' up to n bytes (s alone when longer).
+func padded(s string, n int) []byte {
+	b := []byte(s)
+	for len(b) < n {
+		b = append(b, 'x')
+	}
+	return b
 }

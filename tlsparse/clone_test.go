@@ -1,0 +1,124 @@
+package tlsparse
+
+import (
+	"bytes"
+	"crypto/tls"
+	"reflect"
+	"testing"
+)
+
+// TestCloneShared: Clone and CloneShared give the same handshake; neither
+// shares memory with the Conn (a reused Conn leaves them as they were);
+// CloneShared's certificates are the cache's copies and its summaries are
+// the cache's.
+func TestCloneShared(t *testing.T) {
+	for _, v := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		tr, _, err := connHandshake(t, &tls.Config{ServerName: "server.test", InsecureSkipVerify: true,
+			NextProtos: []string{"h2", "http/1.1"}, MaxVersion: v}, &tls.Config{NextProtos: []string{"h2"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := connFeedAll(tr, nil)
+		orig := c.Handshake()
+		if orig.ClientHello == nil || orig.ServerHello == nil || (v == tls.VersionTLS12) != (len(orig.ServerCertificates) > 0) {
+			t.Fatalf("TLS %x: handshake incomplete: %+v", v, orig) // TLS 1.3 certificates are encrypted
+		}
+		cache := NewCertCache(16)
+		plain := orig.Clone()
+		shared, sums := orig.CloneShared(cache)
+		if !reflect.DeepEqual(plain, shared) {
+			t.Errorf("TLS %x: CloneShared differs from Clone:\n%+v\n%+v", v, shared, plain)
+		}
+		if len(sums) != len(orig.ServerCertificates) {
+			t.Fatalf("TLS %x: %d summaries for %d certificates", v, len(sums), len(orig.ServerCertificates))
+		}
+		for i, der := range shared.ServerCertificates {
+			sum, kept := cache.SummaryDER(orig.ServerCertificates[i])
+			if sum != sums[i] || &kept[0] != &der[0] {
+				t.Errorf("TLS %x: certificate %d is not the cache's copy", v, i)
+			}
+		}
+		// A second clone from the cache copies no certificate again.
+		if again, _ := orig.CloneShared(cache); len(orig.ServerCertificates) > 0 && &again.ServerCertificates[0][0] != &shared.ServerCertificates[0][0] {
+			t.Errorf("TLS %x: a second CloneShared copied the certificate again", v)
+		}
+		// Lists are capped: appending to one does not overwrite the next.
+		ch := shared.ClientHello
+		_ = append(ch.CipherSuites, 0xffff)
+		_ = append(ch.Random, 0xff)
+		if !reflect.DeepEqual(plain.ClientHello, ch) {
+			t.Errorf("TLS %x: appending to a cloned list changed another", v)
+		}
+
+		// Reuse the Conn for something else: the clones stay as they were.
+		want := plain.Clone()
+		var wantDER []byte
+		if len(shared.ServerCertificates) > 0 {
+			wantDER = bytes.Clone(shared.ServerCertificates[0])
+		}
+		c.Reset()
+		junk := &connTranscript{events: tr.events}
+		for i := range junk.events {
+			d := bytes.Clone(junk.events[i].data)
+			for j := 5; j < len(d); j += 7 {
+				d[j] ^= 0x5a
+			}
+			c.Feed(junk.events[i].dir, d)
+		}
+		for _, e := range tr.events { // and a real second handshake
+			c.Feed(e.dir, e.data)
+		}
+		if !reflect.DeepEqual(plain, want) || !reflect.DeepEqual(shared, want) ||
+			(wantDER != nil && !bytes.Equal(shared.ServerCertificates[0], wantDER)) {
+			t.Errorf("TLS %x: a clone changed when the Conn was reused", v)
+		}
+	}
+}
+
+// BenchmarkHandshakeClone: the copy capture makes of every session's
+// handshake (certificates from a warm cache).
+func BenchmarkHandshakeClone(b *testing.B) {
+	t := &testing.T{}
+	tr, _, err := connHandshake(t, &tls.Config{ServerName: "server.test", InsecureSkipVerify: true,
+		NextProtos: []string{"h2", "http/1.1"}, MaxVersion: tls.VersionTLS12}, &tls.Config{NextProtos: []string{"h2"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	hs := connFeedAll(tr, nil).Handshake()
+	cache := NewCertCache(16)
+	b.Run("Clone", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			n := hs.Clone()
+			for _, der := range n.ServerCertificates {
+				cache.Summary(der)
+			}
+		}
+	})
+	b.Run("CloneShared", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			hs.CloneShared(cache)
+		}
+	})
+}
+
+// TestCertCacheOwnsDER: a summary does not point into the caller's buffer,
+// which capture reuses for the next connection (the x509.Certificate of a
+// summary made from it would change under the cache).
+func TestCertCacheOwnsDER(t *testing.T) {
+	cert, err := connTestCertOnce()
+	if err != nil {
+		t.Fatal(err)
+	}
+	der := cert.Certificate[0]
+	for name, c := range map[string]*CertCache{"cache": NewCertCache(16), "no cache": nil, "size 0": NewCertCache(0)} {
+		buf := bytes.Clone(der)
+		sum, kept := c.SummaryDER(buf)
+		plain := c.Summary(bytes.Clone(der))
+		clear(buf)
+		if sum.Cert == nil || !bytes.Equal(sum.Cert.Raw, der) || !bytes.Equal(kept, der) || plain.Cert == nil || !bytes.Equal(plain.Cert.Raw, der) {
+			t.Errorf("%s: the summary or the kept copy changed with the caller's buffer", name)
+		}
+	}
+}
