@@ -472,7 +472,10 @@ func (inv *Inventory) Record(s *session.Session) Observation {
 	if last.After(inv.lastT) {
 		inv.lastT = last
 	}
-	obs.Learning = t.Before(inv.learnEnd)
+	// Without a learning period nothing is learning, not even a session
+	// that started before the first one seen (workers hand sessions over
+	// out of order in live capture).
+	obs.Learning = inv.opt.LearningPeriod > 0 && t.Before(inv.learnEnd)
 	report := func(e *entry) {
 		obs.Items = append(obs.Items, e.item)
 		if obs.Learning {

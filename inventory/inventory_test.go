@@ -156,6 +156,17 @@ func TestLearningStartKept(t *testing.T) {
 	}
 }
 
+// Without a learning period a session that started before the first one
+// seen (live workers hand sessions over out of order) is not learning.
+func TestNoLearningEarlierSession(t *testing.T) {
+	inv := open(t, t.TempDir(), noLearning)
+	defer closeInv(t, inv)
+	inv.Record(sess(t0.Add(time.Second), "198.51.100.1:443", "", "ja4a", "", nil...))
+	if obs := inv.Record(sess(t0, "198.51.100.1:443", "", "ja4b", "", nil...)); obs.Learning || !obs.NewClientFingerprint {
+		t.Errorf("earlier session: %+v, want a new fingerprint outside learning", obs)
+	}
+}
+
 func TestCertificateChange(t *testing.T) {
 	ca1, ca2 := newCA(t, "CA 1"), newCA(t, "CA 2")
 	now := t0
