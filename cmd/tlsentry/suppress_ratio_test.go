@@ -33,6 +33,7 @@ func TestSuppressRatio(t *testing.T) {
 		t.Fatal(err)
 	}
 	var summary string
+	var counted int // the matches the alerts of the last replay stand for (tlsentry.alert.count)
 	replay := func(workers int, args ...string) (raw []byte, alerts int, combos map[string]int) {
 		t.Helper()
 		out := filepath.Join(dir, fmt.Sprintf("out-%d-%d.ndjson", workers, len(args)))
@@ -46,6 +47,7 @@ func TestSuppressRatio(t *testing.T) {
 			t.Fatal(err)
 		}
 		combos = map[string]int{}
+		counted = 0
 		for _, line := range bytes.Split(bytes.TrimSpace(raw), []byte("\n")) {
 			var m map[string]any
 			if err := json.Unmarshal(line, &m); err != nil {
@@ -55,13 +57,27 @@ func TestSuppressRatio(t *testing.T) {
 				continue
 			}
 			alerts++
+			n, _ := lookup(m, "tlsentry.alert.count").(float64)
+			counted += int(n)
+			if n > 1 && (lookup(m, "tlsentry.alert.first") == nil || !strings.Contains(fmt.Sprint(lookup(m, "event.reason")), fmt.Sprint(int(n)-1))) {
+				t.Errorf("an alert for %d matches: tlsentry.alert.first %v, event.reason %q", int(n), lookup(m, "tlsentry.alert.first"), lookup(m, "event.reason"))
+			}
 			combos[fmt.Sprintf("%v %v %v", lookup(m, "rule.id"), lookup(m, "destination.ip"), lookup(m, "tls.server.hash.sha256"))]++
 		}
 		return raw, alerts, combos
 	}
 	start := time.Now()
 	_, all, allCombos := replay(2, "--no-suppress")
+	if counted != all {
+		t.Errorf("--no-suppress: the alerts stand for %d matches, want one each (%d)", counted, all)
+	}
 	one, sup, supCombos := replay(1)
+	// each alert stands for itself and the matches held back before it:
+	// all of them but those of windows still open at the end
+	if counted <= sup || counted > all {
+		t.Errorf("the %d alerts stand for %d matches, want more than %d and at most %d", sup, counted, sup, all)
+	}
+	t.Logf("the %d alerts stand for %d of the %d matches (tlsentry.alert.count); the rest were held back in windows open at the end", sup, counted, all)
 	// the summary counts per rule the matches that gave no alert
 	i := strings.Index(summary, "tlsentry: suppressed ")
 	if i < 0 {
