@@ -125,19 +125,20 @@ func keyList(keys map[string]bool) string {
 	return "keys: " + strings.Join(l, ", ")
 }
 
-// maxWindow bounds windows: a longer one is a typo or a wish to disable the
-// rule (disable_ids does that).
-const maxWindow = 7 * 24 * time.Hour
+// maxWindow bounds windows (90 days: a certificate's renewal cycle, the
+// longest period a built-in rule needs, cert.expiring_soon's): a longer
+// one is a typo or a wish to disable the rule (disable_ids does that).
+const maxWindow = 90 * 24 * time.Hour
 
 // parseWindow parses a duration strictly: Go syntax with a unit ("1h",
-// "90s", "1h30m"), or whole days ("1d"), positive, at most a week.
+// "90s", "1h30m"), or whole days ("1d"), positive, at most 90 days.
 func parseWindow(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	var d time.Duration
 	if n, ok := strings.CutSuffix(s, "d"); ok && n != "" && strings.Trim(n, "0123456789") == "" {
 		days, err := strconv.Atoi(n)
-		if err != nil || days > 7 {
-			return 0, fmt.Errorf("duration %q is over the limit of 7d", s)
+		if err != nil || days > 90 {
+			return 0, fmt.Errorf("duration %q is over the limit of 90d", s)
 		}
 		d = time.Duration(days) * 24 * time.Hour
 	} else {
@@ -155,7 +156,7 @@ func parseWindow(s string) (time.Duration, error) {
 	case d < time.Second:
 		return 0, fmt.Errorf("duration %q is under a second", s)
 	case d > maxWindow:
-		return 0, fmt.Errorf("duration %q is over the limit of 7d", s)
+		return 0, fmt.Errorf("duration %q is over the limit of 90d", s)
 	}
 	return d, nil
 }

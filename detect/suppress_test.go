@@ -26,7 +26,7 @@ func TestSuppressRuleFileErrors(t *testing.T) {
 		{"no unit", "    suppress:\n      track: []\n      for: 3600\n", `bad.yaml:8: rule x.a: suppress: for: duration "3600" has no unit`},
 		{"bad duration", "    suppress:\n      track: []\n      for: 1 hour\n", `bad.yaml:8: rule x.a: suppress: for: duration "1 hour"`},
 		{"negative", "    suppress:\n      track: []\n      for: -1h\n", `bad.yaml:8: rule x.a: suppress: for: duration "-1h" is not positive`},
-		{"too long", "    suppress:\n      track: []\n      for: 30d\n", `bad.yaml:8: rule x.a: suppress: for: duration "30d" is over the limit of 7d`},
+		{"too long", "    suppress:\n      track: []\n      for: 91d\n", `bad.yaml:8: rule x.a: suppress: for: duration "91d" is over the limit of 90d`},
 		{"sub-second", "    suppress:\n      track: []\n      for: 10ms\n", `bad.yaml:8: rule x.a: suppress: for: duration "10ms" is under a second`},
 		{"no window", "    suppress:\n      track: []\n", "bad.yaml:6: rule x.a: suppress: no for"},
 		{"no track", "    suppress:\n      for: 1h\n", "bad.yaml:6: rule x.a: suppress: no track"},

@@ -378,6 +378,19 @@ func TestExpiringSoon(t *testing.T) {
 	if ex := byRule(got, "cert.expiring_soon"); len(ex) != 2 {
 		t.Errorf("90-day window: %+v, want 2", ex)
 	}
+
+	// With suppression (the sensor's default) a certificate alerts once
+	// per 30 days, however many connections show it: three in the first
+	// 10 days, one 31 days after the first.
+	soon := cs.leaf("soon.example", cs.ca1, invT0.AddDate(0, 0, -40), 90) // expires 50 days after invT0
+	var convs []gconv
+	for i, at := range []time.Duration{0, 24 * time.Hour, 9 * 24 * time.Hour, 31 * 24 * time.Hour} {
+		convs = append(convs, gconv{name: fmt.Sprint(i), at: at, server: "198.51.100.1:443", sni: "soon.example", chain: soon})
+	}
+	got, _, _ = replay(t, writeCapture(t, cs, convs), nil, detect.Config{Suppress: true, ExpiringWindow: 60 * 24 * time.Hour})
+	if ex := byRule(got, "cert.expiring_soon"); len(ex) != 2 || ex[0].client != client(0) || ex[1].client != client(3) {
+		t.Errorf("suppressed: %+v, want sessions 0 and 3", ex)
+	}
 }
 
 func TestDNSOverHTTPS(t *testing.T) {
