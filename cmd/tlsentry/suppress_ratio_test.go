@@ -125,3 +125,55 @@ func TestSuppressRatio(t *testing.T) {
 		t.Fatalf("--workers 1 and --workers 2 write different documents with suppression:\n%s", firstDiff(a, b))
 	}
 }
+
+// TestSuricataThresholdDefault: a Suricata rule's threshold applies in a
+// plain replay (suppression is on by default): "type limit, track by_dst,
+// count 1, seconds 3600" gives one alert per server and hour of packet
+// time; --no-suppress gives one per connection.
+func TestSuricataThresholdDefault(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "workload.pcap")
+	gen, err := alertgen.Write(in, alertgen.Config{Sessions: 600, Servers: 5, Span: 3 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rules := filepath.Join(dir, "corp.rules")
+	if err := os.WriteFile(rules, []byte(`alert tls any any -> any any (msg:"corp service"; tls.sni; content:".corp.test"; endswith; threshold: type limit, track by_dst, count 1, seconds 3600; sid:9000001; rev:1;)`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	count := func(args ...string) (alerts int, perServerHour map[string]int) {
+		t.Helper()
+		out := filepath.Join(dir, fmt.Sprintf("out%d.ndjson", len(args)))
+		var stderr bytes.Buffer
+		if err := sensorMain(append([]string{"-r", in, "-w", out, "-progress", "never", "--rules", rules}, args...), io.Discard, &stderr); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, stderr.String())
+		}
+		perServerHour = map[string]int{}
+		for _, d := range readNDJSONDocs(t, out) {
+			if d.Dataset != "tlsentry.alert" {
+				continue
+			}
+			var m map[string]any
+			if err := json.Unmarshal(d.Body, &m); err != nil {
+				t.Fatal(err)
+			}
+			if lookup(m, "rule.id") != "9000001" {
+				continue // a built-in rule
+			}
+			alerts++
+			perServerHour[fmt.Sprint(lookup(m, "destination.ip"))]++
+		}
+		return alerts, perServerHour
+	}
+	all, _ := count("--no-suppress")
+	sup, per := count()
+	if all != gen.Sessions {
+		t.Errorf("--no-suppress: %d alerts, want one per connection (%d)", all, gen.Sessions)
+	}
+	// 5 servers, 3 hours: one alert per server and window, 3 or 4 windows
+	// (the first opens at the server's first connection).
+	if len(per) != 5 || sup < 15 || sup > 20 {
+		t.Errorf("with the threshold: %d alerts over %d servers (%v), want 3-4 per server", sup, len(per), per)
+	}
+	t.Logf("sid 9000001 with threshold limit by_dst 1/3600s: %d alerts, %d with --no-suppress", sup, all)
+}
