@@ -1,6 +1,7 @@
 package output
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/tlsentry/tlsentry/schema"
@@ -13,10 +14,30 @@ import (
 // each alert splices that copy in.
 
 // leanNode is one object key of the triage fields: keep means the whole
-// value is kept; otherwise kids are the keys kept under it.
+// value is kept; otherwise kids are the keys kept under it (a few: a list
+// is quicker to search than a map).
 type leanNode struct {
 	keep bool
-	kids map[string]*leanNode
+	kids []leanKid
+}
+
+type leanKid struct {
+	key  string
+	node *leanNode
+}
+
+// kid returns the node of key, or nil.
+func (n *leanNode) kid(key []byte) *leanNode {
+	if len(key) == 0 {
+		return nil
+	}
+	for i := range n.kids {
+		// Length and first byte first: most keys differ there.
+		if k := n.kids[i].key; len(k) == len(key) && k[0] == key[0] && k == string(key) {
+			return n.kids[i].node
+		}
+	}
+	return nil
 }
 
 // leanTree holds the triage fields that the session body (source to
@@ -31,13 +52,10 @@ func buildLeanTree(fs []schema.Field) *leanNode {
 		}
 		n := root
 		for _, k := range strings.Split(f.Path, ".") {
-			c := n.kids[k]
+			c := n.kid([]byte(k))
 			if c == nil {
 				c = &leanNode{}
-				if n.kids == nil {
-					n.kids = map[string]*leanNode{}
-				}
-				n.kids[k] = c
+				n.kids = append(n.kids, leanKid{k, c})
 			}
 			n = c
 		}
@@ -50,8 +68,9 @@ func buildLeanTree(fs []schema.Field) *leanNode {
 // members from source to tlsentry, as body writes them: `,"k":v...`,
 // well-formed JSON the encoder wrote, tlsentry closed) that leanTree keeps,
 // leaving out objects and lists left empty (an object empty as written, a
-// certificate's x509 with nothing known, stays). The tlsentry object is left
-// open, as body leaves it, so that alert fields can follow.
+// certificate's x509 with nothing known, stays). The tlsentry object is
+// left open, as body leaves it, so that alert fields can follow. Each byte
+// of body is looked at once.
 func appendLean(w jsonWriter, body []byte) jsonWriter {
 	w, _, last := w.leanMembers(body, 0, leanTree)
 	if string(last) == "tlsentry" {
@@ -69,61 +88,66 @@ func (w jsonWriter) leanMembers(src []byte, i int, n *leanNode) (jsonWriter, int
 	var last []byte
 	for i < len(src) {
 		switch src[i] {
-		case ',', ' ':
+		case ',':
 			i++
 			continue
 		case '}':
 			return w, i + 1, last
 		}
 		// A key: the encoder writes keys without escapes.
-		k0 := i + 1
 		k1 := skipString(src, i)
-		key := src[k0 : k1-1]
+		key := src[i+1 : k1-1]
 		v := k1 + 1 // after the colon
-		end := skipValue(src, v)
-		c := n.kids[string(key)]
+		c := n.kid(key)
 		switch {
 		case c == nil:
-		case c.keep, src[v] == '{' && src[v+1] == '}':
+			i = skipValue(src, v)
+			continue
+		case c.keep, src[v] == '{' && v+1 < len(src) && src[v+1] == '}':
+			end := skipValue(src, v)
 			w = w.sep()
 			w.b = append(w.b, src[i:end]...)
 			last = key
-		case src[v] == '{':
-			m := len(w.b)
-			w = w.sep()
-			w.b = append(w.b, src[i:v+1]...)
-			w, _, _ = w.leanMembers(src, v+1, c)
-			if w = w.closeOmit(m); len(w.b) > m {
-				last = key
-			}
-		case src[v] == '[':
-			m := len(w.b)
-			w = w.sep()
-			w.b = append(w.b, src[i:v+1]...)
-			w = w.leanElems(src[v+1:end-1], c)
-			if w = w.closeArray(m); len(w.b) > m {
-				last = key
-			}
+			i = end
+			continue
 		}
-		i = end
+		m := len(w.b)
+		w = w.sep()
+		w.b = append(w.b, src[i:v+1]...)
+		switch src[v] {
+		case '{':
+			w, i, _ = w.leanMembers(src, v+1, c)
+			w = w.closeOmit(m)
+		case '[':
+			w, i = w.leanElems(src, v+1, c)
+			w = w.closeArray(m)
+		default: // a value where the schema has an object: not kept
+			w.b = w.b[:m]
+			i = skipValue(src, v)
+		}
+		if len(w.b) > m {
+			last = key
+		}
 	}
 	return w, i, last
 }
 
-// leanElems copies the objects of a list's elements src (without its
-// brackets) that n keeps, leaving out those left empty; other elements
-// have no triage field under them.
-func (w jsonWriter) leanElems(src []byte, n *leanNode) jsonWriter {
-	for i := 0; i < len(src); {
+// leanElems copies the objects among a list's elements, from src[i:] to
+// its closing bracket, that n keeps, leaving out those left empty (an
+// object empty as written stays); other elements have no triage field
+// under them. It returns the index after the bracket.
+func (w jsonWriter) leanElems(src []byte, i int, n *leanNode) (jsonWriter, int) {
+	for i < len(src) {
 		switch src[i] {
-		case ',', ' ':
+		case ',':
 			i++
-			continue
+		case ']':
+			return w, i + 1
 		case '{':
 			m := len(w.b)
 			w = w.sep()
 			w.b = append(w.b, '{')
-			if src[i+1] == '}' { // empty as written: stays
+			if i+1 < len(src) && src[i+1] == '}' {
 				w.b = append(w.b, '}')
 				i += 2
 				continue
@@ -134,18 +158,25 @@ func (w jsonWriter) leanElems(src []byte, n *leanNode) jsonWriter {
 			i = skipValue(src, i)
 		}
 	}
-	return w
+	return w, i
 }
 
 // skipString returns the index after the string that starts at src[i], a
 // quote.
 func skipString(src []byte, i int) int {
-	for i++; i < len(src); i++ {
-		switch src[i] {
-		case '\\':
-			i++
-		case '"':
-			return i + 1
+	for i++; i < len(src); {
+		q := bytes.IndexByte(src[i:], '"')
+		if q < 0 {
+			break
+		}
+		i += q + 1
+		// Escaped if an odd number of backslashes precede it.
+		bs := 0
+		for j := i - 2; j >= 0 && src[j] == '\\'; j-- {
+			bs++
+		}
+		if bs%2 == 0 {
+			return i
 		}
 	}
 	return len(src)
