@@ -88,6 +88,7 @@ type encodeState struct {
 	buf   []byte   // the scratch buffer every document is written into
 	names []string // anomaly names
 	docs  []docSpan
+	lean  []byte // the triage fields alerts carry (lean.go)
 }
 
 // docSpan is where one document's body and id lie in the scratch buffer.
@@ -154,6 +155,16 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 	b1 := len(w.b)
 	w.b = append(w.b, "}}"...)
 	st.docs[0].end = len(w.b)
+	sidAt := st.docs[0].id
+
+	// What alerts copy of the body: all of it (full), or the triage
+	// fields, copied out once (lean.go). Either leaves tlsentry open.
+	body := w.b[b0+1 : b1] // without its leading comma
+	if !e.full && hasAlert(v.Alerts) {
+		lw := appendLean(jsonWriter{b: st.lean[:0]}, w.b[b0:b1+1])
+		st.lean = lw.b
+		body = lw.b
+	}
 
 	for i := range v.Alerts {
 		a := &v.Alerts[i]
@@ -180,7 +191,12 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 		w = w.strOmit("version", r.Version)
 		w = w.close()
 		w = w.strOmit("message", ruleName(r))
-		w.b = append(w.b, w.b[b0:b1]...)
+		w = w.sep()
+		w.b = append(w.b, body...)
+		w = w.open("session")
+		w.b = append(w.b, `"id":"`...)
+		w.b = append(w.b, w.b[sidAt:sidAt+idLen]...)
+		w.b = append(w.b, '"', '}')
 		w = w.open("alert")
 		w = w.uint("count", max(a.Count, 1))
 		if a.Count > 1 {
@@ -250,6 +266,9 @@ func (st *encodeState) documents(w jsonWriter, ts time.Time) []Document {
 func (e *Encoder) put(st *encodeState) {
 	if cap(st.buf) > maxPooledBuffer {
 		st.buf = nil
+	}
+	if cap(st.lean) > maxPooledBuffer {
+		st.lean = nil
 	}
 	e.pool.Put(st)
 }
@@ -827,4 +846,15 @@ func alertDescriptionName(d uint8) string {
 		return n
 	}
 	return strconv.Itoa(int(d))
+}
+
+// hasAlert reports whether an alert in as has a rule: Encode writes a
+// document for it.
+func hasAlert(as []detect.Alert) bool {
+	for i := range as {
+		if as[i].Rule != nil {
+			return true
+		}
+	}
+	return false
 }

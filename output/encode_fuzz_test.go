@@ -66,7 +66,9 @@ func (b *fuzzBytes) addr() netip.AddrPort {
 // valid JSON with one alert document per alert that has a rule, never
 // writes empty strings, and writes what the reflection encoder
 // (json_oracle_test.go) wrote: the same values once parsed and, invalid
-// UTF-8 included, the same bytes.
+// UTF-8 included, the same bytes. Both detail levels: lean alerts (the
+// triage fields, which the oracle picks by schema path with encoding/json)
+// and full ones.
 func FuzzEncode(f *testing.F) {
 	f.Add([]byte{}, "", "", "")
 	f.Add([]byte("\x01\x01\x02\x03\x04\x01\xbb\x02abcdefghijklmnop\x00\x35\xff\xff\xff\xff"), "www.example.test", "tcp_gap", "rule.x")

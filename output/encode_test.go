@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -700,6 +701,7 @@ func TestEncodeDetail(t *testing.T) {
 	if len(fullOnly) == 0 {
 		t.Fatal("schema marks no field Full")
 	}
+	alerts := 0
 	for _, c := range goldenCases {
 		ld, fd := lean.Encode(c.session(), c.verdict), full.Encode(c.session(), c.verdict)
 		if len(ld) != len(fd) {
@@ -740,10 +742,22 @@ func TestEncodeDetail(t *testing.T) {
 					}
 				}
 			}
+			if fm["event"].(map[string]any)["kind"] == "alert" {
+				// A lean alert: the full one restricted to the triage
+				// session fields and the alert's own, linked to its session.
+				if got := get(lm, "tlsentry.session.id"); got != ld[0].ID || get(fm, "tlsentry.session.id") != fd[0].ID {
+					t.Errorf("%s doc %d: tlsentry.session.id %v (full %v), want the session's event.id %s", c.name, i, got, get(fm, "tlsentry.session.id"), ld[0].ID)
+				}
+				fm = restrictLean(fm, "")
+				alerts++
+			}
 			if !jsonEqual(lm, fm) {
-				t.Errorf("%s doc %d: lean differs from full beyond the full-only fields:\nlean %s\nfull %s", c.name, i, ld[i].Body, fd[i].Body)
+				t.Errorf("%s doc %d: lean differs from full beyond the full-only fields and, for alerts, the triage fields:\nlean %s\nfull %s", c.name, i, ld[i].Body, fd[i].Body)
 			}
 		}
+	}
+	if alerts == 0 {
+		t.Error("no golden case has an alert")
 	}
 	for _, in := range []string{"", "lean", "full"} {
 		if _, err := ParseDetail(in); err != nil {
@@ -752,5 +766,65 @@ func TestEncodeDetail(t *testing.T) {
 	}
 	if _, err := ParseDetail("verbose"); err == nil {
 		t.Error("ParseDetail(verbose): no error")
+	}
+}
+
+// restrictLean keeps of a decoded document the fields lean alerts carry
+// (schema InLeanAlerts), dropping objects and lists it leaves empty.
+func restrictLean(m map[string]any, prefix string) map[string]any {
+	out := map[string]any{}
+	for k, v := range m {
+		p := prefix + k
+		if f, ok := schema.Lookup(p); ok && f.InLeanAlerts() {
+			out[k] = v
+			continue
+		}
+		switch v := v.(type) {
+		case map[string]any:
+			if len(v) == 0 {
+				out[k] = v // empty as written
+			} else if r := restrictLean(v, p+"."); len(r) > 0 {
+				out[k] = r
+			}
+		case []any:
+			var l []any
+			for _, e := range v {
+				if o, ok := e.(map[string]any); ok {
+					if r := restrictLean(o, p+"."); len(r) > 0 {
+						l = append(l, r)
+					}
+				}
+			}
+			if len(l) > 0 {
+				out[k] = l
+			}
+		}
+	}
+	return out
+}
+
+// TestLeanAlertsCarryIntelFields: every field an intel match can name in
+// threat.enrichments.matched.field (detect/intel.go sets them) is in lean
+// alerts, so the analyst sees the value that matched.
+func TestLeanAlertsCarryIntelFields(t *testing.T) {
+	src, err := os.ReadFile("../detect/intel.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := regexp.MustCompile(`"([a-z0-9_]+(?:\.[a-z0-9_]+)+)"`)
+	n := 0
+	for _, line := range strings.Split(string(src), "\n") {
+		if !strings.Contains(line, "DocField") {
+			continue
+		}
+		for _, m := range path.FindAllStringSubmatch(line, -1) {
+			n++
+			if f, ok := schema.Lookup(m[1]); !ok || !f.InLeanAlerts() {
+				t.Errorf("intel matches name %s, which lean alerts do not carry (mark it Triage in schema/fields.go)", m[1])
+			}
+		}
+	}
+	if n < 9 {
+		t.Fatalf("found %d field names beside DocField in detect/intel.go, want the 9 it had", n)
 	}
 }

@@ -6,9 +6,11 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/tlsentry/tlsentry/detect"
+	"github.com/tlsentry/tlsentry/schema"
 	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
@@ -231,7 +233,13 @@ type tlsentryInfo struct {
 	Heartbeats []tlsentryHeartbeat `json:"heartbeats,omitempty"`
 	ParseError string              `json:"parse_error,omitempty"`
 	QUIC       *tlsentryQUIC       `json:"quic,omitempty"`
+	Session    *tlsentrySession    `json:"session,omitempty"`
 	Alert      *tlsentryAlertInfo  `json:"alert,omitempty"`
+}
+
+// tlsentrySession is tlsentry.session: an alert's link to its session.
+type tlsentrySession struct {
+	ID string `json:"id"`
 }
 
 // tlsentryAlertInfo is tlsentry.alert: how many matches an alert stands for.
@@ -335,7 +343,11 @@ func oracleEncodeDetail(obs Observer, s *session.Session, v detect.Verdict, full
 			continue
 		}
 		st.setAlert(sid, a)
-		docs = append(docs, Document{ID: st.doc.Event.ID, Dataset: DatasetAlert, Timestamp: ts, Body: st.marshal()})
+		body := st.marshal()
+		if !full {
+			body = oracleLean(body)
+		}
+		docs = append(docs, Document{ID: st.doc.Event.ID, Dataset: DatasetAlert, Timestamp: ts, Body: body})
 	}
 	if s.Inventory != nil {
 		for i := range s.Inventory.Items {
@@ -684,6 +696,7 @@ func (st *oracleState) setAlert(sid [sha256.Size]byte, a *detect.Alert) {
 	d.Event.Type = typeAlert
 	d.Event.Dataset = DatasetAlert
 	d.DataStream.Dataset = DatasetAlert
+	d.TLSentry.Session = &tlsentrySession{ID: string(appendID(nil, sid))}
 	d.Event.ID = string(appendID(nil, alertID(sid, a)))
 	d.Event.Severity = r.SeverityScore()
 	st.riskScore = r.RiskScore
@@ -885,4 +898,92 @@ func oracleInventory(obs Observer, it *session.InventoryItem, learning bool) (st
 		return "", nil
 	}
 	return d.Event.ID, bytes.Clone(bytes.TrimSuffix(st.buf.Bytes(), []byte{'\n'}))
+}
+
+// oracleLean restricts an alert document to what lean alerts carry: the
+// fields schema says InLeanAlerts, found by path with encoding/json (not
+// the encoder's scanner). Objects and lists left empty go, as do list
+// elements left empty; member order and value bytes stay.
+func oracleLean(doc []byte) []byte {
+	keep := map[string]bool{}
+	for _, f := range schema.Documents() {
+		if f.InLeanAlerts() {
+			keep[f.Path] = true
+		}
+	}
+	under := func(path string) bool {
+		for p := range keep {
+			if strings.HasPrefix(p, path+".") {
+				return true
+			}
+		}
+		return false
+	}
+	var restrict func(raw json.RawMessage, path string) json.RawMessage
+	restrict = func(raw json.RawMessage, path string) json.RawMessage {
+		if string(raw) == "{}" { // as written (rule, threat.feed, an empty x509) stays
+			return raw
+		}
+		switch raw[0] {
+		case '{':
+			dec := json.NewDecoder(bytes.NewReader(raw))
+			dec.Token() // {
+			var out []byte
+			for dec.More() {
+				tok, _ := dec.Token()
+				k := tok.(string)
+				var v json.RawMessage
+				if err := dec.Decode(&v); err != nil {
+					panic(err)
+				}
+				p := k
+				if path != "" {
+					p = path + "." + k
+				}
+				switch {
+				case keep[p]:
+				case under(p):
+					if v = restrict(v, p); v == nil {
+						continue
+					}
+				default:
+					continue
+				}
+				if out == nil {
+					out = append(out, '{')
+				} else {
+					out = append(out, ',')
+				}
+				kb, _ := json.Marshal(k)
+				out = append(append(append(out, kb...), ':'), v...)
+			}
+			if out == nil {
+				return nil
+			}
+			return append(out, '}')
+		case '[':
+			var elems []json.RawMessage
+			if err := json.Unmarshal(raw, &elems); err != nil {
+				panic(err)
+			}
+			var out []byte
+			for _, e := range elems {
+				if e = restrict(e, path); e == nil {
+					continue
+				}
+				if out == nil {
+					out = append(out, '[')
+				} else {
+					out = append(out, ',')
+				}
+				out = append(out, e...)
+			}
+			if out == nil {
+				return nil
+			}
+			return append(out, ']')
+		}
+		return nil // a value under a path no kept field is
+	}
+	return restrict(doc, "")
 }

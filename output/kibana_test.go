@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/tlsentry/tlsentry/schema"
 )
 
 // The Kibana saved objects (kibana/tlsentry.ndjson) are generated here, from
@@ -310,6 +312,15 @@ func TestKibanaObjectsShape(t *testing.T) {
 			t.Errorf("%s uses field %q that no template maps", where, f)
 		}
 	}
+	// Objects that show alerts use only fields lean alerts carry.
+	checkLean := func(where, q, f string) {
+		if !strings.Contains(q, "event.kind:alert") || f == "___records___" {
+			return
+		}
+		if sf, ok := schema.Lookup(f); !ok || !sf.InLeanAlerts() {
+			t.Errorf("%s shows alerts by %q, which lean alerts do not carry (mark it Triage in schema/fields.go)", where, f)
+		}
+	}
 	checkKQL := func(where, q string) {
 		for _, m := range kqlField.FindAllStringSubmatch(q, -1) {
 			checkField(where, m[1])
@@ -370,13 +381,16 @@ func TestKibanaObjectsShape(t *testing.T) {
 			checkKQL(where, ss.Query.Query)
 			for _, c := range o.Attributes["columns"].([]any) {
 				checkField(where, c.(string))
+				checkLean(where, ss.Query.Query, c.(string))
 			}
 			for _, s := range o.Attributes["sort"].([]any) {
 				checkField(where, s.([]any)[0].(string))
+				checkLean(where, ss.Query.Query, s.([]any)[0].(string))
 			}
 		case "lens":
 			st := o.Attributes["state"].(map[string]any)
-			checkKQL(where, st["query"].(map[string]any)["query"].(string))
+			q := st["query"].(map[string]any)["query"].(string)
+			checkKQL(where, q)
 			layers := st["datasourceStates"].(map[string]any)["formBased"].(map[string]any)["layers"].(map[string]any)
 			for id, l := range layers {
 				if r, ok := refNames["indexpattern-datasource-layer-"+id]; !ok || r.ID != kbDataView {
@@ -390,6 +404,7 @@ func TestKibanaObjectsShape(t *testing.T) {
 				}
 				for _, c := range cols {
 					checkField(where, c.(map[string]any)["sourceField"].(string))
+					checkLean(where, q, c.(map[string]any)["sourceField"].(string))
 				}
 			}
 		case "dashboard":

@@ -52,7 +52,8 @@ func fieldsMarkdown() []byte {
 	b.WriteString("# tlsentry document fields\n\n")
 	b.WriteString("Generated from schema/fields.go by `go test ./output -run TestGeneratedFiles -update`. DO NOT EDIT.\n\n")
 	b.WriteString("Documents: `event.kind: event` (dataset `tlsentry.tls`, one per session) and `event.kind: alert`\n")
-	b.WriteString("(dataset `tlsentry.alert`, one per rule that fired: every session field plus the alert-only ones);\n")
+	b.WriteString("(dataset `tlsentry.alert`, one per rule that fired: the alert-only fields, `tlsentry.session.id` (the session\n")
+	b.WriteString("document's `event.id`) and the session fields marked `triage`; with `output.detail: full` every session field);\n")
 	b.WriteString("with an inventory, `event.kind: state` (dataset `tlsentry.inventory`, one per item first seen: the\n")
 	b.WriteString("`inventory` fields, and the destination, SNI, fingerprint and certificate fields that describe the item).\n")
 	b.WriteString("Absent values are left out. Elasticsearch types are those of the index templates in output/elasticsearch/.\n\n")
@@ -61,7 +62,10 @@ func fieldsMarkdown() []byte {
 	b.WriteString("do not map them. A list is marked `[]`.\n\n")
 	b.WriteString("Documents are lean by default (`output.detail: lean`): fields marked `full` in `in` repeat what other\n")
 	b.WriteString("fields carry (the JA3/JA4 strings, the named lists behind them) and are written only with\n")
-	b.WriteString("`output.detail: full` (`--detail full`).\n\n")
+	b.WriteString("`output.detail: full` (`--detail full`). Lean alerts carry of their session only the fields marked\n")
+	b.WriteString("`triage` (what an analyst triages with, what the Kibana objects show alerts by, every field\n")
+	b.WriteString("`threat.enrichments.matched.field` can name); the session document (`event.id` = the alert's\n")
+	b.WriteString("`tlsentry.session.id`) has the rest. `both` without `triage`: in alerts only with `output.detail: full`.\n\n")
 	b.WriteString("| field | type | in | rules | description |\n|---|---|---|---|---|\n")
 	for _, f := range schema.All() {
 		in := "both"
@@ -72,6 +76,9 @@ func fieldsMarkdown() []byte {
 			in = "alert"
 		case f.Inventory:
 			in = "inventory"
+		}
+		if f.Triage {
+			in += ", triage"
 		}
 		if f.Full {
 			in += ", full"

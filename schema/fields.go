@@ -23,9 +23,16 @@ type Field struct {
 	// Inventory fields are only in inventory documents (dataset
 	// tlsentry.inventory, one per item when first seen).
 	Inventory bool
-	Full      bool   // only in full documents (output.detail: full); lean ones, the default, leave it out
-	Rule      Access // whether rules read it, and whether documents carry it
-	Doc       string
+	Full      bool // only in full documents (output.detail: full); lean ones, the default, leave it out
+	// Triage session fields are what lean alert documents (the default)
+	// carry of their session: what an analyst triages with, the fields the
+	// Kibana objects show alerts by, and every field an intel match can name
+	// (threat.enrichments.matched.field). Alert documents carry the session's
+	// other fields only with output.detail: full; tlsentry.session.id links
+	// an alert to its session document, which has them all.
+	Triage bool
+	Rule   Access // whether rules read it, and whether documents carry it
+	Doc    string
 }
 
 // Access says whether rules can read a field.
@@ -39,6 +46,12 @@ const (
 	// RuleOnly fields are for rules only: documents never carry them.
 	RuleOnly
 )
+
+// InLeanAlerts reports whether lean alert documents carry f: the alert's
+// own fields and the Triage session fields.
+func (f Field) InLeanAlerts() bool {
+	return f.InDocuments() && !f.Inventory && (f.Alert || f.Triage)
+}
 
 // InDocuments reports whether documents carry f.
 func (f Field) InDocuments() bool { return f.Rule != RuleOnly }
@@ -105,25 +118,25 @@ func Lookup(path string) (Field, bool) {
 // timestamp 0.
 var fields = []Field{
 
-	{Path: "@timestamp", Type: Date, Doc: "time of the connection's first packet (packet time), RFC 3339 UTC with microseconds"},
-	{Path: "data_stream.type", Type: Keyword, Doc: "`logs`"},
-	{Path: "data_stream.dataset", Type: Keyword, Doc: "`tlsentry.tls` or `tlsentry.alert`, as event.dataset"},
-	{Path: "data_stream.namespace", Type: Keyword, Doc: "the data stream's namespace: `elasticsearch.namespace` (or TLSENTRY_ES_NAMESPACE), default `default`; written in NDJSON too"},
-	{Path: "ecs.version", Type: Keyword, Doc: "ECS version the document follows"},
+	{Path: "@timestamp", Type: Date, Triage: true, Doc: "time of the connection's first packet (packet time), RFC 3339 UTC with microseconds"},
+	{Path: "data_stream.type", Type: Keyword, Triage: true, Doc: "`logs`"},
+	{Path: "data_stream.dataset", Type: Keyword, Triage: true, Doc: "`tlsentry.tls` or `tlsentry.alert`, as event.dataset"},
+	{Path: "data_stream.namespace", Type: Keyword, Triage: true, Doc: "the data stream's namespace: `elasticsearch.namespace` (or TLSENTRY_ES_NAMESPACE), default `default`; written in NDJSON too"},
+	{Path: "ecs.version", Type: Keyword, Triage: true, Doc: "ECS version the document follows"},
 
-	{Path: "event.kind", Type: Keyword, Doc: "`event` (session) or `alert`"},
-	{Path: "event.category", Type: Keyword, List: true, Doc: "`[\"network\"]`; alerts `[\"network\",\"intrusion_detection\"]`"},
-	{Path: "event.type", Type: Keyword, List: true, Doc: "`[\"connection\",\"protocol\"]`; alerts `[\"info\"]` (the ECS value both categories allow: a passive sensor neither allows nor denies)"},
-	{Path: "event.module", Type: Keyword, Doc: "`tlsentry`"},
-	{Path: "event.dataset", Type: Keyword, Doc: "`tlsentry.tls` or `tlsentry.alert`"},
-	{Path: "event.id", Type: Keyword, Doc: "deterministic id (22 base64url characters, 128 bits of SHA-256): session from flow, start and first packet; alert from session id, rule id and intel match. Also the Elasticsearch _id"},
-	{Path: "event.start", Type: Date, Rule: RuleRead, Doc: "first packet"},
-	{Path: "event.end", Type: Date, Doc: "last packet"},
-	{Path: "event.duration", Type: Long, Doc: "end - start in nanoseconds"},
+	{Path: "event.kind", Type: Keyword, Triage: true, Doc: "`event` (session) or `alert`"},
+	{Path: "event.category", Type: Keyword, List: true, Triage: true, Doc: "`[\"network\"]`; alerts `[\"network\",\"intrusion_detection\"]`"},
+	{Path: "event.type", Type: Keyword, List: true, Triage: true, Doc: "`[\"connection\",\"protocol\"]`; alerts `[\"info\"]` (the ECS value both categories allow: a passive sensor neither allows nor denies)"},
+	{Path: "event.module", Type: Keyword, Triage: true, Doc: "`tlsentry`"},
+	{Path: "event.dataset", Type: Keyword, Triage: true, Doc: "`tlsentry.tls` or `tlsentry.alert`"},
+	{Path: "event.id", Type: Keyword, Triage: true, Doc: "deterministic id (22 base64url characters, 128 bits of SHA-256): session from flow, start and first packet; alert from session id, rule id and intel match. Also the Elasticsearch _id"},
+	{Path: "event.start", Type: Date, Rule: RuleRead, Triage: true, Doc: "first packet"},
+	{Path: "event.end", Type: Date, Triage: true, Doc: "last packet"},
+	{Path: "event.duration", Type: Long, Triage: true, Doc: "end - start in nanoseconds"},
 	{Path: "event.severity", Type: Long, Alert: true, Doc: "21 low, 47 medium, 73 high, 99 critical"},
 	{Path: "event.risk_score", Type: Float, Alert: true, Doc: "the rule's risk score, 0-100"},
 	{Path: "event.reason", Type: Keyword, Alert: true, Doc: "why the rule fired on this session, in words (the rule's message), with the matches the alert stands for: `... (and 41 more matches in the last 1h)`"},
-	{Path: "event.ingested", Type: Date, Doc: "when Elasticsearch took the document: set by the ingest pipeline `tlsentry setup` installs (`tlsentry-ingested`), else by the sink when it sends (also from the spool); not in NDJSON (the shipper's pipeline sets it)"},
+	{Path: "event.ingested", Type: Date, Triage: true, Doc: "when Elasticsearch took the document: set by the ingest pipeline `tlsentry setup` installs (`tlsentry-ingested`), else by the sink when it sends (also from the spool); not in NDJSON (the shipper's pipeline sets it)"},
 
 	{Path: "rule.id", Type: Keyword, Alert: true, Doc: "e.g. `tls.deprecated_version`"},
 	{Path: "rule.name", Type: Keyword, Alert: true, Doc: "rule name"},
@@ -134,39 +147,39 @@ var fields = []Field{
 	{Path: "rule.version", Type: Keyword, Alert: true, Doc: "rule version"},
 	{Path: "message", Type: Text, Alert: true, Doc: "the rule's name, as rule.name: Kibana Security names alerts by it (the per-session text is event.reason)"},
 
-	{Path: "source.ip", Type: IP, Rule: RuleRead, Doc: "the client (sent the ClientHello, else opened the flow)"},
-	{Path: "source.port", Type: Long, Rule: RuleRead, Doc: "client port"},
+	{Path: "source.ip", Type: IP, Rule: RuleRead, Triage: true, Doc: "the client (sent the ClientHello, else opened the flow)"},
+	{Path: "source.port", Type: Long, Rule: RuleRead, Triage: true, Doc: "client port"},
 	{Path: "source.bytes", Type: Long, Rule: RuleRead, Doc: "bytes client to server, counted even after bypass; always written"},
 	{Path: "source.packets", Type: Long, Doc: "packets client to server; always written"},
-	{Path: "destination.ip", Type: IP, Rule: RuleRead, Doc: "the server"},
-	{Path: "destination.port", Type: Long, Rule: RuleRead, Doc: "server port"},
-	{Path: "destination.domain", Type: Keyword, Doc: "the SNI (tls.client.server_name), as ECS asks"},
+	{Path: "destination.ip", Type: IP, Rule: RuleRead, Triage: true, Doc: "the server"},
+	{Path: "destination.port", Type: Long, Rule: RuleRead, Triage: true, Doc: "server port"},
+	{Path: "destination.domain", Type: Keyword, Triage: true, Doc: "the SNI (tls.client.server_name), as ECS asks"},
 	{Path: "destination.bytes", Type: Long, Rule: RuleRead, Doc: "bytes server to client; always written (0: the server sent nothing)"},
 	{Path: "destination.packets", Type: Long, Doc: "packets server to client; always written"},
 
-	{Path: "network.type", Type: Keyword, Doc: "`ipv4` or `ipv6`"},
-	{Path: "network.transport", Type: Keyword, Rule: RuleRead, Doc: "`tcp` or `udp`"},
-	{Path: "network.protocol", Type: Keyword, Rule: RuleRead, Doc: "what the payload is: tls, quic, ssh, http, openvpn, unknown"},
-	{Path: "network.community_id", Type: Keyword, Doc: "Community ID v1, seed 0"},
-	{Path: "network.vlan.id", Type: Keyword, Doc: "outermost VLAN id"},
-	{Path: "network.inner.vlan.id", Type: Keyword, Doc: "second (inner, QinQ) VLAN id"},
+	{Path: "network.type", Type: Keyword, Triage: true, Doc: "`ipv4` or `ipv6`"},
+	{Path: "network.transport", Type: Keyword, Rule: RuleRead, Triage: true, Doc: "`tcp` or `udp`"},
+	{Path: "network.protocol", Type: Keyword, Rule: RuleRead, Triage: true, Doc: "what the payload is: tls, quic, ssh, http, openvpn, unknown"},
+	{Path: "network.community_id", Type: Keyword, Triage: true, Doc: "Community ID v1, seed 0"},
+	{Path: "network.vlan.id", Type: Keyword, Triage: true, Doc: "outermost VLAN id"},
+	{Path: "network.inner.vlan.id", Type: Keyword, Triage: true, Doc: "second (inner, QinQ) VLAN id"},
 
-	{Path: "tls.version", Type: Keyword, Rule: RuleRead, Doc: "negotiated version: `1.2`, `3.0` (SSL); hex such as `0x7f17` when it has no name"},
-	{Path: "tls.version_protocol", Type: Keyword, Rule: RuleRead, Doc: "`tls` or `ssl`"},
-	{Path: "tls.cipher", Type: Keyword, Rule: RuleRead, Doc: "IANA name of the negotiated cipher suite"},
+	{Path: "tls.version", Type: Keyword, Rule: RuleRead, Triage: true, Doc: "negotiated version: `1.2`, `3.0` (SSL); hex such as `0x7f17` when it has no name"},
+	{Path: "tls.version_protocol", Type: Keyword, Rule: RuleRead, Triage: true, Doc: "`tls` or `ssl`"},
+	{Path: "tls.cipher", Type: Keyword, Rule: RuleRead, Triage: true, Doc: "IANA name of the negotiated cipher suite"},
 	{Path: "tls.curve", Type: Keyword, Rule: RuleRead, Doc: "key exchange group: TLS 1.3 key_share, else the ServerKeyExchange named curve"},
-	{Path: "tls.next_protocol", Type: Keyword, Rule: RuleRead, Doc: "ALPN protocol chosen by the server"},
-	{Path: "tls.established", Type: Bool, Rule: RuleRead, Doc: "both sides reached the encrypted phase without a fatal alert; present whenever TLS was seen"},
-	{Path: "tls.resumed", Type: Bool, Rule: RuleRead, Doc: "session resumed (id, ticket or PSK); present whenever TLS was seen"},
-	{Path: "tls.client.server_name", Type: Keyword, Rule: RuleRead, Doc: "SNI"},
-	{Path: "tls.client.ja3", Type: Keyword, Rule: RuleRead, Doc: "JA3, MD5 hex"},
+	{Path: "tls.next_protocol", Type: Keyword, Rule: RuleRead, Triage: true, Doc: "ALPN protocol chosen by the server"},
+	{Path: "tls.established", Type: Bool, Rule: RuleRead, Triage: true, Doc: "both sides reached the encrypted phase without a fatal alert; present whenever TLS was seen"},
+	{Path: "tls.resumed", Type: Bool, Rule: RuleRead, Triage: true, Doc: "session resumed (id, ticket or PSK); present whenever TLS was seen"},
+	{Path: "tls.client.server_name", Type: Keyword, Rule: RuleRead, Triage: true, Doc: "SNI"},
+	{Path: "tls.client.ja3", Type: Keyword, Rule: RuleRead, Triage: true, Doc: "JA3, MD5 hex"},
 	{Path: "tls.client.supported_ciphers", Type: Keyword, List: true, Doc: "offered cipher suites, IANA names, wire order, GREASE left out"},
 	{Path: "tls.client.hash.sha1", Type: Keyword, Doc: "SHA-1 of the client's leaf certificate DER (mutual TLS), upper-case hex"},
 	{Path: "tls.client.hash.sha256", Type: Keyword, Doc: "SHA-256 of the client's leaf certificate DER, upper-case hex"},
 	{Path: "tls.client.x509.alternative_names", Type: Keyword, List: true, Doc: "client leaf SANs"},
 	{Path: "tls.client.x509.issuer.common_name", Type: Keyword, Doc: "client leaf issuer CN"},
 	{Path: "tls.client.x509.issuer.distinguished_name", Type: Keyword, Doc: "client leaf issuer DN"},
-	{Path: "tls.client.x509.subject.common_name", Type: Keyword, Doc: "client leaf subject CN"},
+	{Path: "tls.client.x509.subject.common_name", Type: Keyword, Triage: true, Doc: "client leaf subject CN"},
 	{Path: "tls.client.x509.subject.distinguished_name", Type: Keyword, Doc: "client leaf subject DN"},
 	{Path: "tls.client.x509.serial_number", Type: Keyword, Doc: "upper-case hex"},
 	{Path: "tls.client.x509.not_before", Type: Date, Doc: "client leaf validity start"},
@@ -176,17 +189,17 @@ var fields = []Field{
 	{Path: "tls.client.x509.public_key_curve", Type: Keyword, Doc: "e.g. P-256"},
 	{Path: "tls.client.x509.signature_algorithm", Type: Keyword, Doc: "e.g. SHA256-RSA"},
 	{Path: "tls.client.x509.version_number", Type: Keyword, Doc: "X.509 version, e.g. `3`"},
-	{Path: "tls.server.ja3s", Type: Keyword, Rule: RuleRead, Doc: "JA3S, MD5 hex"},
-	{Path: "tls.server.hash.sha1", Type: Keyword, Rule: RuleRead, Doc: "SHA-1 of the leaf certificate DER, upper-case hex"},
-	{Path: "tls.server.hash.sha256", Type: Keyword, Rule: RuleRead, Doc: "SHA-256 of the leaf certificate DER, upper-case hex"},
-	{Path: "tls.server.not_before", Type: Date, Doc: "leaf validity start"},
-	{Path: "tls.server.not_after", Type: Date, Doc: "leaf validity end"},
-	{Path: "tls.server.subject", Type: Keyword, Doc: "leaf subject, RFC 4514"},
-	{Path: "tls.server.issuer", Type: Keyword, Doc: "leaf issuer, RFC 4514"},
-	{Path: "tls.server.x509.alternative_names", Type: Keyword, List: true, Doc: "leaf SANs: DNS names, IPs, e-mail addresses, URIs"},
+	{Path: "tls.server.ja3s", Type: Keyword, Rule: RuleRead, Triage: true, Doc: "JA3S, MD5 hex"},
+	{Path: "tls.server.hash.sha1", Type: Keyword, Rule: RuleRead, Triage: true, Doc: "SHA-1 of the leaf certificate DER, upper-case hex"},
+	{Path: "tls.server.hash.sha256", Type: Keyword, Rule: RuleRead, Triage: true, Doc: "SHA-256 of the leaf certificate DER, upper-case hex"},
+	{Path: "tls.server.not_before", Type: Date, Triage: true, Doc: "leaf validity start"},
+	{Path: "tls.server.not_after", Type: Date, Triage: true, Doc: "leaf validity end"},
+	{Path: "tls.server.subject", Type: Keyword, Triage: true, Doc: "leaf subject, RFC 4514"},
+	{Path: "tls.server.issuer", Type: Keyword, Triage: true, Doc: "leaf issuer, RFC 4514"},
+	{Path: "tls.server.x509.alternative_names", Type: Keyword, List: true, Triage: true, Doc: "leaf SANs: DNS names, IPs, e-mail addresses, URIs"},
 	{Path: "tls.server.x509.issuer.common_name", Type: Keyword, Rule: RuleRead, Doc: "leaf issuer CN"},
 	{Path: "tls.server.x509.issuer.distinguished_name", Type: Keyword, Rule: RuleRead, Doc: "leaf issuer DN"},
-	{Path: "tls.server.x509.subject.common_name", Type: Keyword, Rule: RuleRead, Doc: "leaf subject CN"},
+	{Path: "tls.server.x509.subject.common_name", Type: Keyword, Rule: RuleRead, Triage: true, Doc: "leaf subject CN"},
 	{Path: "tls.server.x509.subject.distinguished_name", Type: Keyword, Rule: RuleRead, Doc: "leaf subject DN"},
 	{Path: "tls.server.x509.serial_number", Type: Keyword, Doc: "upper-case hex"},
 	{Path: "tls.server.x509.not_before", Type: Date, Rule: RuleRead, Doc: "leaf validity start"},
@@ -197,7 +210,7 @@ var fields = []Field{
 	{Path: "tls.server.x509.signature_algorithm", Type: Keyword, Rule: RuleRead, Doc: "e.g. SHA256-RSA"},
 	{Path: "tls.server.x509.version_number", Type: Keyword, Doc: "X.509 version, e.g. `3`"},
 
-	{Path: "tlsentry.client.ja4", Type: Keyword, Rule: RuleRead, Doc: "JA4 (QUIC form starts with `q`)"},
+	{Path: "tlsentry.client.ja4", Type: Keyword, Rule: RuleRead, Triage: true, Doc: "JA4 (QUIC form starts with `q`)"},
 	{Path: "tlsentry.client.ja3_string", Type: Keyword, Full: true, Doc: "JA3 string before hashing"},
 	{Path: "tlsentry.client.versions", Type: Keyword, List: true, Doc: "offered versions (`TLS 1.3`, `SSL 3.0`): supported_versions, else the legacy version; GREASE left out"},
 	{Path: "tlsentry.client.alpn", Type: Keyword, List: true, Rule: RuleRead, Doc: "offered ALPN protocols, wire order"},
@@ -213,17 +226,17 @@ var fields = []Field{
 	{Path: "tlsentry.server.ja3s_string", Type: Keyword, Full: true, Doc: "JA3S string before hashing"},
 	{Path: "tlsentry.server.chain.subject", Type: Keyword, List: true, Doc: "the certificates the server sent, in order: subject. Lean documents leave out the leaf, which tls.server.* describes (unless it did not parse); full ones list every certificate"},
 	{Path: "tlsentry.server.chain.issuer", Type: Keyword, List: true, Doc: "chain certificate issuer"},
-	{Path: "tlsentry.server.chain.sha1", Type: Keyword, List: true, Doc: "chain certificate SHA-1 (upper-case hex)"},
+	{Path: "tlsentry.server.chain.sha1", Type: Keyword, List: true, Triage: true, Doc: "chain certificate SHA-1 (upper-case hex)"},
 	{Path: "tlsentry.server.chain.sha256", Type: Keyword, List: true, Doc: "chain certificate SHA-256 (upper-case hex)"},
 	{Path: "tlsentry.server.chain.not_after", Type: Date, List: true, Doc: "chain certificate validity end"},
 	{Path: "tlsentry.server.chain.error", Type: Keyword, List: true, Doc: "why the certificate did not parse"},
-	{Path: "tlsentry.server.validation", Type: Keyword, Rule: RuleRead, Doc: "`trusted`, `untrusted` or `not_checked`; written when certificates were seen"},
+	{Path: "tlsentry.server.validation", Type: Keyword, Rule: RuleRead, Triage: true, Doc: "`trusted`, `untrusted` or `not_checked`; written when certificates were seen"},
 	{Path: "tlsentry.server.hello_retry_request", Type: Bool, Doc: "the server sent a HelloRetryRequest; written whenever a ServerHello was seen"},
 	{Path: "tlsentry.server.ocsp_stapled", Type: Bool, Doc: "a CertificateStatus (stapled OCSP) message was seen; written whenever a ServerHello was seen"},
 	{Path: "tlsentry.server.dh_prime_bits", Type: Long, Rule: RuleRead, Doc: "finite-field DHE prime size"},
-	{Path: "tlsentry.anomalies", Type: Keyword, List: true, Rule: RuleRead, Doc: "what capture and tlsparse noticed, sorted, deduplicated"},
+	{Path: "tlsentry.anomalies", Type: Keyword, List: true, Rule: RuleRead, Triage: true, Doc: "what capture and tlsparse noticed, sorted, deduplicated"},
 	{Path: "tlsentry.quic.version", Type: Keyword, Doc: "QUIC wire version of the connection, hex (`0x00000001` v1, `0x6b3343cf` v2)"},
-	{Path: "tlsentry.incomplete", Type: Bool, Rule: RuleRead, Doc: "a gap, a missing direction, or the capture ended mid-handshake; always written"},
+	{Path: "tlsentry.incomplete", Type: Bool, Rule: RuleRead, Triage: true, Doc: "a gap, a missing direction, or the capture ended mid-handshake; always written"},
 	{Path: "tlsentry.alerts.direction", Type: Keyword, List: true, Doc: "TLS alerts seen: `client` or `server` sent it"},
 	{Path: "tlsentry.alerts.level", Type: Keyword, List: true, Doc: "`warning` or `fatal` (cleartext alerts only)"},
 	{Path: "tlsentry.alerts.description", Type: Keyword, List: true, Doc: "IANA alert name, e.g. `handshake_failure` (cleartext alerts only)"},
@@ -233,12 +246,13 @@ var fields = []Field{
 	{Path: "tlsentry.heartbeats.declared_length", Type: Long, List: true, Doc: "payload_length field"},
 	{Path: "tlsentry.heartbeats.record_length", Type: Long, List: true, Doc: "bytes in the record (declared > record: Heartbleed)"},
 	{Path: "tlsentry.parse_error", Type: Keyword, Doc: "first TLS parse error; parsing stopped there"},
+	{Path: "tlsentry.session.id", Type: Keyword, Alert: true, Doc: "the event.id of the alert's session document (dataset `tlsentry.tls`), which carries every session field; lean alerts (the default) carry only the fields marked `triage`"},
 	{Path: "tlsentry.alert.count", Type: Long, Alert: true, Doc: "matches of the rule the alert stands for: 1, plus those of the same key its suppress or threshold block held back (rules/README.md); always written"},
 	{Path: "tlsentry.alert.first", Type: Date, Alert: true, Doc: "packet time of the first match counted in tlsentry.alert.count, when it is over 1"},
 
-	{Path: "related.ip", Type: IP, List: true, Doc: "client and server addresses"},
-	{Path: "related.hosts", Type: Keyword, List: true, Doc: "the SNI"},
-	{Path: "related.hash", Type: Keyword, List: true, Doc: "JA3, JA4, JA3S, and the SHA-256 of the server's and the client's leaf certificates"},
+	{Path: "related.ip", Type: IP, List: true, Triage: true, Doc: "client and server addresses"},
+	{Path: "related.hosts", Type: Keyword, List: true, Triage: true, Doc: "the SNI"},
+	{Path: "related.hash", Type: Keyword, List: true, Triage: true, Doc: "JA3, JA4, JA3S, and the SHA-256 of the server's and the client's leaf certificates"},
 
 	{Path: "threat.framework", Type: Keyword, Alert: true, Doc: "`MITRE ATT&CK`, when the rule names techniques (`mitre:` in rule files)"},
 	{Path: "threat.technique.id", Type: Keyword, List: true, Alert: true, Doc: "ATT&CK technique ids, e.g. `T1573`; the parent of a sub-technique"},
@@ -265,12 +279,12 @@ var fields = []Field{
 	{Path: "tlsentry.inventory.learned", Type: Bool, Inventory: true, Doc: "first seen during the learning period (no alert was raised)"},
 	{Path: "tlsentry.inventory.self_signed", Type: Bool, Inventory: true, Doc: "certificates: subject equals issuer (and the key ids agree)"},
 
-	{Path: "observer.name", Type: Keyword, Doc: "sensor name from the configuration"},
-	{Path: "observer.hostname", Type: Keyword, Doc: "sensor host name"},
-	{Path: "observer.type", Type: Keyword, Doc: "`ids`"},
-	{Path: "observer.vendor", Type: Keyword, Doc: "`tlsentry`"},
-	{Path: "observer.product", Type: Keyword, Doc: "`tlsentry`"},
-	{Path: "observer.version", Type: Keyword, Doc: "the build (`tlsentry version`)"},
+	{Path: "observer.name", Type: Keyword, Triage: true, Doc: "sensor name from the configuration"},
+	{Path: "observer.hostname", Type: Keyword, Triage: true, Doc: "sensor host name"},
+	{Path: "observer.type", Type: Keyword, Triage: true, Doc: "`ids`"},
+	{Path: "observer.vendor", Type: Keyword, Triage: true, Doc: "`tlsentry`"},
+	{Path: "observer.product", Type: Keyword, Triage: true, Doc: "`tlsentry`"},
+	{Path: "observer.version", Type: Keyword, Triage: true, Doc: "the build (`tlsentry version`)"},
 
 	// Rule-only: not in documents.
 	{Path: "tlsentry.network.protocol_name", Type: Keyword, Rule: RuleOnly, Doc: "display name of network.protocol: \"TLS\", \"QUIC\", \"SSH\", \"HTTP\", \"OpenVPN\", \"unknown\""},

@@ -389,7 +389,7 @@ func replay(t *testing.T, n *netns, file string, rate ...string) int {
 
 // liveNormalize is normalize without what replay changes: packet times
 // (tcpreplay sends at its own rate, stamped now), the event.id that hashes
-// them, and the alerts of certificate rules, which are judged at packet time
+// them (and an alert's tlsentry.session.id, its session's event.id), and the alerts of certificate rules, which are judged at packet time
 // (a certificate valid in 2024, when the capture was made, has expired by
 // the time it is replayed), like tlsentry.server.validation. Lines are sorted.
 func liveNormalize(t *testing.T, raw []byte) []string {
@@ -408,7 +408,7 @@ func liveNormalize(t *testing.T, raw []byte) []string {
 		if lookup(m, "event.dataset") == "tlsentry.alert" && lookup(m, "rule.category") == "certificate" {
 			continue
 		}
-		for _, p := range []string{"@timestamp", "event.id", "event.start", "event.end", "event.duration", "event.created", "observer.hostname", "tlsentry.server.validation"} {
+		for _, p := range []string{"@timestamp", "event.id", "tlsentry.session.id", "event.start", "event.end", "event.duration", "event.created", "observer.hostname", "tlsentry.server.validation"} {
 			deletePath(m, p)
 		}
 		b, _ := json.Marshal(m)
