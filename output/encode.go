@@ -321,14 +321,7 @@ func (w jsonWriter) body(s *session.Session, v *detect.Verdict, e *Encoder, name
 	}
 	w = w.related(s, ca, sa, cc)
 
-	w = w.open("observer")
-	w = w.strOmit("name", obs.Name)
-	w = w.strOmit("hostname", obs.Hostname)
-	w = w.str("type", "ids")
-	w = w.str("vendor", Vendor)
-	w = w.str("product", Vendor)
-	w = w.strOmit("version", obs.Version)
-	w = w.close()
+	w = w.observer(obs)
 
 	w = w.open("tlsentry")
 	if tls {
@@ -857,4 +850,16 @@ func hasAlert(as []detect.Alert) bool {
 		}
 	}
 	return false
+}
+
+// observer writes the observer object every document carries.
+func (w jsonWriter) observer(obs *Observer) jsonWriter {
+	w = w.open("observer")
+	w = w.strOmit("name", obs.Name)
+	w = w.strOmit("hostname", obs.Hostname)
+	w = w.str("type", "ids")
+	w = w.str("vendor", Vendor)
+	w = w.str("product", Vendor)
+	w = w.strOmit("version", obs.Version)
+	return w.close()
 }

@@ -79,14 +79,7 @@ func (w jsonWriter) inventoryDocs(st *encodeState, s *session.Session, obs *Obse
 			w = w.close()
 		}
 		w = w.closeOmit(m)
-		w = w.open("observer")
-		w = w.strOmit("name", obs.Name)
-		w = w.strOmit("hostname", obs.Hostname)
-		w = w.str("type", "ids")
-		w = w.str("vendor", Vendor)
-		w = w.str("product", Vendor)
-		w = w.strOmit("version", obs.Version)
-		w = w.close()
+		w = w.observer(obs)
 		w = w.open("tlsentry")
 		if it.Kind == "client_ja4" {
 			w = w.open("client")
