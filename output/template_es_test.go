@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -142,25 +144,55 @@ func TestTemplatesInElasticsearch(t *testing.T) {
 		}
 		return r.Count
 	}
-	sessions := 0
+	// The expected counts are the documents' own values, read back with
+	// encoding/json: Elasticsearch must find what the documents say.
+	parsed := map[string][]map[string]any{}
 	for _, d := range docs {
-		if d.Dataset == DatasetTLS {
-			sessions++
+		var m map[string]any
+		if err := json.Unmarshal(d.Body, &m); err != nil {
+			t.Fatal(err)
 		}
+		parsed[d.Dataset] = append(parsed[d.Dataset], m)
 	}
+	where := func(dataset string, keep func(m map[string]any) bool) int {
+		n := 0
+		for _, m := range parsed[dataset] {
+			if keep(m) {
+				n++
+			}
+		}
+		if n == 0 {
+			t.Fatalf("no %s fixture document for a query: the check would show nothing", dataset)
+		}
+		return n
+	}
+	str := func(m map[string]any, path string) string { s, _ := docValue(m, path).(string); return s }
+	num := func(m map[string]any, path string) float64 { f, _ := docValue(m, path).(float64); return f }
+	doc6 := netip.MustParsePrefix("2001:db8::/32")
+	soon := time.Now().Add(30 * 24 * time.Hour)
 	for _, c := range []struct {
 		stream, query string
 		want          int
 	}{
-		{streams[DatasetTLS], `{"query":{"term":{"event.kind":"event"}}}`, sessions},
-		{streams[DatasetTLS], `{"query":{"term":{"tls.client.server_name":"www.example.test"}}}`, 1},
-		{streams[DatasetTLS], `{"query":{"term":{"source.ip":"2001:db8::/32"}}}`, 1},
-		{streams[DatasetTLS], `{"query":{"range":{"tls.server.not_after":{"lt":"now+30d"}}}}`, 3},
-		{streams[DatasetTLS], `{"query":{"range":{"destination.bytes":{"gte":6000}}}}`, 1},
-		{streams[DatasetTLS], `{"query":{"term":{"tls.established":false}}}`, 2},
-		{streams[DatasetAlert], `{"query":{"term":{"rule.id":"tls.deprecated_version"}}}`, 2},
-		{streams[DatasetAlert], `{"query":{"match":{"message":"negotiated"}}}`, 2},
-		{streams[DatasetAlert], `{"query":{"range":{"event.severity":{"gte":73}}}}`, 4},
+		{streams[DatasetTLS], `{"query":{"term":{"event.kind":"event"}}}`, where(DatasetTLS, func(m map[string]any) bool { return str(m, "event.kind") == "event" })},
+		{streams[DatasetTLS], `{"query":{"term":{"tls.client.server_name":"www.example.test"}}}`,
+			where(DatasetTLS, func(m map[string]any) bool { return str(m, "tls.client.server_name") == "www.example.test" })},
+		{streams[DatasetTLS], `{"query":{"term":{"source.ip":"2001:db8::/32"}}}`, where(DatasetTLS, func(m map[string]any) bool {
+			a, err := netip.ParseAddr(str(m, "source.ip"))
+			return err == nil && doc6.Contains(a)
+		})},
+		{streams[DatasetTLS], `{"query":{"range":{"tls.server.not_after":{"lt":"now+30d"}}}}`, where(DatasetTLS, func(m map[string]any) bool {
+			na, err := time.Parse(time.RFC3339Nano, str(m, "tls.server.not_after"))
+			return err == nil && na.Before(soon)
+		})},
+		{streams[DatasetTLS], `{"query":{"range":{"destination.bytes":{"gte":6000}}}}`, where(DatasetTLS, func(m map[string]any) bool { return num(m, "destination.bytes") >= 6000 })},
+		{streams[DatasetTLS], `{"query":{"term":{"tls.established":false}}}`, where(DatasetTLS, func(m map[string]any) bool { return docValue(m, "tls.established") == false })},
+		{streams[DatasetAlert], `{"query":{"term":{"rule.id":"tls.deprecated_version"}}}`, where(DatasetAlert, func(m map[string]any) bool { return str(m, "rule.id") == "tls.deprecated_version" })},
+		// message is text (the rule's name): a word of it matches
+		{streams[DatasetAlert], `{"query":{"match":{"message":"deprecated"}}}`, where(DatasetAlert, func(m map[string]any) bool {
+			return slices.Contains(strings.Fields(strings.ToLower(str(m, "message"))), "deprecated")
+		})},
+		{streams[DatasetAlert], `{"query":{"range":{"event.severity":{"gte":73}}}}`, where(DatasetAlert, func(m map[string]any) bool { return num(m, "event.severity") >= 73 })},
 	} {
 		if got := count(c.stream, c.query); got != c.want {
 			t.Errorf("%s %s: %d hits, want %d", c.stream, c.query, got, c.want)
@@ -195,4 +227,18 @@ func (c *esClient) do(method, path string, body []byte, out any) (int, string) {
 		json.Unmarshal(raw, out)
 	}
 	return resp.StatusCode, string(raw)
+}
+
+// docValue is the value at a dotted path of a parsed document (nil when
+// absent).
+func docValue(m map[string]any, path string) any {
+	var v any = m
+	for _, k := range strings.Split(path, ".") {
+		o, ok := v.(map[string]any)
+		if !ok {
+			return nil
+		}
+		v = o[k]
+	}
+	return v
 }
