@@ -24,8 +24,10 @@
 // certificate's): at the default bound, 50,000 a kind, in the order of
 // 100 MB with large certificates, far less in practice.
 //
-// Several sensors shipping to one cluster can share one inventory through
-// a Store kept in Elasticsearch: see DocumentID for the design (a TODO).
+// Several sensors shipping to one cluster share one inventory index with
+// ESStore (inventory.shared): each item is created once, by the sensor that
+// saw it first (deterministic _id); a sensor's alerts still follow its own
+// local inventory (see ESStore).
 package inventory
 
 import (
