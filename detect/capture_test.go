@@ -82,10 +82,7 @@ func runConvs(t *testing.T, convs []conv) map[string]Verdict {
 				t.Fatalf("%s: handshake: client %v, server %v", c.name, tr.ClientErr, tr.ServerErr)
 			}
 			for _, ev := range tr.Events {
-				d := pcapgen.ClientToServer
-				if ev.From == tlsgen.Server {
-					d = pcapgen.ServerToClient
-				}
+				d := ev.Dir()
 				send(d, ev.Data)
 			}
 		}

@@ -150,10 +150,7 @@ func writeCapture(t *testing.T, cs *certs, convs []gconv) string {
 			t.Fatalf("%s: handshake: client %v, server %v", c.name, tr.ClientErr, tr.ServerErr)
 		}
 		for _, ev := range tr.Events {
-			d := pcapgen.ClientToServer
-			if ev.From == tlsgen.Server {
-				d = pcapgen.ServerToClient
-			}
+			d := ev.Dir()
 			send(d, ev.Data)
 		}
 		if c.after != nil {
@@ -457,10 +454,7 @@ func tlsInTLS(t *testing.T, cs *certs) func(func(pcapgen.Dir, []byte), *pcapgen.
 	}
 	return func(send func(pcapgen.Dir, []byte), clock *pcapgen.Clock) {
 		for _, ev := range tr.Events {
-			d := pcapgen.ClientToServer
-			if ev.From == tlsgen.Server {
-				d = pcapgen.ServerToClient
-			}
+			d := ev.Dir()
 			rec := appData(len(ev.Data) + 17)
 			copy(rec[5:], ev.Data)
 			send(d, rec)

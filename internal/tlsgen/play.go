@@ -6,6 +6,14 @@ import (
 	"github.com/tlsentry/tlsentry/internal/pcapgen"
 )
 
+// Dir is the direction of the packets that carry e.
+func (e Event) Dir() pcapgen.Dir {
+	if e.From == Server {
+		return pcapgen.ServerToClient
+	}
+	return pcapgen.ClientToServer
+}
+
 // PlayOptions tune how Play frames a transcript.
 type PlayOptions struct {
 	// NoHandshake starts the capture mid-connection (no SYN exchange).
