@@ -374,12 +374,11 @@ func TestESSinkOutageSpools(t *testing.T) {
 	}
 }
 
-// TestESSinkSpoolSurvivesRestart: a sink closed during an outage leaves its
-// documents in the spool and says so; the next sink on the same directory
-// delivers them.
-func TestESSinkSpoolSurvivesRestart(t *testing.T) {
+// newUnavailableES is a fake node that answers 503 to every request while
+// down (it starts down); the server is closed with the test.
+func newUnavailableES(t *testing.T) (*fakeES, *httptest.Server, *atomic.Bool) {
 	f := newFakeES()
-	var down atomic.Bool
+	down := new(atomic.Bool)
 	down.Store(true)
 	f.request = func(n int64, w http.ResponseWriter, nitems int) bool {
 		if down.Load() {
@@ -389,7 +388,15 @@ func TestESSinkSpoolSurvivesRestart(t *testing.T) {
 		return false
 	}
 	srv := httptest.NewServer(f)
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	return f, srv, down
+}
+
+// TestESSinkSpoolSurvivesRestart: a sink closed during an outage leaves its
+// documents in the spool and says so; the next sink on the same directory
+// delivers them.
+func TestESSinkSpoolSurvivesRestart(t *testing.T) {
+	f, srv, down := newUnavailableES(t)
 	dir := t.TempDir()
 	opt := fastOptions(srv.URL, dir)
 	opt.DrainTimeout = 200 * time.Millisecond

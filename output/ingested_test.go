@@ -3,8 +3,6 @@ package output
 import (
 	"context"
 	"encoding/json"
-	"net/http"
-	"net/http/httptest"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -56,18 +54,7 @@ func TestStampIngested(t *testing.T) {
 // spool alike (a spool drained after an outage gets the drain's time, not
 // the time it was spooled).
 func TestESSinkStampsIngested(t *testing.T) {
-	f := newFakeES()
-	var down atomic.Bool
-	down.Store(true)
-	f.request = func(n int64, w http.ResponseWriter, nitems int) bool {
-		if down.Load() {
-			w.WriteHeader(503)
-			return true
-		}
-		return false
-	}
-	srv := httptest.NewServer(f)
-	defer srv.Close()
+	f, srv, down := newUnavailableES(t)
 	dir := t.TempDir()
 	var clock atomic.Int64
 	clock.Store(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
