@@ -116,6 +116,7 @@ type compiledRule struct {
 	Rule
 	gates []gate // conjuncts checked in Go before running prg
 	prg   cel.Program
+	fn    evalFn // prg compiled to Go; nil: run prg
 	msg   []msgPart
 	intel []intelKind // intel list types the condition reads
 	limit *limitRule  // suppress or threshold block; nil without
@@ -132,6 +133,7 @@ type compiledRule struct {
 type msgPart struct {
 	text string
 	prg  cel.Program // nil for literal text
+	fn   evalFn      // prg compiled to Go; nil: run prg
 	// variable is the index+1 of the variable a ${placeholder} names and
 	// nothing else (render reads it without running prg); 0 otherwise.
 	variable int
@@ -387,8 +389,8 @@ rules:
 				continue rules
 			}
 		}
-		out, _, err := r.prg.Eval(a)
-		if err != nil {
+		out, ok := r.eval(a)
+		if !ok {
 			e.evalErrors.Add(1)
 			continue
 		}
@@ -452,6 +454,17 @@ func (e *Engine) admit(al *Alert, key string, l *limitRule, filters []*suppressi
 	return true
 }
 
+// eval evaluates the condition: false on error.
+func (r *compiledRule) eval(a *activation) (ref.Val, bool) {
+	if r.fn != nil {
+		out := r.fn(a)
+		_, isErr := out.(*types.Err)
+		return out, !isErr
+	}
+	out, _, err := r.prg.Eval(a)
+	return out, err == nil
+}
+
 func (r *compiledRule) render(a *activation) string {
 	if len(r.msg) == 1 && r.msg[0].prg == nil {
 		return r.msg[0].text
@@ -471,14 +484,26 @@ func (r *compiledRule) render(a *activation) string {
 			}
 			continue
 		}
-		out, _, err := p.prg.Eval(a)
-		if err != nil {
-			b.WriteString("<" + err.Error() + ">")
+		out := p.eval(a)
+		if e, ok := out.(*types.Err); ok {
+			b.WriteString("<" + e.Error() + ">")
 			continue
 		}
 		b.WriteString(valueString(out))
 	}
 	return b.String()
+}
+
+// eval is the value of a ${...} part (a *types.Err on error).
+func (p *msgPart) eval(a *activation) ref.Val {
+	if p.fn != nil {
+		return p.fn(a)
+	}
+	out, _, err := p.prg.Eval(a)
+	if err != nil {
+		return types.NewErr("%s", err.Error())
+	}
+	return out
 }
 
 func valueString(v ref.Val) string {
@@ -579,6 +604,9 @@ func compileRuleCost(env *cel.Env, file, ruleset string, sp *ruleSpec, maxCost u
 		return nil, fmt.Errorf("%s:%d: rule %s: condition: %w", file, sp.Condition.Line, sp.ID, err)
 	}
 	r.prg = limitProgram(prg, costOpts, &r.costExceeded)
+	if len(costOpts) == 0 { // a tracked cost needs the interpreter
+		r.fn, _ = compileFn(overloadsOf(env), ast.NativeRep())
+	}
 	for _, ref := range ast.NativeRep().ReferenceMap() {
 		if k, ok := intelVarKind(ref.Name); ok && !slices.Contains(r.intel, k) {
 			r.intel = append(r.intel, k)
@@ -660,6 +688,9 @@ func compileMessage(env *cel.Env, file, id string, src srcText, maxCost uint64, 
 			return nil, fmt.Errorf("%s:%d: rule %s: message: %w", file, src.Line, id, err)
 		}
 		part := msgPart{prg: limitProgram(prg, costOpts, exceeded)}
+		if len(costOpts) == 0 {
+			part.fn, _ = compileFn(overloadsOf(env), ast.NativeRep())
+		}
 		if i, ok := lookupVariable(strings.TrimSpace(expr)); ok {
 			part.variable = i + 1
 		}

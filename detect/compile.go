@@ -1,0 +1,272 @@
+package detect
+
+import (
+	"sync"
+
+	"cel.dev/cel-go/cel"
+	celast "cel.dev/cel-go/common/ast"
+	"cel.dev/cel-go/common/functions"
+	"cel.dev/cel-go/common/operators"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
+	"cel.dev/cel-go/common/types/traits"
+)
+
+// evalFn is a CEL expression compiled to Go: what the interpreter would
+// return for the activation (a *types.Err on error). Calls go to the same
+// function bindings the interpreter dispatches to, with the interpreter's
+// strictness, so results and error messages are the same; what the
+// interpreter does around them (attribute resolution, frames, dispatch)
+// is what the closures save.
+type evalFn func(a *activation) ref.Val
+
+// overloadTable maps overload ids of env's functions to their bindings.
+type overloadTable map[string]*functions.Overload
+
+var overloadCache sync.Map // *cel.Env → overloadTable
+
+func overloadsOf(env *cel.Env) overloadTable {
+	if t, ok := overloadCache.Load(env); ok {
+		return t.(overloadTable)
+	}
+	t := overloadTable{}
+	defer overloadCache.Store(env, t)
+	for _, fd := range env.Functions() {
+		bs, err := fd.Bindings()
+		if err != nil {
+			continue
+		}
+		for _, b := range bs {
+			t[b.Operator] = b
+		}
+	}
+	return t
+}
+
+// compiler compiles the checked AST of one expression.
+type compiler struct {
+	refs map[int64]*celast.ReferenceInfo
+	ovl  overloadTable
+}
+
+// compileFn compiles a checked expression whose run-time cost needs no
+// tracking; ok is false when it has a node the compiler does not know
+// (the caller keeps the CEL program).
+func compileFn(ovl overloadTable, a *celast.AST) (evalFn, bool) {
+	if a == nil || !a.IsChecked() {
+		return nil, false
+	}
+	c := compiler{refs: a.ReferenceMap(), ovl: ovl}
+	return c.expr(a.Expr())
+}
+
+func (c *compiler) expr(e celast.Expr) (evalFn, bool) {
+	if i, ok := c.variable(e); ok {
+		return func(a *activation) ref.Val { return a.value(i) }, true
+	}
+	switch e.Kind() {
+	case celast.LiteralKind:
+		v := e.AsLiteral()
+		return func(*activation) ref.Val { return v }, true
+	case celast.ListKind:
+		return c.list(e.AsList())
+	case celast.CallKind:
+		return c.call(e)
+	}
+	return nil, false
+}
+
+// variable is the index of the variable e names (like gatesOf's varOf).
+func (c *compiler) variable(e celast.Expr) (int, bool) {
+	if e.Kind() != celast.IdentKind && e.Kind() != celast.SelectKind {
+		return 0, false
+	}
+	if e.Kind() == celast.SelectKind && e.AsSelect().IsTestOnly() {
+		return 0, false
+	}
+	r, ok := c.refs[e.ID()]
+	if !ok || r.Name == "" || r.Value != nil {
+		return 0, false
+	}
+	i, ok := variableIndex[r.Name]
+	return i, ok
+}
+
+// list compiles a list of literals to a constant (the only lists the
+// rules write: `x in [...]`).
+func (c *compiler) list(l celast.ListExpr) (evalFn, bool) {
+	if len(l.OptionalIndices()) > 0 {
+		return nil, false
+	}
+	var vals []ref.Val
+	for _, el := range l.Elements() {
+		if el.Kind() != celast.LiteralKind {
+			return nil, false
+		}
+		vals = append(vals, el.AsLiteral())
+	}
+	v := types.DefaultTypeAdapter.NativeToValue(vals)
+	return func(*activation) ref.Val { return v }, true
+}
+
+func (c *compiler) call(e celast.Expr) (evalFn, bool) {
+	call := e.AsCall()
+	var args []evalFn
+	if call.IsMemberFunction() {
+		t, ok := c.expr(call.Target())
+		if !ok {
+			return nil, false
+		}
+		args = append(args, t)
+	}
+	for _, x := range call.Args() {
+		f, ok := c.expr(x)
+		if !ok {
+			return nil, false
+		}
+		args = append(args, f)
+	}
+	switch call.FunctionName() {
+	case operators.LogicalAnd:
+		return logic(args, types.False), len(args) == 2
+	case operators.LogicalOr:
+		return logic(args, types.True), len(args) == 2
+	case operators.Conditional:
+		return ternary(args), len(args) == 3
+	case operators.Equals:
+		return equals(args, false), len(args) == 2
+	case operators.NotEquals:
+		return equals(args, true), len(args) == 2
+	case operators.Index, operators.OptIndex, operators.OptSelect:
+		return nil, false
+	}
+	r, ok := c.refs[e.ID()]
+	if !ok || len(r.OverloadIDs) != 1 {
+		return nil, false
+	}
+	o := c.ovl[r.OverloadIDs[0]]
+	if o == nil { // as the planner does: the function's own binding
+		o = c.ovl[call.FunctionName()]
+	}
+	if o == nil || o.NonStrict || o.LateBound || o.Async != nil {
+		return nil, false
+	}
+	switch {
+	case len(args) == 1 && o.Unary != nil:
+		return unaryFn(o, call.FunctionName(), args[0]), true
+	case len(args) == 2 && o.Binary != nil:
+		return binaryFn(o, call.FunctionName(), args[0], args[1]), true
+	}
+	return nil, false
+}
+
+// logic is && (decisive False) or || (decisive True): the decisive value
+// of either side wins, even over an error; else the first error.
+func logic(args []evalFn, decisive types.Bool) evalFn {
+	l, r := args[0], args[1]
+	return func(a *activation) ref.Val {
+		lv := l(a)
+		if lv == decisive {
+			return decisive
+		}
+		rv := r(a)
+		if rv == decisive {
+			return decisive
+		}
+		if _, ok := lv.(types.Bool); !ok {
+			return errOf(lv)
+		}
+		if _, ok := rv.(types.Bool); !ok {
+			return errOf(rv)
+		}
+		return !decisive
+	}
+}
+
+// errOf is a non-bool operand of && or || as the interpreter reports it.
+func errOf(v ref.Val) ref.Val {
+	if _, ok := v.(*types.Err); ok {
+		return v
+	}
+	return types.MaybeNoSuchOverloadErr(v)
+}
+
+func ternary(args []evalFn) evalFn {
+	cond, t, f := args[0], args[1], args[2]
+	return func(a *activation) ref.Val {
+		switch v := cond(a); v {
+		case types.True:
+			return t(a)
+		case types.False:
+			return f(a)
+		default:
+			return errOf(v)
+		}
+	}
+}
+
+// equals is == (or != with neg), with a fast path for strings.
+func equals(args []evalFn, neg bool) evalFn {
+	l, r := args[0], args[1]
+	return func(a *activation) ref.Val {
+		lv := l(a)
+		if _, ok := lv.(*types.Err); ok {
+			return lv
+		}
+		rv := r(a)
+		if _, ok := rv.(*types.Err); ok {
+			return rv
+		}
+		if ls, ok := lv.(types.String); ok {
+			if rs, ok := rv.(types.String); ok {
+				return types.Bool((ls == rs) != neg)
+			}
+		}
+		eq := types.Equal(lv, rv)
+		if neg {
+			return types.Bool(eq != types.True)
+		}
+		return eq
+	}
+}
+
+func unaryFn(o *functions.Overload, fn string, arg evalFn) evalFn {
+	impl, trait := o.Unary, o.OperandTrait
+	return func(a *activation) ref.Val {
+		v := arg(a)
+		if _, ok := v.(*types.Err); ok {
+			return v
+		}
+		if trait == 0 || v.Type().HasTrait(trait) {
+			return impl(v)
+		}
+		return receive(fn, o.Operator, v)
+	}
+}
+
+func binaryFn(o *functions.Overload, fn string, lhs, rhs evalFn) evalFn {
+	impl, trait := o.Binary, o.OperandTrait
+	return func(a *activation) ref.Val {
+		lv := lhs(a)
+		if _, ok := lv.(*types.Err); ok {
+			return lv
+		}
+		rv := rhs(a)
+		if _, ok := rv.(*types.Err); ok {
+			return rv
+		}
+		if trait == 0 || lv.Type().HasTrait(trait) {
+			return impl(lv, rv)
+		}
+		return receive(fn, o.Operator, lv, rv)
+	}
+}
+
+// receive is the interpreter's last resort for an operand without the
+// overload's trait.
+func receive(fn, overload string, v ref.Val, args ...ref.Val) ref.Val {
+	if r, ok := v.(traits.Receiver); ok && v.Type().HasTrait(traits.ReceiverType) {
+		return r.Receive(fn, overload, args)
+	}
+	return types.NewErr("no such overload: %s", fn)
+}
