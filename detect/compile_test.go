@@ -138,3 +138,106 @@ func renderCEL(r *compiledRule, a *activation) string {
 	}
 	return c.render(a)
 }
+
+// FuzzCompiledExpr: expressions built from a small grammar (driven by the
+// fuzz input) give the same result compiled and interpreted.
+func FuzzCompiledExpr(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7})
+	f.Add([]byte{9, 9, 1, 0, 3, 200, 17, 4, 8, 2})
+	e := testEngine(f)
+	env, err := newEnv()
+	if err != nil {
+		f.Fatal(err)
+	}
+	ss := []*session.Session{testSession(f), testSession(f, func(s *session.Session) { s.TLS.ServerHello = nil }), {}}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		g := exprGen{data: data}
+		src := g.boolExpr(4)
+		r, err := compileRule(env, "f", "f", &ruleSpec{ID: "f", Category: "c", Severity: "low", Condition: srcText{Value: src, Set: true}})
+		if err != nil || r.fn == nil {
+			return
+		}
+		for _, s := range ss {
+			var a, b activation
+			a.reset(e, s)
+			b.reset(e, s)
+			want, _, werr := r.prg.Eval(&a)
+			got := r.fn(&b)
+			ge, isErr := got.(*types.Err)
+			switch {
+			case isErr || werr != nil:
+				if !isErr || werr == nil || ge.Error() != werr.Error() {
+					t.Fatalf("%s: compiled %v, CEL %v (%v)", src, got, want, werr)
+				}
+			case got.Equal(want) != types.True:
+				t.Fatalf("%s: compiled %v, CEL %v", src, got, want)
+			}
+		}
+	})
+}
+
+// exprGen writes CEL expressions choosing each production by the next byte.
+type exprGen struct {
+	data []byte
+	i    int
+}
+
+func (g *exprGen) next(n int) int {
+	if g.i >= len(g.data) {
+		return 0
+	}
+	b := g.data[g.i]
+	g.i++
+	return int(b) % n
+}
+
+func (g *exprGen) boolExpr(depth int) string {
+	if depth == 0 {
+		return []string{"true", "false", "tlsentry.client.hello", "tlsentry.server.hello", "tlsentry.server.x509.present"}[g.next(5)]
+	}
+	switch g.next(8) {
+	case 0:
+		return "(" + g.boolExpr(depth-1) + " && " + g.boolExpr(depth-1) + ")"
+	case 1:
+		return "(" + g.boolExpr(depth-1) + " || " + g.boolExpr(depth-1) + ")"
+	case 2:
+		return "!" + g.boolExpr(depth-1)
+	case 3:
+		return "(" + g.intExpr(depth-1) + []string{" < ", " <= ", " > ", " >= ", " == ", " != "}[g.next(6)] + g.intExpr(depth-1) + ")"
+	case 4:
+		return "(" + g.strExpr(depth-1) + []string{" == ", " != ", " < "}[g.next(3)] + g.strExpr(depth-1) + ")"
+	case 5:
+		return "(" + g.boolExpr(depth-1) + " ? " + g.boolExpr(depth-1) + " : " + g.boolExpr(depth-1) + ")"
+	case 6:
+		return g.strExpr(depth-1) + []string{".startsWith(", ".endsWith(", ".contains("}[g.next(3)] + g.strExpr(depth-1) + ")"
+	}
+	return g.strExpr(depth-1) + ` in ["", "TLS 1.2", "www.example.test"]`
+}
+
+func (g *exprGen) intExpr(depth int) string {
+	if depth == 0 {
+		return []string{"0", "1", "9223372036854775807", "destination.port", "tlsentry.server.dh_prime_bits", "tlsentry.version.id"}[g.next(6)]
+	}
+	switch g.next(5) {
+	case 0:
+		return "(" + g.intExpr(depth-1) + []string{" + ", " - ", " * ", " / ", " % "}[g.next(5)] + g.intExpr(depth-1) + ")"
+	case 1:
+		return "size(" + g.strExpr(depth-1) + ")"
+	case 2:
+		return "(" + g.boolExpr(depth-1) + " ? " + g.intExpr(depth-1) + " : " + g.intExpr(depth-1) + ")"
+	}
+	return g.intExpr(0)
+}
+
+func (g *exprGen) strExpr(depth int) string {
+	if depth == 0 {
+		return []string{`""`, `"TLS"`, "tls.version", "tls.client.server_name", "tls.cipher"}[g.next(5)]
+	}
+	switch g.next(4) {
+	case 0:
+		return "(" + g.strExpr(depth-1) + " + " + g.strExpr(depth-1) + ")"
+	case 1:
+		return g.strExpr(depth-1) + ".upperAscii()"
+	}
+	return g.strExpr(0)
+}
