@@ -200,30 +200,17 @@ func (t *flowTable) remove(f *flow) {
 // lookup, newFlowFor, account, then newSession and deliverSession when the
 // flow is emitted (emit, emitQUIC). Each transport keeps only what differs.
 
-// lookup returns the live flow of k for a packet at ts. A tombstone
-// absorbs the packet while it lingers (counted as late, absorbed true)
-// unless reopen (a TCP SYN starting a new connection); past its linger, or
-// reopened, it is removed. A flow idle longer than IdleTimeout is ended.
+// lookup returns the live flow of k for a packet at ts. Without one, k's
+// tombstone (tomb.go) absorbs the packet while it lingers (counted as late,
+// absorbed true) unless reopen (a TCP SYN starting a new connection); past
+// its linger, or reopened, it is ended. A flow idle longer than IdleTimeout is ended.
 // In both cases f is nil: the packet may start a new flow.
 func (w *worker) lookup(k *flowKey, ts int64, reopen bool) (f *flow, absorbed bool) {
 	f = w.tab.get(k)
 	if f == nil {
-		return nil, false
+		return nil, w.lateTomb(k, ts, reopen)
 	}
-	age := ts - f.last
-	switch {
-	case f.state == stEmitted:
-		if !reopen && age <= w.linger(f) {
-			w.st.inc(CLateAfterClose)
-			if ts > f.last {
-				f.last = ts
-			}
-			w.tab.touch(f)
-			return f, true
-		}
-		w.endFlow(f, -1)
-		return nil, false
-	case age > int64(w.cfg.IdleTimeout):
+	if ts-f.last > int64(w.cfg.IdleTimeout) {
 		w.endFlow(f, CFlowsTimedOut)
 		return nil, false
 	}

@@ -147,6 +147,13 @@ func flowRetained(f *flow) int {
 // and evicts if the worker is over its budget (f itself may go).
 func (w *worker) charge(f *flow) {
 	m := &w.mem
+	if f.state == stEmitted {
+		w.bury(f) // tomb.go
+		if m.limit > 0 && m.used > m.limit {
+			w.relieve(nil)
+		}
+		return
+	}
 	n := flowRetained(f)
 	m.used += int64(n - int(f.mem))
 	f.mem = int32(n)
@@ -184,6 +191,10 @@ func (w *worker) relieve(cur *flow) {
 	}
 	target := m.limit - m.limit/16
 	for m.used > target {
+		if w.tombs.live > 0 || len(w.tombs.q) > 0 {
+			w.dropOldestTomb(CEvictedClosed) // tombstones go first
+			continue
+		}
 		f := m.victim(cur)
 		if f == nil {
 			if cur == nil {
@@ -230,6 +241,7 @@ func (w *worker) tick(final bool) {
 		w.st.inc(CMemPressureEnded)
 	}
 	w.st.v[CMemoryBytes].Store(uint64(max(m.used, 0)))
+	w.st.v[CTombstones].Store(uint64(w.tombs.live))
 }
 
 // suppressed reports whether the session of f, which has one, is dropped

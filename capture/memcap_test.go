@@ -80,6 +80,10 @@ func checkMem(t testing.TB, w *worker) {
 	if listed != w.tab.n {
 		t.Fatalf("%d flows listed, %d in the table", listed, w.tab.n)
 	}
+	if len(w.tombs.m) != len(w.tombs.q) {
+		t.Fatalf("%d tombstones, %d queued", len(w.tombs.m), len(w.tombs.q))
+	}
+	sum += int64(len(w.tombs.q) * tombBytes)
 	if w.mem.used != sum || w.mem.used < 0 {
 		t.Fatalf("used %d, flows hold %d", w.mem.used, sum)
 	}
@@ -237,14 +241,21 @@ func TestEvictionOrder(t *testing.T) {
 				}
 				pk := Packet{Src: c, Dst: srv.Addr(), SrcPort: 40000, DstPort: 443, Proto: 6}
 				key := makeKey(&pk, false)
-				f := w.tab.get(&key)
-				if f == nil || f.cls != uint8(k) {
+				if k == closed {
+					if tb, ok := w.tombs.m[key]; !ok || tb.dead {
+						t.Fatalf("flow %d: no tombstone", i)
+					}
+				} else if f := w.tab.get(&key); f == nil || f.cls != uint8(k) {
 					t.Fatalf("flow %d: class %v, want %d", i, f, k)
 				}
 				keys = append(keys, key)
 			}
 			checkMem(t, w)
 			var got []int
+			for len(w.tombs.q) > 0 { // tombstones go first, oldest first (relieve)
+				got = append(got, slices.Index(keys, w.tombs.q[0].key))
+				w.dropOldestTomb(CEvictedClosed)
+			}
 			for f := w.mem.victim(nil); f != nil; f = w.mem.victim(nil) {
 				got = append(got, slices.Index(keys, f.key))
 				w.endFlow(f, CFlowsEvicted)

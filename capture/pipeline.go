@@ -31,6 +31,7 @@ type Config struct {
 	IdleTimeout     time.Duration // packet time without a packet; 0: 10 minutes
 	AbsoluteTimeout time.Duration // the session is emitted at this age even if the flow goes on; 0: 1 hour
 	CloseLinger     time.Duration // after FIN both ways or RST, late packets are absorbed this long; 0: 30 s
+	MaxTombstones   int           // per worker; at the limit the oldest tombstone is dropped (CTombstonesDropped). 0: MaxFlows
 
 	MaxPendingBytes    int // out-of-order bytes buffered per direction; 0: 64 KiB
 	MaxPendingSegments int // out-of-order segments buffered per direction; 0: 128
@@ -68,6 +69,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxFlows <= 0 {
 		c.MaxFlows = 262144
+	}
+	if c.MaxTombstones <= 0 {
+		c.MaxTombstones = c.MaxFlows
 	}
 	if c.IdleTimeout <= 0 {
 		c.IdleTimeout = 10 * time.Minute
@@ -337,6 +341,7 @@ type worker struct {
 	st    *counters
 	h     session.Handler
 	tab   flowTable
+	tombs tombs // emitted flows' tombstones (tomb.go)
 	r     reasm
 	mem   memcap // memory budget (memcap.go)
 	certs *tlsparse.CertCache
@@ -443,6 +448,7 @@ func (w *worker) sweep() {
 	idle := int64(w.cfg.IdleTimeout)
 	linger := int64(w.cfg.CloseLinger)
 	w.nextExpiry = NoKey
+	w.expireTombs()
 	for f := w.tab.tail; f != nil; {
 		prev := f.links[lruLinks].prev
 		age := w.now - f.last
@@ -485,6 +491,7 @@ func (w *worker) flushAll() {
 	for w.tab.tail != nil {
 		w.endFlow(w.tab.tail, CFlowsFlushed)
 	}
+	w.flushTombs()
 	w.tick(true)
 }
 

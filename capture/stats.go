@@ -77,6 +77,10 @@ const (
 	CEvictedHello        // ... a hello was parsed (the session is emitted, incomplete)
 	CFlowsEvictedNoHello // sessions not emitted: the flow was evicted for memory before a hello
 	CFlowsUnanswered     // sessions not emitted: one side never sent a packet and no hello was parsed (half-open)
+
+	// Tombstones (tomb.go)
+	CTombstones        // gauge: tombstones held now (updated once a second)
+	CTombstonesDropped // tombstones dropped before their linger at Config.MaxTombstones
 	numCounters
 )
 
@@ -144,6 +148,9 @@ var counterNames = [numCounters]string{
 	CEvictedHello:        "flows_evicted_hello",
 	CFlowsEvictedNoHello: "flows_evicted_no_hello",
 	CFlowsUnanswered:     "flows_unanswered_no_hello",
+
+	CTombstones:        "tombstones",
+	CTombstonesDropped: "tombstones_dropped",
 }
 
 // Name is the counter's snake_case name (for logs and Prometheus).

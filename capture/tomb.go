@@ -1,0 +1,196 @@
+package capture
+
+import "unsafe"
+
+// Tombstones. When a flow's session is emitted (FIN both ways, RST, the
+// absolute timeout) its flow struct goes back to the free list and a small
+// record takes its place for the linger (Config.CloseLinger, IdleTimeout
+// after the absolute timeout), absorbing late packets (CLateAfterClose).
+// A tombstone still counts as a flow (flows_active) until it goes. They
+// sit in a map by key and a min-heap by expiry with exactly one entry per
+// map entry: a late packet only moves the tombstone's last time, and the
+// heap entry is re-queued when it comes up. A tombstone ended early (a
+// SYN reopening the flow, or one found expired by a packet) stays in the
+// map as dead until its heap entry comes up (or is reused by the next
+// tombstone of the key). At most Config.MaxTombstones are kept per
+// worker; past it the oldest is dropped early (CTombstonesDropped). They
+// are accounted in the memory budget (tombBytes) and are the first thing
+// it evicts (CEvictedClosed).
+
+// tomb is what stays of an emitted flow.
+type tomb struct {
+	last int64 // last packet time, ns
+	abs  bool  // emitted at the absolute timeout: lingers IdleTimeout
+	dead bool  // ended; waits for its heap entry
+}
+
+// tombEntry is a heap entry: expiry is the tombstone's last time plus its
+// linger when it was queued.
+type tombEntry struct {
+	key    flowKey
+	expiry int64
+}
+
+// tombBytes is one tombstone's cost: its map entry (at 7/8 load, with the
+// control byte) and its heap entry.
+const tombBytes = (int(unsafe.Sizeof(flowKey{}))+int(unsafe.Sizeof(tomb{}))+1)*8/7 + int(unsafe.Sizeof(tombEntry{}))
+
+// tombs are one worker's tombstones.
+type tombs struct {
+	m    map[flowKey]tomb
+	q    []tombEntry // min-heap by expiry
+	live int         // entries not dead
+}
+
+// tombExpiry is when tb stops absorbing packets.
+func (w *worker) tombExpiry(tb tomb) int64 {
+	l := int64(w.cfg.CloseLinger)
+	if tb.abs {
+		l = int64(w.cfg.IdleTimeout)
+	}
+	if tb.last > NoKey-l {
+		return NoKey
+	}
+	return tb.last + l
+}
+
+// bury turns f, whose session was emitted, into a tombstone.
+func (w *worker) bury(f *flow) {
+	w.uncharge(f)
+	k, tb := f.key, tomb{last: f.last, abs: f.absTimeout}
+	w.tab.remove(f)
+	t := &w.tombs
+	if t.m == nil {
+		t.m = make(map[flowKey]tomb)
+	}
+	if old, ok := t.m[k]; ok {
+		// a dead one of the key: its heap entry serves the new one
+		if !old.dead {
+			w.st.inc(CFlowsEnded)
+			t.live--
+		}
+		t.m[k] = tb
+		t.live++
+		return
+	}
+	for len(t.q) >= w.cfg.MaxTombstones && len(t.q) > 0 {
+		w.dropOldestTomb(CTombstonesDropped)
+	}
+	t.m[k] = tb
+	t.live++
+	t.push(tombEntry{k, w.tombExpiry(tb)})
+	w.mem.used += int64(tombBytes)
+}
+
+// lateTomb reports whether k's tombstone absorbs a packet at ts (counted);
+// a reopening SYN, or a packet past the linger, ends it.
+func (w *worker) lateTomb(k *flowKey, ts int64, reopen bool) bool {
+	t := &w.tombs
+	tb, ok := t.m[*k]
+	if !ok || tb.dead {
+		return false
+	}
+	if !reopen && ts <= w.tombExpiry(tb) {
+		w.st.inc(CLateAfterClose)
+		if ts > tb.last {
+			tb.last = ts
+			t.m[*k] = tb
+		}
+		return true
+	}
+	tb.dead = true
+	t.m[*k] = tb
+	t.live--
+	w.st.inc(CFlowsEnded)
+	return false
+}
+
+// popTomb takes the heap's first entry and its tombstone out; if the
+// tombstone was extended since it was queued it is queued again and ok
+// is false.
+func (w *worker) popTomb() (tb tomb, ok bool) {
+	t := &w.tombs
+	e := t.pop()
+	tb = t.m[e.key]
+	if exp := w.tombExpiry(tb); !tb.dead && exp > e.expiry {
+		t.push(tombEntry{e.key, exp})
+		return tb, false
+	}
+	delete(t.m, e.key)
+	w.mem.used -= int64(tombBytes)
+	if !tb.dead {
+		t.live--
+		w.st.inc(CFlowsEnded)
+	}
+	if len(t.q) == 0 && cap(t.q) > 4096 {
+		*t = tombs{} // let a grown map and heap go
+	}
+	return tb, true
+}
+
+// expireTombs ends the tombstones past their linger at now.
+func (w *worker) expireTombs() {
+	for len(w.tombs.q) > 0 && w.tombs.q[0].expiry < w.now {
+		w.popTomb()
+	}
+}
+
+// dropOldestTomb ends the tombstone that expires first, early, counted in
+// reason (dead entries on the way go uncounted).
+func (w *worker) dropOldestTomb(reason Counter) {
+	for len(w.tombs.q) > 0 {
+		if tb, ok := w.popTomb(); ok {
+			if !tb.dead {
+				w.st.inc(reason)
+				return
+			}
+		}
+	}
+}
+
+// flushTombs ends every tombstone (end of input), counted as flushed.
+func (w *worker) flushTombs() {
+	t := &w.tombs
+	w.st.add(CFlowsFlushed, uint64(t.live))
+	w.st.add(CFlowsEnded, uint64(t.live))
+	w.mem.used -= int64(len(t.q) * tombBytes)
+	*t = tombs{}
+}
+
+func (t *tombs) push(e tombEntry) {
+	t.q = append(t.q, e)
+	q := t.q
+	for i := len(q) - 1; i > 0; {
+		p := (i - 1) / 2
+		if q[p].expiry <= q[i].expiry {
+			break
+		}
+		q[p], q[i] = q[i], q[p]
+		i = p
+	}
+}
+
+func (t *tombs) pop() tombEntry {
+	q := t.q
+	n := len(q) - 1
+	e := q[0]
+	q[0] = q[n]
+	q[n] = tombEntry{}
+	q = q[:n]
+	for i := 0; ; {
+		c := 2*i + 1
+		if c >= n {
+			break
+		}
+		if c+1 < n && q[c+1].expiry < q[c].expiry {
+			c++
+		}
+		if q[i].expiry <= q[c].expiry {
+			break
+		}
+		q[i], q[c] = q[c], q[i]
+		i = c
+	}
+	t.q = q
+	return e
+}

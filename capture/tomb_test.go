@@ -1,0 +1,71 @@
+package capture
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/tlsentry/tlsentry/internal/pcapgen"
+	"github.com/tlsentry/tlsentry/session"
+)
+
+// TestTombLifecycle: a closed flow's tombstone absorbs late packets and is
+// extended by them, a SYN reopens it, the sweep expires it past its
+// linger, and the bound drops the oldest (counted).
+func TestTombLifecycle(t *testing.T) {
+	type step struct {
+		host  byte          // client 10.0.0.host
+		after time.Duration // packet time since the previous step
+		flags uint8         // 0: RST from the client (closes), else these flags
+	}
+	tests := []struct {
+		name         string
+		max          int
+		steps        []step
+		late, tombs  uint64 // CLateAfterClose, tombstones left
+		dropped, new uint64 // CTombstonesDropped, CFlowsCreated
+	}{
+		{"absorb", 0, []step{{1, 0, FlagSYN}, {1, time.Millisecond, 0}, {1, time.Second, FlagACK}}, 1, 1, 0, 1},
+		{"extend", 0, []step{{1, 0, FlagSYN}, {1, 0, 0}, {1, 20 * time.Second, FlagACK}, {1, 20 * time.Second, FlagACK}}, 2, 1, 0, 1},
+		{"expire past the linger", 0, []step{{1, 0, FlagSYN}, {1, 0, 0}, {1, 31 * time.Second, FlagACK}}, 0, 0, 0, 2},
+		{"expire on sweep", 0, []step{{1, 0, FlagSYN}, {1, 0, 0}, {2, 32 * time.Second, FlagSYN}}, 0, 0, 0, 2},
+		{"reopen by SYN", 0, []step{{1, 0, FlagSYN}, {1, 0, 0}, {1, time.Second, FlagSYN}}, 0, 0, 0, 2},
+		{"bound", 2, []step{{1, 0, 0}, {2, 0, 0}, {3, 0, 0}, {1, time.Second, FlagACK}, {3, 0, FlagACK}}, 1, 2, 1, 4},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewPipeline(Config{Workers: 1, MaxTombstones: tc.max}, session.HandlerFunc(func(*session.Session) {}))
+			w := p.newWorker(0)
+			ts := pcapgen.DefaultBase
+			for _, s := range tc.steps {
+				ts = ts.Add(s.after)
+				flags := s.flags
+				if flags == 0 {
+					flags = FlagRST
+				}
+				pk := Packet{Timestamp: ts, WireLen: 60, Proto: 6, Src: netip.AddrFrom4([4]byte{10, 0, 0, s.host}), Dst: srv.Addr(),
+					SrcPort: 40000, DstPort: 443, Seq: 1, Flags: flags}
+				w.advance(ts.UnixNano())
+				w.handle(&pk)
+				checkMem(t, w)
+			}
+			snap := p.Stats().Snapshot()
+			if got := snap.Get(CLateAfterClose); got != tc.late {
+				t.Errorf("late %d, want %d", got, tc.late)
+			}
+			if got := uint64(w.tombs.live); got != tc.tombs {
+				t.Errorf("tombstones %d, want %d", got, tc.tombs)
+			}
+			if got := snap.Get(CTombstonesDropped); got != tc.dropped {
+				t.Errorf("dropped %d, want %d", got, tc.dropped)
+			}
+			if got := snap.Get(CFlowsCreated); got != tc.new {
+				t.Errorf("flows created %d, want %d", got, tc.new)
+			}
+			w.flushAll()
+			if snap := p.Stats().Snapshot(); snap.ActiveFlows() != 0 || w.mem.used != 0 {
+				t.Errorf("after the flush: %d flows, %d bytes", snap.ActiveFlows(), w.mem.used)
+			}
+		})
+	}
+}
