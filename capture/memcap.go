@@ -9,14 +9,15 @@ import (
 // Memory budget (memcap). Each worker accounts what its flows hold - the
 // flow struct and its table entry, out-of-order segments and history
 // (reassembly.go), the parser's Conn and its buffers
-// (tlsparse.Conn.RetainedBytes), QUIC keys and CRYPTO streams - against
-// its share of Config.MemoryLimit. Each Decoder's defragmenter gets a
+// (tlsparse.Conn.RetainedBytes), QUIC keys and CRYPTO streams, and its
+// tombstones (tomb.go, tombBytes each) - against its share of
+// Config.MemoryLimit. Each Decoder's defragmenter gets a
 // fixed slice of the limit (defragShare) and bounds itself.
 //
 // Every flow is in one of the eviction classes below, ordered by what it
 // has shown; within a class, by when it entered it. When a packet leaves
-// the worker over its budget, flows are evicted from the lowest class
-// first, oldest first, until the worker is 1/16 under the budget again: a
+// the worker over its budget, tombstones go first, oldest first, then flows
+// from the lowest class first, oldest first, until the worker is 1/16 under the budget again: a
 // flood of SYNs or of half-open flows that never got an answer goes before
 // a handshake in progress. A flow evicted before any hello was parsed
 // gives no session (CFlowsEvictedNoHello): a flood must not become a flood
@@ -37,7 +38,7 @@ const DefaultMemoryLimit = 96 << 20
 
 // Eviction classes, lowest (evicted first) to highest.
 const (
-	clsClosed     uint8 = iota // tombstone: the session was emitted
+	clsClosed     uint8 = iota // a tombstone (tomb.go; only counted: not a flow)
 	clsSYN                     // one side only, no payload (a bare SYN)
 	clsUnanswered              // one side only, with payload (no SYN-ACK, no server byte)
 	clsAnswered                // both sides sent, no hello parsed yet
@@ -98,8 +99,6 @@ func workerLimit(limit int64, n int) int64 {
 // flowClass is f's eviction class now.
 func flowClass(f *flow) uint8 {
 	switch {
-	case f.state == stEmitted:
-		return clsClosed
 	case helloParsed(f):
 		return clsHello
 	case f.pkts[0] > 0 && f.pkts[1] > 0:
@@ -210,10 +209,6 @@ func (w *worker) relieve(cur *flow) {
 // evict ends f for memory, counted by class.
 func (w *worker) evict(f *flow) {
 	w.st.inc(evictCounter[f.cls])
-	if f.state == stEmitted {
-		w.endFlow(f, -1)
-		return
-	}
 	f.evicted = true
 	w.endFlow(f, CFlowsEvicted)
 }

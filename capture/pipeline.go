@@ -442,42 +442,23 @@ func (w *worker) advance(ts int64) {
 	}
 }
 
-// sweep ends flows idle for longer than their timeout, oldest first, and
-// notes the earliest timeout of those left (nextExpiry).
+// sweep ends flows idle for longer than IdleTimeout, oldest first, and
+// notes the earliest timeout of those left (nextExpiry): the flow table is
+// in order of last packet, so the first one left is the next to expire.
+// Emitted flows are not in it (tomb.go).
 func (w *worker) sweep() {
 	idle := int64(w.cfg.IdleTimeout)
-	linger := int64(w.cfg.CloseLinger)
 	w.nextExpiry = NoKey
 	w.expireTombs()
 	for f := w.tab.tail; f != nil; {
 		prev := f.links[lruLinks].prev
-		age := w.now - f.last
-		switch {
-		case f.state == stEmitted && age > w.linger(f):
-			w.endFlow(f, -1)
-		case age > idle:
-			w.endFlow(f, CFlowsTimedOut)
-		default:
-			if f.state != stEmitted {
-				w.nextExpiry = min(w.nextExpiry, w.expiry(f))
-			}
-			if age <= linger {
-				// everything before is younger still
-				w.nextExpiry = min(w.nextExpiry, w.now-linger+idle)
-				return
-			}
+		if w.now-f.last <= idle {
+			w.nextExpiry = w.expiry(f)
+			return
 		}
+		w.endFlow(f, CFlowsTimedOut)
 		f = prev
 	}
-}
-
-// linger is how long a tombstone absorbs late packets: CloseLinger after a
-// close, IdleTimeout after the absolute timeout (the connection goes on).
-func (w *worker) linger(f *flow) int64 {
-	if f.absTimeout {
-		return int64(w.cfg.IdleTimeout)
-	}
-	return int64(w.cfg.CloseLinger)
 }
 
 // flushAll ends every flow (end of input). For an ordered handler the
