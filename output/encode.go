@@ -185,8 +185,10 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 		w = w.strOmit("id", r.ID)
 		w = w.strOmit("name", r.Name)
 		w = w.strOmit("category", r.Category)
-		w = w.strOmit("description", r.Description)
-		w = w.strs("reference", r.References)
+		if w.full { // lean: the rule's constants, in rules list and its file
+			w = w.strOmit("description", r.Description)
+			w = w.strs("reference", r.References)
+		}
 		w = w.strOmit("ruleset", r.Ruleset)
 		w = w.strOmit("version", r.Version)
 		w = w.close()
@@ -479,7 +481,9 @@ func (w jsonWriter) tls(s *session.Session, cc *tlsparse.CertSummary) jsonWriter
 	if ch := hs.ClientHello; ch != nil {
 		w = w.strOmit("server_name", ch.ServerName)
 		w = w.strOmit("ja3", s.Fingerprints.JA3)
-		w = w.names("supported_ciphers", ch.CipherSuites, tlsparse.CipherSuiteName)
+		if w.full { // lean: JA3 (and JA4's cipher hash) carry them
+			w = w.names("supported_ciphers", ch.CipherSuites, tlsparse.CipherSuiteName)
+		}
 	}
 	if cc != nil {
 		w = w.certHashes(cc)

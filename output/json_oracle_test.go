@@ -528,8 +528,10 @@ func (st *oracleState) fillTLS(s *session.Session, hs *tlsparse.Handshake, v *de
 			te.Client.JA3String = fp.JA3String
 		}
 		te.Client.JA4 = fp.JA4
-		st.ciphers = appendNames(st.ciphers[:0], ch.CipherSuites, tlsparse.CipherSuiteName)
-		t.Client.SupportedCiphers = nilIfEmpty(st.ciphers)
+		if st.full {
+			st.ciphers = appendNames(st.ciphers[:0], ch.CipherSuites, tlsparse.CipherSuiteName)
+			t.Client.SupportedCiphers = nilIfEmpty(st.ciphers)
+		}
 
 		st.versions = st.versions[:0]
 		if len(ch.SupportedVersions) > 0 {
@@ -702,13 +704,15 @@ func (st *oracleState) setAlert(sid [sha256.Size]byte, a *detect.Alert) {
 	st.riskScore = r.RiskScore
 	d.Event.RiskScore = &st.riskScore
 	st.rule = ecsRule{
-		ID:          r.ID,
-		Name:        r.Name,
-		Category:    r.Category,
-		Description: r.Description,
-		Reference:   nilIfEmpty(r.References),
-		Ruleset:     r.Ruleset,
-		Version:     r.Version,
+		ID:       r.ID,
+		Name:     r.Name,
+		Category: r.Category,
+		Ruleset:  r.Ruleset,
+		Version:  r.Version,
+	}
+	if st.full {
+		st.rule.Description = r.Description
+		st.rule.Reference = nilIfEmpty(r.References)
 	}
 	d.Rule = &st.rule
 	d.Message = r.Name

@@ -61,11 +61,12 @@ func fieldsMarkdown() []byte {
 	b.WriteString("`rules only` are values only rules need; documents never carry them (`in`: none) and the templates\n")
 	b.WriteString("do not map them. A list is marked `[]`.\n\n")
 	b.WriteString("Documents are lean by default (`output.detail: lean`): fields marked `full` in `in` repeat what other\n")
-	b.WriteString("fields carry (the JA3/JA4 strings, the named lists behind them) and are written only with\n")
-	b.WriteString("`output.detail: full` (`--detail full`). Lean alerts carry of their session only the fields marked\n")
-	b.WriteString("`triage` (what an analyst triages with, what the Kibana objects show alerts by, every field\n")
-	b.WriteString("`threat.enrichments.matched.field` can name); the session document (`event.id` = the alert's\n")
-	b.WriteString("`tlsentry.session.id`) has the rest. `both` without `triage`: in alerts only with `output.detail: full`.\n\n")
+	b.WriteString("fields carry (the JA3/JA4 strings, the named lists behind them, a rule's description and references)\n")
+	b.WriteString("and are written only with `output.detail: full` (`--detail full`). Lean alerts carry of their session\n")
+	b.WriteString("only the fields marked `triage` (what an analyst triages with, what the Kibana objects show alerts by,\n")
+	b.WriteString("every field `threat.enrichments.matched.field` can name); the session document (`event.id` = the\n")
+	b.WriteString("alert's `tlsentry.session.id`) has the rest. `both` without `triage`: in alerts only with\n")
+	b.WriteString("`output.detail: full`.\n\n")
 	b.WriteString("| field | type | in | rules | description |\n|---|---|---|---|---|\n")
 	for _, f := range schema.All() {
 		in := "both"
