@@ -36,8 +36,9 @@ type Packet struct {
 	// (offset in the payload; length 0: no such overlap).
 	FragOverlapOffset, FragOverlapLength uint16
 
-	// Hash is a hash of the packet from the (innermost) IP header on; the
-	// first packet's Hash goes into session.Session.FirstPacket.
+	// Hash is a hash of the packet's first hashedBytes from the (innermost)
+	// IP header on; the first packet's Hash goes into
+	// session.Session.FirstPacket.
 	Hash uint64
 }
 

@@ -43,8 +43,9 @@ type Session struct {
 	// and ip_fragment_overlap).
 	Evasion Evasion
 
-	// FirstPacket is a hash of the flow's first packet (bytes from the IP
-	// header on); with the flow key and Start it makes event.id deterministic.
+	// FirstPacket is a hash of the flow's first packet (its first 128 bytes
+	// from the IP header on); with the flow key and Start it makes event.id
+	// deterministic.
 	FirstPacket uint64
 
 	// Fingerprints are computed by Finish, once.
