@@ -90,9 +90,14 @@ type flow struct {
 	prof        sizeProfile     // payload shape once bypassed (profile.go)
 	half        [2]halfStream
 	conn        *tlsparse.Conn
-	held        heldSegments      // in-order bytes not yet given to a Conn (held.go)
-	proto       tlsparse.Protocol // recorded when a non-TLS Conn is given back
-	quic        *quicFlow         // UDP flows: QUIC state (quic.go)
+	// hs is the TLS handshake once parsing stopped (stBypass), copied out
+	// of the Conn, which went back to the pool; sums are its server
+	// certificates' summaries (CloneShared).
+	hs    *tlsparse.Handshake
+	sums  []*tlsparse.CertSummary
+	held  heldSegments      // in-order bytes not yet given to a Conn (held.go)
+	proto tlsparse.Protocol // recorded when a non-TLS Conn is given back
+	quic  *quicFlow         // UDP flows: QUIC state (quic.go)
 
 	state       flowState
 	clientSide  int8 // side that sent the ClientHello (or was chosen as client); -1 undecided

@@ -115,11 +115,11 @@ func helloParsed(f *flow) bool {
 	if q := f.quic; q != nil {
 		return q.sawMessage
 	}
-	if f.conn == nil {
-		return false // a TLS Conn stays until the session is emitted
+	hs := f.hs
+	if f.conn != nil {
+		hs = f.conn.Handshake()
 	}
-	hs := f.conn.Handshake()
-	return hs.ClientHello != nil || hs.ServerHello != nil
+	return hs != nil && (hs.ClientHello != nil || hs.ServerHello != nil)
 }
 
 // flowRetained is what f holds now.
@@ -127,6 +127,9 @@ func flowRetained(f *flow) int {
 	n := flowBytes + f.half[0].retained() + f.half[1].retained()
 	if f.conn != nil {
 		n += f.conn.RetainedBytes()
+	}
+	if f.hs != nil {
+		n += f.hs.RetainedBytes()
 	}
 	if q := f.quic; q != nil {
 		n += quicFlowBytes + q.crypto[0].Retained() + q.crypto[1].Retained()

@@ -744,15 +744,19 @@ func (w *worker) stopParsing(f *flow) {
 		f.half[i].done = true
 		f.half[i].release(&w.r)
 	}
-	if f.conn != nil {
-		// A TLS Conn stays with the flow until the session is emitted;
-		// another one goes back to the pool now.
-		if pr := f.conn.Handshake().Protocol; pr != tlsparse.ProtocolTLS && pr != tlsparse.ProtocolSSLv2 {
-			f.proto = pr
-			w.putConn(f.conn)
-			f.conn = nil
-		}
+	if f.conn == nil {
+		return
 	}
+	// The Conn goes back to the pool now, its buffers with it: a TLS
+	// flow keeps a copy of the handshake for its session (a flow may stay
+	// open long after its handshake).
+	if pr := f.conn.Handshake().Protocol; pr == tlsparse.ProtocolTLS || pr == tlsparse.ProtocolSSLv2 {
+		f.hs, f.sums = f.conn.Handshake().CloneShared(w.certs)
+	} else {
+		f.proto = pr
+	}
+	w.putConn(f.conn)
+	f.conn = nil
 }
 
 func (w *worker) getConn() *tlsparse.Conn {
@@ -817,9 +821,12 @@ func (w *worker) emit(f *flow) {
 	f.state = stEmitted
 
 	proto := f.proto
-	var hs *tlsparse.Handshake
+	hs, sums := f.hs, f.sums // bypassed: copied already (stopParsing)
+	f.hs, f.sums = nil, nil
 	if f.conn != nil {
 		hs = f.conn.Handshake()
+	}
+	if hs != nil {
 		proto = hs.Protocol
 	}
 	isTLS := proto == tlsparse.ProtocolTLS || proto == tlsparse.ProtocolSSLv2
@@ -862,8 +869,10 @@ func (w *worker) emit(f *flow) {
 	if isTLS {
 		// The session keeps a copy; the Conn (and its buffers) is reused.
 		// Certificates are the copies the cache keeps, beside their summaries.
-		s.TLS, s.Certificates = hs.CloneShared(w.certs)
-		hs = s.TLS
+		if f.conn != nil {
+			hs, sums = hs.CloneShared(w.certs)
+		}
+		s.TLS, s.Certificates = hs, sums
 		if hs.Err != nil {
 			w.st.inc(CParseErrors)
 		}

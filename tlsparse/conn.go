@@ -338,6 +338,37 @@ func (c *Conn) RetainedBytes() int {
 	return n
 }
 
+// RetainedBytes estimates the memory a copy of h (Clone, CloneShared)
+// holds: the structures and their lists; not the server certificates'
+// DER, which CloneShared shares with the CertCache.
+func (h *Handshake) RetainedBytes() int {
+	n := int(unsafe.Sizeof(*h))
+	if ch := h.ClientHello; ch != nil {
+		n += int(unsafe.Sizeof(*ch)) + 2*(len(ch.CipherSuites)+len(ch.Extensions)+len(ch.SupportedGroups)+
+			len(ch.SignatureAlgorithms)+len(ch.SupportedVersions)+len(ch.KeyShareGroups)) +
+			len(ch.Random) + len(ch.SessionID) + len(ch.CompressionMethods) + len(ch.ECPointFormats) + len(ch.PSKModes)
+		for _, p := range ch.ALPN {
+			n += 16 + len(p)
+		}
+	}
+	for _, sh := range [2]*ServerHello{h.ServerHello, h.HelloRetryRequest} {
+		if sh != nil {
+			n += int(unsafe.Sizeof(*sh)) + len(sh.Random) + len(sh.SessionID) + 2*len(sh.Extensions)
+			for _, d := range sh.Certificates { // SSLv2
+				n += 24 + len(d)
+			}
+		}
+	}
+	if h.KeyExchange != nil {
+		n += int(unsafe.Sizeof(*h.KeyExchange))
+	}
+	n += 24 * (len(h.ServerCertificates) + len(h.ClientCertificates))
+	for _, d := range h.ClientCertificates {
+		n += len(d)
+	}
+	return n + int(unsafe.Sizeof(Alert{}))*len(h.Alerts) + int(unsafe.Sizeof(Heartbeat{}))*len(h.Heartbeats)
+}
+
 // Clone returns a deep copy of h that shares no memory with the Conn.
 func (h *Handshake) Clone() *Handshake {
 	n := h.clone()
