@@ -53,6 +53,7 @@ import "unsafe"
 const (
 	segBufSize = 2048 // pooled buffer size: one MTU-sized segment, or history
 	histKeep   = segBufSize / 2
+	histSmall  = 128 // history up to this size is allocated to size, not pooled (growHist)
 	maxWindow  = 1 << 20
 )
 
@@ -206,15 +207,17 @@ func (h *halfStream) remember(r *reasm, data []byte) {
 	h.hist = append(h.hist, data...)
 }
 
-// growHist makes room for need bytes (at most segBufSize) of history. The
-// history grows by need, so a direction that sent 100 bytes holds about
-// 100; past half a pooled buffer it moves to one.
+// growHist makes room for need bytes (at most segBufSize) of history. A
+// direction that sent a few bytes holds about that many (a flood of tiny
+// flows stays small); past histSmall it moves to a pooled buffer, which
+// goes back to the pool when the flow stops parsing (release): a
+// handshake's history costs no allocation once the pool is warm.
 func (h *halfStream) growHist(r *reasm, need int) {
 	if need <= cap(h.hist) {
 		return
 	}
 	var nb []byte
-	if need > segBufSize/2 {
+	if need > histSmall {
 		nb = r.getBuf(0)
 	} else {
 		nb = make([]byte, 0, max(need, 2*cap(h.hist), 64))
