@@ -212,8 +212,8 @@ func TestLimiterMatchesModel(t *testing.T) {
 			if c.budget < 1<<20 && st.Evictions == 0 {
 				t.Errorf("no evictions: the case does not test them (%+v)", st)
 			}
-			if g, w := limiterOrder(got), want.order(); !reflect.DeepEqual(g, w) {
-				t.Errorf("LRU order differs from the model")
+			if g, w := limiterOrder(got), want.order(); g == nil || !reflect.DeepEqual(*g, w) {
+				t.Errorf("LRU order differs from the model or the list is broken")
 			}
 		})
 	}
@@ -290,13 +290,22 @@ func BenchmarkLimiterLiveBytes(b *testing.B) {
 	b.ReportMetric(charged/float64(b.N), "charged-B/key")
 }
 
-// limiterOrder lists each shard's keys, least recently matched first.
-func limiterOrder(l *limiter) [limiterShards][]string {
+// limiterOrder lists each shard's keys, least recently matched first, or
+// nil when a list's back links or length disagree with its forward links.
+func limiterOrder(l *limiter) *[limiterShards][]string {
 	var o [limiterShards][]string
 	for i := range l.shards {
-		for f := l.shards[i].lru.Front(); f != nil; f = f.Next() {
-			o[i] = append(o[i], f.Value.(*limEntry).key)
+		sh := &l.shards[i]
+		var prev *limEntry
+		for e := sh.lru.front; e != nil; e = e.next {
+			if e.prev != prev || sh.m[e.key] != e {
+				return nil
+			}
+			o[i], prev = append(o[i], e.key), e
+		}
+		if sh.lru.back != prev || len(o[i]) != len(sh.m) {
+			return nil
 		}
 	}
-	return o
+	return &o
 }

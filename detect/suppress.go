@@ -1,7 +1,6 @@
 package detect
 
 import (
-	"container/list"
 	"encoding/binary"
 	"fmt"
 	"strconv"
@@ -329,19 +328,54 @@ const (
 type limShard struct {
 	mu    sync.Mutex
 	m     map[string]*limEntry
-	lru   list.List // of *limEntry; front: matched least recently
+	lru   limList
 	bytes int64
 	_     [64]byte // keep shards on separate cache lines
 }
 
 type limEntry struct {
 	key         string
-	elem        *list.Element // in lru
-	windowStart int64         // packet time (ns) the current window opened
+	prev, next  *limEntry // in the shard's LRU list
+	windowStart int64     // packet time (ns) the current window opened
 	window      time.Duration
 	count       uint64 // matches in the current window (since the last reset for threshold)
 	pending     uint64 // matches held back since the last alert of the key
 	since       int64  // packet time of the first of them
+}
+
+// limList is an intrusive doubly linked list of entries; front: matched
+// least recently.
+type limList struct{ front, back *limEntry }
+
+func (q *limList) pushBack(e *limEntry) {
+	e.prev, e.next = q.back, nil
+	if q.back != nil {
+		q.back.next = e
+	} else {
+		q.front = e
+	}
+	q.back = e
+}
+
+func (q *limList) remove(e *limEntry) {
+	if e.prev != nil {
+		e.prev.next = e.next
+	} else {
+		q.front = e.next
+	}
+	if e.next != nil {
+		e.next.prev = e.prev
+	} else {
+		q.back = e.prev
+	}
+	e.prev, e.next = nil, nil
+}
+
+func (q *limList) moveToBack(e *limEntry) {
+	if q.back != e {
+		q.remove(e)
+		q.pushBack(e)
+	}
 }
 
 func newLimiter(maxBytes int64) *limiter {
@@ -378,11 +412,11 @@ func (l *limiter) decide(r *limitRule, key []byte, now int64) (alert bool, n uin
 	if e == nil {
 		e = &limEntry{key: string(key), windowStart: now, window: r.window}
 		sh.m[e.key] = e
-		e.elem = sh.lru.PushBack(e)
+		sh.lru.pushBack(e)
 		sh.bytes += int64(len(e.key)) + entryOverhead
 		sh.trim(l, now, e)
 	} else {
-		sh.lru.MoveToBack(e.elem)
+		sh.lru.moveToBack(e)
 		e.window = r.window
 		// A match from before the window opened (another worker's older
 		// session) counts in the current window.
@@ -424,8 +458,8 @@ func (l *limiter) decide(r *limitRule, key []byte, now int64) (alert bool, n uin
 func (sh *limShard) trim(l *limiter, now int64, keep *limEntry) {
 	share := l.maxBytes / limiterShards
 	oldest := func() *limEntry {
-		if f := sh.lru.Front(); f != nil && f.Value != keep {
-			return f.Value.(*limEntry)
+		if f := sh.lru.front; f != keep {
+			return f
 		}
 		return nil
 	}
@@ -448,7 +482,7 @@ func (sh *limShard) trim(l *limiter, now int64, keep *limEntry) {
 }
 
 func (sh *limShard) remove(e *limEntry) {
-	sh.lru.Remove(e.elem)
+	sh.lru.remove(e)
 	delete(sh.m, e.key)
 	sh.bytes -= int64(len(e.key)) + entryOverhead
 }
