@@ -148,6 +148,21 @@ func (l *refLimiter) order() [limiterShards][]string {
 	return o
 }
 
+// shardOf is FNV-1a modulo the shard count, whatever the bytes.
+func TestShardOfIsFnv64(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 3))
+	b := make([]byte, 300)
+	for i := 0; i < 20_000; i++ {
+		key := b[:rng.IntN(len(b))]
+		for j := range key {
+			key[j] = byte(rng.Uint32())
+		}
+		if got, want := shardOf(key), refFnv64(key)%limiterShards; uint64(got) != want {
+			t.Fatalf("shardOf(%x) = %d, fnv64 %% %d = %d", key, got, limiterShards, want)
+		}
+	}
+}
+
 // limiterKey is key i of a workload: a rule id and tracked values of
 // lengths that vary with i, as appendKey writes them.
 func limiterKey(buf []byte, i int) []byte {

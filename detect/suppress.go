@@ -317,7 +317,7 @@ type limiter struct {
 }
 
 const (
-	limiterShards = 16
+	limiterShards = 16 // a power of 2 (see shardOf)
 	// entryOverhead estimates the bytes a key costs besides its text: the
 	// entry, its list element, the map slot and the allocator's rounding.
 	entryOverhead = 208
@@ -389,15 +389,22 @@ func newLimiter(maxBytes int64) *limiter {
 	return l
 }
 
-// fnv64 is FNV-1a: a fixed hash, so that shard choice (and so eviction)
-// does not change between runs.
-func fnv64(b []byte) uint64 {
-	h := uint64(14695981039346656037)
-	for _, c := range b {
-		h ^= uint64(c)
-		h *= 1099511628211
+// shardOf is the shard of key: FNV-1a of the key modulo the shard count,
+// a fixed hash so that shard choice (and so eviction) does not change
+// between runs. Only the hash's low 4 bits are used, and those of a sum or
+// product depend only on the low 4 bits of the operands: FNV's prime ends
+// in 0x3 and its offset basis in 0x5, so multiplying by 3 (a LEA rather
+// than a 64-bit MUL) gives the same shard at half the cost per byte.
+func shardOf(key []byte) uint {
+	const (
+		basis = 14695981039346656037 & (limiterShards - 1)
+		prime = 1099511628211 & (limiterShards - 1)
+	)
+	h := uint(basis)
+	for _, c := range key {
+		h = (h ^ uint(c)) * prime
 	}
-	return h
+	return h & (limiterShards - 1)
 }
 
 // decide records a match of key at packet time now under rule r and says
@@ -405,7 +412,7 @@ func fnv64(b []byte) uint64 {
 // for (itself and those held back since the key's previous alert) and since
 // the packet time of the first of them.
 func (l *limiter) decide(r *limitRule, key []byte, now int64) (alert bool, n uint64, since int64) {
-	sh := &l.shards[fnv64(key)%limiterShards]
+	sh := &l.shards[shardOf(key)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
 	e := sh.m[string(key)]
