@@ -243,11 +243,14 @@ func BenchmarkLimiterDecide(b *testing.B) {
 		name   string
 		keys   int   // distinct keys cycled through
 		budget int64 // 0: the default
+		fresh  int   // a new limiter every fresh matches (a short run)
 	}{
-		{"insert", 1 << 30, 0},
-		{"insert-evict", 1 << 30, 1 << 20},
-		{"hit-100", 100, 0},
-		{"hit-50k", 50_000, 0},
+		{"insert", 1 << 30, 0, 0},
+		{"fill-4k", 1 << 30, 0, 4096},
+		{"fill-32k", 1 << 30, 0, 32768},
+		{"insert-evict", 1 << 30, 1 << 20, 0},
+		{"hit-100", 100, 0, 0},
+		{"hit-50k", 50_000, 0, 0},
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			l := newLimiter(c.budget)
@@ -269,6 +272,9 @@ func BenchmarkLimiterDecide(b *testing.B) {
 				if c.keys > len(keys) {
 					buf = limiterKey(buf[:0], i)
 					k = buf
+				}
+				if c.fresh > 0 && i%c.fresh == 0 {
+					l = newLimiter(c.budget)
 				}
 				l.decide(r, k, int64(i))
 			}

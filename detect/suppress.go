@@ -318,6 +318,10 @@ type limiter struct {
 
 const (
 	limiterShards = 16 // a power of 2 (see shardOf)
+	// shardMapHint pre-sizes each shard's map: 224 keys before the first
+	// growth (3,584 in all, a short replay's worth), 106 KB for the 16 maps;
+	// less when fewer keys fit in the budget.
+	shardMapHint = 128
 	// entryOverhead estimates the bytes a key costs besides its text: the
 	// entry, its list element, the map slot and the allocator's rounding.
 	entryOverhead = 208
@@ -383,8 +387,9 @@ func newLimiter(maxBytes int64) *limiter {
 		maxBytes = DefaultSuppressMemory
 	}
 	l := &limiter{maxBytes: maxBytes}
+	hint := min(shardMapHint, maxBytes/limiterShards/entryOverhead)
 	for i := range l.shards {
-		l.shards[i].m = make(map[string]*limEntry)
+		l.shards[i].m = make(map[string]*limEntry, hint)
 	}
 	return l
 }
