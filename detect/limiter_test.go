@@ -163,6 +163,28 @@ func TestShardOfIsFnv64(t *testing.T) {
 	}
 }
 
+// newEntry copies the key's text, at every length around its buckets'
+// ends, and the text lives as long as the entry.
+func TestNewEntry(t *testing.T) {
+	b := make([]byte, 400)
+	var entries []*limEntry
+	var want []string
+	for n := 0; n <= len(b); n++ {
+		for i := range b {
+			b[i] = byte(i*7 + n)
+		}
+		want = append(want, string(b[:n]))
+		entries = append(entries, newEntry(b[:n]))
+	}
+	clear(b)
+	runtime.GC()
+	for n, e := range entries {
+		if e.key != want[n] {
+			t.Errorf("len %d: key %q, want %q", n, e.key, want[n])
+		}
+	}
+}
+
 // limiterKey is key i of a workload: a rule id and tracked values of
 // lengths that vary with i, as appendKey writes them.
 func limiterKey(buf []byte, i int) []byte {

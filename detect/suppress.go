@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"cel.dev/cel-go/common/types"
 
@@ -347,6 +348,61 @@ type limEntry struct {
 	since       int64  // packet time of the first of them
 }
 
+// keyRoom is the room for a key's text allocated with its entry: sizes
+// that bring the whole to an allocator size class (entries are 72 bytes).
+type keyRoom interface {
+	[8]byte | [24]byte | [40]byte | [56]byte | [72]byte | [88]byte | [104]byte |
+		[120]byte | [136]byte | [152]byte | [168]byte | [184]byte | [216]byte | [248]byte
+}
+
+// entryWith allocates an entry and the text of its key as one object.
+func entryWith[R keyRoom](key []byte) *limEntry {
+	x := new(struct {
+		e    limEntry
+		room R
+	})
+	p := (*byte)(unsafe.Pointer(&x.room))
+	copy(unsafe.Slice(p, len(key)), key)
+	x.e.key = unsafe.String(p, len(key))
+	return &x.e
+}
+
+// newEntry returns an entry for key, in one allocation unless the key is
+// over 248 bytes.
+func newEntry(key []byte) *limEntry {
+	switch n := len(key); {
+	case n <= 8:
+		return entryWith[[8]byte](key)
+	case n <= 24:
+		return entryWith[[24]byte](key)
+	case n <= 40:
+		return entryWith[[40]byte](key)
+	case n <= 56:
+		return entryWith[[56]byte](key)
+	case n <= 72:
+		return entryWith[[72]byte](key)
+	case n <= 88:
+		return entryWith[[88]byte](key)
+	case n <= 104:
+		return entryWith[[104]byte](key)
+	case n <= 120:
+		return entryWith[[120]byte](key)
+	case n <= 136:
+		return entryWith[[136]byte](key)
+	case n <= 152:
+		return entryWith[[152]byte](key)
+	case n <= 168:
+		return entryWith[[168]byte](key)
+	case n <= 184:
+		return entryWith[[184]byte](key)
+	case n <= 216:
+		return entryWith[[216]byte](key)
+	case n <= 248:
+		return entryWith[[248]byte](key)
+	}
+	return &limEntry{key: string(key)}
+}
+
 // limList is an intrusive doubly linked list of entries; front: matched
 // least recently.
 type limList struct{ front, back *limEntry }
@@ -422,7 +478,8 @@ func (l *limiter) decide(r *limitRule, key []byte, now int64) (alert bool, n uin
 	defer sh.mu.Unlock()
 	e := sh.m[string(key)]
 	if e == nil {
-		e = &limEntry{key: string(key), windowStart: now, window: r.window}
+		e = newEntry(key)
+		e.windowStart, e.window = now, r.window
 		sh.m[e.key] = e
 		sh.lru.pushBack(e)
 		sh.bytes += int64(len(e.key)) + entryOverhead
