@@ -305,32 +305,35 @@ func BenchmarkLimiterDecide(b *testing.B) {
 }
 
 // BenchmarkLimiterLiveBytes reports the heap a held key costs (B/key,
-// after a GC) next to what the budget charges for it (charged-B/key).
+// after a GC) next to what the budget charges for it (charged-B/key), at
+// a few counts of keys: the maps' load, and so their cost per key, varies.
 func BenchmarkLimiterLiveBytes(b *testing.B) {
 	r := &limitRule{typ: limitLimit, count: 1, window: time.Hour}
-	const n = 100_000
-	keys := make([][]byte, n)
-	for i := range keys {
-		keys[i] = limiterKey(nil, i)
+	for _, n := range []int{3000, 20_000, 60_000, 100_000} {
+		b.Run(strconv.Itoa(n), func(b *testing.B) {
+			keys := make([][]byte, n)
+			for i := range keys {
+				keys[i] = limiterKey(nil, i)
+			}
+			var live, charged float64
+			for i := 0; i < b.N; i++ {
+				var before, after runtime.MemStats
+				runtime.GC()
+				runtime.ReadMemStats(&before)
+				l := newLimiter(1 << 30)
+				for j, k := range keys {
+					l.decide(r, k, int64(j))
+				}
+				runtime.GC()
+				runtime.ReadMemStats(&after)
+				live += float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / float64(n)
+				charged += float64(l.stats().Bytes) / float64(n)
+				runtime.KeepAlive(l)
+			}
+			b.ReportMetric(live/float64(b.N), "B/key")
+			b.ReportMetric(charged/float64(b.N), "charged-B/key")
+		})
 	}
-	var live, charged float64
-	for i := 0; i < b.N; i++ {
-		var before, after runtime.MemStats
-		runtime.GC()
-		runtime.ReadMemStats(&before)
-		l := newLimiter(1 << 30)
-		for j, k := range keys {
-			l.decide(r, k, int64(j))
-		}
-		runtime.GC()
-		runtime.ReadMemStats(&after)
-		st := l.stats()
-		live += float64(int64(after.HeapAlloc)-int64(before.HeapAlloc)) / n
-		charged += float64(st.Bytes) / n
-		runtime.KeepAlive(l)
-	}
-	b.ReportMetric(live/float64(b.N), "B/key")
-	b.ReportMetric(charged/float64(b.N), "charged-B/key")
 }
 
 // limiterOrder lists each shard's keys, least recently matched first, or
