@@ -359,6 +359,10 @@ type keyRoom interface {
 		[120]byte | [136]byte | [152]byte | [168]byte | [184]byte | [216]byte | [248]byte
 }
 
+// The rooms above assume 72-byte entries: this fails to compile otherwise.
+var _ [unsafe.Sizeof(limEntry{}) - 72]struct{}
+var _ [72 - unsafe.Sizeof(limEntry{})]struct{}
+
 // entryWith allocates an entry and the text of its key as one object.
 func entryWith[R keyRoom](key []byte) *limEntry {
 	x := new(struct {
