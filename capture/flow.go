@@ -18,21 +18,27 @@ import (
 // are then retransmissions to reassembly. Networks that reuse addresses
 // across VLANs (VRFs, tenants) set Config.VLANInKey, which adds the
 // innermost VLAN id to the key and the hash.
+//
+// The addresses are kept as 16 bytes and a family, not as netip.Addr (24
+// bytes with a pointer): the key is 40 plain bytes, which the flow and
+// tombstone maps hash and compare as one block of memory. Packet addresses
+// never carry an IPv6 zone.
 type flowKey struct {
-	a, b   netip.Addr
+	a, b   [16]byte // As16 of the two ends' addresses, a <= b (netip.Addr.Compare)
 	pa, pb uint16
-	proto  uint8
 	vlan   uint16
+	proto  uint8
+	v4     bool // the addresses are IPv4 (a and b hold them IPv4-mapped)
 }
 
 // makeKey returns the key of p.
 func makeKey(p *Packet, useVLAN bool) flowKey {
-	k := flowKey{proto: p.Proto}
+	k := flowKey{proto: p.Proto, v4: p.Src.Is4()}
 	c := p.Src.Compare(p.Dst)
 	if c < 0 || (c == 0 && p.SrcPort <= p.DstPort) {
-		k.a, k.b, k.pa, k.pb = p.Src, p.Dst, p.SrcPort, p.DstPort
+		k.a, k.b, k.pa, k.pb = p.Src.As16(), p.Dst.As16(), p.SrcPort, p.DstPort
 	} else {
-		k.a, k.b, k.pa, k.pb = p.Dst, p.Src, p.DstPort, p.SrcPort
+		k.a, k.b, k.pa, k.pb = p.Dst.As16(), p.Src.As16(), p.DstPort, p.SrcPort
 	}
 	if useVLAN && p.NVLANs > 0 && p.NVLANs <= maxVLANs {
 		k.vlan = p.VLANs[p.NVLANs-1]
@@ -40,15 +46,22 @@ func makeKey(p *Packet, useVLAN bool) flowKey {
 	return k
 }
 
+// addr is the address of a key end (k.a or k.b).
+func (k *flowKey) addr(b16 [16]byte) netip.Addr {
+	if k.v4 {
+		return netip.AddrFrom4([4]byte(b16[12:]))
+	}
+	return netip.AddrFrom16(b16)
+}
+
 // hash is symmetric by construction (it hashes the canonical key); it picks
 // the worker.
 func (k *flowKey) hash() uint64 {
-	a, b := k.a.As16(), k.b.As16()
 	h := uint64(k.proto)<<48 ^ uint64(k.vlan)<<32 ^ uint64(k.pa)<<16 ^ uint64(k.pb)
-	h = mix(h, binary.LittleEndian.Uint64(a[:8]))
-	h = mix(h, binary.LittleEndian.Uint64(a[8:]))
-	h = mix(h, binary.LittleEndian.Uint64(b[:8]))
-	h = mix(h, binary.LittleEndian.Uint64(b[8:]))
+	h = mix(h, binary.LittleEndian.Uint64(k.a[:8]))
+	h = mix(h, binary.LittleEndian.Uint64(k.a[8:]))
+	h = mix(h, binary.LittleEndian.Uint64(k.b[:8]))
+	h = mix(h, binary.LittleEndian.Uint64(k.b[8:]))
 	return h ^ h>>31
 }
 
@@ -246,16 +259,16 @@ func (w *worker) newFlowFor(k *flowKey, p *Packet, ts int64, clientSide int8) *f
 // setKey sets f's key, k, whose first packet is p (side 0).
 func (f *flow) setKey(k *flowKey, p *Packet) {
 	f.key = *k
-	f.aFirst = p.Src == k.a && p.SrcPort == k.pa
+	f.aFirst = p.SrcPort == k.pa && p.Src.As16() == k.a
 }
 
 // end is the address and port of flow side i (0 or 1); the key holds
 // them.
 func (f *flow) end(i int8) netip.AddrPort {
 	if (i == 0) == f.aFirst {
-		return netip.AddrPortFrom(f.key.a, f.key.pa)
+		return netip.AddrPortFrom(f.key.addr(f.key.a), f.key.pa)
 	}
-	return netip.AddrPortFrom(f.key.b, f.key.pb)
+	return netip.AddrPortFrom(f.key.addr(f.key.b), f.key.pb)
 }
 
 // side is the flow side that sent p.
@@ -264,7 +277,7 @@ func (f *flow) side(p *Packet) uint8 {
 	if f.aFirst {
 		a, pa = f.key.a, f.key.pa
 	}
-	if p.SrcPort != pa || p.Src != a {
+	if p.SrcPort != pa || p.Src.As16() != a {
 		return 1
 	}
 	return 0
