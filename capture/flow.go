@@ -33,15 +33,24 @@ type flowKey struct {
 
 // makeKey returns the key of p.
 func makeKey(p *Packet, useVLAN bool) flowKey {
-	k := flowKey{proto: p.Proto, v4: p.Src.Is4()}
-	c := p.Src.Compare(p.Dst)
-	if c < 0 || (c == 0 && p.SrcPort <= p.DstPort) {
-		k.a, k.b, k.pa, k.pb = p.Src.As16(), p.Dst.As16(), p.SrcPort, p.DstPort
-	} else {
-		k.a, k.b, k.pa, k.pb = p.Dst.As16(), p.Src.As16(), p.DstPort, p.SrcPort
-	}
+	k := orderedKey(p.Src.As16(), p.Dst.As16(), p.SrcPort, p.DstPort, p.Proto, p.Src.Is4())
 	if useVLAN && p.NVLANs > 0 && p.NVLANs <= maxVLANs {
 		k.vlan = p.VLANs[p.NVLANs-1]
+	}
+	return k
+}
+
+// orderedKey is the key of a packet from src:sp to dst:dp (16-byte forms of
+// addresses of one family): the lower end, by address bytes (the order of
+// netip.Addr.Compare within a family) then port, is a.
+func orderedKey(src, dst [16]byte, sp, dp uint16, proto uint8, v4 bool) flowKey {
+	k := flowKey{proto: proto, v4: v4}
+	s0, s1 := binary.BigEndian.Uint64(src[:8]), binary.BigEndian.Uint64(src[8:])
+	d0, d1 := binary.BigEndian.Uint64(dst[:8]), binary.BigEndian.Uint64(dst[8:])
+	if s0 < d0 || (s0 == d0 && (s1 < d1 || (s1 == d1 && sp <= dp))) {
+		k.a, k.b, k.pa, k.pb = src, dst, sp, dp
+	} else {
+		k.a, k.b, k.pa, k.pb = dst, src, dp, sp
 	}
 	return k
 }

@@ -2,7 +2,6 @@ package capture
 
 import (
 	"encoding/binary"
-	"net/netip"
 
 	"github.com/gopacket/gopacket/layers"
 )
@@ -19,29 +18,32 @@ func peekTCPKey(data []byte, lt layers.LinkType) (flowKey, bool) {
 	if lt != layers.LinkTypeEthernet || len(data) < 14 {
 		return flowKey{}, false
 	}
-	var p Packet
+	var src, dst [16]byte
 	var tcp []byte
+	v4 := false
 	switch binary.BigEndian.Uint16(data[12:14]) {
 	case 0x0800: // IPv4
 		ip := data[14:]
 		if len(ip) < 24 || ip[0] != 0x45 || ip[9] != 6 || binary.BigEndian.Uint16(ip[6:8])&0x3fff != 0 {
 			return flowKey{}, false
 		}
-		p.Src = netip.AddrFrom4([4]byte(ip[12:16]))
-		p.Dst = netip.AddrFrom4([4]byte(ip[16:20]))
-		tcp = ip[20:]
+		src, dst = v4Mapped, v4Mapped // netip.Addr.As16 of an IPv4 address
+		copy(src[12:], ip[12:16])
+		copy(dst[12:], ip[16:20])
+		tcp, v4 = ip[20:], true
 	case 0x86dd: // IPv6
 		ip := data[14:]
 		if len(ip) < 44 || ip[0]>>4 != 6 || ip[6] != 6 {
 			return flowKey{}, false
 		}
-		p.Src = netip.AddrFrom16([16]byte(ip[8:24]))
-		p.Dst = netip.AddrFrom16([16]byte(ip[24:40]))
+		src, dst = [16]byte(ip[8:24]), [16]byte(ip[24:40])
 		tcp = ip[40:]
 	default:
 		return flowKey{}, false
 	}
-	p.Proto = 6
-	p.SrcPort, p.DstPort = binary.BigEndian.Uint16(tcp[0:2]), binary.BigEndian.Uint16(tcp[2:4])
-	return makeKey(&p, false), true
+	sp, dp := binary.BigEndian.Uint16(tcp[0:2]), binary.BigEndian.Uint16(tcp[2:4])
+	return orderedKey(src, dst, sp, dp, 6, v4), true
 }
+
+// v4Mapped is the IPv4-mapped IPv6 prefix, ::ffff:0:0/96.
+var v4Mapped = [16]byte{10: 0xff, 11: 0xff}
