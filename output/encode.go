@@ -120,6 +120,41 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 	}
 	st := e.pool.Get().(*encodeState)
 	defer e.put(st)
+	w, ts := e.encode(st, s, v)
+	return st.documents(w, ts)
+}
+
+// Scratch is a caller's reusable space for EncodeScratch. It is not safe
+// for concurrent use.
+type Scratch struct {
+	st   encodeState
+	docs []Document
+}
+
+// EncodeScratch is Encode, except that the documents' bodies and ids lie in
+// sc's buffers and the slice is sc's: they are valid until sc is used
+// again. Sinks copy what they keep (Sink.Write), so a caller that writes
+// the documents and drops them saves Encode's copy (a run's worth of
+// document bytes in allocations).
+func (e *Encoder) EncodeScratch(sc *Scratch, s *session.Session, v detect.Verdict) []Document {
+	if s == nil {
+		return nil
+	}
+	st := &sc.st
+	w, ts := e.encode(st, s, v)
+	sc.docs = st.shareDocuments(w, ts, sc.docs[:0])
+	if cap(st.buf) > maxPooledBuffer {
+		st.buf = nil // the documents keep the big buffer until sc's next use
+	}
+	if cap(st.lean) > maxPooledBuffer {
+		st.lean = nil
+	}
+	return sc.docs
+}
+
+// encode writes every document of s into st's buffer (st.docs says where
+// they lie) and returns the writer and the documents' timestamp.
+func (e *Encoder) encode(st *encodeState, s *session.Session, v detect.Verdict) (jsonWriter, time.Time) {
 	w := jsonWriter{b: st.buf[:0], full: e.full}
 	st.docs = st.docs[:0]
 
@@ -211,7 +246,7 @@ func (e *Encoder) Encode(s *session.Session, v detect.Verdict) []Document {
 		st.docs[len(st.docs)-1].end = len(w.b)
 	}
 	w = w.inventoryDocs(st, s, &e.obs, e.ns) // then one tlsentry.inventory document per item s saw first (inventory.go)
-	return st.documents(w, ts)
+	return w, ts
 }
 
 // The event object's kind, category and type of sessions and alerts. ECS
@@ -261,6 +296,26 @@ func (st *encodeState) documents(w jsonWriter, ts time.Time) []Document {
 			Timestamp: ts,
 			Body:      out[d.start:d.end:d.end],
 		}
+	}
+	return docs
+}
+
+// shareDocuments is documents without the copy: the bodies and ids stay in
+// w's buffer, which st keeps; docs is appended to.
+func (st *encodeState) shareDocuments(w jsonWriter, ts time.Time, docs []Document) []Document {
+	n := len(w.b)
+	for _, d := range st.docs {
+		w.b = append(w.b, w.b[d.id:d.id+idLen]...)
+	}
+	st.buf = w.b
+	for i, d := range st.docs {
+		idAt := n + i*idLen
+		docs = append(docs, Document{
+			ID:        unsafe.String(&w.b[idAt], idLen),
+			Dataset:   d.dataset,
+			Timestamp: ts,
+			Body:      w.b[d.start:d.end:d.end],
+		})
 	}
 	return docs
 }

@@ -461,6 +461,13 @@ func BenchmarkEncode(b *testing.B) {
 			}
 			b.ReportMetric(float64(n)/float64(b.N), "bytes/op")
 		})
+		b.Run(c.name+"/scratch", func(b *testing.B) {
+			enc, sc := NewEncoder(testObserver), new(Scratch)
+			b.ReportAllocs()
+			for b.Loop() {
+				enc.EncodeScratch(sc, c.s, c.v)
+			}
+		})
 	}
 }
 
@@ -669,6 +676,44 @@ func TestEncodeBodiesIndependent(t *testing.T) {
 		_ = append(docs[i].Body, "garbage"...)
 	}
 	compareWithOracle(t, "after appends", want, docs)
+}
+
+// TestEncodeScratch: EncodeScratch writes the same documents as Encode,
+// whatever the scratch held before (a bigger session, more alerts, the
+// other detail), and allocates nothing once warm.
+func TestEncodeScratch(t *testing.T) {
+	for _, detail := range []Detail{DetailLean, DetailFull} {
+		enc := NewEncoder(testObserver)
+		enc.SetDetail(detail)
+		var sc Scratch
+		for round := range 2 { // the second round reuses buffers sized by every case
+			for _, c := range goldenCases {
+				want := enc.Encode(c.session(), c.verdict)
+				got := enc.EncodeScratch(&sc, c.session(), c.verdict)
+				if len(got) != len(want) {
+					t.Fatalf("%s/%v round %d: %d documents, Encode gives %d", c.name, detail, round, len(got), len(want))
+				}
+				for i := range got {
+					if got[i].ID != want[i].ID || got[i].Dataset != want[i].Dataset ||
+						!got[i].Timestamp.Equal(want[i].Timestamp) || !bytes.Equal(got[i].Body, want[i].Body) {
+						t.Errorf("%s/%v round %d doc %d differs from Encode's:\n got %s %s\nwant %s %s",
+							c.name, detail, round, i, got[i].ID, got[i].Body, want[i].ID, want[i].Body)
+					}
+				}
+			}
+		}
+	}
+	if testing.CoverMode() != "" || raceEnabled {
+		return
+	}
+	enc, sc := NewEncoder(testObserver), new(Scratch)
+	for _, c := range goldenCases {
+		s, v := c.session(), c.verdict
+		enc.EncodeScratch(sc, s, v)
+		if n := testing.AllocsPerRun(100, func() { enc.EncodeScratch(sc, s, v) }); n > 0 {
+			t.Errorf("%s: %v allocations per EncodeScratch, want 0", c.name, n)
+		}
+	}
 }
 
 func TestEncodeAllocs(t *testing.T) {

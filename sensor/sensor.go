@@ -92,8 +92,12 @@ type Sensor struct {
 	cfg   Config
 	judge Judge
 	enc   *output.Encoder
-	p     *capture.Pipeline
-	order *orderStage // with Config.Ordered
+	// scratch holds *output.Scratch: the documents of a session are
+	// written to the sinks (which copy what they keep) and dropped, so the
+	// encoder's buffers serve the next session.
+	scratch sync.Pool
+	p       *capture.Pipeline
+	order   *orderStage // with Config.Ordered
 	// stageMu serialises the Stages when sessions are not ordered (they
 	// come from several workers then).
 	stageMu sync.Mutex
@@ -153,7 +157,13 @@ func (s *Sensor) handle(ss *session.Session) {
 	if len(s.cfg.Sinks) == 0 {
 		return
 	}
-	if err := s.cfg.Sinks.write(s.ctx, s.enc.Encode(ss, v)); err != nil {
+	sc, _ := s.scratch.Get().(*output.Scratch)
+	if sc == nil {
+		sc = new(output.Scratch)
+	}
+	err := s.cfg.Sinks.write(s.ctx, s.enc.EncodeScratch(sc, ss, v))
+	s.scratch.Put(sc)
+	if err != nil {
 		s.fail(err)
 	}
 }
