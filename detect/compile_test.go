@@ -8,7 +8,6 @@ import (
 	"cel.dev/cel-go/common/types"
 
 	"github.com/tlsentry/tlsentry/session"
-	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
 // Every built-in condition is compiled to Go (no interpreter fallback).
@@ -90,36 +89,17 @@ func TestCompiledAgreesWithCEL(t *testing.T) {
 		}
 		rs = append(rs, r)
 	}
-	ss := []*session.Session{
-		testSession(t),
-		testSession(t, func(s *session.Session) { s.TLS.ClientHello.ServerName = "" }),
-		testSession(t, func(s *session.Session) { s.TLS.ServerHello.CipherSuite = 0x000a }),
-		testSession(t, func(s *session.Session) {
-			s.TLS.ServerHello.CipherSuite = 0x009e
-			s.TLS.KeyExchange = &tlsparse.ServerKeyExchange{DHPrimeBits: 1024}
-		}),
-		testSession(t, func(s *session.Session) { s.TLS.ServerHello.LegacyVersion = 0x0301 }),
-		testSession(t, func(s *session.Session) { s.Protocol, s.TLS, s.Certificates = session.SSH, nil, nil }),
-		testSession(t, func(s *session.Session) { s.Anomalies.Add(tlsparse.AnomalyTCPOverlap) }),
-		testSession(t, func(s *session.Session) { s.TLS.Anomalies.Add(tlsparse.AnomalyMidstream) }),
+	ss := append(variedSessions(t),
 		testSession(t, func(s *session.Session) { s.TLS.ServerHello = nil }),
-		{},
-	}
+		&session.Session{},
+	)
 	ss = append(ss, handshakeWorkload(t, 300, time.Hour)...)
 	for si, s := range ss {
 		for _, r := range rs {
-			var a, b activation
-			a.reset(e, s)
-			b.reset(e, s)
-			want, _, werr := r.prg.Eval(&a)
-			got := r.fn(&b)
-			if ge, ok := got.(*types.Err); ok || werr != nil {
-				if !ok || werr == nil || ge.Error() != werr.Error() {
-					t.Errorf("session %d, rule %s: compiled %v, CEL %v (%v)", si, r.ID, got, want, werr)
-				}
-			} else if got.Equal(want) != types.True {
-				t.Errorf("session %d, rule %s: compiled %v, CEL %v", si, r.ID, got, want)
+			if diff := compareCompiled(e, s, r); diff != "" {
+				t.Errorf("session %d, rule %s: %s", si, r.ID, diff)
 			}
+			var a, b activation
 			a.reset(e, s)
 			b.reset(e, s)
 			if m1, m2 := renderCEL(r, &a), r.render(&b); m1 != m2 {
@@ -127,6 +107,27 @@ func TestCompiledAgreesWithCEL(t *testing.T) {
 			}
 		}
 	}
+}
+
+// compareCompiled evaluates r's condition on s compiled and with CEL and
+// says how they differ ("" when they agree: equal values, or errors with
+// the same message).
+func compareCompiled(e *Engine, s *session.Session, r *compiledRule) string {
+	var a, b activation
+	a.reset(e, s)
+	b.reset(e, s)
+	want, _, werr := r.prg.Eval(&a)
+	got := r.fn(&b)
+	if ge, ok := got.(*types.Err); ok || werr != nil {
+		if !ok || werr == nil || ge.Error() != werr.Error() {
+			return fmt.Sprintf("compiled %v, CEL %v (%v)", got, want, werr)
+		}
+		return ""
+	}
+	if got.Equal(want) != types.True {
+		return fmt.Sprintf("compiled %v, CEL %v", got, want)
+	}
+	return ""
 }
 
 // renderCEL is render with the interpreter only.
@@ -158,19 +159,8 @@ func FuzzCompiledExpr(f *testing.F) {
 			return
 		}
 		for _, s := range ss {
-			var a, b activation
-			a.reset(e, s)
-			b.reset(e, s)
-			want, _, werr := r.prg.Eval(&a)
-			got := r.fn(&b)
-			ge, isErr := got.(*types.Err)
-			switch {
-			case isErr || werr != nil:
-				if !isErr || werr == nil || ge.Error() != werr.Error() {
-					t.Fatalf("%s: compiled %v, CEL %v (%v)", src, got, want, werr)
-				}
-			case got.Equal(want) != types.True:
-				t.Fatalf("%s: compiled %v, CEL %v", src, got, want)
+			if diff := compareCompiled(e, s, r); diff != "" {
+				t.Fatalf("%s: %s", src, diff)
 			}
 		}
 	})

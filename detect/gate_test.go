@@ -53,19 +53,7 @@ func TestGatesAgreeWithCEL(t *testing.T) {
 	for _, r := range e.rules {
 		rs = append(rs, r)
 	}
-	sessions := []*session.Session{
-		testSession(t),
-		testSession(t, func(s *session.Session) { s.TLS.ClientHello.ServerName = "" }),
-		testSession(t, func(s *session.Session) { s.TLS.ServerHello.CipherSuite = 0x000a }),
-		testSession(t, func(s *session.Session) {
-			s.TLS.ServerHello.CipherSuite = 0x009e
-			s.TLS.KeyExchange = &tlsparse.ServerKeyExchange{DHPrimeBits: 1024}
-		}),
-		testSession(t, func(s *session.Session) { s.TLS.ServerHello.LegacyVersion = 0x0301 }),
-		testSession(t, func(s *session.Session) { s.Protocol, s.TLS, s.Certificates = session.SSH, nil, nil }),
-		testSession(t, func(s *session.Session) { s.Anomalies.Add(tlsparse.AnomalyTCPOverlap) }),
-		testSession(t, func(s *session.Session) { s.TLS.Anomalies.Add(tlsparse.AnomalyMidstream) }),
-	}
+	sessions := variedSessions(t)
 	for si, s := range sessions {
 		for _, r := range rs {
 			var a activation
@@ -83,5 +71,24 @@ func TestGatesAgreeWithCEL(t *testing.T) {
 				t.Errorf("session %d, rule %s: a gate failed but the condition holds", si, r.ID)
 			}
 		}
+	}
+}
+
+// variedSessions are the test session and variants that make the built-in
+// rules' conditions go either way: no SNI, weak and DHE ciphers, TLS 1.0,
+// SSH, TCP and TLS anomalies.
+func variedSessions(t *testing.T) []*session.Session {
+	return []*session.Session{
+		testSession(t),
+		testSession(t, func(s *session.Session) { s.TLS.ClientHello.ServerName = "" }),
+		testSession(t, func(s *session.Session) { s.TLS.ServerHello.CipherSuite = 0x000a }),
+		testSession(t, func(s *session.Session) {
+			s.TLS.ServerHello.CipherSuite = 0x009e
+			s.TLS.KeyExchange = &tlsparse.ServerKeyExchange{DHPrimeBits: 1024}
+		}),
+		testSession(t, func(s *session.Session) { s.TLS.ServerHello.LegacyVersion = 0x0301 }),
+		testSession(t, func(s *session.Session) { s.Protocol, s.TLS, s.Certificates = session.SSH, nil, nil }),
+		testSession(t, func(s *session.Session) { s.Anomalies.Add(tlsparse.AnomalyTCPOverlap) }),
+		testSession(t, func(s *session.Session) { s.TLS.Anomalies.Add(tlsparse.AnomalyMidstream) }),
 	}
 }
