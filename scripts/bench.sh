@@ -81,7 +81,9 @@ for wl in $WORKLOADS; do
 			once "$c" "$PCAP"
 		done
 	done
-	SUMMARY=$("$BIN" -progress never --workers 1 -r "$PCAP" -w /dev/null 2>&1 >/dev/null | head -1)
+	# The replay's own summary line (grep, not head: closing the pipe early
+	# would kill the replay and, with pipefail, the script).
+	SUMMARY=$("$BIN" -progress never --workers 1 -r "$PCAP" -w /dev/null 2>&1 >/dev/null | grep ' packets, ' || true)
 	python3 - "$wl" "$PCAP" "$(stat -c %s "$PCAP")" "$DIR" "$ROUNDS" "$(nproc)" "${cases[@]}" <<'PY'
 import statistics, sys
 wl, pcap, size, d, rounds, cores, cases = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4], sys.argv[5], sys.argv[6], sys.argv[7:]
