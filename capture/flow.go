@@ -339,7 +339,7 @@ func newSession(f *flow, cs int8, tr session.Transport) *session.Session {
 // deliverSession computes s's fingerprints and hands it over.
 func (w *worker) deliverSession(s *session.Session) {
 	w.st.inc(CSessions)
-	s.Finish()
+	s.FinishWith(w.fps)
 	if w.oh != nil {
 		w.oh.HandleOrdered(w.id, w.key, s)
 		return

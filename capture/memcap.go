@@ -230,7 +230,8 @@ func (m *memcap) victim(skip *flow) *flow {
 	return nil
 }
 
-// tick publishes the accounted bytes and ends a pressure episode once
+// tick publishes the accounted bytes and the fingerprint cache's
+// counters, and ends a pressure episode once
 // the worker is below half its budget (or at the end of input, final).
 func (w *worker) tick(final bool) {
 	m := &w.mem
@@ -240,6 +241,13 @@ func (w *worker) tick(final bool) {
 	}
 	w.st.v[CMemoryBytes].Store(uint64(max(m.used, 0)))
 	w.st.v[CTombstones].Store(uint64(w.tombs.live))
+	if w.fps != nil {
+		fs := w.fps.Stats()
+		w.st.v[CFingerprintBytes].Store(uint64(fs.Bytes))
+		w.st.v[CFingerprintHits].Store(fs.Hits)
+		w.st.v[CFingerprintMisses].Store(fs.Misses)
+		w.st.v[CFingerprintEvictions].Store(fs.Evictions)
+	}
 }
 
 // suppressed reports whether the session of f, which has one, is dropped

@@ -53,7 +53,14 @@ type Config struct {
 	Filter PacketFilter
 	// CertCache summarises server certificates; nil: a cache of 4096.
 	CertCache *tlsparse.CertCache
+	// FingerprintCacheBytes bounds each worker's cache of hello
+	// fingerprints (tlsparse.FingerprintCache; CFingerprint*); 0:
+	// DefaultFingerprintCacheBytes, negative: no cache.
+	FingerprintCacheBytes int
 }
+
+// DefaultFingerprintCacheBytes holds about 1,000 distinct hellos.
+const DefaultFingerprintCacheBytes = 256 << 10
 
 // DefaultMaxStreamBytes is the default per-direction stream limit: the
 // largest Certificate message tlsparse buffers, plus room for what comes
@@ -96,6 +103,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.CertCache == nil {
 		c.CertCache = tlsparse.NewCertCache(4096)
+	}
+	if c.FingerprintCacheBytes == 0 {
+		c.FingerprintCacheBytes = DefaultFingerprintCacheBytes
 	}
 }
 
@@ -345,8 +355,9 @@ type worker struct {
 	r     reasm
 	mem   memcap // memory budget (memcap.go)
 	certs *tlsparse.CertCache
-	conns freeList[*tlsparse.Conn] // reusable Conns
-	quic  quicState                // QUIC scratch space (quic.go)
+	fps   *tlsparse.FingerprintCache // nil: none
+	conns freeList[*tlsparse.Conn]   // reusable Conns
+	quic  quicState                  // QUIC scratch space (quic.go)
 
 	now, lastSweep int64
 
@@ -383,6 +394,9 @@ func (p *Pipeline) newWorker(i int) *worker {
 		maxPendingSegs:  p.cfg.MaxPendingSegments,
 		maxStream:       p.cfg.MaxStreamBytes,
 		st:              w.st,
+	}
+	if p.cfg.FingerprintCacheBytes > 0 {
+		w.fps = tlsparse.NewFingerprintCache(p.cfg.FingerprintCacheBytes)
 	}
 	w.deliverFn = w.deliver
 	return w

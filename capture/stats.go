@@ -43,7 +43,7 @@ const (
 	CDecodeMalformed
 	CDecodeUnsupportedLink
 	CDecodeTooDeep
-	CFragmentsPending
+	CFragmentsPending // gauge: IPv4 fragments held for reassembly now
 	CFragmentsDropped
 	CPayloadTruncated // decoded packets cut short by the snap length
 
@@ -81,6 +81,13 @@ const (
 	// Tombstones (tomb.go)
 	CTombstones        // gauge: tombstones held now (updated once a second)
 	CTombstonesDropped // tombstones dropped before their linger at Config.MaxTombstones
+
+	// Fingerprint cache (Config.FingerprintCacheBytes), published with the
+	// memory gauge (once a second of packet time, and at the end).
+	CFingerprintBytes     // gauge: bytes the workers' fingerprint caches hold
+	CFingerprintHits      // sessions whose JA3/JA4/JA3S came from the cache (client and server hello each count)
+	CFingerprintMisses    // ... that were computed
+	CFingerprintEvictions // cache entries evicted at the byte bound
 	numCounters
 )
 
@@ -151,7 +158,20 @@ var counterNames = [numCounters]string{
 
 	CTombstones:        "tombstones",
 	CTombstonesDropped: "tombstones_dropped",
+
+	CFingerprintBytes:     "fingerprint_cache_bytes",
+	CFingerprintHits:      "fingerprint_cache_hits",
+	CFingerprintMisses:    "fingerprint_cache_misses",
+	CFingerprintEvictions: "fingerprint_cache_evictions",
 }
+
+// gauges are the counters that go down as well as up (documented
+// "gauge:" above).
+var gauges = [numCounters]bool{CFragmentsPending: true, CMemoryBytes: true, CTombstones: true, CFingerprintBytes: true}
+
+// Gauge reports whether c is a gauge (a level that goes down as well as
+// up) rather than a count.
+func (c Counter) Gauge() bool { return c >= 0 && c < numCounters && gauges[c] }
 
 // Name is the counter's snake_case name (for logs and Prometheus).
 func (c Counter) Name() string {

@@ -85,17 +85,19 @@ type Fingerprints struct {
 // Finish computes what is derived from the parsed handshake (the
 // fingerprints). The builder calls it once, after setting TLS and
 // Protocol, before handing the session over.
-func (s *Session) Finish() {
+func (s *Session) Finish() { s.FinishWith(nil) }
+
+// FinishWith is Finish taking the fingerprints from c (nil: computes them).
+func (s *Session) FinishWith(c *tlsparse.FingerprintCache) {
 	s.Fingerprints = Fingerprints{}
 	if s.TLS == nil {
 		return
 	}
 	if ch := s.TLS.ClientHello; ch != nil {
-		s.Fingerprints.JA3String, s.Fingerprints.JA3 = tlsparse.JA3(ch)
-		s.Fingerprints.JA4 = tlsparse.JA4(ch, s.Protocol == QUIC)
+		s.Fingerprints.JA3String, s.Fingerprints.JA3, s.Fingerprints.JA4 = c.Client(ch, s.Protocol == QUIC)
 	}
 	if sh := s.TLS.ServerHello; sh != nil {
-		s.Fingerprints.JA3SString, s.Fingerprints.JA3S = tlsparse.JA3S(sh)
+		s.Fingerprints.JA3SString, s.Fingerprints.JA3S = c.Server(sh)
 	}
 }
 

@@ -23,13 +23,10 @@ import (
 // it is scraped: nothing is counted twice and the hot path does no extra
 // work for metrics.
 
-// gaugeCounters are capture counters that go down as well as up.
-var gaugeCounters = map[capture.Counter]bool{capture.CFragmentsPending: true, capture.CMemoryBytes: true}
-
 // metricName is the Prometheus name of a capture counter:
 // tlsentry_packets_total, tlsentry_flows_evicted_total, ...
 func metricName(c capture.Counter) string {
-	if gaugeCounters[c] {
+	if c.Gauge() {
 		return "tlsentry_" + c.Name()
 	}
 	return "tlsentry_" + c.Name() + "_total"
@@ -158,7 +155,7 @@ func (c *sensorCollector) Collect(ch chan<- prometheus.Metric) {
 	snap := c.pipeline()
 	for _, k := range capture.Counters() {
 		typ := prometheus.CounterValue
-		if gaugeCounters[k] {
+		if k.Gauge() {
 			typ = prometheus.GaugeValue
 		}
 		ch <- prometheus.MustNewConstMetric(c.counters[k], typ, float64(snap.Get(k)))
