@@ -6,8 +6,21 @@ import (
 	"cel.dev/cel-go/common/types"
 	"cel.dev/cel-go/common/types/ref"
 
+	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
+
+// protocolVals, protocolDisplays and transportVals are the boxed names of
+// every session.Protocol and session.Transport value.
+var protocolVals, protocolDisplays, transportVals [256]ref.Val
+
+func init() {
+	for i := range 256 {
+		protocolVals[i] = types.String(session.Protocol(i).String())
+		protocolDisplays[i] = types.String(session.Protocol(i).Display())
+		transportVals[i] = types.String(session.Transport(i).String())
+	}
+}
 
 // Handing a Go string or an int over 255 to CEL boxes it in an interface,
 // which allocates. Values that depend only on a 16-bit wire value (cipher

@@ -77,9 +77,9 @@ func strList(l []string) ref.Val {
 // lists the names of before the move to document names).
 var variables = []variable{
 	// Network.
-	{"network.protocol", cel.StringType, func(a *activation) ref.Val { return str(a.s.Protocol.String()) }},
-	{"tlsentry.network.protocol_name", cel.StringType, func(a *activation) ref.Val { return str(a.s.Protocol.Display()) }},
-	{"network.transport", cel.StringType, func(a *activation) ref.Val { return str(a.s.Transport.String()) }},
+	{"network.protocol", cel.StringType, func(a *activation) ref.Val { return protocolVals[a.s.Protocol] }},
+	{"tlsentry.network.protocol_name", cel.StringType, func(a *activation) ref.Val { return protocolDisplays[a.s.Protocol] }},
+	{"network.transport", cel.StringType, func(a *activation) ref.Val { return transportVals[a.s.Transport] }},
 	{"destination.ip", cel.StringType, func(a *activation) ref.Val { return str(a.s.Server.Addr().String()) }},
 	{"destination.port", cel.IntType, func(a *activation) ref.Val { return portVal(a.s.Server.Port()) }},
 	{"source.ip", cel.StringType, func(a *activation) ref.Val { return str(a.s.Client.Addr().String()) }},
