@@ -142,6 +142,10 @@ func NewPipeline(cfg Config, h session.Handler) *Pipeline {
 // Stats are the pipeline's live counters.
 func (p *Pipeline) Stats() *Stats { return p.stats }
 
+// CertStats are the counters of the pipeline's server certificate cache
+// (Config.CertCache).
+func (p *Pipeline) CertStats() tlsparse.CertCacheStats { return p.cfg.CertCache.Stats() }
+
 // Run is NewPipeline(cfg, h).Run(ctx, srcs) returning the final counters.
 func Run(ctx context.Context, cfg Config, srcs []Source, h session.Handler) (Snapshot, error) {
 	p := NewPipeline(cfg, h)

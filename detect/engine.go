@@ -368,6 +368,17 @@ func (e *Engine) SuppressedCounts() map[string]uint64 {
 	return m
 }
 
+// LimiterStats returns the state of the suppress and threshold blocks
+// (what Stats().Limiter holds, without the per-rule maps), and false when
+// the engine keeps none: no rule has such a block, or Config.Suppress is
+// off.
+func (e *Engine) LimiterStats() (LimiterStats, bool) {
+	if e.limiter == nil {
+		return LimiterStats{}, false
+	}
+	return e.limiter.stats(), true
+}
+
 // adopt takes over the suppress and threshold state of old (a reload):
 // windows open before a SIGHUP stay open. Keys name the rule id, so a rule
 // whose block changed starts afresh only where its keys changed.

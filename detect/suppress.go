@@ -565,9 +565,16 @@ func (sh *limShard) remove(e *limEntry) {
 }
 
 // LimiterStats describe the state of suppress and threshold blocks.
+//
+// Bytes is the estimated memory of the keys held (their text and
+// entryOverhead each), the figure Limit bounds. It leaves out the fixed
+// cost of the shard maps newLimiter pre-sizes (shardMapHint): about 106 KB
+// from the start whatever the keys, less for budgets under 274 KB (31 KB at
+// 64 KB), measured with Go 1.26's maps. Keys beyond the pre-sized room are
+// counted in Bytes through their map slot share in entryOverhead.
 type LimiterStats struct {
 	Keys      int    // (rule, key) pairs held
-	Bytes     int64  // their estimated memory
+	Bytes     int64  // their estimated memory (not the pre-sized maps)
 	Limit     int64  // the budget (Config.SuppressMemory)
 	Evictions uint64 // keys evicted to stay within the budget
 	// Lost counts held-back matches of evicted keys: no later alert will

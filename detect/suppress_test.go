@@ -191,6 +191,9 @@ func TestSuppressCountsAndSuppressOff(t *testing.T) {
 	if st.Alerts != 1 || st.Fired["x.a"] != 10 || st.Suppressed["x.a"] != 9 || e.SuppressedCounts()["x.a"] != 9 || st.Limiter.Keys != 1 {
 		t.Errorf("stats %+v, counts %v", st, e.SuppressedCounts())
 	}
+	if ls, ok := e.LimiterStats(); !ok || ls != st.Limiter || ls.Limit != DefaultSuppressMemory || ls.Bytes <= entryOverhead {
+		t.Errorf("LimiterStats %+v %v, Stats().Limiter %+v", ls, ok, st.Limiter)
+	}
 	e = limitEngine(t, block, func(c *Config) {
 		c.Suppress = false
 		c.Suppressions = []Suppression{{All: true, Addresses: []string{"0.0.0.0/0"}}}
@@ -203,6 +206,9 @@ func TestSuppressCountsAndSuppressOff(t *testing.T) {
 	}
 	if st := e.Stats(); st.Alerts != 10 || st.Suppressed["x.a"] != 0 || st.Filtered["x.a"] != 0 {
 		t.Errorf("Suppress off: stats %+v", st)
+	}
+	if ls, ok := e.LimiterStats(); ok {
+		t.Errorf("Suppress off: a limiter %+v", ls)
 	}
 	// Without a block every alert has Count 1.
 	e = limitEngine(t, "")

@@ -21,6 +21,7 @@ import (
 	"github.com/tlsentry/tlsentry/detect"
 	"github.com/tlsentry/tlsentry/output"
 	"github.com/tlsentry/tlsentry/session"
+	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
 // Judge gives a session its verdict: a *detect.Reloader or *detect.Engine.
@@ -170,6 +171,10 @@ func (s *Sensor) handle(ss *session.Session) {
 
 // Stats are the pipeline's live counters (for progress, logs and metrics).
 func (s *Sensor) Stats() *capture.Stats { return s.p.Stats() }
+
+// CertStats are the counters of the pipeline's server certificate cache
+// (for metrics).
+func (s *Sensor) CertStats() tlsparse.CertCacheStats { return s.p.CertStats() }
 
 // OrderStats are the judging stage's counters (zero without
 // Config.Ordered).

@@ -435,7 +435,8 @@ type certShard struct {
 	m     map[uint64]*certEntry
 	head  certEntry // sentinel of the LRU ring: head.next is most recent
 	limit int
-	_     [40]byte // keep shards on separate cache lines
+	bytes int      // DER bytes of the entries in m
+	_     [32]byte // keep shards on separate cache lines
 }
 
 type certEntry struct {
@@ -449,6 +450,10 @@ type certEntry struct {
 type CertCacheStats struct {
 	Hits, Misses, Evictions uint64
 	Entries, Capacity       int
+	// DERBytes is the size of the certificates the entries keep (their
+	// DER copies); the summaries and parsed certificates beside them are
+	// not counted. The cache is bounded by Capacity, not by bytes.
+	DERBytes int
 }
 
 // NewCertCache returns a cache holding about size summaries: the bound is
@@ -522,14 +527,17 @@ func (c *CertCache) summary(der []byte, keep bool) (*CertSummary, []byte) {
 		}
 		sh.unlink(old) // maphash collision: the newer certificate wins
 		delete(sh.m, key)
+		sh.bytes -= len(old.der)
 	}
 	sh.m[key] = e
 	sh.pushFront(e)
+	sh.bytes += len(own)
 	var evicted uint64
 	for len(sh.m) > sh.limit {
 		last := sh.head.prev
 		sh.unlink(last)
 		delete(sh.m, last.key)
+		sh.bytes -= len(last.der)
 		evicted++
 	}
 	sh.mu.Unlock()
@@ -574,14 +582,19 @@ func (sh *certShard) moveFront(e *certEntry) {
 }
 
 // Stats returns the cache's counters: hits, misses, evictions (summaries
-// dropped to stay within the bound), current entries and capacity.
+// dropped to stay within the bound), current entries, their DER bytes and
+// the capacity. A nil cache (no caching) reports zeros.
 func (c *CertCache) Stats() CertCacheStats {
+	if c == nil {
+		return CertCacheStats{}
+	}
 	st := CertCacheStats{Hits: c.hits.Load(), Misses: c.misses.Load(), Evictions: c.evictions.Load()}
 	for i := range c.shards {
 		sh := &c.shards[i]
 		sh.mu.Lock()
 		st.Entries += len(sh.m)
 		st.Capacity += sh.limit
+		st.DERBytes += sh.bytes
 		sh.mu.Unlock()
 	}
 	return st

@@ -454,6 +454,74 @@ func TestCertCache(t *testing.T) {
 	}
 }
 
+// TestCertCacheStats: the counters after a sequence of lookups. The
+// shard of a DER depends on the cache's random seed, so a case that can
+// evict checks that every distinct DER is either held or evicted; the
+// DERs of a case have one length, so DERBytes is Entries times it.
+func TestCertCacheStats(t *testing.T) {
+	base := syntheticCerts(t)["rsa"]
+	variant := func(i int) []byte { return append(bytes.Clone(base), byte(i), byte(i>>8)) }
+	seq := func(ids ...int) [][]byte {
+		var ders [][]byte
+		for _, i := range ids {
+			ders = append(ders, variant(i))
+		}
+		return ders
+	}
+	distinct := func(n int) [][]byte {
+		ids := make([]int, n)
+		for i := range ids {
+			ids[i] = i
+		}
+		return seq(ids...)
+	}
+	for _, c := range []struct {
+		name               string
+		size               int
+		ders               [][]byte
+		hits, misses       uint64
+		distinct, capacity int
+		mayEvict           bool
+	}{
+		{name: "empty", size: 16, capacity: 16},
+		{name: "miss then hit", size: 16, ders: seq(1, 1), hits: 1, misses: 1, distinct: 1, capacity: 16},
+		{name: "distinct that fit", size: 8 * certCacheShards, ders: seq(1, 2, 3, 1, 4, 5, 2), hits: 2, misses: 5, distinct: 5, capacity: 128},
+		{name: "rounded up", size: 17, ders: seq(1), misses: 1, distinct: 1, capacity: 32},
+		{name: "over capacity", size: 16, ders: distinct(40), misses: 40, distinct: 40, capacity: 16, mayEvict: true},
+		{name: "disabled", size: 0, ders: seq(1, 1), misses: 2},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			cc := NewCertCache(c.size)
+			for _, der := range c.ders {
+				cc.Summary(der)
+			}
+			st := cc.Stats()
+			if st.Hits != c.hits || st.Misses != c.misses || st.Capacity != c.capacity {
+				t.Errorf("hits %d misses %d capacity %d, want %d %d %d", st.Hits, st.Misses, st.Capacity, c.hits, c.misses, c.capacity)
+			}
+			held := c.distinct
+			if c.capacity == 0 {
+				held = 0
+			}
+			if c.mayEvict {
+				if st.Entries > c.capacity || st.Evictions == 0 || st.Entries+int(st.Evictions) != c.distinct {
+					t.Errorf("entries %d evictions %d, want at most %d held and the rest of %d evicted", st.Entries, st.Evictions, c.capacity, c.distinct)
+				}
+				held = st.Entries
+			} else if st.Entries != held || st.Evictions != 0 {
+				t.Errorf("entries %d evictions %d, want %d and 0", st.Entries, st.Evictions, held)
+			}
+			if want := held * (len(base) + 2); st.DERBytes != want {
+				t.Errorf("DERBytes %d, want %d", st.DERBytes, want)
+			}
+		})
+	}
+	var nilCache *CertCache
+	if st := nilCache.Stats(); st != (CertCacheStats{}) {
+		t.Errorf("nil cache stats %+v", st)
+	}
+}
+
 func TestCertCacheLRUOrder(t *testing.T) {
 	c := NewCertCache(2 * certCacheShards)
 	// Find three DERs that land in the same shard.

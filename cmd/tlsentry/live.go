@@ -192,6 +192,7 @@ func liveMain(o *sensorOptions, cfg *Config, stdout, stderr io.Writer) error {
 
 	col := newSensorCollector(func() capture.Snapshot { return sn.Stats().Snapshot() }, ls, sinks, j)
 	col.order = sn.OrderStats
+	col.certs = sn.CertStats
 	if inv != nil {
 		col.extra = inv.Collector()
 	}

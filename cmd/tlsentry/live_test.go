@@ -592,7 +592,11 @@ func TestLiveMetrics(t *testing.T) {
 		m0 := s.scrape(t)
 		for _, name := range []string{"tlsentry_packets_total", "tlsentry_bytes_total", "tlsentry_kernel_drops_total",
 			"tlsentry_kernel_packets_total", "tlsentry_flows_active", "tlsentry_flows_evicted_total", "tlsentry_sessions_total",
-			"tlsentry_parse_errors_total", `tlsentry_sink_documents_total{result="ok",sink="ndjson"}`, "tlsentry_build_info"} {
+			"tlsentry_parse_errors_total", `tlsentry_sink_documents_total{result="ok",sink="ndjson"}`, "tlsentry_build_info",
+			"tlsentry_cert_cache_entries", "tlsentry_cert_cache_capacity", "tlsentry_cert_cache_der_bytes", "tlsentry_cert_cache_hits_total",
+			"tlsentry_cert_cache_misses_total", "tlsentry_cert_cache_evictions_total", "tlsentry_rules_limiter_keys",
+			"tlsentry_rules_limiter_bytes", "tlsentry_rules_limiter_limit_bytes", "tlsentry_rules_limiter_evictions_total",
+			"tlsentry_rules_limiter_lost_total"} {
 			if _, ok := m0[name]; !ok {
 				t.Errorf("metric %s missing", name)
 			}
@@ -630,6 +634,24 @@ func TestLiveMetrics(t *testing.T) {
 		// sessions are emitted when flows end: both connections closed (FIN), so by now
 		if m2["tlsentry_sessions_total"] < 2 || m2[`tlsentry_sink_documents_total{result="ok",sink="ndjson"}`] < m2["tlsentry_sessions_total"] {
 			t.Errorf("sessions %v, documents %v", m2["tlsentry_sessions_total"], m2[`tlsentry_sink_documents_total{result="ok",sink="ndjson"}`])
+		}
+		// the server certificate cache: one chain, parsed once; the second
+		// round's full handshake (a fourth session) finds it cached
+		if m2["tlsentry_cert_cache_capacity"] != 4096 || m2["tlsentry_cert_cache_entries"] < 1 ||
+			m2["tlsentry_cert_cache_entries"] != m2["tlsentry_cert_cache_misses_total"]-m2["tlsentry_cert_cache_evictions_total"] ||
+			m2["tlsentry_cert_cache_der_bytes"] < 100*m2["tlsentry_cert_cache_entries"] ||
+			m2["tlsentry_cert_cache_der_bytes"] > (64<<10)*m2["tlsentry_cert_cache_entries"] ||
+			(m2["tlsentry_sessions_total"] >= 4 && m2["tlsentry_cert_cache_hits_total"] < 1) {
+			t.Errorf("cert cache: capacity %v, entries %v, DER bytes %v, hits %v, misses %v, evictions %v (%v sessions)",
+				m2["tlsentry_cert_cache_capacity"], m2["tlsentry_cert_cache_entries"], m2["tlsentry_cert_cache_der_bytes"],
+				m2["tlsentry_cert_cache_hits_total"], m2["tlsentry_cert_cache_misses_total"], m2["tlsentry_cert_cache_evictions_total"],
+				m2["tlsentry_sessions_total"])
+		}
+		// the suppress and threshold state: the default budget, a few keys
+		if keys, b := m2["tlsentry_rules_limiter_keys"], m2["tlsentry_rules_limiter_bytes"]; m2["tlsentry_rules_limiter_limit_bytes"] != detect.DefaultSuppressMemory ||
+			(keys == 0) != (b == 0) || b > 1024*keys || m2["tlsentry_rules_limiter_evictions_total"] != 0 || m2["tlsentry_rules_limiter_lost_total"] != 0 {
+			t.Errorf("limiter: %v keys, %v bytes, limit %v, evictions %v, lost %v", keys, b, m2["tlsentry_rules_limiter_limit_bytes"],
+				m2["tlsentry_rules_limiter_evictions_total"], m2["tlsentry_rules_limiter_lost_total"])
 		}
 		s.stop(t)
 		if !strings.Contains(s.stderr.String(), "msg=final") {

@@ -16,12 +16,13 @@ import (
 	"github.com/tlsentry/tlsentry/detect"
 	"github.com/tlsentry/tlsentry/output"
 	"github.com/tlsentry/tlsentry/sensor"
+	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
 // The Prometheus collector reads the counters the sensor keeps anyway
-// (capture.Stats, the sockets' kernel statistics, the sinks' counts) when
-// it is scraped: nothing is counted twice and the hot path does no extra
-// work for metrics.
+// (capture.Stats, the sockets' kernel statistics, the sinks' counts, the
+// certificate cache's and the rule engine's) when it is scraped: nothing is
+// counted twice and the hot path does no extra work for metrics.
 
 // metricName is the Prometheus name of a capture counter:
 // tlsentry_packets_total, tlsentry_flows_evicted_total, ...
@@ -89,8 +90,9 @@ type sensorCollector struct {
 	live     *liveStats // nil when not live
 	sinks    sensor.Sinks
 	judge    sensor.Judge
-	order    func() sensor.OrderStats // the judging stage; nil: none
-	info     string                   // version string
+	order    func() sensor.OrderStats       // the judging stage; nil: none
+	certs    func() tlsparse.CertCacheStats // the pipeline's server certificate cache; nil: none
+	info     string                         // version string
 
 	counters   [len(capture.Snapshot{})]*prometheus.Desc
 	flowsAct   *prometheus.Desc
@@ -109,6 +111,17 @@ type sensorCollector struct {
 	jHeldBytes *prometheus.Desc
 	jEarly     *prometheus.Desc
 	jLate      *prometheus.Desc
+	certEnt    *prometheus.Desc
+	certCap    *prometheus.Desc
+	certBytes  *prometheus.Desc
+	certHits   *prometheus.Desc
+	certMisses *prometheus.Desc
+	certEvict  *prometheus.Desc
+	limKeys    *prometheus.Desc
+	limBytes   *prometheus.Desc
+	limLimit   *prometheus.Desc
+	limEvict   *prometheus.Desc
+	limLost    *prometheus.Desc
 	extra      prometheus.Collector // the inventory's, when there is one
 }
 
@@ -133,6 +146,17 @@ func newSensorCollector(pipeline func() capture.Snapshot, live *liveStats, sinks
 	c.jHeldBytes = prometheus.NewDesc("tlsentry_judging_held_bytes", "estimated memory of the sessions the judging stage holds (rules.order_memory_mb bounds it)", nil, nil)
 	c.jEarly = prometheus.NewDesc("tlsentry_judging_released_early_total", "sessions judged before their turn because the judging stage was full", nil, nil)
 	c.jLate = prometheus.NewDesc("tlsentry_judging_arrived_late_total", "sessions that reached the judging stage after a later one was judged", nil, nil)
+	c.certEnt = prometheus.NewDesc("tlsentry_cert_cache_entries", "server certificate summaries in the pipeline's cache now", nil, nil)
+	c.certCap = prometheus.NewDesc("tlsentry_cert_cache_capacity", "the most summaries the server certificate cache holds (its bound)", nil, nil)
+	c.certBytes = prometheus.NewDesc("tlsentry_cert_cache_der_bytes", "DER bytes of the certificates the server certificate cache keeps (their summaries not counted)", nil, nil)
+	c.certHits = prometheus.NewDesc("tlsentry_cert_cache_hits_total", "server certificates summarised from the cache", nil, nil)
+	c.certMisses = prometheus.NewDesc("tlsentry_cert_cache_misses_total", "server certificates parsed because the cache did not hold them", nil, nil)
+	c.certEvict = prometheus.NewDesc("tlsentry_cert_cache_evictions_total", "summaries evicted from the server certificate cache for its bound (least recently used first)", nil, nil)
+	c.limKeys = prometheus.NewDesc("tlsentry_rules_limiter_keys", "(rule, key) pairs the suppress and threshold blocks hold now", nil, nil)
+	c.limBytes = prometheus.NewDesc("tlsentry_rules_limiter_bytes", "estimated memory of the suppress and threshold keys (bounded by tlsentry_rules_limiter_limit_bytes; the pre-sized maps, about 106 KB, not counted)", nil, nil)
+	c.limLimit = prometheus.NewDesc("tlsentry_rules_limiter_limit_bytes", "memory budget of the suppress and threshold keys", nil, nil)
+	c.limEvict = prometheus.NewDesc("tlsentry_rules_limiter_evictions_total", "suppress and threshold keys evicted for the budget (least recently matched first)", nil, nil)
+	c.limLost = prometheus.NewDesc("tlsentry_rules_limiter_lost_total", "held-back matches of evicted keys: no later alert carries them", nil, nil)
 	c.liveSocket = prometheus.NewDesc("tlsentry_capture_sockets", "live capture sockets (AF_PACKET fanout members or one libpcap handle)", nil, nil)
 	return c
 }
@@ -143,7 +167,8 @@ func (c *sensorCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 	for _, d := range []*prometheus.Desc{c.flowsAct, c.kPackets, c.kDrops, c.kFreezes, c.sinkDocs,
 		c.sinkQueue, c.esDocs, c.esSpool, c.reloads, c.buildInfo, c.liveSocket, c.suppressed,
-		c.jHeld, c.jHeldBytes, c.jEarly, c.jLate} {
+		c.jHeld, c.jHeldBytes, c.jEarly, c.jLate, c.certEnt, c.certCap, c.certBytes, c.certHits,
+		c.certMisses, c.certEvict, c.limKeys, c.limBytes, c.limLimit, c.limEvict, c.limLost} {
 		ch <- d
 	}
 	if c.extra != nil {
@@ -198,6 +223,13 @@ func (c *sensorCollector) Collect(ch chan<- prometheus.Metric) {
 		for id, n := range e.Engine().SuppressedCounts() {
 			ch <- prometheus.MustNewConstMetric(c.suppressed, prometheus.CounterValue, float64(n), id)
 		}
+		if st, ok := e.Engine().LimiterStats(); ok {
+			ch <- prometheus.MustNewConstMetric(c.limKeys, prometheus.GaugeValue, float64(st.Keys))
+			ch <- prometheus.MustNewConstMetric(c.limBytes, prometheus.GaugeValue, float64(st.Bytes))
+			ch <- prometheus.MustNewConstMetric(c.limLimit, prometheus.GaugeValue, float64(st.Limit))
+			ch <- prometheus.MustNewConstMetric(c.limEvict, prometheus.CounterValue, float64(st.Evictions))
+			ch <- prometheus.MustNewConstMetric(c.limLost, prometheus.CounterValue, float64(st.Lost))
+		}
 	}
 	if c.order != nil {
 		st := c.order()
@@ -205,6 +237,15 @@ func (c *sensorCollector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.jHeldBytes, prometheus.GaugeValue, float64(st.HeldBytes))
 		ch <- prometheus.MustNewConstMetric(c.jEarly, prometheus.CounterValue, float64(st.ReleasedEarly))
 		ch <- prometheus.MustNewConstMetric(c.jLate, prometheus.CounterValue, float64(st.ArrivedLate))
+	}
+	if c.certs != nil {
+		st := c.certs()
+		ch <- prometheus.MustNewConstMetric(c.certEnt, prometheus.GaugeValue, float64(st.Entries))
+		ch <- prometheus.MustNewConstMetric(c.certCap, prometheus.GaugeValue, float64(st.Capacity))
+		ch <- prometheus.MustNewConstMetric(c.certBytes, prometheus.GaugeValue, float64(st.DERBytes))
+		ch <- prometheus.MustNewConstMetric(c.certHits, prometheus.CounterValue, float64(st.Hits))
+		ch <- prometheus.MustNewConstMetric(c.certMisses, prometheus.CounterValue, float64(st.Misses))
+		ch <- prometheus.MustNewConstMetric(c.certEvict, prometheus.CounterValue, float64(st.Evictions))
 	}
 	ch <- prometheus.MustNewConstMetric(c.buildInfo, prometheus.GaugeValue, 1, c.info)
 	if c.extra != nil {
