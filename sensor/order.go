@@ -1,7 +1,6 @@
 package sensor
 
 import (
-	"container/heap"
 	"math"
 	"sync/atomic"
 
@@ -56,18 +55,48 @@ type orderItem struct {
 	s     *session.Session
 }
 
-// orderHeap is a min-heap of items by (key, session).
+// orderHeap is a min-heap of items by (key, session). It is written out
+// rather than used through container/heap, whose any-typed Push and Pop
+// box each item (two allocations a session).
 type orderHeap []orderItem
 
-func (h orderHeap) Len() int           { return len(h) }
-func (h orderHeap) Less(i, j int) bool { return itemLess(&h[i], &h[j]) }
-func (h orderHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
-func (h *orderHeap) Push(x any)        { *h = append(*h, x.(orderItem)) }
-func (h *orderHeap) Pop() any {
-	old := *h
-	it := old[len(old)-1]
-	old[len(old)-1] = orderItem{}
-	*h = old[:len(old)-1]
+// push adds it.
+func (h *orderHeap) push(it orderItem) {
+	*h = append(*h, it)
+	q := *h
+	for i := len(q) - 1; i > 0; {
+		parent := (i - 1) / 2
+		if !itemLess(&q[i], &q[parent]) {
+			break
+		}
+		q[i], q[parent] = q[parent], q[i]
+		i = parent
+	}
+}
+
+// popMin removes and returns the least item; h must not be empty.
+func (h *orderHeap) popMin() orderItem {
+	q := *h
+	it := q[0]
+	n := len(q) - 1
+	q[0] = q[n]
+	q[n] = orderItem{}
+	q = q[:n]
+	for i := 0; ; {
+		least, l, r := i, 2*i+1, 2*i+2
+		if l < n && itemLess(&q[l], &q[least]) {
+			least = l
+		}
+		if r < n && itemLess(&q[r], &q[least]) {
+			least = r
+		}
+		if least == i {
+			break
+		}
+		q[i], q[least] = q[least], q[i]
+		i = least
+	}
+	*h = q
 	return it
 }
 
@@ -152,7 +181,7 @@ func (o *orderer) push(key int64, s *session.Session) {
 		o.next(s)
 		return
 	}
-	heap.Push(&o.held, it)
+	o.held.push(it)
 	o.bytes += it.bytes
 	for o.bytes > o.limit && len(o.held) > 1 {
 		o.early.Add(1)
@@ -191,7 +220,7 @@ func (o *orderer) release() {
 
 // pop judges the first held session.
 func (o *orderer) pop() {
-	it := heap.Pop(&o.held).(orderItem)
+	it := o.held.popMin()
 	o.bytes -= it.bytes
 	o.last, o.any = orderItem{key: it.key, s: it.s}, true
 	o.next(it.s)

@@ -311,3 +311,35 @@ func TestOrderMemoryLimit(t *testing.T) {
 	}
 	t.Logf("%+v", st)
 }
+
+// TestOrderHeap: items pushed in any order pop out in itemLess order,
+// equal keys ordered by session.
+func TestOrderHeap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, n := range []int{0, 1, 2, 3, 7, 64, 1000} {
+		var h orderHeap
+		var want []orderItem
+		for i := range n {
+			it := orderItem{key: rng.Int64N(int64(n/3 + 1)), s: &session.Session{FirstPacket: uint64(i)}}
+			h.push(it)
+			want = append(want, it)
+		}
+		slices.SortFunc(want, func(a, b orderItem) int {
+			if itemLess(&a, &b) {
+				return -1
+			}
+			if itemLess(&b, &a) {
+				return 1
+			}
+			return 0
+		})
+		for i := range want {
+			if got := h.popMin(); got.key != want[i].key || got.s != want[i].s {
+				t.Fatalf("n=%d: pop %d = key %d session %d, want key %d session %d", n, i, got.key, got.s.FirstPacket, want[i].key, want[i].s.FirstPacket)
+			}
+		}
+		if len(h) != 0 {
+			t.Fatalf("n=%d: %d left", n, len(h))
+		}
+	}
+}
