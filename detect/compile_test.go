@@ -57,6 +57,7 @@ var extraMsgs = []string{
 	`tlsentry.server.x509.names.join()`,
 	`tlsentry.anomalies.join(',') + '/' + tls.client.server_name`,
 	`size(tlsentry.server.x509.names)`,
+	`['a', 'b'].join('-') + ['c'].join()`, // not a Go list: the binding
 }
 
 // A comprehension is not compiled: the condition keeps the CEL program.
