@@ -42,6 +42,19 @@ type activation struct {
 	vals [len0]ref.Val // per-variable cache, see variables
 
 	keyBuf []byte // limiter keys; kept across sessions
+	msgBuf []byte // render's buffer; kept across sessions up to maxKeptMsgBuf
+}
+
+// maxKeptMsgBuf is the largest message buffer a pooled activation keeps (a
+// message joining a certificate's names can take 512 KiB).
+const maxKeptMsgBuf = 4 << 10
+
+// keptBuf is b emptied, or nil when it is too large to keep.
+func keptBuf(b []byte) []byte {
+	if cap(b) > maxKeptMsgBuf {
+		return nil
+	}
+	return b[:0]
 }
 
 // len0 is len(variables), checked in init.
@@ -99,7 +112,7 @@ func (a *activation) value(i int) ref.Val {
 func (a *activation) Parent() interpreter.Activation { return nil }
 
 func (a *activation) reset(e *Engine, s *session.Session) {
-	*a = activation{e: e, s: s, cv: noCipher, vv: noVersion, keyBuf: a.keyBuf[:0]}
+	*a = activation{e: e, s: s, cv: noCipher, vv: noVersion, keyBuf: a.keyBuf[:0], msgBuf: keptBuf(a.msgBuf)}
 	hs := s.TLS
 	if hs == nil {
 		return

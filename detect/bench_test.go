@@ -12,7 +12,10 @@ import (
 	"syscall"
 	"testing"
 
+	"cel.dev/cel-go/common/types"
+
 	"github.com/tlsentry/tlsentry/session"
+	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
 // writeBigLists writes n entries per intel type (abuse.ch CSV formats for
@@ -189,4 +192,71 @@ func BenchmarkEvaluateParallel(b *testing.B) {
 			e.Evaluate(s)
 		}
 	})
+}
+
+// BenchmarkRender renders the messages of the built-in rules that match:
+// "name-mismatch" cert.name_mismatch's alone (the join of the certificate's
+// names), "varied" every matching rule's over variedSessions.
+func BenchmarkRender(b *testing.B) {
+	e, err := New(Config{Roots: getPKI(b).pool})
+	if err != nil {
+		b.Fatal(err)
+	}
+	mismatch := testSession(b, func(s *session.Session) { s.TLS.ClientHello.ServerName = "other.example.test" })
+	type job struct {
+		s     *session.Session
+		rules []*compiledRule
+	}
+	jobsOf := func(ss []*session.Session, id string) []job {
+		var jobs []job
+		a := e.pool.Get().(*activation)
+		defer e.pool.Put(a)
+		for _, s := range ss {
+			j := job{s: s}
+			for _, r := range e.rules {
+				a.reset(e, s)
+				if out, ok := r.eval(a); ok && out == types.True && (id == "" || r.ID == id) {
+					j.rules = append(j.rules, r)
+				}
+			}
+			jobs = append(jobs, j)
+		}
+		return jobs
+	}
+	varied := []*session.Session{mismatch}
+	for _, mut := range []func(*session.Session){
+		func(s *session.Session) { s.TLS.ServerHello.CipherSuite = 0x000a },
+		func(s *session.Session) { s.TLS.ServerHello.LegacyVersion = 0x0301 },
+		func(s *session.Session) { s.Anomalies.Add(tlsparse.AnomalyTCPOverlap) },
+	} {
+		varied = append(varied, testSession(b, mut))
+	}
+	for _, c := range []struct {
+		name string
+		jobs []job
+	}{
+		{"name-mismatch", jobsOf([]*session.Session{mismatch}, "cert.name_mismatch")},
+		{"varied", jobsOf(varied, "")},
+	} {
+		n := 0
+		for _, j := range c.jobs {
+			n += len(j.rules)
+		}
+		if n == 0 {
+			b.Fatalf("%s: no rule matches", c.name)
+		}
+		b.Run(c.name, func(b *testing.B) {
+			a := e.pool.Get().(*activation)
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, j := range c.jobs {
+					a.reset(e, j.s)
+					for _, r := range j.rules {
+						_ = r.render(a)
+					}
+				}
+			}
+			b.ReportMetric(float64(n), "messages/op")
+		})
+	}
 }

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"strings"
 	"sync"
 
 	"cel.dev/cel-go/cel"
@@ -151,6 +152,10 @@ func (c *compiler) call(e celast.Expr) (evalFn, bool) {
 	if o == nil || o.NonStrict || o.LateBound || o.Async != nil {
 		return nil, false
 	}
+	switch r.OverloadIDs[0] {
+	case "list_join", "list_join_string":
+		return join(o, call.FunctionName(), args), len(args) == 1 && o.Unary != nil || len(args) == 2 && o.Binary != nil
+	}
 	switch {
 	case len(args) == 1 && o.Unary != nil:
 		return unaryFn(o, call.FunctionName(), args[0]), true
@@ -231,21 +236,23 @@ func equals(args []evalFn, neg bool) evalFn {
 }
 
 func unaryFn(o *functions.Overload, fn string, arg evalFn) evalFn {
-	impl, trait := o.Unary, o.OperandTrait
 	return func(a *activation) ref.Val {
 		v := arg(a)
 		if _, ok := v.(*types.Err); ok {
 			return v
 		}
-		if trait == 0 || v.Type().HasTrait(trait) {
-			return impl(v)
-		}
-		return receive(fn, o.Operator, v)
+		return callUnary(o, fn, v)
 	}
 }
 
+func callUnary(o *functions.Overload, fn string, v ref.Val) ref.Val {
+	if o.OperandTrait == 0 || v.Type().HasTrait(o.OperandTrait) {
+		return o.Unary(v)
+	}
+	return receive(fn, o.Operator, v)
+}
+
 func binaryFn(o *functions.Overload, fn string, lhs, rhs evalFn) evalFn {
-	impl, trait := o.Binary, o.OperandTrait
 	return func(a *activation) ref.Val {
 		lv := lhs(a)
 		if _, ok := lv.(*types.Err); ok {
@@ -255,10 +262,50 @@ func binaryFn(o *functions.Overload, fn string, lhs, rhs evalFn) evalFn {
 		if _, ok := rv.(*types.Err); ok {
 			return rv
 		}
-		if trait == 0 || lv.Type().HasTrait(trait) {
-			return impl(lv, rv)
+		return callBinary(o, fn, lv, rv)
+	}
+}
+
+func callBinary(o *functions.Overload, fn string, lv, rv ref.Val) ref.Val {
+	if o.OperandTrait == 0 || lv.Type().HasTrait(o.OperandTrait) {
+		return o.Binary(lv, rv)
+	}
+	return receive(fn, o.Operator, lv, rv)
+}
+
+// join is ext.Strings' l.join() or l.join(sep) (args: l, and sep if
+// given), with a fast path for a Go list of strings: strings.Join, not a
+// boxed value per entry.
+func join(o *functions.Overload, fn string, args []evalFn) evalFn {
+	if len(args) == 1 {
+		arg := args[0]
+		return func(a *activation) ref.Val {
+			switch v := arg(a).(type) {
+			case *goStrings:
+				return types.String(strings.Join(v.s, ""))
+			case *types.Err:
+				return v
+			default:
+				return callUnary(o, fn, v)
+			}
 		}
-		return receive(fn, o.Operator, lv, rv)
+	}
+	lhs, rhs := args[0], args[1]
+	return func(a *activation) ref.Val {
+		lv := lhs(a)
+		if _, ok := lv.(*types.Err); ok {
+			return lv
+		}
+		rv := rhs(a)
+		if _, ok := rv.(*types.Err); ok {
+			return rv
+		}
+		if l, ok := lv.(*goStrings); ok {
+			if sep, ok := rv.(types.String); ok {
+				return types.String(strings.Join(l.s, string(sep)))
+			}
+		}
+		return callBinary(o, fn, lv, rv)
 	}
 }
 

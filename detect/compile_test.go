@@ -51,6 +51,15 @@ var extraConds = []string{
 	`tlsentry.server.dh_prime_bits < 2048.0 || tlsentry.version.id > 1.5`,
 }
 
+// extraMsgs are message parts (not conditions) the compiler knows.
+var extraMsgs = []string{
+	`tlsentry.server.x509.names.size() == 0 ? 'no names' : tlsentry.server.x509.names.join(', ')`,
+	`tlsentry.server.x509.names.join()`,
+	`tlsentry.anomalies.join(',') + '/' + tls.client.server_name`,
+	`size(tlsentry.server.x509.names)`,
+	`['a', 'b'].join('-') + ['c'].join()`, // not a Go list: the binding
+}
+
 // A comprehension is not compiled: the condition keeps the CEL program.
 func TestCompileFallback(t *testing.T) {
 	env, err := newEnv()
@@ -89,9 +98,22 @@ func TestCompiledAgreesWithCEL(t *testing.T) {
 		}
 		rs = append(rs, r)
 	}
+	for i, m := range extraMsgs {
+		r, err := compileRule(env, "x", "x", &ruleSpec{ID: fmt.Sprintf("m.%d", i), Category: "c", Severity: "low",
+			Condition: srcText{Value: "true", Set: true}, Message: srcText{Value: "${" + m + "}", Set: true}})
+		if err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+		if r.msg[0].fn == nil {
+			t.Errorf("%s: not compiled", m)
+		}
+		rs = append(rs, r)
+	}
 	ss := append(variedSessions(t),
 		testSession(t, func(s *session.Session) { s.TLS.ServerHello = nil }),
 		&session.Session{},
+		bigNamesSession(t, 2000, "x.test"),
+		testSession(t, func(s *session.Session) { s.TLS.ClientHello.ServerName = "other.example.test" }),
 	)
 	ss = append(ss, handshakeWorkload(t, 300, time.Hour)...)
 	for si, s := range ss {

@@ -62,9 +62,12 @@ var sizeHints = map[string]sizeHint{
 	"tlsentry.parse_anomalies": {list: 64, elem: 64},
 	// Chosen: 1,000 certificate names (SAN DNS names) of a DNS name's 253
 	// bytes; public CAs issue at most a few hundred (Let's Encrypt: 100).
-	// Hard: 3 bytes a name at least in a 512 KiB message.
+	// Hard: 3 bytes a name at least in a 512 KiB message; together, the
+	// names and a SAN entry's tag and length bytes (or the one CN's) fit in
+	// it (a name has at most as many code points as encoded bytes).
 	"tlsentry.server.x509.names": {list: maxHintCertNames, elem: 253,
-		hardList: tlsparse.MaxCertificateMessage / 3, hardElem: tlsparse.MaxCertificateMessage},
+		hardList: tlsparse.MaxCertificateMessage / 3, hardElem: tlsparse.MaxCertificateMessage,
+		wire: tlsparse.MaxCertificateMessage, wireEach: 2},
 	// The SNI host name: chosen 1,024 bytes (a DNS name has at most 253),
 	// hard 64 KiB.
 	"tls.client.server_name":  {str: 1024, hardStr: tlsparse.MaxClientHello},
@@ -83,6 +86,10 @@ type sizeHint struct {
 	list, hardList uint64 // entries of a list variable
 	elem, hardElem uint64 // bytes of each string entry
 	str, hardStr   uint64 // bytes of a string variable
+	// wire bounds a list's entries together (hard, 0: no bound): their
+	// sizes plus wireEach for each (its length prefix) are at most wire,
+	// as they all come from one message.
+	wire, wireEach uint64
 }
 
 func (h sizeHint) bounds(hard bool) (list, elem, str uint64) {
@@ -138,6 +145,64 @@ func (ce costEstimator) EstimateCallCost(fn, overload string, target *cost.AstNo
 	return cost.NewCallEstimate(cost.RangedCostEstimate(1, cost.SafeAdd(1, cost.SafeMultiply(l.Max, nameMatchCost))), nil)
 }
 
+// hardCostOptions replace, at the hard bounds, ext.Strings' estimate of a
+// join (which the Estimator cannot override) with joinCost's.
+var hardCostOptions = []cost.Option{
+	cost.OverloadCostEstimate("list_join", joinEstimator(listJoinModel("list_join", false))),
+	cost.OverloadCostEstimate("list_join_string", joinEstimator(listJoinModel("list_join_string", true))),
+}
+
+// listJoinModel is ext.Strings' model of l.join() (or l.join(sep)): one,
+// a tenth of the entries plus one, and the result's length, which is at
+// most the entries' sizes (plus a separator each).
+func listJoinModel(id string, sep bool) cost.OverloadModel {
+	res := cost.ElemTotal(cost.Target())
+	if sep {
+		res = cost.Sum(res, cost.Mul(cost.Length(cost.Target()), cost.Arg(0)))
+	}
+	return cost.MemberOverload(id,
+		cost.EvalCost(cost.Sum(cost.Const(cost.CallCost), cost.StringScan(cost.Sum(cost.Length(cost.Target()), cost.Const(1))), cost.Length(cost.Result()))),
+		cost.ResultSize(cost.AtMost(res)))
+}
+
+// joinEstimator is joinCost for a list variable with a wire bound, else
+// the model's estimate.
+func joinEstimator(m cost.OverloadModel) cost.FunctionEstimator {
+	model := m.FunctionEstimator()
+	return func(est cost.Estimator, target *cost.AstNode, args []cost.AstNode) *cost.CallEstimate {
+		if target != nil && len(args) <= 1 {
+			var sep uint64
+			if len(args) == 1 {
+				sep = cost.EstimateSize(est, args[0]).Max
+			}
+			if c := joinCost(*target, sep); c != nil {
+				return c
+			}
+		}
+		return model(est, target, args)
+	}
+}
+
+// joinCost bounds the join of a list variable whose entries are bounded
+// together (sizeHint.wire) with a separator of at most sep code points;
+// nil for other lists. The cost is the model's with the sound wire bound
+// in place of entries × entry size: n entries of T code points in all
+// have T + n×wireEach ≤ wire, so n ≤ wire/wireEach, and the result, at
+// most T + n×sep, is at most wire + n×(sep-wireEach) (wire when the
+// separator is no longer than wireEach).
+func joinCost(target cost.AstNode, sep uint64) *cost.CallEstimate {
+	h, ok := sizeHints[strings.Join(target.Path(), ".")]
+	if !ok || h.wire == 0 || h.wireEach == 0 {
+		return nil
+	}
+	n := h.wire / h.wireEach
+	res := cost.SafeAdd(h.wire, cost.SafeMultiply(n, cost.SafeSubtract(sep, h.wireEach)))
+	sz := cost.RangedSizeEstimate(0, res)
+	scan := cost.RangedSizeEstimate(1, cost.SafeAdd(n, 1)).MultiplyByCostFactor(cost.StringTraversalCostFactor)
+	c := cost.FixedCostEstimate(cost.CallCost).Add(scan).Add(cost.RangedCostEstimate(0, res))
+	return cost.NewCallEstimate(c, &sz)
+}
+
 // nameMatchCost is the cost of name_matches per pattern: one MatchHostname,
 // Go code comparing at most a DNS name's length, about as long as two CEL
 // steps. (Counted as CEL counts a string comparison, a 174,762-name
@@ -177,7 +242,7 @@ func checkCost(env *cel.Env, ast *cel.Ast, maxCost uint64) ([]cel.ProgramOption,
 		return nil, fmt.Errorf("estimated cost %s is over the limit of %d (nested comprehensions over lists multiply their sizes: a list of cipher suites can have 32,767 entries)",
 			costString(est.Max), maxCost)
 	}
-	if hard, err := env.EstimateCost(ast, costEstimator{hard: true}); err == nil && hard.Max <= maxCost {
+	if hard, err := env.EstimateCost(ast, costEstimator{hard: true}, hardCostOptions...); err == nil && hard.Max <= maxCost {
 		return nil, nil
 	}
 	return []cel.ProgramOption{cel.CostTracking(costEstimator{}), cel.CostLimit(maxCost)}, nil

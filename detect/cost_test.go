@@ -8,8 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"cel.dev/cel-go/cel"
+
 	"github.com/tlsentry/tlsentry/rules"
 	"github.com/tlsentry/tlsentry/session"
+	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
 // TestBuiltinRulesCost: every built-in condition and message stays within
@@ -196,16 +199,18 @@ func TestBuiltinRulesRuntimeCost(t *testing.T) {
 			}
 		}
 	}
-	// cert.name_mismatch's message joins up to 174,762 names of up to 512
-	// KiB (the estimate multiplies the two); it is evaluated on alerts only.
-	if len(conds) != 0 || len(msgs) != 1 || msgs[0] != "cert.name_mismatch" {
-		t.Errorf("cost tracking: conditions %v, want none; messages %v, want [cert.name_mismatch]", conds, msgs)
+	// cert.name_mismatch's message joins the names of one Certificate
+	// message: within the limit at the hard bounds too (see joinCost).
+	if len(conds) != 0 || len(msgs) != 0 {
+		t.Errorf("cost tracking: conditions %v, messages %v; want none", conds, msgs)
 	}
 	e.Evaluate(testSession(t))
 	// A certificate with as many names as the parser keeps does not evade
 	// cert.name_mismatch (nor does its message get cut).
-	a := fired(e.Evaluate(bigNamesSession(t, certNamesMax, "x.test")))["cert.name_mismatch"]
-	if a == nil || !strings.Contains(a.Message, "h37998.test, x.test") {
+	s := bigNamesSession(t, certNamesMax, "x.test")
+	a := fired(e.Evaluate(s))["cert.name_mismatch"]
+	want := "certificate of 198.51.100.7:443 covers " + strings.Join(s.Certificates[0].Cert.DNSNames, ", ") + ", not www.example.test"
+	if a == nil || a.Message != want {
 		t.Errorf("cert.name_mismatch on %d names: %v", certNamesMax, a)
 	}
 	if st := e.Stats(); st.CostExceeded != 0 {
@@ -240,5 +245,77 @@ func BenchmarkCostCut(b *testing.B) {
 			}
 			b.ReportMetric(float64(cpuTime()-cpu0)/float64(n), "cpu-ns/op")
 		})
+	}
+}
+
+// TestJoinHardCost: a join of a list whose entries one message bounds
+// together is estimated at the hard bounds from the message's size, and
+// runs without cost tracking; other joins keep ext.Strings' estimate. The
+// estimate is above what the tracker counts for lists that fill the
+// message.
+func TestJoinHardCost(t *testing.T) {
+	env, err := newEnv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	const names = "tlsentry.server.x509.names"
+	cases := []struct {
+		expr    string
+		tracked bool
+	}{
+		{names + ".size() == 0 ? 'no names' : " + names + ".join(', ')", false},
+		{names + ".join(', ')", false},
+		{names + ".join()", false},
+		{names + ".join(',')", false},
+		{"tlsentry.anomalies.join(', ')", false},
+		{names + ".join(' and then ')", true},                    // 10 bytes after each of up to 262,144 names
+		{names + ".join(', ') + " + names + ".join(', ')", true}, // two joins of 512 KiB
+		{names + ".map(n, n).join(', ')", true},                  // not the variable: the model's estimate
+	}
+	for _, c := range cases {
+		ast, iss := env.Compile(c.expr)
+		if iss.Err() != nil {
+			t.Fatal(iss.Err())
+		}
+		opts, err := checkCost(env, ast, DefaultMaxRuleCost)
+		if err != nil {
+			t.Fatalf("%s: %v", c.expr, err)
+		}
+		if tracked := len(opts) > 0; tracked != c.tracked {
+			t.Errorf("%s: cost tracked %v, want %v", c.expr, tracked, c.tracked)
+		}
+	}
+
+	// Lists that fill a Certificate message: empty names, names of one
+	// byte, one name of all of it (T + 2n = 512 KiB each).
+	m := tlsparse.MaxCertificateMessage
+	one := make([]string, m/3)
+	for i := range one {
+		one[i] = "a"
+	}
+	lists := [][]string{make([]string, m/2), one, {strings.Repeat("a", m-2)}}
+	for _, sep := range []string{"", ",", ", ", ",,,,,"} {
+		x := names + ".join('" + sep + "')"
+		ast, iss := env.Compile(x)
+		if iss.Err() != nil {
+			t.Fatal(iss.Err())
+		}
+		est, err := env.EstimateCost(ast, costEstimator{hard: true}, hardCostOptions...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prg, err := env.Program(ast, cel.CostTracking(costEstimator{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range lists {
+			_, det, err := prg.Eval(map[string]any{names: l})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := *det.ActualCost(); got > est.Max {
+				t.Errorf("%s on %d names: cost %d, estimate %d", x, len(l), got, est.Max)
+			}
+		}
 	}
 }

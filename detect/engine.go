@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -428,7 +429,7 @@ rules:
 	v.Validation = a.validation()
 	e.sessions.Add(1)
 	e.alerts.Add(uint64(len(v.Alerts)))
-	*a = activation{keyBuf: a.keyBuf[:0]}
+	*a = activation{keyBuf: a.keyBuf[:0], msgBuf: keptBuf(a.msgBuf)}
 	e.pool.Put(a)
 	return v
 }
@@ -476,33 +477,34 @@ func (r *compiledRule) eval(a *activation) (ref.Val, bool) {
 	return out, err == nil
 }
 
+// render writes the rule's message into a's reused buffer and returns it
+// as one string.
 func (r *compiledRule) render(a *activation) string {
 	if len(r.msg) == 1 && r.msg[0].prg == nil {
 		return r.msg[0].text
 	}
-	var b strings.Builder
-	for _, p := range r.msg {
-		if p.prg == nil {
-			b.WriteString(p.text)
-			continue
+	b := a.msgBuf[:0]
+	for i := range r.msg {
+		switch p := &r.msg[i]; {
+		case p.prg == nil:
+			b = append(b, p.text...)
+		case p.variable > 0: // what p.prg.Eval would return, without CEL
+			b = appendPart(b, a.value(p.variable-1))
+		default:
+			b = appendPart(b, p.eval(a))
 		}
-		if p.variable > 0 { // what p.prg.Eval would return, without CEL
-			v := a.value(p.variable - 1)
-			if e, ok := v.(*types.Err); ok {
-				b.WriteString("<" + e.Error() + ">")
-			} else {
-				b.WriteString(valueString(v))
-			}
-			continue
-		}
-		out := p.eval(a)
-		if e, ok := out.(*types.Err); ok {
-			b.WriteString("<" + e.Error() + ">")
-			continue
-		}
-		b.WriteString(valueString(out))
 	}
-	return b.String()
+	a.msgBuf = b
+	return string(b)
+}
+
+// appendPart appends a ${...} part's value, or its error in <>.
+func appendPart(b []byte, v ref.Val) []byte {
+	if e, ok := v.(*types.Err); ok {
+		b = append(b, '<')
+		return append(append(b, e.Error()...), '>')
+	}
+	return appendValue(b, v)
 }
 
 // eval is the value of a ${...} part (a *types.Err on error).
@@ -517,22 +519,38 @@ func (p *msgPart) eval(a *activation) ref.Val {
 	return out
 }
 
-func valueString(v ref.Val) string {
+// appendValue appends v's string conversion; a list's entries are
+// separated by ", ".
+func appendValue(b []byte, v ref.Val) []byte {
 	switch x := v.(type) {
 	case types.String:
-		return string(x)
+		return append(b, x...)
+	case types.Int:
+		return strconv.AppendInt(b, int64(x), 10)
+	case types.Bool:
+		return strconv.AppendBool(b, bool(x))
+	case *goStrings:
+		for i, s := range x.s {
+			if i > 0 {
+				b = append(b, ", "...)
+			}
+			b = append(b, s...)
+		}
+		return b
 	case traits.Lister:
 		n := int(x.Size().(types.Int))
-		parts := make([]string, 0, n)
 		for i := 0; i < n; i++ {
-			parts = append(parts, valueString(x.Get(types.Int(i))))
+			if i > 0 {
+				b = append(b, ", "...)
+			}
+			b = appendValue(b, x.Get(types.Int(i)))
 		}
-		return strings.Join(parts, ", ")
+		return b
 	}
 	if s, ok := v.ConvertToType(types.StringType).(types.String); ok {
-		return string(s)
+		return append(b, s...)
 	}
-	return fmt.Sprint(v.Value())
+	return fmt.Append(b, v.Value())
 }
 
 // newEnv declares the variables and functions rules can use.

@@ -283,7 +283,7 @@ func (l *limitRule) appendKey(buf []byte, id string, a *activation) []byte {
 		case types.Bool:
 			buf = strconv.AppendBool(buf, bool(x))
 		default:
-			buf = append(buf, valueString(x)...)
+			buf = appendValue(buf, x)
 		}
 		buf = binary.BigEndian.AppendUint32(buf, uint32(len(buf)-n))
 	}
