@@ -62,11 +62,12 @@ var sizeHints = map[string]sizeHint{
 	"tlsentry.parse_anomalies": {list: 64, elem: 64},
 	// Chosen: 1,000 certificate names (SAN DNS names) of a DNS name's 253
 	// bytes; public CAs issue at most a few hundred (Let's Encrypt: 100).
-	// Hard: 3 bytes a name at least in a 512 KiB message; together, the
+	// Hard: 2 bytes a name at least in a 512 KiB message (a SAN entry's tag
+	// and length: crypto/x509 keeps empty dNSNames); together, the
 	// names and a SAN entry's tag and length bytes (or the one CN's) fit in
 	// it (a name has at most as many code points as encoded bytes).
 	"tlsentry.server.x509.names": {list: maxHintCertNames, elem: 253,
-		hardList: tlsparse.MaxCertificateMessage / 3, hardElem: tlsparse.MaxCertificateMessage,
+		hardList: tlsparse.MaxCertificateMessage / 2, hardElem: tlsparse.MaxCertificateMessage,
 		wire: tlsparse.MaxCertificateMessage, wireEach: 2},
 	// The SNI host name: chosen 1,024 bytes (a DNS name has at most 253),
 	// hard 64 KiB.
