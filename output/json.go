@@ -27,11 +27,40 @@ var jsonSafe = func() (t [utf8.RuneSelf]bool) {
 	return t
 }()
 
+const (
+	ones8 = 0x0101010101010101
+	high8 = 0x8080808080808080
+)
+
+// load8 is the eight bytes of s at i, little-endian.
+func load8[S string | []byte](s S, i int) uint64 {
+	_ = s[i+7]
+	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+}
+
+// plain8 reports whether the eight bytes of x are all jsonSafe: ASCII, not
+// a control character, not " or \. (The zero-byte test (v-ones)&^v&high is
+// exact for bytes below 0x80, which the first test ensures.)
+func plain8(x uint64) bool {
+	if x&high8 != 0 {
+		return false
+	}
+	zero := func(v uint64) uint64 { return (v - ones8) &^ v & high8 }
+	return (x-0x20*ones8)&^x&high8|zero(x^'"'*ones8)|zero(x^'\\'*ones8) == 0
+}
+
 // appendJSONString appends s as a quoted JSON string.
 func appendJSONString[S string | []byte](dst []byte, s S) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight safe ASCII bytes at a time: most wire strings (hashes,
+		// names, JA3 strings) have nothing to escape.
+		if i+8 <= len(s) && plain8(load8(s, i)) {
+			i += 8
+			continue
+		}
 		if b := s[i]; b < utf8.RuneSelf {
 			if jsonSafe[b] {
 				i++

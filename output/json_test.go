@@ -3,6 +3,7 @@ package output
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 )
@@ -62,4 +63,44 @@ func FuzzAppendTime(f *testing.F) {
 			t.Errorf("%v: %s, AppendFormat %s", tm, got, want)
 		}
 	})
+}
+
+// BenchmarkAppendJSONString escapes the kinds of string documents carry.
+func BenchmarkAppendJSONString(b *testing.B) {
+	for _, c := range []struct{ name, s string }{
+		{"hash", "8daaf6152771e5627efa2ab1a9e5f3b2"},
+		{"ja3", "771,4865-4866-4867-49195-49199-49196-49200-52393-52392-49171-49172-156-157-47-53,0-23-65281-10-11-35-16-5-13-18-51-45-43-27-17513-21,29-23-24,0"},
+		{"dn", "CN=www.example.com,O=Example Inc.,L=San Francisco,ST=California,C=US"},
+		{"short", "h2"},
+		{"escapes", "a\"b\\c\x01d\xffé"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			buf := make([]byte, 0, 512)
+			b.SetBytes(int64(len(c.s)))
+			for b.Loop() {
+				buf = appendJSONString(buf[:0], c.s)
+			}
+		})
+	}
+}
+
+// TestJSONStringEachPosition puts each kind of byte that needs escaping
+// (or is on the edge of it) at every position of a 24-byte string, so that
+// the eight-byte fast path meets it at every offset of a word.
+func TestJSONStringEachPosition(t *testing.T) {
+	for _, special := range []string{"\"", "\\", "\x00", "\x1f", " ", "\x7f", "\x80", "\xff", "é", "\u2028", "<"} {
+		for pos := 0; pos < 24; pos++ {
+			s := strings.Repeat("a", pos) + special + strings.Repeat("b", 24-pos)
+			var want bytes.Buffer
+			enc := json.NewEncoder(&want)
+			enc.SetEscapeHTML(false)
+			if err := enc.Encode(s); err != nil {
+				t.Fatal(err)
+			}
+			w := bytes.TrimSuffix(want.Bytes(), []byte{'\n'})
+			if got := appendJSONString(nil, s); !bytes.Equal(got, w) {
+				t.Errorf("%q at %d: got %s, encoding/json %s", special, pos, got, w)
+			}
+		}
+	}
 }
