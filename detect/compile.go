@@ -214,13 +214,9 @@ func ternary(args []evalFn) evalFn {
 func equals(args []evalFn, neg bool) evalFn {
 	l, r := args[0], args[1]
 	return func(a *activation) ref.Val {
-		lv := l(a)
-		if _, ok := lv.(*types.Err); ok {
-			return lv
-		}
-		rv := r(a)
-		if _, ok := rv.(*types.Err); ok {
-			return rv
+		lv, rv, err := operands(a, l, r)
+		if err != nil {
+			return err
 		}
 		if ls, ok := lv.(types.String); ok {
 			if rs, ok := rv.(types.String); ok {
@@ -252,15 +248,25 @@ func callUnary(o *functions.Overload, fn string, v ref.Val) ref.Val {
 	return receive(fn, o.Operator, v)
 }
 
+// operands evaluates the two operands in order; err is the first that
+// is a *types.Err (the other values are then nil or unused).
+func operands(a *activation, l, r evalFn) (lv, rv, err ref.Val) {
+	lv = l(a)
+	if _, ok := lv.(*types.Err); ok {
+		return nil, nil, lv
+	}
+	rv = r(a)
+	if _, ok := rv.(*types.Err); ok {
+		return nil, nil, rv
+	}
+	return lv, rv, nil
+}
+
 func binaryFn(o *functions.Overload, fn string, lhs, rhs evalFn) evalFn {
 	return func(a *activation) ref.Val {
-		lv := lhs(a)
-		if _, ok := lv.(*types.Err); ok {
-			return lv
-		}
-		rv := rhs(a)
-		if _, ok := rv.(*types.Err); ok {
-			return rv
+		lv, rv, err := operands(a, lhs, rhs)
+		if err != nil {
+			return err
 		}
 		return callBinary(o, fn, lv, rv)
 	}
@@ -292,13 +298,9 @@ func join(o *functions.Overload, fn string, args []evalFn) evalFn {
 	}
 	lhs, rhs := args[0], args[1]
 	return func(a *activation) ref.Val {
-		lv := lhs(a)
-		if _, ok := lv.(*types.Err); ok {
-			return lv
-		}
-		rv := rhs(a)
-		if _, ok := rv.(*types.Err); ok {
-			return rv
+		lv, rv, err := operands(a, lhs, rhs)
+		if err != nil {
+			return err
 		}
 		if l, ok := lv.(*goStrings); ok {
 			if sep, ok := rv.(types.String); ok {

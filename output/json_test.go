@@ -17,6 +17,19 @@ var oddStrings = []string{
 	"<script>alert(1)</script>&amp;",
 }
 
+// stdJSONString is s as encoding/json writes it with SetEscapeHTML(false),
+// the oracle of appendJSONString.
+func stdJSONString(t *testing.T, s string) []byte {
+	t.Helper()
+	var want bytes.Buffer
+	enc := json.NewEncoder(&want)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		t.Fatal(err)
+	}
+	return bytes.TrimSuffix(want.Bytes(), []byte{'\n'})
+}
+
 // FuzzJSONString: appendJSONString writes what encoding/json writes with
 // SetEscapeHTML(false), for any bytes, as a string and as a []byte.
 func FuzzJSONString(f *testing.F) {
@@ -26,13 +39,7 @@ func FuzzJSONString(f *testing.F) {
 	f.Add("")
 	f.Add("plain ascii")
 	f.Fuzz(func(t *testing.T, s string) {
-		var want bytes.Buffer
-		enc := json.NewEncoder(&want)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(s); err != nil {
-			t.Fatal(err)
-		}
-		w := bytes.TrimSuffix(want.Bytes(), []byte{'\n'})
+		w := stdJSONString(t, s)
 		if got := appendJSONString([]byte("x"), s); !bytes.Equal(got[1:], w) || got[0] != 'x' {
 			t.Errorf("%q: got %s, encoding/json %s", s, got, w)
 		}
@@ -91,13 +98,7 @@ func TestJSONStringEachPosition(t *testing.T) {
 	for _, special := range []string{"\"", "\\", "\x00", "\x1f", " ", "\x7f", "\x80", "\xff", "é", "\u2028", "<"} {
 		for pos := 0; pos < 24; pos++ {
 			s := strings.Repeat("a", pos) + special + strings.Repeat("b", 24-pos)
-			var want bytes.Buffer
-			enc := json.NewEncoder(&want)
-			enc.SetEscapeHTML(false)
-			if err := enc.Encode(s); err != nil {
-				t.Fatal(err)
-			}
-			w := bytes.TrimSuffix(want.Bytes(), []byte{'\n'})
+			w := stdJSONString(t, s)
 			if got := appendJSONString(nil, s); !bytes.Equal(got, w) {
 				t.Errorf("%q at %d: got %s, encoding/json %s", special, pos, got, w)
 			}
