@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
@@ -41,6 +42,8 @@ type FileSource struct {
 	br   *bufio.Reader   // buffers dec; the pcapgo readers use it directly
 	pcap *pcapgo.Reader
 	ng   *pcapgo.NgReader
+
+	rec pcapRecords // classic pcap: records read in place from br
 
 	format   string // "pcap", "pcapng", "gzip+pcap" or "gzip+pcapng"
 	linkType layers.LinkType
@@ -126,6 +129,9 @@ func newFileSource(name string, r io.Reader, size int64) (*FileSource, error) {
 	magicLE := binary.LittleEndian.Uint32(head)
 	switch magicLE {
 	case magicPcapMicroLE, magicPcapMicroBE, magicPcapNanoLE, magicPcapNanoBE:
+		if h, err := s.br.Peek(24); err == nil {
+			s.rec = newPcapRecords(h)
+		}
 		r, err := pcapgo.NewReader(s.br)
 		if err != nil {
 			return nil, s.wrapHeaderErr("pcap", err)
@@ -171,6 +177,12 @@ func (s *FileSource) pos() int64 { return s.dec.n - int64(s.br.Buffered()) }
 func (s *FileSource) ReadPacket() (data []byte, ci gopacket.CaptureInfo, err error) {
 	if s.err != nil {
 		return nil, ci, s.err
+	}
+	if s.rec.on {
+		if data, ci, ok := s.rec.next(s.br); ok {
+			s.packets++
+			return data, ci, nil
+		}
 	}
 	start := s.pos()
 	if s.pcap != nil {
@@ -234,6 +246,65 @@ func (s *FileSource) Close() error {
 		return s.f.Close()
 	}
 	return nil
+}
+
+// pcapRecords reads classic pcap records in place: the header and data
+// are peeked in the bufio buffer and returned from it, not copied into
+// pcapgo's packet buffer. It takes only records pcapgo would return as
+// they are (whole, within the snap length and the wire length, shorter
+// than the buffer); for anything else (the end, an error, a huge record)
+// next declines without consuming, and pcapgo reads it, with its errors.
+type pcapRecords struct {
+	on         bool
+	order      binary.ByteOrder
+	nanoFactor uint32 // 1 (nanosecond timestamps) or 1000
+	maxCapture uint32 // pcapgo's bound: max(snaplen, 256 KiB)
+}
+
+// pcapEagerMax is pcapgo's eagerReadMax, the least bound it puts on a
+// record's capture length whatever the snap length says.
+const pcapEagerMax = 262144
+
+// newPcapRecords reads the byte order, timestamp unit and snap length from
+// a 24-byte file header; it is off for a header pcapgo would refuse.
+func newPcapRecords(h []byte) pcapRecords {
+	r := pcapRecords{order: binary.LittleEndian, nanoFactor: 1000}
+	switch binary.LittleEndian.Uint32(h) {
+	case magicPcapMicroLE:
+	case magicPcapNanoLE:
+		r.nanoFactor = 1
+	case magicPcapMicroBE:
+		r.order = binary.BigEndian
+	case magicPcapNanoBE:
+		r.order, r.nanoFactor = binary.BigEndian, 1
+	default:
+		return pcapRecords{}
+	}
+	r.maxCapture = max(r.order.Uint32(h[16:20]), pcapEagerMax)
+	r.on = true
+	return r
+}
+
+// next returns the record at br's position, or ok false (nothing consumed).
+func (r *pcapRecords) next(br *bufio.Reader) (data []byte, ci gopacket.CaptureInfo, ok bool) {
+	h, err := br.Peek(16)
+	if err != nil {
+		return nil, ci, false
+	}
+	capLen, wireLen := r.order.Uint32(h[8:12]), r.order.Uint32(h[12:16])
+	if capLen > r.maxCapture || capLen > wireLen || int(capLen)+16 > br.Size() {
+		return nil, ci, false
+	}
+	rec, err := br.Peek(16 + int(capLen))
+	if err != nil {
+		return nil, ci, false
+	}
+	// As pcapgo computes it, the uint32 product included.
+	ci.Timestamp = time.Unix(int64(r.order.Uint32(rec[0:4])), int64(r.order.Uint32(rec[4:8])*r.nanoFactor)).UTC()
+	ci.CaptureLength, ci.Length = int(capLen), int(wireLen)
+	data = rec[16:]
+	br.Discard(16 + int(capLen))
+	return data, ci, true
 }
 
 // countingReader counts the bytes read through it.
