@@ -58,7 +58,9 @@ func TestFingerprintCacheVariants(t *testing.T) {
 		{"no alpn", func(c *ClientHello) { c.ALPN = nil }, false},
 		{"alpn non-ascii", func(c *ClientHello) { c.ALPN = []string{"\xba\xad"} }, false},
 		{"only second alpn differs", func(c *ClientHello) { c.ALPN = []string{"h2", "spdy/3"} }, false},
-		{"no sni", func(c *ClientHello) { c.Extensions = slices.DeleteFunc(slices.Clone(c.Extensions), func(e uint16) bool { return e == 0 }) }, false},
+		{"no sni", func(c *ClientHello) {
+			c.Extensions = slices.DeleteFunc(slices.Clone(c.Extensions), func(e uint16) bool { return e == 0 })
+		}, false},
 	}
 	servers := []*ServerHello{
 		nil,
