@@ -10,7 +10,6 @@ import (
 	"time"
 	"unsafe"
 
-	"cel.dev/cel-go/common/types"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -275,16 +274,7 @@ func (l *limitRule) appendKey(buf []byte, id string, a *activation) []byte {
 	buf = append(buf, id...)
 	for _, i := range l.track {
 		n := len(buf)
-		switch x := a.value(i).(type) {
-		case types.String:
-			buf = append(buf, x...)
-		case types.Int:
-			buf = strconv.AppendInt(buf, int64(x), 10)
-		case types.Bool:
-			buf = strconv.AppendBool(buf, bool(x))
-		default:
-			buf = appendValue(buf, x)
-		}
+		buf = appendValue(buf, a.value(i))
 		buf = binary.BigEndian.AppendUint32(buf, uint32(len(buf)-n))
 	}
 	return buf
