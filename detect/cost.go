@@ -62,10 +62,10 @@ var sizeHints = map[string]sizeHint{
 	"tlsentry.parse_anomalies": {list: 64, elem: 64},
 	// Chosen: 1,000 certificate names (SAN DNS names) of a DNS name's 253
 	// bytes; public CAs issue at most a few hundred (Let's Encrypt: 100).
-	// Hard: 2 bytes a name at least in a 512 KiB message (a SAN entry's tag
-	// and length: crypto/x509 keeps empty dNSNames); together, the
-	// names and a SAN entry's tag and length bytes (or the one CN's) fit in
-	// it (a name has at most as many code points as encoded bytes).
+	// Hard: a name takes at least 2 bytes of a 512 KiB message (its SAN
+	// entry's tag and length; crypto/x509 keeps empty dNSNames), and all the
+	// names with those 2 bytes each fit in it (wire; a name has at most as
+	// many code points as encoded bytes).
 	"tlsentry.server.x509.names": {list: maxHintCertNames, elem: 253,
 		hardList: tlsparse.MaxCertificateMessage / 2, hardElem: tlsparse.MaxCertificateMessage,
 		wire: tlsparse.MaxCertificateMessage, wireEach: 2},
