@@ -89,6 +89,9 @@ type encodeState struct {
 	names []string // anomaly names
 	docs  []docSpan
 	lean  []byte // the triage fields alerts carry (lean.go)
+	// Where body wrote the network and observer objects (with any comma
+	// before them): triage copies them, all their fields being triage ones.
+	network, observer span // range of buf
 }
 
 // docSpan is where one document's body and id lie in the scratch buffer.
@@ -186,17 +189,21 @@ func (e *Encoder) encode(st *encodeState, s *session.Session, v detect.Verdict) 
 	t1 := len(w.b)
 	w = w.close()
 	b0 := len(w.b)
-	w, st.names = w.body(s, &v, e, st.names)
+	var cc *tlsparse.CertSummary // the client's leaf (mutual TLS)
+	if isTLS(s) {
+		cc = e.clientLeaf(s)
+	}
+	w = w.body(st, s, &v, &e.obs, cc)
 	b1 := len(w.b)
 	w.b = append(w.b, "}}"...)
 	st.docs[0].end = len(w.b)
 	sidAt := st.docs[0].id
 
 	// What alerts copy of the body: all of it (full), or the triage
-	// fields, copied out once (lean.go). Either leaves tlsentry open.
+	// fields, written once (lean.go). Either leaves tlsentry open.
 	body := w.b[b0+1 : b1] // without its leading comma
 	if !e.full && hasAlert(v.Alerts) {
-		lw := appendLean(jsonWriter{b: st.lean[:0]}, w.b[b0:b1+1])
+		lw := jsonWriter{b: st.lean[:0]}.triage(st, w.b, s, &v, cc)
 		st.lean = lw.b
 		body = lw.b
 	}
@@ -331,14 +338,51 @@ func (e *Encoder) put(st *encodeState) {
 }
 
 // body writes source through tlsentry.quic: every field from the session,
-// none from an alert. It leaves the tlsentry object open. names is scratch
-// space for the anomaly names, returned for reuse.
-func (w jsonWriter) body(s *session.Session, v *detect.Verdict, e *Encoder, names []string) (jsonWriter, []string) {
-	obs := &e.obs
+// none from an alert. It leaves the tlsentry object open. cc is the
+// client's leaf certificate, or nil. It keeps in st the anomaly names and
+// where the network and observer objects lie, for triage.
+func (w jsonWriter) body(st *encodeState, s *session.Session, v *detect.Verdict, obs *Observer, cc *tlsparse.CertSummary) jsonWriter {
 	ca, sa := s.Client.Addr().Unmap(), s.Server.Addr().Unmap()
-	w = w.endpoint("source", ca, s.Client.Port(), "", s.ClientBytes, s.ClientPackets)
-	w = w.endpoint("destination", sa, s.Server.Port(), serverName(s), s.ServerBytes, s.ServerPackets)
+	w = w.endpoint("source", ca, s.Client.Port(), "", s.ClientBytes, s.ClientPackets, true)
+	w = w.endpoint("destination", sa, s.Server.Port(), serverName(s), s.ServerBytes, s.ServerPackets, true)
+	st.network.start = len(w.b)
+	w = w.network(s, ca)
+	st.network.end = len(w.b)
 
+	tls := isTLS(s)
+	if tls {
+		w = w.tls(s, cc)
+	}
+	w = w.related(s, ca, sa, cc, true)
+
+	st.observer.start = len(w.b)
+	w = w.observer(obs)
+	st.observer.end = len(w.b)
+
+	w = w.open("tlsentry")
+	if tls {
+		w = w.tlsentryClient(s)
+		w = w.tlsentryServer(s, v)
+	}
+	st.names = s.AllAnomalies().AppendNames(st.names[:0])
+	w = w.strs("anomalies", st.names)
+	w = w.bool("incomplete", s.Incomplete)
+	if tls {
+		w = w.tlsentryEvents(s.TLS)
+	}
+	if s.QUICVersion != 0 {
+		w = w.open("quic")
+		w = w.key("version")
+		w.b = append(w.b, '"')
+		w.b = appendHex32(w.b, s.QUICVersion)
+		w.b = append(w.b, '"')
+		w = w.close()
+	}
+	return w
+}
+
+// network writes the network object (every field of it is a triage one).
+func (w jsonWriter) network(s *session.Session, ca netip.Addr) jsonWriter {
 	m := len(w.b)
 	w = w.open("network")
 	switch {
@@ -368,64 +412,44 @@ func (w jsonWriter) body(s *session.Session, v *detect.Verdict, e *Encoder, name
 		w = w.close()
 		w = w.close()
 	}
-	w = w.closeOmit(m)
-
-	tls := isTLS(s)
-	var cc *tlsparse.CertSummary
-	if tls {
-		cc = e.clientLeaf(s)
-		w = w.tls(s, cc)
-	}
-	w = w.related(s, ca, sa, cc)
-
-	w = w.observer(obs)
-
-	w = w.open("tlsentry")
-	if tls {
-		w = w.tlsentryClient(s)
-		w = w.tlsentryServer(s, v)
-	}
-	names = s.AllAnomalies().AppendNames(names[:0])
-	w = w.strs("anomalies", names)
-	w = w.bool("incomplete", s.Incomplete)
-	if tls {
-		w = w.tlsentryEvents(s.TLS)
-	}
-	if s.QUICVersion != 0 {
-		w = w.open("quic")
-		w = w.key("version")
-		w.b = append(w.b, '"')
-		w.b = appendHex32(w.b, s.QUICVersion)
-		w.b = append(w.b, '"')
-		w = w.close()
-	}
-	return w, names
+	return w.closeOmit(m)
 }
 
 // endpoint writes source or destination. Bytes and packets are always
-// written: they are counted for every session, and 0 (a silent server) is
-// a measurement, not an absent value; only an endpoint with no address and
-// no traffic is left out.
-func (w jsonWriter) endpoint(k string, a netip.Addr, port uint16, domain string, bytes, packets uint64) jsonWriter {
+// written (unless counts is false: lean alerts leave them out): they are
+// counted for every session, and 0 (a silent server) is a measurement, not
+// an absent value; only an endpoint with no address and no traffic is left
+// out.
+func (w jsonWriter) endpoint(k string, a netip.Addr, port uint16, domain string, bytes, packets uint64, counts bool) jsonWriter {
 	if !a.IsValid() && bytes == 0 && packets == 0 {
 		return w
 	}
+	m := len(w.b)
 	w = w.open(k)
 	if a.IsValid() {
 		w = w.key("ip")
-		if a.Zone() == "" { // digits, dots and colons only
-			w.b = append(w.b, '"')
-			w.b = a.AppendTo(w.b)
-			w.b = append(w.b, '"')
-		} else {
-			w.b = appendJSONString(w.b, a.String())
-		}
+		w = w.addr(a)
 		w = w.intOmit("port", int(port))
 	}
 	w = w.strOmit("domain", domain)
+	if !counts {
+		return w.closeOmit(m)
+	}
 	w = w.uint("bytes", bytes)
 	w = w.uint("packets", packets)
 	return w.close()
+}
+
+// addr writes a as a JSON string.
+func (w jsonWriter) addr(a netip.Addr) jsonWriter {
+	if a.Zone() != "" {
+		w.b = appendJSONString(w.b, a.String())
+		return w
+	}
+	w.b = append(w.b, '"') // digits, dots and colons only
+	w.b = a.AppendTo(w.b)
+	w.b = append(w.b, '"')
+	return w
 }
 
 // isTLS reports whether the session carried TLS (or QUIC's TLS handshake),
@@ -456,8 +480,9 @@ func serverName(s *session.Session) string {
 }
 
 // related writes related.ip (client and server), related.hosts (the SNI)
-// and related.hash (JA3, JA4, JA3S, the leaf certificates' SHA-256).
-func (w jsonWriter) related(s *session.Session, ca, sa netip.Addr, cc *tlsparse.CertSummary) jsonWriter {
+// and, if hashes, related.hash (JA3, JA4, JA3S, the leaf certificates'
+// SHA-256).
+func (w jsonWriter) related(s *session.Session, ca, sa netip.Addr, cc *tlsparse.CertSummary, hashes bool) jsonWriter {
 	m := len(w.b)
 	w = w.open("related")
 	a := len(w.b)
@@ -465,13 +490,7 @@ func (w jsonWriter) related(s *session.Session, ca, sa netip.Addr, cc *tlsparse.
 	for i, ip := range [2]netip.Addr{ca, sa} {
 		if ip.IsValid() && (i == 0 || ip != ca) {
 			w = w.elem()
-			if ip.Zone() == "" { // digits, dots and colons only
-				w.b = append(w.b, '"')
-				w.b = ip.AppendTo(w.b)
-				w.b = append(w.b, '"')
-			} else {
-				w.b = appendJSONString(w.b, ip.String())
-			}
+			w = w.addr(ip)
 		}
 	}
 	w = w.closeArray(a)
@@ -480,6 +499,9 @@ func (w jsonWriter) related(s *session.Session, ca, sa netip.Addr, cc *tlsparse.
 		w.b = append(w.b, '[')
 		w.b = appendJSONString(w.b, sni)
 		w.b = append(w.b, ']')
+	}
+	if !hashes {
+		return w.closeOmit(m)
 	}
 	a = len(w.b)
 	w = w.openArray("hash")
@@ -507,18 +529,7 @@ func (w jsonWriter) tls(s *session.Session, cc *tlsparse.CertSummary) jsonWriter
 	hs := s.TLS
 	sh := hs.ServerHello
 	w = w.open("tls")
-	if sh != nil {
-		ver := sh.Version()
-		if name, proto := tlsparse.VersionName(ver); name != "" {
-			w = w.str("version", name)
-			w = w.strOmit("version_protocol", proto)
-		} else {
-			w = w.str("version", hex16(ver))
-		}
-		if !sh.SSLv2 || sh.CipherSuite != 0 {
-			w = w.str("cipher", nameOrHex(sh.CipherSuite, tlsparse.CipherSuiteName))
-		}
-	}
+	w = w.negotiated(sh)
 	switch {
 	case sh != nil && sh.KeyShareGroup != 0:
 		w = w.str("curve", nameOrHex(sh.KeyShareGroup, tlsparse.GroupName))
@@ -576,6 +587,25 @@ func (w jsonWriter) tls(s *session.Session, cc *tlsparse.CertSummary) jsonWriter
 	}
 	w = w.closeOmit(m)
 	return w.close()
+}
+
+// negotiated writes tls.version, version_protocol and cipher from sh (nil:
+// nothing).
+func (w jsonWriter) negotiated(sh *tlsparse.ServerHello) jsonWriter {
+	if sh == nil {
+		return w
+	}
+	ver := sh.Version()
+	if name, proto := tlsparse.VersionName(ver); name != "" {
+		w = w.str("version", name)
+		w = w.strOmit("version_protocol", proto)
+	} else {
+		w = w.str("version", hex16(ver))
+	}
+	if !sh.SSLv2 || sh.CipherSuite != 0 {
+		w = w.str("cipher", nameOrHex(sh.CipherSuite, tlsparse.CipherSuiteName))
+	}
+	return w
 }
 
 // certHashes writes the hash object of a certificate.
@@ -669,7 +699,7 @@ func (w jsonWriter) tlsentryServer(s *session.Session, v *detect.Verdict) jsonWr
 	a := len(w.b)
 	w = w.openArray("chain")
 	for i, c := range s.Certificates {
-		if c == nil || (i == 0 && !w.full && c.Err == nil) { // lean: tls.server.* describes the leaf
+		if !w.inChain(i, c) {
 			continue
 		}
 		w = w.elem()
@@ -698,6 +728,13 @@ func (w jsonWriter) tlsentryServer(s *session.Session, v *detect.Verdict) jsonWr
 		w = w.intOmit("dh_prime_bits", hs.KeyExchange.DHPrimeBits)
 	}
 	return w.closeOmit(m)
+}
+
+// inChain reports whether tlsentry.server.chain lists c, the i-th
+// certificate the server sent: lean documents leave out a leaf that
+// parsed, which tls.server.* describes.
+func (w jsonWriter) inChain(i int, c *tlsparse.CertSummary) bool {
+	return c != nil && (i > 0 || w.full || c.Err != nil)
 }
 
 // tlsentryEvents writes tlsentry.alerts, tlsentry.heartbeats and

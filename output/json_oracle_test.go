@@ -906,13 +906,22 @@ func oracleInventory(obs Observer, it *session.InventoryItem, learning bool) (st
 
 // oracleLean restricts an alert document to what lean alerts carry: the
 // fields schema says InLeanAlerts, found by path with encoding/json (not
-// the encoder's scanner). Objects and lists left empty go, as do list
-// elements left empty; member order and value bytes stay.
+// the encoder's writer). Objects and lists left empty go, as do list
+// elements left empty; member order and value bytes stay. An object of the
+// alert's own (rule, threat.feed) written empty stays: the alert writes it
+// whole.
 func oracleLean(doc []byte) []byte {
 	keep := map[string]bool{}
+	session := map[string]bool{} // paths with a session field under them
 	for _, f := range schema.Documents() {
 		if f.InLeanAlerts() {
 			keep[f.Path] = true
+		}
+		if !f.Alert {
+			for p := f.Path; strings.Contains(p, "."); {
+				p = p[:strings.LastIndexByte(p, '.')]
+				session[p] = true
+			}
 		}
 	}
 	under := func(path string) bool {
@@ -925,7 +934,7 @@ func oracleLean(doc []byte) []byte {
 	}
 	var restrict func(raw json.RawMessage, path string) json.RawMessage
 	restrict = func(raw json.RawMessage, path string) json.RawMessage {
-		if string(raw) == "{}" { // as written (rule, threat.feed, an empty x509) stays
+		if string(raw) == "{}" && !session[path] { // as written (rule, threat.feed) stays
 			return raw
 		}
 		switch raw[0] {

@@ -1,215 +1,139 @@
 package output
 
 import (
-	"bytes"
-	"strings"
-
-	"github.com/tlsentry/tlsentry/schema"
+	"github.com/tlsentry/tlsentry/detect"
+	"github.com/tlsentry/tlsentry/session"
+	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
 // Lean alert documents carry, of their session, only the fields
 // schema/fields.go marks Triage (and tlsentry.session.id, the session
-// document's event.id). Encode writes the session's body once, then copies
-// the triage fields out of it once per session with alerts (appendLean);
-// each alert splices that copy in.
+// document's event.id). Encode writes them once per session with alerts
+// (triage), and each alert copies them in.
+//
+// triage is body restricted to those fields: the same order, the same
+// bytes, with objects and lists that are left empty left out. The
+// schema is what decides; json_oracle_test.go's oracleLean picks the
+// fields by path from the whole document with encoding/json, and the
+// tests (fixtures, odd strings, FuzzEncode) hold the two to the same
+// bytes, so a field marked Triage that triage does not write fails them.
 
-// leanNode is one object key of the triage fields: keep means the whole
-// value is kept; otherwise kids are the keys kept under it (a few: a list
-// is quicker to search than a map).
-type leanNode struct {
-	keep bool
-	kids []leanKid
+// triage writes the triage fields of the body that body wrote into doc,
+// from source to tlsentry, leaving the tlsentry object open as body does.
+// The network and observer objects, whose fields are all triage ones, are
+// copied from doc; the rest is written from s, v and cc (the client's leaf
+// certificate, or nil).
+func (w jsonWriter) triage(st *encodeState, doc []byte, s *session.Session, v *detect.Verdict, cc *tlsparse.CertSummary) jsonWriter {
+	ca, sa := s.Client.Addr().Unmap(), s.Server.Addr().Unmap()
+	w = w.endpoint("source", ca, s.Client.Port(), "", s.ClientBytes, s.ClientPackets, false)
+	w = w.endpoint("destination", sa, s.Server.Port(), serverName(s), s.ServerBytes, s.ServerPackets, false)
+	w = w.member(doc[st.network.start:st.network.end])
+	tls := isTLS(s)
+	if tls {
+		w = w.tlsTriage(s, cc)
+	}
+	w = w.related(s, ca, sa, cc, false)
+	w = w.member(doc[st.observer.start:st.observer.end])
+
+	w = w.open("tlsentry")
+	if tls {
+		w = w.tlsentryTriage(s, v)
+	}
+	w = w.strs("anomalies", st.names)
+	return w.bool("incomplete", s.Incomplete)
 }
 
-type leanKid struct {
-	key  string
-	node *leanNode
-}
-
-// kid returns the node of key, or nil.
-func (n *leanNode) kid(key []byte) *leanNode {
-	if len(key) == 0 {
-		return nil
+// member copies a member ("k":v) written elsewhere, without the comma
+// that may precede it there; nothing if m is empty.
+func (w jsonWriter) member(m []byte) jsonWriter {
+	if len(m) > 0 && m[0] == ',' {
+		m = m[1:]
 	}
-	for i := range n.kids {
-		// Length and first byte first: most keys differ there.
-		if k := n.kids[i].key; len(k) == len(key) && k[0] == key[0] && k == string(key) {
-			return n.kids[i].node
-		}
+	if len(m) == 0 {
+		return w
 	}
-	return nil
-}
-
-// leanTree holds the triage fields that the session body (source to
-// tlsentry) can carry.
-var leanTree = buildLeanTree(schema.Documents())
-
-func buildLeanTree(fs []schema.Field) *leanNode {
-	root := &leanNode{}
-	for _, f := range fs {
-		if !f.Triage || f.Alert || f.Inventory {
-			continue
-		}
-		n := root
-		for _, k := range strings.Split(f.Path, ".") {
-			c := n.kid([]byte(k))
-			if c == nil {
-				c = &leanNode{}
-				n.kids = append(n.kids, leanKid{k, c})
-			}
-			n = c
-		}
-		n.keep = true
-	}
-	return root
-}
-
-// appendLean appends to w the members of body (a session document's
-// members from source to tlsentry, as body writes them: `,"k":v...`,
-// well-formed JSON the encoder wrote, tlsentry closed) that leanTree keeps,
-// leaving out objects and lists left empty (an object empty as written, a
-// certificate's x509 with nothing known, stays). The tlsentry object is
-// left open, as body leaves it, so that alert fields can follow. Each byte
-// of body is looked at once.
-func appendLean(w jsonWriter, body []byte) jsonWriter {
-	w, _, last := w.leanMembers(body, 0, leanTree)
-	if string(last) == "tlsentry" {
-		w.b = w.b[:len(w.b)-1]
-	} else {
-		w = w.open("tlsentry")
-	}
+	w = w.sep()
+	w.b = append(w.b, m...)
 	return w
 }
 
-// leanMembers copies the members of an object from src[i:] that n keeps,
-// up to the object's closing brace or the end of src. It returns the index
-// after the brace and the key of the last member kept (in src).
-func (w jsonWriter) leanMembers(src []byte, i int, n *leanNode) (jsonWriter, int, []byte) {
-	var last []byte
-	for i < len(src) {
-		switch src[i] {
-		case ',':
-			i++
-			continue
-		case '}':
-			return w, i + 1, last
-		}
-		// A key: the encoder writes keys without escapes.
-		k1 := skipString(src, i)
-		key := src[i+1 : k1-1]
-		v := k1 + 1 // after the colon
-		c := n.kid(key)
-		switch {
-		case c == nil:
-			i = skipValue(src, v)
-			continue
-		case c.keep, src[v] == '{' && v+1 < len(src) && src[v+1] == '}':
-			end := skipValue(src, v)
-			w = w.sep()
-			w.b = append(w.b, src[i:end]...)
-			last = key
-			i = end
-			continue
-		}
-		m := len(w.b)
-		w = w.sep()
-		w.b = append(w.b, src[i:v+1]...)
-		switch src[v] {
-		case '{':
-			w, i, _ = w.leanMembers(src, v+1, c)
-			w = w.closeOmit(m)
-		case '[':
-			w, i = w.leanElems(src, v+1, c)
-			w = w.closeArray(m)
-		default: // a value where the schema has an object: not kept
-			w.b = w.b[:m]
-			i = skipValue(src, v)
-		}
-		if len(w.b) > m {
-			last = key
+// tlsTriage writes the triage fields of the tls object.
+func (w jsonWriter) tlsTriage(s *session.Session, cc *tlsparse.CertSummary) jsonWriter {
+	hs := s.TLS
+	sh := hs.ServerHello
+	w = w.open("tls")
+	w = w.negotiated(sh)
+	if sh != nil {
+		w = w.strOmit("next_protocol", sh.ALPN)
+	}
+	w = w.bool("established", hs.Established)
+	w = w.bool("resumed", hs.Resumed)
+
+	m := len(w.b)
+	w = w.open("client")
+	if ch := hs.ClientHello; ch != nil {
+		w = w.strOmit("server_name", ch.ServerName)
+		w = w.strOmit("ja3", s.Fingerprints.JA3)
+	}
+	if cc != nil && cc.Err == nil {
+		w = w.x509Triage(cc, false)
+	}
+	w = w.closeOmit(m)
+
+	m = len(w.b)
+	w = w.open("server")
+	if sh != nil {
+		w = w.strOmit("ja3s", s.Fingerprints.JA3S)
+	}
+	if c := leafOf(s); c != nil {
+		w = w.certHashes(c)
+		if c.Err == nil {
+			w = w.x509Triage(c, true)
 		}
 	}
-	return w, i, last
+	w = w.closeOmit(m)
+	return w.close()
 }
 
-// leanElems copies the objects among a list's elements, from src[i:] to
-// its closing bracket, that n keeps, leaving out those left empty (an
-// object empty as written stays); other elements have no triage field
-// under them. It returns the index after the bracket.
-func (w jsonWriter) leanElems(src []byte, i int, n *leanNode) (jsonWriter, int) {
-	for i < len(src) {
-		switch src[i] {
-		case ',':
-			i++
-		case ']':
-			return w, i + 1
-		case '{':
-			m := len(w.b)
-			w = w.sep()
+// x509Triage writes the triage fields of a certificate's x509 object: the
+// subject's common name, and the alternative names if sans.
+func (w jsonWriter) x509Triage(c *tlsparse.CertSummary, sans bool) jsonWriter {
+	m := len(w.b)
+	w = w.open("x509")
+	if sans {
+		w = w.strs("alternative_names", c.AlternativeNames)
+	}
+	if c.SubjectCommonName != "" {
+		w = w.open("subject")
+		w = w.str("common_name", c.SubjectCommonName)
+		w = w.close()
+	}
+	return w.closeOmit(m)
+}
+
+// tlsentryTriage writes the triage fields of tlsentry.client and
+// tlsentry.server.
+func (w jsonWriter) tlsentryTriage(s *session.Session, v *detect.Verdict) jsonWriter {
+	if s.TLS.ClientHello != nil && s.Fingerprints.JA4 != "" {
+		w = w.open("client")
+		w = w.str("ja4", s.Fingerprints.JA4)
+		w = w.close()
+	}
+	m := len(w.b)
+	w = w.open("server")
+	a := len(w.b)
+	w = w.openArray("chain")
+	for i, c := range s.Certificates {
+		if w.inChain(i, c) && c.SHA1 != "" {
+			w = w.elem()
 			w.b = append(w.b, '{')
-			if i+1 < len(src) && src[i+1] == '}' {
-				w.b = append(w.b, '}')
-				i += 2
-				continue
-			}
-			w, i, _ = w.leanMembers(src, i+1, n)
-			w = w.closeOmit(m)
-		default:
-			i = skipValue(src, i)
+			w = w.str("sha1", c.SHA1)
+			w = w.close()
 		}
 	}
-	return w, i
-}
-
-// skipString returns the index after the string that starts at src[i], a
-// quote.
-func skipString(src []byte, i int) int {
-	for i++; i < len(src); {
-		q := bytes.IndexByte(src[i:], '"')
-		if q < 0 {
-			break
-		}
-		i += q + 1
-		// Escaped if an odd number of backslashes precede it.
-		bs := 0
-		for j := i - 2; j >= 0 && src[j] == '\\'; j-- {
-			bs++
-		}
-		if bs%2 == 0 {
-			return i
-		}
+	w = w.closeArray(a)
+	if len(s.Certificates) > 0 {
+		w = w.strOmit("validation", v.Validation)
 	}
-	return len(src)
-}
-
-// skipValue returns the index after the JSON value that starts at src[i].
-func skipValue(src []byte, i int) int {
-	if i >= len(src) {
-		return len(src)
-	}
-	switch src[i] {
-	case '"':
-		return skipString(src, i)
-	case '{', '[':
-		depth := 0
-		for i < len(src) {
-			switch src[i] {
-			case '"':
-				i = skipString(src, i)
-				continue
-			case '{', '[':
-				depth++
-			case '}', ']':
-				if depth--; depth == 0 {
-					return i + 1
-				}
-			}
-			i++
-		}
-		return len(src)
-	}
-	for i < len(src) && src[i] != ',' && src[i] != '}' && src[i] != ']' {
-		i++
-	}
-	return i
+	return w.closeOmit(m)
 }

@@ -1,41 +1,28 @@
 package output
 
-import (
-	"bytes"
-	"testing"
-)
+import "testing"
 
-// sessionBody returns the members of the session document of s from source
-// to tlsentry, as Encode hands them to appendLean.
-func sessionBody(tb testing.TB, enc *Encoder, docs []Document) []byte {
-	tb.Helper()
-	b := docs[0].Body
-	i := bytes.Index(b, []byte(`,"source":`))
-	if i < 0 {
-		tb.Fatalf("no source in %s", b)
-	}
-	return b[i : len(b)-1]
-}
-
-// TestAppendLeanAllocs: copying the triage fields allocates nothing once
-// the buffer has grown.
-func TestAppendLeanAllocs(t *testing.T) {
+// TestTriageAllocs: writing the triage fields allocates nothing once the
+// buffer has grown.
+func TestTriageAllocs(t *testing.T) {
 	enc := NewEncoder(testObserver)
-	body := sessionBody(t, enc, enc.Encode(sessionLegacy(), verdictLegacy()))
-	buf := make([]byte, 0, len(body))
-	if n := testing.AllocsPerRun(100, func() { appendLean(jsonWriter{b: buf[:0]}, body) }); n != 0 {
-		t.Errorf("%v allocations per appendLean", n)
+	s, v := sessionLegacy(), verdictLegacy()
+	st := new(encodeState)
+	w, _ := enc.encode(st, s, v)
+	buf := make([]byte, 0, 4096)
+	if n := testing.AllocsPerRun(100, func() { jsonWriter{b: buf[:0]}.triage(st, w.b, s, &v, nil) }); n != 0 {
+		t.Errorf("%v allocations per triage", n)
 	}
 }
 
-func BenchmarkAppendLean(b *testing.B) {
+func BenchmarkTriage(b *testing.B) {
 	enc := NewEncoder(testObserver)
-	enc.SetDetail(DetailFull)
-	body := sessionBody(b, enc, enc.Encode(sessionLegacy(), verdictLegacy()))
-	buf := make([]byte, 0, len(body))
-	b.SetBytes(int64(len(body)))
+	s, v := sessionLegacy(), verdictLegacy()
+	st := new(encodeState)
+	w, _ := enc.encode(st, s, v)
+	buf := make([]byte, 0, 4096)
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = appendLean(jsonWriter{b: buf[:0]}, body).b
+		buf = jsonWriter{b: buf[:0]}.triage(st, w.b, s, &v, nil).b
 	}
 }
