@@ -44,11 +44,14 @@ const clientCertCache = 256
 // the order and with the omissions the reflection encoder it replaced had
 // (json_oracle_test.go keeps that one, and tests require the same bytes).
 type Encoder struct {
-	obs   Observer
-	ns    []byte // data_stream.namespace, a JSON string
-	full  bool   // Detail is DetailFull
-	certs *tlsparse.CertCache
-	pool  sync.Pool // *encodeState
+	obs Observer
+	ns  []byte // data_stream.namespace, a JSON string
+	// observer is the observer member ("observer":{...}) every document
+	// carries, written once.
+	observer []byte
+	full     bool // Detail is DetailFull
+	certs    *tlsparse.CertCache
+	pool     sync.Pool // *encodeState
 }
 
 // NewEncoder returns an Encoder that stamps documents with obs and writes
@@ -59,6 +62,7 @@ func NewEncoder(obs Observer) *Encoder {
 	}
 	e := &Encoder{obs: obs, certs: tlsparse.NewCertCache(clientCertCache)}
 	e.ns = appendJSONString(nil, obs.Namespace)
+	e.observer = jsonWriter{}.observer(&obs).b
 	e.pool.New = func() any { return new(encodeState) }
 	return e
 }
@@ -89,9 +93,9 @@ type encodeState struct {
 	names []string // anomaly names
 	docs  []docSpan
 	lean  []byte // the triage fields alerts carry (lean.go)
-	// Where body wrote the network and observer objects (with any comma
-	// before them): triage copies them, all their fields being triage ones.
-	network, observer span // range of buf
+	// Where body wrote the network object (with any comma before it):
+	// triage copies it, all its fields being triage ones.
+	network span // range of buf
 }
 
 // docSpan is where one document's body and id lie in the scratch buffer.
@@ -193,7 +197,7 @@ func (e *Encoder) encode(st *encodeState, s *session.Session, v detect.Verdict) 
 	if isTLS(s) {
 		cc = e.clientLeaf(s)
 	}
-	w = w.body(st, s, &v, &e.obs, cc)
+	w = w.body(st, s, &v, e.observer, cc)
 	b1 := len(w.b)
 	w.b = append(w.b, "}}"...)
 	st.docs[0].end = len(w.b)
@@ -203,7 +207,7 @@ func (e *Encoder) encode(st *encodeState, s *session.Session, v detect.Verdict) 
 	// fields, written once (lean.go). Either leaves tlsentry open.
 	body := w.b[b0+1 : b1] // without its leading comma
 	if !e.full && hasAlert(v.Alerts) {
-		lw := jsonWriter{b: st.lean[:0]}.triage(st, w.b, s, &v, cc)
+		lw := jsonWriter{b: st.lean[:0]}.triage(st, w.b, s, &v, e.observer, cc)
 		st.lean = lw.b
 		body = lw.b
 	}
@@ -339,9 +343,10 @@ func (e *Encoder) put(st *encodeState) {
 
 // body writes source through tlsentry.quic: every field from the session,
 // none from an alert. It leaves the tlsentry object open. cc is the
-// client's leaf certificate, or nil. It keeps in st the anomaly names and
-// where the network and observer objects lie, for triage.
-func (w jsonWriter) body(st *encodeState, s *session.Session, v *detect.Verdict, obs *Observer, cc *tlsparse.CertSummary) jsonWriter {
+// client's leaf certificate, or nil; observer the observer member. It
+// keeps in st the anomaly names and where the network object lies, for
+// triage.
+func (w jsonWriter) body(st *encodeState, s *session.Session, v *detect.Verdict, observer []byte, cc *tlsparse.CertSummary) jsonWriter {
 	ca, sa := s.Client.Addr().Unmap(), s.Server.Addr().Unmap()
 	w = w.endpoint("source", ca, s.Client.Port(), "", s.ClientBytes, s.ClientPackets, true)
 	w = w.endpoint("destination", sa, s.Server.Port(), serverName(s), s.ServerBytes, s.ServerPackets, true)
@@ -355,9 +360,7 @@ func (w jsonWriter) body(st *encodeState, s *session.Session, v *detect.Verdict,
 	}
 	w = w.related(s, ca, sa, cc, true)
 
-	st.observer.start = len(w.b)
-	w = w.observer(obs)
-	st.observer.end = len(w.b)
+	w = w.member(observer)
 
 	w = w.open("tlsentry")
 	if tls {

@@ -20,10 +20,10 @@ import (
 
 // triage writes the triage fields of the body that body wrote into doc,
 // from source to tlsentry, leaving the tlsentry object open as body does.
-// The network and observer objects, whose fields are all triage ones, are
-// copied from doc; the rest is written from s, v and cc (the client's leaf
-// certificate, or nil).
-func (w jsonWriter) triage(st *encodeState, doc []byte, s *session.Session, v *detect.Verdict, cc *tlsparse.CertSummary) jsonWriter {
+// The network object, all of whose fields are triage ones, is copied from
+// doc, and observer is the observer member; the rest is written from s, v
+// and cc (the client's leaf certificate, or nil).
+func (w jsonWriter) triage(st *encodeState, doc []byte, s *session.Session, v *detect.Verdict, observer []byte, cc *tlsparse.CertSummary) jsonWriter {
 	ca, sa := s.Client.Addr().Unmap(), s.Server.Addr().Unmap()
 	w = w.endpoint("source", ca, s.Client.Port(), "", s.ClientBytes, s.ClientPackets, false)
 	w = w.endpoint("destination", sa, s.Server.Port(), serverName(s), s.ServerBytes, s.ServerPackets, false)
@@ -33,7 +33,7 @@ func (w jsonWriter) triage(st *encodeState, doc []byte, s *session.Session, v *d
 		w = w.tlsTriage(s, cc)
 	}
 	w = w.related(s, ca, sa, cc, false)
-	w = w.member(doc[st.observer.start:st.observer.end])
+	w = w.member(observer)
 
 	w = w.open("tlsentry")
 	if tls {

@@ -10,7 +10,7 @@ func TestTriageAllocs(t *testing.T) {
 	st := new(encodeState)
 	w, _ := enc.encode(st, s, v)
 	buf := make([]byte, 0, 4096)
-	if n := testing.AllocsPerRun(100, func() { jsonWriter{b: buf[:0]}.triage(st, w.b, s, &v, nil) }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { jsonWriter{b: buf[:0]}.triage(st, w.b, s, &v, enc.observer, nil) }); n != 0 {
 		t.Errorf("%v allocations per triage", n)
 	}
 }
@@ -23,6 +23,6 @@ func BenchmarkTriage(b *testing.B) {
 	buf := make([]byte, 0, 4096)
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = jsonWriter{b: buf[:0]}.triage(st, w.b, s, &v, nil).b
+		buf = jsonWriter{b: buf[:0]}.triage(st, w.b, s, &v, enc.observer, nil).b
 	}
 }
