@@ -678,8 +678,8 @@ func (w jsonWriter) tlsentryClient(s *session.Session) jsonWriter {
 			w = w.names("extensions", ch.Extensions, tlsparse.ExtensionName)
 			w = w.names("groups", ch.SupportedGroups, tlsparse.GroupName)
 		}
-		w = w.names("key_share_groups", ch.KeyShareGroups, tlsparse.GroupName)
-		if w.full {
+		if w.full { // lean: groups (in the JA3 string) include them
+			w = w.names("key_share_groups", ch.KeyShareGroups, tlsparse.GroupName)
 			w = w.names("signature_algorithms", ch.SignatureAlgorithms, tlsparse.SignatureSchemeName)
 		}
 		w = w.bool("ech", ch.ECH)
@@ -721,10 +721,10 @@ func (w jsonWriter) tlsentryServer(s *session.Session, v *detect.Verdict) jsonWr
 	if len(s.Certificates) > 0 {
 		w = w.strOmit("validation", v.Validation)
 	}
-	if hs.ServerHello != nil || hs.HelloRetryRequest != nil {
+	if w.full && (hs.ServerHello != nil || hs.HelloRetryRequest != nil) { // lean: hello_count is 2 after one
 		w = w.bool("hello_retry_request", hs.HelloRetryRequest != nil)
 	}
-	if hs.ServerHello != nil {
+	if sh := hs.ServerHello; sh != nil && !sh.TLS13() { // TLS 1.3 staples inside the encrypted Certificate
 		w = w.bool("ocsp_stapled", hs.CertificateStatus)
 	}
 	if hs.KeyExchange != nil {

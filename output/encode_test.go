@@ -297,8 +297,25 @@ func TestEncodeBooleans(t *testing.T) {
 		t.Errorf("incomplete %v protocol %v", get(m, "tlsentry.incomplete"), get(m, "network.protocol"))
 	}
 	m = decode(t, enc.Encode(sessionTLS13(), detect.Verdict{})[0].Body)
-	if get(m, "tlsentry.incomplete") != false || get(m, "tls.resumed") != true || get(m, "tlsentry.server.hello_retry_request") != true {
-		t.Errorf("tls13: incomplete %v resumed %v hrr %v", get(m, "tlsentry.incomplete"), get(m, "tls.resumed"), get(m, "tlsentry.server.hello_retry_request"))
+	if get(m, "tlsentry.incomplete") != false || get(m, "tls.resumed") != true || get(m, "tlsentry.client.hello_count") != 2.0 {
+		t.Errorf("tls13: incomplete %v resumed %v hello_count %v", get(m, "tlsentry.incomplete"), get(m, "tls.resumed"), get(m, "tlsentry.client.hello_count"))
+	}
+	// TLS 1.3 staples OCSP inside the encrypted Certificate message: not
+	// seen, so not written. Lean leaves the HelloRetryRequest to hello_count.
+	for _, p := range []string{"tlsentry.server.ocsp_stapled", "tlsentry.server.hello_retry_request"} {
+		if get(m, p) != nil {
+			t.Errorf("tls13: %s = %v, want absent", p, get(m, p))
+		}
+	}
+	full := NewEncoder(testObserver)
+	full.SetDetail(DetailFull)
+	m = decode(t, full.Encode(sessionTLS13(), detect.Verdict{})[0].Body)
+	if get(m, "tlsentry.server.hello_retry_request") != true || get(m, "tlsentry.server.ocsp_stapled") != nil {
+		t.Errorf("tls13 full: hrr %v ocsp_stapled %v, want true and absent", get(m, "tlsentry.server.hello_retry_request"), get(m, "tlsentry.server.ocsp_stapled"))
+	}
+	m = decode(t, enc.Encode(sessionTLS12(), detect.Verdict{})[0].Body)
+	if get(m, "tlsentry.server.ocsp_stapled") != true {
+		t.Errorf("tls12: ocsp_stapled %v, want true", get(m, "tlsentry.server.ocsp_stapled"))
 	}
 }
 
@@ -872,14 +889,17 @@ func TestLeanAlertsCarryIntelFields(t *testing.T) {
 }
 
 // deletePath deletes the field at dotted path from m, if there.
+// deletePath deletes path from m, and the objects it leaves empty (the
+// encoder leaves those out).
 func deletePath(m map[string]any, path string) {
-	parts := strings.Split(path, ".")
-	for _, k := range parts[:len(parts)-1] {
-		o, ok := m[k].(map[string]any)
-		if !ok {
-			return
-		}
-		m = o
+	k, rest, nested := strings.Cut(path, ".")
+	if !nested {
+		delete(m, k)
+		return
 	}
-	delete(m, parts[len(parts)-1])
+	if o, ok := m[k].(map[string]any); ok {
+		if deletePath(o, rest); len(o) == 0 {
+			delete(m, k)
+		}
+	}
 }

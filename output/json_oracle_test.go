@@ -552,9 +552,9 @@ func (st *oracleState) fillTLS(s *session.Session, hs *tlsparse.Handshake, v *de
 			st.groups = appendNames(st.groups[:0], ch.SupportedGroups, tlsparse.GroupName)
 			te.Client.Groups = nilIfEmpty(st.groups)
 		}
-		st.keyShares = appendNames(st.keyShares[:0], ch.KeyShareGroups, tlsparse.GroupName)
-		te.Client.KeyShareGroups = nilIfEmpty(st.keyShares)
 		if st.full {
+			st.keyShares = appendNames(st.keyShares[:0], ch.KeyShareGroups, tlsparse.GroupName)
+			te.Client.KeyShareGroups = nilIfEmpty(st.keyShares)
 			st.sigalgs = appendNames(st.sigalgs[:0], ch.SignatureAlgorithms, tlsparse.SignatureSchemeName)
 			te.Client.SignatureAlgorithms = nilIfEmpty(st.sigalgs)
 		}
@@ -588,9 +588,11 @@ func (st *oracleState) fillTLS(s *session.Session, hs *tlsparse.Handshake, v *de
 		if st.full {
 			te.Server.JA3SString = fp.JA3SString
 		}
-		te.Server.OCSPStapled = boolPtr(hs.CertificateStatus)
+		if !sh.TLS13() {
+			te.Server.OCSPStapled = boolPtr(hs.CertificateStatus)
+		}
 	}
-	if hs.ServerHello != nil || hs.HelloRetryRequest != nil {
+	if st.full && (hs.ServerHello != nil || hs.HelloRetryRequest != nil) {
 		te.Server.HelloRetryRequest = boolPtr(hs.HelloRetryRequest != nil)
 	}
 	switch {

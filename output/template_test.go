@@ -183,6 +183,7 @@ func fullSession() *session.Session {
 	// an inner VLAN.
 	s.TLS.ClientHello = chromeLikeHello("full.example.test")
 	s.TLS.ServerHello = tls13.TLS.ServerHello
+	s.TLS.ServerHello.SupportedVersion = 0 // TLS 1.2, whose stapling is seen
 	s.TLS.ServerHello.ALPN = "h2"
 	s.TLS.HelloRetryRequest = tls13.TLS.HelloRetryRequest
 	s.TLS.CertificateStatus = true

@@ -141,6 +141,10 @@ func (s *ServerHello) Version() uint16 {
 	return s.LegacyVersion
 }
 
+// TLS13 reports whether the negotiated version is TLS 1.3 or one of its
+// drafts: the rest of the server's handshake is then encrypted.
+func (s *ServerHello) TLS13() bool { return isTLS13(s.Version()) }
+
 // ServerKeyExchange holds what a sensor can tell about the key exchange.
 type ServerKeyExchange struct {
 	NamedCurve  uint16 // ECDHE named group; 0 when not ECDHE
