@@ -93,9 +93,6 @@ type encodeState struct {
 	names []string // anomaly names
 	docs  []docSpan
 	lean  []byte // the triage fields alerts carry (lean.go)
-	// Where body wrote the network object (with any comma before it):
-	// triage copies it, all its fields being triage ones.
-	network span // range of buf
 }
 
 // docSpan is where one document's body and id lie in the scratch buffer.
@@ -207,7 +204,7 @@ func (e *Encoder) encode(st *encodeState, s *session.Session, v detect.Verdict) 
 	// fields, written once (lean.go). Either leaves tlsentry open.
 	body := w.b[b0+1 : b1] // without its leading comma
 	if !e.full && hasAlert(v.Alerts) {
-		lw := jsonWriter{b: st.lean[:0]}.triage(st, w.b, s, &v, e.observer, cc)
+		lw := jsonWriter{b: st.lean[:0], triage: true}.body(st, s, &v, e.observer, cc)
 		st.lean = lw.b
 		body = lw.b
 	}
@@ -341,35 +338,38 @@ func (e *Encoder) put(st *encodeState) {
 	e.pool.Put(st)
 }
 
-// body writes source through tlsentry.quic: every field from the session,
-// none from an alert. It leaves the tlsentry object open. cc is the
-// client's leaf certificate, or nil; observer the observer member. It
-// keeps in st the anomaly names and where the network object lies, for
-// triage.
+// body writes source through tlsentry.quic: every field from the session
+// (w.triage: only the triage ones), none from an alert. It leaves the
+// tlsentry object open. cc is the client's leaf certificate, or nil;
+// observer the observer member; st.names is scratch space.
 func (w jsonWriter) body(st *encodeState, s *session.Session, v *detect.Verdict, observer []byte, cc *tlsparse.CertSummary) jsonWriter {
 	ca, sa := s.Client.Addr().Unmap(), s.Server.Addr().Unmap()
-	w = w.endpoint("source", ca, s.Client.Port(), "", s.ClientBytes, s.ClientPackets, true)
-	w = w.endpoint("destination", sa, s.Server.Port(), serverName(s), s.ServerBytes, s.ServerPackets, true)
-	st.network.start = len(w.b)
+	w = w.endpoint("source", ca, s.Client.Port(), "", s.ClientBytes, s.ClientPackets)
+	w = w.endpoint("destination", sa, s.Server.Port(), serverName(s), s.ServerBytes, s.ServerPackets)
 	w = w.network(s, ca)
-	st.network.end = len(w.b)
 
 	tls := isTLS(s)
 	if tls {
 		w = w.tls(s, cc)
 	}
-	w = w.related(s, ca, sa, cc, true)
+	w = w.related(s, ca, sa, cc)
 
 	w = w.member(observer)
 
 	w = w.open("tlsentry")
-	if tls {
+	switch {
+	case tls && w.triage:
+		w = w.tlsentryTriage(s, v)
+	case tls:
 		w = w.tlsentryClient(s)
 		w = w.tlsentryServer(s, v)
 	}
 	st.names = s.AllAnomalies().AppendNames(st.names[:0])
 	w = w.strs("anomalies", st.names)
 	w = w.bool("incomplete", s.Incomplete)
+	if w.triage {
+		return w
+	}
 	if tls {
 		w = w.tlsentryEvents(s.TLS)
 	}
@@ -384,7 +384,7 @@ func (w jsonWriter) body(st *encodeState, s *session.Session, v *detect.Verdict,
 	return w
 }
 
-// network writes the network object (every field of it is a triage one).
+// network writes the network object (all its fields are triage ones).
 func (w jsonWriter) network(s *session.Session, ca netip.Addr) jsonWriter {
 	m := len(w.b)
 	w = w.open("network")
@@ -419,11 +419,10 @@ func (w jsonWriter) network(s *session.Session, ca netip.Addr) jsonWriter {
 }
 
 // endpoint writes source or destination. Bytes and packets are always
-// written (unless counts is false: lean alerts leave them out): they are
-// counted for every session, and 0 (a silent server) is a measurement, not
-// an absent value; only an endpoint with no address and no traffic is left
-// out.
-func (w jsonWriter) endpoint(k string, a netip.Addr, port uint16, domain string, bytes, packets uint64, counts bool) jsonWriter {
+// written (but not in triage): they are counted for every session, and 0
+// (a silent server) is a measurement, not an absent value; only an
+// endpoint with no address and no traffic is left out.
+func (w jsonWriter) endpoint(k string, a netip.Addr, port uint16, domain string, bytes, packets uint64) jsonWriter {
 	if !a.IsValid() && bytes == 0 && packets == 0 {
 		return w
 	}
@@ -435,7 +434,7 @@ func (w jsonWriter) endpoint(k string, a netip.Addr, port uint16, domain string,
 		w = w.intOmit("port", int(port))
 	}
 	w = w.strOmit("domain", domain)
-	if !counts {
+	if w.triage {
 		return w.closeOmit(m)
 	}
 	w = w.uint("bytes", bytes)
@@ -483,9 +482,9 @@ func serverName(s *session.Session) string {
 }
 
 // related writes related.ip (client and server), related.hosts (the SNI)
-// and, if hashes, related.hash (JA3, JA4, JA3S, the leaf certificates'
-// SHA-256).
-func (w jsonWriter) related(s *session.Session, ca, sa netip.Addr, cc *tlsparse.CertSummary, hashes bool) jsonWriter {
+// and, but not in triage, related.hash (JA3, JA4, JA3S, the leaf
+// certificates' SHA-256).
+func (w jsonWriter) related(s *session.Session, ca, sa netip.Addr, cc *tlsparse.CertSummary) jsonWriter {
 	m := len(w.b)
 	w = w.open("related")
 	a := len(w.b)
@@ -503,7 +502,7 @@ func (w jsonWriter) related(s *session.Session, ca, sa netip.Addr, cc *tlsparse.
 		w.b = appendJSONString(w.b, sni)
 		w.b = append(w.b, ']')
 	}
-	if !hashes {
+	if w.triage {
 		return w.closeOmit(m)
 	}
 	a = len(w.b)
@@ -534,6 +533,7 @@ func (w jsonWriter) tls(s *session.Session, cc *tlsparse.CertSummary) jsonWriter
 	w = w.open("tls")
 	w = w.negotiated(sh)
 	switch {
+	case w.triage:
 	case sh != nil && sh.KeyShareGroup != 0:
 		w = w.str("curve", nameOrHex(sh.KeyShareGroup, tlsparse.GroupName))
 	case hs.KeyExchange != nil && hs.KeyExchange.NamedCurve != 0:
@@ -554,7 +554,13 @@ func (w jsonWriter) tls(s *session.Session, cc *tlsparse.CertSummary) jsonWriter
 			w = w.names("supported_ciphers", ch.CipherSuites, tlsparse.CipherSuiteName)
 		}
 	}
-	if cc != nil {
+	switch {
+	case cc == nil:
+	case w.triage:
+		if cc.Err == nil {
+			w = w.x509Triage(cc, false)
+		}
+	default:
 		w = w.certHashes(cc)
 		if cc.Err == nil {
 			var d [2 * (len(`,"not_before":""`) + len(timeLayout))]byte
@@ -571,7 +577,12 @@ func (w jsonWriter) tls(s *session.Session, cc *tlsparse.CertSummary) jsonWriter
 	if sh != nil {
 		w = w.strOmit("ja3s", s.Fingerprints.JA3S)
 	}
-	if c := leafOf(s); c != nil {
+	if c := leafOf(s); c != nil && w.triage {
+		w = w.certHashes(c)
+		if c.Err == nil {
+			w = w.x509Triage(c, true)
+		}
+	} else if c != nil {
 		w = w.certHashes(c)
 		// The validity dates are the same in tls.server.x509: format
 		// them once, and keep them without their leading comma.

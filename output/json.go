@@ -119,6 +119,9 @@ func appendJSONString[S string | []byte](dst []byte, s S) []byte {
 type jsonWriter struct {
 	b    []byte
 	full bool // output.detail: full; lean leaves out the fields schema marks Full
+	// triage: a lean alert's copy of its session's fields, only those
+	// schema marks Triage (lean.go).
+	triage bool
 }
 
 func (w jsonWriter) sep() jsonWriter {
@@ -270,4 +273,18 @@ func appendDigits(dst []byte, v, width int) []byte {
 		v /= 10
 	}
 	return append(dst, b[:width]...)
+}
+
+// member copies a member ("k":v) written elsewhere, without the comma
+// that may precede it there; nothing if m is empty.
+func (w jsonWriter) member(m []byte) jsonWriter {
+	if len(m) > 0 && m[0] == ',' {
+		m = m[1:]
+	}
+	if len(m) == 0 {
+		return w
+	}
+	w = w.sep()
+	w.b = append(w.b, m...)
+	return w
 }
