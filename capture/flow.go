@@ -32,8 +32,9 @@ type flowKey struct {
 }
 
 // makeKey returns the key of p.
-func makeKey(p *Packet, useVLAN bool) flowKey {
-	k := orderedKey(p.Src.As16(), p.Dst.As16(), p.SrcPort, p.DstPort, p.Proto, p.Src.Is4())
+func makeKey(p *Packet, useVLAN bool) (k flowKey) {
+	k.setEnds(p.Src.As16(), p.Dst.As16(), p.SrcPort, p.DstPort)
+	k.proto, k.v4 = p.Proto, p.Src.Is4()
 	if useVLAN && p.NVLANs > 0 && p.NVLANs <= maxVLANs {
 		k.vlan = p.VLANs[p.NVLANs-1]
 	}
@@ -41,18 +42,29 @@ func makeKey(p *Packet, useVLAN bool) flowKey {
 }
 
 // orderedKey is the key of a packet from src:sp to dst:dp (16-byte forms of
-// addresses of one family): the lower end, by address bytes (the order of
-// netip.Addr.Compare within a family) then port, is a.
+// addresses of one family).
 func orderedKey(src, dst [16]byte, sp, dp uint16, proto uint8, v4 bool) flowKey {
 	k := flowKey{proto: proto, v4: v4}
+	k.setEnds(src, dst, sp, dp)
+	return k
+}
+
+// setEnds sets k's ends from a packet from src:sp to dst:dp: the lower
+// end, by address bytes (the order of netip.Addr.Compare within a
+// family) then port, is a. The addresses are compared, and stored, as
+// two big-endian words each, written where they go: no 16-byte copy of
+// words just written (a store the CPU cannot forward).
+func (k *flowKey) setEnds(src, dst [16]byte, sp, dp uint16) {
 	s0, s1 := binary.BigEndian.Uint64(src[:8]), binary.BigEndian.Uint64(src[8:])
 	d0, d1 := binary.BigEndian.Uint64(dst[:8]), binary.BigEndian.Uint64(dst[8:])
-	if s0 < d0 || (s0 == d0 && (s1 < d1 || (s1 == d1 && sp <= dp))) {
-		k.a, k.b, k.pa, k.pb = src, dst, sp, dp
-	} else {
-		k.a, k.b, k.pa, k.pb = dst, src, dp, sp
+	if !(s0 < d0 || (s0 == d0 && (s1 < d1 || (s1 == d1 && sp <= dp)))) {
+		s0, s1, d0, d1, sp, dp = d0, d1, s0, s1, dp, sp
 	}
-	return k
+	binary.BigEndian.PutUint64(k.a[:8], s0)
+	binary.BigEndian.PutUint64(k.a[8:], s1)
+	binary.BigEndian.PutUint64(k.b[:8], d0)
+	binary.BigEndian.PutUint64(k.b[8:], d1)
+	k.pa, k.pb = sp, dp
 }
 
 // addr is the address of a key end (k.a or k.b).

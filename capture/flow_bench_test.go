@@ -45,3 +45,25 @@ func BenchmarkFlowLifecycle(b *testing.B) {
 		b.Fatal("no late packet absorbed")
 	}
 }
+
+// BenchmarkMakeKey is the key of every packet, both directions of an IPv4
+// and an IPv6 connection.
+func BenchmarkMakeKey(b *testing.B) {
+	v6c, v6s := netip.MustParseAddr("2001:db8::1"), netip.MustParseAddr("2001:db8::2")
+	pkts := []Packet{
+		{Proto: 6, Src: cli.Addr(), Dst: srv.Addr(), SrcPort: cli.Port(), DstPort: srv.Port()},
+		{Proto: 6, Src: srv.Addr(), Dst: cli.Addr(), SrcPort: srv.Port(), DstPort: cli.Port()},
+		{Proto: 6, Src: v6c, Dst: v6s, SrcPort: 40000, DstPort: 443},
+		{Proto: 6, Src: v6s, Dst: v6c, SrcPort: 443, DstPort: 40000},
+	}
+	var sink flowKey
+	for b.Loop() {
+		for i := range pkts {
+			k := makeKey(&pkts[i], false)
+			sink.pa ^= k.pa
+		}
+	}
+	if sink.pa != 0 {
+		b.Fatal("keys of the two directions differ")
+	}
+}
