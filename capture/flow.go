@@ -192,6 +192,20 @@ type flowTable struct {
 	flowList
 	n, max int // flows
 	free   freeList[*flow]
+	recent [1 << recentBits]*flow // by recentIndex: flows of recent packets
+}
+
+// recentBits sizes flowTable.recent. Most packets belong to a flow that
+// had one a few packets before: that flow is found by comparing its key,
+// without the map, whose groups are colder than the flow itself.
+const recentBits = 8
+
+// recentIndex is k's place in flowTable.recent: a cheap hash of the low
+// words of the addresses (all of IPv4 ones) and the ports.
+func recentIndex(k *flowKey) int {
+	h := binary.LittleEndian.Uint64(k.a[8:]) ^ binary.LittleEndian.Uint64(k.b[8:])<<1 ^ uint64(k.pa)<<32 ^ uint64(k.pb)
+	h *= 0x9E3779B97F4A7C15
+	return int(h >> (64 - recentBits))
 }
 
 // slot is a key's entry in the flow table: its flow, its tombstone
@@ -211,7 +225,22 @@ func newFlowTable(max int) flowTable {
 	return flowTable{m: make(map[flowKey]slot, hint), max: max}
 }
 
-func (t *flowTable) get(k *flowKey) *flow { return t.m[*k].f }
+func (t *flowTable) get(k *flowKey) *flow {
+	if f := t.recentFlow(k); f != nil {
+		return f
+	}
+	return t.m[*k].f
+}
+
+// recentFlow is k's flow if flowTable.recent has it, else nil. A flow
+// there whose key is k is k's flow: a released flow has the zero key (no
+// packet's, whose protocol is not 0) until it is reused for another.
+func (t *flowTable) recentFlow(k *flowKey) *flow {
+	if f := t.recent[recentIndex(k)]; f != nil && f.key == *k {
+		return f
+	}
+	return nil
+}
 
 func (t *flowTable) full() bool { return t.n >= t.max }
 
@@ -228,6 +257,7 @@ func (t *flowTable) alloc() *flow {
 func (t *flowTable) insert(f *flow, queued bool) {
 	f.tombQueued = queued
 	t.m[f.key] = slot{f: f, tb: tomb{dead: queued, queued: queued}}
+	t.recent[recentIndex(&f.key)] = f
 	t.n++
 	t.pushFront(f, lruLinks)
 }
@@ -255,6 +285,9 @@ func (t *flowTable) remove(f *flow) {
 // release takes f out of the LRU list and recycles it; its slot is the
 // caller's to change.
 func (t *flowTable) release(f *flow) {
+	if i := recentIndex(&f.key); t.recent[i] == f {
+		t.recent[i] = nil
+	}
 	t.unlink(f, lruLinks)
 	t.n--
 	*f = flow{}
@@ -294,9 +327,12 @@ func (t *flowTable) compact() {
 // In both cases f is nil: the packet may start a new flow, and queued,
 // for newFlowFor, says k has an ended tombstone still in the heap.
 func (w *worker) lookup(k *flowKey, ts int64, reopen bool) (f *flow, queued, absorbed bool) {
-	s := w.tab.m[*k]
-	if f = s.f; f == nil {
-		return nil, s.tb.queued, s.tb.queued && w.lateTomb(k, s.tb, ts, reopen)
+	if f = w.tab.recentFlow(k); f == nil {
+		s := w.tab.m[*k]
+		if f = s.f; f == nil {
+			return nil, s.tb.queued, s.tb.queued && w.lateTomb(k, s.tb, ts, reopen)
+		}
+		w.tab.recent[recentIndex(k)] = f
 	}
 	if ts-f.last > int64(w.cfg.IdleTimeout) {
 		queued = f.tombQueued

@@ -60,3 +60,60 @@ func TestMakeKey(t *testing.T) {
 		})
 	}
 }
+
+// TestFlowTableRecent: flowTable.get finds the flow of a key whatever
+// flowTable.recent holds: two keys in one place of it, flows removed, and
+// flow structs reused for another key.
+func TestFlowTableRecent(t *testing.T) {
+	key := func(port uint16) flowKey {
+		p := Packet{Proto: 6, Src: cli.Addr(), Dst: srv.Addr(), SrcPort: port, DstPort: 443}
+		return makeKey(&p, false)
+	}
+	// keys[0] and keys[1] share a place in recent; keys[2] has another
+	keys := [3]flowKey{key(1)}
+	for port := uint16(2); keys[1] == (flowKey{}) || keys[2] == (flowKey{}); port++ {
+		k := key(port)
+		if same := recentIndex(&k) == recentIndex(&keys[0]); same && keys[1] == (flowKey{}) {
+			keys[1] = k
+		} else if !same && keys[2] == (flowKey{}) {
+			keys[2] = k
+		}
+	}
+	type step struct {
+		add  bool // add a flow of key, else remove it
+		key  int
+		want [3]bool // keys with a flow after the step
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"one", []step{{true, 0, [3]bool{true}}, {false, 0, [3]bool{}}}},
+		{"collision", []step{{true, 0, [3]bool{true}}, {true, 1, [3]bool{true, true}}, {false, 1, [3]bool{true}}, {false, 0, [3]bool{}}}},
+		{"collision, first removed", []step{{true, 0, [3]bool{true}}, {true, 1, [3]bool{true, true}}, {false, 0, [3]bool{false, true}}}},
+		{"struct reused", []step{{true, 0, [3]bool{true}}, {false, 0, [3]bool{}}, {true, 2, [3]bool{false, false, true}}, {false, 2, [3]bool{}}, {true, 1, [3]bool{false, true}}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tab := newFlowTable(16)
+			var flows [3]*flow
+			for i, s := range tc.steps {
+				if s.add {
+					f := tab.alloc()
+					f.key = keys[s.key]
+					tab.insert(f, false)
+					flows[s.key] = f
+				} else {
+					tab.remove(flows[s.key])
+					flows[s.key] = nil
+				}
+				for j := range keys {
+					got := tab.get(&keys[j])
+					if (got != nil) != s.want[j] || got != nil && got != flows[j] {
+						t.Fatalf("step %d: key %d: flow %p, want %p", i, j, got, flows[j])
+					}
+				}
+			}
+		})
+	}
+}

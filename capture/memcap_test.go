@@ -59,7 +59,7 @@ func memWorker(limit int64, h session.Handler) (*Pipeline, *worker) {
 // checkSlots checks the flow table's slots against its flows and the
 // tombstone heap: every flow is in its key's slot, a slot's tombstone is
 // queued exactly once, a flow beside one knows it and its tombstone is
-// dead, and no slot is empty.
+// dead, and no slot is empty; the recent flows are in the table.
 func checkSlots(t testing.TB, w *worker) {
 	t.Helper()
 	queued := make(map[flowKey]int)
@@ -81,6 +81,11 @@ func checkSlots(t testing.TB, w *worker) {
 		}
 		if s.tb.queued && !s.tb.dead {
 			live++
+		}
+	}
+	for i, f := range w.tab.recent {
+		if f != nil && (w.tab.m[f.key].f != f || recentIndex(&f.key) != i) {
+			t.Fatalf("recent[%d]: flow of %v not in the table there", i, f.key)
 		}
 	}
 	if flows != w.tab.n || len(queued) != len(w.tombs.q) || live != w.tombs.live {
