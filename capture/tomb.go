@@ -143,16 +143,14 @@ func (w *worker) dropOldestTomb(reason Counter) {
 	}
 }
 
-// flushTombs ends every tombstone (end of input), counted as flushed.
+// flushTombs ends every tombstone (end of input), counted as flushed,
+// once every flow has ended (flushAll).
 func (w *worker) flushTombs() {
 	t := &w.tombs
 	w.st.add(CFlowsFlushed, uint64(t.live))
 	w.st.add(CFlowsEnded, uint64(t.live))
 	w.mem.used -= int64(len(t.q) * tombBytes)
-	for i := range t.q {
-		k := &t.q[i].key
-		w.tab.unqueue(k, w.tab.m[*k].f)
-	}
+	clear(w.tab.m) // only tombstones are left
 	*t = tombs{}
 }
 
