@@ -195,10 +195,13 @@ type flowTable struct {
 	recent [1 << recentBits]*flow // by recentIndex: flows of recent packets
 }
 
-// recentBits sizes flowTable.recent. Most packets belong to a flow that
-// had one a few packets before: that flow is found by comparing its key,
-// without the map, whose groups are colder than the flow itself.
-const recentBits = 8
+// recentBits sizes flowTable.recent (4096 flows, 32 KiB a worker). Most
+// packets belong to a flow that had one a few packets before: that flow
+// is found by comparing its key, without the map, whose groups are colder
+// than the flow itself. With 256 places, a third of the packets of live
+// flows in handshake-50000 (up to 2,666 flows at once) still went to the
+// map; with 4096, 3%.
+const recentBits = 12
 
 // recentIndex is k's place in flowTable.recent: a cheap hash of the low
 // words of the addresses (all of IPv4 ones) and the ports.
