@@ -150,7 +150,7 @@ func (w *worker) flushTombs() {
 	w.st.add(CFlowsFlushed, uint64(t.live))
 	w.st.add(CFlowsEnded, uint64(t.live))
 	w.mem.used -= int64(len(t.q) * tombBytes)
-	clear(w.tab.m) // only tombstones are left
+	w.tab.m = make(map[flowKey]slot) // only tombstones were left
 	*t = tombs{}
 }
 
