@@ -56,9 +56,11 @@ var evictCounter = [numClasses]Counter{
 }
 
 const (
-	// flowBytes is a flow's fixed cost: the struct and its map entry (key,
-	// pointer, control byte, at the map's 7/8 load).
-	flowBytes = int(unsafe.Sizeof(flow{})) + (int(unsafe.Sizeof(flowKey{}))+9)*8/7
+	// slotBytes is a flow table entry: key, slot, control byte, at the
+	// map's 7/8 load.
+	slotBytes = (int(unsafe.Sizeof(flowKey{})) + int(unsafe.Sizeof(slot{})) + 1) * 8 / 7
+	// flowBytes is a flow's fixed cost: the struct and its table entry.
+	flowBytes = int(unsafe.Sizeof(flow{})) + slotBytes
 	// quicFlowBytes is a QUIC flow's fixed cost; quicKeysBytes estimates one
 	// direction's keys (AES-GCM AEAD and header protection cipher).
 	quicFlowBytes = int(unsafe.Sizeof(quicFlow{}))

@@ -56,6 +56,44 @@ func memWorker(limit int64, h session.Handler) (*Pipeline, *worker) {
 // checkMem checks the budget's invariants: every flow's bytes are what it
 // holds, they sum to used, used is within [0, limit] and the class lists
 // hold exactly the table's flows.
+// checkSlots checks the flow table's slots against its flows and the
+// tombstone heap: every flow is in its key's slot, a slot's tombstone is
+// queued exactly once, a flow beside one knows it and its tombstone is
+// dead, and no slot is empty; the recent flows are in the table.
+func checkSlots(t testing.TB, w *worker) {
+	t.Helper()
+	queued := make(map[flowKey]int)
+	for _, e := range w.tombs.q {
+		queued[e.key]++
+	}
+	flows, live := 0, 0
+	for k, s := range w.tab.m {
+		switch {
+		case s.f == nil && !s.tb.queued:
+			t.Fatalf("slot %v: neither a flow nor a tombstone", k)
+		case s.tb.queued != (queued[k] == 1), queued[k] > 1:
+			t.Fatalf("slot %v: tombstone queued %v, %d heap entries", k, s.tb.queued, queued[k])
+		case s.f != nil && (s.f.key != k || s.f.tombQueued != s.tb.queued || s.tb.queued && !s.tb.dead):
+			t.Fatalf("slot %v: flow of %v, tombQueued %v beside %+v", k, s.f.key, s.f.tombQueued, s.tb)
+		}
+		if s.f != nil {
+			flows++
+		}
+		if s.tb.queued && !s.tb.dead {
+			live++
+		}
+	}
+	for i, f := range w.tab.recent {
+		if f != nil && (w.tab.m[f.key].f != f || recentIndex(&f.key) != i) {
+			t.Fatalf("recent[%d]: flow of %v not in the table there", i, f.key)
+		}
+	}
+	if flows != w.tab.n || len(queued) != len(w.tombs.q) || live != w.tombs.live {
+		t.Fatalf("%d flows, %d in the table; %d keys queued, %d heap entries; %d live tombstones, %d counted",
+			flows, w.tab.n, len(queued), len(w.tombs.q), live, w.tombs.live)
+	}
+}
+
 func checkMem(t testing.TB, w *worker) {
 	t.Helper()
 	var sum int64
@@ -80,9 +118,7 @@ func checkMem(t testing.TB, w *worker) {
 	if listed != w.tab.n {
 		t.Fatalf("%d flows listed, %d in the table", listed, w.tab.n)
 	}
-	if len(w.tombs.m) != len(w.tombs.q) {
-		t.Fatalf("%d tombstones, %d queued", len(w.tombs.m), len(w.tombs.q))
-	}
+	checkSlots(t, w)
 	sum += int64(len(w.tombs.q) * tombBytes)
 	if w.mem.used != sum || w.mem.used < 0 {
 		t.Fatalf("used %d, flows hold %d", w.mem.used, sum)
@@ -242,7 +278,7 @@ func TestEvictionOrder(t *testing.T) {
 				pk := Packet{Src: c, Dst: srv.Addr(), SrcPort: 40000, DstPort: 443, Proto: 6}
 				key := makeKey(&pk, false)
 				if k == closed {
-					if tb, ok := w.tombs.m[key]; !ok || tb.dead {
+					if tb := w.tab.m[key].tb; !tb.queued || tb.dead {
 						t.Fatalf("flow %d: no tombstone", i)
 					}
 				} else if f := w.tab.get(&key); f == nil || f.cls != uint8(k) {

@@ -470,7 +470,8 @@ func BenchmarkPipeline(b *testing.B) {
 }
 
 // FuzzWorker feeds arbitrary packet sequences of a few flows to a worker:
-// nothing may panic, every flow ends, and the counters add up.
+// nothing may panic, the flow table's slots stay consistent, every flow
+// ends, and the counters add up.
 func FuzzWorker(f *testing.F) {
 	f.Add([]byte{0, 0x02, 0, 0, 0, 1, 0, 1, 0x12, 0, 0, 0, 9, 0, 1, 0x10, 0, 0, 0, 2, 5, 0x16, 0x03, 0x01, 0x00, 0x05})
 	f.Add(append([]byte{0, 0x18, 0, 0, 0, 1, 200}, fakeHello...))
@@ -497,6 +498,7 @@ func FuzzWorker(f *testing.F) {
 			}
 			w.advance(ts.UnixNano())
 			w.handle(&pk)
+			checkSlots(t, w)
 		}
 		w.flushAll()
 		snap := p.Stats().Snapshot()

@@ -7,21 +7,24 @@ import "unsafe"
 // record takes its place for the linger (Config.CloseLinger, IdleTimeout
 // after the absolute timeout), absorbing late packets (CLateAfterClose).
 // A tombstone still counts as a flow (flows_active) until it goes. They
-// sit in a map by key and a min-heap by expiry with exactly one entry per
-// map entry: a late packet only moves the tombstone's last time, and the
-// heap entry is re-queued when it comes up. A tombstone ended early (a
-// SYN reopening the flow, or one found expired by a packet) stays in the
-// map as dead until its heap entry comes up (or is reused by the next
-// tombstone of the key). At most Config.MaxTombstones are kept per
-// worker; past it the oldest is dropped early (CTombstonesDropped). They
-// are accounted in the memory budget (tombBytes) and are the first thing
-// it evicts (CEvictedClosed).
+// sit in the flow table's map, in their key's slot (flow.go: one lookup
+// finds a packet's flow or tombstone), and in a min-heap by expiry with
+// exactly one entry per tombstone: a late packet only moves the
+// tombstone's last time, and the heap entry is re-queued when it comes up.
+// A tombstone ended early (a SYN reopening the flow, or one found expired
+// by a packet) stays in its slot as dead, beside the key's new flow if
+// any, until its heap entry comes up (or is reused by the next tombstone
+// of the key). At most Config.MaxTombstones are kept per worker; past it
+// the oldest is dropped early (CTombstonesDropped). They are accounted in
+// the memory budget (tombBytes) and are the first thing it evicts
+// (CEvictedClosed).
 
-// tomb is what stays of an emitted flow.
+// tomb is what stays of an emitted flow, in its key's slot.
 type tomb struct {
-	last int64 // last packet time, ns
-	abs  bool  // emitted at the absolute timeout: lingers IdleTimeout
-	dead bool  // ended; waits for its heap entry
+	last   int64 // last packet time, ns
+	abs    bool  // emitted at the absolute timeout: lingers IdleTimeout
+	dead   bool  // ended; waits for its heap entry
+	queued bool  // there is a tombstone (live or dead): it has a heap entry
 }
 
 // tombEntry is a heap entry: expiry is the tombstone's last time plus its
@@ -31,15 +34,16 @@ type tombEntry struct {
 	expiry int64
 }
 
-// tombBytes is one tombstone's cost: its map entry (at 7/8 load, with the
-// control byte) and its heap entry.
-const tombBytes = (int(unsafe.Sizeof(flowKey{}))+int(unsafe.Sizeof(tomb{}))+1)*8/7 + int(unsafe.Sizeof(tombEntry{}))
+// tombBytes is one tombstone's cost: its slot in the flow table (slotBytes;
+// the flow's before it was emitted) and its heap entry. A dead one beside
+// a new flow of its key shares the slot, counted twice.
+const tombBytes = slotBytes + int(unsafe.Sizeof(tombEntry{}))
 
-// tombs are one worker's tombstones.
+// tombs are one worker's tombstones; their records are in the flow
+// table's slots.
 type tombs struct {
-	m    map[flowKey]tomb
 	q    []tombEntry // min-heap by expiry
-	live int         // entries not dead
+	live int         // tombstones not dead
 }
 
 // tombExpiry is when tb stops absorbing packets.
@@ -54,53 +58,42 @@ func (w *worker) tombExpiry(tb tomb) int64 {
 	return tb.last + l
 }
 
-// bury turns f, whose session was emitted, into a tombstone.
+// bury turns f, whose session was emitted, into a tombstone in its slot.
 func (w *worker) bury(f *flow) {
 	w.uncharge(f)
-	k, tb := f.key, tomb{last: f.last, abs: f.absTimeout}
-	w.tab.remove(f)
+	k, tb := f.key, tomb{last: f.last, abs: f.absTimeout, queued: true}
 	t := &w.tombs
-	if t.m == nil {
-		t.m = make(map[flowKey]tomb)
-	}
-	if old, ok := t.m[k]; ok {
-		// a dead one of the key: its heap entry serves the new one
-		if !old.dead {
-			w.st.inc(CFlowsEnded)
-			t.live--
+	// A dead one of the key (f.tombQueued): its heap entry serves the new one.
+	reuse := f.tombQueued
+	if !reuse {
+		for len(t.q) >= w.cfg.MaxTombstones && len(t.q) > 0 {
+			w.dropOldestTomb(CTombstonesDropped)
 		}
-		t.m[k] = tb
-		t.live++
-		return
+		t.push(tombEntry{k, w.tombExpiry(tb)})
+		w.mem.used += int64(tombBytes)
 	}
-	for len(t.q) >= w.cfg.MaxTombstones && len(t.q) > 0 {
-		w.dropOldestTomb(CTombstonesDropped)
-	}
-	t.m[k] = tb
+	w.tab.m[k] = slot{tb: tb}
+	w.tab.release(f)
 	t.live++
-	t.push(tombEntry{k, w.tombExpiry(tb)})
-	w.mem.used += int64(tombBytes)
 }
 
-// lateTomb reports whether k's tombstone absorbs a packet at ts (counted);
-// a reopening SYN, or a packet past the linger, ends it.
-func (w *worker) lateTomb(k *flowKey, ts int64, reopen bool) bool {
-	t := &w.tombs
-	tb, ok := t.m[*k]
-	if !ok || tb.dead {
+// lateTomb reports whether tb, k's tombstone (queued), absorbs a packet at
+// ts (counted); a reopening SYN, or a packet past the linger, ends it.
+func (w *worker) lateTomb(k *flowKey, tb tomb, ts int64, reopen bool) bool {
+	if tb.dead {
 		return false
 	}
 	if !reopen && ts <= w.tombExpiry(tb) {
 		w.st.inc(CLateAfterClose)
 		if ts > tb.last {
 			tb.last = ts
-			t.m[*k] = tb
+			w.tab.m[*k] = slot{tb: tb}
 		}
 		return true
 	}
 	tb.dead = true
-	t.m[*k] = tb
-	t.live--
+	w.tab.m[*k] = slot{tb: tb}
+	w.tombs.live--
 	w.st.inc(CFlowsEnded)
 	return false
 }
@@ -111,19 +104,21 @@ func (w *worker) lateTomb(k *flowKey, ts int64, reopen bool) bool {
 func (w *worker) popTomb() (tb tomb, ok bool) {
 	t := &w.tombs
 	e := t.pop()
-	tb = t.m[e.key]
+	s := w.tab.m[e.key]
+	tb = s.tb
 	if exp := w.tombExpiry(tb); !tb.dead && exp > e.expiry {
 		t.push(tombEntry{e.key, exp})
 		return tb, false
 	}
-	delete(t.m, e.key)
+	w.tab.unqueue(&e.key, s.f)
 	w.mem.used -= int64(tombBytes)
 	if !tb.dead {
 		t.live--
 		w.st.inc(CFlowsEnded)
 	}
 	if len(t.q) == 0 && cap(t.q) > 4096 {
-		*t = tombs{} // let a grown map and heap go
+		t.q = nil // let a grown heap and map go
+		w.tab.compact()
 	}
 	return tb, true
 }
@@ -148,12 +143,14 @@ func (w *worker) dropOldestTomb(reason Counter) {
 	}
 }
 
-// flushTombs ends every tombstone (end of input), counted as flushed.
+// flushTombs ends every tombstone (end of input), counted as flushed,
+// once every flow has ended (flushAll).
 func (w *worker) flushTombs() {
 	t := &w.tombs
 	w.st.add(CFlowsFlushed, uint64(t.live))
 	w.st.add(CFlowsEnded, uint64(t.live))
 	w.mem.used -= int64(len(t.q) * tombBytes)
+	w.tab.m = make(map[flowKey]slot) // only tombstones were left
 	*t = tombs{}
 }
 

@@ -11,7 +11,9 @@ import (
 
 // TestTombLifecycle: a closed flow's tombstone absorbs late packets and is
 // extended by them, a SYN reopens it, the sweep expires it past its
-// linger, and the bound drops the oldest (counted).
+// linger, and the bound drops the oldest (counted). A reopened key's flow
+// shares its slot with the ended tombstone until its heap entry comes up,
+// which the flow's own tombstone reuses (one heap entry).
 func TestTombLifecycle(t *testing.T) {
 	type step struct {
 		host  byte          // client 10.0.0.host
@@ -20,21 +22,25 @@ func TestTombLifecycle(t *testing.T) {
 	}
 	tests := []struct {
 		name         string
-		max          int
+		max, flows   int // MaxTombstones, MaxFlows
 		steps        []step
 		late, tombs  uint64 // CLateAfterClose, tombstones left
 		dropped, new uint64 // CTombstonesDropped, CFlowsCreated
+		queued       int    // heap entries left
 	}{
-		{"absorb", 0, []step{{1, 0, FlagSYN}, {1, time.Millisecond, 0}, {1, time.Second, FlagACK}}, 1, 1, 0, 1},
-		{"extend", 0, []step{{1, 0, FlagSYN}, {1, 0, 0}, {1, 20 * time.Second, FlagACK}, {1, 20 * time.Second, FlagACK}}, 2, 1, 0, 1},
-		{"expire past the linger", 0, []step{{1, 0, FlagSYN}, {1, 0, 0}, {1, 31 * time.Second, FlagACK}}, 0, 0, 0, 2},
-		{"expire on sweep", 0, []step{{1, 0, FlagSYN}, {1, 0, 0}, {2, 32 * time.Second, FlagSYN}}, 0, 0, 0, 2},
-		{"reopen by SYN", 0, []step{{1, 0, FlagSYN}, {1, 0, 0}, {1, time.Second, FlagSYN}}, 0, 0, 0, 2},
-		{"bound", 2, []step{{1, 0, 0}, {2, 0, 0}, {3, 0, 0}, {1, time.Second, FlagACK}, {3, 0, FlagACK}}, 1, 2, 1, 4},
+		{"absorb", 0, 0, []step{{1, 0, FlagSYN}, {1, time.Millisecond, 0}, {1, time.Second, FlagACK}}, 1, 1, 0, 1, 1},
+		{"extend", 0, 0, []step{{1, 0, FlagSYN}, {1, 0, 0}, {1, 20 * time.Second, FlagACK}, {1, 20 * time.Second, FlagACK}}, 2, 1, 0, 1, 1},
+		{"expire past the linger", 0, 0, []step{{1, 0, FlagSYN}, {1, 0, 0}, {1, 31 * time.Second, FlagACK}}, 0, 0, 0, 2, 0},
+		{"expire on sweep", 0, 0, []step{{1, 0, FlagSYN}, {1, 0, 0}, {2, 32 * time.Second, FlagSYN}}, 0, 0, 0, 2, 0},
+		{"reopen by SYN", 0, 0, []step{{1, 0, FlagSYN}, {1, 0, 0}, {1, time.Second, FlagSYN}}, 0, 0, 0, 2, 1},
+		{"reopen, close again", 0, 0, []step{{1, 0, FlagSYN}, {1, 0, 0}, {1, time.Second, FlagSYN}, {1, time.Second, 0}, {1, time.Second, FlagACK}}, 1, 1, 0, 2, 1},
+		{"dead one expires beside the flow", 0, 0, []step{{1, 0, FlagSYN}, {1, 0, 0}, {1, time.Second, FlagSYN}, {1, 40 * time.Second, FlagACK}, {1, time.Second, 0}, {1, time.Second, FlagACK}}, 1, 1, 0, 2, 1},
+		{"reopened flow evicted", 0, 1, []step{{1, 0, FlagSYN}, {1, 0, 0}, {1, time.Second, FlagSYN}, {2, 0, FlagSYN}, {1, 0, FlagSYN}, {1, 0, 0}}, 0, 1, 0, 4, 1},
+		{"bound", 2, 0, []step{{1, 0, 0}, {2, 0, 0}, {3, 0, 0}, {1, time.Second, FlagACK}, {3, 0, FlagACK}}, 1, 2, 1, 4, 2},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			p := NewPipeline(Config{Workers: 1, MaxTombstones: tc.max}, session.HandlerFunc(func(*session.Session) {}))
+			p := NewPipeline(Config{Workers: 1, MaxTombstones: tc.max, MaxFlows: tc.flows}, session.HandlerFunc(func(*session.Session) {}))
 			w := p.newWorker(0)
 			ts := pcapgen.DefaultBase
 			for _, s := range tc.steps {
@@ -61,6 +67,9 @@ func TestTombLifecycle(t *testing.T) {
 			}
 			if got := snap.Get(CFlowsCreated); got != tc.new {
 				t.Errorf("flows created %d, want %d", got, tc.new)
+			}
+			if got := len(w.tombs.q); got != tc.queued {
+				t.Errorf("%d heap entries, want %d", got, tc.queued)
 			}
 			w.flushAll()
 			if snap := p.Stats().Snapshot(); snap.ActiveFlows() != 0 || w.mem.used != 0 {

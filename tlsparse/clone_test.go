@@ -122,3 +122,99 @@ func TestCertCacheOwnsDER(t *testing.T) {
 		}
 	}
 }
+
+// TestCloneVariants: every shape of handshake (either hello, both, with a
+// HelloRetryRequest, a key exchange, certificates, alerts) clones to an
+// equal copy that shares nothing with the original, whose lists are capped
+// (appending to one leaves the others as they were).
+func TestCloneVariants(t *testing.T) {
+	newCH := func() *ClientHello {
+		return &ClientHello{LegacyVersion: 0x0303, Random: []byte{1, 2, 3}, SessionID: []byte{4, 5},
+			CipherSuites: []uint16{0x1301, 0x1302}, CompressionMethods: []uint8{0}, Extensions: []uint16{0, 10, 43},
+			ServerName: "a.test", SupportedGroups: []uint16{29}, ECPointFormats: []uint8{0},
+			SignatureAlgorithms: []uint16{0x0403}, ALPN: []string{"h2"}, SupportedVersions: []uint16{0x0304},
+			KeyShareGroups: []uint16{29}, PSKModes: []uint8{1}}
+	}
+	newSH := func() *ServerHello {
+		return &ServerHello{LegacyVersion: 0x0303, Random: []byte{6, 7}, SessionID: []byte{8}, CipherSuite: 0x1301,
+			Extensions: []uint16{43, 51}}
+	}
+	tests := []struct {
+		name string
+		hs   func() *Handshake
+	}{
+		{"client hello", func() *Handshake { return &Handshake{ClientHello: newCH()} }},
+		{"server hello", func() *Handshake { return &Handshake{ServerHello: newSH()} }},
+		{"both", func() *Handshake { return &Handshake{ClientHello: newCH(), ServerHello: newSH()} }},
+		{"both, key exchange", func() *Handshake {
+			return &Handshake{ClientHello: newCH(), ServerHello: newSH(), KeyExchange: &ServerKeyExchange{NamedCurve: 23}}
+		}},
+		{"client hello, key exchange", func() *Handshake {
+			return &Handshake{ClientHello: newCH(), KeyExchange: &ServerKeyExchange{NamedCurve: 23}}
+		}},
+		{"retry", func() *Handshake {
+			return &Handshake{ClientHello: newCH(), ServerHello: newSH(), HelloRetryRequest: newSH(), ClientHelloCount: 2}
+		}},
+		{"empty lists", func() *Handshake { return &Handshake{ClientHello: &ClientHello{}, ServerHello: &ServerHello{}} }},
+		{"certificates, alerts", func() *Handshake {
+			return &Handshake{ClientHello: newCH(), ServerHello: newSH(), ClientCertificates: [][]byte{{9, 9}},
+				Alerts: []Alert{{Level: 2, Description: 40}}, Heartbeats: []Heartbeat{{}}}
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			orig, want := tc.hs(), tc.hs()
+			n, _ := orig.CloneShared(nil)
+			if !reflect.DeepEqual(n, want) {
+				t.Fatalf("clone differs:\n%+v\n%+v", n, want)
+			}
+			if orig.KeyExchange != nil && n.KeyExchange == orig.KeyExchange {
+				t.Error("the key exchange is shared")
+			}
+			// Scribble over the original: the clone does not change.
+			for _, ch := range []*ClientHello{orig.ClientHello} {
+				if ch != nil {
+					for _, l := range [][]uint16{ch.CipherSuites, ch.Extensions, ch.SupportedGroups, ch.SignatureAlgorithms, ch.SupportedVersions, ch.KeyShareGroups} {
+						clear(l)
+					}
+					for _, l := range [][]byte{ch.Random, ch.SessionID, ch.CompressionMethods, ch.ECPointFormats, ch.PSKModes} {
+						clear(l)
+					}
+					clear(ch.ALPN)
+				}
+			}
+			for _, sh := range []*ServerHello{orig.ServerHello, orig.HelloRetryRequest} {
+				if sh != nil {
+					clear(sh.Random)
+					clear(sh.SessionID)
+					clear(sh.Extensions)
+				}
+			}
+			if orig.KeyExchange != nil {
+				orig.KeyExchange.NamedCurve = 0
+			}
+			if !reflect.DeepEqual(n, want) {
+				t.Fatalf("the clone changed with the original:\n%+v\n%+v", n, want)
+			}
+			// Append to every list of the clone: the others do not change.
+			if ch := n.ClientHello; ch != nil {
+				for _, l := range [][]uint16{ch.CipherSuites, ch.Extensions, ch.SupportedGroups, ch.SignatureAlgorithms, ch.SupportedVersions, ch.KeyShareGroups} {
+					_ = append(l, 0xffff)
+				}
+				for _, l := range [][]byte{ch.Random, ch.SessionID, ch.CompressionMethods, ch.ECPointFormats, ch.PSKModes} {
+					_ = append(l, 0xff)
+				}
+			}
+			for _, sh := range []*ServerHello{n.ServerHello, n.HelloRetryRequest} {
+				if sh != nil {
+					_ = append(sh.Random, 0xff)
+					_ = append(sh.SessionID, 0xff)
+					_ = append(sh.Extensions, 0xffff)
+				}
+			}
+			if !reflect.DeepEqual(n, want) {
+				t.Fatalf("appending to a list of the clone changed another:\n%+v\n%+v", n, want)
+			}
+		})
+	}
+}

@@ -397,8 +397,9 @@ func (h *Handshake) CloneShared(certs *CertCache) (*Handshake, []*CertSummary) {
 }
 
 // clone copies everything but ServerCertificates (left nil). A handshake
-// with both hellos (the common case) takes one allocation for the three
-// structures; one with fewer takes only what it needs.
+// with both hellos (the common case) takes one allocation for the
+// structures (and the key exchange) and two for the hellos' lists, one of
+// uint16 and one of bytes; one with fewer hellos takes only what it needs.
 func (h *Handshake) clone() *Handshake {
 	if h == nil {
 		return nil
@@ -410,16 +411,26 @@ func (h *Handshake) clone() *Handshake {
 			h  Handshake
 			ch ClientHello
 			sh ServerHello
+			ke ServerKeyExchange
 		}{h: *h}
 		n = &c.h
-		n.ClientHello, n.ServerHello = ch.cloneInto(&c.ch), sh.cloneInto(&c.sh)
+		c16, c8 := ch.listLens()
+		s16, s8 := sh.listLens()
+		p16, p8 := makePacker[uint16](c16+s16), makePacker[byte](c8+s8)
+		n.ClientHello, n.ServerHello = ch.cloneInto(&c.ch, &p16, &p8), sh.cloneInto(&c.sh, &p16, &p8)
+		if h.KeyExchange != nil {
+			c.ke = *h.KeyExchange
+			n.KeyExchange = &c.ke
+		}
 	case ch != nil:
 		c := &struct {
 			h  Handshake
 			ch ClientHello
 		}{h: *h}
 		n = &c.h
-		n.ClientHello = ch.cloneInto(&c.ch)
+		n16, n8 := ch.listLens()
+		p16, p8 := makePacker[uint16](n16), makePacker[byte](n8)
+		n.ClientHello = ch.cloneInto(&c.ch, &p16, &p8)
 	default:
 		c := *h
 		n = &c
@@ -430,7 +441,7 @@ func (h *Handshake) clone() *Handshake {
 	if h.HelloRetryRequest != nil {
 		n.HelloRetryRequest = h.HelloRetryRequest.Clone()
 	}
-	if h.KeyExchange != nil {
+	if h.KeyExchange != nil && n.KeyExchange == h.KeyExchange { // not copied above
 		ke := *h.KeyExchange
 		n.KeyExchange = &ke
 	}
@@ -461,15 +472,15 @@ func cloneCerts(certs [][]byte) [][]byte {
 	return n
 }
 
-// packer copies lists into one backing array: take returns each list's
-// copy, capped (appending to one never reaches the next); empty lists
-// become nil, as with cloneList.
+// packer copies lists into one backing array of room for n elements (the
+// lists' total length): take returns each list's copy, capped (appending
+// to one never reaches the next); empty lists become nil, as with
+// cloneList.
 type packer[T any] struct{ buf []T }
 
-func newPacker[T any](lists ...[]T) packer[T] {
-	n := 0
-	for _, l := range lists {
-		n += len(l)
+func makePacker[T any](n int) packer[T] {
+	if n == 0 {
+		return packer[T]{}
 	}
 	return packer[T]{buf: make([]T, 0, n)}
 }
@@ -484,22 +495,32 @@ func (p *packer[T]) take(s []T) []T {
 }
 
 // Clone returns a deep copy of ch.
-func (ch *ClientHello) Clone() *ClientHello { return ch.cloneInto(&ClientHello{}) }
+func (ch *ClientHello) Clone() *ClientHello {
+	n16, n8 := ch.listLens()
+	p16, p8 := makePacker[uint16](n16), makePacker[byte](n8)
+	return ch.cloneInto(&ClientHello{}, &p16, &p8)
+}
 
-// cloneInto makes n a deep copy of ch: the lists share two new backing
-// arrays (one of uint16, one of bytes) instead of one allocation each.
-func (ch *ClientHello) cloneInto(n *ClientHello) *ClientHello {
+// listLens is the total length of ch's lists of uint16 and of bytes (what
+// cloneInto takes from its packers).
+func (ch *ClientHello) listLens() (n16, n8 int) {
+	n16 = len(ch.CipherSuites) + len(ch.Extensions) + len(ch.SupportedGroups) + len(ch.SignatureAlgorithms) +
+		len(ch.SupportedVersions) + len(ch.KeyShareGroups)
+	n8 = len(ch.Random) + len(ch.SessionID) + len(ch.CompressionMethods) + len(ch.ECPointFormats) + len(ch.PSKModes)
+	return n16, n8
+}
+
+// cloneInto makes n a deep copy of ch: the lists are copied into p16's
+// and p8's backing arrays instead of one allocation each.
+func (ch *ClientHello) cloneInto(n *ClientHello, p16 *packer[uint16], p8 *packer[byte]) *ClientHello {
 	*n = *ch
 	n.u16, n.u8, n.lastName, n.sp, n.alpnBuf = nil, nil, "", chSpans{}, nil
-	p16 := newPacker(ch.CipherSuites, ch.Extensions, ch.SupportedGroups, ch.SignatureAlgorithms,
-		ch.SupportedVersions, ch.KeyShareGroups)
 	n.CipherSuites = p16.take(ch.CipherSuites)
 	n.Extensions = p16.take(ch.Extensions)
 	n.SupportedGroups = p16.take(ch.SupportedGroups)
 	n.SignatureAlgorithms = p16.take(ch.SignatureAlgorithms)
 	n.SupportedVersions = p16.take(ch.SupportedVersions)
 	n.KeyShareGroups = p16.take(ch.KeyShareGroups)
-	p8 := newPacker(ch.Random, ch.SessionID, ch.CompressionMethods, ch.ECPointFormats, ch.PSKModes)
 	n.Random = p8.take(ch.Random)
 	n.SessionID = p8.take(ch.SessionID)
 	n.CompressionMethods = p8.take(ch.CompressionMethods)
@@ -510,15 +531,26 @@ func (ch *ClientHello) cloneInto(n *ClientHello) *ClientHello {
 }
 
 // Clone returns a deep copy of sh.
-func (sh *ServerHello) Clone() *ServerHello { return sh.cloneInto(&ServerHello{}) }
+func (sh *ServerHello) Clone() *ServerHello {
+	n16, n8 := sh.listLens()
+	p16, p8 := makePacker[uint16](n16), makePacker[byte](n8)
+	return sh.cloneInto(&ServerHello{}, &p16, &p8)
+}
 
-func (sh *ServerHello) cloneInto(n *ServerHello) *ServerHello {
+// listLens is the total length of sh's lists of uint16 and of bytes (what
+// cloneInto takes from its packers).
+func (sh *ServerHello) listLens() (n16, n8 int) {
+	return len(sh.Extensions), len(sh.Random) + len(sh.SessionID)
+}
+
+// cloneInto makes n a deep copy of sh, its lists copied into p16's and
+// p8's backing arrays.
+func (sh *ServerHello) cloneInto(n *ServerHello, p16 *packer[uint16], p8 *packer[byte]) *ServerHello {
 	*n = *sh
 	n.u16, n.b, n.extSpan, n.certs = nil, nil, span{}, nil
-	p8 := newPacker(sh.Random, sh.SessionID)
 	n.Random = p8.take(sh.Random)
 	n.SessionID = p8.take(sh.SessionID)
-	n.Extensions = cloneList(sh.Extensions)
+	n.Extensions = p16.take(sh.Extensions)
 	n.Certificates = cloneCerts(sh.Certificates)
 	return n
 }

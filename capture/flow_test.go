@@ -1,0 +1,119 @@
+package capture
+
+import (
+	"net/netip"
+	"testing"
+)
+
+// TestMakeKey: both directions of a connection give one key, whose end a
+// is the lower by netip.Addr.Compare, then by port; the key keeps the
+// family, the protocol and, only when asked, the innermost VLAN.
+func TestMakeKey(t *testing.T) {
+	tests := []struct {
+		name     string
+		src, dst string // address:port
+		vlans    []uint16
+	}{
+		{"v4", "10.0.0.1:40000", "192.0.2.10:443", nil},
+		{"v4 lower last byte", "10.0.0.2:1", "10.0.0.1:2", nil},
+		{"v4 same address, ports", "10.0.0.1:443", "10.0.0.1:80", nil},
+		{"v4 same ends", "10.0.0.1:443", "10.0.0.1:443", nil},
+		{"v4 high first byte", "255.0.0.1:1", "1.255.255.255:1", nil},
+		{"v6 differ in the low word", "[2001:db8::2]:1", "[2001:db8::1]:2", nil},
+		{"v6 differ in the high word", "[2001:db9::1]:1", "[2001:db8::ffff]:2", nil},
+		{"v6 top bit", "[8000::1]:1", "[7fff::1]:1", nil},
+		{"vlans", "10.0.0.1:40000", "192.0.2.10:443", []uint16{100, 200}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			src, dst := netip.MustParseAddrPort(tc.src), netip.MustParseAddrPort(tc.dst)
+			fwd := Packet{Proto: 6, Src: src.Addr(), Dst: dst.Addr(), SrcPort: src.Port(), DstPort: dst.Port()}
+			fwd.NVLANs = copy(fwd.VLANs[:], tc.vlans)
+			rev := fwd
+			rev.Src, rev.Dst, rev.SrcPort, rev.DstPort = fwd.Dst, fwd.Src, fwd.DstPort, fwd.SrcPort
+			lo, hi := src, dst
+			if c := src.Addr().Compare(dst.Addr()); c > 0 || c == 0 && src.Port() > dst.Port() {
+				lo, hi = dst, src
+			}
+			for _, vlan := range []bool{false, true} {
+				k := makeKey(&fwd, vlan)
+				if r := makeKey(&rev, vlan); r != k {
+					t.Errorf("vlan %v: directions differ: %+v, %+v", vlan, k, r)
+				}
+				if got := netip.AddrPortFrom(k.addr(k.a), k.pa); got != lo {
+					t.Errorf("vlan %v: end a %v, want %v", vlan, got, lo)
+				}
+				if got := netip.AddrPortFrom(k.addr(k.b), k.pb); got != hi {
+					t.Errorf("vlan %v: end b %v, want %v", vlan, got, hi)
+				}
+				if k.v4 != src.Addr().Is4() || k.proto != 6 {
+					t.Errorf("vlan %v: v4 %v, proto %d", vlan, k.v4, k.proto)
+				}
+				want := uint16(0)
+				if vlan && len(tc.vlans) > 0 {
+					want = tc.vlans[len(tc.vlans)-1]
+				}
+				if k.vlan != want {
+					t.Errorf("vlan %v: key VLAN %d, want %d", vlan, k.vlan, want)
+				}
+			}
+		})
+	}
+}
+
+// TestFlowTableRecent: flowTable.get finds the flow of a key whatever
+// flowTable.recent holds: two keys in one place of it, flows removed, and
+// flow structs reused for another key.
+func TestFlowTableRecent(t *testing.T) {
+	key := func(port uint16) flowKey {
+		p := Packet{Proto: 6, Src: cli.Addr(), Dst: srv.Addr(), SrcPort: port, DstPort: 443}
+		return makeKey(&p, false)
+	}
+	// keys[0] and keys[1] share a place in recent; keys[2] has another
+	keys := [3]flowKey{key(1)}
+	for port := uint16(2); keys[1] == (flowKey{}) || keys[2] == (flowKey{}); port++ {
+		k := key(port)
+		if same := recentIndex(&k) == recentIndex(&keys[0]); same && keys[1] == (flowKey{}) {
+			keys[1] = k
+		} else if !same && keys[2] == (flowKey{}) {
+			keys[2] = k
+		}
+	}
+	type step struct {
+		add  bool // add a flow of key, else remove it
+		key  int
+		want [3]bool // keys with a flow after the step
+	}
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"one", []step{{true, 0, [3]bool{true}}, {false, 0, [3]bool{}}}},
+		{"collision", []step{{true, 0, [3]bool{true}}, {true, 1, [3]bool{true, true}}, {false, 1, [3]bool{true}}, {false, 0, [3]bool{}}}},
+		{"collision, first removed", []step{{true, 0, [3]bool{true}}, {true, 1, [3]bool{true, true}}, {false, 0, [3]bool{false, true}}}},
+		{"struct reused", []step{{true, 0, [3]bool{true}}, {false, 0, [3]bool{}}, {true, 2, [3]bool{false, false, true}}, {false, 2, [3]bool{}}, {true, 1, [3]bool{false, true}}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tab := newFlowTable(16)
+			var flows [3]*flow
+			for i, s := range tc.steps {
+				if s.add {
+					f := tab.alloc()
+					f.key = keys[s.key]
+					tab.insert(f, false)
+					flows[s.key] = f
+				} else {
+					tab.remove(flows[s.key])
+					flows[s.key] = nil
+				}
+				for j := range keys {
+					got := tab.get(&keys[j])
+					if (got != nil) != s.want[j] || got != nil && got != flows[j] {
+						t.Fatalf("step %d: key %d: flow %p, want %p", i, j, got, flows[j])
+					}
+				}
+			}
+		})
+	}
+}
