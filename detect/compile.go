@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"slices"
 	"strings"
 	"sync"
 
@@ -155,6 +156,18 @@ func (c *compiler) call(e celast.Expr) (evalFn, bool) {
 	switch r.OverloadIDs[0] {
 	case "list_join", "list_join_string":
 		return join(o, call.FunctionName(), args), len(args) == 1 && o.Unary != nil || len(args) == 2 && o.Binary != nil
+	case "name_matches_string_list":
+		return nameMatches(o, call.FunctionName(), args), len(args) == 2 && o.Binary != nil
+	}
+	if len(args) == 2 && o.Binary != nil {
+		if order, ok := intOrders[call.FunctionName()]; ok {
+			return compareInts(o, call.FunctionName(), order, args[0], args[1]), true
+		}
+		if call.FunctionName() == operators.In {
+			if f, ok := inLiterals(o, call.FunctionName(), call.Args()[1], args[0], args[1]); ok {
+				return f, true
+			}
+		}
 	}
 	switch {
 	case len(args) == 1 && o.Unary != nil:
@@ -171,11 +184,11 @@ func logic(args []evalFn, decisive types.Bool) evalFn {
 	l, r := args[0], args[1]
 	return func(a *activation) ref.Val {
 		lv := l(a)
-		if lv == decisive {
+		if isBool(lv, decisive) {
 			return decisive
 		}
 		rv := r(a)
-		if rv == decisive {
+		if isBool(rv, decisive) {
 			return decisive
 		}
 		if _, ok := lv.(types.Bool); !ok {
@@ -196,17 +209,25 @@ func errOf(v ref.Val) ref.Val {
 	return types.MaybeNoSuchOverloadErr(v)
 }
 
+// isBool reports whether v is b: what v == b says, without the
+// runtime.ifaceeq call the compiler makes of that comparison.
+func isBool(v ref.Val, b types.Bool) bool {
+	x, ok := v.(types.Bool)
+	return ok && x == b
+}
+
 func ternary(args []evalFn) evalFn {
 	cond, t, f := args[0], args[1], args[2]
 	return func(a *activation) ref.Val {
-		switch v := cond(a); v {
-		case types.True:
-			return t(a)
-		case types.False:
-			return f(a)
-		default:
+		v := cond(a)
+		b, ok := v.(types.Bool)
+		switch {
+		case !ok:
 			return errOf(v)
+		case b == types.True:
+			return t(a)
 		}
+		return f(a)
 	}
 }
 
@@ -225,7 +246,7 @@ func equals(args []evalFn, neg bool) evalFn {
 		}
 		eq := types.Equal(lv, rv)
 		if neg {
-			return types.Bool(eq != types.True)
+			return types.Bool(!isBool(eq, types.True))
 		}
 		return eq
 	}
@@ -308,6 +329,83 @@ func join(o *functions.Overload, fn string, args []evalFn) evalFn {
 			}
 		}
 		return callBinary(o, fn, lv, rv)
+	}
+}
+
+// nameMatches is name_matches (args: name, patterns) calling
+// celNameMatches directly for a string and a Go list of strings: CEL's
+// guard around the binding checks the type of each pattern, boxing it,
+// and goStrings holds only strings.
+func nameMatches(o *functions.Overload, fn string, args []evalFn) evalFn {
+	lhs, rhs := args[0], args[1]
+	return func(a *activation) ref.Val {
+		lv, rv, err := operands(a, lhs, rhs)
+		if err != nil {
+			return err
+		}
+		if _, ok := lv.(types.String); ok {
+			if _, ok := rv.(*goStrings); ok {
+				return celNameMatches(lv, rv)
+			}
+		}
+		return callBinary(o, fn, lv, rv)
+	}
+}
+
+// intOrders are the orderings of two ints (Int.Compare's) by operator.
+var intOrders = map[string]func(x, y types.Int) bool{
+	operators.Less:          func(x, y types.Int) bool { return x < y },
+	operators.LessEquals:    func(x, y types.Int) bool { return x <= y },
+	operators.Greater:       func(x, y types.Int) bool { return x > y },
+	operators.GreaterEquals: func(x, y types.Int) bool { return x >= y },
+}
+
+// compareInts is <, <=, > or >= (holds): compared in Go when both
+// operands are ints, else by the binding. The binding's result is the
+// same, after boxing the -1, 0 or 1 of Int.Compare (-1 allocates).
+func compareInts(o *functions.Overload, fn string, holds func(x, y types.Int) bool, lhs, rhs evalFn) evalFn {
+	return func(a *activation) ref.Val {
+		lv, rv, err := operands(a, lhs, rhs)
+		if err != nil {
+			return err
+		}
+		if x, ok := lv.(types.Int); ok {
+			if y, ok := rv.(types.Int); ok {
+				return types.Bool(holds(x, y))
+			}
+		}
+		return callBinary(o, fn, lv, rv)
+	}
+}
+
+// inLiterals is `x in [...]` over a list of string literals only, or of
+// int literals only (list is its AST, rhs its compiled constant): a Go
+// search when x has the literals' type, which is what the list's
+// Contains finds (equality of two strings, or of two ints); any other x
+// goes to the binding.
+func inLiterals(o *functions.Overload, fn string, list celast.Expr, elem, rhs evalFn) (evalFn, bool) {
+	if list.Kind() != celast.ListKind || len(list.AsList().OptionalIndices()) > 0 {
+		return nil, false
+	}
+	if strs, ok := literals[types.String](list); ok {
+		return inGo(o, fn, strs, elem, rhs), true
+	}
+	if nums, ok := literals[types.Int](list); ok {
+		return inGo(o, fn, nums, elem, rhs), true
+	}
+	return nil, false
+}
+
+func inGo[T types.String | types.Int](o *functions.Overload, fn string, list []T, elem, rhs evalFn) evalFn {
+	return func(a *activation) ref.Val {
+		v := elem(a)
+		if _, ok := v.(*types.Err); ok {
+			return v
+		}
+		if x, ok := v.(T); ok {
+			return types.Bool(slices.Contains(list, x))
+		}
+		return callBinary(o, fn, v, rhs(a))
 	}
 }
 
