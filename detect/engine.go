@@ -406,7 +406,7 @@ rules:
 			e.evalErrors.Add(1)
 			continue
 		}
-		if out != types.True {
+		if !isBool(out, types.True) {
 			continue
 		}
 		r.fired.Add(1)
@@ -783,9 +783,9 @@ func (g *gate) pass(a *activation) bool {
 	v := a.value(g.variable) // the index is known: no name lookup
 	switch g.op {
 	case gateTrue:
-		return v == types.True
+		return isBool(v, types.True)
 	case gateFalse:
-		return v != types.True
+		return !isBool(v, types.True)
 	case gateEq, gateNe, gateIn:
 		s, ok := v.(types.String)
 		if !ok {
