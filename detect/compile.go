@@ -1,6 +1,8 @@
 package detect
 
 import (
+	"cmp"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -160,8 +162,10 @@ func (c *compiler) call(e celast.Expr) (evalFn, bool) {
 		return nameMatches(o, call.FunctionName(), args), len(args) == 2 && o.Binary != nil
 	}
 	if len(args) == 2 && o.Binary != nil {
-		if order, ok := intOrders[call.FunctionName()]; ok {
-			return compareInts(o, call.FunctionName(), order, args[0], args[1]), true
+		if holds, ok := orderings[call.FunctionName()]; ok {
+			if cmp := comparerOf(r.OverloadIDs[0]); cmp != nil {
+				return compare(o, call.FunctionName(), cmp, holds, args[0], args[1]), true
+			}
 		}
 		if call.FunctionName() == operators.In {
 			if f, ok := inLiterals(o, call.FunctionName(), call.Args()[1], args[0], args[1]); ok {
@@ -352,27 +356,95 @@ func nameMatches(o *functions.Overload, fn string, args []evalFn) evalFn {
 	}
 }
 
-// intOrders are the orderings of two ints (Int.Compare's) by operator.
-var intOrders = map[string]func(x, y types.Int) bool{
-	operators.Less:          func(x, y types.Int) bool { return x < y },
-	operators.LessEquals:    func(x, y types.Int) bool { return x <= y },
-	operators.Greater:       func(x, y types.Int) bool { return x > y },
-	operators.GreaterEquals: func(x, y types.Int) bool { return x >= y },
+// orderings say by operator whether a comparison holds for the order of
+// its operands (-1, 0 or 1, as Compare has it).
+var orderings = map[string]func(order int) bool{
+	operators.Less:          func(c int) bool { return c < 0 },
+	operators.LessEquals:    func(c int) bool { return c <= 0 },
+	operators.Greater:       func(c int) bool { return c > 0 },
+	operators.GreaterEquals: func(c int) bool { return c >= 0 },
 }
 
-// compareInts is <, <=, > or >= (holds): compared in Go when both
-// operands are ints, else by the binding. The binding's result is the
-// same, after boxing the -1, 0 or 1 of Int.Compare (-1 allocates).
-func compareInts(o *functions.Overload, fn string, holds func(x, y types.Int) bool, lhs, rhs evalFn) evalFn {
+// A comparer orders two operands of the types of one overload, as their
+// Compare method does; ok is false for operands of other types, and for
+// a NaN (the binding finds every comparison with one false).
+type comparer func(lv, rv ref.Val) (order int, ok bool)
+
+// comparerOf is the comparer of a <, <=, > or >= overload (less_int64,
+// greater_equals_double_int64, ...), nil for overloads left to the binding.
+func comparerOf(overload string) comparer {
+	for _, op := range []string{"less_equals_", "greater_equals_", "less_", "greater_"} {
+		if operands, ok := strings.CutPrefix(overload, op); ok {
+			return comparers[operands]
+		}
+	}
+	return nil
+}
+
+// comparers are the comparers by the operand types of an overload's id.
+var comparers = map[string]comparer{
+	"int64_double": func(lv, rv ref.Val) (int, bool) {
+		i, ok1 := lv.(types.Int)
+		d, ok2 := rv.(types.Double)
+		if !ok1 || !ok2 || math.IsNaN(float64(d)) {
+			return 0, false
+		}
+		return -doubleIntOrder(d, i), true
+	},
+	"double_int64": func(lv, rv ref.Val) (int, bool) {
+		d, ok1 := lv.(types.Double)
+		i, ok2 := rv.(types.Int)
+		if !ok1 || !ok2 || math.IsNaN(float64(d)) {
+			return 0, false
+		}
+		return doubleIntOrder(d, i), true
+	},
+	"int64": func(lv, rv ref.Val) (int, bool) {
+		x, ok1 := lv.(types.Int)
+		y, ok2 := rv.(types.Int)
+		return cmp.Compare(x, y), ok1 && ok2
+	},
+	"double": func(lv, rv ref.Val) (int, bool) {
+		x, ok1 := lv.(types.Double)
+		y, ok2 := rv.(types.Double)
+		if !ok1 || !ok2 || math.IsNaN(float64(x)) || math.IsNaN(float64(y)) {
+			return 0, false
+		}
+		return cmp.Compare(x, y), true
+	},
+	"timestamp": func(lv, rv ref.Val) (int, bool) {
+		x, ok1 := lv.(types.Timestamp)
+		y, ok2 := rv.(types.Timestamp)
+		if !ok1 || !ok2 {
+			return 0, false
+		}
+		return x.Time.Compare(y.Time), true
+	},
+}
+
+// doubleIntOrder is Double.Compare's order of a double (not a NaN) and an
+// int: an int's double when the double is within the ints' range.
+func doubleIntOrder(d types.Double, i types.Int) int {
+	switch {
+	case d < math.MinInt64:
+		return -1
+	case d > math.MaxInt64:
+		return 1
+	}
+	return cmp.Compare(d, types.Double(i))
+}
+
+// compare is <, <=, > or >= (holds) of operands order orders, in Go; other
+// operands go to the binding. The result is the binding's, without its
+// guard and the boxing of Compare's -1, 0 or 1 (-1 allocates).
+func compare(o *functions.Overload, fn string, order comparer, holds func(int) bool, lhs, rhs evalFn) evalFn {
 	return func(a *activation) ref.Val {
 		lv, rv, err := operands(a, lhs, rhs)
 		if err != nil {
 			return err
 		}
-		if x, ok := lv.(types.Int); ok {
-			if y, ok := rv.(types.Int); ok {
-				return types.Bool(holds(x, y))
-			}
+		if c, ok := order(lv, rv); ok {
+			return types.Bool(holds(c))
 		}
 		return callBinary(o, fn, lv, rv)
 	}
