@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"syscall"
 	"testing"
+	"time"
 
 	"cel.dev/cel-go/common/types"
 
@@ -259,4 +260,32 @@ func BenchmarkRender(b *testing.B) {
 			b.ReportMetric(float64(n), "messages/op")
 		})
 	}
+}
+
+// BenchmarkEvaluateWorkload judges handshakeWorkload's sessions in order
+// with Config.Suppress, as a replay does: the built-in rules' mix of
+// gates, matches and limiter keys on a small network's traffic. A new
+// limiter every len(ss) sessions starts the suppress state afresh (the
+// chain cache stays warm).
+func BenchmarkEvaluateWorkload(b *testing.B) {
+	ss := handshakeWorkload(b, 20000, time.Hour)
+	e, err := New(Config{Roots: getPKI(b).pool, Suppress: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, s := range ss {
+		e.Evaluate(s) // warm the chain cache
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	n := 0
+	for i := 0; b.Loop(); i++ {
+		if i%len(ss) == 0 {
+			e.limiter = newLimiter(0)
+		}
+		e.Evaluate(ss[i%len(ss)])
+		n++
+	}
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(n), "cpu-ns/op")
 }

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"crypto/x509"
 	"sync/atomic"
 
 	"cel.dev/cel-go/common/types"
@@ -73,6 +74,8 @@ var noVersion = &versionVals{id: types.Int(0), version: types.String(""), protoc
 
 var portTable [1 << 16]atomic.Pointer[ref.Val]
 
+// portVal is p boxed; smallIntVal the same for any int a 16-bit value can
+// hold (a key size), else boxes n.
 func portVal(p uint16) ref.Val {
 	if v := portTable[p].Load(); v != nil {
 		return *v
@@ -80,4 +83,37 @@ func portVal(p uint16) ref.Val {
 	v := ref.Val(types.Int(p))
 	portTable[p].Store(&v)
 	return v
+}
+
+// boxedNames are the boxed values of the names rules read from a small
+// set: tlsentry.server.validation's, and the key and signature algorithm
+// names of certificates (crypto/x509's). The map is read-only after init.
+var boxedNames = map[string]ref.Val{}
+
+func init() {
+	names := []string{ValidationTrusted, ValidationUntrusted, ValidationNotChecked}
+	for a := x509.UnknownPublicKeyAlgorithm; a <= x509.Ed25519; a++ {
+		names = append(names, a.String())
+	}
+	for a := x509.UnknownSignatureAlgorithm; a <= x509.PureEd25519; a++ {
+		names = append(names, a.String())
+	}
+	for _, n := range names {
+		boxedNames[n] = types.String(n)
+	}
+}
+
+// boxedName is s boxed, without allocating when it is one of boxedNames.
+func boxedName(s string) ref.Val {
+	if v, ok := boxedNames[s]; ok {
+		return v
+	}
+	return str(s)
+}
+
+func smallIntVal(n int) ref.Val {
+	if n >= 0 && n <= 1<<16-1 {
+		return portVal(uint16(n))
+	}
+	return types.Int(n)
 }

@@ -1,9 +1,11 @@
 package detect
 
 import (
+	"strings"
 	"testing"
 
 	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/common/types/ref"
 
 	"github.com/tlsentry/tlsentry/session"
 )
@@ -30,6 +32,42 @@ func TestBoxedNames(t *testing.T) {
 			if got := get(c.variable, s); got != c.want {
 				t.Errorf("%s of %d = %q, want %q", c.variable, i, got, c.want)
 			}
+		}
+	}
+}
+
+// boxSink keeps TestBoxedValues' results on the heap, as the activation does.
+var boxSink ref.Val
+
+// boxedName and smallIntVal give the value str and types.Int give,
+// without allocating for the names and ints they keep boxed (inputs are
+// made at run time: a constant would be boxed statically).
+func TestBoxedValues(t *testing.T) {
+	for _, c := range []struct {
+		s       string
+		noAlloc bool
+	}{
+		{ValidationUntrusted, true}, {"ECDSA", true}, {"SHA256-RSA", true}, {"", true},
+		{"1.2.840.10045.4.3.9", false},
+	} {
+		s := strings.Clone(c.s)
+		if got := boxedName(s); got != types.String(c.s) {
+			t.Errorf("boxedName(%q) = %#v", c.s, got)
+		}
+		if n := testing.AllocsPerRun(10, func() { boxSink = boxedName(s) }); c.noAlloc && n != 0 {
+			t.Errorf("boxedName(%q): %.0f allocations, want none", c.s, n)
+		}
+	}
+	for _, c := range []struct {
+		n       int
+		noAlloc bool
+	}{{2048, true}, {65535, true}, {0, true}, {65536, false}, {-1, false}} {
+		n := c.n
+		if got := smallIntVal(n); got != types.Int(c.n) {
+			t.Errorf("smallIntVal(%d) = %#v", c.n, got)
+		}
+		if a := testing.AllocsPerRun(10, func() { boxSink = smallIntVal(n) }); c.noAlloc && a != 0 {
+			t.Errorf("smallIntVal(%d): %.0f allocations, want none", c.n, a)
 		}
 	}
 }

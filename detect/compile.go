@@ -1,6 +1,9 @@
 package detect
 
 import (
+	"cmp"
+	"math"
+	"slices"
 	"strings"
 	"sync"
 
@@ -155,6 +158,20 @@ func (c *compiler) call(e celast.Expr) (evalFn, bool) {
 	switch r.OverloadIDs[0] {
 	case "list_join", "list_join_string":
 		return join(o, call.FunctionName(), args), len(args) == 1 && o.Unary != nil || len(args) == 2 && o.Binary != nil
+	case "name_matches_string_list":
+		return nameMatches(o, call.FunctionName(), args), len(args) == 2 && o.Binary != nil
+	}
+	if len(args) == 2 && o.Binary != nil {
+		if holds, ok := orderings[call.FunctionName()]; ok {
+			if cmp := comparerOf(r.OverloadIDs[0]); cmp != nil {
+				return compare(o, call.FunctionName(), cmp, holds, args[0], args[1]), true
+			}
+		}
+		if call.FunctionName() == operators.In {
+			if f, ok := inLiterals(o, call.FunctionName(), call.Args()[1], args[0], args[1]); ok {
+				return f, true
+			}
+		}
 	}
 	switch {
 	case len(args) == 1 && o.Unary != nil:
@@ -171,11 +188,11 @@ func logic(args []evalFn, decisive types.Bool) evalFn {
 	l, r := args[0], args[1]
 	return func(a *activation) ref.Val {
 		lv := l(a)
-		if lv == decisive {
+		if isBool(lv, decisive) {
 			return decisive
 		}
 		rv := r(a)
-		if rv == decisive {
+		if isBool(rv, decisive) {
 			return decisive
 		}
 		if _, ok := lv.(types.Bool); !ok {
@@ -196,17 +213,25 @@ func errOf(v ref.Val) ref.Val {
 	return types.MaybeNoSuchOverloadErr(v)
 }
 
+// isBool reports whether v is b: what v == b says, without the
+// runtime.ifaceeq call the compiler makes of that comparison.
+func isBool(v ref.Val, b types.Bool) bool {
+	x, ok := v.(types.Bool)
+	return ok && x == b
+}
+
 func ternary(args []evalFn) evalFn {
 	cond, t, f := args[0], args[1], args[2]
 	return func(a *activation) ref.Val {
-		switch v := cond(a); v {
-		case types.True:
-			return t(a)
-		case types.False:
-			return f(a)
-		default:
+		v := cond(a)
+		b, ok := v.(types.Bool)
+		switch {
+		case !ok:
 			return errOf(v)
+		case b == types.True:
+			return t(a)
 		}
+		return f(a)
 	}
 }
 
@@ -225,7 +250,7 @@ func equals(args []evalFn, neg bool) evalFn {
 		}
 		eq := types.Equal(lv, rv)
 		if neg {
-			return types.Bool(eq != types.True)
+			return types.Bool(!isBool(eq, types.True))
 		}
 		return eq
 	}
@@ -308,6 +333,151 @@ func join(o *functions.Overload, fn string, args []evalFn) evalFn {
 			}
 		}
 		return callBinary(o, fn, lv, rv)
+	}
+}
+
+// nameMatches is name_matches (args: name, patterns) calling
+// celNameMatches directly for a string and a Go list of strings: CEL's
+// guard around the binding checks the type of each pattern, boxing it,
+// and goStrings holds only strings.
+func nameMatches(o *functions.Overload, fn string, args []evalFn) evalFn {
+	lhs, rhs := args[0], args[1]
+	return func(a *activation) ref.Val {
+		lv, rv, err := operands(a, lhs, rhs)
+		if err != nil {
+			return err
+		}
+		if _, ok := lv.(types.String); ok {
+			if _, ok := rv.(*goStrings); ok {
+				return celNameMatches(lv, rv)
+			}
+		}
+		return callBinary(o, fn, lv, rv)
+	}
+}
+
+// orderings say by operator whether a comparison holds for the order of
+// its operands (-1, 0 or 1, as Compare has it).
+var orderings = map[string]func(order int) bool{
+	operators.Less:          func(c int) bool { return c < 0 },
+	operators.LessEquals:    func(c int) bool { return c <= 0 },
+	operators.Greater:       func(c int) bool { return c > 0 },
+	operators.GreaterEquals: func(c int) bool { return c >= 0 },
+}
+
+// A comparer orders two operands of the types of one overload, as their
+// Compare method does; ok is false for operands of other types, and for
+// a NaN (the binding finds every comparison with one false).
+type comparer func(lv, rv ref.Val) (order int, ok bool)
+
+// comparerOf is the comparer of a <, <=, > or >= overload (less_int64,
+// greater_equals_double_int64, ...), nil for overloads left to the binding.
+func comparerOf(overload string) comparer {
+	for _, op := range []string{"less_equals_", "greater_equals_", "less_", "greater_"} {
+		if operands, ok := strings.CutPrefix(overload, op); ok {
+			return comparers[operands]
+		}
+	}
+	return nil
+}
+
+// comparers are the comparers by the operand types of an overload's id.
+var comparers = map[string]comparer{
+	"int64_double": func(lv, rv ref.Val) (int, bool) {
+		i, ok1 := lv.(types.Int)
+		d, ok2 := rv.(types.Double)
+		if !ok1 || !ok2 || math.IsNaN(float64(d)) {
+			return 0, false
+		}
+		return -doubleIntOrder(d, i), true
+	},
+	"double_int64": func(lv, rv ref.Val) (int, bool) {
+		d, ok1 := lv.(types.Double)
+		i, ok2 := rv.(types.Int)
+		if !ok1 || !ok2 || math.IsNaN(float64(d)) {
+			return 0, false
+		}
+		return doubleIntOrder(d, i), true
+	},
+	"int64": func(lv, rv ref.Val) (int, bool) {
+		x, ok1 := lv.(types.Int)
+		y, ok2 := rv.(types.Int)
+		return cmp.Compare(x, y), ok1 && ok2
+	},
+	"double": func(lv, rv ref.Val) (int, bool) {
+		x, ok1 := lv.(types.Double)
+		y, ok2 := rv.(types.Double)
+		if !ok1 || !ok2 || math.IsNaN(float64(x)) || math.IsNaN(float64(y)) {
+			return 0, false
+		}
+		return cmp.Compare(x, y), true
+	},
+	"timestamp": func(lv, rv ref.Val) (int, bool) {
+		x, ok1 := lv.(types.Timestamp)
+		y, ok2 := rv.(types.Timestamp)
+		if !ok1 || !ok2 {
+			return 0, false
+		}
+		return x.Time.Compare(y.Time), true
+	},
+}
+
+// doubleIntOrder is Double.Compare's order of a double (not a NaN) and an
+// int: an int's double when the double is within the ints' range.
+func doubleIntOrder(d types.Double, i types.Int) int {
+	switch {
+	case d < math.MinInt64:
+		return -1
+	case d > math.MaxInt64:
+		return 1
+	}
+	return cmp.Compare(d, types.Double(i))
+}
+
+// compare is <, <=, > or >= (holds) of operands order orders, in Go; other
+// operands go to the binding. The result is the binding's, without its
+// guard and the boxing of Compare's -1, 0 or 1 (-1 allocates).
+func compare(o *functions.Overload, fn string, order comparer, holds func(int) bool, lhs, rhs evalFn) evalFn {
+	return func(a *activation) ref.Val {
+		lv, rv, err := operands(a, lhs, rhs)
+		if err != nil {
+			return err
+		}
+		if c, ok := order(lv, rv); ok {
+			return types.Bool(holds(c))
+		}
+		return callBinary(o, fn, lv, rv)
+	}
+}
+
+// inLiterals is `x in [...]` over a list of string literals only, or of
+// int literals only (list is its AST, rhs its compiled constant): a Go
+// search when x has the literals' type, which is what the list's
+// Contains finds (equality of two strings, or of two ints); any other x
+// goes to the binding.
+func inLiterals(o *functions.Overload, fn string, list celast.Expr, elem, rhs evalFn) (evalFn, bool) {
+	if list.Kind() != celast.ListKind || len(list.AsList().OptionalIndices()) > 0 {
+		return nil, false
+	}
+	if strs, ok := literals[types.String](list); ok {
+		return inGo(o, fn, strs, elem, rhs), true
+	}
+	if nums, ok := literals[types.Int](list); ok {
+		return inGo(o, fn, nums, elem, rhs), true
+	}
+	return nil, false
+}
+
+func inGo[T types.String | types.Int](o *functions.Overload, fn string, list []T, elem, rhs evalFn) evalFn {
+	return func(a *activation) ref.Val {
+		v := elem(a)
+		if _, ok := v.(*types.Err); ok {
+			return v
+		}
+		if x, ok := v.(T); ok {
+			return types.Bool(slices.Contains(list, x))
+		}
+		return callBinary(o, fn, v, rhs(a))
 	}
 }
 

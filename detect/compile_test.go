@@ -49,6 +49,13 @@ var extraConds = []string{
 	`int(tlsentry.server.x509.validity_days) > 10 && string(destination.port) == "443"`,
 	`"midstream" in tlsentry.anomalies || 5 in tlsentry.client.cipher_ids`,
 	`tlsentry.server.dh_prime_bits < 2048.0 || tlsentry.version.id > 1.5`,
+	`tlsentry.version.id in [0x0301, 0x0303] && tlsentry.cipher.enc in ["NULL", "AES-GCM"] && !(tls.cipher in [])`,
+	`source.port < 50001 && destination.port <= 443 && tlsentry.server.dh_prime_bits >= 0 && source.bytes > -1`,
+	`tls.server.x509.public_key_size < 2048 || tlsentry.server.dh_prime_bits > 1023`,
+	`tlsentry.server.x509.validity_days > 398 && tlsentry.server.x509.validity_days <= 1e300 && -1e300 < tlsentry.server.dh_prime_bits && 9.3e18 >= tlsentry.version.id`,
+	`(0.0 / 0.0) < tlsentry.server.x509.validity_days || tlsentry.server.x509.validity_days >= 0.0 / 0.0 || tlsentry.server.dh_prime_bits <= 0.0 / 0.0 || 0.0 / 0.0 > 1`,
+	`tls.server.x509.not_after > tls.server.x509.not_before && event.start <= tls.server.x509.not_after && 2u < 3u`,
+	`name_matches(tls.client.server_name, ["*.example.test", "other.test"]) || !name_matches("x.test", tlsentry.server.x509.names)`,
 }
 
 // extraMsgs are message parts (not conditions) the compiler knows.

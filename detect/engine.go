@@ -406,7 +406,7 @@ rules:
 			e.evalErrors.Add(1)
 			continue
 		}
-		if out != types.True {
+		if !isBool(out, types.True) {
 			continue
 		}
 		r.fired.Add(1)
@@ -735,10 +735,11 @@ func compileMessage(env *cel.Env, file, id string, src srcText, maxCost uint64, 
 var errNoRules = errors.New("detect: no rules")
 
 // gate is a conjunct of a rule's condition that can be decided in Go
-// without running CEL: a bool variable ("tlsentry.server.x509.present &&
-// ..."), a variable compared with a constant ("tls.client.server_name ==
+// without running CEL: a bool variable or its negation
+// ("tlsentry.server.x509.present && !tlsentry.server.x509.expired && ..."),
+// a variable compared with a constant ("tls.client.server_name ==
 // ”", "tlsentry.server.dh_prime_bits > 0", "tlsentry.intel.ja3.list !=
-// ”"), a variable in a constant list, or an anomaly in tlsentry.anomalies
+// ”"), a variable in a constant list of strings or integers, or an anomaly in tlsentry.anomalies
 // ("\"tcp_overlap\" in tlsentry.anomalies"). When a gate fails
 // the condition is false, whatever the rest says (CEL's && is false if any
 // operand is false), so the rule is skipped: most rules are gated on
@@ -749,7 +750,8 @@ type gate struct {
 	op       gateOp // what to check
 	intel    intelKind
 	str      string           // gateEq, gateNe
-	strs     []string         // gateIn
+	strs     []types.String   // gateIn
+	nums     []types.Int      // gateInInts
 	num      int64            // integer comparisons
 	anomaly  tlsparse.Anomaly // gateAnomaly
 }
@@ -758,10 +760,12 @@ type gateOp uint8
 
 const (
 	gateTrue    gateOp = iota // bool variable is true
+	gateFalse                 // bool variable is not true (!variable)
 	gateIntel                 // intel list of kind matched (intel.X != "")
 	gateEq                    // string variable == str
 	gateNe                    // string variable != str
 	gateIn                    // string variable in strs
+	gateInInts                // int variable in nums
 	gateGt                    // int variable > num
 	gateGe                    // >=
 	gateLt                    // <
@@ -779,7 +783,9 @@ func (g *gate) pass(a *activation) bool {
 	v := a.value(g.variable) // the index is known: no name lookup
 	switch g.op {
 	case gateTrue:
-		return v == types.True
+		return isBool(v, types.True)
+	case gateFalse:
+		return !isBool(v, types.True)
 	case gateEq, gateNe, gateIn:
 		s, ok := v.(types.String)
 		if !ok {
@@ -791,13 +797,15 @@ func (g *gate) pass(a *activation) bool {
 		case gateNe:
 			return string(s) != g.str
 		}
-		return slices.Contains(g.strs, string(s))
+		return slices.Contains(g.strs, s)
 	}
 	n, ok := v.(types.Int)
 	if !ok {
 		return true
 	}
 	switch g.op {
+	case gateInInts:
+		return slices.Contains(g.nums, n)
 	case gateGt:
 		return int64(n) > g.num
 	case gateGe:
@@ -837,9 +845,15 @@ func gatesOf(a *celast.AST) []gate {
 		}
 		c := e.AsCall()
 		args := c.Args()
-		if c.FunctionName() == operators.LogicalAnd {
+		switch c.FunctionName() {
+		case operators.LogicalAnd:
 			for _, arg := range args {
 				walk(arg)
+			}
+			return
+		case operators.LogicalNot:
+			if i, ok := varOf(args[0]); ok && len(args) == 1 && variables[i].typ == cel.BoolType {
+				gates = append(gates, gate{variable: i, op: gateFalse})
 			}
 			return
 		}
@@ -862,21 +876,19 @@ func gatesOf(a *celast.AST) []gate {
 		}
 		typ := variables[i].typ
 		if c.FunctionName() == operators.In {
-			if typ != cel.StringType || args[1].Kind() != celast.ListKind {
+			if args[1].Kind() != celast.ListKind {
 				return
 			}
-			var strs []string
-			for _, el := range args[1].AsList().Elements() {
-				if el.Kind() != celast.LiteralKind {
-					return
+			switch typ {
+			case cel.StringType:
+				if strs, ok := literals[types.String](args[1]); ok {
+					gates = append(gates, gate{variable: i, op: gateIn, strs: strs})
 				}
-				s, ok := el.AsLiteral().(types.String)
-				if !ok {
-					return
+			case cel.IntType:
+				if nums, ok := literals[types.Int](args[1]); ok {
+					gates = append(gates, gate{variable: i, op: gateInInts, nums: nums})
 				}
-				strs = append(strs, string(s))
 			}
-			gates = append(gates, gate{variable: i, op: gateIn, strs: strs})
 			return
 		}
 		if args[1].Kind() != celast.LiteralKind {
@@ -914,4 +926,22 @@ func gatesOf(a *celast.AST) []gate {
 	}
 	walk(a.Expr())
 	return gates
+}
+
+// literals is the Go values of list, a list of literals of type T only
+// (a list holding another type, or an expression, is left to CEL: its
+// equality across types is not Go's).
+func literals[T types.String | types.Int](list celast.Expr) ([]T, bool) {
+	var out []T
+	for _, el := range list.AsList().Elements() {
+		if el.Kind() != celast.LiteralKind {
+			return nil, false
+		}
+		v, ok := el.AsLiteral().(T)
+		if !ok {
+			return nil, false
+		}
+		out = append(out, v)
+	}
+	return out, true
 }

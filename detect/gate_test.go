@@ -22,6 +22,9 @@ func TestGatesAgreeWithCEL(t *testing.T) {
 		`source.port > 1024 && destination.port == 443`,
 		`"tcp_overlap" in tlsentry.anomalies`,
 		`"midstream" in tlsentry.anomalies && source.port > 1024`,
+		`!tlsentry.server.x509.present && tlsentry.version.id in [0, 0x0301]`,
+		`tlsentry.version.id in [0x0301, 0x0302] && !tlsentry.client.sslv2_hello`,
+		`tlsentry.version.id in [0x0301, 771.0] && source.port > 0`, // a mixed list: CEL's
 	}
 	var rs []*compiledRule
 	env, err := newEnv()
@@ -39,16 +42,16 @@ func TestGatesAgreeWithCEL(t *testing.T) {
 		}
 		rs = append(rs, r)
 	}
-	anomalyGates := 0
+	ops := map[gateOp]int{}
 	for _, r := range rs {
 		for _, g := range r.gates {
-			if g.op == gateAnomaly {
-				anomalyGates++
-			}
+			ops[g.op]++
 		}
 	}
-	if anomalyGates != 2 {
-		t.Errorf("%d anomaly gates among the test conditions, want 2", anomalyGates)
+	for op, want := range map[gateOp]int{gateAnomaly: 2, gateFalse: 2, gateInInts: 2, gateIn: 1, gateGt: 4} {
+		if ops[op] != want {
+			t.Errorf("%d gates of op %d among the test conditions, want %d", ops[op], op, want)
+		}
 	}
 	for _, r := range e.rules {
 		rs = append(rs, r)

@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// refLimiter is the limiter as first written (container/list LRU, fnv64
-// shard choice): the model the limiter must agree with, decision for
+// refLimiter is the limiter as first written (container/list LRU), with
+// its shard chosen by a bitwise CRC-32C: the model the limiter must agree with, decision for
 // decision and eviction for eviction.
 type refLimiter struct {
 	shards          [limiterShards]refShard
@@ -42,17 +42,25 @@ func newRefLimiter(maxBytes int64) *refLimiter {
 	return l
 }
 
-func refFnv64(b []byte) uint64 {
-	h := uint64(14695981039346656037)
+// refCRC32C is CRC-32C (Castagnoli, reflected polynomial 0x82f63b78)
+// bit by bit, as RFC 3720 defines it.
+func refCRC32C(b []byte) uint32 {
+	crc := ^uint32(0)
 	for _, c := range b {
-		h ^= uint64(c)
-		h *= 1099511628211
+		crc ^= uint32(c)
+		for range 8 {
+			if crc&1 != 0 {
+				crc = crc>>1 ^ 0x82f63b78
+			} else {
+				crc >>= 1
+			}
+		}
 	}
-	return h
+	return ^crc
 }
 
 func (l *refLimiter) decide(r *limitRule, key []byte, now int64) (bool, uint64, int64) {
-	sh := &l.shards[refFnv64(key)%limiterShards]
+	sh := &l.shards[refCRC32C(key)%limiterShards]
 	e := sh.m[string(key)]
 	if e == nil {
 		e = &refEntry{key: string(key), windowStart: now, window: r.window}
@@ -148,8 +156,11 @@ func (l *refLimiter) order() [limiterShards][]string {
 	return o
 }
 
-// shardOf is FNV-1a modulo the shard count, whatever the bytes.
-func TestShardOfIsFnv64(t *testing.T) {
+// shardOf is CRC-32C modulo the shard count, whatever the bytes.
+func TestShardOfIsCRC32C(t *testing.T) {
+	if got := refCRC32C([]byte("123456789")); got != 0xe3069283 { // the check value
+		t.Fatalf("refCRC32C(123456789) = %#x, want 0xe3069283", got)
+	}
 	rng := rand.New(rand.NewPCG(2, 3))
 	b := make([]byte, 300)
 	for i := 0; i < 20_000; i++ {
@@ -157,8 +168,8 @@ func TestShardOfIsFnv64(t *testing.T) {
 		for j := range key {
 			key[j] = byte(rng.Uint32())
 		}
-		if got, want := shardOf(key), refFnv64(key)%limiterShards; uint64(got) != want {
-			t.Fatalf("shardOf(%x) = %d, fnv64 %% %d = %d", key, got, limiterShards, want)
+		if got, want := shardOf(key), refCRC32C(key)%limiterShards; uint32(got) != want {
+			t.Fatalf("shardOf(%x) = %d, crc32c %% %d = %d", key, got, limiterShards, want)
 		}
 	}
 }

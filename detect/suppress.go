@@ -3,13 +3,13 @@ package detect
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/crc32"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
-
 
 	"go.yaml.in/yaml/v3"
 )
@@ -448,23 +448,18 @@ func newLimiter(maxBytes int64) *limiter {
 	return l
 }
 
-// shardOf is the shard of key: FNV-1a of the key modulo the shard count,
-// a fixed hash so that shard choice (and so eviction) does not change
-// between runs. Only the hash's low 4 bits are used, and those of a sum or
-// product depend only on the low 4 bits of the operands: FNV's prime ends
-// in 0x3 and its offset basis in 0x5, so multiplying by 3 (a LEA rather
-// than a 64-bit MUL) gives the same shard at half the cost per byte.
+// shardOf is the shard of key: its CRC-32C modulo the shard count, a
+// fixed hash so that shard choice (and so eviction) does not change
+// between runs, and one the CPU computes 8 bytes at a time (SSE4.2,
+// ARMv8 CRC32): 17 ns for a built-in rule's 110-byte key where a byte
+// loop took 60. Picking keys of one shard only narrows what they may
+// hold to the shard's share of the budget, as with any fixed hash; the
+// map inside the shard has the runtime's seeded hash.
 func shardOf(key []byte) uint {
-	const (
-		basis = 14695981039346656037 & (limiterShards - 1)
-		prime = 1099511628211 & (limiterShards - 1)
-	)
-	h := uint(basis)
-	for _, c := range key {
-		h = (h ^ uint(c)) * prime
-	}
-	return h & (limiterShards - 1)
+	return uint(crc32.Checksum(key, castagnoli)) & (limiterShards - 1)
 }
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // decide records a match of key at packet time now under rule r and says
 // whether it alerts; when it does, n is how many matches the alert stands

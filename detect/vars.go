@@ -209,7 +209,7 @@ var variables = []variable{
 	{"tlsentry.server.x509.self_signed", cel.BoolType, func(a *activation) ref.Val {
 		return types.Bool(a.leaf != nil && a.chain().selfSigned)
 	}},
-	{"tlsentry.server.validation", cel.StringType, func(a *activation) ref.Val { return str(a.validation()) }},
+	{"tlsentry.server.validation", cel.StringType, func(a *activation) ref.Val { return boxedName(a.validation()) }},
 	{"tlsentry.server.untrusted_reason", cel.StringType, func(a *activation) ref.Val {
 		if a.leaf == nil {
 			return str("")
@@ -217,19 +217,19 @@ var variables = []variable{
 		return str(a.chain().reason)
 	}},
 	{"tls.server.x509.public_key_algorithm", cel.StringType, func(a *activation) ref.Val {
-		return str(a.leafStr(func(c *leafView) string { return c.PublicKeyAlgorithm }))
+		return boxedName(a.leafStr(func(c *leafView) string { return c.PublicKeyAlgorithm }))
 	}},
 	{"tls.server.x509.public_key_size", cel.IntType, func(a *activation) ref.Val {
 		if a.leaf == nil {
 			return types.Int(0)
 		}
-		return types.Int(a.leaf.PublicKeySize)
+		return smallIntVal(a.leaf.PublicKeySize)
 	}},
 	{"tls.server.x509.public_key_curve", cel.StringType, func(a *activation) ref.Val {
 		return str(a.leafStr(func(c *leafView) string { return c.PublicKeyCurve }))
 	}},
 	{"tls.server.x509.signature_algorithm", cel.StringType, func(a *activation) ref.Val {
-		return str(a.leafStr(func(c *leafView) string { return c.SignatureAlgorithm }))
+		return boxedName(a.leafStr(func(c *leafView) string { return c.SignatureAlgorithm }))
 	}},
 	{"tlsentry.server.x509.validity_days", cel.DoubleType, func(a *activation) ref.Val {
 		if a.leaf == nil {
