@@ -200,14 +200,25 @@ const (
 	ctxCheck     = 1024               // packets between checks of ctx
 )
 
-// batch carries decoded packets from the reader to one worker. Payloads are
-// copied into arena; batches are recycled through a free list.
+// batch carries packets from the reader to one worker: most as frames for
+// the worker to decode, the rest decoded by the reader. Frames and decoded
+// payloads are copied into arena; batches are recycled through a free list.
 type batch struct {
-	pkts   []Packet
-	clocks []int64           // reader's packet clock at each packet (order keys, order.go)
-	raw    []layers.LinkType // per packet: the link type of a frame for the worker to decode; rawDecoded: decoded
-	arena  []byte
-	now    int64 // reader's packet clock when sent
+	recs  []batchRec
+	pkts  []Packet // the packets the reader decoded (batchRec.decoded)
+	arena []byte
+	now   int64 // reader's packet clock when sent
+}
+
+// batchRec is one packet of a batch, in the reader's order. It is small
+// (a Packet is three times its size) because the reader, the pipeline's
+// one serial stage, writes one per packet.
+type batchRec struct {
+	ts     time.Time       // capture time
+	clock  int64           // reader's packet clock (order key, order.go)
+	wire   uint32          // length on the wire (capture headers hold 32 bits)
+	off, n uint32          // the frame in arena; decoded: the packet is pkts[off]
+	lt     layers.LinkType // the frame's link type; rawDecoded: decoded
 }
 
 // rawDecoded marks a batch packet the reader decoded itself.
@@ -217,7 +228,7 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 	n := p.cfg.Workers
 	free := make(chan *batch, 4*n)
 	for range 4 * n {
-		free <- &batch{pkts: make([]Packet, 0, batchPackets), clocks: make([]int64, 0, batchPackets), raw: make([]layers.LinkType, 0, batchPackets), arena: make([]byte, 0, batchArena)}
+		free <- &batch{recs: make([]batchRec, 0, batchPackets), arena: make([]byte, 0, batchArena)}
 	}
 	ins := make([]chan *batch, n)
 	var wg sync.WaitGroup
@@ -230,24 +241,27 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 			dec := p.cfg.newDecoder() // for the frames the reader only peeked at
 			var pkt Packet
 			for b := range ins[i] {
-				for j := range b.pkts {
-					q := &b.pkts[j]
-					if lt := b.raw[j]; lt != rawDecoded {
-						ci := gopacket.CaptureInfo{Timestamp: q.Timestamp, Length: q.WireLen, CaptureLength: len(q.Payload)}
-						if !dec.Decode(q.Payload, ci, lt, &pkt) {
+				for j := range b.recs {
+					r := &b.recs[j]
+					q := &pkt
+					if r.lt == rawDecoded {
+						q = &b.pkts[r.off]
+					} else {
+						frame := b.arena[r.off : r.off+r.n : r.off+r.n]
+						ci := gopacket.CaptureInfo{Timestamp: r.ts, Length: int(r.wire), CaptureLength: int(r.n)}
+						if !dec.Decode(frame, ci, r.lt, &pkt) {
 							continue
 						}
-						q = &pkt
 					}
 					w.advance(q.Timestamp.UnixNano())
-					w.key = b.clocks[j]
+					w.key = r.clock
 					w.handle(q)
 				}
 				w.st.storeDecodeStats(&dec.stats)
 				// the reader's clock: lets idle workers time flows out
 				w.advance(b.now)
 				w.publish()
-				b.pkts, b.clocks, b.raw, b.arena = b.pkts[:0], b.clocks[:0], b.raw[:0], b.arena[:0]
+				b.recs, b.pkts, b.arena = b.recs[:0], b.pkts[:0], b.arena[:0]
 				free <- b
 			}
 			w.flushAll()
@@ -292,23 +306,21 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 		// Plain Ethernet/IP/TCP frames go to their worker as they are, to be
 		// decoded (checksums included) there; the rest is decoded here.
 		k, peeked := peekTCPKey(data, lt)
-		if peeked {
-			pkt = Packet{Timestamp: ci.Timestamp, WireLen: ci.Length, Payload: data}
-		} else {
+		payload := data // what goes into the arena: the frame, or the decoded payload
+		if !peeked {
 			pkt = Packet{}
 			if !dec.Decode(data, ci, lt, &pkt) {
 				continue
 			}
 			k = makeKey(&pkt, p.cfg.VLANInKey)
-			lt = rawDecoded
+			lt, payload = rawDecoded, pkt.Payload
 		}
-		ts := pkt.Timestamp.UnixNano()
-		if ts > now {
+		if ts := ci.Timestamp.UnixNano(); ts > now {
 			now = ts
 		}
 		i := int(k.hash() % uint64(n))
 		b := cur[i]
-		if b != nil && (len(b.pkts) == cap(b.pkts) || len(b.arena)+len(pkt.Payload) > cap(b.arena)) {
+		if b != nil && (len(b.recs) == cap(b.recs) || len(b.arena)+len(payload) > cap(b.arena)) {
 			send(i)
 			b = nil
 		}
@@ -316,15 +328,18 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 			b = <-free
 			cur[i] = b
 		}
-		off := len(b.arena)
-		if len(pkt.Payload) > cap(b.arena) { // cannot happen with 64 KiB IP packets; keep it safe
-			pkt.Payload = pkt.Payload[:cap(b.arena)]
+		if len(payload) > cap(b.arena) { // cannot happen with 64 KiB IP packets; keep it safe
+			payload = payload[:cap(b.arena)]
 		}
-		b.arena = append(b.arena, pkt.Payload...)
-		pkt.Payload = b.arena[off:len(b.arena):len(b.arena)]
-		b.pkts = append(b.pkts, pkt)
-		b.clocks = append(b.clocks, now)
-		b.raw = append(b.raw, lt)
+		off := len(b.arena)
+		b.arena = append(b.arena, payload...)
+		r := batchRec{ts: ci.Timestamp, clock: now, wire: uint32(ci.Length), off: uint32(off), n: uint32(len(payload)), lt: lt}
+		if lt == rawDecoded {
+			pkt.Payload = b.arena[off:len(b.arena):len(b.arena)]
+			r.off = uint32(len(b.pkts))
+			b.pkts = append(b.pkts, pkt)
+		}
+		b.recs = append(b.recs, r)
 		if now-lastFlush >= flushEvery {
 			// let every worker see the clock move, so idle ones sweep (an
 			// empty batch for one that got no packet)
