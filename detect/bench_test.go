@@ -120,18 +120,11 @@ func benchEvaluate(b *testing.B, suppress bool) {
 		e.Evaluate(s) // warm the chain cache
 	}
 	b.ReportAllocs()
-	b.ResetTimer()
-	cpu0 := cpuTime()
-	n := 0
-	for i := 0; b.Loop(); i++ {
+	loopCPU(b, func(i int) {
 		s := sessions[i%len(sessions)]
 		s.Finish() // a new session: JA3/JA4 computed as capture does, inside the measured loop
 		e.Evaluate(s)
-		n++
-	}
-	// CPU time of the process per session: on a shared, loaded machine the
-	// wall-clock ns/op overstates the cost; this does not (GC included).
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(n), "cpu-ns/op")
+	})
 }
 
 // BenchmarkEvaluateKinds splits the cost by kind of session.
@@ -160,15 +153,21 @@ func BenchmarkEvaluateKinds(b *testing.B) {
 		b.Run(k.name, func(b *testing.B) {
 			e.Evaluate(k.s)
 			b.ReportAllocs()
-			cpu0 := cpuTime()
-			n := 0
-			for b.Loop() {
-				e.Evaluate(k.s)
-				n++
-			}
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(n), "cpu-ns/op")
+			loopCPU(b, func(int) { e.Evaluate(k.s) })
 		})
 	}
+}
+
+// loopCPU runs f(i) for i = 0, 1, ... in b.Loop and reports the process's
+// CPU time per call (cpu-ns/op): on a shared, loaded machine the
+// wall-clock ns/op overstates the cost; this does not (GC included).
+func loopCPU(b *testing.B, f func(i int)) {
+	cpu0 := cpuTime()
+	n := 0
+	for ; b.Loop(); n++ {
+		f(n)
+	}
+	b.ReportMetric(float64(cpuTime()-cpu0)/float64(n), "cpu-ns/op")
 }
 
 func cpuTime() int64 {
@@ -277,15 +276,10 @@ func BenchmarkEvaluateWorkload(b *testing.B) {
 		e.Evaluate(s) // warm the chain cache
 	}
 	b.ReportAllocs()
-	b.ResetTimer()
-	cpu0 := cpuTime()
-	n := 0
-	for i := 0; b.Loop(); i++ {
+	loopCPU(b, func(i int) {
 		if i%len(ss) == 0 {
 			e.limiter = newLimiter(0)
 		}
 		e.Evaluate(ss[i%len(ss)])
-		n++
-	}
-	b.ReportMetric(float64(cpuTime()-cpu0)/float64(n), "cpu-ns/op")
+	})
 }

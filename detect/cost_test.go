@@ -238,12 +238,7 @@ func BenchmarkCostCut(b *testing.B) {
 				b.Fatal(err)
 			}
 			e.Evaluate(s)
-			cpu0, n := cpuTime(), 0
-			for b.Loop() {
-				e.Evaluate(s)
-				n++
-			}
-			b.ReportMetric(float64(cpuTime()-cpu0)/float64(n), "cpu-ns/op")
+			loopCPU(b, func(int) { e.Evaluate(s) })
 		})
 	}
 }
