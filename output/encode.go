@@ -93,6 +93,7 @@ type encodeState struct {
 	names []string // anomaly names
 	docs  []docSpan
 	lean  []byte // the triage fields alerts carry (lean.go)
+	certs certFragments
 }
 
 // docSpan is where one document's body and id lie in the scratch buffer.
@@ -350,7 +351,7 @@ func (w jsonWriter) body(st *encodeState, s *session.Session, v *detect.Verdict,
 
 	tls := isTLS(s)
 	if tls {
-		w = w.tls(s, cc)
+		w = w.tls(st, s, cc)
 	}
 	w = w.related(s, ca, sa, cc)
 
@@ -527,7 +528,7 @@ func (w jsonWriter) related(s *session.Session, ca, sa netip.Addr, cc *tlsparse.
 }
 
 // tls writes the tls object; cc is the client's leaf certificate, or nil.
-func (w jsonWriter) tls(s *session.Session, cc *tlsparse.CertSummary) jsonWriter {
+func (w jsonWriter) tls(st *encodeState, s *session.Session, cc *tlsparse.CertSummary) jsonWriter {
 	hs := s.TLS
 	sh := hs.ServerHello
 	w = w.open("tls")
@@ -577,13 +578,29 @@ func (w jsonWriter) tls(s *session.Session, cc *tlsparse.CertSummary) jsonWriter
 	if sh != nil {
 		w = w.strOmit("ja3s", s.Fingerprints.JA3S)
 	}
-	if c := leafOf(s); c != nil && w.triage {
-		w = w.certHashes(c)
+	if c := leafOf(s); c != nil {
+		w = w.serverCert(st, c)
+	}
+	w = w.closeOmit(m)
+	return w.close()
+}
+
+// serverCert writes the fields tls.server has from the leaf certificate c
+// (in triage mode, the triage ones). They depend on c alone, and the
+// sessions of a busy server share one summary (tlsparse.CertCache), so the
+// bytes of recent ones are kept in st and copied.
+func (w jsonWriter) serverCert(st *encodeState, c *tlsparse.CertSummary) jsonWriter {
+	f := st.certs.slot(c, w.triage)
+	if f.cert == c && f.triage == w.triage {
+		return w.member(f.b)
+	}
+	m := len(w.b)
+	w = w.certHashes(c)
+	if w.triage {
 		if c.Err == nil {
 			w = w.x509Triage(c, true)
 		}
-	} else if c != nil {
-		w = w.certHashes(c)
+	} else {
 		// The validity dates are the same in tls.server.x509: format
 		// them once, and keep them without their leading comma.
 		d0 := len(w.b)
@@ -599,8 +616,8 @@ func (w jsonWriter) tls(s *session.Session, cc *tlsparse.CertSummary) jsonWriter
 			w = w.x509(c, w.b[d0:d1])
 		}
 	}
-	w = w.closeOmit(m)
-	return w.close()
+	f.keep(c, w.triage, w.b[m:])
+	return w
 }
 
 // negotiated writes tls.version, version_protocol and cipher from sh (nil:

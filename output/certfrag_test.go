@@ -1,0 +1,54 @@
+package output
+
+import (
+	"bytes"
+	"fmt"
+	"testing"
+
+	"github.com/tlsentry/tlsentry/tlsparse"
+)
+
+// TestCertFragments: sessions whose leaf certificates alternate, repeat,
+// share a slot or are too long to keep encode as a fresh Encoder encodes
+// each alone, in lean and full detail, with alerts (triage) and without.
+func TestCertFragments(t *testing.T) {
+	many := *leafCert
+	for i := range 300 { // a fragment over maxCertFragment
+		many.AlternativeNames = append(many.AlternativeNames, fmt.Sprintf("host-%03d.example.test", i))
+	}
+	other := *leafCert
+	other.Subject, other.SHA256 = "CN=other.example.test", "00"+leafCert.SHA256[2:]
+	certs := []*tlsparse.CertSummary{leafCert, &other, leafCert, &many, &many, brokenCert, leafCert, &other}
+	// Summaries that land in one slot: the cache must still tell them apart.
+	var st encodeState
+	for len(certs) < 40 {
+		c := *leafCert
+		c.Subject = fmt.Sprintf("CN=slot-%d.example.test", len(certs))
+		if st.certs.slot(&c, false) == st.certs.slot(leafCert, false) {
+			certs = append(certs, &c, leafCert)
+		} else {
+			certs = append(certs, &c)
+		}
+	}
+	for _, detail := range []Detail{DetailLean, DetailFull} {
+		enc := NewEncoder(testObserver)
+		enc.SetDetail(detail)
+		var sc Scratch
+		for i, c := range certs {
+			s, v := sessionTLS12(), verdictLegacy()
+			s.Certificates = []*tlsparse.CertSummary{c}
+			fresh := NewEncoder(testObserver)
+			fresh.SetDetail(detail)
+			want := fresh.Encode(s, v)
+			got := enc.EncodeScratch(&sc, s, v)
+			if len(got) != len(want) {
+				t.Fatalf("%v, certificate %d: %d documents, want %d", detail, i, len(got), len(want))
+			}
+			for j := range want {
+				if !bytes.Equal(got[j].Body, want[j].Body) {
+					t.Errorf("%v, certificate %d, document %d:\n got %s\nwant %s", detail, i, j, got[j].Body, want[j].Body)
+				}
+			}
+		}
+	}
+}
