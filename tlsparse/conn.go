@@ -329,10 +329,14 @@ func (c *Conn) RetainedBytes() int {
 	if c.ch != nil {
 		n += helloBytes
 		for _, ch := range [2]*ClientHello{c.ch, c.ch2} {
-			n += 2*cap(ch.u16) + cap(ch.u8) + 16*cap(ch.alpnBuf)
+			if scr := ch.scr; scr != nil {
+				n += int(unsafe.Sizeof(*scr)) + 2*cap(scr.u16) + cap(scr.u8) + 16*cap(scr.alpnBuf)
+			}
 		}
 		for _, sh := range [2]*ServerHello{c.sh, c.hrr} {
-			n += 2*cap(sh.u16) + cap(sh.b) + 24*cap(sh.certs)
+			if scr := sh.scr; scr != nil {
+				n += int(unsafe.Sizeof(*scr)) + 2*cap(scr.u16) + cap(scr.b) + 24*cap(scr.certs)
+			}
 		}
 	}
 	return n
@@ -514,7 +518,7 @@ func (ch *ClientHello) listLens() (n16, n8 int) {
 // and p8's backing arrays instead of one allocation each.
 func (ch *ClientHello) cloneInto(n *ClientHello, p16 *packer[uint16], p8 *packer[byte]) *ClientHello {
 	*n = *ch
-	n.u16, n.u8, n.lastName, n.sp, n.alpnBuf = nil, nil, "", chSpans{}, nil
+	n.scr = nil
 	n.CipherSuites = p16.take(ch.CipherSuites)
 	n.Extensions = p16.take(ch.Extensions)
 	n.SupportedGroups = p16.take(ch.SupportedGroups)
@@ -547,7 +551,7 @@ func (sh *ServerHello) listLens() (n16, n8 int) {
 // p8's backing arrays.
 func (sh *ServerHello) cloneInto(n *ServerHello, p16 *packer[uint16], p8 *packer[byte]) *ServerHello {
 	*n = *sh
-	n.u16, n.b, n.extSpan, n.certs = nil, nil, span{}, nil
+	n.scr = nil
 	n.Random = p8.take(sh.Random)
 	n.SessionID = p8.take(sh.SessionID)
 	n.Extensions = p16.take(sh.Extensions)

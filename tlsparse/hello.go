@@ -149,8 +149,13 @@ func internALPN(b []byte) string {
 }
 
 func (ch *ClientHello) reset() {
-	u16, u8, alpn, name := ch.u16[:0], ch.u8[:0], ch.alpnBuf[:0], ch.ServerName
-	*ch = ClientHello{u16: u16, u8: u8, alpnBuf: alpn, lastName: name}
+	scr := ch.scr
+	if scr == nil {
+		scr = new(chScratch)
+	} else {
+		*scr = chScratch{u16: scr.u16[:0], u8: scr.u8[:0], alpnBuf: scr.alpnBuf[:0], lastName: ch.ServerName}
+	}
+	*ch = ClientHello{scr: scr}
 }
 
 // Unmarshal parses a ClientHello handshake message body (the bytes after the
@@ -171,6 +176,18 @@ func (ch *ClientHello) Unmarshal(body []byte) error {
 	return err
 }
 
+// chScratch is a ClientHello's parse storage, reused by the next
+// Unmarshal: every []uint16 list is a piece of u16, every []byte / []uint8
+// one of u8, ALPN is alpnBuf. A copy (Handshake.Clone) has none, so that
+// what a session keeps of a hello is its values only.
+type chScratch struct {
+	u16      []uint16
+	u8       []byte
+	sp       chSpans
+	alpnBuf  []string
+	lastName string // ServerName of the previous Unmarshal, reused when equal
+}
+
 // spans of the shared arrays, kept between unmarshal and resolve.
 type chSpans struct {
 	random, sessionID, compression, ecpf, pskModes     span
@@ -178,29 +195,29 @@ type chSpans struct {
 }
 
 func (ch *ClientHello) resolve() {
-	sp := &ch.sp
-	ch.Random = sp.random.u8(ch.u8)
-	ch.SessionID = sp.sessionID.u8(ch.u8)
-	ch.CompressionMethods = sp.compression.u8(ch.u8)
-	ch.ECPointFormats = sp.ecpf.u8(ch.u8)
-	ch.PSKModes = sp.pskModes.u8(ch.u8)
-	ch.CipherSuites = sp.ciphers.u16(ch.u16)
-	ch.Extensions = sp.exts.u16(ch.u16)
-	ch.SupportedGroups = sp.groups.u16(ch.u16)
-	ch.SignatureAlgorithms = sp.sigalgs.u16(ch.u16)
-	ch.SupportedVersions = sp.versions.u16(ch.u16)
-	ch.KeyShareGroups = sp.keyShare.u16(ch.u16)
-	if len(ch.alpnBuf) > 0 {
-		ch.ALPN = ch.alpnBuf
+	sp := &ch.scr.sp
+	ch.Random = sp.random.u8(ch.scr.u8)
+	ch.SessionID = sp.sessionID.u8(ch.scr.u8)
+	ch.CompressionMethods = sp.compression.u8(ch.scr.u8)
+	ch.ECPointFormats = sp.ecpf.u8(ch.scr.u8)
+	ch.PSKModes = sp.pskModes.u8(ch.scr.u8)
+	ch.CipherSuites = sp.ciphers.u16(ch.scr.u16)
+	ch.Extensions = sp.exts.u16(ch.scr.u16)
+	ch.SupportedGroups = sp.groups.u16(ch.scr.u16)
+	ch.SignatureAlgorithms = sp.sigalgs.u16(ch.scr.u16)
+	ch.SupportedVersions = sp.versions.u16(ch.scr.u16)
+	ch.KeyShareGroups = sp.keyShare.u16(ch.scr.u16)
+	if len(ch.scr.alpnBuf) > 0 {
+		ch.ALPN = ch.scr.alpnBuf
 	}
-	ch.lastName = ""
+	ch.scr.lastName = ""
 }
 
 // appendBytes copies b into the shared byte array and returns its span.
 func (ch *ClientHello) appendBytes(b []byte) span {
-	off := len(ch.u8)
-	ch.u8 = append(ch.u8, b...)
-	return span{off, len(ch.u8)}
+	off := len(ch.scr.u8)
+	ch.scr.u8 = append(ch.scr.u8, b...)
+	return span{off, len(ch.scr.u8)}
 }
 
 func (ch *ClientHello) unmarshal(body []byte) error {
@@ -210,24 +227,24 @@ func (ch *ClientHello) unmarshal(body []byte) error {
 		!s.ReadUint8LengthPrefixed(&sid) {
 		return errHelloIncomplete
 	}
-	ch.sp.random = ch.appendBytes(random)
-	ch.sp.sessionID = ch.appendBytes(sid)
+	ch.scr.sp.random = ch.appendBytes(random)
+	ch.scr.sp.sessionID = ch.appendBytes(sid)
 	if len(sid) > 32 {
 		return errClientHello
 	}
 	if !s.ReadUint16LengthPrefixed(&ciphers) {
 		return errHelloIncomplete
 	}
-	off := len(ch.u16)
+	off := len(ch.scr.u16)
 	var ok bool
-	if ch.u16, ok = readU16List(ciphers, ch.u16); !ok {
+	if ch.scr.u16, ok = readU16List(ciphers, ch.scr.u16); !ok {
 		return errClientHello
 	}
-	ch.sp.ciphers = span{off, len(ch.u16)}
+	ch.scr.sp.ciphers = span{off, len(ch.scr.u16)}
 	if !s.ReadUint8LengthPrefixed(&comp) {
 		return errHelloIncomplete
 	}
-	ch.sp.compression = ch.appendBytes(comp)
+	ch.scr.sp.compression = ch.appendBytes(comp)
 	if s.Empty() {
 		return nil // no extensions (SSL 3.0, early TLS clients)
 	}
@@ -262,9 +279,9 @@ func (ch *ClientHello) unmarshalExtensions(exts cryptobyte.String) error {
 			err = errClientHelloExt
 		}
 	}
-	off := len(ch.u16)
-	ch.u16 = append(ch.u16, types...)
-	ch.sp.exts = span{off, len(ch.u16)}
+	off := len(ch.scr.u16)
+	ch.scr.u16 = append(ch.scr.u16, types...)
+	ch.scr.sp.exts = span{off, len(ch.scr.u16)}
 	// Duplicates (RFC 8446 4.2).
 	if err != errClientHello && hasDuplicate(types) {
 		err = errClientHelloDup
@@ -292,8 +309,8 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 			if nameType != 0 || ch.ServerName != "" || len(name) == 0 {
 				continue
 			}
-			if string(name) == ch.lastName {
-				ch.ServerName = ch.lastName
+			if string(name) == ch.scr.lastName {
+				ch.ServerName = ch.scr.lastName
 			} else {
 				ch.ServerName = string(name)
 			}
@@ -307,20 +324,20 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		if !data.ReadUint16LengthPrefixed(&list) || !data.Empty() {
 			return false
 		}
-		if ch.sp.groups.end != 0 {
+		if ch.scr.sp.groups.end != 0 {
 			return true
 		}
-		off := len(ch.u16)
-		ch.u16, ok = readU16List(list, ch.u16)
-		ch.sp.groups = span{off, len(ch.u16)}
+		off := len(ch.scr.u16)
+		ch.scr.u16, ok = readU16List(list, ch.scr.u16)
+		ch.scr.sp.groups = span{off, len(ch.scr.u16)}
 		return ok
 	case extECPointFormats: // RFC 8422 5.1.2
 		var list cryptobyte.String
 		if !data.ReadUint8LengthPrefixed(&list) || !data.Empty() {
 			return false
 		}
-		if ch.sp.ecpf.end == 0 {
-			ch.sp.ecpf = ch.appendBytes(list)
+		if ch.scr.sp.ecpf.end == 0 {
+			ch.scr.sp.ecpf = ch.appendBytes(list)
 		}
 		return true
 	case extSignatureAlgorithms: // RFC 8446 4.2.3
@@ -328,12 +345,12 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		if !data.ReadUint16LengthPrefixed(&list) || !data.Empty() {
 			return false
 		}
-		if ch.sp.sigalgs.end != 0 {
+		if ch.scr.sp.sigalgs.end != 0 {
 			return true
 		}
-		off := len(ch.u16)
-		ch.u16, ok = readU16List(list, ch.u16)
-		ch.sp.sigalgs = span{off, len(ch.u16)}
+		off := len(ch.scr.u16)
+		ch.scr.u16, ok = readU16List(list, ch.scr.u16)
+		ch.scr.sp.sigalgs = span{off, len(ch.scr.u16)}
 		return ok
 	case extHeartbeat: // RFC 6520 2
 		ch.Heartbeat = true
@@ -343,7 +360,7 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		if !data.ReadUint16LengthPrefixed(&list) || !data.Empty() || list.Empty() {
 			return false
 		}
-		if len(ch.alpnBuf) != 0 {
+		if len(ch.scr.alpnBuf) != 0 {
 			return true
 		}
 		for !list.Empty() {
@@ -351,7 +368,7 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 			if !list.ReadUint8LengthPrefixed(&proto) || proto.Empty() {
 				return false
 			}
-			ch.alpnBuf = append(ch.alpnBuf, internALPN(proto))
+			ch.scr.alpnBuf = append(ch.scr.alpnBuf, internALPN(proto))
 		}
 		return true
 	case extPadding: // RFC 7685
@@ -372,44 +389,44 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		if !data.ReadUint8LengthPrefixed(&list) || !data.Empty() || list.Empty() {
 			return false
 		}
-		if ch.sp.versions.end != 0 {
+		if ch.scr.sp.versions.end != 0 {
 			return true
 		}
-		off := len(ch.u16)
-		ch.u16, ok = readU16List(list, ch.u16)
-		ch.sp.versions = span{off, len(ch.u16)}
+		off := len(ch.scr.u16)
+		ch.scr.u16, ok = readU16List(list, ch.scr.u16)
+		ch.scr.sp.versions = span{off, len(ch.scr.u16)}
 		return ok
 	case extPSKModes: // RFC 8446 4.2.9
 		var list cryptobyte.String
 		if !data.ReadUint8LengthPrefixed(&list) || !data.Empty() {
 			return false
 		}
-		if ch.sp.pskModes.end == 0 {
-			ch.sp.pskModes = ch.appendBytes(list)
+		if ch.scr.sp.pskModes.end == 0 {
+			ch.scr.sp.pskModes = ch.appendBytes(list)
 		}
 		return true
 	case extKeyShare, extKeyShareDraft: // RFC 8446 4.2.8
-		if typ == extKeyShareDraft && ch.sp.keyShare.end != 0 {
+		if typ == extKeyShareDraft && ch.scr.sp.keyShare.end != 0 {
 			return true
 		}
 		var list cryptobyte.String
 		if !data.ReadUint16LengthPrefixed(&list) || !data.Empty() {
 			return false
 		}
-		if ch.sp.keyShare.end != 0 {
+		if ch.scr.sp.keyShare.end != 0 {
 			return true
 		}
-		off := len(ch.u16)
+		off := len(ch.scr.u16)
 		for !list.Empty() {
 			var group uint16
 			var key cryptobyte.String
 			if !list.ReadUint16(&group) || !list.ReadUint16LengthPrefixed(&key) {
-				ch.sp.keyShare = span{off, len(ch.u16)}
+				ch.scr.sp.keyShare = span{off, len(ch.scr.u16)}
 				return false
 			}
-			ch.u16 = append(ch.u16, group)
+			ch.scr.u16 = append(ch.scr.u16, group)
 		}
-		ch.sp.keyShare = span{off, len(ch.u16)}
+		ch.scr.sp.keyShare = span{off, len(ch.scr.u16)}
 		return true
 	case extECH: // draft-ietf-tls-esni
 		ch.ECH = true
@@ -452,17 +469,17 @@ func (ch *ClientHello) unmarshalV2(msg []byte) error {
 		!s.ReadBytes((*[]byte)(&chal), int(chalLen)) {
 		return errHelloIncomplete
 	}
-	off := len(ch.u16)
+	off := len(ch.scr.u16)
 	for !specs.Empty() {
 		var kind uint32
 		specs.ReadUint24(&kind)
 		if kind>>16 == 0 {
-			ch.u16 = append(ch.u16, uint16(kind))
+			ch.scr.u16 = append(ch.scr.u16, uint16(kind))
 		}
 	}
-	ch.sp.ciphers = span{off, len(ch.u16)}
-	ch.sp.sessionID = ch.appendBytes(sid)
-	ch.sp.random = ch.appendBytes(chal)
+	ch.scr.sp.ciphers = span{off, len(ch.scr.u16)}
+	ch.scr.sp.sessionID = ch.appendBytes(sid)
+	ch.scr.sp.random = ch.appendBytes(chal)
 	if !s.Empty() {
 		return errSSLv2ClientHello
 	}
@@ -470,14 +487,19 @@ func (ch *ClientHello) unmarshalV2(msg []byte) error {
 }
 
 func (sh *ServerHello) reset() {
-	u16, b, certs := sh.u16[:0], sh.b[:0], sh.certs[:0]
-	*sh = ServerHello{u16: u16, b: b, certs: certs}
+	scr := sh.scr
+	if scr == nil {
+		scr = new(shScratch)
+	} else {
+		*scr = shScratch{u16: scr.u16[:0], b: scr.b[:0], certs: scr.certs[:0]}
+	}
+	*sh = ServerHello{scr: scr}
 }
 
 func (sh *ServerHello) appendBytes(b []byte) span {
-	off := len(sh.b)
-	sh.b = append(sh.b, b...)
-	return span{off, len(sh.b)}
+	off := len(sh.scr.b)
+	sh.scr.b = append(sh.scr.b, b...)
+	return span{off, len(sh.scr.b)}
 }
 
 // isDraftServerHelloVersion reports whether a ServerHello legacy_version
@@ -494,9 +516,9 @@ func (sh *ServerHello) Unmarshal(body []byte) error {
 	sh.reset()
 	var rnd, sid span
 	err := sh.unmarshal(body, &rnd, &sid)
-	sh.Random = rnd.u8(sh.b)
-	sh.SessionID = sid.u8(sh.b)
-	sh.Extensions = sh.extSpan.u16(sh.u16)
+	sh.Random = rnd.u8(sh.scr.b)
+	sh.SessionID = sid.u8(sh.scr.b)
+	sh.Extensions = sh.scr.extSpan.u16(sh.scr.u16)
 	return err
 }
 
@@ -534,26 +556,26 @@ func (sh *ServerHello) unmarshal(body []byte, rnd, sid *span) error {
 	if !s.Empty() {
 		return errServerHello
 	}
-	off := len(sh.u16)
+	off := len(sh.scr.u16)
 	var err error
 	for !exts.Empty() {
 		var typ uint16
 		var data cryptobyte.String
 		if !exts.ReadUint16(&typ) || !exts.ReadUint16LengthPrefixed(&data) {
-			sh.extSpan = span{off, len(sh.u16)}
+			sh.scr.extSpan = span{off, len(sh.scr.u16)}
 			return errServerHello
 		}
-		for _, t := range sh.u16[off:] {
+		for _, t := range sh.scr.u16[off:] {
 			if t == typ && err == nil {
 				err = errServerHelloExt
 			}
 		}
-		sh.u16 = append(sh.u16, typ)
+		sh.scr.u16 = append(sh.scr.u16, typ)
 		if !sh.extension(typ, data) && err == nil {
 			err = errServerHelloExt
 		}
 	}
-	sh.extSpan = span{off, len(sh.u16)}
+	sh.scr.extSpan = span{off, len(sh.scr.u16)}
 	return err
 }
 
@@ -623,8 +645,8 @@ func (sh *ServerHello) unmarshalSSLv2(msg []byte) error {
 	sh.SessionIDHit = hit != 0
 	if len(cert) > 0 {
 		c := sh.appendBytes(cert)
-		sh.certs = append(sh.certs, c.u8(sh.b))
-		sh.Certificates = sh.certs
+		sh.scr.certs = append(sh.scr.certs, c.u8(sh.scr.b))
+		sh.Certificates = sh.scr.certs
 	}
 	if !s.Empty() {
 		return errSSLv2ServerHello

@@ -95,13 +95,7 @@ type ClientHello struct {
 	// non-empty ticket asks the server to resume (RFC 5077).
 	SessionTicketLen int
 
-	// Shared backing arrays (see Unmarshal): every []uint16 list above is a
-	// piece of u16, every []byte / []uint8 one of u8.
-	u16      []uint16
-	u8       []byte
-	sp       chSpans
-	alpnBuf  []string
-	lastName string // ServerName of the previous Unmarshal, reused when equal
+	scr *chScratch // the lists' backing arrays (see Unmarshal); nil in a copy
 }
 
 // ServerHello is a parsed ServerHello, HelloRetryRequest or SSLv2 SERVER-HELLO.
@@ -126,6 +120,11 @@ type ServerHello struct {
 	SessionIDHit         bool     // SSLv2 SERVER-HELLO: the session was resumed
 	SSLv2CipherKind      uint32   // SSLv2: 3-byte cipher kind from the client's CLIENT-MASTER-KEY
 
+	scr *shScratch // the lists' backing arrays; nil in a copy
+}
+
+// shScratch is a ServerHello's parse storage, reused by the next Unmarshal.
+type shScratch struct {
 	u16     []uint16 // backing array of Extensions
 	b       []byte   // backing array of Random, SessionID, Certificates
 	certs   [][]byte // backing array of Certificates
