@@ -8,9 +8,10 @@ import (
 	"github.com/tlsentry/tlsentry/tlsparse"
 )
 
-// TestCertFragments: sessions whose leaf certificates alternate, repeat,
-// share a slot or are too long to keep encode as a fresh Encoder encodes
-// each alone, in lean and full detail, with alerts (triage) and without.
+// TestCertFragments: sessions whose certificates (leaf and chain)
+// alternate, repeat, share a slot or are too long to keep encode as a fresh
+// Encoder encodes each alone, in lean and full detail, with alerts
+// (triage) and without.
 func TestCertFragments(t *testing.T) {
 	many := *leafCert
 	for i := range 300 { // a fragment over maxCertFragment
@@ -24,7 +25,7 @@ func TestCertFragments(t *testing.T) {
 	for len(certs) < 40 {
 		c := *leafCert
 		c.Subject = fmt.Sprintf("CN=slot-%d.example.test", len(certs))
-		if st.certs.slot(&c, false) == st.certs.slot(leafCert, false) {
+		if st.certs.slot(&c, fragServer) == st.certs.slot(leafCert, fragServer) {
 			certs = append(certs, &c, leafCert)
 		} else {
 			certs = append(certs, &c)
@@ -36,7 +37,7 @@ func TestCertFragments(t *testing.T) {
 		var sc Scratch
 		for i, c := range certs {
 			s, v := sessionTLS12(), verdictLegacy()
-			s.Certificates = []*tlsparse.CertSummary{c}
+			s.Certificates = []*tlsparse.CertSummary{c, certs[(i+1)%len(certs)]} // a chain element too
 			fresh := NewEncoder(testObserver)
 			fresh.SetDetail(detail)
 			want := fresh.Encode(s, v)

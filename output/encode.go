@@ -363,7 +363,7 @@ func (w jsonWriter) body(st *encodeState, s *session.Session, v *detect.Verdict,
 		w = w.tlsentryTriage(s, v)
 	case tls:
 		w = w.tlsentryClient(s)
-		w = w.tlsentryServer(s, v)
+		w = w.tlsentryServer(st, s, v)
 	}
 	st.names = s.AllAnomalies().AppendNames(st.names[:0])
 	w = w.strs("anomalies", st.names)
@@ -590,8 +590,12 @@ func (w jsonWriter) tls(st *encodeState, s *session.Session, cc *tlsparse.CertSu
 // sessions of a busy server share one summary (tlsparse.CertCache), so the
 // bytes of recent ones are kept in st and copied.
 func (w jsonWriter) serverCert(st *encodeState, c *tlsparse.CertSummary) jsonWriter {
-	f := st.certs.slot(c, w.triage)
-	if f.cert == c && f.triage == w.triage {
+	kind := fragServer
+	if w.triage {
+		kind = fragServerTriage
+	}
+	f := st.certs.slot(c, kind)
+	if f.cert == c && f.kind == kind {
 		return w.member(f.b)
 	}
 	m := len(w.b)
@@ -616,7 +620,30 @@ func (w jsonWriter) serverCert(st *encodeState, c *tlsparse.CertSummary) jsonWri
 			w = w.x509(c, w.b[d0:d1])
 		}
 	}
-	f.keep(c, w.triage, w.b[m:])
+	f.keep(c, kind, w.b[m:])
+	return w
+}
+
+// chainElem writes the tlsentry.server.chain element of c (a summary's
+// alone, so kept like serverCert's fields).
+func (w jsonWriter) chainElem(st *encodeState, c *tlsparse.CertSummary) jsonWriter {
+	f := st.certs.slot(c, fragChain)
+	if f.cert == c && f.kind == fragChain {
+		return w.member(f.b)
+	}
+	w = w.elem()
+	m := len(w.b)
+	w.b = append(w.b, '{')
+	w = w.strOmit("subject", c.Subject)
+	w = w.strOmit("issuer", c.Issuer)
+	w = w.strOmit("sha1", c.SHA1)
+	w = w.strOmit("sha256", c.SHA256)
+	w = w.timeOmit("not_after", c.NotAfter)
+	if c.Err != nil {
+		w = w.strOmit("error", c.Err.Error())
+	}
+	w = w.close()
+	f.keep(c, fragChain, w.b[m:])
 	return w
 }
 
@@ -720,7 +747,7 @@ func (w jsonWriter) tlsentryClient(s *session.Session) jsonWriter {
 }
 
 // tlsentryServer writes tlsentry.server.
-func (w jsonWriter) tlsentryServer(s *session.Session, v *detect.Verdict) jsonWriter {
+func (w jsonWriter) tlsentryServer(st *encodeState, s *session.Session, v *detect.Verdict) jsonWriter {
 	hs := s.TLS
 	m := len(w.b)
 	w = w.open("server")
@@ -733,17 +760,7 @@ func (w jsonWriter) tlsentryServer(s *session.Session, v *detect.Verdict) jsonWr
 		if !w.inChain(i, c) {
 			continue
 		}
-		w = w.elem()
-		w.b = append(w.b, '{')
-		w = w.strOmit("subject", c.Subject)
-		w = w.strOmit("issuer", c.Issuer)
-		w = w.strOmit("sha1", c.SHA1)
-		w = w.strOmit("sha256", c.SHA256)
-		w = w.timeOmit("not_after", c.NotAfter)
-		if c.Err != nil {
-			w = w.strOmit("error", c.Err.Error())
-		}
-		w = w.close()
+		w = w.chainElem(st, c)
 	}
 	w = w.closeArray(a)
 	if len(s.Certificates) > 0 {
