@@ -175,6 +175,7 @@ func (e *Encoder) encode(st *encodeState, s *session.Session, v detect.Verdict) 
 	// comma, so they read the same wherever they are copied to.
 	w.b = append(w.b, '{')
 	w = w.timeOmit("@timestamp", ts)
+	stamp := w.b[1:] // "@timestamp":"..." (or nothing), which event.start repeats
 	w = w.key("ecs")
 	w.b = append(w.b, `{"version":"`+ECSVersion+`"}`...)
 	w = w.key("data_stream")
@@ -183,7 +184,12 @@ func (e *Encoder) encode(st *encodeState, s *session.Session, v detect.Verdict) 
 	w = w.startEvent(DatasetTLS, e.ns, sessionEvent, sid)
 	st.docs = append(st.docs, docSpan{start: 0, id: len(w.b) - idLen - 1, dataset: DatasetTLS})
 	t0 := len(w.b)
-	w = w.timeOmit("start", s.Start)
+	if ts == s.Start && len(stamp) > 0 {
+		w = w.key("start")
+		w.b = append(w.b, stamp[len(`"@timestamp":`):]...)
+	} else {
+		w = w.timeOmit("start", s.Start)
+	}
 	w = w.timeOmit("end", s.End)
 	if !s.Start.IsZero() && !s.End.IsZero() && !s.End.Before(s.Start) {
 		w = w.int("duration", s.End.Sub(s.Start).Nanoseconds())
