@@ -57,9 +57,13 @@ func appendJSONString[S string | []byte](dst []byte, s S) []byte {
 	for i := 0; i < len(s); {
 		// Eight safe ASCII bytes at a time: most wire strings (hashes,
 		// names, JA3 strings) have nothing to escape.
-		if i+8 <= len(s) && plain8(load8(s, i)) {
-			i += 8
-			continue
+		if i+8 <= len(s) {
+			if plain8(load8(s, i)) {
+				i += 8
+				continue
+			}
+		} else if len(s) >= 8 && plain8(load8(s, len(s)-8)) {
+			break // the last eight bytes, s[i:] among them, are safe
 		}
 		if b := s[i]; b < utf8.RuneSelf {
 			if jsonSafe[b] {
