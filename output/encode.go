@@ -359,7 +359,7 @@ func (w jsonWriter) body(st *encodeState, s *session.Session, v *detect.Verdict,
 	if tls {
 		w = w.tls(st, s, cc)
 	}
-	w = w.related(s, ca, sa, cc)
+	w = w.related(s, ca, sa, tls, cc)
 
 	w = w.member(observer)
 
@@ -489,9 +489,9 @@ func serverName(s *session.Session) string {
 }
 
 // related writes related.ip (client and server), related.hosts (the SNI)
-// and, but not in triage, related.hash (JA3, JA4, JA3S, the leaf
-// certificates' SHA-256).
-func (w jsonWriter) related(s *session.Session, ca, sa netip.Addr, cc *tlsparse.CertSummary) jsonWriter {
+// and, in a TLS session but not in triage, related.hash (JA3, JA4, JA3S,
+// the leaf certificates' SHA-256).
+func (w jsonWriter) related(s *session.Session, ca, sa netip.Addr, tls bool, cc *tlsparse.CertSummary) jsonWriter {
 	m := len(w.b)
 	w = w.open("related")
 	a := len(w.b)
@@ -509,7 +509,7 @@ func (w jsonWriter) related(s *session.Session, ca, sa netip.Addr, cc *tlsparse.
 		w.b = appendJSONString(w.b, sni)
 		w.b = append(w.b, ']')
 	}
-	if w.triage {
+	if w.triage || !tls {
 		return w.closeOmit(m)
 	}
 	a = len(w.b)
