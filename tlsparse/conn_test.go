@@ -98,17 +98,20 @@ func connHandshake(t *testing.T, ccfg, scfg *tls.Config) (*connTranscript, tls.C
 	server := tls.Server(&connRecordingConn{sp, ServerToClient, tr}, scfg)
 	done := make(chan error, 1)
 	go func() {
-		defer server.Close()
-		if err := server.Handshake(); err != nil {
-			done <- err
-			return
-		}
-		buf := make([]byte, 5)
-		if _, err := io.ReadFull(server, buf); err != nil {
-			done <- err
-			return
-		}
-		_, err := server.Write([]byte("world"))
+		// The server closes before it reports, so that its close_notify is
+		// in the transcript before the caller reads it.
+		err := func() error {
+			if err := server.Handshake(); err != nil {
+				return err
+			}
+			buf := make([]byte, 5)
+			if _, err := io.ReadFull(server, buf); err != nil {
+				return err
+			}
+			_, err := server.Write([]byte("world"))
+			return err
+		}()
+		server.Close()
 		done <- err
 	}()
 	var state tls.ConnectionState
