@@ -689,9 +689,23 @@ func storedOnce(t *testing.T, f *fakeES, docs []Document) {
 // unreachable once.
 func TestESSinkNodeKilled(t *testing.T) {
 	f := newFakeES()
+	// A killed node answers nothing: its listener closes, and a connection
+	// the server accepted just before (which CloseClientConnections can
+	// miss while Serve registers it) hangs up instead of answering.
+	var killed atomic.Bool
 	var srvs []*httptest.Server
-	for range 3 {
-		srv := httptest.NewServer(f)
+	for i := range 3 {
+		h := http.Handler(f)
+		if i == 1 {
+			h = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if killed.Load() {
+					hangUp(w)
+					return
+				}
+				f.ServeHTTP(w, r)
+			})
+		}
+		srv := httptest.NewServer(h)
 		defer srv.Close()
 		srvs = append(srvs, srv)
 	}
@@ -704,6 +718,7 @@ func TestESSinkNodeKilled(t *testing.T) {
 	s := openSink(t, opt)
 	docs := testDocs(20000, "k")
 	writeAll(t, s, docs[:5000])
+	killed.Store(true)
 	srvs[1].Listener.Close()
 	srvs[1].CloseClientConnections()
 	writeAll(t, s, docs[5000:])
