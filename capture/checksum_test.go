@@ -40,11 +40,15 @@ func TestL4Checksum(t *testing.T) {
 	}
 	for n := 8; n < 300; n++ {
 		for _, a := range addrs {
-			for _, proto := range []uint8{6, 17} {
+			for _, proto := range []uint8{6, 17, 6 | 0x80} {
 				seg := make([]byte, n)
 				for i := range seg {
 					seg[i] = byte(r.Uint32())
+					if proto&0x80 != 0 {
+						seg[i] = 0xff // a carry out of every word
+					}
 				}
+				proto &^= 0x80
 				off := 16 // TCP checksum field
 				if proto == 17 {
 					off = 6
