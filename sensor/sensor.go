@@ -51,6 +51,11 @@ type Config struct {
 	// Judge judges every session; nil: no rules, every verdict is
 	// detect.ValidationNotChecked without alerts.
 	Judge Judge
+	// JudgeReady, when set, is called once, before the first session is
+	// judged, and returns when Judge can judge: a replay reads and
+	// reassembles while its rules compile. Its error ends the run with that
+	// error, and no session reaches a stage or a sink.
+	JudgeReady func() error
 	// ObserverName is observer.name in documents (observer.hostname is
 	// this host's name).
 	ObserverName string
@@ -92,6 +97,7 @@ type Config struct {
 type Sensor struct {
 	cfg   Config
 	judge Judge
+	ready func() error // Config.JudgeReady, once; nil: ready
 	enc   *output.Encoder
 	// scratch holds *output.Scratch: the documents of a session are
 	// written to the sinks (which copy what they keep) and dropped, so the
@@ -122,6 +128,9 @@ func New(c Config) *Sensor {
 	if s.judge == nil {
 		s.judge = noJudge{}
 	}
+	if c.JudgeReady != nil {
+		s.ready = sync.OnceValue(c.JudgeReady)
+	}
 	if c.Ordered {
 		s.order = newOrderStage(s.handle, c.OrderMemory)
 		s.p = capture.NewPipeline(c.Capture, s.order)
@@ -140,6 +149,12 @@ func (noJudge) Evaluate(*session.Session) detect.Verdict {
 // handle is the session handler: the stages, then evaluate, then encode,
 // then write to every sink in order.
 func (s *Sensor) handle(ss *session.Session) {
+	if s.ready != nil {
+		if err := s.ready(); err != nil {
+			s.fail(err)
+			return
+		}
+	}
 	if len(s.cfg.Stages) > 0 {
 		if s.order == nil {
 			s.stageMu.Lock()
@@ -199,8 +214,8 @@ func (s *Sensor) Sinks() Sinks { return s.cfg.Sinks }
 // When a sink fails, the run stops: ctx of the pipeline is cancelled and
 // sources with a Stop method (live sockets) are stopped. They are also
 // stopped when ctx is done. The error is, in this order of precedence, the
-// first sink write failure (a *SinkError), the sources' error, or the
-// sinks' Close errors (joined *SinkError).
+// first sink write failure (a *SinkError) or Config.JudgeReady's error, the
+// sources' error, or the sinks' Close errors (joined *SinkError).
 func (s *Sensor) Run(ctx context.Context, srcs []capture.Source) (capture.Snapshot, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -337,3 +337,65 @@ func TestRunInputError(t *testing.T) {
 		t.Error("no session delivered before the error")
 	}
 }
+
+// TestJudgeReady: sessions wait for Config.JudgeReady (called once,
+// however many workers), and are then all judged and written; its error
+// ends the run with it, and no session reaches a stage, the judge or a
+// sink.
+func TestJudgeReady(t *testing.T) {
+	buildErr := errors.New("rules: bad condition")
+	for _, tc := range []struct {
+		name    string
+		workers int
+		ordered bool
+		err     error
+	}{
+		{"ordered", 1, true, nil},
+		{"unordered two workers", 2, false, nil},
+		{"error ordered", 1, true, buildErr},
+		{"error unordered two workers", 2, false, buildErr},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			var calls, judged, observed atomic.Int64
+			sink := &recSink{name: "a", log: &eventLog{}}
+			var sn *Sensor
+			sn = New(Config{
+				Capture: capture.Config{Workers: tc.workers},
+				Ordered: tc.ordered,
+				Sinks:   Sinks{NewSink("a", sink)},
+				Stages:  []Stage{StageFunc(func(*session.Session) { observed.Add(1) })},
+				JudgeReady: func() error {
+					calls.Add(1)
+					<-release
+					return tc.err
+				},
+				OnVerdict: func(*session.Session, detect.Verdict) { judged.Add(1) },
+			})
+			go func() {
+				// Packets are read and reassembled before the judge is
+				// ready.
+				for sn.Stats().Snapshot().Get(capture.CPackets) == 0 {
+					time.Sleep(time.Millisecond)
+				}
+				close(release)
+			}()
+			snap, err := sn.Run(context.Background(), openCapture(t, testCapture))
+			if !errors.Is(err, tc.err) || (tc.err == nil) != (err == nil) {
+				t.Fatalf("Run: %v, want %v", err, tc.err)
+			}
+			if n := calls.Load(); n != 1 {
+				t.Errorf("JudgeReady called %d times, want once", n)
+			}
+			want := int64(snap.Get(capture.CSessions))
+			if tc.err != nil {
+				want = 0
+			} else if want == 0 {
+				t.Fatal("no sessions in the capture")
+			}
+			if j, o, w := judged.Load(), observed.Load(), sink.n.Load(); j != want || o != want || w != want {
+				t.Errorf("judged %d, observed %d, written %d: want %d each", j, o, w, want)
+			}
+		})
+	}
+}

@@ -21,11 +21,58 @@ import (
 	"github.com/tlsentry/tlsentry/detect"
 	"github.com/tlsentry/tlsentry/output"
 	"github.com/tlsentry/tlsentry/sensor"
+	"github.com/tlsentry/tlsentry/session"
 )
 
 // newJudge builds the judge from the configuration: the rule engine, which
 // re-reads the configuration file (and environment) on Reload.
 var newJudge = func(cfg *Config) (sensor.Judge, error) { return newDetectJudge(cfg.path, cfg) }
+
+// lateJudge is a replay's judge while it is built: its rules compile
+// (tens of milliseconds of CPU for the built-in set) while the first
+// packets are read and reassembled, and the first session to be judged
+// waits for them (sensor.Config.JudgeReady).
+type lateJudge struct {
+	done  chan struct{}
+	j     sensor.Judge // set before done closes
+	err   error
+	warn  sync.Once
+	wlogs io.Writer
+}
+
+// buildJudge starts building the judge of cfg (newJudge) on its own
+// goroutine, from a copy of cfg, which the caller goes on setting up with.
+func buildJudge(cfg *Config, stderr io.Writer) *lateJudge {
+	l := &lateJudge{done: make(chan struct{}), wlogs: stderr}
+	c := *cfg
+	go func() {
+		defer close(l.done)
+		l.j, l.err = newJudge(&c)
+	}()
+	return l
+}
+
+// wait returns the judge once it is built, having logged its warnings.
+func (l *lateJudge) wait() (sensor.Judge, error) {
+	<-l.done
+	if l.err == nil {
+		l.warn.Do(func() {
+			for _, w := range judgeWarnings(l.j) {
+				fmt.Fprintln(l.wlogs, "tlsentry: warning:", w)
+			}
+		})
+	}
+	return l.j, l.err
+}
+
+// ready is wait for sensor.Config.JudgeReady.
+func (l *lateJudge) ready() error {
+	_, err := l.wait()
+	return err
+}
+
+// Evaluate judges s; the sensor calls it only after ready returned nil.
+func (l *lateJudge) Evaluate(s *session.Session) detect.Verdict { return l.j.Evaluate(s) }
 
 // newFilter compiles a BPF filter (tcpdump syntax).
 var newFilter = func(expr string) (capture.PacketFilter, error) {
@@ -261,6 +308,7 @@ func sensorMain(args []string, stdout, stderr io.Writer) (err error) {
 		return nil
 	}
 
+	lj := buildJudge(cfg, stderr)
 	pcfg, err := cfg.Capture.pipeline(cfg.Capture.Workers, filter)
 	if err != nil {
 		return err
@@ -269,14 +317,6 @@ func sensorMain(args []string, stdout, stderr io.Writer) (err error) {
 	sinks, err := openSinks(cfg, o.es, false, o.appendTo, stdout, esLog.Printf)
 	if err != nil {
 		return err
-	}
-	j, err := newJudge(cfg)
-	if err != nil {
-		sinks.Close(ctx)
-		return err
-	}
-	for _, w := range judgeWarnings(j) {
-		fmt.Fprintln(stderr, "tlsentry: warning:", w)
 	}
 	if cfg.Rules.OrderMemoryMB < 0 {
 		sinks.Close(ctx)
@@ -290,7 +330,8 @@ func sensorMain(args []string, stdout, stderr io.Writer) (err error) {
 	var bar *progressBar
 	scfg := sensor.Config{
 		Capture:      pcfg,
-		Judge:        j,
+		Judge:        lj,
+		JudgeReady:   lj.ready,
 		ObserverName: cfg.Observer.Name,
 		Version:      version,
 		Namespace:    esNamespace(cfg),
@@ -315,6 +356,11 @@ func sensorMain(args []string, stdout, stderr io.Writer) (err error) {
 		bar = startProgress(stderr, src, sn.Stats())
 	}
 	snap, err := sn.Run(ctx, []capture.Source{src})
+	j, jerr := lj.wait()
+	if jerr != nil { // the rules did not compile: nothing was judged or written
+		closeInventory(inv, stderr)
+		return jerr
+	}
 	printSummary(stderr, snap, time.Since(started))
 	printJudging(stderr, j, sn.OrderStats())
 	printDelivery(stderr, sinks.Delivery())

@@ -290,10 +290,15 @@ func TestSensorRuleFlags(t *testing.T) {
 	if _, errOut, err := runCLI(t, "--config", cfgFile, "-r", capFile); err != nil || !strings.Contains(errOut, "warning: intel list "+empty) {
 		t.Errorf("empty intel list: err %v, stderr %q", err, errOut)
 	}
-	// A rule file with a mistake fails start-up, naming the file.
+	// A rule file with a mistake fails start-up, naming the file; the
+	// replay, which began reading while the rules compiled, writes nothing.
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	os.WriteFile(bad, []byte("rules:\n  - id: x.y\n    condition: tls.nonexistent\n"), 0o644)
-	if _, _, err := runCLI(t, "--rules", bad, "-r", capFile); err == nil || !strings.Contains(err.Error(), "bad.yaml") {
+	out, errOut, err := runCLI(t, "--rules", bad, "-r", capFile)
+	if err == nil || !strings.Contains(err.Error(), "bad.yaml") {
 		t.Errorf("bad rule file: err %v, want one naming bad.yaml", err)
+	}
+	if out != "" || strings.Contains(errOut, "packets") {
+		t.Errorf("bad rule file: documents or a summary written:\nstdout %q\nstderr %q", out, errOut)
 	}
 }
