@@ -406,10 +406,10 @@ type progressSource struct {
 
 func (s *progressSource) ReadPacket() ([]byte, gopacket.CaptureInfo, error) {
 	data, ci, err := s.source.ReadPacket()
-	if errors.Is(err, io.EOF) {
-		s.eof.Store(true)
-	}
 	if s.n++; s.n%256 == 0 || err != nil {
+		if errors.Is(err, io.EOF) {
+			s.eof.Store(true)
+		}
 		s.off.Store(s.source.Offset())
 	}
 	return data, ci, err
