@@ -101,7 +101,7 @@ func TestFlowTableRecent(t *testing.T) {
 				if s.add {
 					f := tab.alloc()
 					f.key = keys[s.key]
-					tab.insert(f, false)
+					tab.insert(f, noSlot)
 					flows[s.key] = f
 				} else {
 					tab.remove(flows[s.key])

@@ -532,12 +532,12 @@ func (w *worker) handle(p *Packet) {
 func (w *worker) handleTCP(p *Packet) *flow {
 	ts := p.Timestamp.UnixNano()
 	k := makeKey(p, w.cfg.VLANInKey)
-	f, queued, absorbed := w.lookup(&k, ts, p.Flags&(FlagSYN|FlagACK) == FlagSYN)
+	f, dead, absorbed := w.lookup(&k, ts, p.Flags&(FlagSYN|FlagACK) == FlagSYN)
 	if absorbed {
 		return nil
 	}
 	if f == nil {
-		f = w.newFlowFor(&k, queued, p, ts, -1)
+		f = w.newFlowFor(&k, dead, p, ts, -1)
 		if p.Flags&FlagSYN == 0 {
 			f.midstream = true
 			w.st.inc(CMidstream)
