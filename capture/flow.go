@@ -92,6 +92,14 @@ func mix(h, v uint64) uint64 {
 	return h ^ h>>29
 }
 
+// equal reports whether k and o are the same key, field by field: == on
+// the struct calls the runtime's memory compare. A new field must be
+// compared here too (TestKeyEqual checks the key's size).
+func (k *flowKey) equal(o *flowKey) bool {
+	return k.pa == o.pa && k.pb == o.pb && k.a == o.a && k.b == o.b &&
+		k.vlan == o.vlan && k.proto == o.proto && k.v4 == o.v4
+}
+
 func (k *flowKey) has443() bool { return k.pa == 443 || k.pb == 443 }
 
 type flowState uint8
@@ -253,7 +261,7 @@ func (t *flowTable) get(k *flowKey) *flow {
 // there whose key is k is k's flow: a released flow has the zero key (no
 // packet's, whose protocol is not 0) until it is reused for another.
 func (t *flowTable) recentFlow(k *flowKey) *flow {
-	if f := t.recent[recentIndex(k)]; f != nil && f.key == *k {
+	if f := t.recent[recentIndex(k)]; f != nil && f.key.equal(k) {
 		return f
 	}
 	return nil

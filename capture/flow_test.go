@@ -3,6 +3,7 @@ package capture
 import (
 	"net/netip"
 	"testing"
+	"unsafe"
 )
 
 // TestMakeKey: both directions of a connection give one key, whose end a
@@ -113,6 +114,41 @@ func TestFlowTableRecent(t *testing.T) {
 						t.Fatalf("step %d: key %d: flow %p, want %p", i, j, got, flows[j])
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestKeyEqual: flowKey.equal tells apart keys that differ in any one
+// field, as == does. It fails when the key's size changes: a new field
+// must be compared in equal, and a case added here.
+func TestKeyEqual(t *testing.T) {
+	if n := unsafe.Sizeof(flowKey{}); n != 40 {
+		t.Fatalf("flowKey is %d bytes, not 40: compare the new field in flowKey.equal and add a case here", n)
+	}
+	p := Packet{Proto: 6, Src: cli.Addr(), Dst: srv.Addr(), SrcPort: cli.Port(), DstPort: srv.Port()}
+	base := makeKey(&p, false)
+	tests := []struct {
+		name   string
+		change func(k *flowKey)
+	}{
+		{"same", func(*flowKey) {}},
+		{"a high word", func(k *flowKey) { k.a[0] ^= 1 }},
+		{"a low word", func(k *flowKey) { k.a[15] ^= 1 }},
+		{"b high word", func(k *flowKey) { k.b[7] ^= 0x80 }},
+		{"b low word", func(k *flowKey) { k.b[8] ^= 1 }},
+		{"pa", func(k *flowKey) { k.pa++ }},
+		{"pb", func(k *flowKey) { k.pb ^= 0x100 }},
+		{"vlan", func(k *flowKey) { k.vlan = 7 }},
+		{"proto", func(k *flowKey) { k.proto = 17 }},
+		{"v4", func(k *flowKey) { k.v4 = !k.v4 }},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			k := base
+			tc.change(&k)
+			if got, want := k.equal(&base), k == base; got != want || base.equal(&k) != want {
+				t.Errorf("equal %v, == %v", got, want)
 			}
 		})
 	}
