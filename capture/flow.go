@@ -412,7 +412,7 @@ func (w *worker) newFlowFor(k *flowKey, dead slotID, p *Packet, ts int64, client
 	f := w.tab.alloc()
 	f.setKey(k, p)
 	f.start, f.last = ts, ts
-	f.firstHash = p.Hash
+	f.firstHash = p.firstHash()
 	n := min(max(p.NVLANs, 0), maxVLANs)
 	copy(f.vlans[:], p.VLANs[:n])
 	f.nvlans = uint8(n)

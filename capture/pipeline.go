@@ -336,6 +336,7 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 		r := batchRec{ts: ci.Timestamp, clock: now, wire: uint32(ci.Length), off: uint32(off), n: uint32(len(payload)), lt: lt}
 		if lt == rawDecoded {
 			pkt.Payload = b.arena[off:len(b.arena):len(b.arena)]
+			pkt.firstHash() // now: its bytes are the reader's decoder's
 			r.off = uint32(len(b.pkts))
 			b.pkts = append(b.pkts, pkt)
 		}
