@@ -115,17 +115,18 @@ func (w *worker) lateTomb(tb *tomb, ts int64, reopen bool) bool {
 }
 
 // popTomb takes the heap's first entry and its tombstone out; if the
-// tombstone was extended since it was queued it is queued again and ok
-// is false.
+// tombstone was extended since it was queued, its entry moves to its new
+// expiry instead and ok is false.
 func (w *worker) popTomb() (tb tomb, ok bool) {
 	t := &w.tombs
-	e := t.pop()
+	e := t.q[0]
 	tb = w.tab.slots[e.slot].tb
 	if exp := w.tombExpiry(tb); !tb.dead && exp > e.expiry {
-		e.expiry = exp
-		t.push(e)
+		t.q[0].expiry = exp
+		t.down(0)
 		return tb, false
 	}
+	t.pop()
 	w.tab.unqueue(e.slot, &t.keys[e.key])
 	t.freeKey(e.key)
 	w.mem.used -= int64(tombBytes)
@@ -172,17 +173,13 @@ func (w *worker) flushTombs() {
 	*t = tombs{}
 }
 
+// The heap is 4-ary: entry i's children are 4i+1 to 4i+4, adjacent in
+// memory, so it is half as deep as a binary one; entries move into a
+// hole rather than being swapped.
+
 func (t *tombs) push(e tombEntry) {
 	t.q = append(t.q, e)
-	q := t.q
-	for i := len(q) - 1; i > 0; {
-		p := (i - 1) / 2
-		if q[p].expiry <= q[i].expiry {
-			break
-		}
-		q[p], q[i] = q[i], q[p]
-		i = p
-	}
+	t.up(len(t.q) - 1)
 }
 
 func (t *tombs) pop() tombEntry {
@@ -191,21 +188,48 @@ func (t *tombs) pop() tombEntry {
 	e := q[0]
 	q[0] = q[n]
 	q[n] = tombEntry{}
-	q = q[:n]
-	for i := 0; ; {
-		c := 2*i + 1
-		if c >= n {
-			break
-		}
-		if c+1 < n && q[c+1].expiry < q[c].expiry {
-			c++
-		}
-		if q[i].expiry <= q[c].expiry {
-			break
-		}
-		q[i], q[c] = q[c], q[i]
-		i = c
+	t.q = q[:n]
+	if n > 0 {
+		t.down(0)
 	}
-	t.q = q
 	return e
+}
+
+// up moves entry i toward the root, to its place.
+func (t *tombs) up(i int) {
+	q := t.q
+	e := q[i]
+	for i > 0 {
+		p := (i - 1) / 4
+		if q[p].expiry <= e.expiry {
+			break
+		}
+		q[i] = q[p]
+		i = p
+	}
+	q[i] = e
+}
+
+// down moves entry i toward the leaves, to its place.
+func (t *tombs) down(i int) {
+	q := t.q
+	e := q[i]
+	for {
+		c := 4*i + 1
+		if c >= len(q) {
+			break
+		}
+		m := c
+		for j := c + 1; j < min(c+4, len(q)); j++ {
+			if q[j].expiry < q[m].expiry {
+				m = j
+			}
+		}
+		if e.expiry <= q[m].expiry {
+			break
+		}
+		q[i] = q[m]
+		i = m
+	}
+	q[i] = e
 }

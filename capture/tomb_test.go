@@ -1,7 +1,9 @@
 package capture
 
 import (
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -128,6 +130,57 @@ func TestTombCompact(t *testing.T) {
 			}
 			if w.tombs.live != tc.flows || w.tab.n != 0 {
 				t.Fatalf("%d tombstones, %d flows after closing the flows", w.tombs.live, w.tab.n)
+			}
+		})
+	}
+}
+
+// TestTombHeap: entries come out of the heap by expiry, whatever the
+// order of pushes, pops and a first entry moved to a later expiry (an
+// extended tombstone), against a sorted list.
+func TestTombHeap(t *testing.T) {
+	tests := []struct {
+		name string
+		ops  int
+		span int64 // expiries are in [0, span): small spans give ties
+	}{
+		{"ties", 2000, 8},
+		{"spread", 2000, 1 << 40},
+		{"deep", 20000, 1 << 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, uint64(tc.ops)))
+			var h tombs
+			var want []int64 // sorted
+			for range tc.ops {
+				switch op := rng.IntN(4); {
+				case op <= 1 || len(want) == 0:
+					e := rng.Int64N(tc.span)
+					h.push(tombEntry{expiry: e})
+					want = append(want, e)
+					slices.Sort(want)
+				case op == 2:
+					if got := h.pop().expiry; got != want[0] {
+						t.Fatalf("popped %d, want %d", got, want[0])
+					}
+					want = want[1:]
+				default:
+					e := want[0] + rng.Int64N(tc.span)
+					h.q[0].expiry = e
+					h.down(0)
+					want[0] = e
+					slices.Sort(want)
+				}
+				if len(h.q) != len(want) || len(want) > 0 && h.q[0].expiry != want[0] {
+					t.Fatalf("%d entries, want %d, or the first is not the least", len(h.q), len(want))
+				}
+			}
+			for len(want) > 0 {
+				if got := h.pop().expiry; got != want[0] {
+					t.Fatalf("draining: popped %d, want %d", got, want[0])
+				}
+				want = want[1:]
 			}
 		})
 	}
