@@ -622,7 +622,8 @@ func (d *Decoder) done(st *decodeState) (layerKind, []byte) {
 		p.Truncated = true
 		d.stats.PayloadTruncated++
 	}
-	p.head = st.ipBytes[:min(len(st.ipBytes), hashedBytes):min(len(st.ipBytes), hashedBytes)]
+	n := min(len(st.ipBytes), hashedBytes)
+	p.head = st.ipBytes[:n:n]
 	return kDone, nil
 }
 
