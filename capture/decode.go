@@ -604,8 +604,8 @@ func (d *Decoder) fail(counter *uint64, st *decodeState) (layerKind, []byte) {
 	return kFail, nil
 }
 
-// done finishes a decoded packet: counters, VLAN overflow mark, hash. It
-// returns kDone.
+// done finishes a decoded packet: counters, VLAN overflow mark, the bytes
+// its hash covers (Packet.firstHash). It returns kDone.
 func (d *Decoder) done(st *decodeState) (layerKind, []byte) {
 	p := st.p
 	d.stats.Decoded++
@@ -622,7 +622,8 @@ func (d *Decoder) done(st *decodeState) (layerKind, []byte) {
 		p.Truncated = true
 		d.stats.PayloadTruncated++
 	}
-	p.Hash = hash64(st.ipBytes[:min(len(st.ipBytes), hashedBytes)])
+	n := min(len(st.ipBytes), hashedBytes)
+	p.head = st.ipBytes[:n:n]
 	return kDone, nil
 }
 
@@ -759,13 +760,13 @@ func ipv6ExtHeader(next uint8) bool {
 }
 
 // hashedBytes is how much of a packet, from the innermost IP header on,
-// Packet.Hash covers: the headers and the start of the payload tell two
+// Packet.firstHash covers: the headers and the start of the payload tell two
 // first packets apart; the rest of a full-sized segment (a fifth of a bulk
 // replay's CPU when hashed whole) does not.
 const hashedBytes = 128
 
 // hash64 is a fast, deterministic 64-bit hash (the xxHash64 algorithm) of b.
-// Decode uses it on the start of the innermost IP packet (Packet.Hash).
+// It hashes the start of the innermost IP packet (Packet.firstHash).
 func hash64(b []byte) uint64 {
 	const (
 		p1 = 11400714785074694791

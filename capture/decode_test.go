@@ -267,8 +267,8 @@ func TestDecodeEncapsulations(t *testing.T) {
 			if d.stats.Packets != 1 || d.stats.Decoded != 1 {
 				t.Errorf("stats %+v", d.stats)
 			}
-			if w.hashFromIPOffset >= 0 && p.Hash != hash64(ipDatagram(frame[w.hashFromIPOffset:])) {
-				t.Errorf("Hash %#x, want hash of the bytes from offset %d", p.Hash, w.hashFromIPOffset)
+			if h := p.firstHash(); w.hashFromIPOffset >= 0 && h != hash64(ipDatagram(frame[w.hashFromIPOffset:])) {
+				t.Errorf("hash %#x, want hash of the bytes from offset %d", h, w.hashFromIPOffset)
 			}
 			if w.vlans != nil && len(w.vlans) == maxVLANs && d.stats.VLANOverflow != 1 {
 				t.Errorf("VLANOverflow = %d", d.stats.VLANOverflow)

@@ -70,8 +70,8 @@ func TestDefragThroughDecoder(t *testing.T) {
 			if !bytes.Equal(p.Payload, wantPayload) || p.SrcPort != 40000 || p.DstPort != 443 {
 				t.Fatalf("reassembled payload differs (%d bytes, want %d)", len(p.Payload), len(wantPayload))
 			}
-			if p.Hash != want.Hash {
-				t.Errorf("hash of reassembled datagram %#x, want %#x (the unfragmented datagram's)", p.Hash, want.Hash)
+			if p.firstHash() != want.firstHash() {
+				t.Errorf("hash of reassembled datagram %#x, want %#x (the unfragmented datagram's)", p.firstHash(), want.firstHash())
 			}
 			if d.stats.Reassembled != 1 || d.stats.FragmentsPending != uint64(len(order)-1) || d.stats.Decoded != 1 {
 				t.Errorf("decoder stats %+v", d.stats)
@@ -300,8 +300,8 @@ func TestDefragIPv6(t *testing.T) {
 			t.Fatalf("fragment %d: Decode = %v (%+v)", idx, got, d.stats)
 		}
 	}
-	if !bytes.Equal(p.Payload, payload) || p.DstPort != 443 || p.Proto != 17 || p.Hash != want.Hash {
-		t.Errorf("reassembled: %d bytes, port %d, proto %d, hash equal %v", len(p.Payload), p.DstPort, p.Proto, p.Hash == want.Hash)
+	if !bytes.Equal(p.Payload, payload) || p.DstPort != 443 || p.Proto != 17 || p.firstHash() != want.firstHash() {
+		t.Errorf("reassembled: %d bytes, port %d, proto %d, hash equal %v", len(p.Payload), p.DstPort, p.Proto, p.firstHash() == want.firstHash())
 	}
 	// Same id from another source is another datagram.
 	other := fragment6(dg, 0xabcdef, 1232)

@@ -20,9 +20,9 @@ import (
 // innermost VLAN id to the key and the hash.
 //
 // The addresses are kept as 16 bytes and a family, not as netip.Addr (24
-// bytes with a pointer): the key is 40 plain bytes, which the flow and
-// tombstone maps hash and compare as one block of memory. Packet addresses
-// never carry an IPv6 zone.
+// bytes with a pointer): the key is 40 plain bytes, which the flow table's
+// map hashes and compares as one block of memory. Packet addresses never
+// carry an IPv6 zone.
 type flowKey struct {
 	a, b   [16]byte // As16 of the two ends' addresses, a <= b (netip.Addr.Compare)
 	pa, pb uint16
@@ -92,6 +92,14 @@ func mix(h, v uint64) uint64 {
 	return h ^ h>>29
 }
 
+// equal reports whether k and o are the same key, field by field: == on
+// the struct calls the runtime's memory compare. A new field must be
+// compared here too (TestKeyEqual checks the key's size).
+func (k *flowKey) equal(o *flowKey) bool {
+	return k.pa == o.pa && k.pb == o.pb && k.a == o.a && k.b == o.b &&
+		k.vlan == o.vlan && k.proto == o.proto && k.v4 == o.v4
+}
+
 func (k *flowKey) has443() bool { return k.pa == 443 || k.pb == 443 }
 
 type flowState uint8
@@ -115,9 +123,9 @@ type flow struct {
 
 	start, last int64 // packet times, ns
 	firstHash   uint64
+	slot        slotID // the key's slot in the flow table
 	vlans       [maxVLANs]uint16
 	nvlans      uint8
-	tombQueued  bool // the key's ended tombstone still waits in the heap: this flow's reuses it (tomb.go)
 
 	pkts, bytes [2]uint64
 	csums       [2]dirChecksums // auto mode: checked packets per side (checksum.go)
@@ -183,12 +191,17 @@ func (l *flowList) unlink(f *flow, i int) {
 	*lk = flowLinks{}
 }
 
-// flowTable is one worker's flows and tombstones (tomb.go): a map by key,
-// so that a packet costs one lookup whether its key has a flow, a
-// tombstone or neither, plus an LRU list of the flows for timeouts and
-// eviction (head most recently used). Flow structs are recycled.
+// flowTable is one worker's flows and tombstones (tomb.go): a map from
+// key to slot number, so that a packet costs one lookup whether its key
+// has a flow, a tombstone or neither, and the slots themselves in a slab,
+// so that a flow turning into a tombstone, or a tombstone's late packet,
+// writes its slot and not the map. An LRU list of the flows serves
+// timeouts and eviction (head most recently used). Flow structs and
+// slots are recycled.
 type flowTable struct {
-	m map[flowKey]slot
+	m         map[flowKey]slotID
+	slots     []slot   // by slotID
+	freeSlots []slotID // slots not in use
 	flowList
 	n, max int // flows
 	free   freeList[*flow]
@@ -211,10 +224,16 @@ func recentIndex(k *flowKey) int {
 	return int(h >> (64 - recentBits))
 }
 
+// slotID numbers a slot of flowTable.slots.
+type slotID uint32
+
+// noSlot is no slot.
+const noSlot = ^slotID(0)
+
 // slot is a key's entry in the flow table: its flow, its tombstone
 // (tb.queued), or both when a flow started while the key's tombstone,
-// ended early, waits for its heap entry (then f.tombQueued and tb.dead).
-// A slot with neither is not kept.
+// ended early, waits for its heap entry (then tb.dead). A slot with
+// neither is not kept.
 type slot struct {
 	f  *flow
 	tb tomb
@@ -225,21 +244,24 @@ func newFlowTable(max int) flowTable {
 	if hint > 4096 {
 		hint = 4096 // grows as needed
 	}
-	return flowTable{m: make(map[flowKey]slot, hint), max: max}
+	return flowTable{m: make(map[flowKey]slotID, hint), max: max}
 }
 
 func (t *flowTable) get(k *flowKey) *flow {
 	if f := t.recentFlow(k); f != nil {
 		return f
 	}
-	return t.m[*k].f
+	if i, ok := t.m[*k]; ok {
+		return t.slots[i].f
+	}
+	return nil
 }
 
 // recentFlow is k's flow if flowTable.recent has it, else nil. A flow
 // there whose key is k is k's flow: a released flow has the zero key (no
 // packet's, whose protocol is not 0) until it is reused for another.
 func (t *flowTable) recentFlow(k *flowKey) *flow {
-	if f := t.recent[recentIndex(k)]; f != nil && f.key == *k {
+	if f := t.recent[recentIndex(k)]; f != nil && f.key.equal(k) {
 		return f
 	}
 	return nil
@@ -255,14 +277,38 @@ func (t *flowTable) alloc() *flow {
 	return new(flow)
 }
 
-// insert adds f; queued says its key has an ended tombstone still in the
-// heap, which the slot keeps.
-func (t *flowTable) insert(f *flow, queued bool) {
-	f.tombQueued = queued
-	t.m[f.key] = slot{f: f, tb: tomb{dead: queued, queued: queued}}
+// insert adds f; dead is its key's slot when that holds an ended
+// tombstone still in the heap (lookup's), else noSlot.
+func (t *flowTable) insert(f *flow, dead slotID) {
+	if dead == noSlot {
+		dead = t.newSlot(&f.key)
+	}
+	f.slot = dead
+	t.slots[dead].f = f
 	t.recent[recentIndex(&f.key)] = f
 	t.n++
 	t.pushFront(f, lruLinks)
+}
+
+// newSlot gives k an empty slot, recycled when possible.
+func (t *flowTable) newSlot(k *flowKey) slotID {
+	var i slotID
+	if n := len(t.freeSlots); n > 0 {
+		i = t.freeSlots[n-1]
+		t.freeSlots = t.freeSlots[:n-1]
+	} else {
+		i = slotID(len(t.slots))
+		t.slots = append(t.slots, slot{})
+	}
+	t.m[*k] = i
+	return i
+}
+
+// freeSlot takes slot i, k's, out of the map for reuse.
+func (t *flowTable) freeSlot(k *flowKey, i slotID) {
+	delete(t.m, *k)
+	t.slots[i] = slot{}
+	t.freeSlots = append(t.freeSlots, i)
 }
 
 // touch marks f most recently used.
@@ -277,10 +323,10 @@ func (t *flowTable) touch(f *flow) {
 // remove takes f out of the table and recycles it; the slot stays for an
 // ended tombstone of its key still in the heap.
 func (t *flowTable) remove(f *flow) {
-	if f.tombQueued {
-		t.m[f.key] = slot{tb: tomb{dead: true, queued: true}}
+	if s := &t.slots[f.slot]; s.tb.queued {
+		s.f = nil
 	} else {
-		delete(t.m, f.key)
+		t.freeSlot(&f.key, f.slot)
 	}
 	t.release(f)
 }
@@ -297,26 +343,29 @@ func (t *flowTable) release(f *flow) {
 	t.free.put(f, 1024)
 }
 
-// unqueue takes k's tombstone, whose heap entry went, out of its slot;
-// f is the slot's flow, if any, which keeps it.
-func (t *flowTable) unqueue(k *flowKey, f *flow) {
-	if f == nil {
-		delete(t.m, *k)
+// unqueue takes the tombstone of slot i, k's, whose heap entry went, out
+// of it; a flow there keeps the slot.
+func (t *flowTable) unqueue(i slotID, k *flowKey) {
+	if s := &t.slots[i]; s.f != nil {
+		s.tb = tomb{}
 		return
 	}
-	f.tombQueued = false
-	t.m[*k] = slot{f: f}
+	t.freeSlot(k, i)
 }
 
-// compact copies the map into one of its size: a map does not shrink
-// when entries go, and a burst of tombstones or flows would keep its
-// memory.
+// compact copies the map and the slots into ones of their size: neither
+// shrinks when entries go, and a burst of tombstones or flows would keep
+// their memory. No tombstone may be queued: every slot in use holds a
+// flow, which gets a new number.
 func (t *flowTable) compact() {
-	m := make(map[flowKey]slot, len(t.m))
-	for k, s := range t.m {
-		m[k] = s
+	m := make(map[flowKey]slotID, t.n)
+	slots := make([]slot, 0, t.n)
+	for f := t.head; f != nil; f = f.links[lruLinks].next {
+		f.slot = slotID(len(slots))
+		m[f.key] = f.slot
+		slots = append(slots, slot{f: f})
 	}
-	t.m = m
+	t.m, t.slots, t.freeSlots = m, slots, nil
 }
 
 // The flow lifecycle, shared by TCP (pipeline.go) and QUIC (quic.go):
@@ -327,40 +376,48 @@ func (t *flowTable) compact() {
 // tombstone (tomb.go) absorbs the packet while it lingers (counted as late,
 // absorbed true) unless reopen (a TCP SYN starting a new connection); past
 // its linger, or reopened, it is ended. A flow idle longer than IdleTimeout is ended.
-// In both cases f is nil: the packet may start a new flow, and queued,
-// for newFlowFor, says k has an ended tombstone still in the heap.
-func (w *worker) lookup(k *flowKey, ts int64, reopen bool) (f *flow, queued, absorbed bool) {
+// In both cases f is nil: the packet may start a new flow, and dead, for
+// newFlowFor, is k's slot if it keeps an ended tombstone still in the
+// heap, else noSlot.
+func (w *worker) lookup(k *flowKey, ts int64, reopen bool) (f *flow, dead slotID, absorbed bool) {
 	if f = w.tab.recentFlow(k); f == nil {
-		s := w.tab.m[*k]
+		i, ok := w.tab.m[*k]
+		if !ok {
+			return nil, noSlot, false
+		}
+		s := &w.tab.slots[i]
 		if f = s.f; f == nil {
-			return nil, s.tb.queued, s.tb.queued && w.lateTomb(k, s.tb, ts, reopen)
+			return nil, i, w.lateTomb(&s.tb, ts, reopen)
 		}
 		w.tab.recent[recentIndex(k)] = f
 	}
 	if ts-f.last > int64(w.cfg.IdleTimeout) {
-		queued = f.tombQueued
+		dead = noSlot
+		if w.tab.slots[f.slot].tb.queued {
+			dead = f.slot
+		}
 		w.endFlow(f, CFlowsTimedOut)
-		return nil, queued, false
+		return nil, dead, false
 	}
-	return f, false, false
+	return f, noSlot, false
 }
 
 // newFlowFor creates the flow of k, whose first packet is p (side 0),
 // evicting the oldest flow when the table is full. clientSide is the
-// side known to be the client, or -1; queued is lookup's.
-func (w *worker) newFlowFor(k *flowKey, queued bool, p *Packet, ts int64, clientSide int8) *flow {
+// side known to be the client, or -1; dead is lookup's.
+func (w *worker) newFlowFor(k *flowKey, dead slotID, p *Packet, ts int64, clientSide int8) *flow {
 	if w.tab.full() {
 		w.endFlow(w.tab.tail, CFlowsEvicted)
 	}
 	f := w.tab.alloc()
 	f.setKey(k, p)
 	f.start, f.last = ts, ts
-	f.firstHash = p.Hash
+	f.firstHash = p.firstHash()
 	n := min(max(p.NVLANs, 0), maxVLANs)
 	copy(f.vlans[:], p.VLANs[:n])
 	f.nvlans = uint8(n)
 	f.clientSide, f.synSide = clientSide, -1
-	w.tab.insert(f, queued)
+	w.tab.insert(f, dead)
 	w.st.inc(CFlowsCreated)
 	w.nextExpiry = min(w.nextExpiry, w.expiry(f)) // the watermark's bound (order.go)
 	return f

@@ -56,9 +56,9 @@ var evictCounter = [numClasses]Counter{
 }
 
 const (
-	// slotBytes is a flow table entry: key, slot, control byte, at the
-	// map's 7/8 load.
-	slotBytes = (int(unsafe.Sizeof(flowKey{})) + int(unsafe.Sizeof(slot{})) + 1) * 8 / 7
+	// slotBytes is a flow table entry: the map's (key, slot number,
+	// control byte, at the map's 7/8 load) and the slot.
+	slotBytes = (int(unsafe.Sizeof(flowKey{}))+int(unsafe.Sizeof(slotID(0)))+1)*8/7 + int(unsafe.Sizeof(slot{}))
 	// flowBytes is a flow's fixed cost: the struct and its table entry.
 	flowBytes = int(unsafe.Sizeof(flow{})) + slotBytes
 	// quicFlowBytes is a QUIC flow's fixed cost; quicKeysBytes estimates one

@@ -53,28 +53,43 @@ func memWorker(limit int64, h session.Handler) (*Pipeline, *worker) {
 	return p, w
 }
 
-// checkMem checks the budget's invariants: every flow's bytes are what it
-// holds, they sum to used, used is within [0, limit] and the class lists
-// hold exactly the table's flows.
 // checkSlots checks the flow table's slots against its flows and the
-// tombstone heap: every flow is in its key's slot, a slot's tombstone is
-// queued exactly once, a flow beside one knows it and its tombstone is
-// dead, and no slot is empty; the recent flows are in the table.
+// tombstone heap: every key's slot is in use once, every flow is in its
+// key's slot, a slot's tombstone is queued exactly once with the slot's
+// key, a flow beside one has it dead, no slot in use is empty and the
+// free ones are; the recent flows are in the table.
 func checkSlots(t testing.TB, w *worker) {
 	t.Helper()
-	queued := make(map[flowKey]int)
+	tab := &w.tab
+	keyOf := make(map[slotID]flowKey, len(tab.m))
+	for k, i := range tab.m {
+		if _, dup := keyOf[i]; dup || int(i) >= len(tab.slots) {
+			t.Fatalf("slot %d of %v: out of range or taken twice", i, k)
+		}
+		keyOf[i] = k
+	}
+	queued := make(map[slotID]int)
 	for _, e := range w.tombs.q {
-		queued[e.key]++
+		queued[e.slot]++
+		if k := keyOf[e.slot]; w.tombs.keys[e.key] != k {
+			t.Fatalf("heap entry of slot %d: key %v, slot's %v", e.slot, w.tombs.keys[e.key], k)
+		}
 	}
 	flows, live := 0, 0
-	for k, s := range w.tab.m {
+	for i := range tab.slots {
+		s, id := &tab.slots[i], slotID(i)
+		k, used := keyOf[id]
 		switch {
+		case !used && (s.f != nil || s.tb != tomb{}):
+			t.Fatalf("slot %d: not in the map, holds %p %+v", i, s.f, s.tb)
+		case !used:
+			continue
 		case s.f == nil && !s.tb.queued:
 			t.Fatalf("slot %v: neither a flow nor a tombstone", k)
-		case s.tb.queued != (queued[k] == 1), queued[k] > 1:
-			t.Fatalf("slot %v: tombstone queued %v, %d heap entries", k, s.tb.queued, queued[k])
-		case s.f != nil && (s.f.key != k || s.f.tombQueued != s.tb.queued || s.tb.queued && !s.tb.dead):
-			t.Fatalf("slot %v: flow of %v, tombQueued %v beside %+v", k, s.f.key, s.f.tombQueued, s.tb)
+		case s.tb.queued != (queued[id] == 1), queued[id] > 1:
+			t.Fatalf("slot %v: tombstone queued %v, %d heap entries", k, s.tb.queued, queued[id])
+		case s.f != nil && (s.f.key != k || s.f.slot != id || s.tb.queued && !s.tb.dead):
+			t.Fatalf("slot %v: flow of %v in slot %d beside %+v", k, s.f.key, s.f.slot, s.tb)
 		}
 		if s.f != nil {
 			flows++
@@ -83,17 +98,26 @@ func checkSlots(t testing.TB, w *worker) {
 			live++
 		}
 	}
-	for i, f := range w.tab.recent {
-		if f != nil && (w.tab.m[f.key].f != f || recentIndex(&f.key) != i) {
+	if len(tab.m)+len(tab.freeSlots) != len(tab.slots) {
+		t.Fatalf("%d slots in the map, %d free, of %d", len(tab.m), len(tab.freeSlots), len(tab.slots))
+	}
+	if len(w.tombs.q)+len(w.tombs.freeKeys) != len(w.tombs.keys) {
+		t.Fatalf("%d heap entries, %d free keys, of %d", len(w.tombs.q), len(w.tombs.freeKeys), len(w.tombs.keys))
+	}
+	for i, f := range tab.recent {
+		if f != nil && (tab.get(&f.key) != f || recentIndex(&f.key) != i) {
 			t.Fatalf("recent[%d]: flow of %v not in the table there", i, f.key)
 		}
 	}
-	if flows != w.tab.n || len(queued) != len(w.tombs.q) || live != w.tombs.live {
+	if flows != tab.n || len(queued) != len(w.tombs.q) || live != w.tombs.live {
 		t.Fatalf("%d flows, %d in the table; %d keys queued, %d heap entries; %d live tombstones, %d counted",
-			flows, w.tab.n, len(queued), len(w.tombs.q), live, w.tombs.live)
+			flows, tab.n, len(queued), len(w.tombs.q), live, w.tombs.live)
 	}
 }
 
+// checkMem checks the budget's invariants: every flow's bytes are what it
+// holds, they sum to used, used is within [0, limit] and the class lists
+// hold exactly the table's flows.
 func checkMem(t testing.TB, w *worker) {
 	t.Helper()
 	var sum int64
@@ -278,7 +302,7 @@ func TestEvictionOrder(t *testing.T) {
 				pk := Packet{Src: c, Dst: srv.Addr(), SrcPort: 40000, DstPort: 443, Proto: 6}
 				key := makeKey(&pk, false)
 				if k == closed {
-					if tb := w.tab.m[key].tb; !tb.queued || tb.dead {
+					if tb := w.tab.slots[w.tab.m[key]].tb; !tb.queued || tb.dead {
 						t.Fatalf("flow %d: no tombstone", i)
 					}
 				} else if f := w.tab.get(&key); f == nil || f.cls != uint8(k) {
@@ -289,7 +313,7 @@ func TestEvictionOrder(t *testing.T) {
 			checkMem(t, w)
 			var got []int
 			for len(w.tombs.q) > 0 { // tombstones go first, oldest first (relieve)
-				got = append(got, slices.Index(keys, w.tombs.q[0].key))
+				got = append(got, slices.Index(keys, w.tombs.keys[w.tombs.q[0].key]))
 				w.dropOldestTomb(CEvictedClosed)
 			}
 			for f := w.mem.victim(nil); f != nil; f = w.mem.victim(nil) {

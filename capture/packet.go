@@ -36,10 +36,21 @@ type Packet struct {
 	// (offset in the payload; length 0: no such overlap).
 	FragOverlapOffset, FragOverlapLength uint16
 
-	// Hash is a hash of the packet's first hashedBytes from the (innermost)
-	// IP header on; the first packet's Hash goes into
-	// session.Session.FirstPacket.
-	Hash uint64
+	// head is the packet's first hashedBytes from the (innermost) IP
+	// header on, aliasing like Payload, until firstHash hashes it into
+	// hash: only a flow's first packet needs its hash.
+	head []byte
+	hash uint64
+}
+
+// firstHash is a hash of the packet's first hashedBytes from the
+// (innermost) IP header on, computed on first use (before the next
+// Decode); a flow's first packet's goes into session.Session.FirstPacket.
+func (p *Packet) firstHash() uint64 {
+	if p.head != nil {
+		p.hash, p.head = hash64(p.head), nil
+	}
+	return p.hash
 }
 
 const maxVLANs = 4

@@ -336,6 +336,7 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 		r := batchRec{ts: ci.Timestamp, clock: now, wire: uint32(ci.Length), off: uint32(off), n: uint32(len(payload)), lt: lt}
 		if lt == rawDecoded {
 			pkt.Payload = b.arena[off:len(b.arena):len(b.arena)]
+			pkt.firstHash() // now: its bytes are the reader's decoder's
 			r.off = uint32(len(b.pkts))
 			b.pkts = append(b.pkts, pkt)
 		}
@@ -532,12 +533,12 @@ func (w *worker) handle(p *Packet) {
 func (w *worker) handleTCP(p *Packet) *flow {
 	ts := p.Timestamp.UnixNano()
 	k := makeKey(p, w.cfg.VLANInKey)
-	f, queued, absorbed := w.lookup(&k, ts, p.Flags&(FlagSYN|FlagACK) == FlagSYN)
+	f, dead, absorbed := w.lookup(&k, ts, p.Flags&(FlagSYN|FlagACK) == FlagSYN)
 	if absorbed {
 		return nil
 	}
 	if f == nil {
-		f = w.newFlowFor(&k, queued, p, ts, -1)
+		f = w.newFlowFor(&k, dead, p, ts, -1)
 		if p.Flags&FlagSYN == 0 {
 			f.midstream = true
 			w.st.inc(CMidstream)

@@ -93,7 +93,7 @@ func (w *worker) handleUDP(p *Packet) bool {
 	}
 	ts := p.Timestamp.UnixNano()
 	k := makeKey(p, w.cfg.VLANInKey)
-	f, queued, absorbed := w.lookup(&k, ts, false)
+	f, dead, absorbed := w.lookup(&k, ts, false)
 	if absorbed {
 		return true
 	}
@@ -102,7 +102,7 @@ func (w *worker) handleUDP(p *Packet) bool {
 	}
 	if f == nil {
 		var isQUIC bool
-		if f, isQUIC = w.quicStart(&k, queued, p, ts); f == nil {
+		if f, isQUIC = w.quicStart(&k, dead, p, ts); f == nil {
 			return isQUIC
 		}
 	}
@@ -132,9 +132,9 @@ func (w *worker) handleUDP(p *Packet) bool {
 // quicStart starts a QUIC flow for p, the first packet of k seen, if it is
 // a client's first Initial (off port 443, and for greased versions, only
 // when it decrypts). Without a flow, isQUIC tells whether the packet was
-// QUIC's all the same (counted here) rather than to be skipped. queued is
+// QUIC's all the same (counted here) rather than to be skipped. dead is
 // lookup's.
-func (w *worker) quicStart(k *flowKey, queued bool, p *Packet, ts int64) (f *flow, isQUIC bool) {
+func (w *worker) quicStart(k *flowKey, dead slotID, p *Packet, ts int64) (f *flow, isQUIC bool) {
 	b := p.Payload
 	on443 := p.SrcPort == 443 || p.DstPort == 443
 	if quic.IsGoogleQUIC(b) && on443 {
@@ -182,7 +182,7 @@ func (w *worker) quicStart(k *flowKey, queued bool, p *Packet, ts int64) (f *flo
 		}
 		return nil, false
 	}
-	f = w.newFlowFor(k, queued, p, ts, 0)
+	f = w.newFlowFor(k, dead, p, ts, 0)
 	q := w.quic.get()
 	f.quic = q
 	q.version, q.keyVersion = h.Version, kv

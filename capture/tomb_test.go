@@ -1,7 +1,9 @@
 package capture
 
 import (
+	"math/rand/v2"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -74,6 +76,111 @@ func TestTombLifecycle(t *testing.T) {
 			w.flushAll()
 			if snap := p.Stats().Snapshot(); snap.ActiveFlows() != 0 || w.mem.used != 0 {
 				t.Errorf("after the flush: %d flows, %d bytes", snap.ActiveFlows(), w.mem.used)
+			}
+		})
+	}
+}
+
+// TestTombCompact: when the last of a grown heap of tombstones expires,
+// the flow table's map and slots shrink to its live flows (renumbered),
+// which are still found and close into tombstones as before; a small heap
+// is left as it is.
+func TestTombCompact(t *testing.T) {
+	tests := []struct {
+		name         string
+		tombs, flows int
+		compacted    bool
+	}{
+		{"small heap kept", 100, 3, false},
+		{"grown heap let go", 5000, 3, true},
+		{"no flow left", 5000, 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := NewPipeline(Config{Workers: 1}, session.HandlerFunc(func(*session.Session) {}))
+			w := p.newWorker(0)
+			base := pcapgen.DefaultBase
+			send := func(i int, at time.Duration, flags uint8) {
+				ts := base.Add(at)
+				pk := Packet{Timestamp: ts, WireLen: 60, Proto: 6, Src: netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)}),
+					Dst: srv.Addr(), SrcPort: 40000, DstPort: 443, Seq: 1, Flags: flags}
+				w.advance(ts.UnixNano())
+				w.handle(&pk)
+			}
+			for i := range tc.tombs + tc.flows {
+				send(i, 0, FlagSYN)
+			}
+			for i := range tc.tombs {
+				send(i, time.Millisecond, FlagRST)
+			}
+			checkMem(t, w)
+			w.advance(base.Add(31 * time.Second).UnixNano()) // the sweep expires every tombstone
+			checkMem(t, w)
+			if w.tombs.live != 0 || len(w.tombs.q) != 0 {
+				t.Fatalf("%d tombstones, %d heap entries left", w.tombs.live, len(w.tombs.q))
+			}
+			compacted := len(w.tab.slots) == tc.flows && cap(w.tombs.keys) == 0
+			if compacted != tc.compacted || w.tab.n != tc.flows {
+				t.Fatalf("%d flows in %d slots, %d keys' room: compacted %v, want %v",
+					w.tab.n, len(w.tab.slots), cap(w.tombs.keys), compacted, tc.compacted)
+			}
+			for i := tc.tombs; i < tc.tombs+tc.flows; i++ {
+				send(i, 32*time.Second, FlagRST)
+				checkMem(t, w)
+			}
+			if w.tombs.live != tc.flows || w.tab.n != 0 {
+				t.Fatalf("%d tombstones, %d flows after closing the flows", w.tombs.live, w.tab.n)
+			}
+		})
+	}
+}
+
+// TestTombHeap: entries come out of the heap by expiry, whatever the
+// order of pushes, pops and a first entry moved to a later expiry (an
+// extended tombstone), against a sorted list.
+func TestTombHeap(t *testing.T) {
+	tests := []struct {
+		name string
+		ops  int
+		span int64 // expiries are in [0, span): small spans give ties
+	}{
+		{"ties", 2000, 8},
+		{"spread", 2000, 1 << 40},
+		{"deep", 20000, 1 << 20},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(1, uint64(tc.ops)))
+			var h tombs
+			var want []int64 // sorted
+			for range tc.ops {
+				switch op := rng.IntN(4); {
+				case op <= 1 || len(want) == 0:
+					e := rng.Int64N(tc.span)
+					h.push(tombEntry{expiry: e})
+					want = append(want, e)
+					slices.Sort(want)
+				case op == 2:
+					if got := h.pop().expiry; got != want[0] {
+						t.Fatalf("popped %d, want %d", got, want[0])
+					}
+					want = want[1:]
+				default:
+					e := want[0] + rng.Int64N(tc.span)
+					h.q[0].expiry = e
+					h.down(0)
+					want[0] = e
+					slices.Sort(want)
+				}
+				if len(h.q) != len(want) || len(want) > 0 && h.q[0].expiry != want[0] {
+					t.Fatalf("%d entries, want %d, or the first is not the least", len(h.q), len(want))
+				}
+			}
+			for len(want) > 0 {
+				if got := h.pop().expiry; got != want[0] {
+					t.Fatalf("draining: popped %d, want %d", got, want[0])
+				}
+				want = want[1:]
 			}
 		})
 	}
