@@ -128,27 +128,18 @@ func l4Checksum(src, dst netip.Addr, proto uint8, seg []byte) bool {
 }
 
 // sumWords adds b to the one's complement accumulator sum, eight bytes at
-// a time (little-endian words). The carry is kept in the flags through
-// eight additions at a time: the chain of add-with-carry, not the loads,
-// bounds its speed.
+// a time (little-endian words). The carry stays in the flags through 64
+// bytes of add-with-carry at a time: the chain of additions, not the
+// loads, bounds its speed.
 func sumWords(b []byte, sum uint64) uint64 {
 	var c uint64
 	for len(b) >= 64 {
-		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[0:8]), c)
-		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[8:16]), c)
-		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[16:24]), c)
-		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[24:32]), c)
-		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[32:40]), c)
-		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[40:48]), c)
-		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[48:56]), c)
-		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[56:64]), c)
+		sum, c = sum32(b[:32], sum, c)
+		sum, c = sum32(b[32:64], sum, c)
 		b = b[64:]
 	}
 	if len(b) >= 32 {
-		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[0:8]), c)
-		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[8:16]), c)
-		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[16:24]), c)
-		sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[24:32]), c)
+		sum, c = sum32(b[:32], sum, c)
 		b = b[32:]
 	}
 	for len(b) >= 8 {
@@ -160,6 +151,15 @@ func sumWords(b []byte, sum uint64) uint64 {
 	tail := binary.LittleEndian.Uint64(t[:])
 	sum, c = bits.Add64(sum, tail, c)
 	return sum + c
+}
+
+// sum32 adds the four words of b[:32] and the carry c to sum.
+func sum32(b []byte, sum, c uint64) (uint64, uint64) {
+	b = b[:32]
+	sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[0:8]), c)
+	sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[8:16]), c)
+	sum, c = bits.Add64(sum, binary.LittleEndian.Uint64(b[16:24]), c)
+	return bits.Add64(sum, binary.LittleEndian.Uint64(b[24:32]), c)
 }
 
 // fold64 folds a 64-bit one's complement sum to 16 bits.
