@@ -1,11 +1,14 @@
 package detect
 
 import (
+	"math"
 	"slices"
+	"strings"
 
 	"cel.dev/cel-go/cel"
 	celast "cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/operators"
+	"cel.dev/cel-go/common/overloads"
 	"cel.dev/cel-go/common/types"
 
 	"github.com/tlsentry/tlsentry/tlsparse"
@@ -15,40 +18,64 @@ import (
 // without running CEL: a bool variable or its negation
 // ("tlsentry.server.x509.present && !tlsentry.server.x509.expired && ..."),
 // a variable compared with a constant ("tls.client.server_name ==
-// ”", "tlsentry.server.dh_prime_bits > 0", "tlsentry.intel.ja3.list !=
-// ”"), a variable in a constant list of strings or integers, or an anomaly in tlsentry.anomalies
-// ("\"tcp_overlap\" in tlsentry.anomalies"). When a gate fails
+// ”", "tlsentry.server.dh_prime_bits > 0",
+// "tlsentry.server.x509.validity_days > 398", "tlsentry.intel.ja3.list !=
+// ”"), a variable in a constant list of strings or integers, an anomaly
+// in tlsentry.anomalies ("\"tcp_overlap\" in tlsentry.anomalies"), a
+// string variable's startsWith, endsWith or contains of a constant,
+// name_matches of two variables or its negation, or a disjunction of
+// conjunctions of these ("(a && b) || c": gateAny). When a gate fails
 // the condition is false, whatever the rest says (CEL's && is false if any
-// operand is false), so the rule is skipped: most rules are gated on
-// something most sessions lack (a certificate, a weak suite, a listed
-// fingerprint), and a CEL evaluation costs far more than a comparison.
+// operand is false, and || of false operands is false), so the rule is
+// skipped: most rules are gated on something most sessions lack (a
+// certificate, a weak suite, a listed fingerprint), and a CEL evaluation
+// costs far more than a comparison.
 type gate struct {
 	variable int    // index in variables
 	op       gateOp // what to check
 	intel    intelKind
-	str      string           // gateEq, gateNe
+	str      string           // gateEq, gateNe, gatePrefix, gateSuffix, gateContains
 	strs     []types.String   // gateIn
 	nums     []types.Int      // gateInInts
 	num      int64            // integer comparisons
+	dbl      float64          // comparisons of a double variable
+	list     int              // gateNameMatch, gateNoNameMatch: the patterns' variable
 	anomaly  tlsparse.Anomaly // gateAnomaly
+	alts     [][]gate         // gateAny: the alternatives, each a conjunction
 }
 
 type gateOp uint8
 
 const (
-	gateTrue    gateOp = iota // bool variable is true
-	gateFalse                 // bool variable is not true (!variable)
-	gateIntel                 // intel list of kind matched (intel.X != "")
-	gateEq                    // string variable == str
-	gateNe                    // string variable != str
-	gateIn                    // string variable in strs
-	gateInInts                // int variable in nums
-	gateGt                    // int variable > num
-	gateGe                    // >=
-	gateLt                    // <
-	gateLe                    // <=
-	gateAnomaly               // the session has anomaly (its name in tlsentry.anomalies)
+	gateTrue        gateOp = iota // bool variable is true
+	gateFalse                     // bool variable is not true (!variable)
+	gateIntel                     // intel list of kind matched (intel.X != "")
+	gateEq                        // string variable == str
+	gateNe                        // string variable != str
+	gateIn                        // string variable in strs
+	gateInInts                    // int variable in nums
+	gateGt                        // int variable > num, or double variable > dbl
+	gateGe                        // >=
+	gateLt                        // <
+	gateLe                        // <=
+	gateAnomaly                   // the session has anomaly (its name in tlsentry.anomalies)
+	gatePrefix                    // string variable.startsWith(str)
+	gateSuffix                    // string variable.endsWith(str)
+	gateContains                  // string variable.contains(str)
+	gateNameMatch                 // name_matches(variable, list)
+	gateNoNameMatch               // !name_matches(variable, list)
+	gateAny                       // every gate of one of alts passes
 )
+
+// passAll reports whether every gate of gs passes.
+func passAll(gs []gate, a *activation) bool {
+	for i := range gs {
+		if !gs[i].pass(a) {
+			return false
+		}
+	}
+	return true
+}
 
 func (g *gate) pass(a *activation) bool {
 	switch g.op {
@@ -56,6 +83,15 @@ func (g *gate) pass(a *activation) bool {
 		return a.intel(g.intel) != nil
 	case gateAnomaly:
 		return a.s.AllAnomalies().Has(g.anomaly)
+	case gateAny:
+		for _, alt := range g.alts {
+			if passAll(alt, a) {
+				return true
+			}
+		}
+		return false
+	case gateNameMatch, gateNoNameMatch:
+		return g.passNames(a)
 	}
 	v := a.value(g.variable) // the index is known: no name lookup
 	switch g.op {
@@ -63,7 +99,7 @@ func (g *gate) pass(a *activation) bool {
 		return isBool(v, types.True)
 	case gateFalse:
 		return !isBool(v, types.True)
-	case gateEq, gateNe, gateIn:
+	case gateEq, gateNe, gateIn, gatePrefix, gateSuffix, gateContains:
 		s, ok := v.(types.String)
 		if !ok {
 			return true // let CEL decide
@@ -73,8 +109,17 @@ func (g *gate) pass(a *activation) bool {
 			return string(s) == g.str
 		case gateNe:
 			return string(s) != g.str
+		case gatePrefix:
+			return strings.HasPrefix(string(s), g.str)
+		case gateSuffix:
+			return strings.HasSuffix(string(s), g.str)
+		case gateContains:
+			return strings.Contains(string(s), g.str)
 		}
 		return slices.Contains(g.strs, s)
+	}
+	if d, ok := v.(types.Double); ok {
+		return g.passDouble(float64(d))
 	}
 	n, ok := v.(types.Int)
 	if !ok {
@@ -95,115 +140,254 @@ func (g *gate) pass(a *activation) bool {
 	return true
 }
 
+// passDouble compares a double variable's value with dbl; a NaN is left
+// to CEL.
+func (g *gate) passDouble(d float64) bool {
+	if math.IsNaN(d) {
+		return true
+	}
+	switch g.op {
+	case gateGt:
+		return d > g.dbl
+	case gateGe:
+		return d >= g.dbl
+	case gateLt:
+		return d < g.dbl
+	case gateLe:
+		return d <= g.dbl
+	}
+	return true
+}
+
+// passNames is name_matches of the variable and the list variable (what
+// celNameMatches finds), or its negation.
+func (g *gate) passNames(a *activation) bool {
+	name, ok := a.value(g.variable).(types.String)
+	l, isList := a.value(g.list).(*goStrings)
+	if !ok || !isList {
+		return true
+	}
+	matched := isBool(celNameMatches(name, l), types.True)
+	return matched == (g.op == gateNameMatch)
+}
+
+// gatesOf is the gates of a condition: the conjuncts of its top-level &&
+// chain that gates can decide.
 func gatesOf(a *celast.AST) []gate {
-	refs := a.ReferenceMap()
-	varOf := func(e celast.Expr) (int, bool) {
-		if e.Kind() != celast.IdentKind && e.Kind() != celast.SelectKind {
-			return 0, false
-		}
-		r, ok := refs[e.ID()]
-		if !ok || r.Name == "" {
-			return 0, false
-		}
-		i, ok := variableIndex[r.Name]
-		return i, ok
+	gb := gateBuilder{refs: a.ReferenceMap()}
+	return gb.conjuncts(a.Expr(), nil)
+}
+
+type gateBuilder struct {
+	refs map[int64]*celast.ReferenceInfo
+}
+
+// variable is the index of the variable e names (as compiler.variable).
+func (gb gateBuilder) variable(e celast.Expr) (int, bool) {
+	if e.Kind() != celast.IdentKind && e.Kind() != celast.SelectKind {
+		return 0, false
 	}
-	var gates []gate
-	var walk func(e celast.Expr)
-	walk = func(e celast.Expr) {
-		if i, ok := varOf(e); ok {
-			if variables[i].typ == cel.BoolType {
-				gates = append(gates, gate{variable: i, op: gateTrue})
-			}
-			return
-		}
-		if e.Kind() != celast.CallKind {
-			return
-		}
-		c := e.AsCall()
-		args := c.Args()
-		switch c.FunctionName() {
-		case operators.LogicalAnd:
-			for _, arg := range args {
-				walk(arg)
-			}
-			return
-		case operators.LogicalNot:
-			if i, ok := varOf(args[0]); ok && len(args) == 1 && variables[i].typ == cel.BoolType {
-				gates = append(gates, gate{variable: i, op: gateFalse})
-			}
-			return
-		}
-		if len(args) != 2 {
-			return
-		}
-		if c.FunctionName() == operators.In && args[0].Kind() == celast.LiteralKind {
-			// "name" in tlsentry.anomalies: a bit test instead of a list.
-			name, isStr := args[0].AsLiteral().(types.String)
-			if i, ok := varOf(args[1]); ok && isStr && variables[i].name == "tlsentry.anomalies" {
-				if an, ok := tlsparse.AnomalyByName(string(name)); ok {
-					gates = append(gates, gate{variable: i, op: gateAnomaly, anomaly: an})
-				}
-			}
-			return
-		}
-		i, ok := varOf(args[0])
-		if !ok {
-			return
-		}
-		typ := variables[i].typ
-		if c.FunctionName() == operators.In {
-			if args[1].Kind() != celast.ListKind {
-				return
-			}
-			switch typ {
-			case cel.StringType:
-				if strs, ok := literals[types.String](args[1]); ok {
-					gates = append(gates, gate{variable: i, op: gateIn, strs: strs})
-				}
-			case cel.IntType:
-				if nums, ok := literals[types.Int](args[1]); ok {
-					gates = append(gates, gate{variable: i, op: gateInInts, nums: nums})
-				}
-			}
-			return
-		}
-		if args[1].Kind() != celast.LiteralKind {
-			return
-		}
-		lit := args[1].AsLiteral()
-		if typ == cel.StringType {
-			s, ok := lit.(types.String)
-			if !ok {
-				return
-			}
-			switch c.FunctionName() {
-			case operators.Equals:
-				gates = append(gates, gate{variable: i, op: gateEq, str: string(s)})
-			case operators.NotEquals:
-				if k, ok := intelVarKind(variables[i].name); ok && s == "" && variables[i].name == intelListVar(k) {
-					gates = append(gates, gate{variable: i, op: gateIntel, intel: k})
-				} else {
-					gates = append(gates, gate{variable: i, op: gateNe, str: string(s)})
-				}
-			}
-			return
-		}
-		if typ == cel.IntType {
-			n, ok := lit.(types.Int)
-			if !ok {
-				return
-			}
-			op := map[string]gateOp{operators.Greater: gateGt, operators.GreaterEquals: gateGe,
-				operators.Less: gateLt, operators.LessEquals: gateLe}[c.FunctionName()]
-			if op != 0 {
-				gates = append(gates, gate{variable: i, op: op, num: int64(n)})
-			}
-		}
+	if e.Kind() == celast.SelectKind && e.AsSelect().IsTestOnly() {
+		return 0, false
 	}
-	walk(a.Expr())
+	r, ok := gb.refs[e.ID()]
+	if !ok || r.Name == "" || r.Value != nil {
+		return 0, false
+	}
+	i, ok := variableIndex[r.Name]
+	return i, ok
+}
+
+// overload is the one overload id a call resolved to, "" if not one.
+func (gb gateBuilder) overload(e celast.Expr) string {
+	r, ok := gb.refs[e.ID()]
+	if !ok || len(r.OverloadIDs) != 1 {
+		return ""
+	}
+	return r.OverloadIDs[0]
+}
+
+// conjuncts appends to gates the gates of e's && chain: each gate fails
+// only when e is false.
+func (gb gateBuilder) conjuncts(e celast.Expr, gates []gate) []gate {
+	if e.Kind() == celast.CallKind && e.AsCall().FunctionName() == operators.LogicalAnd {
+		for _, arg := range e.AsCall().Args() {
+			gates = gb.conjuncts(arg, gates)
+		}
+		return gates
+	}
+	if g, ok := gb.gate(e); ok {
+		gates = append(gates, g)
+	}
 	return gates
 }
+
+// disjuncts appends the operands of e's || chain to out.
+func disjuncts(e celast.Expr, out []celast.Expr) []celast.Expr {
+	if e.Kind() == celast.CallKind && e.AsCall().FunctionName() == operators.LogicalOr {
+		for _, arg := range e.AsCall().Args() {
+			out = disjuncts(arg, out)
+		}
+		return out
+	}
+	return append(out, e)
+}
+
+// gate is the gate of e, one conjunct: ok is false when it has none.
+func (gb gateBuilder) gate(e celast.Expr) (gate, bool) {
+	if i, ok := gb.variable(e); ok {
+		return gate{variable: i, op: gateTrue}, variables[i].typ == cel.BoolType
+	}
+	if e.Kind() != celast.CallKind {
+		return gate{}, false
+	}
+	c := e.AsCall()
+	args := c.Args()
+	switch fn := c.FunctionName(); {
+	case fn == operators.LogicalOr:
+		return gb.any(e)
+	case fn == operators.LogicalNot && len(args) == 1:
+		if i, ok := gb.variable(args[0]); ok && variables[i].typ == cel.BoolType {
+			return gate{variable: i, op: gateFalse}, true
+		}
+		if g, ok := gb.nameMatches(args[0]); ok {
+			g.op = gateNoNameMatch
+			return g, true
+		}
+		return gate{}, false
+	case c.IsMemberFunction():
+		return gb.stringFunc(e)
+	case fn == "name_matches":
+		return gb.nameMatches(e)
+	case len(args) != 2:
+		return gate{}, false
+	case fn == operators.In && args[0].Kind() == celast.LiteralKind:
+		// "name" in tlsentry.anomalies: a bit test instead of a list.
+		name, isStr := args[0].AsLiteral().(types.String)
+		if i, ok := gb.variable(args[1]); ok && isStr && variables[i].name == "tlsentry.anomalies" {
+			if an, ok := tlsparse.AnomalyByName(string(name)); ok {
+				return gate{variable: i, op: gateAnomaly, anomaly: an}, true
+			}
+		}
+		return gate{}, false
+	case fn == operators.In:
+		return gb.in(args[0], args[1])
+	}
+	return gb.compare(c.FunctionName(), args[0], args[1])
+}
+
+// any is the gateAny of an || chain: none unless every operand has a gate
+// (an operand without one may be true whatever the others are).
+func (gb gateBuilder) any(e celast.Expr) (gate, bool) {
+	var alts [][]gate
+	for _, d := range disjuncts(e, nil) {
+		alt := gb.conjuncts(d, nil)
+		if len(alt) == 0 {
+			return gate{}, false
+		}
+		alts = append(alts, alt)
+	}
+	return gate{op: gateAny, alts: alts}, true
+}
+
+// stringFunc is the gate of variable.startsWith(lit), .endsWith(lit) or
+// .contains(lit).
+func (gb gateBuilder) stringFunc(e celast.Expr) (gate, bool) {
+	c := e.AsCall()
+	ops := map[string]gateOp{overloads.StartsWithString: gatePrefix, overloads.EndsWithString: gateSuffix,
+		overloads.ContainsString: gateContains}
+	op, known := ops[gb.overload(e)]
+	i, isVar := gb.variable(c.Target())
+	if !known || !isVar || variables[i].typ != cel.StringType || len(c.Args()) != 1 || c.Args()[0].Kind() != celast.LiteralKind {
+		return gate{}, false
+	}
+	s, ok := c.Args()[0].AsLiteral().(types.String)
+	return gate{variable: i, op: op, str: string(s)}, ok
+}
+
+// nameMatches is the gate of name_matches(variable, list variable).
+func (gb gateBuilder) nameMatches(e celast.Expr) (gate, bool) {
+	if e.Kind() != celast.CallKind || gb.overload(e) != "name_matches_string_list" || len(e.AsCall().Args()) != 2 {
+		return gate{}, false
+	}
+	args := e.AsCall().Args()
+	i, ok1 := gb.variable(args[0])
+	l, ok2 := gb.variable(args[1])
+	if !ok1 || !ok2 || variables[i].typ != cel.StringType || !variables[l].typ.IsExactType(listOfStrings) {
+		return gate{}, false
+	}
+	return gate{variable: i, op: gateNameMatch, list: l}, true
+}
+
+// in is the gate of variable in [literals].
+func (gb gateBuilder) in(elem, list celast.Expr) (gate, bool) {
+	i, ok := gb.variable(elem)
+	if !ok || list.Kind() != celast.ListKind {
+		return gate{}, false
+	}
+	switch variables[i].typ {
+	case cel.StringType:
+		if strs, ok := literals[types.String](list); ok {
+			return gate{variable: i, op: gateIn, strs: strs}, true
+		}
+	case cel.IntType:
+		if nums, ok := literals[types.Int](list); ok {
+			return gate{variable: i, op: gateInInts, nums: nums}, true
+		}
+	}
+	return gate{}, false
+}
+
+// maxExactInt bounds the int literals a double is compared with in Go: up
+// to 2^53 a float64 holds them exactly.
+const maxExactInt = 1 << 53
+
+// compare is the gate of variable op literal: == or != of a string, an
+// ordering of an int with an int, or of a double with an int or a double.
+func (gb gateBuilder) compare(fn string, lhs, rhs celast.Expr) (gate, bool) {
+	i, ok := gb.variable(lhs)
+	if !ok || rhs.Kind() != celast.LiteralKind {
+		return gate{}, false
+	}
+	lit := rhs.AsLiteral()
+	switch typ := variables[i].typ; typ {
+	case cel.StringType:
+		s, ok := lit.(types.String)
+		switch {
+		case !ok:
+		case fn == operators.Equals:
+			return gate{variable: i, op: gateEq, str: string(s)}, true
+		case fn == operators.NotEquals:
+			if k, ok := intelVarKind(variables[i].name); ok && s == "" && variables[i].name == intelListVar(k) {
+				return gate{variable: i, op: gateIntel, intel: k}, true
+			}
+			return gate{variable: i, op: gateNe, str: string(s)}, true
+		}
+	case cel.IntType, cel.DoubleType:
+		op := orderOps[fn]
+		if op == 0 {
+			return gate{}, false
+		}
+		switch n := lit.(type) {
+		case types.Int:
+			if typ == cel.IntType {
+				return gate{variable: i, op: op, num: int64(n)}, true
+			}
+			if n >= -maxExactInt && n <= maxExactInt {
+				return gate{variable: i, op: op, dbl: float64(n)}, true
+			}
+		case types.Double:
+			if typ == cel.DoubleType && !math.IsNaN(float64(n)) {
+				return gate{variable: i, op: op, dbl: float64(n)}, true
+			}
+		}
+	}
+	return gate{}, false
+}
+
+// orderOps are the gate ops of the ordering operators.
+var orderOps = map[string]gateOp{operators.Greater: gateGt, operators.GreaterEquals: gateGe,
+	operators.Less: gateLt, operators.LessEquals: gateLe}
 
 // literals is the Go values of list, a list of literals of type T only
 // (a list holding another type, or an expression, is left to CEL: its

@@ -13,18 +13,32 @@ import (
 // kind both ways.
 func TestGatesAgreeWithCEL(t *testing.T) {
 	e := testEngine(t)
-	conds := []string{
-		`tls.client.server_name == "www.example.test" && tlsentry.client.hello`,
-		`tls.client.server_name != "" && tlsentry.version.id >= 0x0303`,
-		`tlsentry.cipher.enc in ["RC4", "3DES"] || tls.client.server_name == ""`,
-		`tlsentry.cipher.enc in ["AES-GCM", "3DES"] && tlsentry.server.dh_prime_bits < 2048`,
-		`tlsentry.server.dh_prime_bits > 0 && tlsentry.server.dh_prime_bits <= 1024`,
-		`source.port > 1024 && destination.port == 443`,
-		`"tcp_overlap" in tlsentry.anomalies`,
-		`"midstream" in tlsentry.anomalies && source.port > 1024`,
-		`!tlsentry.server.x509.present && tlsentry.version.id in [0, 0x0301]`,
-		`tlsentry.version.id in [0x0301, 0x0302] && !tlsentry.client.sslv2_hello`,
-		`tlsentry.version.id in [0x0301, 771.0] && source.port > 0`, // a mixed list: CEL's
+	conds := []struct {
+		cond  string
+		gates int  // top-level gates
+		both  bool // the gates pass for some of the sessions and fail for others
+	}{
+		{`tls.client.server_name == "www.example.test" && tlsentry.client.hello`, 2, false},
+		{`tls.client.server_name != "" && tlsentry.version.id >= 0x0303`, 2, false},
+		{`tlsentry.cipher.enc in ["RC4", "3DES"] || tls.client.server_name == ""`, 1, true}, // gateAny
+		{`tlsentry.cipher.enc in ["AES-GCM", "3DES"] && tlsentry.server.dh_prime_bits < 2048`, 2, false},
+		{`tlsentry.server.dh_prime_bits > 0 && tlsentry.server.dh_prime_bits <= 1024`, 2, true},
+		{`source.port > 1024 && destination.port == 443`, 1, false},
+		{`"tcp_overlap" in tlsentry.anomalies`, 1, false},
+		{`"midstream" in tlsentry.anomalies && source.port > 1024`, 2, false},
+		{`!tlsentry.server.x509.present && tlsentry.version.id in [0, 0x0301]`, 2, false},
+		{`tlsentry.version.id in [0x0301, 0x0302] && !tlsentry.client.sslv2_hello`, 2, false},
+		{`tlsentry.version.id in [0x0301, 771.0] && source.port > 0`, 1, false}, // a mixed list: CEL's
+		{`tls.server.x509.signature_algorithm.startsWith("ECDSA") && tls.client.server_name.endsWith(".test")`, 2, true},
+		{`tls.server.x509.signature_algorithm.contains("SHA256") || tlsentry.cipher.export`, 1, true},
+		{`tlsentry.server.x509.validity_days >= 30 && tlsentry.server.x509.validity_days < 400.5`, 2, true},
+		{`tlsentry.server.x509.validity_days > 398 || tls.client.server_name.startsWith("www.")`, 1, true},
+		{`tlsentry.server.x509.present && !name_matches(tls.client.server_name, tlsentry.server.x509.names)`, 2, true},
+		{`name_matches(tls.client.server_name, tlsentry.server.x509.names) && source.port > 1024`, 2, true},
+		{`(tlsentry.server.dh_prime_bits > 0 && tls.cipher.size() > 3) || tlsentry.cipher.export`, 1, true},
+		{`tls.client.server_name.startsWith("www.") || tls.cipher.size() > 3`, 0, false},       // an operand without a gate
+		{`source.port > 0 && tlsentry.server.x509.validity_days < 9007199254740993`, 1, false}, // not exact as a double
+		{`tlsentry.server.x509.validity_days < 0.0 || tlsentry.server.x509.validity_days > 1000.0`, 1, true},
 	}
 	var rs []*compiledRule
 	env, err := newEnv()
@@ -32,33 +46,46 @@ func TestGatesAgreeWithCEL(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, c := range conds {
-		sp := &ruleSpec{ID: fmt.Sprintf("g.%d", i), Category: "c", Severity: "low", Condition: srcText{Value: c, Set: true}}
+		sp := &ruleSpec{ID: fmt.Sprintf("g.%d", i), Category: "c", Severity: "low", Condition: srcText{Value: c.cond, Set: true}}
 		r, err := compileRule(env, "gates", "gates", sp)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if wantGates := i != 2; (len(r.gates) > 0) != wantGates { // a top-level || has none
-			t.Errorf("%s: %d gates", c, len(r.gates))
+		if len(r.gates) != c.gates {
+			t.Errorf("%s: %d gates, want %d", c.cond, len(r.gates), c.gates)
 		}
 		rs = append(rs, r)
 	}
 	ops := map[gateOp]int{}
-	for _, r := range rs {
-		for _, g := range r.gates {
+	var count func(gs []gate)
+	count = func(gs []gate) {
+		for _, g := range gs {
 			ops[g.op]++
+			for _, alt := range g.alts {
+				count(alt)
+			}
 		}
 	}
-	for op, want := range map[gateOp]int{gateAnomaly: 2, gateFalse: 2, gateInInts: 2, gateIn: 1, gateGt: 4} {
+	for _, r := range rs {
+		count(r.gates)
+	}
+	for op, want := range map[gateOp]int{gateAnomaly: 2, gateFalse: 2, gateInInts: 2, gateIn: 2, gateGt: 9, gateGe: 2, gateLt: 3,
+		gateAny: 5, gatePrefix: 2, gateSuffix: 1, gateContains: 1, gateNameMatch: 1, gateNoNameMatch: 1} {
 		if ops[op] != want {
 			t.Errorf("%d gates of op %d among the test conditions, want %d", ops[op], op, want)
 		}
 	}
+	tested := len(rs)
 	for _, r := range e.rules {
 		rs = append(rs, r)
 	}
 	sessions := variedSessions(t)
+	outcomes := make([]map[bool]bool, tested)
+	for i := range outcomes {
+		outcomes[i] = map[bool]bool{}
+	}
 	for si, s := range sessions {
-		for _, r := range rs {
+		for ri, r := range rs {
 			var a activation
 			a.reset(e, s)
 			out, _, err := r.prg.Eval(&a)
@@ -73,6 +100,14 @@ func TestGatesAgreeWithCEL(t *testing.T) {
 			if !got && want {
 				t.Errorf("session %d, rule %s: a gate failed but the condition holds", si, r.ID)
 			}
+			if ri < tested {
+				outcomes[ri][got] = true
+			}
+		}
+	}
+	for i, o := range outcomes {
+		if conds[i].both && (!o[true] || !o[false]) {
+			t.Errorf("%s: gates pass %v, fail %v over the sessions; want both", conds[i].cond, o[true], o[false])
 		}
 	}
 }
@@ -84,6 +119,8 @@ func variedSessions(t *testing.T) []*session.Session {
 	return []*session.Session{
 		testSession(t),
 		testSession(t, func(s *session.Session) { s.TLS.ClientHello.ServerName = "" }),
+		testSession(t, func(s *session.Session) { s.TLS.ClientHello.ServerName = "other.example.test" }),
+		testSession(t, withLeaf(leafCert(t, certOpt{notBefore: t0.AddDate(-3, 0, 0), notAfter: t0.AddDate(2, 0, 0)}), getPKI(t).inter)),
 		testSession(t, func(s *session.Session) { s.TLS.ServerHello.CipherSuite = 0x000a }),
 		testSession(t, func(s *session.Session) {
 			s.TLS.ServerHello.CipherSuite = 0x009e
