@@ -112,7 +112,8 @@ func (a *activation) value(i int) ref.Val {
 func (a *activation) Parent() interpreter.Activation { return nil }
 
 func (a *activation) reset(e *Engine, s *session.Session) {
-	*a = activation{e: e, s: s, cv: noCipher, vv: noVersion, keyBuf: a.keyBuf[:0], msgBuf: keptBuf(a.msgBuf)}
+	a.clear()
+	a.e, a.s, a.cv, a.vv = e, s, noCipher, noVersion
 	hs := s.TLS
 	if hs == nil {
 		return
@@ -133,6 +134,15 @@ func (a *activation) reset(e *Engine, s *session.Session) {
 			a.leaf = c
 		}
 	}
+}
+
+// clear empties a, keeping its buffers. A zero assignment and two stores:
+// a composite literal with fields set is built aside and copied, which
+// costs more than the clearing.
+func (a *activation) clear() {
+	keyBuf, msgBuf := a.keyBuf[:0], keptBuf(a.msgBuf)
+	*a = activation{}
+	a.keyBuf, a.msgBuf = keyBuf, msgBuf
 }
 
 func (a *activation) serverDisplay() string {

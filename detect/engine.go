@@ -426,7 +426,7 @@ rules:
 	v.Validation = a.validation()
 	e.sessions.Add(1)
 	e.alerts.Add(uint64(len(v.Alerts)))
-	*a = activation{keyBuf: a.keyBuf[:0], msgBuf: keptBuf(a.msgBuf)}
+	a.clear()
 	e.pool.Put(a)
 	return v
 }
