@@ -92,31 +92,34 @@ func (g *gate) pass(a *activation) bool {
 		return false
 	case gateNameMatch, gateNoNameMatch:
 		return g.passNames(a)
-	}
-	v := a.value(g.variable) // the index is known: no name lookup
-	switch g.op {
-	case gateTrue:
-		return isBool(v, types.True)
-	case gateFalse:
-		return !isBool(v, types.True)
 	case gateEq, gateNe, gateIn, gatePrefix, gateSuffix, gateContains:
-		s, ok := v.(types.String)
+		s, ok := a.strOf(g.variable) // the index is known: no name lookup
 		if !ok {
 			return true // let CEL decide
 		}
 		switch g.op {
 		case gateEq:
-			return string(s) == g.str
+			return s == g.str
 		case gateNe:
-			return string(s) != g.str
+			return s != g.str
 		case gatePrefix:
-			return strings.HasPrefix(string(s), g.str)
+			return strings.HasPrefix(s, g.str)
 		case gateSuffix:
-			return strings.HasSuffix(string(s), g.str)
+			return strings.HasSuffix(s, g.str)
 		case gateContains:
-			return strings.Contains(string(s), g.str)
+			return strings.Contains(s, g.str)
 		}
-		return slices.Contains(g.strs, s)
+		return slices.Contains(g.strs, types.String(s))
+	}
+	if f := unboxedVars[g.variable].dbl; f != nil {
+		return g.passDouble(f(a))
+	}
+	v := a.value(g.variable)
+	switch g.op {
+	case gateTrue:
+		return isBool(v, types.True)
+	case gateFalse:
+		return !isBool(v, types.True)
 	}
 	if d, ok := v.(types.Double); ok {
 		return g.passDouble(float64(d))
@@ -160,14 +163,14 @@ func (g *gate) passDouble(d float64) bool {
 }
 
 // passNames is name_matches of the variable and the list variable (what
-// celNameMatches finds), or its negation.
+// celNameMatches finds for a string and a goStrings), or its negation.
 func (g *gate) passNames(a *activation) bool {
-	name, ok := a.value(g.variable).(types.String)
-	l, isList := a.value(g.list).(*goStrings)
+	name, ok := a.strOf(g.variable)
+	patterns, isList := a.strsOf(g.list)
 	if !ok || !isList {
 		return true
 	}
-	matched := isBool(celNameMatches(name, l), types.True)
+	matched := slices.ContainsFunc(patterns, func(p string) bool { return MatchHostname(name, p) })
 	return matched == (g.op == gateNameMatch)
 }
 

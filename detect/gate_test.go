@@ -2,7 +2,10 @@ package detect
 
 import (
 	"fmt"
+	"reflect"
 	"testing"
+
+	"cel.dev/cel-go/common/types"
 
 	"github.com/tlsentry/tlsentry/session"
 	"github.com/tlsentry/tlsentry/tlsparse"
@@ -130,5 +133,54 @@ func variedSessions(t *testing.T) []*session.Session {
 		testSession(t, func(s *session.Session) { s.Protocol, s.TLS, s.Certificates = session.SSH, nil, nil }),
 		testSession(t, func(s *session.Session) { s.Anomalies.Add(tlsparse.AnomalyTCPOverlap) }),
 		testSession(t, func(s *session.Session) { s.TLS.Anomalies.Add(tlsparse.AnomalyMidstream) }),
+	}
+}
+
+// The unboxed accessors gates read give what the variables' values hold,
+// over sessions that give each at least two values.
+func TestUnboxedAgree(t *testing.T) {
+	e := testEngine(t)
+	for _, name := range []string{"tls.client.server_name", "tlsentry.server.x509.names", "tlsentry.server.x509.validity_days",
+		"tlsentry.server.validation", "tls.server.x509.signature_algorithm"} {
+		if u := unboxedVars[variableIndex[name]]; u.str == nil && u.strs == nil && u.dbl == nil {
+			t.Errorf("%s has no unboxed accessor", name)
+		}
+	}
+	sessions := append(variedSessions(t),
+		testSession(t, func(s *session.Session) { s.TLS.ClientHello.ServerName = "dns.google" }), // a DoH resolver
+		testSession(t, withLeaf(leafCert(t, certOpt{cn: "cn.example.test", dns: []string{}}))),   // names: the CN
+	)
+	values := map[string]map[string]bool{}
+	for si, s := range sessions {
+		for i, u := range unboxedVars {
+			if u.str == nil && u.strs == nil && u.dbl == nil {
+				continue
+			}
+			var a activation
+			a.reset(e, s)
+			name := variables[i].name
+			v := variables[i].get(&a)
+			var got, want any
+			switch {
+			case u.str != nil:
+				got, want = u.str(&a), string(v.(types.String))
+			case u.strs != nil:
+				got, want = u.strs(&a), v.(*goStrings).s
+			default:
+				got, want = u.dbl(&a), float64(v.(types.Double))
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("session %d: %s: unboxed %q, value %q", si, name, got, want)
+			}
+			if values[name] == nil {
+				values[name] = map[string]bool{}
+			}
+			values[name][fmt.Sprint(got)] = true
+		}
+	}
+	for name, vs := range values {
+		if name != "tlsentry.tunnel.kind" && len(vs) < 2 {
+			t.Errorf("%s: values %v over the sessions; want two at least", name, vs)
+		}
 	}
 }
