@@ -38,6 +38,7 @@ type activation struct {
 	intelv    [numIntelKinds]*IntelMatch
 	intelVal  [numIntelKinds]string
 	tunnelv   tunnelFacts
+	dohv      string
 
 	vals [len0]ref.Val // per-variable cache, see variables
 
@@ -74,6 +75,7 @@ const (
 	doneAnom
 	doneNames
 	doneTunnel
+	doneDoH
 )
 
 type heartbeatFacts struct {
