@@ -39,6 +39,8 @@ type activation struct {
 	intelVal  [numIntelKinds]string
 	tunnelv   tunnelFacts
 	dohv      string
+	// undecided is set when a gate left its decision to CEL (see gatesOf).
+	undecided bool
 
 	vals [len0]ref.Val // per-variable cache, see variables
 

@@ -156,8 +156,12 @@ func compareCompiled(e *Engine, s *session.Session, r *compiledRule) string {
 	if got.Equal(want) != types.True {
 		return fmt.Sprintf("compiled %v, CEL %v", got, want)
 	}
-	if isBool(want, types.True) && !passAll(r.gates, &b) {
+	pass := passAll(r.gates, &b)
+	if isBool(want, types.True) && !pass {
 		return "a gate failed but CEL finds the condition true"
+	}
+	if r.exact && pass && !b.undecided && !isBool(want, types.True) {
+		return fmt.Sprintf("exact gates pass but CEL finds %v", want)
 	}
 	return ""
 }

@@ -113,6 +113,7 @@ type Engine struct {
 type compiledRule struct {
 	Rule
 	gates []gate // conjuncts checked in Go before running prg
+	exact bool   // the gates decide the condition (gatesOf)
 	prg   cel.Program
 	fn    evalFn // prg compiled to Go; nil: run prg
 	msg   []msgPart
@@ -398,13 +399,15 @@ rules:
 				continue rules
 			}
 		}
-		out, ok := r.eval(a)
-		if !ok {
-			e.evalErrors.Add(1)
-			continue
-		}
-		if !isBool(out, types.True) {
-			continue
+		if !r.exact || a.undecided {
+			out, ok := r.eval(a)
+			if !ok {
+				e.evalErrors.Add(1)
+				continue
+			}
+			if !isBool(out, types.True) {
+				continue
+			}
 		}
 		r.fired.Add(1)
 		al := Alert{Rule: &r.Rule, Count: 1}
@@ -639,7 +642,8 @@ func compileRuleCost(env *cel.Env, file, ruleset string, sp *ruleSpec, maxCost u
 		}
 	}
 	slices.Sort(r.intel)
-	r.gates = gatesOf(ast.NativeRep())
+	r.gates, r.exact = gatesOf(ast.NativeRep())
+	r.exact = r.exact && len(costOpts) == 0 // else CEL may stop it at the cost limit
 	msg := sp.Message
 	if !msg.Set || msg.Value == "" {
 		msg = srcText{Value: r.Name + " on ${tlsentry.server.display}", Line: sp.line, Set: true}

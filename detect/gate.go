@@ -42,6 +42,8 @@ type gate struct {
 	list     int              // gateNameMatch, gateNoNameMatch: the patterns' variable
 	anomaly  tlsparse.Anomaly // gateAnomaly
 	alts     [][]gate         // gateAny: the alternatives, each a conjunction
+	// exactAlts says, for gateAny, that each alternative's gates decide it.
+	exactAlts bool
 }
 
 type gateOp uint8
@@ -95,7 +97,7 @@ func (g *gate) pass(a *activation) bool {
 	case gateEq, gateNe, gateIn, gatePrefix, gateSuffix, gateContains:
 		s, ok := a.strOf(g.variable) // the index is known: no name lookup
 		if !ok {
-			return true // let CEL decide
+			return a.leaveToCEL()
 		}
 		switch g.op {
 		case gateEq:
@@ -112,21 +114,24 @@ func (g *gate) pass(a *activation) bool {
 		return slices.Contains(g.strs, types.String(s))
 	}
 	if f := unboxedVars[g.variable].dbl; f != nil {
-		return g.passDouble(f(a))
+		return g.passDouble(f(a), a)
 	}
 	v := a.value(g.variable)
 	switch g.op {
 	case gateTrue:
 		return isBool(v, types.True)
 	case gateFalse:
+		if _, ok := v.(types.Bool); !ok {
+			return a.leaveToCEL()
+		}
 		return !isBool(v, types.True)
 	}
 	if d, ok := v.(types.Double); ok {
-		return g.passDouble(float64(d))
+		return g.passDouble(float64(d), a)
 	}
 	n, ok := v.(types.Int)
 	if !ok {
-		return true
+		return a.leaveToCEL()
 	}
 	switch g.op {
 	case gateInInts:
@@ -140,14 +145,14 @@ func (g *gate) pass(a *activation) bool {
 	case gateLe:
 		return int64(n) <= g.num
 	}
-	return true
+	return a.leaveToCEL()
 }
 
 // passDouble compares a double variable's value with dbl; a NaN is left
 // to CEL.
-func (g *gate) passDouble(d float64) bool {
+func (g *gate) passDouble(d float64, a *activation) bool {
 	if math.IsNaN(d) {
-		return true
+		return a.leaveToCEL()
 	}
 	switch g.op {
 	case gateGt:
@@ -159,6 +164,14 @@ func (g *gate) passDouble(d float64) bool {
 	case gateLe:
 		return d <= g.dbl
 	}
+	return a.leaveToCEL()
+}
+
+// leaveToCEL passes a gate that cannot decide (a value of another type
+// than the variable's, a NaN) and marks the session undecided: an exact
+// rule's condition is then evaluated in CEL.
+func (a *activation) leaveToCEL() bool {
+	a.undecided = true
 	return true
 }
 
@@ -168,15 +181,19 @@ func (g *gate) passNames(a *activation) bool {
 	name, ok := a.strOf(g.variable)
 	patterns, isList := a.strsOf(g.list)
 	if !ok || !isList {
-		return true
+		return a.leaveToCEL()
 	}
 	matched := slices.ContainsFunc(patterns, func(p string) bool { return MatchHostname(name, p) })
 	return matched == (g.op == gateNameMatch)
 }
 
 // gatesOf is the gates of a condition: the conjuncts of its top-level &&
-// chain that gates can decide.
-func gatesOf(a *celast.AST) []gate {
+// chain that gates can decide. exact says that they decide the whole
+// condition: each conjunct has a gate that passes exactly when it is
+// true (for values of the variables' types), so when they all pass the
+// condition holds and CEL need not run (unless a gate left its decision
+// to CEL: activation.undecided).
+func gatesOf(a *celast.AST) (gates []gate, exact bool) {
 	gb := gateBuilder{refs: a.ReferenceMap()}
 	return gb.conjuncts(a.Expr(), nil)
 }
@@ -211,18 +228,35 @@ func (gb gateBuilder) overload(e celast.Expr) string {
 }
 
 // conjuncts appends to gates the gates of e's && chain: each gate fails
-// only when e is false.
-func (gb gateBuilder) conjuncts(e celast.Expr, gates []gate) []gate {
+// only when e is false. exact says every conjunct has an exact gate.
+func (gb gateBuilder) conjuncts(e celast.Expr, gates []gate) (_ []gate, exact bool) {
 	if e.Kind() == celast.CallKind && e.AsCall().FunctionName() == operators.LogicalAnd {
+		exact = true
 		for _, arg := range e.AsCall().Args() {
-			gates = gb.conjuncts(arg, gates)
+			var ex bool
+			gates, ex = gb.conjuncts(arg, gates)
+			exact = exact && ex
 		}
-		return gates
+		return gates, exact
 	}
-	if g, ok := gb.gate(e); ok {
-		gates = append(gates, g)
+	g, ok := gb.gate(e)
+	if !ok {
+		return gates, false
 	}
-	return gates
+	return append(gates, g), g.exact()
+}
+
+// exact says whether g passes exactly when its conjunct is true. An intel
+// or anomaly gate is left out: it tests the match or the set, not the
+// list name or the names the condition reads.
+func (g *gate) exact() bool {
+	switch g.op {
+	case gateIntel, gateAnomaly:
+		return false
+	case gateAny:
+		return g.exactAlts
+	}
+	return true
 }
 
 // disjuncts appends the operands of e's || chain to out.
@@ -282,15 +316,16 @@ func (gb gateBuilder) gate(e celast.Expr) (gate, bool) {
 // any is the gateAny of an || chain: none unless every operand has a gate
 // (an operand without one may be true whatever the others are).
 func (gb gateBuilder) any(e celast.Expr) (gate, bool) {
-	var alts [][]gate
+	g := gate{op: gateAny, exactAlts: true}
 	for _, d := range disjuncts(e, nil) {
-		alt := gb.conjuncts(d, nil)
+		alt, exact := gb.conjuncts(d, nil)
 		if len(alt) == 0 {
 			return gate{}, false
 		}
-		alts = append(alts, alt)
+		g.alts = append(g.alts, alt)
+		g.exactAlts = g.exactAlts && exact
 	}
-	return gate{op: gateAny, alts: alts}, true
+	return g, true
 }
 
 // stringFunc is the gate of variable.startsWith(lit), .endsWith(lit) or
@@ -345,8 +380,9 @@ func (gb gateBuilder) in(elem, list celast.Expr) (gate, bool) {
 // to 2^53 a float64 holds them exactly.
 const maxExactInt = 1 << 53
 
-// compare is the gate of variable op literal: == or != of a string, an
-// ordering of an int with an int, or of a double with an int or a double.
+// compare is the gate of variable op literal: == or != of a string, == or
+// an ordering of an int with an int, or an ordering of a double with an
+// int or a double.
 func (gb gateBuilder) compare(fn string, lhs, rhs celast.Expr) (gate, bool) {
 	i, ok := gb.variable(lhs)
 	if !ok || rhs.Kind() != celast.LiteralKind {
@@ -367,6 +403,9 @@ func (gb gateBuilder) compare(fn string, lhs, rhs celast.Expr) (gate, bool) {
 			return gate{variable: i, op: gateNe, str: string(s)}, true
 		}
 	case cel.IntType, cel.DoubleType:
+		if n, ok := lit.(types.Int); ok && typ == cel.IntType && fn == operators.Equals {
+			return gate{variable: i, op: gateInInts, nums: []types.Int{n}}, true
+		}
 		op := orderOps[fn]
 		if op == 0 {
 			return gate{}, false

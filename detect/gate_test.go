@@ -26,7 +26,7 @@ func TestGatesAgreeWithCEL(t *testing.T) {
 		{`tlsentry.cipher.enc in ["RC4", "3DES"] || tls.client.server_name == ""`, 1, true}, // gateAny
 		{`tlsentry.cipher.enc in ["AES-GCM", "3DES"] && tlsentry.server.dh_prime_bits < 2048`, 2, false},
 		{`tlsentry.server.dh_prime_bits > 0 && tlsentry.server.dh_prime_bits <= 1024`, 2, true},
-		{`source.port > 1024 && destination.port == 443`, 1, false},
+		{`source.port > 1024 && destination.port == 443`, 2, false},
 		{`"tcp_overlap" in tlsentry.anomalies`, 1, false},
 		{`"midstream" in tlsentry.anomalies && source.port > 1024`, 2, false},
 		{`!tlsentry.server.x509.present && tlsentry.version.id in [0, 0x0301]`, 2, false},
@@ -72,17 +72,46 @@ func TestGatesAgreeWithCEL(t *testing.T) {
 	for _, r := range rs {
 		count(r.gates)
 	}
-	for op, want := range map[gateOp]int{gateAnomaly: 2, gateFalse: 2, gateInInts: 2, gateIn: 2, gateGt: 9, gateGe: 2, gateLt: 3,
+	for op, want := range map[gateOp]int{gateAnomaly: 2, gateFalse: 2, gateInInts: 3, gateIn: 2, gateGt: 9, gateGe: 2, gateLt: 3,
 		gateAny: 5, gatePrefix: 2, gateSuffix: 1, gateContains: 1, gateNameMatch: 1, gateNoNameMatch: 1} {
 		if ops[op] != want {
 			t.Errorf("%d gates of op %d among the test conditions, want %d", ops[op], op, want)
 		}
 	}
 	tested := len(rs)
+	for _, c := range []struct {
+		cond  string
+		exact bool
+	}{
+		{`tlsentry.server.x509.present && !name_matches(tls.client.server_name, tlsentry.server.x509.names)`, true},
+		{`tls.server.x509.signature_algorithm.contains("SHA256") || tlsentry.cipher.export`, true},
+		{`tlsentry.server.x509.validity_days >= 30 && tlsentry.version.id in [0x0301, 0x0303]`, true},
+		{`(tlsentry.server.dh_prime_bits > 0 && tls.cipher.size() > 3) || tlsentry.cipher.export`, false}, // size() is CEL's
+		{`tlsentry.server.x509.present && tls.cipher.size() > 3`, false},
+		{`"tcp_overlap" in tlsentry.anomalies`, false},
+		{`tlsentry.intel.ja3.list != ""`, false},
+		{`tlsentry.version.id in [0x0301, 771.0] && source.port > 0`, false},
+	} {
+		r, err := compileRule(env, "gates", "gates", &ruleSpec{ID: "x", Category: "c", Severity: "low", Condition: srcText{Value: c.cond, Set: true}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.exact != c.exact {
+			t.Errorf("%s: exact %v, want %v", c.cond, r.exact, c.exact)
+		}
+		rs = append(rs, r)
+	}
+	// Under a cost limit CEL may stop a condition the gates would decide.
+	r, err := compileRuleCost(env, "gates", "gates", &ruleSpec{ID: "x", Category: "c", Severity: "low",
+		Condition: srcText{Value: `!name_matches(tls.client.server_name, tlsentry.server.x509.names)`, Set: true}}, 10000)
+	if err != nil || r.exact {
+		t.Errorf("with a cost limit: exact %v, err %v", r != nil && r.exact, err)
+	}
 	for _, r := range e.rules {
 		rs = append(rs, r)
 	}
 	sessions := variedSessions(t)
+	exactRules := map[string]bool{}
 	outcomes := make([]map[bool]bool, tested)
 	for i := range outcomes {
 		outcomes[i] = map[bool]bool{}
@@ -103,9 +132,20 @@ func TestGatesAgreeWithCEL(t *testing.T) {
 			if !got && want {
 				t.Errorf("session %d, rule %s: a gate failed but the condition holds", si, r.ID)
 			}
+			if got && r.exact && !a.undecided && !want {
+				t.Errorf("session %d, rule %s: exact gates pass but the condition does not hold", si, r.ID)
+			}
 			if ri < tested {
 				outcomes[ri][got] = true
 			}
+			if r.exact {
+				exactRules[r.ID] = true
+			}
+		}
+	}
+	for _, id := range []string{"cert.name_mismatch", "cert.untrusted", "tls.missing_sni", "cert.weak_signature", "tls.weak_cipher"} {
+		if !exactRules[id] {
+			t.Errorf("built-in rule %s is not decided by its gates", id)
 		}
 	}
 	for i, o := range outcomes {
