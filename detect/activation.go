@@ -17,6 +17,20 @@ type leafView = tlsparse.CertSummary
 // through a pool; values are cached per variable so each is computed and
 // boxed at most once per session however many rules read it.
 type activation struct {
+	sessionState
+
+	vals [len0]ref.Val // per-variable cache, see variables
+	// set lists the indices of the vals entries set (nset of them), which
+	// clear empties: a session sets a few dozen of the 1.8 KB.
+	set  [len0]uint8
+	nset int
+
+	keyBuf []byte // limiter keys; kept across sessions
+	msgBuf []byte // render's buffer; kept across sessions up to maxKeptMsgBuf
+}
+
+// sessionState is what an activation knows of its session, besides vals.
+type sessionState struct {
 	e  *Engine
 	s  *session.Session
 	hs *tlsparse.Handshake
@@ -41,11 +55,6 @@ type activation struct {
 	dohv      string
 	// undecided is set when a gate left its decision to CEL (see gatesOf).
 	undecided bool
-
-	vals [len0]ref.Val // per-variable cache, see variables
-
-	keyBuf []byte // limiter keys; kept across sessions
-	msgBuf []byte // render's buffer; kept across sessions up to maxKeptMsgBuf
 }
 
 // maxKeptMsgBuf is the largest message buffer a pooled activation keeps (a
@@ -97,9 +106,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	if v := a.vals[i]; v != nil { // a.value, by hand: it does not inline
 		return v, true
 	}
-	v := variables[i].get(a)
-	a.vals[i] = v
-	return v, true
+	return a.compute(i), true
 }
 
 // value is the value of variables[i], cached as ResolveName caches it.
@@ -107,10 +114,22 @@ func (a *activation) value(i int) ref.Val {
 	if v := a.vals[i]; v != nil {
 		return v
 	}
+	return a.compute(i)
+}
+
+// compute computes and caches the value of variables[i].
+func (a *activation) compute(i int) ref.Val {
 	v := variables[i].get(a)
-	a.vals[i] = v
+	if v != nil {
+		a.vals[i] = v
+		a.set[a.nset] = uint8(i)
+		a.nset++
+	}
 	return v
 }
+
+// set's entries hold any index of vals.
+const _ = uint8(len0 - 1)
 
 // Parent implements interpreter.Activation.
 func (a *activation) Parent() interpreter.Activation { return nil }
@@ -140,13 +159,16 @@ func (a *activation) reset(e *Engine, s *session.Session) {
 	}
 }
 
-// clear empties a, keeping its buffers. A zero assignment and two stores:
-// a composite literal with fields set is built aside and copied, which
-// costs more than the clearing.
+// clear empties a, keeping its buffers: a zero assignment of the session
+// state (a composite literal with fields set would be built aside and
+// copied, which costs more than the clearing) and of the vals entries set.
 func (a *activation) clear() {
-	keyBuf, msgBuf := a.keyBuf[:0], keptBuf(a.msgBuf)
-	*a = activation{}
-	a.keyBuf, a.msgBuf = keyBuf, msgBuf
+	a.sessionState = sessionState{}
+	for _, i := range a.set[:a.nset] {
+		a.vals[i] = nil
+	}
+	a.nset = 0
+	a.keyBuf, a.msgBuf = a.keyBuf[:0], keptBuf(a.msgBuf)
 }
 
 func (a *activation) serverDisplay() string {
