@@ -179,6 +179,24 @@ func (a *activation) serverDisplay() string {
 	return sp
 }
 
+// appendServerDisplay appends serverDisplay's text (AddrPort's AppendTo
+// is its String but for the zero address).
+func (a *activation) appendServerDisplay(b []byte) []byte {
+	sni := a.sni()
+	if sni != "" {
+		b = append(append(b, sni...), " ("...)
+	}
+	if a.s.Server.Addr().IsValid() {
+		b = a.s.Server.AppendTo(b)
+	} else {
+		b = append(b, a.s.Server.String()...)
+	}
+	if sni != "" {
+		b = append(b, ')')
+	}
+	return b
+}
+
 func (a *activation) sni() string {
 	if a.ch == nil {
 		return ""

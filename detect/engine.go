@@ -489,7 +489,10 @@ func (r *compiledRule) render(a *activation) string {
 		case p.prg == nil:
 			b = append(b, p.text...)
 		case p.variable > 0: // what p.prg.Eval would return, without CEL
-			b = appendPart(b, a.value(p.variable-1))
+			var ok bool
+			if b, ok = a.appendUnboxed(b, p.variable-1); !ok {
+				b = appendPart(b, a.value(p.variable-1))
+			}
 		default:
 			b = appendPart(b, p.eval(a))
 		}

@@ -2,6 +2,7 @@ package detect
 
 import (
 	"fmt"
+	"net/netip"
 	"reflect"
 	"testing"
 
@@ -176,32 +177,51 @@ func variedSessions(t *testing.T) []*session.Session {
 	}
 }
 
-// The unboxed accessors gates read give what the variables' values hold,
-// over sessions that give each at least two values.
+// The unboxed accessors gates, limiter keys and messages read give what
+// the variables' values hold, over sessions that give each at least two
+// values (among them IPv6, zoned, IPv4-in-IPv6 and zero addresses).
 func TestUnboxedAgree(t *testing.T) {
 	e := testEngine(t)
 	for _, name := range []string{"tls.client.server_name", "tlsentry.server.x509.names", "tlsentry.server.x509.validity_days",
-		"tlsentry.server.validation", "tls.server.x509.signature_algorithm"} {
-		if u := unboxedVars[variableIndex[name]]; u.str == nil && u.strs == nil && u.dbl == nil {
+		"tlsentry.server.validation", "tls.server.x509.signature_algorithm", "destination.ip", "tlsentry.server.display"} {
+		if u := unboxedVars[variableIndex[name]]; u.str == nil && u.strs == nil && u.dbl == nil && u.app == nil {
 			t.Errorf("%s has no unboxed accessor", name)
 		}
 	}
 	sessions := append(variedSessions(t),
 		testSession(t, func(s *session.Session) { s.TLS.ClientHello.ServerName = "dns.google" }), // a DoH resolver
 		testSession(t, withLeaf(leafCert(t, certOpt{cn: "cn.example.test", dns: []string{}}))),   // names: the CN
+		testSession(t, func(s *session.Session) { // IPv6, a zone, IPv4 in IPv6
+			s.Server = netip.MustParseAddrPort("[2001:db8::7]:8443")
+			s.Client = netip.MustParseAddrPort("[fe80::1%eth0]:50000")
+		}),
+		testSession(t, func(s *session.Session) {
+			s.Server, s.Client = netip.MustParseAddrPort("[::ffff:198.51.100.7]:443"), netip.AddrPort{}
+			s.TLS.ClientHello.ServerName = ""
+		}),
+		testSession(t, func(s *session.Session) { s.Server, s.Client = netip.AddrPort{}, netip.AddrPort{} }),
 	)
 	values := map[string]map[string]bool{}
 	for si, s := range sessions {
 		for i, u := range unboxedVars {
-			if u.str == nil && u.strs == nil && u.dbl == nil {
+			if u.str == nil && u.strs == nil && u.dbl == nil && u.app == nil {
 				continue
 			}
 			var a activation
 			a.reset(e, s)
 			name := variables[i].name
 			v := variables[i].get(&a)
+			if b, ok := a.appendUnboxed(nil, i); ok {
+				if want := appendValue(nil, v); string(b) != string(want) {
+					t.Errorf("session %d: %s: appended %q, value %q", si, name, b, want)
+				}
+			} else if u.app != nil || u.str != nil {
+				t.Errorf("%s: appendUnboxed does not append", name)
+			}
 			var got, want any
 			switch {
+			case u.app != nil:
+				got, want = string(u.app(&a, nil)), string(v.(types.String))
 			case u.str != nil:
 				got, want = u.str(&a), string(v.(types.String))
 			case u.strs != nil:

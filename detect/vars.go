@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -33,6 +34,9 @@ type unboxed struct {
 	str  func(a *activation) string
 	strs func(a *activation) []string
 	dbl  func(a *activation) float64
+	// app appends what appendValue appends of the value, for limiter keys
+	// and messages (an address's text without building a string).
+	app func(a *activation, b []byte) []byte
 }
 
 var unboxedByName = map[string]unboxed{
@@ -44,6 +48,31 @@ var unboxedByName = map[string]unboxed{
 	"tlsentry.tunnel.kind":                 {str: func(a *activation) string { return a.tunnelFacts().kind }},
 	"tlsentry.server.x509.names":           {strs: (*activation).certNames},
 	"tlsentry.server.x509.validity_days":   {dbl: (*activation).validityDays},
+	"tls.server.hash.sha256":               {str: func(a *activation) string { return a.leafStr(func(c *leafView) string { return c.SHA256 }) }},
+	"destination.ip":                       {app: func(a *activation, b []byte) []byte { return appendAddr(b, a.s.Server.Addr()) }},
+	"source.ip":                            {app: func(a *activation, b []byte) []byte { return appendAddr(b, a.s.Client.Addr()) }},
+	"tlsentry.server.display":              {app: (*activation).appendServerDisplay},
+}
+
+// appendAddr appends addr.String(): AppendTo's text, which is String's
+// but for the zero Addr.
+func appendAddr(b []byte, addr netip.Addr) []byte {
+	if !addr.IsValid() {
+		return append(b, addr.String()...)
+	}
+	return addr.AppendTo(b)
+}
+
+// appendUnboxed appends variables[i]'s value as appendValue would, when
+// the variable has an app or str accessor; ok is false otherwise.
+func (a *activation) appendUnboxed(b []byte, i int) (_ []byte, ok bool) {
+	switch u := &unboxedVars[i]; {
+	case u.app != nil:
+		return u.app(a, b), true
+	case u.str != nil:
+		return append(b, u.str(a)...), true
+	}
+	return b, false
 }
 
 // unboxedVars is unboxedByName by variable index.
