@@ -17,6 +17,20 @@ type leafView = tlsparse.CertSummary
 // through a pool; values are cached per variable so each is computed and
 // boxed at most once per session however many rules read it.
 type activation struct {
+	sessionState
+
+	vals [len0]ref.Val // per-variable cache, see variables
+	// set lists the indices of the vals entries set (nset of them), which
+	// clear empties: a session sets a few dozen of the 1.8 KB.
+	set  [len0]uint8
+	nset int
+
+	keyBuf []byte // limiter keys; kept across sessions
+	msgBuf []byte // render's buffer; kept across sessions up to maxKeptMsgBuf
+}
+
+// sessionState is what an activation knows of its session, besides vals.
+type sessionState struct {
 	e  *Engine
 	s  *session.Session
 	hs *tlsparse.Handshake
@@ -38,11 +52,9 @@ type activation struct {
 	intelv    [numIntelKinds]*IntelMatch
 	intelVal  [numIntelKinds]string
 	tunnelv   tunnelFacts
-
-	vals [len0]ref.Val // per-variable cache, see variables
-
-	keyBuf []byte // limiter keys; kept across sessions
-	msgBuf []byte // render's buffer; kept across sessions up to maxKeptMsgBuf
+	dohv      string
+	// undecided is set when a gate left its decision to CEL (see gatesOf).
+	undecided bool
 }
 
 // maxKeptMsgBuf is the largest message buffer a pooled activation keeps (a
@@ -74,6 +86,7 @@ const (
 	doneAnom
 	doneNames
 	doneTunnel
+	doneDoH
 )
 
 type heartbeatFacts struct {
@@ -93,9 +106,7 @@ func (a *activation) ResolveName(name string) (any, bool) {
 	if v := a.vals[i]; v != nil { // a.value, by hand: it does not inline
 		return v, true
 	}
-	v := variables[i].get(a)
-	a.vals[i] = v
-	return v, true
+	return a.compute(i), true
 }
 
 // value is the value of variables[i], cached as ResolveName caches it.
@@ -103,16 +114,29 @@ func (a *activation) value(i int) ref.Val {
 	if v := a.vals[i]; v != nil {
 		return v
 	}
+	return a.compute(i)
+}
+
+// compute computes and caches the value of variables[i].
+func (a *activation) compute(i int) ref.Val {
 	v := variables[i].get(a)
-	a.vals[i] = v
+	if v != nil {
+		a.vals[i] = v
+		a.set[a.nset] = uint8(i)
+		a.nset++
+	}
 	return v
 }
+
+// set's entries hold any index of vals.
+const _ = uint8(len0 - 1)
 
 // Parent implements interpreter.Activation.
 func (a *activation) Parent() interpreter.Activation { return nil }
 
 func (a *activation) reset(e *Engine, s *session.Session) {
-	*a = activation{e: e, s: s, cv: noCipher, vv: noVersion, keyBuf: a.keyBuf[:0], msgBuf: keptBuf(a.msgBuf)}
+	a.clear()
+	a.e, a.s, a.cv, a.vv = e, s, noCipher, noVersion
 	hs := s.TLS
 	if hs == nil {
 		return
@@ -135,12 +159,42 @@ func (a *activation) reset(e *Engine, s *session.Session) {
 	}
 }
 
+// clear empties a, keeping its buffers: a zero assignment of the session
+// state (a composite literal with fields set would be built aside and
+// copied, which costs more than the clearing) and of the vals entries set.
+func (a *activation) clear() {
+	a.sessionState = sessionState{}
+	for _, i := range a.set[:a.nset] {
+		a.vals[i] = nil
+	}
+	a.nset = 0
+	a.keyBuf, a.msgBuf = a.keyBuf[:0], keptBuf(a.msgBuf)
+}
+
 func (a *activation) serverDisplay() string {
 	sp := a.s.Server.String()
 	if sni := a.sni(); sni != "" {
 		return sni + " (" + sp + ")"
 	}
 	return sp
+}
+
+// appendServerDisplay appends serverDisplay's text (AddrPort's AppendTo
+// is its String but for the zero address).
+func (a *activation) appendServerDisplay(b []byte) []byte {
+	sni := a.sni()
+	if sni != "" {
+		b = append(append(b, sni...), " ("...)
+	}
+	if a.s.Server.Addr().IsValid() {
+		b = a.s.Server.AppendTo(b)
+	} else {
+		b = append(b, a.s.Server.String()...)
+	}
+	if sni != "" {
+		b = append(b, ')')
+	}
+	return b
 }
 
 func (a *activation) sni() string {

@@ -156,6 +156,13 @@ func compareCompiled(e *Engine, s *session.Session, r *compiledRule) string {
 	if got.Equal(want) != types.True {
 		return fmt.Sprintf("compiled %v, CEL %v", got, want)
 	}
+	pass := passAll(r.gates, &b)
+	if isBool(want, types.True) && !pass {
+		return "a gate failed but CEL finds the condition true"
+	}
+	if r.exact && pass && !b.undecided && !isBool(want, types.True) {
+		return fmt.Sprintf("exact gates pass but CEL finds %v", want)
+	}
 	return ""
 }
 
@@ -170,7 +177,8 @@ func renderCEL(r *compiledRule, a *activation) string {
 }
 
 // FuzzCompiledExpr: expressions built from a small grammar (driven by the
-// fuzz input) give the same result compiled and interpreted.
+// fuzz input) give the same result compiled and interpreted, and their
+// gates pass where they are true.
 func FuzzCompiledExpr(f *testing.F) {
 	f.Add([]byte{0, 1, 2, 3, 4, 5, 6, 7})
 	f.Add([]byte{9, 9, 1, 0, 3, 200, 17, 4, 8, 2})
@@ -212,9 +220,13 @@ func (g *exprGen) next(n int) int {
 
 func (g *exprGen) boolExpr(depth int) string {
 	if depth == 0 {
-		return []string{"true", "false", "tlsentry.client.hello", "tlsentry.server.hello", "tlsentry.server.x509.present"}[g.next(5)]
+		return []string{"true", "false", "tlsentry.client.hello", "tlsentry.server.hello", "tlsentry.server.x509.present",
+			"name_matches(tls.client.server_name, tlsentry.server.x509.names)"}[g.next(6)]
 	}
-	switch g.next(8) {
+	switch g.next(9) {
+	case 7:
+		return "(tlsentry.server.x509.validity_days" + []string{" < ", " <= ", " > ", " >= "}[g.next(4)] +
+			[]string{"89", "90", "90.0", "398", "-1.5", "9007199254740993"}[g.next(6)] + ")"
 	case 0:
 		return "(" + g.boolExpr(depth-1) + " && " + g.boolExpr(depth-1) + ")"
 	case 1:

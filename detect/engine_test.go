@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"reflect"
 	"sort"
 	"strings"
 	"testing"
@@ -342,5 +343,36 @@ func TestValidationSHA1Chain(t *testing.T) {
 	v = e.Evaluate(testSession(t, withLeaf(leafCert(t, certOpt{issuer: inter3}), inter3)))
 	if v.Validation != ValidationUntrusted || fired(v)["cert.untrusted"] == nil {
 		t.Errorf("expired SHA-1 intermediate: %s; %s", v.Validation, alertList(v))
+	}
+}
+
+// clear leaves no value of the session behind: the session state and
+// every vals entry are zero again, whichever variables were read.
+func TestActivationClear(t *testing.T) {
+	e := testEngine(t)
+	for _, s := range variedSessions(t) {
+		var a activation
+		a.reset(e, s)
+		for i := range variables {
+			if i%3 != 0 {
+				a.value(i)
+			}
+		}
+		a.ResolveName("tls.client.server_name")
+		if a.nset == 0 {
+			t.Fatal("no value cached")
+		}
+		a.clear()
+		if !reflect.DeepEqual(a.sessionState, sessionState{}) {
+			t.Errorf("session state left: %+v", a.sessionState)
+		}
+		for i, v := range a.vals {
+			if v != nil {
+				t.Errorf("vals[%d] (%s) left", i, variables[i].name)
+			}
+		}
+		if a.nset != 0 {
+			t.Errorf("nset %d", a.nset)
+		}
 	}
 }

@@ -6,11 +6,14 @@ import (
 	"net/netip"
 	"testing"
 
+	"cel.dev/cel-go/common/types"
+
 	"github.com/tlsentry/tlsentry/session"
 )
 
 // FuzzRuleFile: no rule file, however broken, panics the loader or the
-// compiler; an accepted file compiles to rules that evaluate without panic.
+// compiler; an accepted file compiles to rules that evaluate without panic,
+// whose gates pass when the condition holds.
 func FuzzRuleFile(f *testing.F) {
 	// Seeds are single rules: compiling CEL under coverage instrumentation
 	// is slow, and whole built-in files make a few executions a minute.
@@ -39,7 +42,10 @@ func FuzzRuleFile(f *testing.F) {
 				continue
 			}
 			a.reset(e, &session.Session{})
-			r.prg.Eval(&a)
+			out, _, err := r.prg.Eval(&a)
+			if err == nil && out == types.True && !passAll(r.gates, &a) {
+				t.Fatalf("rule %s: a gate failed but the condition holds", r.ID)
+			}
 			r.render(&a)
 		}
 	})

@@ -274,7 +274,10 @@ func (l *limitRule) appendKey(buf []byte, id string, a *activation) []byte {
 	buf = append(buf, id...)
 	for _, i := range l.track {
 		n := len(buf)
-		buf = appendValue(buf, a.value(i))
+		var ok bool
+		if buf, ok = a.appendUnboxed(buf, i); !ok {
+			buf = appendValue(buf, a.value(i))
+		}
 		buf = binary.BigEndian.AppendUint32(buf, uint32(len(buf)-n))
 	}
 	return buf

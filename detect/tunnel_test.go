@@ -94,6 +94,20 @@ func TestDoHList(t *testing.T) {
 	if len(s.names) < 20 || len(s.addrs) < 20 {
 		t.Errorf("shipped list: %d names, %d addresses", len(s.names), len(s.addrs))
 	}
+	// The filters keep every entry: each, and a subdomain of each, matches
+	// as the maps alone say.
+	for n := range s.names {
+		for _, sni := range []string{n, "x." + n, strings.ToUpper(n) + "."} {
+			if got := s.match(sni, netip.MustParseAddr("198.51.100.1")); got != n {
+				t.Errorf("%q: %q, want %q", sni, got, n)
+			}
+		}
+	}
+	for a := range s.addrs {
+		if got := s.match("www.example.com", a); got != a.String() {
+			t.Errorf("%s: %q, want %q", a, got, a.String())
+		}
+	}
 	for _, c := range []struct{ text, want string }{
 		{"dns.google\nexa mple\n", "x.txt:2:"},
 		{"# c\n\n1.1.1.1 # Cloudflare\nbad..name\n", "x.txt:4:"},

@@ -1,6 +1,7 @@
 package detect
 
 import (
+	"net/netip"
 	"slices"
 	"strings"
 	"time"
@@ -23,6 +24,68 @@ type variable struct {
 	typ  *cel.Type
 	get  func(a *activation) ref.Val
 }
+
+// unboxed is, for some variables, get's string, list of strings or double
+// unboxed (an accessor per variable, the others nil): gates read them
+// without boxing, which allocates (a string, a list, a double) or looks
+// the value up (boxedName). The variables gates read on most sessions
+// have one.
+type unboxed struct {
+	str  func(a *activation) string
+	strs func(a *activation) []string
+	dbl  func(a *activation) float64
+	// app appends what appendValue appends of the value, for limiter keys
+	// and messages (an address's text without building a string).
+	app func(a *activation, b []byte) []byte
+}
+
+var unboxedByName = map[string]unboxed{
+	"tls.client.server_name":               {str: (*activation).sni},
+	"tlsentry.server.validation":           {str: (*activation).validation},
+	"tls.server.x509.public_key_algorithm": {str: func(a *activation) string { return a.leafStr(func(c *leafView) string { return c.PublicKeyAlgorithm }) }},
+	"tls.server.x509.signature_algorithm":  {str: func(a *activation) string { return a.leafStr(func(c *leafView) string { return c.SignatureAlgorithm }) }},
+	"tlsentry.doh.resolver":                {str: (*activation).doh},
+	"tlsentry.tunnel.kind":                 {str: func(a *activation) string { return a.tunnelFacts().kind }},
+	"tlsentry.server.x509.names":           {strs: (*activation).certNames},
+	"tlsentry.server.x509.validity_days":   {dbl: (*activation).validityDays},
+	"tls.server.hash.sha256":               {str: func(a *activation) string { return a.leafStr(func(c *leafView) string { return c.SHA256 }) }},
+	"destination.ip":                       {app: func(a *activation, b []byte) []byte { return appendAddr(b, a.s.Server.Addr()) }},
+	"source.ip":                            {app: func(a *activation, b []byte) []byte { return appendAddr(b, a.s.Client.Addr()) }},
+	"tlsentry.server.display":              {app: (*activation).appendServerDisplay},
+}
+
+// appendAddr appends addr.String(): AppendTo's text, which is String's
+// but for the zero Addr.
+func appendAddr(b []byte, addr netip.Addr) []byte {
+	if !addr.IsValid() {
+		return append(b, addr.String()...)
+	}
+	return addr.AppendTo(b)
+}
+
+// appendUnboxed appends variables[i]'s value as appendValue would, when
+// the variable has an app or str accessor; ok is false otherwise.
+func (a *activation) appendUnboxed(b []byte, i int) (_ []byte, ok bool) {
+	switch u := &unboxedVars[i]; {
+	case u.app != nil:
+		return u.app(a, b), true
+	case u.str != nil:
+		return append(b, u.str(a)...), true
+	}
+	return b, false
+}
+
+// unboxedVars is unboxedByName by variable index.
+var unboxedVars = func() (u [len0]unboxed) {
+	for name, x := range unboxedByName {
+		i, ok := variableIndex[name]
+		if !ok {
+			panic("detect: unboxed accessor of unknown variable " + name)
+		}
+		u[i] = x
+	}
+	return u
+}()
 
 var (
 	listOfStrings = cel.ListType(cel.StringType)
@@ -231,12 +294,7 @@ var variables = []variable{
 	{"tls.server.x509.signature_algorithm", cel.StringType, func(a *activation) ref.Val {
 		return boxedName(a.leafStr(func(c *leafView) string { return c.SignatureAlgorithm }))
 	}},
-	{"tlsentry.server.x509.validity_days", cel.DoubleType, func(a *activation) ref.Val {
-		if a.leaf == nil {
-			return types.Double(0)
-		}
-		return types.Double(a.leaf.NotAfter.Sub(a.leaf.NotBefore).Seconds() / 86400)
-	}},
+	{"tlsentry.server.x509.validity_days", cel.DoubleType, func(a *activation) ref.Val { return types.Double(a.validityDays()) }},
 	{"tls.server.x509.not_before", cel.TimestampType, func(a *activation) ref.Val {
 		if a.leaf == nil {
 			return types.Timestamp{Time: time.Time{}}
@@ -386,6 +444,38 @@ func intelVarKind(name string) (intelKind, bool) {
 // intelListVar is the name of the variable that holds the name of the list
 // of type k that matched ("" when none did).
 func intelListVar(k intelKind) string { return intelPrefix + k.String() + ".list" }
+
+// validityDays is tlsentry.server.x509.validity_days: the leaf's validity
+// period in days (0 without a leaf).
+func (a *activation) validityDays() float64 {
+	if a.leaf == nil {
+		return 0
+	}
+	return a.leaf.NotAfter.Sub(a.leaf.NotBefore).Seconds() / 86400
+}
+
+// strOf is variables[i]'s value as a Go string, unboxed when the variable
+// has a str accessor (unboxedVars); ok is false when the value is not a string.
+func (a *activation) strOf(i int) (string, bool) {
+	if f := unboxedVars[i].str; f != nil {
+		return f(a), true
+	}
+	s, ok := a.value(i).(types.String)
+	return string(s), ok
+}
+
+// strsOf is variables[i]'s value as a Go list of strings, unboxed when the
+// variable has a strs accessor; ok is false when it is not a goStrings.
+func (a *activation) strsOf(i int) ([]string, bool) {
+	if f := unboxedVars[i].strs; f != nil {
+		return f(a), true
+	}
+	l, ok := a.value(i).(*goStrings)
+	if !ok {
+		return nil, false
+	}
+	return l.s, true
+}
 
 var noHandshake tlsparse.Handshake
 
