@@ -232,7 +232,7 @@ const noSlot = ^slotID(0)
 
 // slot is a key's entry in the flow table: its flow, its tombstone
 // (tb.queued), or both when a flow started while the key's tombstone,
-// ended early, waits for its heap entry (then tb.dead). A slot with
+// ended early, waits for its queue entry (then tb.dead). A slot with
 // neither is not kept.
 type slot struct {
 	f  *flow
@@ -278,7 +278,7 @@ func (t *flowTable) alloc() *flow {
 }
 
 // insert adds f; dead is its key's slot when that holds an ended
-// tombstone still in the heap (lookup's), else noSlot.
+// tombstone still queued (lookup's), else noSlot.
 func (t *flowTable) insert(f *flow, dead slotID) {
 	if dead == noSlot {
 		dead = t.newSlot(&f.key)
@@ -321,7 +321,7 @@ func (t *flowTable) touch(f *flow) {
 }
 
 // remove takes f out of the table and recycles it; the slot stays for an
-// ended tombstone of its key still in the heap.
+// ended tombstone of its key still queued.
 func (t *flowTable) remove(f *flow) {
 	if s := &t.slots[f.slot]; s.tb.queued {
 		s.f = nil
@@ -343,7 +343,7 @@ func (t *flowTable) release(f *flow) {
 	t.free.put(f, 1024)
 }
 
-// unqueue takes the tombstone of slot i, k's, whose heap entry went, out
+// unqueue takes the tombstone of slot i, k's, whose queue entry went, out
 // of it; a flow there keeps the slot.
 func (t *flowTable) unqueue(i slotID, k *flowKey) {
 	if s := &t.slots[i]; s.f != nil {
@@ -377,8 +377,8 @@ func (t *flowTable) compact() {
 // absorbed true) unless reopen (a TCP SYN starting a new connection); past
 // its linger, or reopened, it is ended. A flow idle longer than IdleTimeout is ended.
 // In both cases f is nil: the packet may start a new flow, and dead, for
-// newFlowFor, is k's slot if it keeps an ended tombstone still in the
-// heap, else noSlot.
+// newFlowFor, is k's slot if it keeps an ended tombstone still
+// queued, else noSlot.
 func (w *worker) lookup(k *flowKey, ts int64, reopen bool) (f *flow, dead slotID, absorbed bool) {
 	if f = w.tab.recentFlow(k); f == nil {
 		i, ok := w.tab.m[*k]

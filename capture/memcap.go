@@ -195,7 +195,7 @@ func (w *worker) relieve(cur *flow) {
 	}
 	target := m.limit - m.limit/16
 	for m.used > target {
-		if w.tombs.live > 0 || len(w.tombs.q) > 0 {
+		if w.tombs.live > 0 || w.tombs.q.len() > 0 {
 			w.dropOldestTomb(CEvictedClosed) // tombstones go first
 			continue
 		}

@@ -69,10 +69,10 @@ func checkSlots(t testing.TB, w *worker) {
 		keyOf[i] = k
 	}
 	queued := make(map[slotID]int)
-	for _, e := range w.tombs.q {
+	for _, e := range w.tombs.q.entries() {
 		queued[e.slot]++
 		if k := keyOf[e.slot]; w.tombs.keys[e.key] != k {
-			t.Fatalf("heap entry of slot %d: key %v, slot's %v", e.slot, w.tombs.keys[e.key], k)
+			t.Fatalf("queue entry of slot %d: key %v, slot's %v", e.slot, w.tombs.keys[e.key], k)
 		}
 	}
 	flows, live := 0, 0
@@ -87,7 +87,7 @@ func checkSlots(t testing.TB, w *worker) {
 		case s.f == nil && !s.tb.queued:
 			t.Fatalf("slot %v: neither a flow nor a tombstone", k)
 		case s.tb.queued != (queued[id] == 1), queued[id] > 1:
-			t.Fatalf("slot %v: tombstone queued %v, %d heap entries", k, s.tb.queued, queued[id])
+			t.Fatalf("slot %v: tombstone queued %v, %d queue entries", k, s.tb.queued, queued[id])
 		case s.f != nil && (s.f.key != k || s.f.slot != id || s.tb.queued && !s.tb.dead):
 			t.Fatalf("slot %v: flow of %v in slot %d beside %+v", k, s.f.key, s.f.slot, s.tb)
 		}
@@ -101,17 +101,17 @@ func checkSlots(t testing.TB, w *worker) {
 	if len(tab.m)+len(tab.freeSlots) != len(tab.slots) {
 		t.Fatalf("%d slots in the map, %d free, of %d", len(tab.m), len(tab.freeSlots), len(tab.slots))
 	}
-	if len(w.tombs.q)+len(w.tombs.freeKeys) != len(w.tombs.keys) {
-		t.Fatalf("%d heap entries, %d free keys, of %d", len(w.tombs.q), len(w.tombs.freeKeys), len(w.tombs.keys))
+	if w.tombs.q.len()+len(w.tombs.freeKeys) != len(w.tombs.keys) {
+		t.Fatalf("%d queue entries, %d free keys, of %d", w.tombs.q.len(), len(w.tombs.freeKeys), len(w.tombs.keys))
 	}
 	for i, f := range tab.recent {
 		if f != nil && (tab.get(&f.key) != f || recentIndex(&f.key) != i) {
 			t.Fatalf("recent[%d]: flow of %v not in the table there", i, f.key)
 		}
 	}
-	if flows != tab.n || len(queued) != len(w.tombs.q) || live != w.tombs.live {
-		t.Fatalf("%d flows, %d in the table; %d keys queued, %d heap entries; %d live tombstones, %d counted",
-			flows, tab.n, len(queued), len(w.tombs.q), live, w.tombs.live)
+	if flows != tab.n || len(queued) != w.tombs.q.len() || live != w.tombs.live {
+		t.Fatalf("%d flows, %d in the table; %d keys queued, %d queue entries; %d live tombstones, %d counted",
+			flows, tab.n, len(queued), w.tombs.q.len(), live, w.tombs.live)
 	}
 }
 
@@ -143,7 +143,7 @@ func checkMem(t testing.TB, w *worker) {
 		t.Fatalf("%d flows listed, %d in the table", listed, w.tab.n)
 	}
 	checkSlots(t, w)
-	sum += int64(len(w.tombs.q) * tombBytes)
+	sum += int64(w.tombs.q.len() * tombBytes)
 	if w.mem.used != sum || w.mem.used < 0 {
 		t.Fatalf("used %d, flows hold %d", w.mem.used, sum)
 	}
@@ -312,8 +312,8 @@ func TestEvictionOrder(t *testing.T) {
 			}
 			checkMem(t, w)
 			var got []int
-			for len(w.tombs.q) > 0 { // tombstones go first, oldest first (relieve)
-				got = append(got, slices.Index(keys, w.tombs.keys[w.tombs.q[0].key]))
+			for w.tombs.q.len() > 0 { // tombstones go first, oldest first (relieve)
+				got = append(got, slices.Index(keys, w.tombs.keys[w.tombs.q.first().key]))
 				w.dropOldestTomb(CEvictedClosed)
 			}
 			for f := w.mem.victim(nil); f != nil; f = w.mem.victim(nil) {

@@ -8,12 +8,12 @@ import "unsafe"
 // after the absolute timeout), absorbing late packets (CLateAfterClose).
 // A tombstone still counts as a flow (flows_active) until it goes. They
 // sit in the flow table, in their key's slot (flow.go: one lookup finds a
-// packet's flow or tombstone), and in a min-heap by expiry with
+// packet's flow or tombstone), and in an expiry queue (tombQueue) with
 // exactly one entry per tombstone: a late packet only moves the
-// tombstone's last time, and the heap entry is re-queued when it comes up.
+// tombstone's last time, and the entry is re-queued when it comes up.
 // A tombstone ended early (a SYN reopening the flow, or one found expired
 // by a packet) stays in its slot as dead, beside the key's new flow if
-// any, until its heap entry comes up (or is reused by the next tombstone
+// any, until its queue entry comes up (or is reused by the next tombstone
 // of the key). At most Config.MaxTombstones are kept per worker; past it
 // the oldest is dropped early (CTombstonesDropped). They are accounted in
 // the memory budget (tombBytes) and are the first thing it evicts
@@ -23,11 +23,11 @@ import "unsafe"
 type tomb struct {
 	last   int64 // last packet time, ns
 	abs    bool  // emitted at the absolute timeout: lingers IdleTimeout
-	dead   bool  // ended; waits for its heap entry
-	queued bool  // there is a tombstone (live or dead): it has a heap entry
+	dead   bool  // ended; waits for its queue entry
+	queued bool  // there is a tombstone (live or dead): it has a queue entry
 }
 
-// tombEntry is a heap entry: expiry is the tombstone's last time plus its
+// tombEntry is a queue entry: expiry is the tombstone's last time plus its
 // linger when it was queued.
 type tombEntry struct {
 	expiry int64
@@ -36,17 +36,17 @@ type tombEntry struct {
 }
 
 // tombBytes is one tombstone's cost: its slot in the flow table (slotBytes;
-// the flow's before it was emitted), its heap entry and its key. A dead
+// the flow's before it was emitted), its queue entry and its key. A dead
 // one beside a new flow of its key shares the slot, counted twice.
 const tombBytes = slotBytes + int(unsafe.Sizeof(tombEntry{})) + int(unsafe.Sizeof(flowKey{}))
 
 // tombs are one worker's tombstones; their records are in the flow
 // table's slots, their keys (needed to free a slot) here.
 type tombs struct {
-	q        []tombEntry // min-heap by expiry
-	keys     []flowKey   // by tombEntry.key
-	freeKeys []uint32    // places in keys not in use
-	live     int         // tombstones not dead
+	q        tombQueue // the entries, by expiry
+	keys     []flowKey // by tombEntry.key
+	freeKeys []uint32  // places in keys not in use
+	live     int       // tombstones not dead
 }
 
 // addKey stores k and returns its place in keys.
@@ -84,12 +84,12 @@ func (w *worker) bury(f *flow) {
 	w.uncharge(f)
 	tb := tomb{last: f.last, abs: f.absTimeout, queued: true}
 	t := &w.tombs
-	// A dead one of the key: its heap entry serves the new one.
+	// A dead one of the key: its queue entry serves the new one.
 	if !w.tab.slots[f.slot].tb.queued {
-		for len(t.q) >= w.cfg.MaxTombstones && len(t.q) > 0 {
+		for t.q.len() >= w.cfg.MaxTombstones && t.q.len() > 0 {
 			w.dropOldestTomb(CTombstonesDropped) // may compact the table: f.slot is read after
 		}
-		t.push(tombEntry{w.tombExpiry(tb), f.slot, t.addKey(&f.key)})
+		t.q.push(tombEntry{w.tombExpiry(tb), f.slot, t.addKey(&f.key)})
 		w.mem.used += int64(tombBytes)
 	}
 	w.tab.slots[f.slot] = slot{tb: tb}
@@ -114,19 +114,18 @@ func (w *worker) lateTomb(tb *tomb, ts int64, reopen bool) bool {
 	return false
 }
 
-// popTomb takes the heap's first entry and its tombstone out; if the
-// tombstone was extended since it was queued, its entry moves to its new
-// expiry instead and ok is false.
+// popTomb takes the queue's first entry and its tombstone out; if the
+// tombstone was extended since it was queued, its entry is queued again
+// at its new expiry instead and ok is false.
 func (w *worker) popTomb() (tb tomb, ok bool) {
 	t := &w.tombs
-	e := t.q[0]
+	e := t.q.pop()
 	tb = w.tab.slots[e.slot].tb
 	if exp := w.tombExpiry(tb); !tb.dead && exp > e.expiry {
-		t.q[0].expiry = exp
-		t.down(0)
+		e.expiry = exp
+		t.q.push(e)
 		return tb, false
 	}
-	t.pop()
 	w.tab.unqueue(e.slot, &t.keys[e.key])
 	t.freeKey(e.key)
 	w.mem.used -= int64(tombBytes)
@@ -134,9 +133,9 @@ func (w *worker) popTomb() (tb tomb, ok bool) {
 		t.live--
 		w.st.inc(CFlowsEnded)
 	}
-	if len(t.q) == 0 && cap(t.q) > 4096 {
-		// let a grown heap, key store, map and slab go
-		t.q, t.keys, t.freeKeys = nil, nil, nil
+	if t.q.len() == 0 && t.q.room() > 4096 {
+		// let a grown queue, key store, map and slab go
+		t.q, t.keys, t.freeKeys = tombQueue{}, nil, nil
 		w.tab.compact()
 	}
 	return tb, true
@@ -144,7 +143,7 @@ func (w *worker) popTomb() (tb tomb, ok bool) {
 
 // expireTombs ends the tombstones past their linger at now.
 func (w *worker) expireTombs() {
-	for len(w.tombs.q) > 0 && w.tombs.q[0].expiry < w.now {
+	for w.tombs.q.len() > 0 && w.tombs.q.first().expiry < w.now {
 		w.popTomb()
 	}
 }
@@ -152,7 +151,7 @@ func (w *worker) expireTombs() {
 // dropOldestTomb ends the tombstone that expires first, early, counted in
 // reason (dead entries on the way go uncounted).
 func (w *worker) dropOldestTomb(reason Counter) {
-	for len(w.tombs.q) > 0 {
+	for w.tombs.q.len() > 0 {
 		if tb, ok := w.popTomb(); ok {
 			if !tb.dead {
 				w.st.inc(reason)
@@ -168,68 +167,136 @@ func (w *worker) flushTombs() {
 	t := &w.tombs
 	w.st.add(CFlowsFlushed, uint64(t.live))
 	w.st.add(CFlowsEnded, uint64(t.live))
-	w.mem.used -= int64(len(t.q) * tombBytes)
-	w.tab.compact() // no flow is left and the heap goes: an empty table
+	w.mem.used -= int64(t.q.len() * tombBytes)
+	w.tab.compact() // no flow is left and the queue goes: an empty table
 	*t = tombs{}
+}
+
+// tombQueue holds the tombstones' entries in order of expiry. A
+// tombstone's expiry is its last packet time, at most the worker's packet
+// clock (nondecreasing), plus its linger, so entries nearly always come in
+// order of expiry: those go to the back of a FIFO ring, in O(1). The rest
+// (an abs tombstone's longer linger before a CloseLinger one, a flow
+// emitted by the sweep or the flush, a packet older than the flow's last,
+// a re-queued extended tombstone) go to a 4-ary min-heap, which stays
+// small; the first entry is the lesser of the ring's and the heap's.
+type tombQueue struct {
+	ring    []tombEntry // a power of two long, or empty
+	head, n int         // the ring's first entry and its count
+	heap    []tombEntry // the entries out of order
+}
+
+// len is the number of entries.
+func (q *tombQueue) len() int { return q.n + len(q.heap) }
+
+// room is the number of entries the queue holds without growing.
+func (q *tombQueue) room() int { return len(q.ring) + cap(q.heap) }
+
+// push adds e: to the ring unless it expires before the ring's last.
+func (q *tombQueue) push(e tombEntry) {
+	if q.n > 0 && e.expiry < q.ring[(q.head+q.n-1)&(len(q.ring)-1)].expiry {
+		q.pushHeap(e)
+		return
+	}
+	if q.n == len(q.ring) {
+		q.grow()
+	}
+	q.ring[(q.head+q.n)&(len(q.ring)-1)] = e
+	q.n++
+}
+
+// grow doubles the ring, its entries first.
+func (q *tombQueue) grow() {
+	r := make([]tombEntry, max(16, 2*len(q.ring)))
+	for i := range q.n {
+		r[i] = q.ring[(q.head+i)&(len(q.ring)-1)]
+	}
+	q.ring, q.head = r, 0
+}
+
+// ringFirst reports whether the first entry is the ring's; the queue is
+// not empty.
+func (q *tombQueue) ringFirst() bool {
+	return q.n > 0 && (len(q.heap) == 0 || q.ring[q.head].expiry <= q.heap[0].expiry)
+}
+
+// first is the entry that expires first; the queue is not empty.
+func (q *tombQueue) first() tombEntry {
+	if q.ringFirst() {
+		return q.ring[q.head]
+	}
+	return q.heap[0]
+}
+
+// pop takes the first entry out; the queue is not empty.
+func (q *tombQueue) pop() tombEntry {
+	if !q.ringFirst() {
+		return q.popHeap()
+	}
+	e := q.ring[q.head]
+	q.ring[q.head] = tombEntry{}
+	q.head = (q.head + 1) & (len(q.ring) - 1)
+	q.n--
+	return e
 }
 
 // The heap is 4-ary: entry i's children are 4i+1 to 4i+4, adjacent in
 // memory, so it is half as deep as a binary one; entries move into a
 // hole rather than being swapped.
 
-func (t *tombs) push(e tombEntry) {
-	t.q = append(t.q, e)
-	t.up(len(t.q) - 1)
+func (q *tombQueue) pushHeap(e tombEntry) {
+	q.heap = append(q.heap, e)
+	q.up(len(q.heap) - 1)
 }
 
-func (t *tombs) pop() tombEntry {
-	q := t.q
-	n := len(q) - 1
-	e := q[0]
-	q[0] = q[n]
-	q[n] = tombEntry{}
-	t.q = q[:n]
+func (q *tombQueue) popHeap() tombEntry {
+	h := q.heap
+	n := len(h) - 1
+	e := h[0]
+	h[0] = h[n]
+	h[n] = tombEntry{}
+	q.heap = h[:n]
 	if n > 0 {
-		t.down(0)
+		q.down(0)
 	}
 	return e
 }
 
-// up moves entry i toward the root, to its place.
-func (t *tombs) up(i int) {
-	q := t.q
-	e := q[i]
+// up moves queue entry i toward the root, to its place.
+func (q *tombQueue) up(i int) {
+	h := q.heap
+	e := h[i]
 	for i > 0 {
 		p := (i - 1) / 4
-		if q[p].expiry <= e.expiry {
+		if h[p].expiry <= e.expiry {
 			break
 		}
-		q[i] = q[p]
+		h[i] = h[p]
 		i = p
 	}
-	q[i] = e
+	h[i] = e
 }
 
-// down moves entry i toward the leaves, to its place.
-func (t *tombs) down(i int) {
-	q := t.q
-	e := q[i]
+// down moves queue entry i toward the leaves, to its place.
+func (q *tombQueue) down(i int) {
+	h := q.heap
+	e := h[i]
 	for {
 		c := 4*i + 1
-		if c >= len(q) {
+		if c >= len(h) {
 			break
 		}
 		m := c
-		for j := c + 1; j < min(c+4, len(q)); j++ {
-			if q[j].expiry < q[m].expiry {
+		for j := c + 1; j < min(c+4, len(h)); j++ {
+			if h[j].expiry < h[m].expiry {
 				m = j
 			}
 		}
-		if e.expiry <= q[m].expiry {
+		if e.expiry <= h[m].expiry {
 			break
 		}
-		q[i] = q[m]
+		h[i] = h[m]
 		i = m
 	}
-	q[i] = e
+	h[i] = e
 }

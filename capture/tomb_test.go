@@ -14,8 +14,8 @@ import (
 // TestTombLifecycle: a closed flow's tombstone absorbs late packets and is
 // extended by them, a SYN reopens it, the sweep expires it past its
 // linger, and the bound drops the oldest (counted). A reopened key's flow
-// shares its slot with the ended tombstone until its heap entry comes up,
-// which the flow's own tombstone reuses (one heap entry).
+// shares its slot with the ended tombstone until its queue entry comes up,
+// which the flow's own tombstone reuses (one queue entry).
 func TestTombLifecycle(t *testing.T) {
 	type step struct {
 		host  byte          // client 10.0.0.host
@@ -28,7 +28,7 @@ func TestTombLifecycle(t *testing.T) {
 		steps        []step
 		late, tombs  uint64 // CLateAfterClose, tombstones left
 		dropped, new uint64 // CTombstonesDropped, CFlowsCreated
-		queued       int    // heap entries left
+		queued       int    // queue entries left
 	}{
 		{"absorb", 0, 0, []step{{1, 0, FlagSYN}, {1, time.Millisecond, 0}, {1, time.Second, FlagACK}}, 1, 1, 0, 1, 1},
 		{"extend", 0, 0, []step{{1, 0, FlagSYN}, {1, 0, 0}, {1, 20 * time.Second, FlagACK}, {1, 20 * time.Second, FlagACK}}, 2, 1, 0, 1, 1},
@@ -70,8 +70,8 @@ func TestTombLifecycle(t *testing.T) {
 			if got := snap.Get(CFlowsCreated); got != tc.new {
 				t.Errorf("flows created %d, want %d", got, tc.new)
 			}
-			if got := len(w.tombs.q); got != tc.queued {
-				t.Errorf("%d heap entries, want %d", got, tc.queued)
+			if got := w.tombs.q.len(); got != tc.queued {
+				t.Errorf("%d queue entries, want %d", got, tc.queued)
 			}
 			w.flushAll()
 			if snap := p.Stats().Snapshot(); snap.ActiveFlows() != 0 || w.mem.used != 0 {
@@ -81,9 +81,9 @@ func TestTombLifecycle(t *testing.T) {
 	}
 }
 
-// TestTombCompact: when the last of a grown heap of tombstones expires,
+// TestTombCompact: when the last of a grown queue of tombstones expires,
 // the flow table's map and slots shrink to its live flows (renumbered),
-// which are still found and close into tombstones as before; a small heap
+// which are still found and close into tombstones as before; a small queue
 // is left as it is.
 func TestTombCompact(t *testing.T) {
 	tests := []struct {
@@ -91,8 +91,8 @@ func TestTombCompact(t *testing.T) {
 		tombs, flows int
 		compacted    bool
 	}{
-		{"small heap kept", 100, 3, false},
-		{"grown heap let go", 5000, 3, true},
+		{"small queue kept", 100, 3, false},
+		{"grown queue let go", 5000, 3, true},
 		{"no flow left", 5000, 0, true},
 	}
 	for _, tc := range tests {
@@ -116,8 +116,8 @@ func TestTombCompact(t *testing.T) {
 			checkMem(t, w)
 			w.advance(base.Add(31 * time.Second).UnixNano()) // the sweep expires every tombstone
 			checkMem(t, w)
-			if w.tombs.live != 0 || len(w.tombs.q) != 0 {
-				t.Fatalf("%d tombstones, %d heap entries left", w.tombs.live, len(w.tombs.q))
+			if w.tombs.live != 0 || w.tombs.q.len() != 0 {
+				t.Fatalf("%d tombstones, %d queue entries left", w.tombs.live, w.tombs.q.len())
 			}
 			compacted := len(w.tab.slots) == tc.flows && cap(w.tombs.keys) == 0
 			if compacted != tc.compacted || w.tab.n != tc.flows {
@@ -135,52 +135,138 @@ func TestTombCompact(t *testing.T) {
 	}
 }
 
-// TestTombHeap: entries come out of the heap by expiry, whatever the
-// order of pushes, pops and a first entry moved to a later expiry (an
-// extended tombstone), against a sorted list.
-func TestTombHeap(t *testing.T) {
+// TestTombQueue: entries come out of the queue by expiry, whatever the
+// order of pushes (in order, to the ring, or before the ring's last, to
+// the heap), pops and a first entry queued again at a later expiry (an
+// extended tombstone), against a sorted list; the ring wraps and grows.
+func TestTombQueue(t *testing.T) {
 	tests := []struct {
-		name string
-		ops  int
-		span int64 // expiries are in [0, span): small spans give ties
+		name    string
+		ops     int
+		span    int64 // expiries are in [0, span) past the last pushed: small spans give ties
+		ordered int   // in 16 pushes, this many are in order (at least the last pushed)
+		heap    bool  // some entries went to the heap
 	}{
-		{"ties", 2000, 8},
-		{"spread", 2000, 1 << 40},
-		{"deep", 20000, 1 << 20},
+		{"ties", 2000, 8, 8, true},
+		{"spread", 2000, 1 << 40, 8, true},
+		{"deep", 20000, 1 << 20, 8, true},
+		{"in order", 20000, 1 << 20, 16, false},
+		{"mostly in order", 20000, 1 << 20, 15, true},
+		{"out of order", 2000, 1 << 20, 0, true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := rand.New(rand.NewPCG(1, uint64(tc.ops)))
-			var h tombs
+			var q tombQueue
 			var want []int64 // sorted
+			var last int64   // the last expiry pushed in order
+			heap := false
+			next := func(from int64) int64 { // an expiry past from, in order or not
+				if rng.IntN(16) < tc.ordered {
+					from = max(from, last)
+					last = from + rng.Int64N(tc.span)
+					return last
+				}
+				return from + rng.Int64N(tc.span)
+			}
 			for range tc.ops {
 				switch op := rng.IntN(4); {
 				case op <= 1 || len(want) == 0:
-					e := rng.Int64N(tc.span)
-					h.push(tombEntry{expiry: e})
+					e := next(0)
+					q.push(tombEntry{expiry: e})
 					want = append(want, e)
 					slices.Sort(want)
 				case op == 2:
-					if got := h.pop().expiry; got != want[0] {
+					if got := q.pop().expiry; got != want[0] {
 						t.Fatalf("popped %d, want %d", got, want[0])
 					}
 					want = want[1:]
 				default:
-					e := want[0] + rng.Int64N(tc.span)
-					h.q[0].expiry = e
-					h.down(0)
-					want[0] = e
+					e := q.pop()
+					e.expiry = next(e.expiry)
+					q.push(e)
+					want[0] = e.expiry
 					slices.Sort(want)
 				}
-				if len(h.q) != len(want) || len(want) > 0 && h.q[0].expiry != want[0] {
-					t.Fatalf("%d entries, want %d, or the first is not the least", len(h.q), len(want))
+				heap = heap || len(q.heap) > 0
+				if q.len() != len(want) || len(want) > 0 && q.first().expiry != want[0] {
+					t.Fatalf("%d entries, want %d, or the first is not the least", q.len(), len(want))
 				}
 			}
+			if heap != tc.heap {
+				t.Errorf("entries in the heap: %v, want %v", heap, tc.heap)
+			}
 			for len(want) > 0 {
-				if got := h.pop().expiry; got != want[0] {
+				if got := q.pop().expiry; got != want[0] {
 					t.Fatalf("draining: popped %d, want %d", got, want[0])
 				}
 				want = want[1:]
+			}
+		})
+	}
+}
+
+// entries are the queue's entries, the ring's then the heap's.
+func (q *tombQueue) entries() []tombEntry {
+	var es []tombEntry
+	for i := range q.n {
+		es = append(es, q.ring[(q.head+i)&(len(q.ring)-1)])
+	}
+	return append(es, q.heap...)
+}
+
+// TestTombOutOfOrder: tombstones queued out of order of expiry (an abs
+// one lingers IdleTimeout, longer than a CloseLinger one buried after
+// it) still expire at their own time: the later-buried, sooner-expiring
+// one ends first (on the sweep, or dropped at the bound) and its key's
+// late packet starts a flow, while the abs one still absorbs.
+func TestTombOutOfOrder(t *testing.T) {
+	type step struct {
+		host  byte
+		at    time.Duration // packet time since the start
+		flags uint8
+	}
+	open := []step{{1, 0, FlagSYN}, {1, 20 * time.Second, FlagACK}, // 1: abs timeout at 20 s, lingers to 80 s
+		{2, 10 * time.Second, FlagSYN}, {2, 21 * time.Second, FlagRST}} // 2: closed at 21 s, lingers to 51 s
+	tests := []struct {
+		name      string
+		max       int // MaxTombstones
+		steps     []step
+		late, new uint64 // CLateAfterClose, CFlowsCreated
+		queued    int    // queue entries left
+	}{
+		{"both linger", 0, []step{{1, 50 * time.Second, FlagACK}, {2, 50 * time.Second, FlagACK}}, 2, 2, 2},
+		{"the later one expires first", 0, []step{{3, 55 * time.Second, FlagSYN}}, 0, 3, 1},
+		{"then its key starts a flow", 0, []step{{3, 55 * time.Second, FlagSYN}, {2, 56 * time.Second, FlagACK}, {1, 57 * time.Second, FlagACK}}, 1, 4, 1},
+		{"both expire", 0, []step{{3, 85 * time.Second, FlagSYN}, {2, 86 * time.Second, FlagACK}, {1, 87 * time.Second, FlagACK}}, 0, 5, 0},
+		{"the bound drops the later one", 2, []step{{3, 22 * time.Second, FlagSYN}, {3, 23 * time.Second, FlagRST},
+			{1, 25 * time.Second, FlagACK}}, 1, 3, 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := Config{Workers: 1, MaxTombstones: tc.max, CloseLinger: 30 * time.Second, IdleTimeout: time.Minute, AbsoluteTimeout: 15 * time.Second}
+			p := NewPipeline(cfg, session.HandlerFunc(func(*session.Session) {}))
+			w := p.newWorker(0)
+			steps := append(slices.Clone(open), tc.steps...)
+			slices.SortStableFunc(steps, func(a, b step) int { return int(a.at - b.at) })
+			for _, s := range steps {
+				ts := pcapgen.DefaultBase.Add(s.at)
+				pk := Packet{Timestamp: ts, WireLen: 60, Proto: 6, Src: netip.AddrFrom4([4]byte{10, 0, 0, s.host}), Dst: srv.Addr(),
+					SrcPort: 40000, DstPort: 443, Seq: 1, Flags: s.flags}
+				w.advance(ts.UnixNano())
+				w.handle(&pk)
+				checkSlots(t, w)
+				checkMem(t, w)
+			}
+			snap := p.Stats().Snapshot()
+			if got := snap.Get(CLateAfterClose); got != tc.late {
+				t.Errorf("late %d, want %d", got, tc.late)
+			}
+			if got := snap.Get(CFlowsCreated); got != tc.new {
+				t.Errorf("flows created %d, want %d", got, tc.new)
+			}
+			if got := w.tombs.q.len(); got != tc.queued {
+				t.Errorf("%d queue entries, want %d", got, tc.queued)
 			}
 		})
 	}
