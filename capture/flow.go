@@ -2,6 +2,7 @@ package capture
 
 import (
 	"encoding/binary"
+	"hash/maphash"
 	"net/netip"
 	"time"
 
@@ -75,21 +76,24 @@ func (k *flowKey) addr(b16 [16]byte) netip.Addr {
 	return netip.AddrFrom16(b16)
 }
 
-// hash is symmetric by construction (it hashes the canonical key); it picks
-// the worker.
-func (k *flowKey) hash() uint64 {
-	h := uint64(k.proto)<<48 ^ uint64(k.vlan)<<32 ^ uint64(k.pa)<<16 ^ uint64(k.pb)
-	h = mix(h, binary.LittleEndian.Uint64(k.a[:8]))
-	h = mix(h, binary.LittleEndian.Uint64(k.a[8:]))
-	h = mix(h, binary.LittleEndian.Uint64(k.b[:8]))
-	h = mix(h, binary.LittleEndian.Uint64(k.b[8:]))
-	return h ^ h>>31
-}
-
-func mix(h, v uint64) uint64 {
-	h ^= v
-	h *= 0x9E3779B97F4A7C15
-	return h ^ h>>29
+// shard picks the worker of k's flow among n: a hash of the canonical key
+// (so both directions go to one worker) under the pipeline's seed, random
+// per run. A fixed hash would let an attacker who chooses addresses and
+// ports send every flow to one worker (an unseeded multiply-xorshift mix
+// can be inverted step by step); the runtime's seeded AES hash cannot be
+// steered without the seed.
+func (k *flowKey) shard(seed maphash.Seed, n int) int {
+	var b [40]byte
+	copy(b[0:16], k.a[:])
+	copy(b[16:32], k.b[:])
+	binary.LittleEndian.PutUint16(b[32:], k.pa)
+	binary.LittleEndian.PutUint16(b[34:], k.pb)
+	binary.LittleEndian.PutUint16(b[36:], k.vlan)
+	b[38] = k.proto
+	if k.v4 {
+		b[39] = 1
+	}
+	return int(maphash.Bytes(seed, b[:]) % uint64(n))
 }
 
 // equal reports whether k and o are the same key, field by field: == on

@@ -1,6 +1,8 @@
 package capture
 
 import (
+	"encoding/binary"
+	"hash/maphash"
 	"math/bits"
 	"net/netip"
 	"testing"
@@ -8,7 +10,7 @@ import (
 
 // BenchmarkFlowMap weighs the flow table's Go map (the runtime's seeded
 // aeshash of the 40-byte key) against an open-addressing table probed
-// linearly by a seeded form of flowKey.hash: lookups of keys in the table
+// linearly by a seeded form of keyMix: lookups of keys in the table
 // (late packets to tombstones) and of keys not in it (new flows' SYNs),
 // 30,000 keys as in a handshake-heavy capture. The candidate stays here:
 // it saves instructions (about 145 a hit against 250, 125 a miss against
@@ -16,7 +18,7 @@ import (
 // one control word, took longer (medians 26.5 against 15.0 ns; hits 20.1
 // against 25.4), and the map is about 0.1% of a whole replay's
 // instructions, most packets finding their flow in flowTable.recent.
-// Nor may a table be keyed by flowKey.hash itself: each of its steps is
+// Nor may a table be keyed by keyMix itself: each of its steps is
 // invertible, so one IPv6 /64 gives any number of keys of one hash.
 func BenchmarkFlowMap(b *testing.B) {
 	const n = 30000
@@ -86,7 +88,25 @@ func (t *openTable) init(n int, seed uint64) {
 	t.seed = seed
 }
 
-func (t *openTable) hash(k *flowKey) uint64 { return mix(t.seed, k.hash()) }
+func (t *openTable) hash(k *flowKey) uint64 { return mix(t.seed, keyMix(k)) }
+
+// keyMix is the multiply-xorshift hash that once picked a flow's worker:
+// symmetric (it hashes the canonical key), fast, and invertible step by
+// step, so an attacker can choose keys of any one hash (flowKey.shard).
+func keyMix(k *flowKey) uint64 {
+	h := uint64(k.proto)<<48 ^ uint64(k.vlan)<<32 ^ uint64(k.pa)<<16 ^ uint64(k.pb)
+	h = mix(h, binary.LittleEndian.Uint64(k.a[:8]))
+	h = mix(h, binary.LittleEndian.Uint64(k.a[8:]))
+	h = mix(h, binary.LittleEndian.Uint64(k.b[:8]))
+	h = mix(h, binary.LittleEndian.Uint64(k.b[8:]))
+	return h ^ h>>31
+}
+
+func mix(h, v uint64) uint64 {
+	h ^= v
+	h *= 0x9E3779B97F4A7C15
+	return h ^ h>>29
+}
 
 func (t *openTable) put(k *flowKey, v slotID) {
 	mask := uint64(len(t.e) - 1)
@@ -109,4 +129,59 @@ func (t *openTable) get(k *flowKey) (slotID, bool) {
 			return e.v, true
 		}
 	}
+}
+
+// TestShardNotSteerable: keys an attacker builds to share one keyMix hash
+// (one IPv6 address per source port, each compensating the port) would all
+// go to one worker under keyMix; flowKey.shard, seeded per pipeline,
+// spreads them. Both directions of a flow go to one worker.
+func TestShardNotSteerable(t *testing.T) {
+	const n = 1000
+	keys := collidingKeys(n)
+	want := keyMix(&keys[0])
+	for i := range keys {
+		if keyMix(&keys[i]) != want {
+			t.Fatalf("key %d: keyMix %x, want %x (the collision did not hold)", i, keyMix(&keys[i]), want)
+		}
+	}
+	seed := maphash.MakeSeed()
+	var perWorker [2]int
+	for i := range keys {
+		perWorker[keys[i].shard(seed, 2)]++
+	}
+	// Binomial(1000, 1/2) leaves [400, 600] with probability below 1e-9.
+	if perWorker[0] < 400 || perWorker[1] < 400 {
+		t.Errorf("colliding keys per worker %v: steered", perWorker)
+	}
+
+	src, dst := [16]byte(netip.MustParseAddr("2001:db8::1").As16()), [16]byte(netip.MustParseAddr("2001:db8::2").As16())
+	for port := uint16(1); port < 200; port++ {
+		ab, ba := orderedKey(src, dst, port, 443, 6, false), orderedKey(dst, src, 443, port, 6, false)
+		for _, w := range []int{2, 3, 8} {
+			if ab.shard(seed, w) != ba.shard(seed, w) {
+				t.Fatalf("port %d, %d workers: the two directions go to different workers", port, w)
+			}
+		}
+	}
+}
+
+// collidingKeys returns n keys, source ports 1..n, whose keyMix is the
+// same: the first address word of each undoes its ports in the first mix.
+func collidingKeys(n int) []flowKey {
+	const c, cInv = 0x9E3779B97F4A7C15, 0xF1DE83E19937733D // c*cInv = 1 mod 2^64
+	unmix := func(y uint64) uint64 {                       // inverse of x*c then y ^ y>>29
+		y ^= y>>29 ^ y>>58
+		return y * cInv
+	}
+	const target = 0x0123456789abcdef // the state after the first mix
+	keys := make([]flowKey, n)
+	for i := range keys {
+		k := flowKey{pa: uint16(i + 1), pb: 443, proto: 6}
+		k.b = [16]byte(netip.MustParseAddr("2001:db8::443").As16())
+		h0 := uint64(k.proto)<<48 ^ uint64(k.vlan)<<32 ^ uint64(k.pa)<<16 ^ uint64(k.pb)
+		binary.LittleEndian.PutUint64(k.a[:8], unmix(target)^h0)
+		binary.LittleEndian.PutUint64(k.a[8:], 1)
+		keys[i] = k
+	}
+	return keys
 }

@@ -3,6 +3,7 @@ package capture
 import (
 	"context"
 	"errors"
+	"hash/maphash"
 	"io"
 	"math"
 	"runtime"
@@ -128,13 +129,14 @@ type Pipeline struct {
 	stats   *Stats
 	workers int            // workers sharing cfg.MemoryLimit
 	oh      OrderedHandler // h, when it orders sessions (order.go)
+	seed    maphash.Seed   // of the flow hash that picks a worker (flowKey.shard)
 }
 
 // NewPipeline returns a pipeline delivering sessions to h.
 func NewPipeline(cfg Config, h session.Handler) *Pipeline {
 	cfg.setDefaults()
 	// one counter set per worker and one per reader (at most Workers of each)
-	p := &Pipeline{cfg: cfg, h: h, stats: newStats(2 * cfg.Workers), workers: cfg.Workers}
+	p := &Pipeline{cfg: cfg, h: h, stats: newStats(2 * cfg.Workers), workers: cfg.Workers, seed: maphash.MakeSeed()}
 	p.oh, _ = h.(OrderedHandler)
 	return p
 }
@@ -155,7 +157,8 @@ func Run(ctx context.Context, cfg Config, srcs []Source, h session.Handler) (Sna
 
 // Run reads srcs until they end (io.EOF), fail, or ctx is done, then flushes
 // every flow still open and returns. With one source, its packets are
-// decoded by one reader goroutine and sharded by a symmetric flow hash over
+// decoded by one reader goroutine and sharded by a seeded symmetric flow
+// hash (flowKey.shard) over
 // cfg.Workers workers (with one worker, it all happens in one goroutine).
 // With several sources (AF_PACKET fanout: the kernel already shards by
 // flow), each source gets its own worker and nothing is sharded again.
@@ -318,7 +321,7 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 		if ts := ci.Timestamp.UnixNano(); ts > now {
 			now = ts
 		}
-		i := int(k.hash() % uint64(n))
+		i := k.shard(p.seed, n)
 		b := cur[i]
 		if b != nil && (len(b.recs) == cap(b.recs) || len(b.arena)+len(payload) > cap(b.arena)) {
 			send(i)
