@@ -38,7 +38,7 @@ func TestJudgingMetrics(t *testing.T) {
 // TestReplayMetrics: after a replay, the collector exports the pipeline's
 // server certificate cache and the rules' suppress and threshold state.
 // The two captures reach the same server with the same chain (leaf and
-// intermediate): two misses, then two hits; cert.untrusted and
+// intermediate): four lookups, two misses at least; cert.untrusted and
 // cert.name_mismatch each hold a key.
 func TestReplayMetrics(t *testing.T) {
 	j, err := newDetectJudge("", &Config{})
@@ -64,8 +64,6 @@ func TestReplayMetrics(t *testing.T) {
 		"tlsentry_sessions_total":                2,
 		"tlsentry_cert_cache_entries":            2,
 		"tlsentry_cert_cache_capacity":           4096,
-		"tlsentry_cert_cache_hits_total":         2,
-		"tlsentry_cert_cache_misses_total":       2,
 		"tlsentry_cert_cache_evictions_total":    0,
 		"tlsentry_rules_limiter_keys":            2,
 		"tlsentry_rules_limiter_limit_bytes":     detect.DefaultSuppressMemory,
@@ -75,6 +73,13 @@ func TestReplayMetrics(t *testing.T) {
 		if v, ok := got[name]; !ok || v != want {
 			t.Errorf("%s = %v (present %v), want %v", name, v, ok, want)
 		}
+	}
+	// The captures are replayed at once (a worker each): a certificate both
+	// workers miss before either has stored it is two misses (CertCache
+	// parses outside its lock), so the split depends on timing; the sum
+	// does not.
+	if h, m := got["tlsentry_cert_cache_hits_total"], got["tlsentry_cert_cache_misses_total"]; h+m != 4 || m < 2 {
+		t.Errorf("certificate cache hits %v, misses %v: want 4 lookups, 2 misses at least", h, m)
 	}
 	// Sizes: a certificate of the test PKI is 300-700 bytes of DER; a key
 	// costs its text and about 137 bytes.
