@@ -277,6 +277,9 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 	cur := make([]*batch, n)
 	var pkt Packet
 	var now, lastFlush int64
+	// The previous packet's key and worker: a flow's packets often come
+	// in runs, and comparing keys is cheaper than the seeded hash.
+	lastKey, lastWorker := flowKey{}, -1
 	send := func(i int) {
 		if b := cur[i]; b != nil {
 			b.now = now
@@ -321,7 +324,11 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 		if ts := ci.Timestamp.UnixNano(); ts > now {
 			now = ts
 		}
-		i := k.shard(p.seed, n)
+		i := lastWorker
+		if i < 0 || !k.equal(&lastKey) {
+			i = k.shard(p.seed, n)
+			lastKey, lastWorker = k, i
+		}
 		b := cur[i]
 		if b != nil && (len(b.recs) == cap(b.recs) || len(b.arena)+len(payload) > cap(b.arena)) {
 			send(i)
