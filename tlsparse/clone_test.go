@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"reflect"
 	"testing"
+	"unsafe"
 )
 
 // TestCloneShared: Clone and CloneShared give the same handshake; neither
@@ -216,5 +217,14 @@ func TestCloneVariants(t *testing.T) {
 				t.Fatalf("appending to a list of the clone changed another:\n%+v\n%+v", n, want)
 			}
 		})
+	}
+}
+
+// TestCloneRoomSize: cloneRoom and its malloc header fill a 1152-byte size
+// class; growing it past that costs a 1280-byte object.
+func TestCloneRoomSize(t *testing.T) {
+	const header = 8 // objects over 512 bytes with pointers
+	if n := unsafe.Sizeof(cloneRoom{}) + header; n > 1152 || n < 1152-16 {
+		t.Errorf("cloneRoom takes %d bytes with its header, want a little under 1152", n)
 	}
 }

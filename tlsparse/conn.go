@@ -375,7 +375,7 @@ func (h *Handshake) RetainedBytes() int {
 
 // Clone returns a deep copy of h that shares no memory with the Conn.
 func (h *Handshake) Clone() *Handshake {
-	n := h.clone()
+	n, _ := h.clone()
 	if n != nil {
 		n.ServerCertificates = cloneCerts(h.ServerCertificates)
 	}
@@ -388,43 +388,64 @@ func (h *Handshake) Clone() *Handshake {
 // a session needs: the certificates of busy servers are copied once, not
 // once per connection.
 func (h *Handshake) CloneShared(certs *CertCache) (*Handshake, []*CertSummary) {
-	n := h.clone()
+	n, room := h.clone()
 	if n == nil || len(h.ServerCertificates) == 0 {
 		return n, nil
 	}
-	n.ServerCertificates = make([][]byte, len(h.ServerCertificates))
-	sums := make([]*CertSummary, len(h.ServerCertificates))
+	k := len(h.ServerCertificates)
+	var sums []*CertSummary
+	if room != nil && k <= len(room.certs) {
+		n.ServerCertificates, sums = room.certs[:k:k], room.sums[:k:k]
+	} else {
+		n.ServerCertificates, sums = make([][]byte, k), make([]*CertSummary, k)
+	}
 	for i, der := range h.ServerCertificates {
 		sums[i], n.ServerCertificates[i] = certs.SummaryDER(der)
 	}
 	return n, sums
 }
 
+// cloneRoom is the one allocation of a clone with both hellos: the
+// structures, then room for what most handshakes hold (the server's
+// certificate list and its summaries, two ALPN values, the hellos' lists);
+// a handshake with more takes allocations for what does not fit. The
+// lists come last, so that the collector does not scan them. The room
+// fits a browser's hellos (about 60 list entries, two 32-byte randoms and
+// session ids); with the 8-byte malloc header the whole is 1144 of a
+// 1152-byte size class, so nothing is lost to padding.
+type cloneRoom struct {
+	h     Handshake
+	ch    ClientHello
+	sh    ServerHello
+	ke    ServerKeyExchange
+	alpn  [2]string
+	certs [3][]byte
+	sums  [3]*CertSummary
+	u16   [64]uint16
+	u8    [136]byte
+}
+
 // clone copies everything but ServerCertificates (left nil). A handshake
-// with both hellos (the common case) takes one allocation for the
-// structures (and the key exchange) and two for the hellos' lists, one of
-// uint16 and one of bytes; one with fewer hellos takes only what it needs.
-func (h *Handshake) clone() *Handshake {
+// with both hellos (the common case) takes one allocation (cloneRoom,
+// returned too); one with fewer hellos takes only what it needs.
+func (h *Handshake) clone() (*Handshake, *cloneRoom) {
 	if h == nil {
-		return nil
+		return nil, nil
 	}
 	var n *Handshake
+	var room *cloneRoom
 	switch ch, sh := h.ClientHello, h.ServerHello; {
 	case ch != nil && sh != nil:
-		c := &struct {
-			h  Handshake
-			ch ClientHello
-			sh ServerHello
-			ke ServerKeyExchange
-		}{h: *h}
-		n = &c.h
+		room = &cloneRoom{h: *h}
+		n = &room.h
 		c16, c8 := ch.listLens()
 		s16, s8 := sh.listLens()
-		p16, p8 := makePacker[uint16](c16+s16), makePacker[byte](c8+s8)
-		n.ClientHello, n.ServerHello = ch.cloneInto(&c.ch, &p16, &p8), sh.cloneInto(&c.sh, &p16, &p8)
+		p16, p8 := packerIn(room.u16[:], c16+s16), packerIn(room.u8[:], c8+s8)
+		n.ClientHello = ch.cloneInto(&room.ch, &p16, &p8, room.alpn[:])
+		n.ServerHello = sh.cloneInto(&room.sh, &p16, &p8)
 		if h.KeyExchange != nil {
-			c.ke = *h.KeyExchange
-			n.KeyExchange = &c.ke
+			room.ke = *h.KeyExchange
+			n.KeyExchange = &room.ke
 		}
 	case ch != nil:
 		c := &struct {
@@ -434,7 +455,7 @@ func (h *Handshake) clone() *Handshake {
 		n = &c.h
 		n16, n8 := ch.listLens()
 		p16, p8 := makePacker[uint16](n16), makePacker[byte](n8)
-		n.ClientHello = ch.cloneInto(&c.ch, &p16, &p8)
+		n.ClientHello = ch.cloneInto(&c.ch, &p16, &p8, nil)
 	default:
 		c := *h
 		n = &c
@@ -453,7 +474,7 @@ func (h *Handshake) clone() *Handshake {
 	n.ClientCertificates = cloneCerts(h.ClientCertificates)
 	n.Alerts = cloneList(h.Alerts)
 	n.Heartbeats = cloneList(h.Heartbeats)
-	return n
+	return n, room
 }
 
 // cloneList copies s; empty lists become nil, so clones compare equal
@@ -489,6 +510,14 @@ func makePacker[T any](n int) packer[T] {
 	return packer[T]{buf: make([]T, 0, n)}
 }
 
+// packerIn is a packer for n elements that uses room when they fit.
+func packerIn[T any](room []T, n int) packer[T] {
+	if n > len(room) {
+		return makePacker[T](n)
+	}
+	return packer[T]{buf: room[:0:n]}
+}
+
 func (p *packer[T]) take(s []T) []T {
 	if len(s) == 0 {
 		return nil
@@ -502,7 +531,7 @@ func (p *packer[T]) take(s []T) []T {
 func (ch *ClientHello) Clone() *ClientHello {
 	n16, n8 := ch.listLens()
 	p16, p8 := makePacker[uint16](n16), makePacker[byte](n8)
-	return ch.cloneInto(&ClientHello{}, &p16, &p8)
+	return ch.cloneInto(&ClientHello{}, &p16, &p8, nil)
 }
 
 // listLens is the total length of ch's lists of uint16 and of bytes (what
@@ -515,8 +544,9 @@ func (ch *ClientHello) listLens() (n16, n8 int) {
 }
 
 // cloneInto makes n a deep copy of ch: the lists are copied into p16's
-// and p8's backing arrays instead of one allocation each.
-func (ch *ClientHello) cloneInto(n *ClientHello, p16 *packer[uint16], p8 *packer[byte]) *ClientHello {
+// and p8's backing arrays instead of one allocation each, ALPN into
+// alpnRoom when it fits.
+func (ch *ClientHello) cloneInto(n *ClientHello, p16 *packer[uint16], p8 *packer[byte], alpnRoom []string) *ClientHello {
 	*n = *ch
 	n.scr = nil
 	n.CipherSuites = p16.take(ch.CipherSuites)
@@ -530,7 +560,8 @@ func (ch *ClientHello) cloneInto(n *ClientHello, p16 *packer[uint16], p8 *packer
 	n.CompressionMethods = p8.take(ch.CompressionMethods)
 	n.ECPointFormats = p8.take(ch.ECPointFormats)
 	n.PSKModes = p8.take(ch.PSKModes)
-	n.ALPN = cloneList(ch.ALPN)
+	pa := packerIn(alpnRoom, len(ch.ALPN))
+	n.ALPN = pa.take(ch.ALPN)
 	return n
 }
 
