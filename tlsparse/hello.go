@@ -102,18 +102,44 @@ func hasDuplicate(list []uint16) bool {
 	return false
 }
 
+// readU16Prefixed is s.ReadUint16LengthPrefixed(out), small enough to be
+// inlined: the hello parsers read a length-prefixed field or two per
+// extension. On failure s may be left anywhere, as by cryptobyte.
+func readU16Prefixed(s, out *cryptobyte.String) bool {
+	b := *s
+	if len(b) < 2 {
+		return false
+	}
+	n := int(b[0])<<8 | int(b[1])
+	if len(b)-2 < n {
+		return false
+	}
+	*out, *s = b[2:2+n], b[2+n:]
+	return true
+}
+
+// readU8Prefixed is s.ReadUint8LengthPrefixed(out), as readU16Prefixed.
+func readU8Prefixed(s, out *cryptobyte.String) bool {
+	b := *s
+	if len(b) < 1 {
+		return false
+	}
+	n := int(b[0])
+	if len(b)-1 < n {
+		return false
+	}
+	*out, *s = b[1:1+n], b[1+n:]
+	return true
+}
+
 // readU16List appends a list of uint16 to dst; the list must fill s exactly
 // and have an even length.
 func readU16List(s cryptobyte.String, dst []uint16) ([]uint16, bool) {
 	if len(s)%2 != 0 {
 		return dst, false
 	}
-	for !s.Empty() {
-		var v uint16
-		if !s.ReadUint16(&v) {
-			return dst, false
-		}
-		dst = append(dst, v)
+	for i := 1; i < len(s); i += 2 {
+		dst = append(dst, uint16(s[i-1])<<8|uint16(s[i]))
 	}
 	return dst, true
 }
@@ -224,7 +250,7 @@ func (ch *ClientHello) unmarshal(body []byte) error {
 	s := cryptobyte.String(body)
 	var random, sid, ciphers, comp cryptobyte.String
 	if !s.ReadUint16(&ch.LegacyVersion) || !s.ReadBytes((*[]byte)(&random), 32) ||
-		!s.ReadUint8LengthPrefixed(&sid) {
+		!readU8Prefixed(&s, &sid) {
 		return errHelloIncomplete
 	}
 	ch.scr.sp.random = ch.appendBytes(random)
@@ -232,7 +258,7 @@ func (ch *ClientHello) unmarshal(body []byte) error {
 	if len(sid) > 32 {
 		return errClientHello
 	}
-	if !s.ReadUint16LengthPrefixed(&ciphers) {
+	if !readU16Prefixed(&s, &ciphers) {
 		return errHelloIncomplete
 	}
 	off := len(ch.scr.u16)
@@ -241,7 +267,7 @@ func (ch *ClientHello) unmarshal(body []byte) error {
 		return errClientHello
 	}
 	ch.scr.sp.ciphers = span{off, len(ch.scr.u16)}
-	if !s.ReadUint8LengthPrefixed(&comp) {
+	if !readU8Prefixed(&s, &comp) {
 		return errHelloIncomplete
 	}
 	ch.scr.sp.compression = ch.appendBytes(comp)
@@ -249,7 +275,7 @@ func (ch *ClientHello) unmarshal(body []byte) error {
 		return nil // no extensions (SSL 3.0, early TLS clients)
 	}
 	var exts cryptobyte.String
-	if !s.ReadUint16LengthPrefixed(&exts) {
+	if !readU16Prefixed(&s, &exts) {
 		return errHelloIncomplete
 	}
 	if !s.Empty() {
@@ -270,7 +296,7 @@ func (ch *ClientHello) unmarshalExtensions(exts cryptobyte.String) error {
 	for !exts.Empty() {
 		var typ uint16
 		var data cryptobyte.String
-		if !exts.ReadUint16(&typ) || !exts.ReadUint16LengthPrefixed(&data) {
+		if !exts.ReadUint16(&typ) || !readU16Prefixed(&exts, &data) {
 			err = errClientHello
 			break
 		}
@@ -297,13 +323,13 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 	switch typ {
 	case extServerName: // RFC 6066 3
 		var list cryptobyte.String
-		if !data.ReadUint16LengthPrefixed(&list) || !data.Empty() || list.Empty() {
+		if !readU16Prefixed(&data, &list) || !data.Empty() || list.Empty() {
 			return false
 		}
 		for !list.Empty() {
 			var nameType uint8
 			var name cryptobyte.String
-			if !list.ReadUint8(&nameType) || !list.ReadUint16LengthPrefixed(&name) {
+			if !list.ReadUint8(&nameType) || !readU16Prefixed(&list, &name) {
 				return false
 			}
 			if nameType != 0 || ch.ServerName != "" || len(name) == 0 {
@@ -321,7 +347,7 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		return true
 	case extSupportedGroups: // RFC 8422 5.1.1, RFC 8446 4.2.7
 		var list cryptobyte.String
-		if !data.ReadUint16LengthPrefixed(&list) || !data.Empty() {
+		if !readU16Prefixed(&data, &list) || !data.Empty() {
 			return false
 		}
 		if ch.scr.sp.groups.end != 0 {
@@ -333,7 +359,7 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		return ok
 	case extECPointFormats: // RFC 8422 5.1.2
 		var list cryptobyte.String
-		if !data.ReadUint8LengthPrefixed(&list) || !data.Empty() {
+		if !readU8Prefixed(&data, &list) || !data.Empty() {
 			return false
 		}
 		if ch.scr.sp.ecpf.end == 0 {
@@ -342,7 +368,7 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		return true
 	case extSignatureAlgorithms: // RFC 8446 4.2.3
 		var list cryptobyte.String
-		if !data.ReadUint16LengthPrefixed(&list) || !data.Empty() {
+		if !readU16Prefixed(&data, &list) || !data.Empty() {
 			return false
 		}
 		if ch.scr.sp.sigalgs.end != 0 {
@@ -357,7 +383,7 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		return true
 	case extALPN: // RFC 7301 3.1
 		var list cryptobyte.String
-		if !data.ReadUint16LengthPrefixed(&list) || !data.Empty() || list.Empty() {
+		if !readU16Prefixed(&data, &list) || !data.Empty() || list.Empty() {
 			return false
 		}
 		if len(ch.scr.alpnBuf) != 0 {
@@ -365,7 +391,7 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		}
 		for !list.Empty() {
 			var proto cryptobyte.String
-			if !list.ReadUint8LengthPrefixed(&proto) || proto.Empty() {
+			if !readU8Prefixed(&list, &proto) || proto.Empty() {
 				return false
 			}
 			ch.scr.alpnBuf = append(ch.scr.alpnBuf, internALPN(proto))
@@ -386,7 +412,7 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		return true
 	case extSupportedVersions: // RFC 8446 4.2.1
 		var list cryptobyte.String
-		if !data.ReadUint8LengthPrefixed(&list) || !data.Empty() || list.Empty() {
+		if !readU8Prefixed(&data, &list) || !data.Empty() || list.Empty() {
 			return false
 		}
 		if ch.scr.sp.versions.end != 0 {
@@ -398,7 +424,7 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		return ok
 	case extPSKModes: // RFC 8446 4.2.9
 		var list cryptobyte.String
-		if !data.ReadUint8LengthPrefixed(&list) || !data.Empty() {
+		if !readU8Prefixed(&data, &list) || !data.Empty() {
 			return false
 		}
 		if ch.scr.sp.pskModes.end == 0 {
@@ -410,7 +436,7 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 			return true
 		}
 		var list cryptobyte.String
-		if !data.ReadUint16LengthPrefixed(&list) || !data.Empty() {
+		if !readU16Prefixed(&data, &list) || !data.Empty() {
 			return false
 		}
 		if ch.scr.sp.keyShare.end != 0 {
@@ -420,7 +446,7 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		for !list.Empty() {
 			var group uint16
 			var key cryptobyte.String
-			if !list.ReadUint16(&group) || !list.ReadUint16LengthPrefixed(&key) {
+			if !list.ReadUint16(&group) || !readU16Prefixed(&list, &key) {
 				ch.scr.sp.keyShare = span{off, len(ch.scr.u16)}
 				return false
 			}
@@ -434,7 +460,7 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 	case extRenegotiationInfo: // RFC 5746 3.2
 		ch.RenegotiationInfo = true
 		var v cryptobyte.String
-		return data.ReadUint8LengthPrefixed(&v) && data.Empty()
+		return readU8Prefixed(&data, &v) && data.Empty()
 	}
 	return true
 }
@@ -532,7 +558,7 @@ func (sh *ServerHello) unmarshal(body []byte, rnd, sid *span) error {
 	sh.HelloRetryRequest = [32]byte(random) == helloRetryRequestRandom
 	draft := isDraftServerHelloVersion(sh.LegacyVersion)
 	if !draft {
-		if !s.ReadUint8LengthPrefixed(&sessionID) {
+		if !readU8Prefixed(&s, &sessionID) {
 			return errHelloIncomplete
 		}
 		*sid = sh.appendBytes(sessionID)
@@ -550,7 +576,7 @@ func (sh *ServerHello) unmarshal(body []byte, rnd, sid *span) error {
 		return nil
 	}
 	var exts cryptobyte.String
-	if !s.ReadUint16LengthPrefixed(&exts) {
+	if !readU16Prefixed(&s, &exts) {
 		return errHelloIncomplete
 	}
 	if !s.Empty() {
@@ -561,7 +587,7 @@ func (sh *ServerHello) unmarshal(body []byte, rnd, sid *span) error {
 	for !exts.Empty() {
 		var typ uint16
 		var data cryptobyte.String
-		if !exts.ReadUint16(&typ) || !exts.ReadUint16LengthPrefixed(&data) {
+		if !exts.ReadUint16(&typ) || !readU16Prefixed(&exts, &data) {
 			sh.scr.extSpan = span{off, len(sh.scr.u16)}
 			return errServerHello
 		}
@@ -591,15 +617,15 @@ func (sh *ServerHello) extension(typ uint16, data cryptobyte.String) bool {
 			return data.Empty()
 		}
 		var key cryptobyte.String
-		return data.ReadUint16LengthPrefixed(&key) && data.Empty()
+		return readU16Prefixed(&data, &key) && data.Empty()
 	case extPreSharedKey: // RFC 8446 4.2.11: selected_identity
 		var id uint16
 		sh.PreSharedKey = true
 		return data.ReadUint16(&id) && data.Empty()
 	case extALPN: // RFC 7301 3.1: exactly one protocol
 		var list, proto cryptobyte.String
-		if !data.ReadUint16LengthPrefixed(&list) || !data.Empty() ||
-			!list.ReadUint8LengthPrefixed(&proto) || proto.Empty() {
+		if !readU16Prefixed(&data, &list) || !data.Empty() ||
+			!readU8Prefixed(&list, &proto) || proto.Empty() {
 			return false
 		}
 		sh.ALPN = internALPN(proto)
@@ -613,7 +639,7 @@ func (sh *ServerHello) extension(typ uint16, data cryptobyte.String) bool {
 	case extRenegotiationInfo:
 		sh.RenegotiationInfo = true
 		var v cryptobyte.String
-		return data.ReadUint8LengthPrefixed(&v) && data.Empty()
+		return readU8Prefixed(&data, &v) && data.Empty()
 	case extHeartbeat:
 		sh.Heartbeat = true
 		return true

@@ -458,3 +458,40 @@ func TestHasDuplicate(t *testing.T) {
 		}
 	}
 }
+
+// TestReadPrefixed: readU16Prefixed, readU8Prefixed and readU16List read
+// what cryptobyte reads, on inputs cut at every length.
+func TestReadPrefixed(t *testing.T) {
+	base := make([]byte, 300)
+	for i := range base {
+		base[i] = byte(i * 7)
+	}
+	base[0], base[1] = 0x00, 0x05
+	for _, head := range [][]byte{{}, {0}, {0, 0}, {0, 1}, {0, 5}, {1, 0}, {0xff, 0xff}, {3}, {0x80}} {
+		for n := 0; n <= 12; n++ {
+			in := append(append([]byte{}, head...), base[:n]...)
+			a, b := cryptobyte.String(in), cryptobyte.String(in)
+			var x, y cryptobyte.String
+			okA, okB := a.ReadUint16LengthPrefixed(&x), readU16Prefixed(&b, &y)
+			if okA != okB || okA && (string(x) != string(y) || string(a) != string(b)) {
+				t.Errorf("u16 %x: cryptobyte %v %x %x, readU16Prefixed %v %x %x", in, okA, x, a, okB, y, b)
+			}
+			a, b = cryptobyte.String(in), cryptobyte.String(in)
+			okA, okB = a.ReadUint8LengthPrefixed(&x), readU8Prefixed(&b, &y)
+			if okA != okB || okA && (string(x) != string(y) || string(a) != string(b)) {
+				t.Errorf("u8 %x: cryptobyte %v %x %x, readU8Prefixed %v %x %x", in, okA, x, a, okB, y, b)
+			}
+			var want []uint16
+			okA = len(in)%2 == 0
+			for s := cryptobyte.String(in); okA && !s.Empty(); {
+				var v uint16
+				s.ReadUint16(&v)
+				want = append(want, v)
+			}
+			got, okB := readU16List(cryptobyte.String(in), []uint16{7})
+			if okA != okB || okA && !slices.Equal(got, append([]uint16{7}, want...)) || !okA && !slices.Equal(got, []uint16{7}) {
+				t.Errorf("list %x: %v %x, readU16List %v %x", in, okA, want, okB, got)
+			}
+		}
+	}
+}
