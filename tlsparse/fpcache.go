@@ -166,10 +166,11 @@ func appendClientKey(dst []byte, ch *ClientHello, quic bool) []byte {
 	}
 	dst = append(dst, 'c', flags)
 	dst = binary.BigEndian.AppendUint16(dst, ch.LegacyVersion)
-	for _, list := range [...][]uint16{ch.CipherSuites, ch.Extensions, ch.SupportedGroups,
-		ch.SignatureAlgorithms, ch.SupportedVersions} {
-		dst = appendU16List(dst, list)
-	}
+	dst = appendU16List(dst, ch.CipherSuites)
+	dst = appendU16List(dst, ch.Extensions)
+	dst = appendU16List(dst, ch.SupportedGroups)
+	dst = appendU16List(dst, ch.SignatureAlgorithms)
+	dst = appendU16List(dst, ch.SupportedVersions)
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(ch.ECPointFormats)))
 	dst = append(dst, ch.ECPointFormats...)
 	if flags&4 != 0 {

@@ -1,6 +1,8 @@
 package tlsparse
 
 import (
+	"bytes"
+	"encoding/binary"
 	"slices"
 	"testing"
 )
@@ -185,4 +187,20 @@ func FuzzFingerprintCache(f *testing.F) {
 			checkCached(t, c, "fuzz", ch, sh, flags&2 != 0)
 		}
 	})
+}
+
+// TestAppendU16List: the key encoding of a list is its length (4 bytes)
+// and its values (2 bytes each), big-endian, after what dst held.
+func TestAppendU16List(t *testing.T) {
+	for _, list := range [][]uint16{nil, {0x1301}, {0x0a0a, 0x1301, 0xc02b, 0xffff, 0}} {
+		for _, dst := range [][]byte{nil, {'c', 1}, make([]byte, 3, 3+4+2*len(list))} {
+			want := binary.BigEndian.AppendUint32(slices.Clone(dst), uint32(len(list)))
+			for _, v := range list {
+				want = binary.BigEndian.AppendUint16(want, v)
+			}
+			if got := appendU16List(slices.Clone(dst), list); !bytes.Equal(got, want) {
+				t.Errorf("appendU16List(%x, %x) = %x, want %x", dst, list, got, want)
+			}
+		}
+	}
 }
