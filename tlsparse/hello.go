@@ -179,7 +179,10 @@ func (ch *ClientHello) reset() {
 	if scr == nil {
 		scr = new(chScratch)
 	} else {
-		*scr = chScratch{u16: scr.u16[:0], u8: scr.u8[:0], alpnBuf: scr.alpnBuf[:0], lastName: ch.ServerName}
+		// field by field: a composite literal would be built on the
+		// stack and copied whole
+		scr.u16, scr.u8, scr.alpnBuf = scr.u16[:0], scr.u8[:0], scr.alpnBuf[:0]
+		scr.sp, scr.lastName = chSpans{}, ch.ServerName
 	}
 	*ch = ClientHello{scr: scr}
 }
@@ -517,7 +520,7 @@ func (sh *ServerHello) reset() {
 	if scr == nil {
 		scr = new(shScratch)
 	} else {
-		*scr = shScratch{u16: scr.u16[:0], b: scr.b[:0], certs: scr.certs[:0]}
+		scr.u16, scr.b, scr.certs, scr.extSpan = scr.u16[:0], scr.b[:0], scr.certs[:0], span{} // as in ClientHello.reset
 	}
 	*sh = ServerHello{scr: scr}
 }
