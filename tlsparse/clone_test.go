@@ -3,6 +3,7 @@ package tlsparse
 import (
 	"bytes"
 	"crypto/tls"
+	"fmt"
 	"reflect"
 	"testing"
 	"unsafe"
@@ -227,4 +228,47 @@ func TestCloneRoomSize(t *testing.T) {
 	if n := unsafe.Sizeof(cloneRoom{}) + header; n > 1152 || n < 1152-16 {
 		t.Errorf("cloneRoom takes %d bytes with its header, want a little under 1152", n)
 	}
+}
+
+// TestCloneScratch: a clone of a hello Unmarshal filled in (its lists
+// copied as the scratch's two arrays) equals one copied list by list, for
+// every prefix of a few hellos (complete, truncated, malformed, SSLv2); its
+// lists are capped and survive the next Unmarshal.
+func TestCloneScratch(t *testing.T) {
+	bodies := [][]byte{
+		buildClientHello(t, bytes.Repeat([]byte{7}, 32), browserCiphers, browserHelloExts()),
+		buildClientHello(t, []byte{1, 2, 3}, []uint16{0x002f, 0x0035}, []helloExt{sniExt("a.b"), {extSupportedGroups, raw(0, 3, 0, 29, 0)}}),
+		buildClientHello(t, nil, browserCiphers, []helloExt{{extExtendedMasterSecret, nil}, {extExtendedMasterSecret, nil}}),
+	}
+	v2 := []byte{1, 3, 1, 0, 6, 0, 0, 0, 16, 0, 0, 0x39, 0x07, 0x00, 0xc0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}
+	var ch ClientHello
+	check := func(name string) {
+		t.Helper()
+		byList := ch
+		byList.scr = nil
+		want := byList.Clone()
+		got := ch.Clone()
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: clone of the parsed hello differs:\n%+v\n%+v", name, got, want)
+		}
+		for _, l := range [][]uint16{got.CipherSuites, got.Extensions, got.SupportedGroups, got.SignatureAlgorithms, got.SupportedVersions, got.KeyShareGroups} {
+			_ = append(l, 0xffff)
+		}
+		for _, l := range [][]byte{got.Random, got.SessionID, got.CompressionMethods, got.ECPointFormats, got.PSKModes} {
+			_ = append(l, 0xff)
+		}
+		ch.Unmarshal(bodies[0][:len(bodies[0])/2]) // reuse the scratch
+		ch.Unmarshal(bodies[1])
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s: the clone changed with an append to it or the next Unmarshal", name)
+		}
+	}
+	for bi, body := range bodies {
+		for n := range len(body) + 1 {
+			ch.Unmarshal(body[:n])
+			check(fmt.Sprintf("body %d prefix %d", bi, n))
+		}
+	}
+	ch.unmarshalSSLv2(v2)
+	check("SSLv2")
 }

@@ -535,8 +535,12 @@ func (ch *ClientHello) Clone() *ClientHello {
 }
 
 // listLens is the total length of ch's lists of uint16 and of bytes (what
-// cloneInto takes from its packers).
+// cloneInto takes from its packers): for a hello Unmarshal filled in, its
+// scratch arrays.
 func (ch *ClientHello) listLens() (n16, n8 int) {
+	if scr := ch.scr; scr != nil {
+		return len(scr.u16), len(scr.u8)
+	}
 	n16 = len(ch.CipherSuites) + len(ch.Extensions) + len(ch.SupportedGroups) + len(ch.SignatureAlgorithms) +
 		len(ch.SupportedVersions) + len(ch.KeyShareGroups)
 	n8 = len(ch.Random) + len(ch.SessionID) + len(ch.CompressionMethods) + len(ch.ECPointFormats) + len(ch.PSKModes)
@@ -549,6 +553,14 @@ func (ch *ClientHello) listLens() (n16, n8 int) {
 func (ch *ClientHello) cloneInto(n *ClientHello, p16 *packer[uint16], p8 *packer[byte], alpnRoom []string) *ClientHello {
 	*n = *ch
 	n.scr = nil
+	pa := packerIn(alpnRoom, len(ch.ALPN))
+	n.ALPN = pa.take(ch.ALPN)
+	if scr := ch.scr; scr != nil {
+		// Unmarshal's lists are spans of the scratch arrays: copy each
+		// array once.
+		n.resolveLists(&scr.sp, p16.take(scr.u16), p8.take(scr.u8))
+		return n
+	}
 	n.CipherSuites = p16.take(ch.CipherSuites)
 	n.Extensions = p16.take(ch.Extensions)
 	n.SupportedGroups = p16.take(ch.SupportedGroups)
@@ -560,8 +572,6 @@ func (ch *ClientHello) cloneInto(n *ClientHello, p16 *packer[uint16], p8 *packer
 	n.CompressionMethods = p8.take(ch.CompressionMethods)
 	n.ECPointFormats = p8.take(ch.ECPointFormats)
 	n.PSKModes = p8.take(ch.PSKModes)
-	pa := packerIn(alpnRoom, len(ch.ALPN))
-	n.ALPN = pa.take(ch.ALPN)
 	return n
 }
 

@@ -224,22 +224,27 @@ type chSpans struct {
 }
 
 func (ch *ClientHello) resolve() {
-	sp := &ch.scr.sp
-	ch.Random = sp.random.u8(ch.scr.u8)
-	ch.SessionID = sp.sessionID.u8(ch.scr.u8)
-	ch.CompressionMethods = sp.compression.u8(ch.scr.u8)
-	ch.ECPointFormats = sp.ecpf.u8(ch.scr.u8)
-	ch.PSKModes = sp.pskModes.u8(ch.scr.u8)
-	ch.CipherSuites = sp.ciphers.u16(ch.scr.u16)
-	ch.Extensions = sp.exts.u16(ch.scr.u16)
-	ch.SupportedGroups = sp.groups.u16(ch.scr.u16)
-	ch.SignatureAlgorithms = sp.sigalgs.u16(ch.scr.u16)
-	ch.SupportedVersions = sp.versions.u16(ch.scr.u16)
-	ch.KeyShareGroups = sp.keyShare.u16(ch.scr.u16)
+	ch.resolveLists(&ch.scr.sp, ch.scr.u16, ch.scr.u8)
 	if len(ch.scr.alpnBuf) > 0 {
 		ch.ALPN = ch.scr.alpnBuf
 	}
 	ch.scr.lastName = ""
+}
+
+// resolveLists points ch's lists at their spans of u16 and u8: the
+// scratch's arrays, or a clone's copies of them.
+func (ch *ClientHello) resolveLists(sp *chSpans, u16 []uint16, u8 []byte) {
+	ch.Random = sp.random.u8(u8)
+	ch.SessionID = sp.sessionID.u8(u8)
+	ch.CompressionMethods = sp.compression.u8(u8)
+	ch.ECPointFormats = sp.ecpf.u8(u8)
+	ch.PSKModes = sp.pskModes.u8(u8)
+	ch.CipherSuites = sp.ciphers.u16(u16)
+	ch.Extensions = sp.exts.u16(u16)
+	ch.SupportedGroups = sp.groups.u16(u16)
+	ch.SignatureAlgorithms = sp.sigalgs.u16(u16)
+	ch.SupportedVersions = sp.versions.u16(u16)
+	ch.KeyShareGroups = sp.keyShare.u16(u16)
 }
 
 // appendBytes copies b into the shared byte array and returns its span.
