@@ -188,8 +188,13 @@ func appendServerKey(dst []byte, sh *ServerHello) []byte {
 	return appendU16List(dst, sh.Extensions)
 }
 
+// appendU16List appends the length of list and its values, big-endian,
+// four values to an append while they last.
 func appendU16List(dst []byte, list []uint16) []byte {
 	dst = binary.BigEndian.AppendUint32(dst, uint32(len(list)))
+	for ; len(list) >= 4; list = list[4:] {
+		dst = binary.BigEndian.AppendUint64(dst, uint64(list[0])<<48|uint64(list[1])<<32|uint64(list[2])<<16|uint64(list[3]))
+	}
 	for _, v := range list {
 		dst = binary.BigEndian.AppendUint16(dst, v)
 	}

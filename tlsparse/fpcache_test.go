@@ -192,7 +192,7 @@ func FuzzFingerprintCache(f *testing.F) {
 // TestAppendU16List: the key encoding of a list is its length (4 bytes)
 // and its values (2 bytes each), big-endian, after what dst held.
 func TestAppendU16List(t *testing.T) {
-	for _, list := range [][]uint16{nil, {0x1301}, {0x0a0a, 0x1301, 0xc02b, 0xffff, 0}} {
+	for _, list := range [][]uint16{nil, {0x1301}, {0x0a0a, 0x1301, 0xc02b, 0xffff, 0}, {1, 2, 3, 4, 5, 6, 7, 8, 0x8009}} {
 		for _, dst := range [][]byte{nil, {'c', 1}, make([]byte, 3, 3+4+2*len(list))} {
 			want := binary.BigEndian.AppendUint32(slices.Clone(dst), uint32(len(list)))
 			for _, v := range list {
