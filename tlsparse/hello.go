@@ -104,7 +104,8 @@ func hasDuplicate(list []uint16) bool {
 
 // readU16Prefixed is s.ReadUint16LengthPrefixed(out), small enough to be
 // inlined: the hello parsers read a length-prefixed field or two per
-// extension. On failure s may be left anywhere, as by cryptobyte.
+// extension. On failure s is left as it was (cryptobyte may consume the
+// length); no caller reads s after a failure.
 func readU16Prefixed(s, out *cryptobyte.String) bool {
 	b := *s
 	if len(b) < 2 {
