@@ -133,6 +133,42 @@ func readU8Prefixed(s, out *cryptobyte.String) bool {
 	return true
 }
 
+// nextExtension reads an extension's type and data off exts, as
+// exts.ReadUint16(&typ) && exts.ReadUint16LengthPrefixed(&data) would; the
+// results are returned, not stored through pointers, so that they stay in
+// registers.
+func nextExtension(exts *cryptobyte.String) (typ uint16, data cryptobyte.String, ok bool) {
+	b := *exts
+	if len(b) < 4 {
+		return 0, nil, false
+	}
+	n := int(b[2])<<8 | int(b[3])
+	if len(b)-4 < n {
+		return 0, nil, false
+	}
+	*exts = b[4+n:]
+	return uint16(b[0])<<8 | uint16(b[1]), b[4 : 4+n], true
+}
+
+// wholeU16 is the content of b when b is exactly one field with a 2-byte
+// length: what data.ReadUint16LengthPrefixed(&f) && data.Empty() accepts.
+// Taking and returning values (no pointers) keeps the caller's slices in
+// registers.
+func wholeU16(b cryptobyte.String) (f cryptobyte.String, ok bool) {
+	if len(b) < 2 || len(b)-2 != int(b[0])<<8|int(b[1]) {
+		return nil, false
+	}
+	return b[2:], true
+}
+
+// wholeU8 is wholeU16 for a field with a 1-byte length.
+func wholeU8(b cryptobyte.String) (f cryptobyte.String, ok bool) {
+	if len(b) < 1 || len(b)-1 != int(b[0]) {
+		return nil, false
+	}
+	return b[1:], true
+}
+
 // readU16List appends a list of uint16 to dst; the list must fill s exactly
 // and have an even length.
 func readU16List(s cryptobyte.String, dst []uint16) ([]uint16, bool) {
@@ -303,9 +339,8 @@ func (ch *ClientHello) unmarshalExtensions(exts cryptobyte.String) error {
 	types := tbuf[:0]
 	var err error
 	for !exts.Empty() {
-		var typ uint16
-		var data cryptobyte.String
-		if !exts.ReadUint16(&typ) || !readU16Prefixed(&exts, &data) {
+		typ, data, ok := nextExtension(&exts)
+		if !ok {
 			err = errClientHello
 			break
 		}
@@ -331,8 +366,8 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 	var ok bool
 	switch typ {
 	case extServerName: // RFC 6066 3
-		var list cryptobyte.String
-		if !readU16Prefixed(&data, &list) || !data.Empty() || list.Empty() {
+		list, whole := wholeU16(data)
+		if !whole || list.Empty() {
 			return false
 		}
 		for !list.Empty() {
@@ -355,8 +390,8 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		ch.StatusRequest = true
 		return true
 	case extSupportedGroups: // RFC 8422 5.1.1, RFC 8446 4.2.7
-		var list cryptobyte.String
-		if !readU16Prefixed(&data, &list) || !data.Empty() {
+		list, whole := wholeU16(data)
+		if !whole {
 			return false
 		}
 		if ch.scr.sp.groups.end != 0 {
@@ -367,8 +402,8 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		ch.scr.sp.groups = span{off, len(ch.scr.u16)}
 		return ok
 	case extECPointFormats: // RFC 8422 5.1.2
-		var list cryptobyte.String
-		if !readU8Prefixed(&data, &list) || !data.Empty() {
+		list, whole := wholeU8(data)
+		if !whole {
 			return false
 		}
 		if ch.scr.sp.ecpf.end == 0 {
@@ -376,8 +411,8 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		}
 		return true
 	case extSignatureAlgorithms: // RFC 8446 4.2.3
-		var list cryptobyte.String
-		if !readU16Prefixed(&data, &list) || !data.Empty() {
+		list, whole := wholeU16(data)
+		if !whole {
 			return false
 		}
 		if ch.scr.sp.sigalgs.end != 0 {
@@ -391,8 +426,8 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		ch.Heartbeat = true
 		return true
 	case extALPN: // RFC 7301 3.1
-		var list cryptobyte.String
-		if !readU16Prefixed(&data, &list) || !data.Empty() || list.Empty() {
+		list, whole := wholeU16(data)
+		if !whole || list.Empty() {
 			return false
 		}
 		if len(ch.scr.alpnBuf) != 0 {
@@ -420,8 +455,8 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		ch.PreSharedKey = true
 		return true
 	case extSupportedVersions: // RFC 8446 4.2.1
-		var list cryptobyte.String
-		if !readU8Prefixed(&data, &list) || !data.Empty() || list.Empty() {
+		list, whole := wholeU8(data)
+		if !whole || list.Empty() {
 			return false
 		}
 		if ch.scr.sp.versions.end != 0 {
@@ -432,8 +467,8 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		ch.scr.sp.versions = span{off, len(ch.scr.u16)}
 		return ok
 	case extPSKModes: // RFC 8446 4.2.9
-		var list cryptobyte.String
-		if !readU8Prefixed(&data, &list) || !data.Empty() {
+		list, whole := wholeU8(data)
+		if !whole {
 			return false
 		}
 		if ch.scr.sp.pskModes.end == 0 {
@@ -444,8 +479,8 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		if typ == extKeyShareDraft && ch.scr.sp.keyShare.end != 0 {
 			return true
 		}
-		var list cryptobyte.String
-		if !readU16Prefixed(&data, &list) || !data.Empty() {
+		list, whole := wholeU16(data)
+		if !whole {
 			return false
 		}
 		if ch.scr.sp.keyShare.end != 0 {
@@ -468,8 +503,8 @@ func (ch *ClientHello) extension(typ uint16, data cryptobyte.String) bool {
 		return true
 	case extRenegotiationInfo: // RFC 5746 3.2
 		ch.RenegotiationInfo = true
-		var v cryptobyte.String
-		return readU8Prefixed(&data, &v) && data.Empty()
+		_, whole := wholeU8(data)
+		return whole
 	}
 	return true
 }
@@ -594,9 +629,8 @@ func (sh *ServerHello) unmarshal(body []byte, rnd, sid *span) error {
 	off := len(sh.scr.u16)
 	var err error
 	for !exts.Empty() {
-		var typ uint16
-		var data cryptobyte.String
-		if !exts.ReadUint16(&typ) || !readU16Prefixed(&exts, &data) {
+		typ, data, ok := nextExtension(&exts)
+		if !ok {
 			sh.scr.extSpan = span{off, len(sh.scr.u16)}
 			return errServerHello
 		}
@@ -625,16 +659,16 @@ func (sh *ServerHello) extension(typ uint16, data cryptobyte.String) bool {
 		if sh.HelloRetryRequest {
 			return data.Empty()
 		}
-		var key cryptobyte.String
-		return readU16Prefixed(&data, &key) && data.Empty()
+		_, whole := wholeU16(data)
+		return whole
 	case extPreSharedKey: // RFC 8446 4.2.11: selected_identity
 		var id uint16
 		sh.PreSharedKey = true
 		return data.ReadUint16(&id) && data.Empty()
 	case extALPN: // RFC 7301 3.1: exactly one protocol
-		var list, proto cryptobyte.String
-		if !readU16Prefixed(&data, &list) || !data.Empty() ||
-			!readU8Prefixed(&list, &proto) || proto.Empty() {
+		list, whole := wholeU16(data)
+		var proto cryptobyte.String
+		if !whole || !readU8Prefixed(&list, &proto) || proto.Empty() {
 			return false
 		}
 		sh.ALPN = internALPN(proto)
@@ -647,8 +681,8 @@ func (sh *ServerHello) extension(typ uint16, data cryptobyte.String) bool {
 		return true
 	case extRenegotiationInfo:
 		sh.RenegotiationInfo = true
-		var v cryptobyte.String
-		return readU8Prefixed(&data, &v) && data.Empty()
+		_, whole := wholeU8(data)
+		return whole
 	case extHeartbeat:
 		sh.Heartbeat = true
 		return true

@@ -481,6 +481,25 @@ func TestReadPrefixed(t *testing.T) {
 			if okA != okB || okA && (string(x) != string(y) || string(a) != string(b)) {
 				t.Errorf("u8 %x: cryptobyte %v %x %x, readU8Prefixed %v %x %x", in, okA, x, a, okB, y, b)
 			}
+			a, b = cryptobyte.String(in), cryptobyte.String(in)
+			okA = a.ReadUint16LengthPrefixed(&x) && a.Empty()
+			y, okB = wholeU16(b)
+			if okA != okB || okA && string(x) != string(y) {
+				t.Errorf("whole u16 %x: cryptobyte %v %x, wholeU16 %v %x", in, okA, x, okB, y)
+			}
+			a = cryptobyte.String(in)
+			okA = a.ReadUint8LengthPrefixed(&x) && a.Empty()
+			y, okB = wholeU8(b)
+			if okA != okB || okA && string(x) != string(y) {
+				t.Errorf("whole u8 %x: cryptobyte %v %x, wholeU8 %v %x", in, okA, x, okB, y)
+			}
+			a, b = cryptobyte.String(in), cryptobyte.String(in)
+			var typA uint16
+			okA = a.ReadUint16(&typA) && a.ReadUint16LengthPrefixed(&x)
+			typB, y, okB := nextExtension(&b)
+			if okA != okB || okA && (typA != typB || string(x) != string(y) || string(a) != string(b)) {
+				t.Errorf("extension %x: cryptobyte %v %x %x %x, nextExtension %v %x %x %x", in, okA, typA, x, a, okB, typB, y, b)
+			}
 			var want []uint16
 			okA = len(in)%2 == 0
 			for s := cryptobyte.String(in); okA && !s.Empty(); {
