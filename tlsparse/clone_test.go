@@ -272,3 +272,24 @@ func TestCloneScratch(t *testing.T) {
 	ch.unmarshalSSLv2(v2)
 	check("SSLv2")
 }
+
+// TestRetainedBytesRoom: the estimate of a copy with both hellos covers
+// its cloneRoom, which CloneShared allocates whole; one with a single
+// hello counts only what it lists.
+func TestRetainedBytesRoom(t *testing.T) {
+	tr, _, err := connHandshake(t, &tls.Config{ServerName: "server.test", InsecureSkipVerify: true,
+		MaxVersion: tls.VersionTLS12}, &tls.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := connFeedAll(tr, nil).Handshake()
+	room := int(unsafe.Sizeof(cloneRoom{}))
+	if got := hs.RetainedBytes(); got < room || got < hs.listedBytes() {
+		t.Errorf("both hellos: RetainedBytes %d, want at least the room's %d and the lists' %d", got, room, hs.listedBytes())
+	}
+	clientOnly := *hs
+	clientOnly.ServerHello = nil
+	if got, want := clientOnly.RetainedBytes(), clientOnly.listedBytes(); got != want || got >= room {
+		t.Errorf("ClientHello only: RetainedBytes %d, want its lists' %d (under the room's %d)", got, want, room)
+	}
+}

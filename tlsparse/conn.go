@@ -344,8 +344,18 @@ func (c *Conn) RetainedBytes() int {
 
 // RetainedBytes estimates the memory a copy of h (Clone, CloneShared)
 // holds: the structures and their lists; not the server certificates'
-// DER, which CloneShared shares with the CertCache.
+// DER, which CloneShared shares with the CertCache. A copy with both
+// hellos holds at least its cloneRoom, used or not.
 func (h *Handshake) RetainedBytes() int {
+	n := h.listedBytes()
+	if h.ClientHello != nil && h.ServerHello != nil {
+		n = max(n, int(unsafe.Sizeof(cloneRoom{})))
+	}
+	return n
+}
+
+// listedBytes is the size of h's structures and lists, each on its own.
+func (h *Handshake) listedBytes() int {
 	n := int(unsafe.Sizeof(*h))
 	if ch := h.ClientHello; ch != nil {
 		n += int(unsafe.Sizeof(*ch)) + 2*(len(ch.CipherSuites)+len(ch.Extensions)+len(ch.SupportedGroups)+
