@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
 
 	"github.com/tlsentry/tlsentry/session"
@@ -241,6 +242,16 @@ func TestUnboxedAgree(t *testing.T) {
 	for name, vs := range values {
 		if name != "tlsentry.tunnel.kind" && len(vs) < 2 {
 			t.Errorf("%s: values %v over the sessions; want two at least", name, vs)
+		}
+	}
+}
+
+// Only double variables have a dbl accessor: gate.pass reads bool
+// variables without looking for one.
+func TestDblAccessorsAreDoubles(t *testing.T) {
+	for i, u := range unboxedVars {
+		if u.dbl != nil && variables[i].typ != cel.DoubleType {
+			t.Errorf("%s is %s and has a dbl accessor", variables[i].name, variables[i].typ)
 		}
 	}
 }
