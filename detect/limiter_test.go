@@ -5,11 +5,14 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"runtime"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/tlsentry/tlsentry/session"
 )
 
 // refLimiter is the limiter as first written (container/list LRU), with
@@ -372,4 +375,43 @@ func limiterOrder(l *limiter) *[limiterShards][]limKey {
 		}
 	}
 	return &o
+}
+
+// Limiter keys of two sessions are equal exactly when the tracked values'
+// text is (addresses and ports are written as bytes): over IPv4, IPv6,
+// zoned, IPv4-in-IPv6 and zero addresses and ports.
+func TestLimiterKeysTellValuesApart(t *testing.T) {
+	e := testEngine(t)
+	var track []int
+	for _, name := range []string{"source.ip", "source.port", "destination.ip", "destination.port"} {
+		track = append(track, variableIndex[name])
+	}
+	l := &limitRule{track: track}
+	var keys, texts []string
+	for _, c := range []string{"10.0.0.1:0", "10.0.0.1:1", "10.0.0.2:256", "[::ffff:10.0.0.1]:1", "[fe80::1]:1", "[fe80::1%eth0]:1",
+		"[fe80::1%eth1]:1", "[fe80::100]:1", "[::]:0", ""} {
+		for _, srv := range []string{"198.51.100.7:443", "[2001:db8::7]:443", "198.51.100.7:1"} {
+			s := testSession(t, func(s *session.Session) {
+				s.Client, s.Server = netip.AddrPort{}, netip.MustParseAddrPort(srv)
+				if c != "" {
+					s.Client = netip.MustParseAddrPort(c)
+				}
+			})
+			var a activation
+			a.reset(e, s)
+			keys = append(keys, string(l.appendKey(nil, "x.a", &a)))
+			var text []byte
+			for _, i := range track {
+				text = fmt.Appendf(appendValue(text, a.value(i)), "|")
+			}
+			texts = append(texts, string(text))
+		}
+	}
+	for i := range keys {
+		for j := range keys {
+			if (keys[i] == keys[j]) != (texts[i] == texts[j]) {
+				t.Errorf("%s and %s: keys equal %v", texts[i], texts[j], keys[i] == keys[j])
+			}
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"hash/maphash"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -270,18 +271,55 @@ func suggestField(s string) string {
 
 // appendKey appends the rule id and the tracked values of the session to
 // buf: the limiter's key. Each value is followed by its length, so that no
-// value (an SNI can hold any byte) can pass for two.
+// value (an SNI can hold any byte) can pass for two. A key is hashed,
+// never shown: a value need only be told apart from the variable's other
+// values, so addresses and ports are written as bytes (keyBytes), the
+// rest as text.
 func (l *limitRule) appendKey(buf []byte, id string, a *activation) []byte {
 	buf = append(buf, id...)
 	for _, i := range l.track {
 		n := len(buf)
 		var ok bool
-		if buf, ok = a.appendUnboxed(buf, i); !ok {
+		if f := keyBytes[i]; f != nil {
+			buf = f(a, buf)
+		} else if buf, ok = a.appendUnboxed(buf, i); !ok {
 			buf = appendValue(buf, a.value(i))
 		}
 		buf = binary.BigEndian.AppendUint32(buf, uint32(len(buf)-n))
 	}
 	return buf
+}
+
+// keyBytes appends, by variable index, a value of the addresses and
+// ports in a limiter key: what formatting them costs is most of a key's.
+var keyBytes = func() (k [len0]func(a *activation, b []byte) []byte) {
+	set := func(name string, f func(a *activation, b []byte) []byte) {
+		i, ok := variableIndex[name]
+		if !ok {
+			panic("detect: key bytes of unknown variable " + name)
+		}
+		k[i] = f
+	}
+	set("source.ip", func(a *activation, b []byte) []byte { return appendAddrBytes(b, a.s.Client.Addr()) })
+	set("destination.ip", func(a *activation, b []byte) []byte { return appendAddrBytes(b, a.s.Server.Addr()) })
+	set("source.port", func(a *activation, b []byte) []byte { return binary.BigEndian.AppendUint16(b, a.s.Client.Port()) })
+	set("destination.port", func(a *activation, b []byte) []byte { return binary.BigEndian.AppendUint16(b, a.s.Server.Port()) })
+	return k
+}()
+
+// appendAddrBytes appends addr as 4 bytes (IPv4), 16 and the zone (IPv6,
+// IPv4 in IPv6 among them), or none (the zero Addr): as many values as
+// its text has.
+func appendAddrBytes(b []byte, addr netip.Addr) []byte {
+	switch {
+	case addr.Is4():
+		a4 := addr.As4()
+		return append(b, a4[:]...)
+	case addr.Is6():
+		a16 := addr.As16()
+		return append(append(b, a16[:]...), addr.Zone()...)
+	}
+	return b
 }
 
 // packetTime is the time windows run on: the session's last packet (when
