@@ -255,3 +255,38 @@ func TestDblAccessorsAreDoubles(t *testing.T) {
 		}
 	}
 }
+
+// A reused activation gives each session's values, whether it was
+// cleared after the previous one (as Evaluate's pooled ones are) or not,
+// and whether the previous one read variables or only lazy facts.
+func TestActivationReuse(t *testing.T) {
+	e := testEngine(t)
+	sessions := variedSessions(t)
+	text := func(a *activation) []string {
+		out := []string{a.validation(), a.doh()}
+		for i := range variables {
+			out = append(out, string(appendValue(nil, a.value(i))))
+		}
+		return out
+	}
+	for _, c := range []struct{ values, cleared bool }{{false, false}, {true, false}, {true, true}} {
+		for i, s := range sessions {
+			var a activation
+			a.reset(e, sessions[(i+1)%len(sessions)])
+			a.validation()
+			a.doh()
+			if c.values {
+				text(&a)
+			}
+			if c.cleared {
+				a.clear()
+			}
+			a.reset(e, s)
+			var fresh activation
+			fresh.reset(e, s)
+			if got, want := text(&a), text(&fresh); !reflect.DeepEqual(got, want) {
+				t.Errorf("session %d (%+v): values %q, want %q", i, c, got, want)
+			}
+		}
+	}
+}
