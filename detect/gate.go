@@ -115,8 +115,12 @@ func (g *gate) pass(a *activation) bool {
 
 // passString decides a gate on a string variable.
 func (g *gate) passString(a *activation) bool {
-	s, ok := a.strOf(g.variable) // the index is known: no name lookup
-	if !ok {
+	var s string
+	if f := unboxedVars[g.variable].str; f != nil { // a.strOf, which does not inline
+		s = f(a)
+	} else if v, ok := a.value(g.variable).(types.String); ok {
+		s = string(v)
+	} else {
 		return a.leaveToCEL()
 	}
 	switch g.op {
