@@ -290,8 +290,8 @@ func (l *limitRule) appendKey(buf []byte, id string, a *activation) []byte {
 	return buf
 }
 
-// keyBytes appends, by variable index, a value of the addresses and
-// ports in a limiter key: what formatting them costs is most of a key's.
+// keyBytes, by variable index, appends an address or a port to a limiter
+// key as bytes: formatting them was most of what building a key cost.
 var keyBytes = func() (k [len0]func(a *activation, b []byte) []byte) {
 	set := func(name string, f func(a *activation, b []byte) []byte) {
 		i, ok := variableIndex[name]
@@ -444,8 +444,8 @@ func newLimiter(maxBytes int64) *limiter {
 // shardOf is the shard of a key whose CRC-32C is crc: the CRC modulo
 // the shard count, a fixed hash so that shard choice (and so eviction)
 // does not change between runs, and one the CPU computes 8 bytes at a
-// time (SSE4.2, ARMv8 CRC32): 17 ns for a built-in rule's 110-byte key
-// where a byte loop took 60. Picking keys of one shard only narrows what
+// time (SSE4.2, ARMv8 CRC32): 17 ns for a 110-byte key where a byte
+// loop took 60. Picking keys of one shard only narrows what
 // they may hold to the shard's share of the budget, as with any fixed
 // hash; the key's limKey within the shard is seeded.
 func shardOf(crc uint32) uint {
