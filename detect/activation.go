@@ -134,8 +134,12 @@ const _ = uint8(len0 - 1)
 // Parent implements interpreter.Activation.
 func (a *activation) Parent() interpreter.Activation { return nil }
 
+// reset readies a for s, clearing it unless it is clear already (new, or
+// cleared since its last reset, as Evaluate leaves its pooled ones).
 func (a *activation) reset(e *Engine, s *session.Session) {
-	a.clear()
+	if a.s != nil || a.nset != 0 {
+		a.clear()
+	}
 	a.e, a.s, a.cv, a.vv = e, s, noCipher, noVersion
 	hs := s.TLS
 	if hs == nil {

@@ -93,9 +93,12 @@ const DefaultExpiringWindow = 30 * 24 * time.Hour
 // concurrent use; Reloader swaps whole engines.
 type Engine struct {
 	rules []*compiledRule
-	intel *intelSet
-	trust *trustStore
-	pool  sync.Pool
+	// judged is what Evaluate runs: rules but those that cannot match,
+	// their first gate asking an intel list the engine has none of.
+	judged []*compiledRule
+	intel  *intelSet
+	trust  *trustStore
+	pool   sync.Pool
 
 	limiter  *limiter // nil when no rule has suppress or threshold, or without Config.Suppress
 	suppress bool
@@ -270,6 +273,11 @@ func New(cfg Config) (*Engine, error) {
 	if e.intel, e.warnings, err = loadIntel(cfg.Intel, cfg.MaxIntelBytes); err != nil {
 		return nil, err
 	}
+	for _, r := range e.rules {
+		if len(r.gates) == 0 || r.gates[0].op != gateIntel || e.intel.loaded(r.gates[0].intel) {
+			e.judged = append(e.judged, r)
+		}
+	}
 	if e.suricata != nil {
 		e.warnings = append(e.suricata.report.warnings(), e.warnings...)
 	}
@@ -393,7 +401,7 @@ func (e *Engine) Evaluate(s *session.Session) Verdict {
 	a.reset(e, s)
 	var v Verdict
 rules:
-	for _, r := range e.rules {
+	for _, r := range e.judged {
 		for i := range r.gates {
 			if !r.gates[i].pass(a) {
 				continue rules

@@ -79,8 +79,19 @@ func passAll(gs []gate, a *activation) bool {
 	return true
 }
 
+// pass reports whether g passes. Its switch names every op, which the
+// compiler makes a jump table: gates are most of what judging a session
+// runs.
 func (g *gate) pass(a *activation) bool {
 	switch g.op {
+	case gateTrue:
+		return isBool(a.value(g.variable), types.True) // bool variables have no dbl accessor
+	case gateFalse:
+		v := a.value(g.variable)
+		if _, ok := v.(types.Bool); !ok {
+			return a.leaveToCEL()
+		}
+		return !isBool(v, types.True)
 	case gateIntel:
 		return a.intel(g.intel) != nil
 	case gateAnomaly:
@@ -95,37 +106,44 @@ func (g *gate) pass(a *activation) bool {
 	case gateNameMatch, gateNoNameMatch:
 		return g.passNames(a)
 	case gateEq, gateNe, gateIn, gatePrefix, gateSuffix, gateContains:
-		s, ok := a.strOf(g.variable) // the index is known: no name lookup
-		if !ok {
-			return a.leaveToCEL()
-		}
-		switch g.op {
-		case gateEq:
-			return s == g.str
-		case gateNe:
-			return s != g.str
-		case gatePrefix:
-			return strings.HasPrefix(s, g.str)
-		case gateSuffix:
-			return strings.HasSuffix(s, g.str)
-		case gateContains:
-			return strings.Contains(s, g.str)
-		}
-		return slices.Contains(g.strs, types.String(s))
+		return g.passString(a)
+	case gateInInts, gateGt, gateGe, gateLt, gateLe:
+		return g.passNumber(a)
 	}
+	return a.leaveToCEL()
+}
+
+// passString decides a gate on a string variable.
+func (g *gate) passString(a *activation) bool {
+	var s string
+	if f := unboxedVars[g.variable].str; f != nil { // a.strOf, which does not inline
+		s = f(a)
+	} else if v, ok := a.value(g.variable).(types.String); ok {
+		s = string(v)
+	} else {
+		return a.leaveToCEL()
+	}
+	switch g.op {
+	case gateEq:
+		return s == g.str
+	case gateNe:
+		return s != g.str
+	case gatePrefix:
+		return strings.HasPrefix(s, g.str)
+	case gateSuffix:
+		return strings.HasSuffix(s, g.str)
+	case gateContains:
+		return strings.Contains(s, g.str)
+	}
+	return slices.Contains(g.strs, types.String(s))
+}
+
+// passNumber decides a gate on an int or a double variable.
+func (g *gate) passNumber(a *activation) bool {
 	if f := unboxedVars[g.variable].dbl; f != nil {
 		return g.passDouble(f(a), a)
 	}
 	v := a.value(g.variable)
-	switch g.op {
-	case gateTrue:
-		return isBool(v, types.True)
-	case gateFalse:
-		if _, ok := v.(types.Bool); !ok {
-			return a.leaveToCEL()
-		}
-		return !isBool(v, types.True)
-	}
 	if d, ok := v.(types.Double); ok {
 		return g.passDouble(float64(d), a)
 	}

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"testing"
 
+	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/types"
 
 	"github.com/tlsentry/tlsentry/session"
@@ -241,6 +242,51 @@ func TestUnboxedAgree(t *testing.T) {
 	for name, vs := range values {
 		if name != "tlsentry.tunnel.kind" && len(vs) < 2 {
 			t.Errorf("%s: values %v over the sessions; want two at least", name, vs)
+		}
+	}
+}
+
+// Only double variables have a dbl accessor: gate.pass reads bool
+// variables without looking for one.
+func TestDblAccessorsAreDoubles(t *testing.T) {
+	for i, u := range unboxedVars {
+		if u.dbl != nil && variables[i].typ != cel.DoubleType {
+			t.Errorf("%s is %s and has a dbl accessor", variables[i].name, variables[i].typ)
+		}
+	}
+}
+
+// A reused activation gives each session's values, whether it was
+// cleared after the previous one (as Evaluate's pooled ones are) or not,
+// and whether the previous one read variables or only lazy facts.
+func TestActivationReuse(t *testing.T) {
+	e := testEngine(t)
+	sessions := variedSessions(t)
+	text := func(a *activation) []string {
+		out := []string{a.validation(), a.doh()}
+		for i := range variables {
+			out = append(out, string(appendValue(nil, a.value(i))))
+		}
+		return out
+	}
+	for _, c := range []struct{ values, cleared bool }{{false, false}, {true, false}, {true, true}} {
+		for i, s := range sessions {
+			var a activation
+			a.reset(e, sessions[(i+1)%len(sessions)])
+			a.validation()
+			a.doh()
+			if c.values {
+				text(&a)
+			}
+			if c.cleared {
+				a.clear()
+			}
+			a.reset(e, s)
+			var fresh activation
+			fresh.reset(e, s)
+			if got, want := text(&a), text(&fresh); !reflect.DeepEqual(got, want) {
+				t.Errorf("session %d (%+v): values %q, want %q", i, c, got, want)
+			}
 		}
 	}
 }

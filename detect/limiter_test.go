@@ -2,12 +2,17 @@ package detect
 
 import (
 	"container/list"
+	"fmt"
+	"hash/crc32"
 	"math/rand/v2"
+	"net/netip"
 	"reflect"
 	"runtime"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/tlsentry/tlsentry/session"
 )
 
 // refLimiter is the limiter as first written (container/list LRU), with
@@ -66,7 +71,7 @@ func (l *refLimiter) decide(r *limitRule, key []byte, now int64) (bool, uint64, 
 		e = &refEntry{key: string(key), windowStart: now, window: r.window}
 		sh.m[e.key] = e
 		e.elem = sh.lru.PushBack(e)
-		sh.bytes += int64(len(e.key)) + entryOverhead
+		sh.bytes += entryOverhead
 		l.trim(sh, now, e)
 	} else {
 		sh.lru.MoveToBack(e.elem)
@@ -116,7 +121,7 @@ func (l *refLimiter) trim(sh *refShard, now int64, keep *refEntry) {
 	remove := func(e *refEntry) {
 		sh.lru.Remove(e.elem)
 		delete(sh.m, e.key)
-		sh.bytes -= int64(len(e.key)) + entryOverhead
+		sh.bytes -= entryOverhead
 	}
 	for i := 0; i < 2; i++ {
 		h := oldest()
@@ -145,12 +150,14 @@ func (l *refLimiter) stats() LimiterStats {
 	return st
 }
 
-// order lists each shard's keys, least recently matched first.
-func (l *refLimiter) order() [limiterShards][]string {
-	var o [limiterShards][]string
+// order lists each shard's keys, least recently matched first, as the
+// hashes of l holds them.
+func (l *refLimiter) order(h *limiter) [limiterShards][]limKey {
+	var o [limiterShards][]limKey
 	for i := range l.shards {
 		for f := l.shards[i].lru.Front(); f != nil; f = f.Next() {
-			o[i] = append(o[i], f.Value.(*refEntry).key)
+			k, _ := h.hash([]byte(f.Value.(*refEntry).key))
+			o[i] = append(o[i], k)
 		}
 	}
 	return o
@@ -168,31 +175,34 @@ func TestShardOfIsCRC32C(t *testing.T) {
 		for j := range key {
 			key[j] = byte(rng.Uint32())
 		}
-		if got, want := shardOf(key), refCRC32C(key)%limiterShards; uint32(got) != want {
+		if got, want := shardOf(crc32.Checksum(key, castagnoli)), refCRC32C(key)%limiterShards; uint32(got) != want {
 			t.Fatalf("shardOf(%x) = %d, crc32c %% %d = %d", key, got, limiterShards, want)
 		}
 	}
 }
 
-// newEntry copies the key's text, at every length around its buckets'
-// ends, and the text lives as long as the entry.
-func TestNewEntry(t *testing.T) {
-	b := make([]byte, 400)
-	var entries []*limEntry
-	var want []string
-	for n := 0; n <= len(b); n++ {
-		for i := range b {
-			b[i] = byte(i*7 + n)
+// Keys of one length and CRC-32C (one shard) are two keys: the limiter
+// tells them apart by their seeded hash.
+func TestLimiterKeysOfOneCRC(t *testing.T) {
+	key := func(i int) []byte { return fmt.Appendf(nil, "x.a\x00%08d", i) }
+	seen := map[uint32]int{}
+	var a, b []byte
+	for i := 0; a == nil; i++ {
+		c := crc32.Checksum(key(i), castagnoli)
+		if j, ok := seen[c]; ok {
+			a, b = key(j), key(i)
 		}
-		want = append(want, string(b[:n]))
-		entries = append(entries, newEntry(b[:n]))
+		seen[c] = i
 	}
-	clear(b)
-	runtime.GC()
-	for n, e := range entries {
-		if e.key != want[n] {
-			t.Errorf("len %d: key %q, want %q", n, e.key, want[n])
+	r := &limitRule{typ: limitLimit, count: 1, window: time.Hour}
+	l := newLimiter(0)
+	for i, k := range [][]byte{a, b, a, b} {
+		if alert, _, _ := l.decide(r, k, int64(i)); alert != (i < 2) {
+			t.Errorf("match %d (%q): alert %v, want %v", i, k, alert, i < 2)
 		}
+	}
+	if st := l.stats(); st.Keys != 2 || st.Bytes != 2*entryOverhead {
+		t.Errorf("stats %+v, want 2 keys of %d bytes", st, entryOverhead)
 	}
 }
 
@@ -260,7 +270,7 @@ func TestLimiterMatchesModel(t *testing.T) {
 			if c.budget < 1<<20 && st.Evictions == 0 {
 				t.Errorf("no evictions: the case does not test them (%+v)", st)
 			}
-			if g, w := limiterOrder(got), want.order(); g == nil || !reflect.DeepEqual(*g, w) {
+			if g, w := limiterOrder(got), want.order(got); g == nil || !reflect.DeepEqual(*g, w) {
 				t.Errorf("LRU order differs from the model or the list is broken")
 			}
 		})
@@ -349,8 +359,8 @@ func BenchmarkLimiterLiveBytes(b *testing.B) {
 
 // limiterOrder lists each shard's keys, least recently matched first, or
 // nil when a list's back links or length disagree with its forward links.
-func limiterOrder(l *limiter) *[limiterShards][]string {
-	var o [limiterShards][]string
+func limiterOrder(l *limiter) *[limiterShards][]limKey {
+	var o [limiterShards][]limKey
 	for i := range l.shards {
 		sh := &l.shards[i]
 		var prev *limEntry
@@ -365,4 +375,43 @@ func limiterOrder(l *limiter) *[limiterShards][]string {
 		}
 	}
 	return &o
+}
+
+// Limiter keys of two sessions are equal exactly when the tracked values'
+// text is (addresses and ports are written as bytes): over IPv4, IPv6,
+// zoned, IPv4-in-IPv6 and zero addresses and ports.
+func TestLimiterKeysTellValuesApart(t *testing.T) {
+	e := testEngine(t)
+	var track []int
+	for _, name := range []string{"source.ip", "source.port", "destination.ip", "destination.port"} {
+		track = append(track, variableIndex[name])
+	}
+	l := &limitRule{track: track}
+	var keys, texts []string
+	for _, c := range []string{"10.0.0.1:0", "10.0.0.1:1", "10.0.0.2:256", "[::ffff:10.0.0.1]:1", "[fe80::1]:1", "[fe80::1%eth0]:1",
+		"[fe80::1%eth1]:1", "[fe80::100]:1", "[::]:0", ""} {
+		for _, srv := range []string{"198.51.100.7:443", "[2001:db8::7]:443", "198.51.100.7:1"} {
+			s := testSession(t, func(s *session.Session) {
+				s.Client, s.Server = netip.AddrPort{}, netip.MustParseAddrPort(srv)
+				if c != "" {
+					s.Client = netip.MustParseAddrPort(c)
+				}
+			})
+			var a activation
+			a.reset(e, s)
+			keys = append(keys, string(l.appendKey(nil, "x.a", &a)))
+			var text []byte
+			for _, i := range track {
+				text = fmt.Appendf(appendValue(text, a.value(i)), "|")
+			}
+			texts = append(texts, string(text))
+		}
+	}
+	for i := range keys {
+		for j := range keys {
+			if (keys[i] == keys[j]) != (texts[i] == texts[j]) {
+				t.Errorf("%s and %s: keys equal %v", texts[i], texts[j], keys[i] == keys[j])
+			}
+		}
+	}
 }

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"hash/maphash"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -269,18 +271,55 @@ func suggestField(s string) string {
 
 // appendKey appends the rule id and the tracked values of the session to
 // buf: the limiter's key. Each value is followed by its length, so that no
-// value (an SNI can hold any byte) can pass for two.
+// value (an SNI can hold any byte) can pass for two. A key is hashed,
+// never shown: a value need only be told apart from the variable's other
+// values, so addresses and ports are written as bytes (keyBytes), the
+// rest as text.
 func (l *limitRule) appendKey(buf []byte, id string, a *activation) []byte {
 	buf = append(buf, id...)
 	for _, i := range l.track {
 		n := len(buf)
 		var ok bool
-		if buf, ok = a.appendUnboxed(buf, i); !ok {
+		if f := keyBytes[i]; f != nil {
+			buf = f(a, buf)
+		} else if buf, ok = a.appendUnboxed(buf, i); !ok {
 			buf = appendValue(buf, a.value(i))
 		}
 		buf = binary.BigEndian.AppendUint32(buf, uint32(len(buf)-n))
 	}
 	return buf
+}
+
+// keyBytes, by variable index, appends an address or a port to a limiter
+// key as bytes: formatting them was most of what building a key cost.
+var keyBytes = func() (k [len0]func(a *activation, b []byte) []byte) {
+	set := func(name string, f func(a *activation, b []byte) []byte) {
+		i, ok := variableIndex[name]
+		if !ok {
+			panic("detect: key bytes of unknown variable " + name)
+		}
+		k[i] = f
+	}
+	set("source.ip", func(a *activation, b []byte) []byte { return appendAddrBytes(b, a.s.Client.Addr()) })
+	set("destination.ip", func(a *activation, b []byte) []byte { return appendAddrBytes(b, a.s.Server.Addr()) })
+	set("source.port", func(a *activation, b []byte) []byte { return binary.BigEndian.AppendUint16(b, a.s.Client.Port()) })
+	set("destination.port", func(a *activation, b []byte) []byte { return binary.BigEndian.AppendUint16(b, a.s.Server.Port()) })
+	return k
+}()
+
+// appendAddrBytes appends addr as 4 bytes (IPv4), 16 and the zone (IPv6,
+// IPv4 in IPv6 among them), or none (the zero Addr): as many values as
+// its text has.
+func appendAddrBytes(b []byte, addr netip.Addr) []byte {
+	switch {
+	case addr.Is4():
+		a4 := addr.As4()
+		return append(b, a4[:]...)
+	case addr.Is6():
+		a16 := addr.As16()
+		return append(append(b, a16[:]...), addr.Zone()...)
+	}
+	return b
 }
 
 // packetTime is the time windows run on: the session's last packet (when
@@ -305,7 +344,8 @@ func packetTime(end, start time.Time) int64 {
 // their packet times.
 type limiter struct {
 	shards    [limiterShards]limShard
-	maxBytes  int64 // the whole budget
+	seed      maphash.Seed // of limKey
+	maxBytes  int64        // the whole budget
 	evictions atomic.Uint64
 	lost      atomic.Uint64
 }
@@ -316,12 +356,11 @@ const (
 	// growth (3,584 in all, a short replay's worth), 106 KB for the 16 maps;
 	// less when fewer keys fit in the budget.
 	shardMapHint = 128
-	// entryOverhead estimates the bytes a key costs besides its text: the
-	// entry (72 bytes), 8 for the allocator's rounding of entry and text
-	// to a size class (classes are 16 bytes apart up to 256), and the map
-	// slot (key header, value pointer, control byte: 25 bytes) at the
-	// lowest load a map has, 7/16 right after it grows: 137 in all.
-	// BenchmarkLimiterLiveBytes measures 114-134 beside the text.
+	// entryOverhead estimates the bytes a key costs: the entry (72 bytes,
+	// its limKey in it), 8 for the allocator's rounding to the 80-byte size
+	// class, and the map slot (limKey, value pointer, control byte: 25
+	// bytes) at the lowest load a map has, 7/16 right after it grows: 137
+	// in all. BenchmarkLimiterLiveBytes measures 115-136.
 	entryOverhead = int64(unsafe.Sizeof(limEntry{})) + 8 + (16+8+1)*16/7
 	// DefaultSuppressMemory is the default budget of the limiter.
 	DefaultSuppressMemory = 16 << 20
@@ -329,14 +368,20 @@ const (
 
 type limShard struct {
 	mu    sync.Mutex
-	m     map[string]*limEntry
+	m     map[limKey]*limEntry
 	lru   limList
 	bytes int64
 	_     [64]byte // keep shards on separate cache lines
 }
 
+// limKey stands for a key in the map, which neither keeps nor compares
+// the key's text: its seeded 64-bit hash (hash/maphash), then its length
+// and CRC-32C. Two keys of a run share one with a chance of 2^-92 a pair
+// (the shard's 4 bits of the CRC are common to its keys).
+type limKey [2]uint64
+
 type limEntry struct {
-	key         string
+	key         limKey
 	prev, next  *limEntry // in the shard's LRU list
 	windowStart int64     // packet time (ns) the current window opened
 	window      time.Duration
@@ -345,64 +390,9 @@ type limEntry struct {
 	since       int64  // packet time of the first of them
 }
 
-// keyRoom is the room for a key's text allocated with its entry: sizes
-// that bring the whole to an allocator size class (entries are 72 bytes).
-type keyRoom interface {
-	[8]byte | [24]byte | [40]byte | [56]byte | [72]byte | [88]byte | [104]byte |
-		[120]byte | [136]byte | [152]byte | [168]byte | [184]byte | [216]byte | [248]byte
-}
-
-// The rooms above assume 72-byte entries: this fails to compile otherwise.
+// entryOverhead assumes 72-byte entries: this fails to compile otherwise.
 var _ [unsafe.Sizeof(limEntry{}) - 72]struct{}
 var _ [72 - unsafe.Sizeof(limEntry{})]struct{}
-
-// entryWith allocates an entry and the text of its key as one object.
-func entryWith[R keyRoom](key []byte) *limEntry {
-	x := new(struct {
-		e    limEntry
-		room R
-	})
-	p := (*byte)(unsafe.Pointer(&x.room))
-	copy(unsafe.Slice(p, len(key)), key)
-	x.e.key = unsafe.String(p, len(key))
-	return &x.e
-}
-
-// newEntry returns an entry for key, in one allocation unless the key is
-// over 248 bytes.
-func newEntry(key []byte) *limEntry {
-	switch n := len(key); {
-	case n <= 8:
-		return entryWith[[8]byte](key)
-	case n <= 24:
-		return entryWith[[24]byte](key)
-	case n <= 40:
-		return entryWith[[40]byte](key)
-	case n <= 56:
-		return entryWith[[56]byte](key)
-	case n <= 72:
-		return entryWith[[72]byte](key)
-	case n <= 88:
-		return entryWith[[88]byte](key)
-	case n <= 104:
-		return entryWith[[104]byte](key)
-	case n <= 120:
-		return entryWith[[120]byte](key)
-	case n <= 136:
-		return entryWith[[136]byte](key)
-	case n <= 152:
-		return entryWith[[152]byte](key)
-	case n <= 168:
-		return entryWith[[168]byte](key)
-	case n <= 184:
-		return entryWith[[184]byte](key)
-	case n <= 216:
-		return entryWith[[216]byte](key)
-	case n <= 248:
-		return entryWith[[248]byte](key)
-	}
-	return &limEntry{key: string(key)}
-}
 
 // limList is an intrusive doubly linked list of entries; front: matched
 // least recently.
@@ -443,42 +433,48 @@ func newLimiter(maxBytes int64) *limiter {
 	if maxBytes <= 0 {
 		maxBytes = DefaultSuppressMemory
 	}
-	l := &limiter{maxBytes: maxBytes}
+	l := &limiter{maxBytes: maxBytes, seed: maphash.MakeSeed()}
 	hint := min(shardMapHint, maxBytes/limiterShards/entryOverhead)
 	for i := range l.shards {
-		l.shards[i].m = make(map[string]*limEntry, hint)
+		l.shards[i].m = make(map[limKey]*limEntry, hint)
 	}
 	return l
 }
 
-// shardOf is the shard of key: its CRC-32C modulo the shard count, a
-// fixed hash so that shard choice (and so eviction) does not change
-// between runs, and one the CPU computes 8 bytes at a time (SSE4.2,
-// ARMv8 CRC32): 17 ns for a built-in rule's 110-byte key where a byte
-// loop took 60. Picking keys of one shard only narrows what they may
-// hold to the shard's share of the budget, as with any fixed hash; the
-// map inside the shard has the runtime's seeded hash.
-func shardOf(key []byte) uint {
-	return uint(crc32.Checksum(key, castagnoli)) & (limiterShards - 1)
+// shardOf is the shard of a key whose CRC-32C is crc: the CRC modulo
+// the shard count, a fixed hash so that shard choice (and so eviction)
+// does not change between runs, and one the CPU computes 8 bytes at a
+// time (SSE4.2, ARMv8 CRC32): 17 ns for a 110-byte key where a byte
+// loop took 60. Picking keys of one shard only narrows what
+// they may hold to the shard's share of the budget, as with any fixed
+// hash; the key's limKey within the shard is seeded.
+func shardOf(crc uint32) uint {
+	return uint(crc) & (limiterShards - 1)
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// hash is key's limKey and its CRC-32C.
+func (l *limiter) hash(key []byte) (limKey, uint32) {
+	crc := crc32.Checksum(key, castagnoli)
+	return limKey{maphash.Bytes(l.seed, key), uint64(len(key))<<32 | uint64(crc)}, crc
+}
 
 // decide records a match of key at packet time now under rule r and says
 // whether it alerts; when it does, n is how many matches the alert stands
 // for (itself and those held back since the key's previous alert) and since
 // the packet time of the first of them.
 func (l *limiter) decide(r *limitRule, key []byte, now int64) (alert bool, n uint64, since int64) {
-	sh := &l.shards[shardOf(key)]
+	k, crc := l.hash(key)
+	sh := &l.shards[shardOf(crc)]
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	e := sh.m[string(key)]
+	e := sh.m[k]
 	if e == nil {
-		e = newEntry(key)
-		e.windowStart, e.window = now, r.window
-		sh.m[e.key] = e
+		e = &limEntry{key: k, windowStart: now, window: r.window}
+		sh.m[k] = e
 		sh.lru.pushBack(e)
-		sh.bytes += int64(len(e.key)) + entryOverhead
+		sh.bytes += entryOverhead
 		sh.trim(l, now, e)
 	} else {
 		sh.lru.moveToBack(e)
@@ -549,13 +545,13 @@ func (sh *limShard) trim(l *limiter, now int64, keep *limEntry) {
 func (sh *limShard) remove(e *limEntry) {
 	sh.lru.remove(e)
 	delete(sh.m, e.key)
-	sh.bytes -= int64(len(e.key)) + entryOverhead
+	sh.bytes -= entryOverhead
 }
 
 // LimiterStats describe the state of suppress and threshold blocks.
 //
-// Bytes is the estimated memory of the keys held (their text and
-// entryOverhead each), the figure Limit bounds. It leaves out the fixed
+// Bytes is the estimated memory of the keys held (entryOverhead each: a
+// key is held as its hash, not its text), the figure Limit bounds. It leaves out the fixed
 // cost of the shard maps newLimiter pre-sizes (shardMapHint): about 106 KB
 // from the start whatever the keys, less for budgets under 274 KB (31 KB at
 // 64 KB), measured with Go 1.26's maps. Keys beyond the pre-sized room are

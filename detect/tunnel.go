@@ -53,15 +53,22 @@ func tunnel(s *session.Session) tunnelFacts {
 	if r := innerHandshake(p); r != "" {
 		return tunnelFacts{"tls_in_tls", r}
 	}
-	if r := longFlow(p, s.End.Sub(s.Start)); r != "" {
+	if r := longFlow(p, s.Start, s.End); r != "" {
 		return tunnelFacts{"long_flow", r}
 	}
 	return tunnelFacts{}
 }
 
-func longFlow(p *session.Profile, d time.Duration) string {
+// longFlow is the long-lived steady two-way flow reason, "" if the
+// session from start to end is not one. The payload counts, which rule
+// out most sessions, come before the duration's time arithmetic.
+func longFlow(p *session.Profile, start, end time.Time) string {
 	c, sv := p.Payloads[0], p.Payloads[1]
-	if d < tunnelMinDuration || c < tunnelMinPayloads || sv < tunnelMinPayloads || c > 2*sv || sv > 2*c {
+	if c < tunnelMinPayloads || sv < tunnelMinPayloads || c > 2*sv || sv > 2*c {
+		return ""
+	}
+	d := end.Sub(start)
+	if d < tunnelMinDuration {
 		return ""
 	}
 	cs, ss := float64(p.Small[0])/float64(c), float64(p.Small[1])/float64(sv)
