@@ -18,9 +18,9 @@ import (
 
 const hexDigits = "0123456789abcdef"
 
-// jsonSafe[b] is true for the ASCII bytes written as they are (encoding/json's
-// safeSet): everything from space up except " and \.
-var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+// jsonSafe[b] is true for the bytes written as they are (encoding/json's
+// safeSet): the ASCII ones from space up except " and \.
+var jsonSafe = func() (t [256]bool) {
 	for b := ' '; b < utf8.RuneSelf; b++ {
 		t[b] = b != '"' && b != '\\'
 	}
@@ -32,39 +32,59 @@ const (
 	high8 = 0x8080808080808080
 )
 
-// load8 is the eight bytes of s at i, little-endian.
+// load8 is the eight bytes of s at i, little-endian. (Slicing first lets
+// the compiler check the bounds once and load one word.)
 func load8[S string | []byte](s S, i int) uint64 {
-	_ = s[i+7]
-	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // plain8 reports whether the eight bytes of x are all jsonSafe: ASCII, not
-// a control character, not " or \. (The zero-byte test (v-ones)&^v&high is
-// exact for bytes below 0x80, which the first test ensures.)
+// a control character, not " or \. A subtraction sets a byte's high bit
+// where the byte is below its operand (below space; after the xor, equal to
+// " or \), and borrows from the byte above only then, so the lowest byte
+// that is not safe is always caught (those above it may be judged wrongly,
+// but the answer is no anyway). A byte with its high bit keeps it through
+// one of the two xors at least (only 0xa2 loses it in the first, 0xdc in
+// the second).
 func plain8(x uint64) bool {
-	if x&high8 != 0 {
-		return false
-	}
-	zero := func(v uint64) uint64 { return (v - ones8) &^ v & high8 }
-	return (x-0x20*ones8)&^x&high8|zero(x^'"'*ones8)|zero(x^'\\'*ones8) == 0
+	return ((x-0x20*ones8)|((x^'"'*ones8)-ones8)|((x^'\\'*ones8)-ones8))&high8 == 0
 }
 
 // appendJSONString appends s as a quoted JSON string.
 func appendJSONString[S string | []byte](dst []byte, s S) []byte {
+	n := plainLen(s)
 	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		// Eight safe ASCII bytes at a time: most wire strings (hashes,
-		// names, JA3 strings) have nothing to escape.
-		if i+8 <= len(s) {
-			if plain8(load8(s, i)) {
-				i += 8
-				continue
-			}
-		} else if len(s) >= 8 && plain8(load8(s, len(s)-8)) {
-			break // the last eight bytes, s[i:] among them, are safe
+	dst = append(dst, s[:n]...)
+	if n < len(s) {
+		dst = appendEscaped(dst, s, n)
+	}
+	return append(dst, '"')
+}
+
+// plainLen returns the length of the prefix of s that needs no escaping:
+// all of s for most wire strings (hashes, names, JA3 strings).
+func plainLen[S string | []byte](s S) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if !plain8(load8(s, i)) {
+			break
 		}
+	}
+	if i+8 > len(s) && len(s) >= 8 && plain8(load8(s, len(s)-8)) {
+		return len(s) // the last eight bytes, s[i:] among them, are safe
+	}
+	for i < len(s) && jsonSafe[s[i]] {
+		i++
+	}
+	return i
+}
+
+// appendEscaped appends s[i:] escaped, without quotes.
+func appendEscaped[S string | []byte](dst []byte, s S, i int) []byte {
+	start := i
+	for i < len(s) {
 		if b := s[i]; b < utf8.RuneSelf {
 			if jsonSafe[b] {
 				i++
@@ -108,8 +128,7 @@ func appendJSONString[S string | []byte](dst []byte, s S) []byte {
 		i += size
 		start = i
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
 }
 
 // jsonWriter appends one JSON document. Keys are Go constants that need no

@@ -105,3 +105,30 @@ func TestJSONStringEachPosition(t *testing.T) {
 		}
 	}
 }
+
+// TestPlain8 checks plain8 against jsonSafe for every byte at every
+// position of a word, among bytes that are safe and bytes that are not
+// (above and below it: a borrow must not hide the byte).
+func TestPlain8(t *testing.T) {
+	for _, fill := range []byte{'a', ' ', '~', 0, 0x1f, '"', '\\', 0x7f, 0x80, 0xff} {
+		for b := 0; b < 256; b++ {
+			for pos := 0; pos < 8; pos++ {
+				var w [8]byte
+				for i := range w {
+					w[i] = 'a'
+				}
+				w[pos] = byte(b)
+				for i := pos + 1; i < 8; i += 2 {
+					w[i] = fill
+				}
+				want := true
+				for _, c := range w {
+					want = want && jsonSafe[c]
+				}
+				if got := plain8(load8(string(w[:]), 0)); got != want {
+					t.Errorf("%q: plain8 %v, want %v", w, got, want)
+				}
+			}
+		}
+	}
+}
