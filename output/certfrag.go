@@ -11,11 +11,13 @@ import (
 // found by the summary's address and holds the summary, so a hit is exact:
 // summaries are never modified, and one a slot holds cannot be freed and
 // its address reused. The cache is fixed: certFragmentSlots slots of at
-// most maxCertFragment bytes each, per encodeState.
+// most maxCertFragment bytes each, per encodeState, in sets of two, so two
+// busy certificates whose fragments hash alike do not evict each other.
 type certFragments [certFragmentSlots]certFragment
 
 const (
-	certFragmentSlots = 32
+	certFragmentSlots   = 2 << certFragmentSetBits
+	certFragmentSetBits = 4
 	// maxCertFragment is the largest fragment kept: a certificate with
 	// thousands of names is written each time instead of pinned.
 	maxCertFragment = 4 << 10
@@ -36,11 +38,17 @@ type certFragment struct {
 	b    []byte // the fields, as member expects them
 }
 
-// slot returns the slot for c's fragment of kind k (the kinds of one
-// certificate sit side by side).
+// slot returns the slot that holds c's fragment of kind k or, if none
+// does, the slot to keep it in: of its set, the one used longer ago. The
+// slot it returns is its set's first, the one used last.
 func (f *certFragments) slot(c *tlsparse.CertSummary, k fragKind) *certFragment {
-	h := uint64(uintptr(unsafe.Pointer(c))) * 0x9e3779b97f4a7c15 // Fibonacci hashing
-	return &f[(h>>(64-5)+uint64(k))%certFragmentSlots]
+	// Summaries are more than k bytes apart; Fibonacci hashing.
+	h := (uint64(uintptr(unsafe.Pointer(c))) + uint64(k)) * 0x9e3779b97f4a7c15
+	set := f[h>>(64-certFragmentSetBits)*2:][:2]
+	if set[0].cert != c || set[0].kind != k {
+		set[0], set[1] = set[1], set[0]
+	}
+	return &set[0]
 }
 
 // keep stores b as c's fragment of kind k, or empties the slot when b is

@@ -53,3 +53,26 @@ func TestCertFragments(t *testing.T) {
 		}
 	}
 }
+
+// TestCertFragmentsTwoWays: of two summaries whose fragments share a set,
+// keeping the second does not evict the first.
+func TestCertFragmentsTwoWays(t *testing.T) {
+	var st encodeState
+	a := leafCert
+	f := st.certs.slot(a, fragServer)
+	f.keep(a, fragServer, []byte("a"))
+	for {
+		b := new(tlsparse.CertSummary)
+		if st.certs.slot(b, fragServer) != st.certs.slot(a, fragServer) {
+			continue
+		}
+		if f = st.certs.slot(b, fragServer); f.cert == b {
+			t.Fatal("a summary never kept is found")
+		}
+		f.keep(b, fragServer, []byte("b"))
+		break
+	}
+	if f = st.certs.slot(a, fragServer); f.cert != a || string(f.b) != "a" {
+		t.Errorf("the first summary's fragment is gone: %q", f.b)
+	}
+}
