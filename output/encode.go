@@ -428,9 +428,9 @@ func (w jsonWriter) network(s *session.Session, ca netip.Addr) jsonWriter {
 // endpoint writes source or destination. Bytes and packets are always
 // written (but not in triage): they are counted for every session, and 0
 // (a silent server) is a measurement, not an absent value; only an
-// endpoint with no address and no traffic is left out.
+// endpoint with no address, no domain and no traffic is left out.
 func (w jsonWriter) endpoint(k string, a netip.Addr, port uint16, domain string, bytes, packets uint64) jsonWriter {
-	if !a.IsValid() && bytes == 0 && packets == 0 {
+	if !a.IsValid() && domain == "" && bytes == 0 && packets == 0 {
 		return w
 	}
 	m := len(w.b)
