@@ -93,7 +93,22 @@ type encodeState struct {
 	names []string // anomaly names
 	docs  []docSpan
 	lean  []byte // the triage fields alerts carry (lean.go)
-	certs certFragments
+	// triage are the parts of the session document's body its triage
+	// copy repeats.
+	triage triageParts
+	certs  certFragments
+}
+
+// triageParts are parts of the session document's body that its triage
+// copy (lean.go) repeats, noted as body writes the document, so that the
+// triage copy need not write them again. An open part is an object's member
+// up to where its triage fields end, left open; nil when it has none (the
+// triage copy leaves the object out). The others are members (or a run of
+// members) to copy as they are.
+type triageParts struct {
+	source, destination, related []byte // open
+	network                      []byte
+	negotiated                   []byte // tls.version to tls.cipher
 }
 
 // docSpan is where one document's body and id lie in the scratch buffer.
@@ -215,6 +230,7 @@ func (e *Encoder) encode(st *encodeState, s *session.Session, v detect.Verdict) 
 		st.lean = lw.b
 		body = lw.b
 	}
+	st.triage = triageParts{} // it points into the document's buffer
 
 	for i := range v.Alerts {
 		a := &v.Alerts[i]
@@ -349,17 +365,42 @@ func (e *Encoder) put(st *encodeState) {
 // (w.triage: only the triage ones), none from an alert. It leaves the
 // tlsentry object open. cc is the client's leaf certificate, or nil;
 // observer the observer member; st.names is scratch space.
+//
+// The triage copy is written after the document, from the same st: it
+// copies what st.triage noted of the document's source, destination,
+// network, tls and related objects.
 func (w jsonWriter) body(st *encodeState, s *session.Session, v *detect.Verdict, observer []byte, cc *tlsparse.CertSummary) jsonWriter {
-	ca, sa := s.Client.Addr().Unmap(), s.Server.Addr().Unmap()
-	w = w.endpoint("source", ca, s.Client.Port(), "", s.ClientBytes, s.ClientPackets)
-	w = w.endpoint("destination", sa, s.Server.Port(), serverName(s), s.ServerBytes, s.ServerPackets)
-	w = w.network(s, ca)
-
+	tp := &st.triage
 	tls := isTLS(s)
-	if tls {
-		w = w.tls(st, s, cc)
+	if w.triage {
+		w = w.copyPart(tp.source)
+		w = w.copyPart(tp.destination)
+		w = w.member(tp.network)
+		if tls {
+			w = w.tls(st, s, cc)
+		}
+		w = w.copyPart(tp.related)
+	} else {
+		*tp = triageParts{}
+		ca, sa := s.Client.Addr().Unmap(), s.Server.Addr().Unmap()
+		// Each address is written twice: quote it once.
+		var cb, sb [len(`"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"`)]byte
+		cq, sq := appendAddr(cb[:0], ca), appendAddr(sb[:0], sa)
+		w, tp.source = w.endpoint("source", cq, s.Client.Port(), "", s.ClientBytes, s.ClientPackets)
+		w, tp.destination = w.endpoint("destination", sq, s.Server.Port(), serverName(s), s.ServerBytes, s.ServerPackets)
+		m := len(w.b)
+		w = w.network(s, ca)
+		tp.network = w.b[m:len(w.b):len(w.b)]
+		if tls {
+			w = w.tls(st, s, cc)
+		}
+		var ips [2][]byte
+		ips[0] = cq
+		if sa != ca {
+			ips[1] = sq
+		}
+		w, tp.related = w.related(s, ips, tls, cc)
 	}
-	w = w.related(s, ca, sa, tls, cc)
 
 	w = w.member(observer)
 
@@ -425,40 +466,60 @@ func (w jsonWriter) network(s *session.Session, ca netip.Addr) jsonWriter {
 	return w.closeOmit(m)
 }
 
-// endpoint writes source or destination. Bytes and packets are always
-// written (but not in triage): they are counted for every session, and 0
-// (a silent server) is a measurement, not an absent value; only an
-// endpoint with no address, no domain and no traffic is left out.
-func (w jsonWriter) endpoint(k string, a netip.Addr, port uint16, domain string, bytes, packets uint64) jsonWriter {
-	if !a.IsValid() && domain == "" && bytes == 0 && packets == 0 {
-		return w
+// endpoint writes source or destination; ip is the address as a JSON
+// string, or empty. Bytes and packets are always written: they are counted
+// for every session, and 0 (a silent server) is a measurement, not an
+// absent value; only an endpoint with no address, no domain and no traffic
+// is left out. It returns the endpoint's open part for the triage copy
+// (triageParts): all but bytes and packets.
+func (w jsonWriter) endpoint(k string, ip []byte, port uint16, domain string, bytes, packets uint64) (jsonWriter, []byte) {
+	if len(ip) == 0 && domain == "" && bytes == 0 && packets == 0 {
+		return w, nil
 	}
 	m := len(w.b)
 	w = w.open(k)
-	if a.IsValid() {
+	if len(ip) > 0 {
 		w = w.key("ip")
-		w = w.addr(a)
+		w.b = append(w.b, ip...)
 		w = w.intOmit("port", int(port))
 	}
 	w = w.strOmit("domain", domain)
-	if w.triage {
-		return w.closeOmit(m)
-	}
+	part := w.part(m)
 	w = w.uint("bytes", bytes)
 	w = w.uint("packets", packets)
+	return w.close(), part
+}
+
+// part returns the object opened at mark, up to what is written so far,
+// as triageParts keeps it: nil if nothing is written into it yet.
+func (w jsonWriter) part(mark int) []byte {
+	if w.b[len(w.b)-1] == '{' {
+		return nil
+	}
+	return w.b[mark:len(w.b):len(w.b)]
+}
+
+// copyPart copies an open part (triageParts) and closes it; nothing if p
+// is nil.
+func (w jsonWriter) copyPart(p []byte) jsonWriter {
+	if p == nil {
+		return w
+	}
+	w = w.member(p)
 	return w.close()
 }
 
-// addr writes a as a JSON string.
-func (w jsonWriter) addr(a netip.Addr) jsonWriter {
-	if a.Zone() != "" {
-		w.b = appendJSONString(w.b, a.String())
-		return w
+// appendAddr appends a as a JSON string, or nothing if a is not valid.
+func appendAddr(dst []byte, a netip.Addr) []byte {
+	switch {
+	case !a.IsValid():
+		return dst
+	case a.Zone() != "":
+		return appendJSONString(dst, a.String())
 	}
-	w.b = append(w.b, '"') // digits, dots and colons only
-	w.b = a.AppendTo(w.b)
-	w.b = append(w.b, '"')
-	return w
+	dst = append(dst, '"') // digits, dots and colons only
+	dst = a.AppendTo(dst)
+	return append(dst, '"')
 }
 
 // isTLS reports whether the session carried TLS (or QUIC's TLS handshake),
@@ -488,18 +549,20 @@ func serverName(s *session.Session) string {
 	return ""
 }
 
-// related writes related.ip (client and server), related.hosts (the SNI)
-// and, in a TLS session but not in triage, related.hash (JA3, JA4, JA3S,
-// the leaf certificates' SHA-256).
-func (w jsonWriter) related(s *session.Session, ca, sa netip.Addr, tls bool, cc *tlsparse.CertSummary) jsonWriter {
+// related writes related.ip (ips: the client's and the server's address
+// as JSON strings, empty for none and for a server address that is the
+// client's), related.hosts (the SNI) and, in a TLS session, related.hash
+// (JA3, JA4, JA3S, the leaf certificates' SHA-256). It returns related's
+// open part for the triage copy (triageParts): all but the hashes.
+func (w jsonWriter) related(s *session.Session, ips [2][]byte, tls bool, cc *tlsparse.CertSummary) (jsonWriter, []byte) {
 	m := len(w.b)
 	w = w.open("related")
 	a := len(w.b)
 	w = w.openArray("ip")
-	for i, ip := range [2]netip.Addr{ca, sa} {
-		if ip.IsValid() && (i == 0 || ip != ca) {
+	for _, ip := range ips {
+		if len(ip) > 0 {
 			w = w.elem()
-			w = w.addr(ip)
+			w.b = append(w.b, ip...)
 		}
 	}
 	w = w.closeArray(a)
@@ -509,8 +572,9 @@ func (w jsonWriter) related(s *session.Session, ca, sa netip.Addr, tls bool, cc 
 		w.b = appendJSONString(w.b, sni)
 		w.b = append(w.b, ']')
 	}
-	if w.triage || !tls {
-		return w.closeOmit(m)
+	part := w.part(m)
+	if !tls {
+		return w.closeOmit(m), part
 	}
 	a = len(w.b)
 	w = w.openArray("hash")
@@ -530,7 +594,7 @@ func (w jsonWriter) related(s *session.Session, ca, sa netip.Addr, tls bool, cc 
 		}
 	}
 	w = w.closeArray(a)
-	return w.closeOmit(m)
+	return w.closeOmit(m), part
 }
 
 // tls writes the tls object; cc is the client's leaf certificate, or nil.
@@ -538,7 +602,13 @@ func (w jsonWriter) tls(st *encodeState, s *session.Session, cc *tlsparse.CertSu
 	hs := s.TLS
 	sh := hs.ServerHello
 	w = w.open("tls")
-	w = w.negotiated(sh)
+	if w.triage {
+		w = w.member(st.triage.negotiated)
+	} else {
+		n := len(w.b)
+		w = w.negotiated(sh)
+		st.triage.negotiated = w.b[n:len(w.b):len(w.b)]
+	}
 	switch {
 	case w.triage:
 	case sh != nil && sh.KeyShareGroup != 0:

@@ -9,7 +9,11 @@ import (
 // Lean alert documents carry, of their session, only the fields
 // schema/fields.go marks Triage (and tlsentry.session.id, the session
 // document's event.id). Encode writes them once per session with alerts,
-// with body in triage mode, and each alert copies them in.
+// with body in triage mode, and each alert copies them in. Where the triage
+// fields of an object are the first of the session document's, or all of
+// them (source, destination, network, tls.version to tls.cipher, related),
+// body copies what it noted of them while writing the document
+// (triageParts).
 //
 // In triage mode body writes the session document's body restricted to
 // those fields: the same order, the same bytes, with objects and lists
