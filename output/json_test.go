@@ -132,3 +132,14 @@ func TestPlain8(t *testing.T) {
 		}
 	}
 }
+
+// TestCivilDate: civilDate agrees with the time package on every day from
+// 1970 to 9999.
+func TestCivilDate(t *testing.T) {
+	for d := 0; d < unix10000/86400; d++ {
+		y, m, dd := time.Unix(int64(d)*86400, 0).UTC().Date()
+		if gy, gm, gd := civilDate(d); gy != y || gm != int(m) || gd != dd {
+			t.Fatalf("day %d: %d-%d-%d, want %d-%d-%d", d, gy, gm, gd, y, m, dd)
+		}
+	}
+}
