@@ -96,7 +96,7 @@ type encodeState struct {
 	// triage are the parts of the session document's body its triage
 	// copy repeats.
 	triage triageParts
-	certs  certFragments
+	frags  fragments
 }
 
 // triageParts are parts of the session document's body that its triage
@@ -247,18 +247,7 @@ func (e *Encoder) encode(st *encodeState, s *session.Session, v detect.Verdict) 
 		w = w.int("risk_score", int64(r.RiskScore))
 		w = w.reason(a)
 		w = w.close()
-		w = w.open("rule")
-		w = w.strOmit("id", r.ID)
-		w = w.strOmit("name", r.Name)
-		w = w.strOmit("category", r.Category)
-		if w.full { // lean: the rule's constants, in rules list and its file
-			w = w.strOmit("description", r.Description)
-			w = w.strs("reference", r.References)
-		}
-		w = w.strOmit("ruleset", r.Ruleset)
-		w = w.strOmit("version", r.Version)
-		w = w.close()
-		w = w.strOmit("message", ruleName(r))
+		w = w.ruleFields(st, r)
 		w = w.sep()
 		w.b = append(w.b, body...)
 		w = w.open("session")
@@ -278,6 +267,35 @@ func (e *Encoder) encode(st *encodeState, s *session.Session, v detect.Verdict) 
 	}
 	w = w.inventoryDocs(st, s, &e.obs, e.ns) // then one tlsentry.inventory document per item s saw first (inventory.go)
 	return w, ts
+}
+
+// ruleFields writes rule.* and message: an alert's fields that are its
+// rule's alone, so kept like certificates' (certfrag.go).
+func (w jsonWriter) ruleFields(st *encodeState, r *detect.Rule) jsonWriter {
+	kind := fragRule
+	if w.full {
+		kind = fragRuleFull
+	}
+	key := unsafe.Pointer(r)
+	f := st.frags.slot(key, kind)
+	if f.holds(key, kind) {
+		return w.member(f.b)
+	}
+	m := len(w.b)
+	w = w.open("rule")
+	w = w.strOmit("id", r.ID)
+	w = w.strOmit("name", r.Name)
+	w = w.strOmit("category", r.Category)
+	if w.full { // lean: the rule's constants, in rules list and its file
+		w = w.strOmit("description", r.Description)
+		w = w.strs("reference", r.References)
+	}
+	w = w.strOmit("ruleset", r.Ruleset)
+	w = w.strOmit("version", r.Version)
+	w = w.close()
+	w = w.strOmit("message", ruleName(r))
+	f.keep(key, kind, w.b[m:])
+	return w
 }
 
 // The event object's kind, category and type of sessions and alerts. ECS
@@ -670,8 +688,9 @@ func (w jsonWriter) serverCert(st *encodeState, c *tlsparse.CertSummary) jsonWri
 	if w.triage {
 		kind = fragServerTriage
 	}
-	f := st.certs.slot(c, kind)
-	if f.cert == c && f.kind == kind {
+	key := unsafe.Pointer(c)
+	f := st.frags.slot(key, kind)
+	if f.holds(key, kind) {
 		return w.member(f.b)
 	}
 	m := len(w.b)
@@ -696,15 +715,16 @@ func (w jsonWriter) serverCert(st *encodeState, c *tlsparse.CertSummary) jsonWri
 			w = w.x509(c, w.b[d0:d1])
 		}
 	}
-	f.keep(c, kind, w.b[m:])
+	f.keep(key, kind, w.b[m:])
 	return w
 }
 
 // chainElem writes the tlsentry.server.chain element of c (a summary's
 // alone, so kept like serverCert's fields).
 func (w jsonWriter) chainElem(st *encodeState, c *tlsparse.CertSummary) jsonWriter {
-	f := st.certs.slot(c, fragChain)
-	if f.cert == c && f.kind == fragChain {
+	key := unsafe.Pointer(c)
+	f := st.frags.slot(key, fragChain)
+	if f.holds(key, fragChain) {
 		return w.member(f.b)
 	}
 	w = w.elem()
@@ -719,7 +739,7 @@ func (w jsonWriter) chainElem(st *encodeState, c *tlsparse.CertSummary) jsonWrit
 		w = w.strOmit("error", c.Err.Error())
 	}
 	w = w.close()
-	f.keep(c, fragChain, w.b[m:])
+	f.keep(key, fragChain, w.b[m:])
 	return w
 }
 
