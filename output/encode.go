@@ -2,7 +2,6 @@ package output
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"net/netip"
 	"strconv"
@@ -949,9 +948,18 @@ func (w jsonWriter) quotedInt(k string, v int64) jsonWriter {
 }
 
 // appendID appends the first 128 bits of a hash as 22 base64url
-// characters: an event.id.
+// characters, unpadded: an event.id. (base64.RawURLEncoding's, written
+// with fixed offsets: AppendEncode's general loop cost ten times the
+// encoding itself.)
 func appendID(dst []byte, h [sha256.Size]byte) []byte {
-	return base64.RawURLEncoding.AppendEncode(dst, h[:16])
+	const url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	var b [idLen]byte
+	for i := range 5 {
+		v := uint(h[3*i])<<16 | uint(h[3*i+1])<<8 | uint(h[3*i+2])
+		b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = url[v>>18], url[v>>12&63], url[v>>6&63], url[v&63]
+	}
+	b[20], b[21] = url[h[15]>>2], url[h[15]<<4&63]
+	return append(dst, b[:]...)
 }
 
 // appendVersionLabel appends an offered version for

@@ -2,6 +2,8 @@ package output
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -900,6 +902,22 @@ func deletePath(m map[string]any, path string) {
 	if o, ok := m[k].(map[string]any); ok {
 		if deletePath(o, rest); len(o) == 0 {
 			delete(m, k)
+		}
+	}
+}
+
+// TestAppendID: appendID writes base64.RawURLEncoding of the first 16
+// bytes, for hashes whose bytes take every value at every position.
+func TestAppendID(t *testing.T) {
+	var h [sha256.Size]byte
+	for i := range 256 * 16 {
+		for j := range h {
+			h[j] = byte(i*7 + j*i/16*31 + j)
+		}
+		h[i%16] = byte(i / 16)
+		want := base64.RawURLEncoding.EncodeToString(h[:16])
+		if got := appendID([]byte("x"), h); string(got) != "x"+want {
+			t.Fatalf("% x: %s, want %s", h[:16], got[1:], want)
 		}
 	}
 }
