@@ -96,6 +96,12 @@ type encodeState struct {
 	// copy repeats.
 	triage triageParts
 	frags  fragments
+	// negotiated are the latest tls.version to tls.cipher written, the
+	// last first.
+	negotiated [4]struct {
+		key negotiatedKey
+		b   []byte
+	}
 }
 
 // triageParts are parts of the session document's body that its triage
@@ -623,7 +629,7 @@ func (w jsonWriter) tls(st *encodeState, s *session.Session, cc *tlsparse.CertSu
 		w = w.member(st.triage.negotiated)
 	} else {
 		n := len(w.b)
-		w = w.negotiated(sh)
+		w = w.negotiated(st, sh)
 		st.triage.negotiated = w.b[n:len(w.b):len(w.b)]
 	}
 	switch {
@@ -743,12 +749,20 @@ func (w jsonWriter) chainElem(st *encodeState, c *tlsparse.CertSummary) jsonWrit
 }
 
 // negotiated writes tls.version, version_protocol and cipher from sh (nil:
-// nothing).
-func (w jsonWriter) negotiated(sh *tlsparse.ServerHello) jsonWriter {
+// nothing). They depend on three values alone, which most sessions share
+// with a recent one: st keeps the fields of the last few.
+func (w jsonWriter) negotiated(st *encodeState, sh *tlsparse.ServerHello) jsonWriter {
 	if sh == nil {
 		return w
 	}
 	ver := sh.Version()
+	k := negotiatedKey{ver: ver, cipher: sh.CipherSuite, sslv2: sh.SSLv2, set: true}
+	for i := range st.negotiated {
+		if f := &st.negotiated[i]; f.key == k {
+			return w.member(f.b)
+		}
+	}
+	m := len(w.b)
 	if name, proto := tlsparse.VersionName(ver); name != "" {
 		w = w.str("version", name)
 		w = w.strOmit("version_protocol", proto)
@@ -758,7 +772,18 @@ func (w jsonWriter) negotiated(sh *tlsparse.ServerHello) jsonWriter {
 	if !sh.SSLv2 || sh.CipherSuite != 0 {
 		w = w.str("cipher", nameOrHex(sh.CipherSuite, tlsparse.CipherSuiteName))
 	}
+	// Replace the oldest: the entries move down one.
+	f := st.negotiated[len(st.negotiated)-1]
+	copy(st.negotiated[1:], st.negotiated[:])
+	f.key, f.b = k, append(f.b[:0], w.b[m:]...)
+	st.negotiated[0] = f
 	return w
+}
+
+// negotiatedKey is what negotiated's fields depend on.
+type negotiatedKey struct {
+	ver, cipher uint16
+	sslv2, set  bool
 }
 
 // certHashes writes the hash object of a certificate.

@@ -921,3 +921,32 @@ func TestAppendID(t *testing.T) {
 		}
 	}
 }
+
+// TestNegotiatedKept: sessions whose version, cipher or SSLv2 flag differ
+// from the one before, written with one Scratch, encode as a fresh Encoder
+// encodes each alone.
+func TestNegotiatedKept(t *testing.T) {
+	variant := func(s *session.Session, cipher uint16, sslv2 bool) *session.Session {
+		sh := *s.TLS.ServerHello
+		sh.CipherSuite, sh.SSLv2 = cipher, sslv2
+		hs := *s.TLS
+		hs.ServerHello = &sh
+		s.TLS = &hs
+		return s
+	}
+	sessions := []*session.Session{
+		sessionTLS12(), sessionTLS12(), variant(sessionTLS12(), 0x1301, false), sessionTLS13(),
+		variant(sessionTLS12(), 0, true), variant(sessionTLS12(), 0, false), sessionLegacy(), sessionTLS12(),
+	}
+	enc, sc := NewEncoder(testObserver), new(Scratch)
+	for i, s := range sessions {
+		v := verdictLegacy()
+		want := NewEncoder(testObserver).Encode(s, v)
+		got := enc.EncodeScratch(sc, s, v)
+		for j := range want {
+			if !bytes.Equal(got[j].Body, want[j].Body) {
+				t.Errorf("session %d, document %d:\n got %s\nwant %s", i, j, got[j].Body, want[j].Body)
+			}
+		}
+	}
+}
