@@ -112,8 +112,10 @@ type encodeState struct {
 // members) to copy as they are.
 type triageParts struct {
 	source, destination, related []byte // open
+	tlsClient, tlsServer         []byte // open: up to tls.client.ja3, tls.server.ja3s
 	network                      []byte
 	negotiated                   []byte // tls.version to tls.cipher
+	tlsState                     []byte // tls.next_protocol to tls.resumed
 }
 
 // docSpan is where one document's body and id lie in the scratch buffer.
@@ -400,7 +402,7 @@ func (w jsonWriter) body(st *encodeState, s *session.Session, v *detect.Verdict,
 		w = w.copyPart(tp.destination)
 		w = w.member(tp.network)
 		if tls {
-			w = w.tls(st, s, cc)
+			w = w.tlsTriage(st, s, cc)
 		}
 		w = w.copyPart(tp.related)
 	} else {
@@ -621,46 +623,41 @@ func (w jsonWriter) related(s *session.Session, ips [2][]byte, tls bool, cc *tls
 }
 
 // tls writes the tls object; cc is the client's leaf certificate, or nil.
+// It notes for the triage copy (tlsTriage) all but tls.curve, the
+// certificates' fields and the cipher list.
 func (w jsonWriter) tls(st *encodeState, s *session.Session, cc *tlsparse.CertSummary) jsonWriter {
 	hs := s.TLS
 	sh := hs.ServerHello
+	tp := &st.triage
 	w = w.open("tls")
-	if w.triage {
-		w = w.member(st.triage.negotiated)
-	} else {
-		n := len(w.b)
-		w = w.negotiated(st, sh)
-		st.triage.negotiated = w.b[n:len(w.b):len(w.b)]
-	}
+	n := len(w.b)
+	w = w.negotiated(st, sh)
+	tp.negotiated = w.b[n:len(w.b):len(w.b)]
 	switch {
-	case w.triage:
 	case sh != nil && sh.KeyShareGroup != 0:
 		w = w.str("curve", nameOrHex(sh.KeyShareGroup, tlsparse.GroupName))
 	case hs.KeyExchange != nil && hs.KeyExchange.NamedCurve != 0:
 		w = w.str("curve", nameOrHex(hs.KeyExchange.NamedCurve, tlsparse.GroupName))
 	}
+	n = len(w.b)
 	if sh != nil {
 		w = w.strOmit("next_protocol", sh.ALPN)
 	}
 	w = w.bool("established", hs.Established)
 	w = w.bool("resumed", hs.Resumed)
+	tp.tlsState = w.b[n:len(w.b):len(w.b)]
 
 	m := len(w.b)
 	w = w.open("client")
 	if ch := hs.ClientHello; ch != nil {
 		w = w.strOmit("server_name", ch.ServerName)
 		w = w.strOmit("ja3", s.Fingerprints.JA3)
-		if w.full { // lean: JA3 (and JA4's cipher hash) carry them
-			w = w.names("supported_ciphers", ch.CipherSuites, tlsparse.CipherSuiteName)
-		}
 	}
-	switch {
-	case cc == nil:
-	case w.triage:
-		if cc.Err == nil {
-			w = w.x509Triage(cc, false)
-		}
-	default:
+	tp.tlsClient = w.b[m:len(w.b):len(w.b)]
+	if ch := hs.ClientHello; ch != nil && w.full { // lean: JA3 (and JA4's cipher hash) carry them
+		w = w.names("supported_ciphers", ch.CipherSuites, tlsparse.CipherSuiteName)
+	}
+	if cc != nil {
 		w = w.certHashes(cc)
 		if cc.Err == nil {
 			var d [2 * (len(`,"not_before":""`) + len(timeLayout))]byte
@@ -670,19 +667,28 @@ func (w jsonWriter) tls(st *encodeState, s *session.Session, cc *tlsparse.CertSu
 			w = w.x509(cc, dates.b[1:])
 		}
 	}
-	w = w.closeOmit(m)
+	if w = w.closeOmit(m); len(w.b) == m { // dropped, and its bytes will be written over
+		tp.tlsClient = openClient
+	}
 
 	m = len(w.b)
 	w = w.open("server")
 	if sh != nil {
 		w = w.strOmit("ja3s", s.Fingerprints.JA3S)
 	}
+	tp.tlsServer = w.b[m:len(w.b):len(w.b)]
 	if c := leafOf(s); c != nil {
 		w = w.serverCert(st, c)
 	}
-	w = w.closeOmit(m)
+	if w = w.closeOmit(m); len(w.b) == m {
+		tp.tlsServer = openServer
+	}
 	return w.close()
 }
+
+// openClient and openServer are what a part of tls.client or tls.server
+// holds when nothing was written into the object.
+var openClient, openServer = []byte(`"client":{`), []byte(`"server":{`)
 
 // serverCert writes the fields tls.server has from the leaf certificate c
 // (in triage mode, the triage ones). They depend on c alone, and the

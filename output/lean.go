@@ -39,6 +39,28 @@ func (w jsonWriter) x509Triage(c *tlsparse.CertSummary, sans bool) jsonWriter {
 	return w.closeOmit(m)
 }
 
+// tlsTriage writes the triage fields of tls: the session document's
+// (triageParts), but for those of the certificates.
+func (w jsonWriter) tlsTriage(st *encodeState, s *session.Session, cc *tlsparse.CertSummary) jsonWriter {
+	tp := &st.triage
+	w = w.open("tls")
+	w = w.member(tp.negotiated)
+	w = w.member(tp.tlsState)
+	m := len(w.b)
+	w = w.member(tp.tlsClient)
+	if cc != nil && cc.Err == nil {
+		w = w.x509Triage(cc, false)
+	}
+	w = w.closeOmit(m)
+	m = len(w.b)
+	w = w.member(tp.tlsServer)
+	if c := leafOf(s); c != nil {
+		w = w.serverCert(st, c)
+	}
+	w = w.closeOmit(m)
+	return w.close()
+}
+
 // tlsentryTriage writes the triage fields of tlsentry.client and
 // tlsentry.server.
 func (w jsonWriter) tlsentryTriage(s *session.Session, v *detect.Verdict) jsonWriter {
