@@ -470,10 +470,13 @@ func (w jsonWriter) network(s *session.Session, ca netip.Addr) jsonWriter {
 	w = w.strOmit("transport", s.Transport.String())
 	w = w.strOmit("protocol", s.Protocol.String())
 	if p := uint8(s.Transport); p != 0 {
-		var b [communityIDLen]byte
-		if id := AppendCommunityID(b[:0], s.Client, s.Server, p, 0); len(id) > 0 {
-			w = w.key("community_id")
-			w.b = appendJSONString(w.b, id)
+		m := len(w.b)
+		w = w.key("community_id")
+		w.b = append(w.b, '"') // "1:" and base64: nothing to escape
+		if id := AppendCommunityID(w.b, s.Client, s.Server, p, 0); len(id) > len(w.b) {
+			w.b = append(id, '"')
+		} else {
+			w.b = w.b[:m] // the addresses have none
 		}
 	}
 	if len(s.VLANs) > 0 {

@@ -950,3 +950,24 @@ func TestNegotiatedKept(t *testing.T) {
 		}
 	}
 }
+
+// TestNoCommunityID: a session whose addresses have no Community ID
+// (missing, or of two families) has no network.community_id, in lean and
+// full documents with alerts, as the oracle writes them.
+func TestNoCommunityID(t *testing.T) {
+	for _, addrs := range [][2]netip.AddrPort{
+		{netip.MustParseAddrPort("10.1.2.3:60000"), netip.MustParseAddrPort("[2001:db8::9]:443")},
+		{{}, netip.MustParseAddrPort("203.0.113.9:443")},
+		{{}, {}},
+	} {
+		s, v := sessionTLS12(), verdictLegacy()
+		s.Client, s.Server = addrs[0], addrs[1]
+		compareWithOracle(t, "no community id", oracleEncode(testObserver, s, v), NewEncoder(testObserver).Encode(s, v))
+		full := NewEncoder(testObserver)
+		full.SetDetail(DetailFull)
+		compareWithOracle(t, "no community id, full", oracleEncodeDetail(testObserver, s, v, true), full.Encode(s, v))
+		if d := NewEncoder(testObserver).Encode(s, v)[0]; bytes.Contains(d.Body, []byte("community_id")) {
+			t.Errorf("%v: %s", addrs, d.Body)
+		}
+	}
+}
