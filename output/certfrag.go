@@ -1,24 +1,23 @@
 package output
 
-import (
-	"unsafe"
+import "unsafe"
 
-	"github.com/tlsentry/tlsentry/tlsparse"
-)
-
-// certFragments keeps encoded fields of recent certificates: what
-// serverCert and chainElem write depends on the summary alone. A slot is
-// found by the summary's address and holds the summary, so a hit is exact:
-// summaries are never modified, and one a slot holds cannot be freed and
-// its address reused. The cache is fixed: certFragmentSlots slots of at
-// most maxCertFragment bytes each, per encodeState.
-type certFragments [certFragmentSlots]certFragment
+// fragments keeps encoded fields of recent certificates and rules: what
+// serverCert and chainElem write depends on the certificate's summary
+// alone, what ruleFields writes on the rule alone. A slot is found by the
+// summary's or rule's address and holds it, so a hit is exact: summaries
+// and rules are never modified, and one a slot holds cannot be freed and
+// its address reused. The cache is fixed: fragmentSlots slots of at most
+// maxFragment bytes each, per encodeState, in sets of two, so two busy
+// certificates whose fragments hash alike do not evict each other.
+type fragments [fragmentSlots]fragment
 
 const (
-	certFragmentSlots = 32
-	// maxCertFragment is the largest fragment kept: a certificate with
+	fragmentSlots   = 2 << fragmentSetBits
+	fragmentSetBits = 4
+	// maxFragment is the largest fragment kept: a certificate with
 	// thousands of names is written each time instead of pinned.
-	maxCertFragment = 4 << 10
+	maxFragment = 4 << 10
 )
 
 // fragKind says which fields a fragment holds.
@@ -28,27 +27,40 @@ const (
 	fragServer       fragKind = iota // tls.server's fields of the leaf
 	fragServerTriage                 // the same, triage mode
 	fragChain                        // a tlsentry.server.chain element
+	fragRule                         // rule.* and message (ruleFields)
+	fragRuleFull                     // the same, full detail
 )
 
-type certFragment struct {
-	cert *tlsparse.CertSummary
+type fragment struct {
+	key  unsafe.Pointer // the *tlsparse.CertSummary or *detect.Rule
 	kind fragKind
 	b    []byte // the fields, as member expects them
 }
 
-// slot returns the slot for c's fragment of kind k (the kinds of one
-// certificate sit side by side).
-func (f *certFragments) slot(c *tlsparse.CertSummary, k fragKind) *certFragment {
-	h := uint64(uintptr(unsafe.Pointer(c))) * 0x9e3779b97f4a7c15 // Fibonacci hashing
-	return &f[(h>>(64-5)+uint64(k))%certFragmentSlots]
+// slot returns the slot that holds key's fragment of kind k or, if none
+// does, the slot to keep it in: of its set, the one used longer ago. The
+// slot it returns is its set's first, the one used last.
+func (f *fragments) slot(key unsafe.Pointer, k fragKind) *fragment {
+	// Summaries and rules are more than k bytes apart; Fibonacci hashing.
+	h := (uint64(uintptr(key)) + uint64(k)) * 0x9e3779b97f4a7c15
+	set := f[h>>(64-fragmentSetBits)*2:][:2]
+	if !set[0].holds(key, k) {
+		set[0], set[1] = set[1], set[0]
+	}
+	return &set[0]
 }
 
-// keep stores b as c's fragment of kind k, or empties the slot when b is
+// holds reports whether f is key's fragment of kind k.
+func (f *fragment) holds(key unsafe.Pointer, k fragKind) bool {
+	return f.key == key && f.kind == k
+}
+
+// keep stores b as key's fragment of kind k, or empties the slot when b is
 // too long to keep.
-func (f *certFragment) keep(c *tlsparse.CertSummary, k fragKind, b []byte) {
-	if len(b) > maxCertFragment {
-		*f = certFragment{b: f.b[:0]}
+func (f *fragment) keep(key unsafe.Pointer, k fragKind, b []byte) {
+	if len(b) > maxFragment {
+		*f = fragment{b: f.b[:0]}
 		return
 	}
-	f.cert, f.kind, f.b = c, k, append(f.b[:0], b...)
+	f.key, f.kind, f.b = key, k, append(f.b[:0], b...)
 }

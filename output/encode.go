@@ -2,7 +2,6 @@ package output
 
 import (
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"net/netip"
 	"strconv"
@@ -93,7 +92,30 @@ type encodeState struct {
 	names []string // anomaly names
 	docs  []docSpan
 	lean  []byte // the triage fields alerts carry (lean.go)
-	certs certFragments
+	// triage are the parts of the session document's body its triage
+	// copy repeats.
+	triage triageParts
+	frags  fragments
+	// negotiated are the latest tls.version to tls.cipher written, the
+	// last first.
+	negotiated [4]struct {
+		key negotiatedKey
+		b   []byte
+	}
+}
+
+// triageParts are parts of the session document's body that its triage
+// copy (lean.go) repeats, noted as body writes the document, so that the
+// triage copy need not write them again. An open part is an object's member
+// up to where its triage fields end, left open; nil when it has none (the
+// triage copy leaves the object out). The others are members (or a run of
+// members) to copy as they are.
+type triageParts struct {
+	source, destination, related []byte // open
+	tlsClient, tlsServer         []byte // open: up to tls.client.ja3, tls.server.ja3s
+	network                      []byte
+	negotiated                   []byte // tls.version to tls.cipher
+	tlsState                     []byte // tls.next_protocol to tls.resumed
 }
 
 // docSpan is where one document's body and id lie in the scratch buffer.
@@ -215,6 +237,7 @@ func (e *Encoder) encode(st *encodeState, s *session.Session, v detect.Verdict) 
 		st.lean = lw.b
 		body = lw.b
 	}
+	st.triage = triageParts{} // it points into the document's buffer
 
 	for i := range v.Alerts {
 		a := &v.Alerts[i]
@@ -231,18 +254,7 @@ func (e *Encoder) encode(st *encodeState, s *session.Session, v detect.Verdict) 
 		w = w.int("risk_score", int64(r.RiskScore))
 		w = w.reason(a)
 		w = w.close()
-		w = w.open("rule")
-		w = w.strOmit("id", r.ID)
-		w = w.strOmit("name", r.Name)
-		w = w.strOmit("category", r.Category)
-		if w.full { // lean: the rule's constants, in rules list and its file
-			w = w.strOmit("description", r.Description)
-			w = w.strs("reference", r.References)
-		}
-		w = w.strOmit("ruleset", r.Ruleset)
-		w = w.strOmit("version", r.Version)
-		w = w.close()
-		w = w.strOmit("message", ruleName(r))
+		w = w.ruleFields(st, r)
 		w = w.sep()
 		w.b = append(w.b, body...)
 		w = w.open("session")
@@ -262,6 +274,35 @@ func (e *Encoder) encode(st *encodeState, s *session.Session, v detect.Verdict) 
 	}
 	w = w.inventoryDocs(st, s, &e.obs, e.ns) // then one tlsentry.inventory document per item s saw first (inventory.go)
 	return w, ts
+}
+
+// ruleFields writes rule.* and message: an alert's fields that are its
+// rule's alone, so kept like certificates' (certfrag.go).
+func (w jsonWriter) ruleFields(st *encodeState, r *detect.Rule) jsonWriter {
+	kind := fragRule
+	if w.full {
+		kind = fragRuleFull
+	}
+	key := unsafe.Pointer(r)
+	f := st.frags.slot(key, kind)
+	if f.holds(key, kind) {
+		return w.member(f.b)
+	}
+	m := len(w.b)
+	w = w.open("rule")
+	w = w.strOmit("id", r.ID)
+	w = w.strOmit("name", r.Name)
+	w = w.strOmit("category", r.Category)
+	if w.full { // lean: the rule's constants, in rules list and its file
+		w = w.strOmit("description", r.Description)
+		w = w.strs("reference", r.References)
+	}
+	w = w.strOmit("ruleset", r.Ruleset)
+	w = w.strOmit("version", r.Version)
+	w = w.close()
+	w = w.strOmit("message", ruleName(r))
+	f.keep(key, kind, w.b[m:])
+	return w
 }
 
 // The event object's kind, category and type of sessions and alerts. ECS
@@ -349,17 +390,42 @@ func (e *Encoder) put(st *encodeState) {
 // (w.triage: only the triage ones), none from an alert. It leaves the
 // tlsentry object open. cc is the client's leaf certificate, or nil;
 // observer the observer member; st.names is scratch space.
+//
+// The triage copy is written after the document, from the same st: it
+// copies what st.triage noted of the document's source, destination,
+// network, tls and related objects.
 func (w jsonWriter) body(st *encodeState, s *session.Session, v *detect.Verdict, observer []byte, cc *tlsparse.CertSummary) jsonWriter {
-	ca, sa := s.Client.Addr().Unmap(), s.Server.Addr().Unmap()
-	w = w.endpoint("source", ca, s.Client.Port(), "", s.ClientBytes, s.ClientPackets)
-	w = w.endpoint("destination", sa, s.Server.Port(), serverName(s), s.ServerBytes, s.ServerPackets)
-	w = w.network(s, ca)
-
+	tp := &st.triage
 	tls := isTLS(s)
-	if tls {
-		w = w.tls(st, s, cc)
+	if w.triage {
+		w = w.copyPart(tp.source)
+		w = w.copyPart(tp.destination)
+		w = w.member(tp.network)
+		if tls {
+			w = w.tlsTriage(st, s, cc)
+		}
+		w = w.copyPart(tp.related)
+	} else {
+		*tp = triageParts{}
+		ca, sa := s.Client.Addr().Unmap(), s.Server.Addr().Unmap()
+		// Each address is written twice: quote it once.
+		var cb, sb [len(`"ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"`)]byte
+		cq, sq := appendAddr(cb[:0], ca), appendAddr(sb[:0], sa)
+		w, tp.source = w.endpoint("source", cq, s.Client.Port(), "", s.ClientBytes, s.ClientPackets)
+		w, tp.destination = w.endpoint("destination", sq, s.Server.Port(), serverName(s), s.ServerBytes, s.ServerPackets)
+		m := len(w.b)
+		w = w.network(s, ca)
+		tp.network = w.b[m:len(w.b):len(w.b)]
+		if tls {
+			w = w.tls(st, s, cc)
+		}
+		var ips [2][]byte
+		ips[0] = cq
+		if sa != ca {
+			ips[1] = sq
+		}
+		w, tp.related = w.related(s, ips, tls, cc)
 	}
-	w = w.related(s, ca, sa, tls, cc)
 
 	w = w.member(observer)
 
@@ -404,10 +470,13 @@ func (w jsonWriter) network(s *session.Session, ca netip.Addr) jsonWriter {
 	w = w.strOmit("transport", s.Transport.String())
 	w = w.strOmit("protocol", s.Protocol.String())
 	if p := uint8(s.Transport); p != 0 {
-		var b [communityIDLen]byte
-		if id := AppendCommunityID(b[:0], s.Client, s.Server, p, 0); len(id) > 0 {
-			w = w.key("community_id")
-			w.b = appendJSONString(w.b, id)
+		m := len(w.b)
+		w = w.key("community_id")
+		w.b = append(w.b, '"') // "1:" and base64: nothing to escape
+		if id := AppendCommunityID(w.b, s.Client, s.Server, p, 0); len(id) > len(w.b) {
+			w.b = append(id, '"')
+		} else {
+			w.b = w.b[:m] // the addresses have none
 		}
 	}
 	if len(s.VLANs) > 0 {
@@ -425,40 +494,60 @@ func (w jsonWriter) network(s *session.Session, ca netip.Addr) jsonWriter {
 	return w.closeOmit(m)
 }
 
-// endpoint writes source or destination. Bytes and packets are always
-// written (but not in triage): they are counted for every session, and 0
-// (a silent server) is a measurement, not an absent value; only an
-// endpoint with no address and no traffic is left out.
-func (w jsonWriter) endpoint(k string, a netip.Addr, port uint16, domain string, bytes, packets uint64) jsonWriter {
-	if !a.IsValid() && bytes == 0 && packets == 0 {
-		return w
+// endpoint writes source or destination; ip is the address as a JSON
+// string, or empty. Bytes and packets are always written: they are counted
+// for every session, and 0 (a silent server) is a measurement, not an
+// absent value; only an endpoint with no address, no domain and no traffic
+// is left out. It returns the endpoint's open part for the triage copy
+// (triageParts): all but bytes and packets.
+func (w jsonWriter) endpoint(k string, ip []byte, port uint16, domain string, bytes, packets uint64) (jsonWriter, []byte) {
+	if len(ip) == 0 && domain == "" && bytes == 0 && packets == 0 {
+		return w, nil
 	}
 	m := len(w.b)
 	w = w.open(k)
-	if a.IsValid() {
+	if len(ip) > 0 {
 		w = w.key("ip")
-		w = w.addr(a)
+		w.b = append(w.b, ip...)
 		w = w.intOmit("port", int(port))
 	}
 	w = w.strOmit("domain", domain)
-	if w.triage {
-		return w.closeOmit(m)
-	}
+	part := w.part(m)
 	w = w.uint("bytes", bytes)
 	w = w.uint("packets", packets)
+	return w.close(), part
+}
+
+// part returns the object opened at mark, up to what is written so far,
+// as triageParts keeps it: nil if nothing is written into it yet.
+func (w jsonWriter) part(mark int) []byte {
+	if w.b[len(w.b)-1] == '{' {
+		return nil
+	}
+	return w.b[mark:len(w.b):len(w.b)]
+}
+
+// copyPart copies an open part (triageParts) and closes it; nothing if p
+// is nil.
+func (w jsonWriter) copyPart(p []byte) jsonWriter {
+	if p == nil {
+		return w
+	}
+	w = w.member(p)
 	return w.close()
 }
 
-// addr writes a as a JSON string.
-func (w jsonWriter) addr(a netip.Addr) jsonWriter {
-	if a.Zone() != "" {
-		w.b = appendJSONString(w.b, a.String())
-		return w
+// appendAddr appends a as a JSON string, or nothing if a is not valid.
+func appendAddr(dst []byte, a netip.Addr) []byte {
+	switch {
+	case !a.IsValid():
+		return dst
+	case a.Zone() != "":
+		return appendJSONString(dst, a.String())
 	}
-	w.b = append(w.b, '"') // digits, dots and colons only
-	w.b = a.AppendTo(w.b)
-	w.b = append(w.b, '"')
-	return w
+	dst = append(dst, '"') // digits, dots and colons only
+	dst = a.AppendTo(dst)
+	return append(dst, '"')
 }
 
 // isTLS reports whether the session carried TLS (or QUIC's TLS handshake),
@@ -488,18 +577,20 @@ func serverName(s *session.Session) string {
 	return ""
 }
 
-// related writes related.ip (client and server), related.hosts (the SNI)
-// and, in a TLS session but not in triage, related.hash (JA3, JA4, JA3S,
-// the leaf certificates' SHA-256).
-func (w jsonWriter) related(s *session.Session, ca, sa netip.Addr, tls bool, cc *tlsparse.CertSummary) jsonWriter {
+// related writes related.ip (ips: the client's and the server's address
+// as JSON strings, empty for none and for a server address that is the
+// client's), related.hosts (the SNI) and, in a TLS session, related.hash
+// (JA3, JA4, JA3S, the leaf certificates' SHA-256). It returns related's
+// open part for the triage copy (triageParts): all but the hashes.
+func (w jsonWriter) related(s *session.Session, ips [2][]byte, tls bool, cc *tlsparse.CertSummary) (jsonWriter, []byte) {
 	m := len(w.b)
 	w = w.open("related")
 	a := len(w.b)
 	w = w.openArray("ip")
-	for i, ip := range [2]netip.Addr{ca, sa} {
-		if ip.IsValid() && (i == 0 || ip != ca) {
+	for _, ip := range ips {
+		if len(ip) > 0 {
 			w = w.elem()
-			w = w.addr(ip)
+			w.b = append(w.b, ip...)
 		}
 	}
 	w = w.closeArray(a)
@@ -509,8 +600,9 @@ func (w jsonWriter) related(s *session.Session, ca, sa netip.Addr, tls bool, cc 
 		w.b = appendJSONString(w.b, sni)
 		w.b = append(w.b, ']')
 	}
-	if w.triage || !tls {
-		return w.closeOmit(m)
+	part := w.part(m)
+	if !tls {
+		return w.closeOmit(m), part
 	}
 	a = len(w.b)
 	w = w.openArray("hash")
@@ -530,44 +622,45 @@ func (w jsonWriter) related(s *session.Session, ca, sa netip.Addr, tls bool, cc 
 		}
 	}
 	w = w.closeArray(a)
-	return w.closeOmit(m)
+	return w.closeOmit(m), part
 }
 
 // tls writes the tls object; cc is the client's leaf certificate, or nil.
+// It notes for the triage copy (tlsTriage) all but tls.curve, the
+// certificates' fields and the cipher list.
 func (w jsonWriter) tls(st *encodeState, s *session.Session, cc *tlsparse.CertSummary) jsonWriter {
 	hs := s.TLS
 	sh := hs.ServerHello
+	tp := &st.triage
 	w = w.open("tls")
-	w = w.negotiated(sh)
+	n := len(w.b)
+	w = w.negotiated(st, sh)
+	tp.negotiated = w.b[n:len(w.b):len(w.b)]
 	switch {
-	case w.triage:
 	case sh != nil && sh.KeyShareGroup != 0:
 		w = w.str("curve", nameOrHex(sh.KeyShareGroup, tlsparse.GroupName))
 	case hs.KeyExchange != nil && hs.KeyExchange.NamedCurve != 0:
 		w = w.str("curve", nameOrHex(hs.KeyExchange.NamedCurve, tlsparse.GroupName))
 	}
+	n = len(w.b)
 	if sh != nil {
 		w = w.strOmit("next_protocol", sh.ALPN)
 	}
 	w = w.bool("established", hs.Established)
 	w = w.bool("resumed", hs.Resumed)
+	tp.tlsState = w.b[n:len(w.b):len(w.b)]
 
 	m := len(w.b)
 	w = w.open("client")
 	if ch := hs.ClientHello; ch != nil {
 		w = w.strOmit("server_name", ch.ServerName)
 		w = w.strOmit("ja3", s.Fingerprints.JA3)
-		if w.full { // lean: JA3 (and JA4's cipher hash) carry them
-			w = w.names("supported_ciphers", ch.CipherSuites, tlsparse.CipherSuiteName)
-		}
 	}
-	switch {
-	case cc == nil:
-	case w.triage:
-		if cc.Err == nil {
-			w = w.x509Triage(cc, false)
-		}
-	default:
+	tp.tlsClient = w.b[m:len(w.b):len(w.b)]
+	if ch := hs.ClientHello; ch != nil && w.full { // lean: JA3 (and JA4's cipher hash) carry them
+		w = w.names("supported_ciphers", ch.CipherSuites, tlsparse.CipherSuiteName)
+	}
+	if cc != nil {
 		w = w.certHashes(cc)
 		if cc.Err == nil {
 			var d [2 * (len(`,"not_before":""`) + len(timeLayout))]byte
@@ -577,19 +670,28 @@ func (w jsonWriter) tls(st *encodeState, s *session.Session, cc *tlsparse.CertSu
 			w = w.x509(cc, dates.b[1:])
 		}
 	}
-	w = w.closeOmit(m)
+	if w = w.closeOmit(m); len(w.b) == m { // dropped, and its bytes will be written over
+		tp.tlsClient = openClient
+	}
 
 	m = len(w.b)
 	w = w.open("server")
 	if sh != nil {
 		w = w.strOmit("ja3s", s.Fingerprints.JA3S)
 	}
+	tp.tlsServer = w.b[m:len(w.b):len(w.b)]
 	if c := leafOf(s); c != nil {
 		w = w.serverCert(st, c)
 	}
-	w = w.closeOmit(m)
+	if w = w.closeOmit(m); len(w.b) == m {
+		tp.tlsServer = openServer
+	}
 	return w.close()
 }
+
+// openClient and openServer are what a part of tls.client or tls.server
+// holds when nothing was written into the object.
+var openClient, openServer = []byte(`"client":{`), []byte(`"server":{`)
 
 // serverCert writes the fields tls.server has from the leaf certificate c
 // (in triage mode, the triage ones). They depend on c alone, and the
@@ -600,8 +702,9 @@ func (w jsonWriter) serverCert(st *encodeState, c *tlsparse.CertSummary) jsonWri
 	if w.triage {
 		kind = fragServerTriage
 	}
-	f := st.certs.slot(c, kind)
-	if f.cert == c && f.kind == kind {
+	key := unsafe.Pointer(c)
+	f := st.frags.slot(key, kind)
+	if f.holds(key, kind) {
 		return w.member(f.b)
 	}
 	m := len(w.b)
@@ -626,15 +729,16 @@ func (w jsonWriter) serverCert(st *encodeState, c *tlsparse.CertSummary) jsonWri
 			w = w.x509(c, w.b[d0:d1])
 		}
 	}
-	f.keep(c, kind, w.b[m:])
+	f.keep(key, kind, w.b[m:])
 	return w
 }
 
 // chainElem writes the tlsentry.server.chain element of c (a summary's
 // alone, so kept like serverCert's fields).
 func (w jsonWriter) chainElem(st *encodeState, c *tlsparse.CertSummary) jsonWriter {
-	f := st.certs.slot(c, fragChain)
-	if f.cert == c && f.kind == fragChain {
+	key := unsafe.Pointer(c)
+	f := st.frags.slot(key, fragChain)
+	if f.holds(key, fragChain) {
 		return w.member(f.b)
 	}
 	w = w.elem()
@@ -649,17 +753,25 @@ func (w jsonWriter) chainElem(st *encodeState, c *tlsparse.CertSummary) jsonWrit
 		w = w.strOmit("error", c.Err.Error())
 	}
 	w = w.close()
-	f.keep(c, fragChain, w.b[m:])
+	f.keep(key, fragChain, w.b[m:])
 	return w
 }
 
 // negotiated writes tls.version, version_protocol and cipher from sh (nil:
-// nothing).
-func (w jsonWriter) negotiated(sh *tlsparse.ServerHello) jsonWriter {
+// nothing). They depend on three values alone, which most sessions share
+// with a recent one: st keeps the fields of the last few.
+func (w jsonWriter) negotiated(st *encodeState, sh *tlsparse.ServerHello) jsonWriter {
 	if sh == nil {
 		return w
 	}
 	ver := sh.Version()
+	k := negotiatedKey{ver: ver, cipher: sh.CipherSuite, sslv2: sh.SSLv2, set: true}
+	for i := range st.negotiated {
+		if f := &st.negotiated[i]; f.key == k {
+			return w.member(f.b)
+		}
+	}
+	m := len(w.b)
 	if name, proto := tlsparse.VersionName(ver); name != "" {
 		w = w.str("version", name)
 		w = w.strOmit("version_protocol", proto)
@@ -669,7 +781,18 @@ func (w jsonWriter) negotiated(sh *tlsparse.ServerHello) jsonWriter {
 	if !sh.SSLv2 || sh.CipherSuite != 0 {
 		w = w.str("cipher", nameOrHex(sh.CipherSuite, tlsparse.CipherSuiteName))
 	}
+	// Replace the oldest: the entries move down one.
+	f := st.negotiated[len(st.negotiated)-1]
+	copy(st.negotiated[1:], st.negotiated[:])
+	f.key, f.b = k, append(f.b[:0], w.b[m:]...)
+	st.negotiated[0] = f
 	return w
+}
+
+// negotiatedKey is what negotiated's fields depend on.
+type negotiatedKey struct {
+	ver, cipher uint16
+	sslv2, set  bool
 }
 
 // certHashes writes the hash object of a certificate.
@@ -859,9 +982,18 @@ func (w jsonWriter) quotedInt(k string, v int64) jsonWriter {
 }
 
 // appendID appends the first 128 bits of a hash as 22 base64url
-// characters: an event.id.
+// characters, unpadded: an event.id. (base64.RawURLEncoding's, written
+// with fixed offsets: AppendEncode's general loop cost ten times the
+// encoding itself.)
 func appendID(dst []byte, h [sha256.Size]byte) []byte {
-	return base64.RawURLEncoding.AppendEncode(dst, h[:16])
+	const url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	var b [idLen]byte
+	for i := range 5 {
+		v := uint(h[3*i])<<16 | uint(h[3*i+1])<<8 | uint(h[3*i+2])
+		b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = url[v>>18], url[v>>12&63], url[v>>6&63], url[v&63]
+	}
+	b[20], b[21] = url[h[15]>>2], url[h[15]<<4&63]
+	return append(dst, b[:]...)
 }
 
 // appendVersionLabel appends an offered version for

@@ -2,6 +2,8 @@ package output
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -900,6 +902,72 @@ func deletePath(m map[string]any, path string) {
 	if o, ok := m[k].(map[string]any); ok {
 		if deletePath(o, rest); len(o) == 0 {
 			delete(m, k)
+		}
+	}
+}
+
+// TestAppendID: appendID writes base64.RawURLEncoding of the first 16
+// bytes, for hashes whose bytes take every value at every position.
+func TestAppendID(t *testing.T) {
+	var h [sha256.Size]byte
+	for i := range 256 * 16 {
+		for j := range h {
+			h[j] = byte(i*7 + j*i/16*31 + j)
+		}
+		h[i%16] = byte(i / 16)
+		want := base64.RawURLEncoding.EncodeToString(h[:16])
+		if got := appendID([]byte("x"), h); string(got) != "x"+want {
+			t.Fatalf("% x: %s, want %s", h[:16], got[1:], want)
+		}
+	}
+}
+
+// TestNegotiatedKept: sessions whose version, cipher or SSLv2 flag differ
+// from the one before, written with one Scratch, encode as a fresh Encoder
+// encodes each alone.
+func TestNegotiatedKept(t *testing.T) {
+	variant := func(s *session.Session, cipher uint16, sslv2 bool) *session.Session {
+		sh := *s.TLS.ServerHello
+		sh.CipherSuite, sh.SSLv2 = cipher, sslv2
+		hs := *s.TLS
+		hs.ServerHello = &sh
+		s.TLS = &hs
+		return s
+	}
+	sessions := []*session.Session{
+		sessionTLS12(), sessionTLS12(), variant(sessionTLS12(), 0x1301, false), sessionTLS13(),
+		variant(sessionTLS12(), 0, true), variant(sessionTLS12(), 0, false), sessionLegacy(), sessionTLS12(),
+	}
+	enc, sc := NewEncoder(testObserver), new(Scratch)
+	for i, s := range sessions {
+		v := verdictLegacy()
+		want := NewEncoder(testObserver).Encode(s, v)
+		got := enc.EncodeScratch(sc, s, v)
+		for j := range want {
+			if !bytes.Equal(got[j].Body, want[j].Body) {
+				t.Errorf("session %d, document %d:\n got %s\nwant %s", i, j, got[j].Body, want[j].Body)
+			}
+		}
+	}
+}
+
+// TestNoCommunityID: a session whose addresses have no Community ID
+// (missing, or of two families) has no network.community_id, in lean and
+// full documents with alerts, as the oracle writes them.
+func TestNoCommunityID(t *testing.T) {
+	for _, addrs := range [][2]netip.AddrPort{
+		{netip.MustParseAddrPort("10.1.2.3:60000"), netip.MustParseAddrPort("[2001:db8::9]:443")},
+		{{}, netip.MustParseAddrPort("203.0.113.9:443")},
+		{{}, {}},
+	} {
+		s, v := sessionTLS12(), verdictLegacy()
+		s.Client, s.Server = addrs[0], addrs[1]
+		compareWithOracle(t, "no community id", oracleEncode(testObserver, s, v), NewEncoder(testObserver).Encode(s, v))
+		full := NewEncoder(testObserver)
+		full.SetDetail(DetailFull)
+		compareWithOracle(t, "no community id, full", oracleEncodeDetail(testObserver, s, v, true), full.Encode(s, v))
+		if d := NewEncoder(testObserver).Encode(s, v)[0]; bytes.Contains(d.Body, []byte("community_id")) {
+			t.Errorf("%v: %s", addrs, d.Body)
 		}
 	}
 }

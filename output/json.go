@@ -18,9 +18,9 @@ import (
 
 const hexDigits = "0123456789abcdef"
 
-// jsonSafe[b] is true for the ASCII bytes written as they are (encoding/json's
-// safeSet): everything from space up except " and \.
-var jsonSafe = func() (t [utf8.RuneSelf]bool) {
+// jsonSafe[b] is true for the bytes written as they are (encoding/json's
+// safeSet): the ASCII ones from space up except " and \.
+var jsonSafe = func() (t [256]bool) {
 	for b := ' '; b < utf8.RuneSelf; b++ {
 		t[b] = b != '"' && b != '\\'
 	}
@@ -32,39 +32,59 @@ const (
 	high8 = 0x8080808080808080
 )
 
-// load8 is the eight bytes of s at i, little-endian.
+// load8 is the eight bytes of s at i, little-endian. (Slicing first lets
+// the compiler check the bounds once and load one word.)
 func load8[S string | []byte](s S, i int) uint64 {
-	_ = s[i+7]
-	return uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
-		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+	s = s[i : i+8]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // plain8 reports whether the eight bytes of x are all jsonSafe: ASCII, not
-// a control character, not " or \. (The zero-byte test (v-ones)&^v&high is
-// exact for bytes below 0x80, which the first test ensures.)
+// a control character, not " or \. A subtraction sets a byte's high bit
+// where the byte is below its operand (below space; after the xor, equal to
+// " or \), and borrows from the byte above only then, so the lowest byte
+// that is not safe is always caught (those above it may be judged wrongly,
+// but the answer is no anyway). A byte with its high bit keeps it through
+// one of the two xors at least (only 0xa2 loses it in the first, 0xdc in
+// the second).
 func plain8(x uint64) bool {
-	if x&high8 != 0 {
-		return false
-	}
-	zero := func(v uint64) uint64 { return (v - ones8) &^ v & high8 }
-	return (x-0x20*ones8)&^x&high8|zero(x^'"'*ones8)|zero(x^'\\'*ones8) == 0
+	return ((x-0x20*ones8)|((x^'"'*ones8)-ones8)|((x^'\\'*ones8)-ones8))&high8 == 0
 }
 
 // appendJSONString appends s as a quoted JSON string.
 func appendJSONString[S string | []byte](dst []byte, s S) []byte {
+	n := plainLen(s)
 	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); {
-		// Eight safe ASCII bytes at a time: most wire strings (hashes,
-		// names, JA3 strings) have nothing to escape.
-		if i+8 <= len(s) {
-			if plain8(load8(s, i)) {
-				i += 8
-				continue
-			}
-		} else if len(s) >= 8 && plain8(load8(s, len(s)-8)) {
-			break // the last eight bytes, s[i:] among them, are safe
+	dst = append(dst, s[:n]...)
+	if n < len(s) {
+		dst = appendEscaped(dst, s, n)
+	}
+	return append(dst, '"')
+}
+
+// plainLen returns the length of the prefix of s that needs no escaping:
+// all of s for most wire strings (hashes, names, JA3 strings).
+func plainLen[S string | []byte](s S) int {
+	i := 0
+	for ; i+8 <= len(s); i += 8 {
+		if !plain8(load8(s, i)) {
+			break
 		}
+	}
+	if i+8 > len(s) && len(s) >= 8 && plain8(load8(s, len(s)-8)) {
+		return len(s) // the last eight bytes, s[i:] among them, are safe
+	}
+	for i < len(s) && jsonSafe[s[i]] {
+		i++
+	}
+	return i
+}
+
+// appendEscaped appends s[i:] escaped, without quotes.
+func appendEscaped[S string | []byte](dst []byte, s S, i int) []byte {
+	start := i
+	for i < len(s) {
 		if b := s[i]; b < utf8.RuneSelf {
 			if jsonSafe[b] {
 				i++
@@ -108,8 +128,7 @@ func appendJSONString[S string | []byte](dst []byte, s S) []byte {
 		i += size
 		start = i
 	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
+	return append(dst, s[start:]...)
 }
 
 // jsonWriter appends one JSON document. Keys are Go constants that need no
@@ -247,36 +266,71 @@ func (w jsonWriter) timeOmit(k string, t time.Time) jsonWriter {
 // the layout each time: the fraction is truncated to microseconds, as
 // Format does. Years Format writes otherwise than as four digits go to it.
 func appendTime(dst []byte, t time.Time) []byte {
-	t = t.UTC()
-	year, month, day := t.Date()
-	if year < 0 || year > 9999 {
-		return t.AppendFormat(dst, timeLayout)
+	var year, month, day, hour, minute, sec int
+	if u := t.Unix(); u >= 0 && u < unix10000 { // capture times: no calendar tables
+		year, month, day = civilDate(int(u / 86400))
+		s := int(u % 86400)
+		hour, minute, sec = s/3600, s/60%60, s%60
+	} else {
+		t = t.UTC()
+		var m time.Month
+		if year, m, day = t.Date(); year < 0 || year > 9999 {
+			return t.AppendFormat(dst, timeLayout)
+		}
+		month = int(m)
+		hour, minute, sec = t.Clock()
 	}
-	hour, minute, sec := t.Clock()
-	dst = appendDigits(dst, year, 4)
-	dst = append(dst, '-')
-	dst = appendDigits(dst, int(month), 2)
-	dst = append(dst, '-')
-	dst = appendDigits(dst, day, 2)
-	dst = append(dst, 'T')
-	dst = appendDigits(dst, hour, 2)
-	dst = append(dst, ':')
-	dst = appendDigits(dst, minute, 2)
-	dst = append(dst, ':')
-	dst = appendDigits(dst, sec, 2)
-	dst = append(dst, '.')
-	dst = appendDigits(dst, t.Nanosecond()/1000, 6)
-	return append(dst, 'Z')
+	var b [len("2006-01-02T15:04:05.000000Z")]byte
+	us := t.Nanosecond() / 1000
+	put2(b[0:], year/100)
+	put2(b[2:], year%100)
+	b[4] = '-'
+	put2(b[5:], month)
+	b[7] = '-'
+	put2(b[8:], day)
+	b[10] = 'T'
+	put2(b[11:], hour)
+	b[13] = ':'
+	put2(b[14:], minute)
+	b[16] = ':'
+	put2(b[17:], sec)
+	b[19] = '.'
+	put2(b[20:], us/10000)
+	put2(b[22:], us/100%100)
+	put2(b[24:], us%100)
+	b[26] = 'Z'
+	return append(dst, b[:]...)
 }
 
-// appendDigits appends v, 0 <= v < 10^width, zero-padded to width digits.
-func appendDigits(dst []byte, v, width int) []byte {
-	var b [8]byte
-	for i := width - 1; i >= 0; i-- {
-		b[i] = byte('0' + v%10)
-		v /= 10
+// unix10000 is the Unix time of 10000-01-01T00:00:00Z.
+const unix10000 = 253402300800
+
+// civilDate returns the date (proleptic Gregorian) days >= 0 days after
+// 1970-01-01: Howard Hinnant's civil_from_days.
+func civilDate(days int) (year, month, day int) {
+	z := days + 719468 // days since 0000-03-01
+	era, doe := z/146097, z%146097
+	yoe := (doe - doe/1460 + doe/36524 - doe/146096) / 365 // year of era, from March
+	doy := doe - (365*yoe + yoe/4 - yoe/100)
+	mp := (5*doy + 2) / 153
+	day = doy - (153*mp+2)/5 + 1
+	month = mp + 3
+	year = era*400 + yoe
+	if month > 12 {
+		month -= 12
+		year++
 	}
-	return append(dst, b[:width]...)
+	return year, month, day
+}
+
+// digitPairs holds "00" to "99".
+const digitPairs = "00010203040506070809" + "10111213141516171819" + "20212223242526272829" +
+	"30313233343536373839" + "40414243444546474849" + "50515253545556575859" +
+	"60616263646566676869" + "70717273747576777879" + "80818283848586878889" + "90919293949596979899"
+
+// put2 writes v, 0 <= v < 100, as two digits at b[0:2].
+func put2(b []byte, v int) {
+	b[0], b[1] = digitPairs[2*v], digitPairs[2*v+1]
 }
 
 // member copies a member ("k":v) written elsewhere, without the comma

@@ -105,3 +105,41 @@ func TestJSONStringEachPosition(t *testing.T) {
 		}
 	}
 }
+
+// TestPlain8 checks plain8 against jsonSafe for every byte at every
+// position of a word, among bytes that are safe and bytes that are not
+// (above and below it: a borrow must not hide the byte).
+func TestPlain8(t *testing.T) {
+	for _, fill := range []byte{'a', ' ', '~', 0, 0x1f, '"', '\\', 0x7f, 0x80, 0xff} {
+		for b := 0; b < 256; b++ {
+			for pos := 0; pos < 8; pos++ {
+				var w [8]byte
+				for i := range w {
+					w[i] = 'a'
+				}
+				w[pos] = byte(b)
+				for i := pos + 1; i < 8; i += 2 {
+					w[i] = fill
+				}
+				want := true
+				for _, c := range w {
+					want = want && jsonSafe[c]
+				}
+				if got := plain8(load8(string(w[:]), 0)); got != want {
+					t.Errorf("%q: plain8 %v, want %v", w, got, want)
+				}
+			}
+		}
+	}
+}
+
+// TestCivilDate: civilDate agrees with the time package on every day from
+// 1970 to 9999.
+func TestCivilDate(t *testing.T) {
+	for d := 0; d < unix10000/86400; d++ {
+		y, m, dd := time.Unix(int64(d)*86400, 0).UTC().Date()
+		if gy, gm, gd := civilDate(d); gy != y || gm != int(m) || gd != dd {
+			t.Fatalf("day %d: %d-%d-%d, want %d-%d-%d", d, gy, gm, gd, y, m, dd)
+		}
+	}
+}

@@ -9,7 +9,11 @@ import (
 // Lean alert documents carry, of their session, only the fields
 // schema/fields.go marks Triage (and tlsentry.session.id, the session
 // document's event.id). Encode writes them once per session with alerts,
-// with body in triage mode, and each alert copies them in.
+// with body in triage mode, and each alert copies them in. Where the triage
+// fields of an object are the first of the session document's, or all of
+// them (source, destination, network, tls.version to tls.cipher, related),
+// body copies what it noted of them while writing the document
+// (triageParts).
 //
 // In triage mode body writes the session document's body restricted to
 // those fields: the same order, the same bytes, with objects and lists
@@ -33,6 +37,28 @@ func (w jsonWriter) x509Triage(c *tlsparse.CertSummary, sans bool) jsonWriter {
 		w = w.close()
 	}
 	return w.closeOmit(m)
+}
+
+// tlsTriage writes the triage fields of tls: the session document's
+// (triageParts), but for those of the certificates.
+func (w jsonWriter) tlsTriage(st *encodeState, s *session.Session, cc *tlsparse.CertSummary) jsonWriter {
+	tp := &st.triage
+	w = w.open("tls")
+	w = w.member(tp.negotiated)
+	w = w.member(tp.tlsState)
+	m := len(w.b)
+	w = w.member(tp.tlsClient)
+	if cc != nil && cc.Err == nil {
+		w = w.x509Triage(cc, false)
+	}
+	w = w.closeOmit(m)
+	m = len(w.b)
+	w = w.member(tp.tlsServer)
+	if c := leafOf(s); c != nil {
+		w = w.serverCert(st, c)
+	}
+	w = w.closeOmit(m)
+	return w.close()
 }
 
 // tlsentryTriage writes the triage fields of tlsentry.client and
