@@ -47,6 +47,30 @@ type tombs struct {
 	keys     []flowKey // by tombEntry.key
 	freeKeys []uint32  // places in keys not in use
 	live     int       // tombstones not dead
+	// recent finds the tombstones of recently emitted flows by
+	// recentIndex without the flow table's map: a flow's last packets
+	// (the ACK of a FIN) come just after it is emitted.
+	recent [1 << recentBits]tombRef
+}
+
+// tombRef is a tombstone's slot and its key's place in tombs.keys, plus
+// one (0: none).
+type tombRef struct {
+	slot slotID
+	key  uint32
+}
+
+// recentSlot is k's slot if tombs.recent has it. A reference whose key
+// place holds k is k's: the place keeps k only while the queue entry
+// that took it is queued, and that entry's slot is k's until it is
+// popped (and the place freed); slots are renumbered (compact) only with
+// no entry queued, when keys is empty.
+func (t *tombs) recentSlot(k *flowKey) (slotID, bool) {
+	r := t.recent[recentIndex(k)]
+	if i := int(r.key) - 1; i >= 0 && i < len(t.keys) && t.keys[i].equal(k) {
+		return r.slot, true
+	}
+	return noSlot, false
 }
 
 // addKey stores k and returns its place in keys.
@@ -89,7 +113,9 @@ func (w *worker) bury(f *flow) {
 		for t.q.len() >= w.cfg.MaxTombstones && t.q.len() > 0 {
 			w.dropOldestTomb(CTombstonesDropped) // may compact the table: f.slot is read after
 		}
-		t.q.push(tombEntry{w.tombExpiry(tb), f.slot, t.addKey(&f.key)})
+		ki := t.addKey(&f.key)
+		t.q.push(tombEntry{w.tombExpiry(tb), f.slot, ki})
+		t.recent[recentIndex(&f.key)] = tombRef{f.slot, ki + 1}
 		w.mem.used += int64(tombBytes)
 	}
 	w.tab.slots[f.slot] = slot{tb: tb}

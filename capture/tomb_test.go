@@ -271,3 +271,71 @@ func TestTombOutOfOrder(t *testing.T) {
 		})
 	}
 }
+
+// TestTombRecent: the tombstone front cache (tombs.recent) answers only
+// with the slot the flow table's map holds for the key, through random
+// opens, closes, late packets, reopens, expiries, drops at the bound and
+// compactions, with more keys than it has places; and it answers for the
+// late packet just after a close.
+func TestTombRecent(t *testing.T) {
+	const keys = 6000
+	for _, maxTombs := range []int{0, 50} {
+		p := NewPipeline(Config{Workers: 1, MaxTombstones: maxTombs}, session.HandlerFunc(func(*session.Session) {}))
+		w := p.newWorker(0)
+		rng := rand.New(rand.NewPCG(1, uint64(maxTombs)))
+		key := func(i int) (Packet, flowKey) {
+			pk := Packet{WireLen: 60, Proto: 6, Src: netip.AddrFrom4([4]byte{10, 2, byte(i >> 8), byte(i)}), Dst: srv.Addr(),
+				SrcPort: 40000, DstPort: 443, Seq: 1}
+			return pk, makeKey(&pk, false)
+		}
+		agree := func(i int) {
+			_, k := key(i)
+			if s, ok := w.tombs.recentSlot(&k); ok {
+				if m, in := w.tab.m[k]; !in || m != s {
+					t.Fatalf("key %d: the cache says slot %d, the map %d (present %v)", i, s, m, in)
+				}
+			}
+		}
+		ts, hits := pcapgen.DefaultBase, 0
+		for step := range 40000 {
+			i := rng.IntN(keys)
+			if rng.IntN(4) == 0 {
+				i = rng.IntN(40) // a few busy keys: reopened and closed again
+			}
+			switch r := rng.IntN(1000); {
+			case r < 2:
+				ts = ts.Add(31 * time.Second) // past the linger: expiries, maybe a compaction
+			case r < 500:
+				ts = ts.Add(time.Millisecond)
+			}
+			pk, k := key(i)
+			pk.Timestamp = ts
+			pk.Flags = [...]uint8{FlagSYN, FlagACK, FlagRST, FlagFIN | FlagACK}[rng.IntN(4)]
+			w.advance(ts.UnixNano())
+			w.handle(&pk)
+			agree(i)
+			if pk.Flags == FlagRST {
+				if _, ok := w.tombs.recentSlot(&k); ok {
+					hits++
+				}
+			}
+			for range 8 {
+				agree(rng.IntN(keys))
+			}
+			if step%5000 == 0 {
+				checkMem(t, w)
+			}
+		}
+		if hits == 0 {
+			t.Errorf("MaxTombstones %d: no close left its tombstone in the cache", maxTombs)
+		}
+		w.flushAll()
+		for i := range keys {
+			if _, k := key(i); true {
+				if _, ok := w.tombs.recentSlot(&k); ok {
+					t.Fatalf("key %d still cached after the flush", i)
+				}
+			}
+		}
+	}
+}
