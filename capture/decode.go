@@ -124,7 +124,8 @@ type decodeState struct {
 // counted in d.stats by reason.
 //
 // p.Payload and the addresses alias data (or the defragmenter's buffer) and
-// are valid until the next Decode on d, and while data is.
+// are valid until the next Decode on d, and while data is. Decode resets
+// *p first: a reused Packet needs no clearing.
 func (d *Decoder) Decode(data []byte, ci gopacket.CaptureInfo, lt layers.LinkType, p *Packet) bool {
 	d.stats.Packets++
 	*p = Packet{Timestamp: ci.Timestamp, WireLen: ci.Length}

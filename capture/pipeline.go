@@ -314,7 +314,6 @@ func (p *Pipeline) runSharded(ctx context.Context, src Source) error {
 		k, peeked := peekTCPKey(data, lt)
 		payload := data // what goes into the arena: the frame, or the decoded payload
 		if !peeked {
-			pkt = Packet{}
 			if !dec.Decode(data, ci, lt, &pkt) {
 				continue
 			}
@@ -458,7 +457,6 @@ func (w *worker) runInline(ctx context.Context, src Source, filter PacketFilter)
 			w.st.inc(CFiltered)
 			continue
 		}
-		pkt = Packet{}
 		if !dec.Decode(data, ci, lt, &pkt) {
 			continue
 		}

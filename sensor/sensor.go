@@ -284,7 +284,6 @@ func DecodeOnly(src capture.Source, filter capture.PacketFilter) (packets, bytes
 		if filter != nil && !filter.Match(src.LinkType(), data, ci) {
 			continue
 		}
-		p = capture.Packet{}
 		if !dec.Decode(data, ci, src.LinkType(), &p) {
 			failed++
 		}
