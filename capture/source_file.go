@@ -256,7 +256,7 @@ func (s *FileSource) Close() error {
 // next declines without consuming, and pcapgo reads it, with its errors.
 type pcapRecords struct {
 	on         bool
-	order      binary.ByteOrder
+	bigEndian  bool   // the file's byte order
 	nanoFactor uint32 // 1 (nanosecond timestamps) or 1000
 	maxCapture uint32 // pcapgo's bound: max(snaplen, 256 KiB)
 }
@@ -268,21 +268,31 @@ const pcapEagerMax = 262144
 // newPcapRecords reads the byte order, timestamp unit and snap length from
 // a 24-byte file header; it is off for a header pcapgo would refuse.
 func newPcapRecords(h []byte) pcapRecords {
-	r := pcapRecords{order: binary.LittleEndian, nanoFactor: 1000}
+	r := pcapRecords{nanoFactor: 1000}
 	switch binary.LittleEndian.Uint32(h) {
 	case magicPcapMicroLE:
 	case magicPcapNanoLE:
 		r.nanoFactor = 1
 	case magicPcapMicroBE:
-		r.order = binary.BigEndian
+		r.bigEndian = true
 	case magicPcapNanoBE:
-		r.order, r.nanoFactor = binary.BigEndian, 1
+		r.bigEndian, r.nanoFactor = true, 1
 	default:
 		return pcapRecords{}
 	}
-	r.maxCapture = max(r.order.Uint32(h[16:20]), pcapEagerMax)
+	r.maxCapture = max(r.u32(h[16:20]), pcapEagerMax)
 	r.on = true
 	return r
+}
+
+// u32 reads a header field in the file's byte order (a branch the
+// compiler inlines, where a binary.ByteOrder is a call through an
+// interface for each of a record's four fields).
+func (r *pcapRecords) u32(b []byte) uint32 {
+	if r.bigEndian {
+		return binary.BigEndian.Uint32(b)
+	}
+	return binary.LittleEndian.Uint32(b)
 }
 
 // next returns the record at br's position, or ok false (nothing consumed).
@@ -291,7 +301,7 @@ func (r *pcapRecords) next(br *bufio.Reader) (data []byte, ci gopacket.CaptureIn
 	if err != nil {
 		return nil, ci, false
 	}
-	capLen, wireLen := r.order.Uint32(h[8:12]), r.order.Uint32(h[12:16])
+	capLen, wireLen := r.u32(h[8:12]), r.u32(h[12:16])
 	if capLen > r.maxCapture || capLen > wireLen || int(capLen)+16 > br.Size() {
 		return nil, ci, false
 	}
@@ -300,7 +310,7 @@ func (r *pcapRecords) next(br *bufio.Reader) (data []byte, ci gopacket.CaptureIn
 		return nil, ci, false
 	}
 	// As pcapgo computes it, the uint32 product included.
-	ci.Timestamp = time.Unix(int64(r.order.Uint32(rec[0:4])), int64(r.order.Uint32(rec[4:8])*r.nanoFactor)).UTC()
+	ci.Timestamp = time.Unix(int64(r.u32(rec[0:4])), int64(r.u32(rec[4:8])*r.nanoFactor)).UTC()
 	ci.CaptureLength, ci.Length = int(capLen), int(wireLen)
 	data = rec[16:]
 	br.Discard(16 + int(capLen))

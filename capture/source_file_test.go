@@ -1,6 +1,7 @@
 package capture
 
 import (
+	"bufio"
 	"bytes"
 	"compress/gzip"
 	"encoding/binary"
@@ -465,5 +466,30 @@ func TestPcapRecordsMatchPcapgo(t *testing.T) {
 	files := corpusFiles(t)
 	for _, path := range files {
 		readBoth(t, path)
+	}
+}
+
+// TestPcapRecordsByteOrder: the in-place reader takes the records of
+// both byte orders itself (pcapgo would read them too, hiding a wrong
+// order from TestPcapRecordsMatchPcapgo), with their lengths and times.
+func TestPcapRecordsByteOrder(t *testing.T) {
+	ps := testPackets(t, 2)
+	for name, b := range map[string][]byte{
+		"little": writePcap(t, ps, false), "big": toBigEndian(writePcap(t, ps, false)),
+		"little-nano": writePcap(t, ps, true), "big-nano": toBigEndian(writePcap(t, ps, true)),
+	} {
+		r := newPcapRecords(b[:24])
+		br := bufio.NewReaderSize(bytes.NewReader(b[24:]), readBufSize)
+		for i, p := range ps {
+			data, ci, ok := r.next(br)
+			want := p.ci.Timestamp
+			if !strings.HasSuffix(name, "nano") {
+				want = want.Truncate(time.Microsecond)
+			}
+			if !ok || !bytes.Equal(data, p.data) || ci.Length != p.ci.Length || !ci.Timestamp.Equal(want) {
+				t.Fatalf("%s: record %d: ok %v, %d of %d bytes at %v, want %d of %d at %v",
+					name, i, ok, len(data), ci.Length, ci.Timestamp, len(p.data), p.ci.Length, want)
+			}
+		}
 	}
 }
