@@ -1045,20 +1045,18 @@ func sessionID(s *session.Session) [sha256.Size]byte {
 // alertID hashes the session id with the rule and the intel match, so two
 // intel entries matching the same session give two documents.
 func alertID(sid [sha256.Size]byte, a *detect.Alert) [sha256.Size]byte {
-	h := sha256.New()
-	h.Write(sid[:])
-	h.Write([]byte(a.Rule.ID))
+	var buf [128]byte // the bytes hashed: on the stack unless long
+	b := append(buf[:0], sid[:]...)
+	b = append(b, a.Rule.ID...)
 	if a.Intel != nil {
-		h.Write([]byte{0})
-		h.Write([]byte(a.Intel.List))
-		h.Write([]byte{0})
-		h.Write([]byte(a.Intel.Field))
-		h.Write([]byte{0})
-		h.Write([]byte(a.Intel.Entry))
+		b = append(b, 0)
+		b = append(b, a.Intel.List...)
+		b = append(b, 0)
+		b = append(b, a.Intel.Field...)
+		b = append(b, 0)
+		b = append(b, a.Intel.Entry...)
 	}
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
-	return out
+	return sha256.Sum256(b)
 }
 
 func nameOrHex(id uint16, name func(uint16) string) string {
