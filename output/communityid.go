@@ -2,7 +2,6 @@ package output
 
 import (
 	"crypto/sha1"
-	"encoding/base64"
 	"net/netip"
 )
 
@@ -75,6 +74,19 @@ func AppendCommunityID(b []byte, src, dst netip.AddrPort, proto uint8, seed uint
 		n += 4
 	}
 	sum := sha1.Sum(buf[:n])
-	b = append(b, '1', ':')
-	return base64.StdEncoding.AppendEncode(b, sum[:])
+	return appendSHA1Base64(append(b, '1', ':'), sum)
+}
+
+// appendSHA1Base64 appends base64.StdEncoding's encoding of a SHA-1 sum,
+// written with fixed offsets (AppendEncode's general loop cost more).
+func appendSHA1Base64(dst []byte, h [sha1.Size]byte) []byte {
+	const std = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	var b [28]byte
+	for i := range 6 {
+		v := uint(h[3*i])<<16 | uint(h[3*i+1])<<8 | uint(h[3*i+2])
+		b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = std[v>>18], std[v>>12&63], std[v>>6&63], std[v&63]
+	}
+	v := uint(h[18])<<8 | uint(h[19])
+	b[24], b[25], b[26], b[27] = std[v>>10], std[v>>4&63], std[v<<2&63], '='
+	return append(dst, b[:]...)
 }

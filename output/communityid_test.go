@@ -2,6 +2,8 @@ package output
 
 import (
 	"bufio"
+	"crypto/sha1"
+	"encoding/base64"
 	"errors"
 	"net/netip"
 	"os"
@@ -157,4 +159,20 @@ func TestCommunityIDCorpus(t *testing.T) {
 		t.Fatal("no community_id checks found in the corpus")
 	}
 	t.Logf("%d Suricata community_id values agree", n)
+}
+
+func TestAppendSHA1Base64(t *testing.T) {
+	for i := range 256 {
+		var h [sha1.Size]byte
+		for j := range h {
+			h[j] = byte(i*31 + j*7)
+		}
+		if i == 255 {
+			h = [sha1.Size]byte{}
+		}
+		got := string(appendSHA1Base64([]byte("x"), h))
+		if want := "x" + base64.StdEncoding.EncodeToString(h[:]); got != want {
+			t.Fatalf("appendSHA1Base64(%x) = %q, want %q", h, got, want)
+		}
+	}
 }

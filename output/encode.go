@@ -506,15 +506,19 @@ func (w jsonWriter) endpoint(k string, ip []byte, port uint16, domain string, by
 	}
 	m := len(w.b)
 	w = w.open(k)
-	if len(ip) > 0 {
-		w = w.key("ip")
+	if len(ip) > 0 { // first in the object: no comma
+		w.b = append(w.b, `"ip":`...)
 		w.b = append(w.b, ip...)
-		w = w.intOmit("port", int(port))
+		if port != 0 {
+			w.b = append(w.b, `,"port":`...)
+			w.b = appendUint(w.b, uint64(port))
+		}
 	}
 	w = w.strOmit("domain", domain)
 	part := w.part(m)
 	w = w.uint("bytes", bytes)
-	w = w.uint("packets", packets)
+	w.b = append(w.b, `,"packets":`...)
+	w.b = appendUint(w.b, packets)
 	return w.close(), part
 }
 
@@ -647,7 +651,8 @@ func (w jsonWriter) tls(st *encodeState, s *session.Session, cc *tlsparse.CertSu
 		w = w.strOmit("next_protocol", sh.ALPN)
 	}
 	w = w.bool("established", hs.Established)
-	w = w.bool("resumed", hs.Resumed)
+	w.b = append(w.b, `,"resumed":`...)
+	w.b = strconv.AppendBool(w.b, hs.Resumed)
 	tp.tlsState = w.b[n:len(w.b):len(w.b)]
 
 	m := len(w.b)
@@ -1045,20 +1050,18 @@ func sessionID(s *session.Session) [sha256.Size]byte {
 // alertID hashes the session id with the rule and the intel match, so two
 // intel entries matching the same session give two documents.
 func alertID(sid [sha256.Size]byte, a *detect.Alert) [sha256.Size]byte {
-	h := sha256.New()
-	h.Write(sid[:])
-	h.Write([]byte(a.Rule.ID))
+	var buf [128]byte // the bytes hashed: on the stack unless long
+	b := append(buf[:0], sid[:]...)
+	b = append(b, a.Rule.ID...)
 	if a.Intel != nil {
-		h.Write([]byte{0})
-		h.Write([]byte(a.Intel.List))
-		h.Write([]byte{0})
-		h.Write([]byte(a.Intel.Field))
-		h.Write([]byte{0})
-		h.Write([]byte(a.Intel.Entry))
+		b = append(b, 0)
+		b = append(b, a.Intel.List...)
+		b = append(b, 0)
+		b = append(b, a.Intel.Field...)
+		b = append(b, 0)
+		b = append(b, a.Intel.Entry...)
 	}
-	var out [sha256.Size]byte
-	h.Sum(out[:0])
-	return out
+	return sha256.Sum256(b)
 }
 
 func nameOrHex(id uint16, name func(uint16) string) string {

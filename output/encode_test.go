@@ -971,3 +971,30 @@ func TestNoCommunityID(t *testing.T) {
 		}
 	}
 }
+
+// TestAlertIDInput holds alertID to the bytes it has always hashed: the
+// session id, the rule id and, for intel matches, NUL, list, NUL, field,
+// NUL, entry (long ones too, past alertID's stack buffer).
+func TestAlertIDInput(t *testing.T) {
+	sid := sha256.Sum256([]byte("session"))
+	long := strings.Repeat("x", 200)
+	for _, a := range []detect.Alert{
+		{Rule: &detect.Rule{ID: "r1"}},
+		{Rule: &detect.Rule{}},
+		{Rule: &detect.Rule{ID: "r2"}, Intel: &detect.IntelMatch{List: "l", Field: "ja3", Entry: "e"}},
+		{Rule: &detect.Rule{ID: long}, Intel: &detect.IntelMatch{List: long, Field: "sni", Entry: long}},
+	} {
+		in := append(sid[:], a.Rule.ID...)
+		if a.Intel != nil {
+			in = append(in, 0)
+			in = append(in, a.Intel.List...)
+			in = append(in, 0)
+			in = append(in, a.Intel.Field...)
+			in = append(in, 0)
+			in = append(in, a.Intel.Entry...)
+		}
+		if got, want := alertID(sid, &a), sha256.Sum256(in); got != want {
+			t.Errorf("alertID(%q, %+v) = %x, want %x", sid, a.Intel, got, want)
+		}
+	}
+}

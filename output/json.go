@@ -226,7 +226,11 @@ func (w jsonWriter) strs(k string, vs []string) jsonWriter {
 
 func (w jsonWriter) int(k string, v int64) jsonWriter {
 	w = w.key(k)
-	w.b = strconv.AppendInt(w.b, v, 10)
+	if v >= 0 {
+		w.b = appendUint(w.b, uint64(v))
+	} else {
+		w.b = strconv.AppendInt(w.b, v, 10)
+	}
 	return w
 }
 
@@ -239,8 +243,26 @@ func (w jsonWriter) intOmit(k string, v int) jsonWriter {
 
 func (w jsonWriter) uint(k string, v uint64) jsonWriter {
 	w = w.key(k)
-	w.b = strconv.AppendUint(w.b, v, 10)
+	w.b = appendUint(w.b, v)
 	return w
+}
+
+// appendUint is strconv.AppendUint(dst, v, 10), with the numbers below
+// 10000 (ports, counts) written from digit pairs.
+func appendUint(dst []byte, v uint64) []byte {
+	switch {
+	case v < 10:
+		return append(dst, byte('0'+v))
+	case v < 100:
+		return append(dst, digitPairs[2*v], digitPairs[2*v+1])
+	case v < 1000:
+		lo := v % 100
+		return append(dst, byte('0'+v/100), digitPairs[2*lo], digitPairs[2*lo+1])
+	case v < 10000:
+		hi, lo := v/100, v%100
+		return append(dst, digitPairs[2*hi], digitPairs[2*hi+1], digitPairs[2*lo], digitPairs[2*lo+1])
+	}
+	return strconv.AppendUint(dst, v, 10)
 }
 
 func (w jsonWriter) bool(k string, v bool) jsonWriter {

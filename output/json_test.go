@@ -3,6 +3,7 @@ package output
 import (
 	"bytes"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -140,6 +141,18 @@ func TestCivilDate(t *testing.T) {
 		y, m, dd := time.Unix(int64(d)*86400, 0).UTC().Date()
 		if gy, gm, gd := civilDate(d); gy != y || gm != int(m) || gd != dd {
 			t.Fatalf("day %d: %d-%d-%d, want %d-%d-%d", d, gy, gm, gd, y, m, dd)
+		}
+	}
+}
+
+func TestAppendUint(t *testing.T) {
+	vs := []uint64{1<<64 - 1, 1 << 32, 65535, 123456}
+	for v := uint64(0); v <= 10001; v++ {
+		vs = append(vs, v)
+	}
+	for _, v := range vs {
+		if got, want := string(appendUint([]byte("x"), v)), "x"+strconv.FormatUint(v, 10); got != want {
+			t.Fatalf("appendUint(%d) = %q, want %q", v, got, want)
 		}
 	}
 }
